@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` serves the API on the embedded default,
+# `make test` runs the whole suite. Both set up .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WEB_CONCURRENCY ?= 2
+
+.PHONY: run test bench migrate worker lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed setup.cfg
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/houston migrate
+	$(BIN)/houston serve --host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY)
+
+migrate: $(VENV)/.installed
+	$(BIN)/houston migrate
+
+worker: $(VENV)/.installed
+	$(BIN)/houston worker
+
+test: $(VENV)/.installed-dev
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+	$(BIN)/mypy domain
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.ledger
+
+clean:
+	rm -rf $(VENV) var .hypothesis .schemathesis

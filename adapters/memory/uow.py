@@ -1,0 +1,46 @@
+"""The in-memory unit of work: serialised like SQLite's BEGIN IMMEDIATE, rolled back from a snapshot."""
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
+from adapters.memory.ledger import InMemoryLedgerRepository
+from adapters.memory.store import MemoryStore
+from domain.shared.jobs import JobQueue
+from domain.shared.uow import UnitOfWorkBase
+
+
+class MemoryUnitOfWork(UnitOfWorkBase):
+    def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
+        super().__init__(queue)
+        self._store = store
+        self._snapshot: dict[str, dict[Any, Any]] | None = None
+        self.users = InMemoryUserRepository(store)
+        self.refresh_tokens = InMemoryRefreshTokenRepository(store)
+        self.api_keys = InMemoryApiKeyRepository(store)
+        self.ledger = InMemoryLedgerRepository(store)
+
+    def _begin(self) -> None:
+        self._store.lock.acquire()
+        self._snapshot = self._store.snapshot()
+
+    def _commit(self) -> None:
+        self._snapshot = self._store.snapshot()  # later writes in this unit roll back to here
+
+    def _rollback(self) -> None:
+        if self._snapshot is not None:
+            self._store.restore(self._snapshot)
+            self._snapshot = self._store.snapshot()
+
+    def _close(self) -> None:
+        self._snapshot = None
+        self._store.lock.release()
+
+
+class MemoryUnitOfWorkFactory:
+    def __init__(self, store: MemoryStore | None = None, queue: JobQueue | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.queue = queue
+
+    def __call__(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.store, self.queue)

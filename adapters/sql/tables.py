@@ -1,0 +1,198 @@
+"""The single MetaData: every table of the service, as SQLAlchemy Core. Alembic targets this."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+
+NAMING = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+ID = 40  # see domain.shared.ids.ID_MAX_LENGTH
+KEY = 255  # idempotency keys: 1-255 printable ASCII
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC out; stored naive UTC with microseconds (DATETIME(6))."""
+
+    impl = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def _id(name: str = "id", *args: Any, **kw: Any) -> Column[Any]:
+    return Column(name, String(ID), *args, **kw)
+
+
+def _ts(name: str, nullable: bool = False) -> Column[Any]:
+    return Column(name, UtcDateTime(), nullable=nullable)
+
+
+# --- identity -------------------------------------------------------------------------------
+users = Table(
+    "users",
+    metadata,
+    _id(primary_key=True),
+    Column("email", String(320), nullable=False),  # stored lower-cased
+    Column("password_hash", String(255), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("plan", String(40), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    UniqueConstraint("email"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    _id(primary_key=True),
+    _id("user_id", ForeignKey("users.id"), nullable=False),
+    _id("family_id", nullable=False),
+    Column("token_hash", String(64), nullable=False),  # sha256 hex of the opaque token
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("used_at", nullable=True),
+    _ts("revoked_at", nullable=True),
+    UniqueConstraint("token_hash"),
+    Index(None, "family_id"),
+    Index(None, "user_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(primary_key=True),
+    _id("user_id", ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    _ts("created_at"),
+    _ts("revoked_at", nullable=True),
+    _ts("last_used_at", nullable=True),
+    UniqueConstraint("key_hash"),
+    Index(None, "user_id", "created_at"),
+)
+
+# --- ledger ---------------------------------------------------------------------------------
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    _id(primary_key=True),  # the owner's user id: one account per user
+    Column("balance", BigInteger, nullable=False),
+    Column("held", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),  # seq of the newest entry
+    _ts("created_at"),
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
+    CheckConstraint("held >= 0 AND held <= balance", name="held_within_balance"),
+)
+
+ledger_grants = Table(
+    "ledger_grants",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("granted", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    _ts("expires_at", nullable=True),
+    Column("reference", String(255), nullable=True),
+    _ts("created_at"),
+    CheckConstraint("remaining >= 0 AND remaining <= granted", name="remaining_within_granted"),
+    Index(None, "account_id", "remaining"),  # the open grants of an account
+    Index(None, "expires_at", "remaining"),  # the expiry sweep
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # 1, 2, 3... per account: the order of the chain
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("feature_key", String(64), nullable=True),
+    Column("reference", String(255), nullable=True),
+    Column("idempotency_key", String(KEY), nullable=False),
+    _id("grant_id", nullable=True),
+    _id("hold_id", nullable=True),
+    _ts("created_at"),
+    UniqueConstraint("account_id", "seq"),
+    UniqueConstraint("account_id", "idempotency_key"),
+    Index(None, "account_id", "kind", "seq"),  # filtered pages
+    Index(None, "account_id", "created_at"),  # monthly usage
+)
+
+ledger_allocations = Table(
+    "ledger_allocations",
+    metadata,
+    _id("entry_id", ForeignKey("ledger_entries.id"), primary_key=True),
+    _id("grant_id", ForeignKey("ledger_grants.id"), primary_key=True),
+    Column("amount", BigInteger, nullable=False),  # credits this entry took from that grant
+    Index(None, "grant_id"),
+)
+
+ledger_holds = Table(
+    "ledger_holds",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("requested", BigInteger, nullable=False),  # what was asked for
+    Column("amount", BigInteger, nullable=False),  # what is held now (expiry may trim it)
+    Column("captured", BigInteger, nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("feature_key", String(64), nullable=True),
+    Column("reference", String(255), nullable=True),
+    Column("idempotency_key", String(KEY), nullable=False),
+    _ts("expires_at"),
+    _ts("created_at"),
+    _ts("finished_at", nullable=True),
+    UniqueConstraint("account_id", "idempotency_key"),
+    Index(None, "account_id", "status"),
+    Index(None, "status", "expires_at"),  # the release sweep
+)
+
+ledger_idempotency = Table(
+    "ledger_idempotency",
+    metadata,
+    _id("account_id", ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("idempotency_key", String(KEY), primary_key=True),
+    Column("operation", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("result", Text, nullable=False),  # JSON of the first result
+    _ts("created_at"),
+)

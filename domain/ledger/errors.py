@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound
+
+
+class InsufficientCredits(DomainError):
+    code = "insufficient_credits"
+
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(
+            f"Need {needed} credits, {available} available.",
+            details={"needed": needed, "available": available},
+        )
+
+
+class AccountNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No credit account.")
+
+
+class GrantNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such grant.")
+
+
+class HoldNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such hold.")
+
+
+class HoldNotActive(Conflict):
+    code = "hold_not_active"
+
+
+class HoldExpired(Conflict):
+    code = "hold_expired"
+
+
+class UnknownFeature(InvalidInput):
+    def __init__(self, feature_key: str) -> None:
+        super().__init__(
+            f"Unknown feature {feature_key!r}.", details={"feature_key": "Not in the price list."}
+        )

@@ -1,0 +1,173 @@
+"""The credits ledger: accounts, grants, entries, allocations and holds. Pure rules, no I/O."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from domain.ledger.errors import InsufficientCredits, UnknownFeature
+from domain.shared.errors import InvalidInput
+
+
+class EntryKind(StrEnum):
+    GRANT = "grant"
+    PURCHASE = "purchase"
+    CHARGE = "charge"
+    REFUND = "refund"
+    EXPIRY = "expiry"
+    REVERSAL = "reversal"
+    ADJUSTMENT = "adjustment"
+
+
+class GrantSource(StrEnum):
+    PLAN = "plan"
+    PURCHASE = "purchase"
+    REFERRAL = "referral"
+    ADMIN = "admin"
+    PROMO = "promo"
+    REFUND_RESTORE = "refund-restore"
+
+
+# The entry kind a grant of each source writes.
+GRANT_ENTRY_KIND: Mapping[GrantSource, EntryKind] = {
+    GrantSource.PLAN: EntryKind.GRANT,
+    GrantSource.PURCHASE: EntryKind.PURCHASE,
+    GrantSource.REFERRAL: EntryKind.GRANT,
+    GrantSource.ADMIN: EntryKind.ADJUSTMENT,
+    GrantSource.PROMO: EntryKind.GRANT,
+    GrantSource.REFUND_RESTORE: EntryKind.REFUND,
+}
+
+
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+@dataclass(slots=True)
+class Account:
+    id: str
+    created_at: datetime
+    balance: int = 0
+    held: int = 0
+    last_seq: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+@dataclass(slots=True)
+class Grant:
+    id: str
+    account_id: str
+    source: GrantSource
+    granted: int
+    remaining: int
+    created_at: datetime
+    expires_at: datetime | None = None
+    reference: str | None = None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    account_id: str
+    seq: int
+    kind: EntryKind
+    amount: int
+    balance_after: int
+    idempotency_key: str
+    created_at: datetime
+    feature_key: str | None = None
+    reference: str | None = None
+    grant_id: str | None = None
+    hold_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    entry_id: str
+    grant_id: str
+    amount: int  # credits the entry took from (negative entries) or returned to the grant
+
+
+@dataclass(slots=True)
+class Hold:
+    id: str
+    account_id: str
+    requested: int
+    amount: int
+    status: HoldStatus
+    idempotency_key: str
+    expires_at: datetime
+    created_at: datetime
+    feature_key: str | None = None
+    reference: str | None = None
+    captured: int | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    account_id: str
+    key: str
+    operation: str
+    fingerprint: str
+    result: Mapping[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    credits: int
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceList:
+    prices: Mapping[str, Price]
+
+    def cost(self, feature_key: str, quantity: int) -> int:
+        price = self.prices.get(feature_key)
+        if price is None:
+            raise UnknownFeature(feature_key)
+        if quantity < 1:
+            raise InvalidInput("Quantity must be at least 1.", details={"quantity": "Must be at least 1."})
+        return price.credits * quantity
+
+
+def consumption_order(grants: Iterable[Grant]) -> list[Grant]:
+    """Soonest-expiring first (grants that never expire last), then oldest first."""
+    return sorted(
+        grants,
+        key=lambda g: (g.expires_at is None, g.expires_at or g.created_at, g.created_at, g.id),
+    )
+
+
+def take_from_grants(grants: Iterable[Grant], amount: int, available: int) -> list[tuple[Grant, int]]:
+    """Decide how much to take from each open grant to remove `amount` credits.
+
+    Refuses (without touching anything) when `amount` exceeds what is available; held credits are
+    not available. Returns (grant, credits taken) pairs; the caller applies them.
+    """
+    if amount > available:
+        raise InsufficientCredits(needed=amount, available=available)
+    plan: list[tuple[Grant, int]] = []
+    left = amount
+    for grant in consumption_order(g for g in grants if g.remaining > 0):
+        if left == 0:
+            break
+        take = min(grant.remaining, left)
+        plan.append((grant, take))
+        left -= take
+    if left:
+        raise AssertionError(f"grants hold {amount - left} credits but the balance promised {amount}")
+    return plan

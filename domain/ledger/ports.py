@@ -1,0 +1,56 @@
+"""What the ledger needs from storage. Repositories never commit; the unit of work does."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord
+from domain.shared.uow import UnitOfWork
+
+
+class LedgerRepository(Protocol):
+    """Storage of one or many credit accounts.
+
+    Every getter returns a fresh copy: changing it changes nothing until the matching
+    `update_*`/`add_*` call. `get_account_for_update` locks the account row until the unit of
+    work ends (SELECT ... FOR UPDATE on MySQL/MariaDB); every mutating use case calls it first.
+    """
+
+    def add_account(self, account: Account) -> None: ...
+    def get_account(self, account_id: str) -> Account | None: ...
+    def get_account_for_update(self, account_id: str) -> Account | None: ...
+    def update_account(self, account: Account) -> None: ...
+
+    def add_grant(self, grant: Grant) -> None: ...
+    def get_grant(self, grant_id: str) -> Grant | None: ...
+    def update_grant(self, grant: Grant) -> None: ...
+    def open_grants(self, account_id: str) -> list[Grant]:
+        """Grants of the account with remaining > 0, in any order."""
+    def all_grants(self, account_id: str) -> list[Grant]:
+        """Every grant of the account, spent or not, in any order."""
+    def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
+        """Ids of accounts that have a grant with expires_at <= now and remaining > 0."""
+
+    def add_entry(self, entry: Entry, allocations: Sequence[Allocation] = ()) -> None: ...
+    def list_entries(
+        self, account_id: str, *, limit: int, before_seq: int | None = None, kind: EntryKind | None = None
+    ) -> list[Entry]:
+        """Entries newest first (seq descending), with seq < before_seq when given."""
+    def allocations_of_entry(self, entry_id: str) -> list[Allocation]: ...
+    def usage_by_feature(self, account_id: str, start: datetime, end: datetime) -> dict[str, int]:
+        """Credits spent by `charge` entries created in [start, end), by feature key (None -> "")."""
+
+    def add_hold(self, hold: Hold) -> None: ...
+    def get_hold(self, hold_id: str) -> Hold | None: ...
+    def update_hold(self, hold: Hold) -> None: ...
+    def active_holds(self, account_id: str) -> list[Hold]: ...
+    def accounts_with_expired_holds(self, now: datetime, limit: int) -> list[str]:
+        """Ids of accounts that have an active hold with expires_at <= now."""
+
+    def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None: ...
+    def add_idempotency(self, record: IdempotencyRecord) -> None: ...
+
+
+class LedgerUnitOfWork(UnitOfWork, Protocol):
+    ledger: LedgerRepository

@@ -1,0 +1,139 @@
+"""`houston serve | migrate | make-migration | create-admin | worker | run-job | jobs`."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from entrypoints.config import ConfigError, Settings, load_settings
+from entrypoints.logs import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"houston: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    return int(args.handler(settings, args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="houston", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve the HTTP API with gunicorn")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    serve.set_defaults(handler=_serve)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema (default: to head)")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=_migrate)
+
+    revision = sub.add_parser("make-migration", help="autogenerate a revision from adapters/sql/tables.py")
+    revision.add_argument("message")
+    revision.set_defaults(handler=_make_migration)
+
+    admin = sub.add_parser("create-admin", help="create an admin, or promote an existing user")
+    admin.add_argument("email")
+    admin.set_defaults(handler=_create_admin)
+
+    worker = sub.add_parser("worker", help="run an RQ worker with the scheduler (needs REDIS_URL)")
+    worker.add_argument("queues", nargs="*")
+    worker.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    worker.set_defaults(handler=_worker)
+
+    cron = sub.add_parser("cron", help="enqueue the periodic jobs on their schedule (needs REDIS_URL)")
+    cron.set_defaults(handler=_cron)
+
+    run_job = sub.add_parser("run-job", help="run one job now, in this process")
+    run_job.add_argument("name")
+    run_job.add_argument("--payload", default="{}", help="JSON object")
+    run_job.set_defaults(handler=_run_job)
+
+    jobs = sub.add_parser("jobs", help="inspect and retry failed jobs")
+    jobs_sub = jobs.add_subparsers(required=True, metavar="ACTION")
+    failed = jobs_sub.add_parser("failed", help="list failed jobs with their errors")
+    failed.set_defaults(handler=_jobs_failed)
+    requeue = jobs_sub.add_parser("requeue", help="retry one failed job, or all of them")
+    target = requeue.add_mutually_exclusive_group(required=True)
+    target.add_argument("job_id", nargs="?")
+    target.add_argument("--all", action="store_true")
+    requeue.set_defaults(handler=_jobs_requeue)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    argv = [gunicorn, "wsgi:app", "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers)]
+    argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
+    os.execv(gunicorn, argv)
+    return 0  # not reached
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.sql.migrate import upgrade
+
+    if settings.database_url.startswith("memory:"):
+        print("houston: memory storage has no schema to migrate", file=sys.stderr)
+        return 0
+    upgrade(settings.database_url, args.revision)
+    print(f"houston: database at {args.revision}")
+    return 0
+
+
+def _make_migration(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.sql.migrate import make_revision
+
+    make_revision(settings.database_url, args.message)
+    return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.bootstrap import bootstrap
+
+    password = os.environ.get("HOUSTON_ADMIN_PASSWORD") or getpass.getpass("Password (new users only): ")
+    user = bootstrap(settings).identity.create_admin(args.email, password)
+    print(f"houston: {user.email} is an admin (id {user.id})")
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker.commands import start_worker
+
+    return start_worker(settings, args.queues or list(settings.queues), burst=args.burst)
+
+
+def _cron(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker.commands import start_cron
+
+    return start_cron(settings)
+
+
+def _run_job(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker.commands import run_job_now
+
+    return run_job_now(settings, args.name, json.loads(args.payload))
+
+
+def _jobs_failed(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker.commands import list_failed
+
+    return list_failed(settings)
+
+
+def _jobs_requeue(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker.commands import requeue_failed
+
+    return requeue_failed(settings, None if args.all else args.job_id)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

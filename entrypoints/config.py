@@ -1,0 +1,109 @@
+"""Settings, read once from the environment, with safe embedded defaults."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The environment describes a service that must not start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str = "development"
+    database_url: str = "sqlite:///var/houston.db"
+    redis_url: str | None = None
+    jwt_secret: str = ""
+    jwt_issuer: str = "houston"
+    jwt_audience: str = "houston-api"
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    bcrypt_rounds: int = 12
+    max_content_length: int = 1024 * 1024
+    log_level: str = "INFO"
+    prices_file: str = str(PACKAGE_DIR / "prices.toml")
+    free_plan_monthly_credits: int = 100
+    default_hold_ttl: int = 15 * 60
+    queues: tuple[str, ...] = ("default",)
+    data_dir: str = "var"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _jwt_secret(env: Mapping[str, str], production: bool, data_dir: Path) -> str:
+    secret = env.get("JWT_SECRET", "")
+    if secret:
+        if len(secret) < MIN_SECRET_LENGTH:
+            if production:
+                raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters in production")
+            log.warning("JWT_SECRET is shorter than %d characters", MIN_SECRET_LENGTH)
+        return secret
+    if production:
+        raise ConfigError("JWT_SECRET is required when HOUSTON_ENV=production")
+    # Development: one generated secret kept under the data directory, so that every gunicorn
+    # worker and every restart agree on it. Never used in production.
+    path = data_dir / "dev-jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    log.warning("JWT_SECRET is not set: using a generated development secret from %s", path)
+    return path.read_text().strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from `env` (default: os.environ). The only reader of the environment."""
+    env = os.environ if env is None else env
+    mode = env.get("HOUSTON_ENV", "development")
+    if mode not in ("development", "production", "test"):
+        raise ConfigError(f"HOUSTON_ENV must be development, production or test, got {mode!r}")
+    production = mode == "production"
+    data_dir = Path(env.get("HOUSTON_DATA_DIR", "var"))
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'houston.db'}"
+    if production and database_url.startswith("sqlite"):
+        log.warning("HOUSTON_ENV=production on SQLite: fine for one host, not for several")
+    queues = tuple(q for q in env.get("RQ_QUEUES", "default").split(",") if q.strip())
+    return Settings(
+        env=mode,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        jwt_secret=_jwt_secret(env, production, data_dir),
+        jwt_issuer=env.get("JWT_ISSUER", "houston"),
+        jwt_audience=env.get("JWT_AUDIENCE", "houston-api"),
+        access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 15 * 60, minimum=1),
+        refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, minimum=1),
+        bcrypt_rounds=_int(env, "BCRYPT_ROUNDS", 12, minimum=4),
+        max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        prices_file=env.get("PRICES_FILE") or str(PACKAGE_DIR / "prices.toml"),
+        free_plan_monthly_credits=_int(env, "FREE_PLAN_MONTHLY_CREDITS", 100),
+        default_hold_ttl=_int(env, "DEFAULT_HOLD_TTL_SECONDS", 15 * 60, minimum=1),
+        queues=tuple(q.strip() for q in queues) or ("default",),
+        data_dir=str(data_dir),
+    )

@@ -1,0 +1,76 @@
+"""The Flask app factory: the container in, a WSGI app out."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import swagger_ui_bundle
+from flask import Flask, Response, g, request, send_from_directory
+
+from entrypoints.http import errors
+from entrypoints.http.api import SECURITY_SCHEMES, Api
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Container
+
+log = logging.getLogger("houston.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+DOCS_ASSETS = "/docs/assets/"
+
+
+def create_app(container: Container) -> Flask:
+    app = Flask("houston")
+    app.config.update(
+        MAX_CONTENT_LENGTH=container.settings.max_content_length,
+        API_TITLE="Houston",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["houston"] = container
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
+    errors.register(app)
+    _register_blueprints(api)
+    _register_plumbing(app)
+    return app
+
+
+def _register_blueprints(api: Api) -> None:
+    from entrypoints.http import health, identity, ledger
+
+    for module in (health, identity, ledger):
+        api.register_blueprint(module.blp)
+
+
+def _register_plumbing(app: Flask) -> None:
+    @app.get(f"{DOCS_ASSETS}<path:filename>")
+    def docs_assets(filename: str) -> Response:
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        request_id = g.get("request_id") or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            "user_id": g.get("user_id"),
+        }
+        log.info("request", extra=fields)
+        return response

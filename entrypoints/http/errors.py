@@ -1,0 +1,125 @@
+"""The one table from domain error to HTTP status, and the error body of API.md."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from domain.shared import errors as e
+
+log = logging.getLogger(__name__)
+
+# The most specific class wins: the lookup walks each error's MRO.
+STATUS: dict[type[e.DomainError], int] = {
+    e.InvalidInput: 422,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
+    e.TransientError: 503,
+    e.Unavailable: 503,
+}
+EXTRA_STATUS: dict[str, int] = {"insufficient_credits": 402}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    response = jsonify(error_body(code, message, details))
+    response.status_code = status
+    return response
+
+
+def status_of(error: e.DomainError) -> int:
+    if error.code in EXTRA_STATUS:
+        return EXTRA_STATUS[error.code]
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def handle_domain_error(error: e.DomainError) -> Response:
+    response = error_response(status_of(error), error.code, error.message, error.details)
+    if isinstance(error, e.TransientError):
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _validation_details(messages: Any) -> dict[str, str]:
+    """webargs keys messages by location ({"json": {"email": [...]}}); API.md wants field -> message."""
+    details: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, (list, tuple)):
+            if all(isinstance(item, str) for item in value):
+                details[prefix or "_schema"] = " ".join(value)
+            else:
+                for index, item in enumerate(value):
+                    walk(f"{prefix}.{index}", item)
+        else:
+            details[prefix or "_schema"] = str(value)
+
+    if isinstance(messages, dict):
+        for location_messages in messages.values():
+            walk("", location_messages)
+    return details
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = HTTP_CODES.get(status, "http_error")
+    data = getattr(error, "data", None) or {}
+    details: dict[str, Any] = {}
+    message = error.description or error.name
+    if status == 422:
+        details = _validation_details(data.get("messages", {}))
+        message = "The request did not validate."
+    elif status == 400 and "messages" in data:
+        message = "The request body is not valid JSON."
+    elif status == 413:
+        message = "The request body is larger than this service accepts."
+    elif status == 500:
+        message = "Something went wrong on our side."
+    response = error_response(status, code, message, details)
+    if status == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[union-attr]
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    log.exception("unhandled error", extra={"error_type": type(error).__name__})
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(e.DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)
