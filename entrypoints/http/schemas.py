@@ -33,5 +33,6 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
 
 
 class PageArgsSchema(ma.Schema):
-    limit = ma.fields.Integer(strict=True, load_default=50, validate=ma.validate.Range(min=1, max=200))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
+    # Query values arrive as text, so not strict=True; "2.7" and "x" are still refused.
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200))

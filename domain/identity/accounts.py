@@ -1,0 +1,118 @@
+"""Account use cases: register, admins, the caller's profile, user listings."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from domain.identity.core import AuthResult, IdentityCore, id_cursor
+from domain.identity.errors import EmailTaken, UserNotFound
+from domain.identity.model import FREE_PLAN, Role, User, check_password, clean_name, normalize_email
+from domain.identity.ports import IdentityUnitOfWork
+from domain.shared.errors import DuplicateRecord
+from domain.shared.pagination import Page, check_limit, encode_cursor
+from domain.shared.uow import retrying
+
+
+class Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+class AccountUseCases(IdentityCore):
+    def register(self, email: str, password: str, name: str | None = None) -> AuthResult:
+        email = normalize_email(email)
+        check_password(password)
+        name = clean_name(name)
+        password_hash = self._hasher.hash(password)  # slow: before the unit of work opens
+        return retrying(lambda: self._register(email, password_hash, name))
+
+    def _register(self, email: str, password_hash: str, name: str | None) -> AuthResult:
+        now = self._clock.now()
+        with self._uow() as uow:
+            user = self._add_user(uow, email, password_hash, name, Role.USER, now)
+            result = self._issue(uow, user, now, family_id=None)
+            uow.commit()
+        return result
+
+    def create_admin(self, email: str, password: str) -> User:
+        """Create an admin, or promote the user who has this email (the password is then ignored)."""
+        email = normalize_email(email)
+        promoted = retrying(lambda: self._promote(email))
+        if promoted is not None:
+            return promoted
+        check_password(password)
+        password_hash = self._hasher.hash(password)
+        return retrying(lambda: self._create_admin(email, password_hash))
+
+    def _promote(self, email: str) -> User | None:
+        with self._uow() as uow:
+            user = uow.users.get_by_email(email)
+            if user is None:
+                return None
+            user.role, user.updated_at = Role.ADMIN, self._clock.now()
+            uow.users.update(user)
+            uow.commit()
+        return user
+
+    def _create_admin(self, email: str, password_hash: str) -> User:
+        with self._uow() as uow:
+            user = self._add_user(uow, email, password_hash, None, Role.ADMIN, self._clock.now())
+            uow.commit()
+        return user
+
+    def _add_user(
+        self, uow: IdentityUnitOfWork, email: str, password_hash: str, name: str | None, role: Role, now: datetime
+    ) -> User:
+        if uow.users.get_by_email(email) is not None:
+            raise EmailTaken()
+        user = User(
+            id=self._ids.new_id("usr"), email=email, password_hash=password_hash, role=role,
+            plan=FREE_PLAN, created_at=now, updated_at=now, name=name,
+        )
+        try:
+            uow.users.add(user)
+        except DuplicateRecord:  # another request took the email since the check above
+            raise EmailTaken() from None
+        for hook in self._on_user_created:
+            hook(uow, user)
+        return user
+
+    def get_user(self, user_id: str) -> User:
+        with self._uow() as uow:
+            user = uow.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    def update_me(self, user_id: str, *, name: str | None | Unset = UNSET) -> User:
+        """Change what users may change about themselves; UNSET leaves a field as it is."""
+        new_name = name if isinstance(name, Unset) else clean_name(name)
+        return retrying(lambda: self._update_me(user_id, new_name))
+
+    def _update_me(self, user_id: str, name: str | None | Unset) -> User:
+        with self._uow() as uow:
+            user = uow.users.get(user_id)
+            if user is None:
+                raise UserNotFound()
+            if not isinstance(name, Unset):
+                user.name, user.updated_at = name, self._clock.now()
+                uow.users.update(user)
+            uow.commit()
+        return user
+
+    def list_users(self, *, limit: int = 50, cursor: str | None = None) -> Page[User]:
+        """Every user by id (ids are time-ordered), in keyset pages."""
+        check_limit(limit)
+        after = id_cursor(cursor)
+        with self._uow() as uow:
+            users = uow.users.list_after(after, limit + 1)
+        more, items = len(users) > limit, users[:limit]
+        return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+
+    def user_ids_on_plan(self, plan: str, *, after: str | None, limit: int) -> list[str]:
+        """Ids of the users on `plan`, ascending, after `after` (keyset for periodic jobs)."""
+        with self._uow() as uow:
+            return uow.users.ids_on_plan(plan, after, limit)
+

@@ -1,0 +1,109 @@
+"""API-key use cases: create (shown once), list, revoke, and authenticate by key."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from domain.identity.core import IdentityCore, bad_cursor, id_cursor
+from domain.identity.errors import ApiKeyNotFound, InvalidToken, UserNotFound
+from domain.identity.model import (
+    API_KEY_NAME_MAX_LENGTH,
+    API_KEY_SCHEME,
+    ApiKey,
+    Principal,
+    clean_name,
+    hash_secret,
+    new_api_key,
+)
+from domain.shared.errors import InvalidInput
+from domain.shared.pagination import MAX_PAGE, Page, check_limit, decode_cursor, encode_cursor
+from domain.shared.uow import retrying
+
+API_KEY_MAX_LENGTH = 200  # anything longer is not one of ours: refused before any lookup
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often per key
+
+
+class ApiKeyUseCases(IdentityCore):
+    def create_api_key(self, user_id: str, name: str) -> tuple[ApiKey, str]:
+        """A new key; the plaintext is returned here only, and only its hash is stored."""
+        cleaned = clean_name(name, max_length=API_KEY_NAME_MAX_LENGTH)
+        if cleaned is None:
+            raise InvalidInput("The key needs a name.", details={"name": "Required."})
+        issued = new_api_key()
+        key = ApiKey(
+            id=self._ids.new_id("key"), user_id=user_id, name=cleaned, prefix=issued.prefix,
+            key_hash=issued.key_hash, created_at=self._clock.now(),
+        )
+        retrying(lambda: self._add_api_key(key))
+        return key, issued.plaintext
+
+    def _add_api_key(self, key: ApiKey) -> None:
+        with self._uow() as uow:
+            if uow.users.get(key.user_id) is None:
+                raise UserNotFound()
+            uow.api_keys.add(key)
+            uow.commit()
+
+    def list_api_keys(self, user_id: str) -> list[ApiKey]:
+        """Every non-revoked key of the user, oldest first."""
+        page = self.api_keys_page(user_id, limit=MAX_PAGE)
+        keys = list(page.items)
+        while page.next_cursor is not None:
+            page = self.api_keys_page(user_id, limit=MAX_PAGE, cursor=page.next_cursor)
+            keys.extend(page.items)
+        return keys
+
+    def api_keys_page(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[ApiKey]:
+        """The user's non-revoked keys, oldest first, in keyset pages on (created_at, id)."""
+        check_limit(limit)
+        after = _key_cursor(cursor)
+        with self._uow() as uow:
+            keys = uow.api_keys.list_active(user_id, limit=limit + 1, after=after)
+        more, items = len(keys) > limit, keys[:limit]
+        if not more:
+            return Page(items=items, next_cursor=None)
+        last = items[-1]
+        return Page(items=items, next_cursor=encode_cursor({"t": last.created_at.isoformat(), "id": last.id}))
+
+    def revoke_api_key(self, user_id: str, key_id: str) -> None:
+        """Revoke at once. Unknown, already revoked or another user's key: the same 404 for all."""
+        retrying(lambda: self._revoke_api_key(user_id, key_id))
+
+    def _revoke_api_key(self, user_id: str, key_id: str) -> None:
+        with self._uow() as uow:
+            key = uow.api_keys.get(key_id)
+            if key is None or key.user_id != user_id or key.revoked_at is not None:
+                raise ApiKeyNotFound()
+            uow.api_keys.revoke(key_id, self._clock.now())
+            uow.commit()
+
+    def authenticate_api_key(self, key: str) -> Principal:
+        if not key.startswith(API_KEY_SCHEME) or len(key) > API_KEY_MAX_LENGTH:
+            raise InvalidToken("The API key is not valid.")
+        return retrying(lambda: self._authenticate_api_key(hash_secret(key)))
+
+    def _authenticate_api_key(self, key_hash: str) -> Principal:
+        now = self._clock.now()
+        with self._uow() as uow:
+            found = uow.api_keys.get_by_hash(key_hash)
+            user = uow.users.get(found.user_id) if found is not None else None
+            if found is None or found.revoked_at is not None or user is None:
+                raise InvalidToken("The API key is not valid.")
+            if found.last_used_at is None or now - found.last_used_at >= API_KEY_TOUCH_INTERVAL:
+                uow.api_keys.touch(found.id, now)  # throttled: at most one write per key per interval
+                uow.commit()
+        return Principal(user_id=user.id, role=user.role, api_key_id=found.id)
+
+
+def _key_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (created_at, id) a `{"t": ..., "id": ...}` cursor points after."""
+    key_id = id_cursor(cursor)
+    if cursor is None or key_id is None:
+        return None
+    created = decode_cursor(cursor).get("t")
+    try:
+        created_at = datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        created_at = None
+    if created_at is None or created_at.tzinfo is None:
+        raise bad_cursor()
+    return created_at, key_id

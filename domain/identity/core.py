@@ -1,0 +1,82 @@
+"""What every identity use case shares: the ports it was given, and how a sign-in is issued."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.identity.model import AccessClaims, RefreshToken, User, hash_secret, new_refresh_secret
+from domain.identity.ports import IdentityUnitOfWork, PasswordHasher, TokenCodec
+from domain.shared.clock import Clock
+from domain.shared.errors import InvalidInput
+from domain.shared.ids import IdGenerator
+from domain.shared.pagination import decode_cursor
+
+UserCreatedHook = Callable[[Any, User], None]  # hook(uow, user), inside the registering unit of work
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPolicy:
+    access_ttl: int  # seconds
+    refresh_ttl: int  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    user: User
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)  # the opaque plaintext; only its hash is stored
+    expires_in: int  # seconds until the access token expires
+    token_type: str = "Bearer"
+
+
+class IdentityCore:
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], IdentityUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        policy: TokenPolicy,
+        on_user_created: Sequence[UserCreatedHook] = (),
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._tokens = tokens
+        self._policy = policy
+        self._on_user_created = tuple(on_user_created)
+
+    def _issue(self, uow: IdentityUnitOfWork, user: User, now: datetime, *, family_id: str | None) -> AuthResult:
+        """A new access token and a new refresh token (in `family_id`, or a new family)."""
+        secret = new_refresh_secret()
+        uow.refresh_tokens.add(
+            RefreshToken(
+                id=self._ids.new_id("rt"), user_id=user.id, family_id=family_id or self._ids.new_id("rtf"),
+                token_hash=hash_secret(secret), created_at=now,
+                expires_at=now + timedelta(seconds=self._policy.refresh_ttl),
+            )
+        )
+        expires_at = now + timedelta(seconds=self._policy.access_ttl)
+        claims = AccessClaims(user.id, user.role, now, expires_at, secrets.token_hex(16))
+        return AuthResult(user, self._tokens.encode(claims), secret, self._policy.access_ttl)
+
+
+def bad_cursor() -> InvalidInput:
+    return InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
+
+
+def id_cursor(cursor: str | None) -> str | None:
+    """The id a `{"id": ...}` cursor points after."""
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor)
+    key_id = position.get("id") if isinstance(position, dict) else None
+    if not isinstance(key_id, str):
+        raise bad_cursor()
+    return key_id

@@ -1,0 +1,139 @@
+"""Identity: registration, sign-in, tokens, the caller's profile, API keys, and the admin user list."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from domain.identity.model import ApiKey
+from entrypoints.http.api import USER_AUTH, Blueprint, ErrorSchema
+from entrypoints.http.auth import current_principal, require_admin
+from entrypoints.http.context import container
+from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.identity_schemas import (
+    ApiKeyPageSchema,
+    AuthSchema,
+    CreateApiKeySchema,
+    CreatedApiKeySchema,
+    LoginSchema,
+    RefreshTokenSchema,
+    RegisterSchema,
+    UpdateMeSchema,
+    UserPageSchema,
+    UserSchema,
+)
+
+blp = Blueprint("identity", __name__, url_prefix="/v1", description="Accounts, tokens and API keys")
+
+UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired)"
+
+
+def _created_key(key: ApiKey, plaintext: str) -> dict[str, Any]:
+    fields = ("id", "name", "prefix", "created_at", "last_used_at")
+    return {**{name: getattr(key, name) for name in fields}, "key": plaintext}
+
+
+@blp.route("/auth/register")
+class Register(MethodView):
+    @blp.arguments(RegisterSchema)
+    @blp.response(201, AuthSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="The email is already registered (email_taken)")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create an account and sign in (emails are case-insensitive; passwords 8-128 characters)"""
+        body.pop("referral_code")  # accepted and ignored until referrals exist
+        return container().identity.register(**body)
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, AuthSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password (invalid_credentials)")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Sign in with email and password"""
+        return container().identity.login(**body)
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @blp.arguments(RefreshTokenSchema)
+    @blp.response(200, AuthSchema)
+    @blp.alt_response(
+        401, schema=ErrorSchema,
+        description="Unknown (unauthenticated), expired (token_expired), or spent or revoked (token_revoked: "
+        "its whole family is revoked)",
+    )
+    def post(self, body: dict[str, Any]) -> Any:
+        """Trade a refresh token for a new pair; the presented one is spent (rotation)"""
+        return container().identity.refresh(body["refresh_token"])
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @blp.arguments(RefreshTokenSchema)
+    @blp.response(204)
+    def post(self, body: dict[str, Any]) -> None:
+        """Revoke the refresh token and its family (an unknown token is a no-op: still 204)"""
+        container().identity.logout(body["refresh_token"])
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    def get(self) -> Any:
+        """The caller's account"""
+        return container().identity.get_user(current_principal().user_id)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(UpdateMeSchema, required=False)  # an empty PATCH changes nothing
+    @blp.response(200, UserSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    def patch(self, body: dict[str, Any]) -> Any:
+        """Change the caller's display name (absent: unchanged; null: cleared)"""
+        return container().identity.update_me(current_principal().user_id, **body)
+
+
+@blp.route("/api-keys")
+class ApiKeys(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, ApiKeyPageSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    def get(self, args: dict[str, Any]) -> Any:
+        """The caller's active API keys, oldest first (keyset pages; no secrets)"""
+        return container().identity.api_keys_page(current_principal().user_id, **args)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(CreateApiKeySchema)
+    @blp.response(201, CreatedApiKeySchema)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create an API key; the whole key is in this response and nowhere else"""
+        key, plaintext = container().identity.create_api_key(current_principal().user_id, body["name"])
+        return _created_key(key, plaintext)
+
+
+@blp.route("/api-keys/<string:key_id>")
+class ApiKeyItem(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(204)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such key among the caller's active keys")
+    def delete(self, key_id: str) -> None:
+        """Revoke an API key; it stops working at once"""
+        container().identity.revoke_api_key(current_principal().user_id, key_id)
+
+
+@blp.route("/admin/users")
+class AdminUsers(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, UserPageSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    @blp.alt_response(403, schema=ErrorSchema, description="Admins only (forbidden)")
+    def get(self, args: dict[str, Any]) -> Any:
+        """Every user, oldest first (keyset pages; admins only)"""
+        require_admin()
+        return container().identity.list_users(**args)
