@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     worker.set_defaults(handler=_worker)
 
-    cron = sub.add_parser("cron", help="enqueue the periodic jobs on their schedule (needs REDIS_URL)")
+    cron = sub.add_parser("cron", help="enqueue the periodic jobs on their schedule (without REDIS_URL: runs them inline)")
     cron.set_defaults(handler=_cron)
 
     run_job = sub.add_parser("run-job", help="run one job now, in this process")

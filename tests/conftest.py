@@ -116,7 +116,7 @@ def container_builder(backend: str, tmp_path: Path, request: pytest.FixtureReque
 
     def build(**overrides: Any) -> Container:
         settings = overrides.pop("settings", None) or make_settings()
-        queue = overrides.pop("queue", None) or InlineJobQueue()
+        queue = overrides.pop("queue", None) or InlineJobQueue(raise_errors=True)
         uow = MemoryUnitOfWorkFactory(queue=queue) if engine is None else SqlUnitOfWorkFactory(engine, queue)
         container = bootstrap(settings, uow=uow, queue=queue, **overrides)
         if isinstance(queue, InlineJobQueue) and not queue.bound:

@@ -1,0 +1,133 @@
+"""The job functions: a registry `name -> fn(container, payload)`, `run_job`, and RQ's entry point.
+
+Jobs are thin: read the payload, call one use case, return a small JSON-safe summary (RQ keeps
+it as the job's result). Every job is safe to run twice: the use cases are idempotent.
+
+`execute(name, payload)` is the one function RQ calls (`RqJobQueue(job_function=...)`). It runs
+jobs against a container built once per process (`prepare`). `houston worker` calls `prepare`
+before it starts working, so the work horses RQ forks for each job inherit the built container
+instead of bootstrapping again; the database pool is replaced in each child (SQLAlchemy's
+`dispose(close=False)`), so no connection is ever shared across a fork.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from domain.shared.errors import DomainError
+from domain.shared.jobs import Job
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Container
+    from entrypoints.config import Settings
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[["Container", Mapping[str, Any]], dict[str, Any]]
+FREE_PLAN = "free"
+PAGE_SIZE = 500
+_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+class UnknownJob(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown job {name!r}; known jobs: {', '.join(sorted(JOBS))}")
+        self.name = name
+
+
+class JobIncomplete(RuntimeError):
+    """Some items of a batch job failed; the others are done. Running it again finishes the rest."""
+
+
+# --- the jobs ---------------------------------------------------------------------------------
+def expire_grants(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"expired": container.ledger.expire_grants()}
+
+
+def release_expired_holds(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"released": container.ledger.release_expired_holds()}
+
+
+def grant_free_plan_monthly_credits(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Grant every free-plan user the allowance of `period` (payload, YYYY-MM; default: this
+    month). The ledger's idempotency key makes it once per user and period, so a rerun, a retry
+    or a double tick grants nothing twice. One failing account does not stop the others."""
+    period = _period(payload, container)
+    users, failures = 0, 0
+    for user_id in _user_ids_on_plan(container, FREE_PLAN):
+        users += 1
+        try:
+            container.ledger.grant_monthly_allowance(user_id, period=period)
+        except DomainError:
+            failures += 1
+            log.exception("monthly allowance failed", extra={"user_id": user_id, "period": period})
+    if failures:
+        raise JobIncomplete(f"{failures} of {users} free-plan allowances for {period} failed")
+    return {"period": period, "users": users}
+
+
+JOBS: Mapping[str, JobFunction] = {
+    "ledger.expire_grants": expire_grants,
+    "ledger.release_expired_holds": release_expired_holds,
+    "ledger.grant_free_plan_monthly_credits": grant_free_plan_monthly_credits,
+}
+
+
+def _period(payload: Mapping[str, Any], container: Container) -> str:
+    period = payload.get("period") or container.clock.now().strftime("%Y-%m")
+    if not isinstance(period, str) or not _PERIOD.fullmatch(period):
+        raise ValueError(f"period must look like YYYY-MM, got {period!r}")
+    return period
+
+
+def _user_ids_on_plan(container: Container, plan: str) -> Iterator[str]:
+    after: str | None = None
+    while True:
+        page = container.identity.user_ids_on_plan(plan, after=after, limit=PAGE_SIZE)
+        yield from page
+        if len(page) < PAGE_SIZE:
+            return
+        after = page[-1]
+
+
+# --- running them -----------------------------------------------------------------------------
+def run_job(container: Container, job: Job) -> dict[str, Any]:
+    """Run `job` now, in this process (the inline queue, `houston run-job`, RQ through `execute`)."""
+    function = JOBS.get(job.name)
+    if function is None:
+        raise UnknownJob(job.name)
+    summary = function(container, job.payload)
+    log.info("job done", extra={"job": job.name, "job_id": job.job_id, "summary": summary})
+    return summary
+
+
+def execute(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """RQ's entry point: run job `name` against this process's container."""
+    return run_job(prepare(), Job(name, dict(payload)))
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def prepare(settings: Settings | None = None) -> Container:
+    """This process's container, built on first use from `settings` (default: the environment)."""
+    global _container
+    with _container_lock:
+        if _container is None:
+            from entrypoints.bootstrap import bootstrap
+            from entrypoints.config import load_settings
+
+            _container = bootstrap(settings or load_settings())
+            _fresh_pool_after_fork(_container)
+        return _container
+
+
+def _fresh_pool_after_fork(container: Container) -> None:
+    engine = container.resources.get("engine")
+    if engine is not None:
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
