@@ -1,0 +1,173 @@
+"""Credits: balance, transactions, usage, prices, metered charges, and admin adjustments."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from domain.ledger.model import EntryKind
+from domain.ledger.results import Movement
+from domain.ledger.services import scoped_key
+from entrypoints.http.api import USER_AUTH, Blueprint
+from entrypoints.http.auth import current_principal, require_admin
+from entrypoints.http.context import container
+from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
+
+blp = Blueprint("credits", __name__, url_prefix="/v1", description="Credits: the prepaid ledger")
+
+PRINTABLE_ASCII = r"^[\x21-\x7e][\x20-\x7e]{0,254}$"
+
+
+class IdempotencyHeaderSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        required=True,
+        validate=[ma.validate.Length(min=1, max=255), ma.validate.Regexp(PRINTABLE_ASCII)],
+    )
+
+
+class GrantSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    source = ma.fields.Function(lambda g: g.source.value, required=True)
+    remaining = ma.fields.Integer(required=True)
+    expires_at = UtcDateTime(allow_none=True, required=True)
+
+
+class BalanceSchema(ma.Schema):
+    balance = ma.fields.Integer(required=True)
+    held = ma.fields.Integer(required=True)
+    available = ma.fields.Integer(required=True)
+
+
+class BalanceViewSchema(BalanceSchema):
+    grants = ma.fields.List(ma.fields.Nested(GrantSchema), required=True)
+
+
+class TransactionSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    kind = ma.fields.Function(lambda e: e.kind.value, required=True)
+    amount = ma.fields.Integer(required=True)
+    balance_after = ma.fields.Integer(required=True)
+    feature_key = ma.fields.String(allow_none=True, required=True)
+    reference = ma.fields.String(allow_none=True, required=True)
+    created_at = UtcDateTime(required=True)
+
+
+TransactionPageSchema = page_schema(TransactionSchema, "TransactionPage")
+
+
+class TransactionArgsSchema(PageArgsSchema):
+    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf([k.value for k in EntryKind]))
+
+
+class UsageArgsSchema(ma.Schema):
+    month = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
+
+
+class UsageSchema(ma.Schema):
+    month = ma.fields.String(required=True)
+    total = ma.fields.Integer(required=True)
+    by_feature = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+
+
+class PriceSchema(ma.Schema):
+    credits = ma.fields.Integer(required=True)
+    unit = ma.fields.String(required=True)
+
+
+class ChargeSchema(ma.Schema):
+    feature_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=1_000_000))
+    reference = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=255))
+
+
+class AdjustmentSchema(ma.Schema):
+    amount = ma.fields.Integer(
+        strict=True, required=True, validate=[ma.validate.Range(min=-10**12, max=10**12), ma.validate.NoneOf([0])]
+    )
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+
+
+class MovementSchema(ma.Schema):
+    transaction = ma.fields.Nested(TransactionSchema, required=True, allow_none=True)
+    balance = ma.fields.Nested(BalanceSchema, required=True)
+
+
+def _movement(result: Movement) -> dict[str, Any]:
+    return {"transaction": result.entry, "balance": result.balance}
+
+
+@blp.route("/credits/balance")
+class Balance(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, BalanceViewSchema)
+    def get(self) -> Any:
+        """The caller's balance, what is held, what is available, and the open grants"""
+        return container().ledger.balance(current_principal().user_id)
+
+
+@blp.route("/credits/transactions")
+class Transactions(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(TransactionArgsSchema, location="query")
+    @blp.response(200, TransactionPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """The caller's ledger entries, newest first (keyset pages)"""
+        return container().ledger.transactions(current_principal().user_id, **args)
+
+
+@blp.route("/credits/usage")
+class Usage(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(UsageArgsSchema, location="query")
+    @blp.response(200, UsageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Credits spent in one month (default: this month, UTC), by feature"""
+        c = container()
+        month = args["month"] or c.clock.now().strftime("%Y-%m")
+        return c.ledger.usage(current_principal().user_id, month)
+
+
+@blp.route("/credits/prices")
+class Prices(MethodView):
+    @blp.response(200, ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(PriceSchema)))
+    def get(self) -> Any:
+        """What each metered feature costs, in credits per unit (public)"""
+        return container().ledger.prices.prices
+
+
+@blp.route("/credits/charges")
+class Charges(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(IdempotencyHeaderSchema, location="headers")
+    @blp.arguments(ChargeSchema)
+    @blp.response(201, MovementSchema)
+    @blp.alt_response(402, description="Not enough available credits; nothing was charged")
+    @blp.alt_response(409, description="The Idempotency-Key was used for a different request")
+    def post(self, headers: dict[str, str], body: dict[str, Any]) -> Any:
+        """Charge the caller for a metered feature (server-to-server metering; Idempotency-Key required)"""
+        result = container().ledger.charge(
+            current_principal().user_id, idempotency_key=scoped_key("http", headers["idempotency_key"]), **body
+        )
+        return _movement(result)
+
+
+@blp.route("/admin/users/<string:user_id>/credits")
+class AdminCredits(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(IdempotencyHeaderSchema, location="headers")
+    @blp.arguments(AdjustmentSchema)
+    @blp.response(201, MovementSchema)
+    @blp.alt_response(402, description="A removal larger than the available balance")
+    @blp.alt_response(403, description="Admins only")
+    def post(self, headers: dict[str, str], body: dict[str, Any], user_id: str) -> Any:
+        """Add (positive) or remove (negative) credits for a user, with a reason (admins only)"""
+        admin = require_admin()
+        result = container().ledger.adjust(
+            user_id, actor=admin.user_id, idempotency_key=scoped_key("admin", headers["idempotency_key"]), **body
+        )
+        return _movement(result)
