@@ -3,9 +3,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
-WEB_CONCURRENCY ?= 2
 
 .PHONY: run test bench migrate worker lint clean
 
@@ -23,7 +20,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed setup.cfg
 
 run: $(VENV)/.installed
 	$(BIN)/houston migrate
-	$(BIN)/houston serve --host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY)
+	$(BIN)/houston serve
 
 migrate: $(VENV)/.installed
 	$(BIN)/houston migrate

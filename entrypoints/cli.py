@@ -28,9 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="serve the HTTP API with gunicorn")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    serve.add_argument("--host", help="default: HOST, else 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default: PORT, else 8000")
+    serve.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY, else 2")
     serve.set_defaults(handler=_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema (default: to head)")
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     admin = sub.add_parser("create-admin", help="create an admin, or promote an existing user")
     admin.add_argument("email")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     admin.set_defaults(handler=_create_admin)
 
     worker = sub.add_parser("worker", help="run an RQ worker with the scheduler (needs REDIS_URL)")
@@ -72,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    argv = [gunicorn, "wsgi:app", "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers)]
+    host, port = args.host or settings.host, args.port or settings.port
+    workers = args.workers or settings.web_concurrency
+    argv = [gunicorn, "wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers)]
     argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
     os.execv(gunicorn, argv)
     return 0  # not reached
@@ -99,7 +102,10 @@ def _make_migration(settings: Settings, args: argparse.Namespace) -> int:
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.bootstrap import bootstrap
 
-    password = os.environ.get("HOUSTON_ADMIN_PASSWORD") or getpass.getpass("Password (new users only): ")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password (used only if the user is new): ")
     user = bootstrap(settings).identity.create_admin(args.email, password)
     print(f"houston: {user.email} is an admin (id {user.id})")
     return 0

@@ -36,6 +36,9 @@ class Settings:
     default_hold_ttl: int = 15 * 60
     queues: tuple[str, ...] = ("default",)
     data_dir: str = "var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_concurrency: int = 2
 
     @property
     def is_production(self) -> bool:
@@ -106,4 +109,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_hold_ttl=_int(env, "DEFAULT_HOLD_TTL_SECONDS", 15 * 60, minimum=1),
         queues=tuple(q.strip() for q in queues) or ("default",),
         data_dir=str(data_dir),
+        host=env.get("HOST", "127.0.0.1"),
+        port=_int(env, "PORT", 8000, minimum=1),
+        web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
     )

@@ -1,0 +1,69 @@
+"""Settings come from the environment once, with safe defaults and loud refusals."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from entrypoints.config import ConfigError, load_settings
+
+STRONG = "s" * 40
+
+
+def test_the_embedded_default_needs_no_environment(tmp_path: Path) -> None:
+    settings = load_settings({"HOUSTON_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'houston.db'}"
+    assert settings.redis_url is None
+    assert settings.access_token_ttl == 900 and settings.refresh_token_ttl == 30 * 24 * 3600
+
+
+def test_production_refuses_to_start_without_a_jwt_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="JWT_SECRET is required"):
+        load_settings({"HOUSTON_ENV": "production", "HOUSTON_DATA_DIR": str(tmp_path)})
+
+
+def test_production_refuses_a_short_jwt_secret() -> None:
+    with pytest.raises(ConfigError, match="at least 32"):
+        load_settings({"HOUSTON_ENV": "production", "JWT_SECRET": "short"})
+
+
+def test_development_generates_one_secret_and_keeps_it(tmp_path: Path) -> None:
+    first = load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).jwt_secret
+    second = load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).jwt_secret
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "dev-jwt-secret").stat().st_mode & 0o077 == 0
+
+
+def test_a_number_that_is_not_a_number_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="BCRYPT_ROUNDS"):
+        load_settings({"JWT_SECRET": STRONG, "BCRYPT_ROUNDS": "twelve"})
+
+
+def test_an_unknown_environment_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match="HOUSTON_ENV"):
+        load_settings({"JWT_SECRET": STRONG, "HOUSTON_ENV": "staging"})
+
+
+def test_every_documented_variable_is_read(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "JWT_SECRET": STRONG, "DATABASE_URL": "mysql+pymysql://u@h/db", "REDIS_URL": "redis://h/1",
+            "RQ_QUEUES": "high, default", "ACCESS_TOKEN_TTL_SECONDS": "60", "BCRYPT_ROUNDS": "4",
+            "MAX_CONTENT_LENGTH": "2048", "FREE_PLAN_MONTHLY_CREDITS": "7", "PORT": "9000",
+            "WEB_CONCURRENCY": "3", "DEFAULT_HOLD_TTL_SECONDS": "30", "LOG_LEVEL": "debug",
+        }
+    )  # fmt: skip
+    assert settings.queues == ("high", "default")
+    assert (settings.access_token_ttl, settings.bcrypt_rounds, settings.max_content_length) == (60, 4, 2048)
+    assert (settings.free_plan_monthly_credits, settings.port, settings.web_concurrency) == (7, 9000, 3)
+    assert (settings.default_hold_ttl, settings.log_level, settings.redis_url) == (30, "DEBUG", "redis://h/1")
+
+
+def test_the_env_example_lists_every_variable_the_code_reads() -> None:
+    source = (Path(__file__).parents[2] / "entrypoints" / "config.py").read_text()
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source)) | set(re.findall(r'_int\(env, "([A-Z_]+)"', source))
+    assert read, "found no variables: the pattern is wrong"
+    missing = sorted(name for name in read if f"{name}=" not in example)
+    assert missing == []
