@@ -11,6 +11,11 @@ from domain.shared.uow import UnitOfWorkBase
 
 
 class MemoryUnitOfWork(UnitOfWorkBase):
+    users: InMemoryUserRepository
+    refresh_tokens: InMemoryRefreshTokenRepository
+    api_keys: InMemoryApiKeyRepository
+    ledger: InMemoryLedgerRepository
+
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
         self._store = store

@@ -55,6 +55,11 @@ def guarded(call: Callable[[], T]) -> T:
 
 
 class SqlUnitOfWork(UnitOfWorkBase):
+    users: SqlUserRepository
+    refresh_tokens: SqlRefreshTokenRepository
+    api_keys: SqlApiKeyRepository
+    ledger: SqlLedgerRepository
+
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
         self._engine = engine

@@ -30,14 +30,15 @@ class LedgerRepository(Protocol):
     def all_grants(self, account_id: str) -> list[Grant]:
         """Every grant of the account, spent or not, in any order."""
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
-        """Ids of accounts that have a grant with expires_at <= now and remaining > 0."""
+        """Ids of accounts that have a grant with expires_at <= now and remaining > 0, ascending."""
 
     def add_entry(self, entry: Entry, allocations: Sequence[Allocation] = ()) -> None: ...
     def list_entries(
         self, account_id: str, *, limit: int, before_seq: int | None = None, kind: EntryKind | None = None
     ) -> list[Entry]:
         """Entries newest first (seq descending), with seq < before_seq when given."""
-    def allocations_of_entry(self, entry_id: str) -> list[Allocation]: ...
+    def allocations_of_entry(self, entry_id: str) -> list[Allocation]:
+        """What one entry took from (or returned to) each grant, in any order."""
     def usage_by_feature(self, account_id: str, start: datetime, end: datetime) -> dict[str, int]:
         """Credits spent by `charge` entries created in [start, end), by feature key (None -> "")."""
 
@@ -46,7 +47,7 @@ class LedgerRepository(Protocol):
     def update_hold(self, hold: Hold) -> None: ...
     def active_holds(self, account_id: str) -> list[Hold]: ...
     def accounts_with_expired_holds(self, now: datetime, limit: int) -> list[str]:
-        """Ids of accounts that have an active hold with expires_at <= now."""
+        """Ids of accounts that have an active hold with expires_at <= now, ascending."""
 
     def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None: ...
     def add_idempotency(self, record: IdempotencyRecord) -> None: ...
