@@ -77,6 +77,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = args.workers or settings.web_concurrency
     argv = [gunicorn, "wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers)]
     argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
+    # gunicorn 27 opens a control socket at one fixed path per host; two instances would share it.
+    argv += ["--no-control-socket"]
     os.execv(gunicorn, argv)
     return 0  # not reached
 
