@@ -6,6 +6,7 @@ storage by overriding `make_uow`.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,20 @@ def state_of(ledger: Ledger, uow_factory: Any, account_id: str) -> tuple[Any, ..
         holds = sorted(repo.active_holds(account_id), key=lambda h: h.id)
         allocations = [repo.allocations_of_entry(e.id) for e in entries]
     return account, grants, entries, holds, [sorted(a, key=lambda x: x.grant_id) for a in allocations]
+
+
+def canonical(value: Any, namespace: str) -> str:
+    """`value`'s repr with this run's ids renamed by order of first appearance.
+
+    On a shared SQL database a sweep also expires other runs' leftover grants, drawing ids from
+    this run's generator; the ids then differ from memory's while the ledger itself does not.
+    """
+    names: dict[str, str] = {}
+
+    def rename(match: re.Match[str]) -> str:
+        return names.setdefault(match.group(0), f"{match.group(1)}#{len(names) + 1}")
+
+    return re.sub(rf"\b(txn|grt|hld)_{re.escape(namespace)}\d{{6}}\b", rename, repr(value))
 
 
 def outcome(call: Any) -> Any:

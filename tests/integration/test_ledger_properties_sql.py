@@ -16,7 +16,15 @@ from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from tests.conftest import MYSQL_URL, sqlite_engine
 from tests.helpers import T0
-from tests.ledger_support import PRICES, LedgerMachine, NamespacedIds, operations, run_sequence, state_of
+from tests.ledger_support import (
+    PRICES,
+    LedgerMachine,
+    NamespacedIds,
+    canonical,
+    operations,
+    run_sequence,
+    state_of,
+)
 
 _engines: dict[str, Any] = {}
 
@@ -27,13 +35,30 @@ def engine_for(backend: str) -> Any:
         if backend == "sqlite":
             _engines[backend] = sqlite_engine(Path(tempfile.mkdtemp()) / "ledger.db")
         else:
-            from adapters.sql.engine import make_engine
-            from adapters.sql.migrate import upgrade
-
-            assert MYSQL_URL
-            upgrade(MYSQL_URL)
-            _engines[backend] = make_engine(MYSQL_URL)
+            _engines[backend] = _own_mariadb_database()
     return _engines[backend]
+
+
+def _own_mariadb_database() -> Any:
+    """A sibling database of TEST_MYSQL_URL's for these runs alone: the sweeps here touch every
+    account, and the repository contract tests leave raw rows that no use case would write."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from adapters.sql.engine import make_engine
+    from adapters.sql.migrate import upgrade
+
+    assert MYSQL_URL
+    url = make_url(MYSQL_URL)
+    name = f"{url.database}_ledger_props"
+    server = make_engine(url.set(database=""))
+    with server.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    server.dispose()
+    own = url.set(database=name).render_as_string(hide_password=False)
+    upgrade(own)
+    return make_engine(own)
 
 
 needs_mysql = pytest.mark.skipif(not MYSQL_URL, reason="TEST_MYSQL_URL is not set")
@@ -57,13 +82,13 @@ TestLedgerInvariantsOnMariaDb = needs_mysql(MariaDbLedgerMachine.TestCase)
 TestLedgerInvariantsOnMariaDb.settings = sql_settings
 
 
-def _run(uow: Any, steps: list[Any], namespace: str) -> tuple[Any, Any]:
+def _run(uow: Any, steps: list[Any], namespace: str) -> str:
     clock = ManualClock(T0)
     ledger = Ledger(uow=uow, clock=clock, ids=NamespacedIds(namespace), prices=PRICES)
     account = f"acc_{namespace}"
     ledger.open_account(account)
     results = run_sequence(ledger, clock, account, steps)
-    return results, state_of(ledger, uow, account)
+    return canonical((results, state_of(ledger, uow, account)), namespace)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("mariadb", marks=needs_mysql)])
