@@ -41,3 +41,15 @@ class UnknownFeature(InvalidInput):
         super().__init__(
             f"Unknown feature {feature_key!r}.", details={"feature_key": "Not in the price list."}
         )
+
+
+class SweepIncomplete(DomainError):
+    """A periodic sweep finished every account it could; these ones failed (the job fails visibly)."""
+
+    code = "sweep_incomplete"
+
+    def __init__(self, done: int, failed: list[str]) -> None:
+        super().__init__(
+            f"{len(failed)} account(s) failed during the sweep ({done} items done): {', '.join(failed[:10])}",
+            details={"done": done, "failed": failed[:100]},
+        )

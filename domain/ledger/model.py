@@ -11,6 +11,10 @@ from domain.ledger.errors import InsufficientCredits, UnknownFeature
 from domain.shared.errors import InvalidInput
 
 
+class LedgerInvariantBroken(Exception):
+    """Raised instead of writing an account that breaks an invariant (see Account.ensure_sound)."""
+
+
 class EntryKind(StrEnum):
     GRANT = "grant"
     PURCHASE = "purchase"
@@ -59,6 +63,14 @@ class Account:
     @property
     def available(self) -> int:
         return self.balance - self.held
+
+    def ensure_sound(self) -> None:
+        """The last guard before a write, as the CHECK constraints are in SQL: a rule broken here
+        is a bug (or corrupt data), never a user error, so the unit of work must not commit."""
+        if self.balance < 0 or self.held < 0 or self.held > self.balance:
+            raise LedgerInvariantBroken(
+                f"account {self.id}: balance {self.balance}, held {self.held}"
+            )
 
 
 @dataclass(slots=True)

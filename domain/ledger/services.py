@@ -16,6 +16,7 @@ from domain.ledger.errors import (
     HoldNotActive,
     HoldNotFound,
     InsufficientCredits,
+    SweepIncomplete,
 )
 from domain.ledger.model import (
     GRANT_ENTRY_KIND,
@@ -332,15 +333,21 @@ class Ledger:
         per_account: Callable[[LedgerUnitOfWork, Account, datetime], int],
     ) -> int:
         at = now or self._clock.now()
-        done, seen = 0, set()
+        done, seen, failed = 0, set(), []
         while True:
             with self._uow() as uow:
                 batch = [a for a in find(uow, at) if a not in seen]
             if not batch:
-                return done
+                break
             for account_id in batch:
                 seen.add(account_id)  # one pass per account: a sweep always ends
-                done += retrying(lambda: self._locked(account_id, at, per_account))
+                try:
+                    done += retrying(lambda: self._locked(account_id, at, per_account))
+                except Exception:  # one broken account must not stall every other one
+                    failed.append(account_id)
+        if failed:
+            raise SweepIncomplete(done, failed)
+        return done
 
     def _locked(self, account_id: str, now: datetime, work: Callable[[LedgerUnitOfWork, Account, datetime], int]) -> int:
         with self._uow() as uow:
@@ -348,6 +355,7 @@ class Ledger:
             if account is None:
                 return 0
             count = work(uow, account, now)
+            account.ensure_sound()
             uow.ledger.update_account(account)
             uow.commit()
             return count
@@ -461,6 +469,7 @@ class Ledger:
         if account.held:
             self._release_account(uow, account, now)
         result = work(uow, account, now)
+        account.ensure_sound()
         uow.ledger.update_account(account)
         uow.ledger.add_idempotency(
             IdempotencyRecord(account.id, key, operation, fingerprint, result.to_record(), now)

@@ -6,7 +6,14 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory.uow import MemoryUnitOfWorkFactory
-from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, UnknownFeature
+from domain.ledger.errors import (
+    HoldExpired,
+    HoldNotActive,
+    HoldNotFound,
+    InsufficientCredits,
+    SweepIncomplete,
+    UnknownFeature,
+)
 from domain.ledger.model import EntryKind
 from domain.ledger.services import Ledger, scoped_key
 from domain.shared.clock import ManualClock
@@ -241,3 +248,23 @@ def test_a_scoped_key_keeps_callers_apart_and_fits_the_column() -> None:
     assert scoped_key("http", "abc") == "http:abc"
     assert scoped_key("admin", "abc") != scoped_key("http", "abc")
     assert len(scoped_key("admin", "x" * 255)) <= 255
+
+
+def test_a_sweep_finishes_the_other_accounts_when_one_fails_and_then_reports_it(
+    uow: MemoryUnitOfWorkFactory, clock: ManualClock
+) -> None:
+    ledger = Ledger(uow=uow, clock=clock, ids=NamespacedIds("s"), prices=PRICES)
+    for account in ("acc_a", "acc_b"):
+        ledger.open_account(account)
+        ledger.grant(account, source="promo", amount=5, idempotency_key="g", expires_at=clock.now() + timedelta(hours=1))
+    with uow() as broken:  # corrupt acc_a behind the ledger's back: its grant is gone from the balance
+        account = broken.ledger.get_account("acc_a")
+        assert account is not None
+        account.balance = 0
+        broken.ledger.update_account(account)
+        broken.commit()
+    clock.advance(hours=2)
+    with pytest.raises(SweepIncomplete) as incomplete:
+        ledger.expire_grants()
+    assert incomplete.value.details["failed"] == ["acc_a"]
+    assert ledger.balance("acc_b").balance == 0
