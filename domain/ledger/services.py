@@ -582,5 +582,8 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone.utc)
     except ValueError:
         raise InvalidInput("month must look like 2026-11.", details={"month": "Use YYYY-MM."}) from None
-    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    try:
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    except ValueError:  # December 9999 has no next month
+        raise InvalidInput("month is out of range.", details={"month": "Out of range."}) from None
     return start, end

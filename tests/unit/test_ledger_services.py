@@ -268,3 +268,11 @@ def test_a_sweep_finishes_the_other_accounts_when_one_fails_and_then_reports_it(
         ledger.expire_grants()
     assert incomplete.value.details["failed"] == ["acc_a"]
     assert ledger.balance("acc_b").balance == 0
+
+
+@pytest.mark.parametrize("month", ["9999-12", "2026-13", "26-01", "2026-1x"])
+def test_a_month_out_of_range_or_malformed_is_a_validation_error(ledger: Ledger, month: str) -> None:
+    with pytest.raises(InvalidInput):
+        ledger.usage(ACC, month)
+    with pytest.raises(InvalidInput):
+        ledger.grant_monthly_allowance(ACC, period=month)
