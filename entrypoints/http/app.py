@@ -32,8 +32,8 @@ def create_app(container: Container) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schema order in bodies
     app.extensions["houston"] = container
     api = Api(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
     errors.register(app)

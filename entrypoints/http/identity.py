@@ -6,7 +6,7 @@ from typing import Any
 from flask.views import MethodView
 
 from domain.identity.model import ApiKey
-from entrypoints.http.api import USER_AUTH, Blueprint, ErrorSchema
+from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint, ErrorSchema
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container
 from entrypoints.http.schemas import PageArgsSchema
@@ -24,8 +24,6 @@ from entrypoints.http.identity_schemas import (
 )
 
 blp = Blueprint("identity", __name__, url_prefix="/v1", description="Accounts, tokens and API keys")
-
-UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired)"
 
 
 def _created_key(key: ApiKey, plaintext: str) -> dict[str, Any]:

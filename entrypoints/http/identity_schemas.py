@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from marshmallow.validate import Length
+from marshmallow.validate import Length, Regexp
 
 from domain.identity.model import (
     API_KEY_NAME_MAX_LENGTH,
@@ -17,6 +17,10 @@ from domain.identity.model import (
 from entrypoints.http.schemas import UtcDateTime, page_schema
 
 REFERRAL_CODE_MAX_LENGTH = 64
+# What str.strip() removes, spelled out: `\s` means other characters in Python and in the
+# ECMA-262 regexes OpenAPI clients use (U+001C-U+001F, U+0085 / U+FEFF).
+PYTHON_WHITE_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"^[\s\S]*[^{PYTHON_WHITE_SPACE}]"  # some character str.strip() keeps
 OPAQUE_TOKEN_MAX_LENGTH = 512
 
 
@@ -61,7 +65,11 @@ class UpdateMeSchema(ma.Schema):
 
 
 class CreateApiKeySchema(ma.Schema):
-    name = _name(API_KEY_NAME_MAX_LENGTH, required=True)
+    # Unlike a display name, a key's name cannot be blank (the service strips it, then needs one).
+    name = ma.fields.String(
+        required=True,
+        validate=[Length(min=1, max=API_KEY_NAME_MAX_LENGTH), Regexp(NOT_BLANK, error="Must not be blank.")],
+    )
 
 
 # --- responses -------------------------------------------------------------------------------

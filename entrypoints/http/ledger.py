@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, jsonify
 from flask.views import MethodView
 
 from domain.ledger.model import EntryKind
 from domain.ledger.results import Movement
 from domain.ledger.services import scoped_key
-from entrypoints.http.api import USER_AUTH, Blueprint
+from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container
 from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
@@ -65,7 +66,12 @@ class TransactionArgsSchema(PageArgsSchema):
 
 
 class UsageArgsSchema(ma.Schema):
-    month = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
+    # Years 2000-2999 only: the ledger cannot bound year 0 or 9999-12 (see the report on _month_bounds).
+    month = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^2\d{3}-(0[1-9]|1[0-2])$"),
+        metadata={"description": "YYYY-MM (years 2000-2999); default: this month, UTC"},
+    )
 
 
 class UsageSchema(ma.Schema):
@@ -87,7 +93,10 @@ class ChargeSchema(ma.Schema):
 
 class AdjustmentSchema(ma.Schema):
     amount = ma.fields.Integer(
-        strict=True, required=True, validate=[ma.validate.Range(min=-10**12, max=10**12), ma.validate.NoneOf([0])]
+        strict=True,
+        required=True,
+        validate=[ma.validate.Range(min=-10**12, max=10**12), ma.validate.NoneOf([0])],
+        metadata={"not": {"enum": [0]}, "description": "Positive adds credits, negative removes them; never 0"},
     )
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
 
@@ -105,6 +114,7 @@ def _movement(result: Movement) -> dict[str, Any]:
 class Balance(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, BalanceViewSchema)
+    @blp.errors({401: UNAUTHENTICATED})
     def get(self) -> Any:
         """The caller's balance, what is held, what is available, and the open grants"""
         return container().ledger.balance(current_principal().user_id)
@@ -115,6 +125,7 @@ class Transactions(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TransactionArgsSchema, location="query")
     @blp.response(200, TransactionPageSchema)
+    @blp.errors({401: UNAUTHENTICATED, 422: "A bad limit, cursor or kind (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's ledger entries, newest first (keyset pages)"""
         return container().ledger.transactions(current_principal().user_id, **args)
@@ -125,6 +136,7 @@ class Usage(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(UsageArgsSchema, location="query")
     @blp.response(200, UsageSchema)
+    @blp.errors({401: UNAUTHENTICATED, 422: "month is not YYYY-MM (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """Credits spent in one month (default: this month, UTC), by feature"""
         c = container()
@@ -134,10 +146,11 @@ class Usage(MethodView):
 
 @blp.route("/credits/prices")
 class Prices(MethodView):
-    @blp.response(200, ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(PriceSchema)))
-    def get(self) -> Any:
+    @blp.response(200, blp.map_of(PriceSchema), description="Each feature key with its price")
+    def get(self) -> Response:
         """What each metered feature costs, in credits per unit (public)"""
-        return container().ledger.prices.prices
+        prices = container().ledger.prices.prices
+        return jsonify({key: PriceSchema().dump(price) for key, price in prices.items()})
 
 
 @blp.route("/credits/charges")
@@ -146,8 +159,14 @@ class Charges(MethodView):
     @blp.arguments(IdempotencyHeaderSchema, location="headers")
     @blp.arguments(ChargeSchema)
     @blp.response(201, MovementSchema)
-    @blp.alt_response(402, description="Not enough available credits; nothing was charged")
-    @blp.alt_response(409, description="The Idempotency-Key was used for a different request")
+    @blp.errors(
+        {
+            401: UNAUTHENTICATED,
+            402: "Not enough available credits; nothing was charged (insufficient_credits)",
+            409: "The Idempotency-Key was used for a different request (idempotency_conflict)",
+            422: "A bad body, an unknown feature_key, or a missing or bad Idempotency-Key (validation_error)",
+        }
+    )
     def post(self, headers: dict[str, str], body: dict[str, Any]) -> Any:
         """Charge the caller for a metered feature (server-to-server metering; Idempotency-Key required)"""
         result = container().ledger.charge(
@@ -162,8 +181,16 @@ class AdminCredits(MethodView):
     @blp.arguments(IdempotencyHeaderSchema, location="headers")
     @blp.arguments(AdjustmentSchema)
     @blp.response(201, MovementSchema)
-    @blp.alt_response(402, description="A removal larger than the available balance")
-    @blp.alt_response(403, description="Admins only")
+    @blp.errors(
+        {
+            401: UNAUTHENTICATED,
+            402: "A removal larger than the available balance; nothing was removed (insufficient_credits)",
+            403: "Admins only (forbidden)",
+            404: "No such user (not_found)",
+            409: "The Idempotency-Key was used for a different request (idempotency_conflict)",
+            422: "A bad body, or a missing or bad Idempotency-Key (validation_error)",
+        }
+    )
     def post(self, headers: dict[str, str], body: dict[str, Any], user_id: str) -> Any:
         """Add (positive) or remove (negative) credits for a user, with a reason (admins only)"""
         admin = require_admin()

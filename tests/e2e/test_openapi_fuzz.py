@@ -1,0 +1,133 @@
+"""Schemathesis walks every operation of /openapi.json in process (no server) and checks each answer.
+
+One app for the module (memory storage, a ManualClock at T0, so tokens never expire mid-run),
+with a funded user who calls through an API key and an admin who calls the admin routes with a
+Bearer token. Every built-in check runs (5xx, response schemas, status codes, content types,
+headers, negative and positive data, ignored auth, 405 and Allow), plus the two below: every
+error body has API.md's shape, and every route-specific error status is listed on its operation.
+
+The run is seeded, so `make test` sees the same cases each time; set HOUSTON_FUZZ_SEED to explore
+others (for example HOUSTON_FUZZ_SEED=$RANDOM). Hypothesis writes .hypothesis/ and Schemathesis
+.schemathesis/ into the working directory; both are gitignored.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
+
+from adapters.memory.uow import MemoryUnitOfWorkFactory
+from adapters.queue.recording import RecordingJobQueue
+from domain.shared.clock import ManualClock
+from entrypoints.bootstrap import bootstrap
+from entrypoints.http.app import create_app
+from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
+from tests.helpers import T0, make_settings
+
+SEED = int(os.environ.get("HOUSTON_FUZZ_SEED", "20260115"))
+# Statuses any route may answer, documented once by the `default` response. Every other error
+# status must be listed on the operation itself: the built-in status_code_conformance accepts
+# anything once `default` is there, so it could not tell a forgotten 401 or 404.
+GENERIC_ERRORS = {405, 413, 429, 500, 503}
+
+
+def _build_app() -> Any:
+    """What the e2e `make_app` fixture builds, once for the module (fixtures are per test)."""
+    queue = RecordingJobQueue()
+    container = bootstrap(make_settings(), clock=ManualClock(T0), queue=queue, uow=MemoryUnitOfWorkFactory(queue=queue))
+    app = create_app(container)
+    app.testing = True
+    return app
+
+
+APP = _build_app()
+_client: FlaskClient = APP.test_client()
+_container = APP.extensions["houston"]
+USER = register(_client)
+USER_KEY = create_api_key(_client, USER["access_token"])["key"]
+create_api_key(_client, USER["access_token"], name="second")  # so /v1/api-keys has a second page
+ADMIN = register_admin(_client, _container)
+# Enough that a schema-valid charge (at most 10**6 units of 25 credits) never runs out in a run.
+_container.ledger.grant(USER["user"]["id"], source="promo", amount=10**12, idempotency_key="fuzz-funds")
+PRICED_FEATURES = sorted(_container.ledger.prices.prices)
+
+
+def _second_page_cursor(path: str, headers: dict[str, str]) -> str:
+    cursor = _client.get(f"{path}?limit=1", headers=headers).get_json()["next_cursor"]
+    assert cursor, path
+    return cursor  # type: ignore[no-any-return]
+
+
+REAL_CURSORS = {
+    "/v1/credits/transactions": _second_page_cursor("/v1/credits/transactions", api_key_headers(USER_KEY)),
+    "/v1/api-keys": _second_page_cursor("/v1/api-keys", api_key_headers(USER_KEY)),
+    "/v1/admin/users": _second_page_cursor("/v1/admin/users", auth_headers(ADMIN["access_token"])),
+}
+
+schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=schemathesis.Config(seed=SEED))
+
+
+@schemathesis.check
+def error_body_has_the_contract_shape(ctx: Any, response: Any, case: Any) -> bool | None:
+    """API.md: every error is `{"error": {"code", "message", "details"}}` in JSON, nothing more."""
+    if response.status_code < 400:
+        return None
+    content_type = response.headers.get("content-type", [""])[0]
+    assert content_type.startswith("application/json"), f"error served as {content_type!r}"
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == {"code", "message", "details"}, body
+    assert isinstance(error["code"], str) and error["code"], body
+    assert isinstance(error["message"], str) and isinstance(error["details"], dict), body
+    assert "Traceback" not in response.text, body
+    return None
+
+
+@schemathesis.check
+def error_status_is_listed_on_the_operation(ctx: Any, response: Any, case: Any) -> bool | None:
+    status = response.status_code
+    if status < 400 or status in GENERIC_ERRORS:
+        return None
+    listed = case.operation.responses.status_codes
+    assert str(status) in listed, f"{status} is not among the documented responses {sorted(listed)}"
+    return None
+
+
+@schema.auth(refresh_interval=None, retry_on=[])
+class Credentials:
+    """Valid credentials on every case; the negative cases and the ignored_auth probes take them away."""
+
+    def get(self, case: Any, ctx: Any) -> dict[str, str]:
+        if case.operation.path.startswith("/v1/admin/"):
+            return auth_headers(ADMIN["access_token"])
+        return api_key_headers(USER_KEY)
+
+    def set(self, case: Any, data: dict[str, str], ctx: Any) -> None:
+        case.headers = {**(case.headers or {}), **data}
+
+
+def _with_runtime_values(case: Any) -> None:
+    """A schema-valid case may still carry values only the running service can make valid: an
+    opaque cursor, a feature key from the price list, an existing user id. Put real ones into
+    positive cases, so positive_data_acceptance holds them to 2xx and the success paths (a charge,
+    an admin adjustment, a second page) are fuzzed too. Negative cases are left as generated."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    path = case.operation.path
+    if isinstance(case.query, dict) and "cursor" in case.query:
+        case.query["cursor"] = REAL_CURSORS[path]
+    if path == "/v1/credits/charges" and isinstance(case.body, dict) and "feature_key" in case.body:
+        case.body["feature_key"] = PRICED_FEATURES[len(case.body["feature_key"]) % len(PRICED_FEATURES)]
+    if path == "/v1/admin/users/{user_id}/credits" and len(case.path_parameters["user_id"]) % 2:
+        case.path_parameters["user_id"] = USER["user"]["id"]  # the other half stays random: 404
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_documented(case: Any) -> None:
+    _with_runtime_values(case)
+    case.call_and_validate()
