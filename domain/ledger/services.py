@@ -394,16 +394,21 @@ class Ledger:
 
     # --- queries ---------------------------------------------------------------------------
     def balance(self, account_id: str) -> BalanceView:
+        """The balance as the sweeps would leave it now: grants past their expiry and holds past
+        their ttl no longer count, even before the periodic jobs have written that down."""
+        now = self._clock.now()
         with self._uow() as uow:
             account = uow.ledger.get_account(account_id)
             if account is None:
                 raise AccountNotFound()
             held = account.held
-            if held:  # holds past their expiry are released by the next sweep; not held for callers
-                now = self._clock.now()
+            if held:
                 held = sum(h.amount for h in uow.ledger.active_holds(account_id) if h.expires_at > now)
             grants = consumption_order(uow.ledger.open_grants(account_id))
-        return BalanceView(balance=account.balance, held=held, available=account.balance - held, grants=grants)
+        live = [g for g in grants if not g.is_expired(now)]
+        balance = sum(g.remaining for g in live)
+        held = min(held, balance)  # as expiry trims holds
+        return BalanceView(balance=balance, held=held, available=balance - held, grants=live)
 
     def transactions(
         self, account_id: str, *, limit: int = 50, cursor: str | None = None, kind: EntryKind | str | None = None
@@ -466,6 +471,8 @@ class Ledger:
             if previous.operation != operation or previous.fingerprint != fingerprint:
                 raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
             return Movement.from_record(dict(previous.result))
+        # What the sweeps would do, done now for this account: expired credits are never spent.
+        self._expire_account(uow, account, now)
         if account.held:
             self._release_account(uow, account, now)
         result = work(uow, account, now)

@@ -276,3 +276,14 @@ def test_a_month_out_of_range_or_malformed_is_a_validation_error(ledger: Ledger,
         ledger.usage(ACC, month)
     with pytest.raises(InvalidInput):
         ledger.grant_monthly_allowance(ACC, period=month)
+
+
+def test_credits_past_their_expiry_are_not_spent_even_before_the_sweep(ledger: Ledger, clock: ManualClock) -> None:
+    give(ledger, 10, "g1", days=1, clock=clock)
+    give(ledger, 2, "g2")
+    clock.advance(days=1)
+    assert ledger.balance(ACC).available == 2
+    with pytest.raises(InsufficientCredits):
+        ledger.charge(ACC, feature_key="api.call", idempotency_key="c1")
+    assert ledger.charge(ACC, feature_key="coach.message", quantity=2, idempotency_key="c2").balance.balance == 0
+    assert [e.kind for e in ledger.transactions(ACC).items][:2] == [EntryKind.CHARGE, EntryKind.EXPIRY]
