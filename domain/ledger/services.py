@@ -44,7 +44,9 @@ from domain.shared.uow import retrying
 MAX_CREDITS = 10**12  # far above any real grant, far below BIGINT
 MAX_QUANTITY = 10**6
 SWEEP_BATCH = 100
-Work = Callable[[LedgerUnitOfWork, Account, datetime], Movement]
+# A use case's own step, inside the shared locked shape (_apply). `grants` are the account's
+# live open grants, read once per call and kept current by _add_grant and _debit.
+Work = Callable[[LedgerUnitOfWork, Account, datetime, list[Grant]], Movement]
 
 
 class _HasPlan(Protocol):
@@ -105,10 +107,10 @@ class Ledger:
         if expires_at is not None and expires_at.tzinfo is None:
             raise InvalidInput("expires_at must carry a time zone.", details={"expires_at": "Not aware."})
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
             if expires_at is not None and expires_at <= now:
                 raise InvalidInput("The grant would expire at once.", details={"expires_at": "In the past."})
-            return self._add_grant(uow, account, now, source, amount, idempotency_key, expires_at, reference)
+            return self._add_grant(uow, account, now, grants, source, amount, idempotency_key, expires_at, reference)
 
         args = {"source": source.value, "amount": amount, "expires_at": expires_at, "reference": reference}
         return self._mutate(account_id, idempotency_key, "grant", args, work)
@@ -123,8 +125,12 @@ class Ledger:
         start, end = _month_bounds(period)
         key = f"allowance:{period}"
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
-            return self._add_grant(uow, account, now, GrantSource.PLAN, credits, key, end, f"free-plan:{period}")
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
+            if end <= now:
+                raise InvalidInput(f"The period {period} has ended.", details={"period": "Already over."})
+            return self._add_grant(
+                uow, account, now, grants, GrantSource.PLAN, credits, key, end, f"free-plan:{period}"
+            )
 
         return key, _fingerprint("allowance", {"period": period}), work
 
@@ -133,6 +139,7 @@ class Ledger:
         uow: LedgerUnitOfWork,
         account: Account,
         now: datetime,
+        grants: list[Grant],
         source: GrantSource,
         amount: int,
         key: str,
@@ -150,6 +157,7 @@ class Ledger:
             reference=reference,
         )
         uow.ledger.add_grant(grant)
+        grants.append(grant)
         entry = self._write_entry(
             uow, account, now, kind=GRANT_ENTRY_KIND[source], amount=amount, key=key,
             reference=reference, grant_id=grant.id,
@@ -170,9 +178,9 @@ class Ledger:
             raise InvalidInput("quantity is out of range.", details={"quantity": f"Between 1 and {MAX_QUANTITY}."})
         cost = self.prices.cost(feature_key, quantity)
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
             entry = self._debit(
-                uow, account, now, cost, kind=EntryKind.CHARGE, key=idempotency_key,
+                uow, account, now, grants, cost, kind=EntryKind.CHARGE, key=idempotency_key,
                 feature_key=feature_key, reference=reference,
             )  # fmt: skip
             return Movement(balance=BalanceSnapshot.of(account), entry=entry)
@@ -187,11 +195,13 @@ class Ledger:
             raise InvalidInput("amount must be non-zero and in range.", details={"amount": "Non-zero, in range."})
         reference = f"{actor}: {reason}"[:255]
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
             if amount > 0:
-                return self._add_grant(uow, account, now, GrantSource.ADMIN, amount, idempotency_key, None, reference)
+                return self._add_grant(
+                    uow, account, now, grants, GrantSource.ADMIN, amount, idempotency_key, None, reference
+                )
             entry = self._debit(
-                uow, account, now, -amount, kind=EntryKind.ADJUSTMENT, key=idempotency_key, reference=reference
+                uow, account, now, grants, -amount, kind=EntryKind.ADJUSTMENT, key=idempotency_key, reference=reference
             )
             return Movement(balance=BalanceSnapshot.of(account), entry=entry)
 
@@ -207,8 +217,8 @@ class Ledger:
         if found is None:
             raise GrantNotFound()
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
-            grant = uow.ledger.get_grant(grant_id)
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
+            grant = next((g for g in grants if g.id == grant_id), None) or uow.ledger.get_grant(grant_id)
             assert grant is not None  # grants are never deleted
             taken = min(amount, grant.remaining, account.available)
             entry = None
@@ -243,7 +253,7 @@ class Ledger:
         if ttl < 1:
             raise InvalidInput("ttl must be at least 1 second.", details={"ttl_seconds": "At least 1."})
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
             if amount > account.available:  # holds reserve credits; they take nothing from grants yet
                 raise InsufficientCredits(needed=amount, available=account.available)
             hold = Hold(
@@ -265,7 +275,7 @@ class Ledger:
         if not 0 <= amount <= MAX_CREDITS:
             raise InvalidInput("amount is out of range.", details={"amount": "Zero or more."})
 
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
             hold = self._active_hold(uow, account, hold_id)
             if amount > hold.requested:
                 raise InvalidInput(
@@ -277,7 +287,7 @@ class Ledger:
             entry = None
             if charged:
                 entry = self._debit(
-                    uow, account, now, charged, kind=EntryKind.CHARGE, key=idempotency_key,
+                    uow, account, now, grants, charged, kind=EntryKind.CHARGE, key=idempotency_key,
                     feature_key=hold.feature_key, reference=hold.reference, hold_id=hold.id,
                 )  # fmt: skip
             return Movement(balance=BalanceSnapshot.of(account), entry=entry, hold=hold)
@@ -285,7 +295,7 @@ class Ledger:
         return self._mutate(account_id, idempotency_key, "capture", {"hold": hold_id, "amount": amount}, work)
 
     def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement:
-        def work(uow: LedgerUnitOfWork, account: Account, now: datetime) -> Movement:
+        def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
             hold = self._active_hold(uow, account, hold_id)
             self._finish_hold(uow, account, hold, HoldStatus.VOIDED, now)
             return Movement(balance=BalanceSnapshot.of(account), hold=hold)
@@ -361,21 +371,29 @@ class Ledger:
             return count
 
     def _expire_account(self, uow: LedgerUnitOfWork, account: Account, now: datetime) -> int:
-        expired = [g for g in uow.ledger.open_grants(account.id) if g.is_expired(now)]
-        for grant in consumption_order(expired):
+        return len(self._expire_due(uow, account, now)[0])
+
+    def _expire_due(self, uow: LedgerUnitOfWork, account: Account, now: datetime) -> tuple[list[Grant], list[Grant]]:
+        """Expire the account's grants that are due; return (expired, live open grants)."""
+        open_grants = consumption_order(uow.ledger.open_grants(account.id))
+        expired = [g for g in open_grants if g.is_expired(now)]
+        for grant in expired:
             left, grant.remaining = grant.remaining, 0
             uow.ledger.update_grant(grant)
             self._write_entry(
                 uow, account, now, kind=EntryKind.EXPIRY, amount=-left, key=f"expiry:{grant.id}",
                 reference=grant.reference, grant_id=grant.id, allocations=[(grant, left)],
             )  # fmt: skip
-        self._trim_holds(uow, account)
-        return len(expired)
+        if expired:
+            self._trim_holds(uow, account)
+        return expired, [g for g in open_grants if not g.is_expired(now)]
 
     def _trim_holds(self, uow: LedgerUnitOfWork, account: Account) -> None:
         """Expired credits cannot be spent, even when held: if expiry left less than is held,
         the newest holds shrink until held == balance (a capture then charges at most that)."""
         excess = account.held - account.balance
+        if excess <= 0:
+            return
         holds = sorted(uow.ledger.active_holds(account.id), key=lambda h: (h.created_at, h.id), reverse=True)
         for hold in holds:
             if excess <= 0:
@@ -472,10 +490,10 @@ class Ledger:
                 raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
             return Movement.from_record(dict(previous.result))
         # What the sweeps would do, done now for this account: expired credits are never spent.
-        self._expire_account(uow, account, now)
+        _, grants = self._expire_due(uow, account, now)
         if account.held:
             self._release_account(uow, account, now)
-        result = work(uow, account, now)
+        result = work(uow, account, now, grants)
         account.ensure_sound()
         uow.ledger.update_account(account)
         uow.ledger.add_idempotency(
@@ -488,6 +506,7 @@ class Ledger:
         uow: LedgerUnitOfWork,
         account: Account,
         now: datetime,
+        grants: list[Grant],
         amount: int,
         *,
         kind: EntryKind,
@@ -496,7 +515,7 @@ class Ledger:
         reference: str | None = None,
         hold_id: str | None = None,
     ) -> Entry:
-        plan = take_from_grants(uow.ledger.open_grants(account.id), amount, account.available)
+        plan = take_from_grants(grants, amount, account.available)
         for grant, taken in plan:
             grant.remaining -= taken
             uow.ledger.update_grant(grant)

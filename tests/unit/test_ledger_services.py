@@ -287,3 +287,10 @@ def test_credits_past_their_expiry_are_not_spent_even_before_the_sweep(ledger: L
         ledger.charge(ACC, feature_key="api.call", idempotency_key="c1")
     assert ledger.charge(ACC, feature_key="coach.message", quantity=2, idempotency_key="c2").balance.balance == 0
     assert [e.kind for e in ledger.transactions(ACC).items][:2] == [EntryKind.CHARGE, EntryKind.EXPIRY]
+
+
+def test_an_allowance_for_a_month_that_has_ended_is_refused(ledger: Ledger, clock: ManualClock) -> None:
+    clock.set(T0.replace(month=3))
+    with pytest.raises(InvalidInput):
+        ledger.grant_monthly_allowance(ACC, period="2026-02", credits=50)
+    assert ledger.transactions(ACC).items == []
