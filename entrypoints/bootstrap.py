@@ -1,6 +1,7 @@
 """The composition root: settings -> adapters -> use cases. The only place that knows every adapter."""
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from domain.ledger.model import Price, PriceList
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
-from domain.shared.jobs import Job, JobQueue
+from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
 
+log = logging.getLogger(__name__)
 UowFactory = Callable[[], Any]
 JOB_FUNCTION = "entrypoints.worker.jobs.execute"
 
@@ -37,6 +39,7 @@ class Container:
                 check()
                 results[name] = "ok"
             except Exception:  # a probe: any failure means "not ready", the detail goes to the log
+                log.warning("readiness check failed", extra={"check": name}, exc_info=True)
                 results[name] = "unavailable"
         return results
 
@@ -169,4 +172,4 @@ def _tokens(settings: Settings) -> Any:
     return JwtTokenCodec(secret=settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
 
-__all__ = ["Container", "Job", "bootstrap", "load_prices"]
+__all__ = ["Container", "bootstrap", "load_prices"]

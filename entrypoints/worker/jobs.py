@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from domain.identity.model import FREE_PLAN
 from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[["Container", Mapping[str, Any]], dict[str, Any]]
-FREE_PLAN = "free"
 PAGE_SIZE = 500
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
