@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from domain.identity.services import IdentityService, TokenPolicy
@@ -14,34 +13,10 @@ from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
+from entrypoints.container import Container, UowFactory
 
 log = logging.getLogger(__name__)
-UowFactory = Callable[[], Any]
 JOB_FUNCTION = "entrypoints.worker.jobs.execute"
-
-
-@dataclass(frozen=True)
-class Container:
-    settings: Settings
-    clock: Clock
-    ids: IdGenerator
-    uow: UowFactory
-    queue: JobQueue
-    identity: IdentityService
-    ledger: Ledger
-    readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
-    resources: Mapping[str, Any] = field(default_factory=dict)  # engine, redis: closed by the owner
-
-    def check_readiness(self) -> dict[str, str]:
-        results: dict[str, str] = {}
-        for name, check in self.readiness.items():
-            try:
-                check()
-                results[name] = "ok"
-            except Exception:  # a probe: any failure means "not ready", the detail goes to the log
-                log.warning("readiness check failed", extra={"check": name}, exc_info=True)
-                results[name] = "unavailable"
-        return results
 
 
 def load_prices(path: str) -> PriceList:

@@ -30,6 +30,13 @@ NAMING = {
 }
 metadata = MetaData(naming_convention=NAMING)
 
+# Every table compares its strings byte for byte on MySQL/MariaDB, whatever the database's default
+# collation: ids, idempotency keys, token hashes and cursor parts must never match another
+# case or a trailing space. `utf8mb4_nopad_bin` is MariaDB's binary NO PAD collation
+# (`utf8mb4_bin` is still PAD SPACE there). SQLite compares bytes already. Emails stay
+# case-insensitive through their normalised (lower-cased) column, not through a collation.
+EXACT = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
+
 ID = 40  # see domain.shared.ids.ID_MAX_LENGTH
 KEY = 255  # idempotency keys: 1-255 printable ASCII
 
@@ -74,6 +81,7 @@ users = Table(
     _ts("created_at"),
     _ts("updated_at"),
     UniqueConstraint("email"),
+    **EXACT,
 )
 
 refresh_tokens = Table(
@@ -90,6 +98,7 @@ refresh_tokens = Table(
     UniqueConstraint("token_hash"),
     Index(None, "family_id"),
     Index(None, "user_id"),
+    **EXACT,
 )
 
 api_keys = Table(
@@ -105,6 +114,7 @@ api_keys = Table(
     _ts("last_used_at", nullable=True),
     UniqueConstraint("key_hash"),
     Index(None, "user_id", "created_at"),
+    **EXACT,
 )
 
 # --- ledger ---------------------------------------------------------------------------------
@@ -118,6 +128,7 @@ ledger_accounts = Table(
     _ts("created_at"),
     CheckConstraint("balance >= 0", name="balance_not_negative"),
     CheckConstraint("held >= 0 AND held <= balance", name="held_within_balance"),
+    **EXACT,
 )
 
 ledger_grants = Table(
@@ -134,6 +145,7 @@ ledger_grants = Table(
     CheckConstraint("remaining >= 0 AND remaining <= granted", name="remaining_within_granted"),
     Index(None, "account_id", "remaining"),  # the open grants of an account
     Index(None, "expires_at", "remaining"),  # the expiry sweep
+    **EXACT,
 )
 
 ledger_entries = Table(
@@ -155,6 +167,7 @@ ledger_entries = Table(
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "kind", "seq"),  # filtered pages
     Index(None, "account_id", "created_at"),  # monthly usage
+    **EXACT,
 )
 
 ledger_allocations = Table(
@@ -164,6 +177,7 @@ ledger_allocations = Table(
     _id("grant_id", ForeignKey("ledger_grants.id"), primary_key=True),
     Column("amount", BigInteger, nullable=False),  # credits this entry took from that grant
     Index(None, "grant_id"),
+    **EXACT,
 )
 
 ledger_holds = Table(
@@ -184,6 +198,7 @@ ledger_holds = Table(
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "status"),
     Index(None, "status", "expires_at"),  # the release sweep
+    **EXACT,
 )
 
 ledger_idempotency = Table(
@@ -195,4 +210,5 @@ ledger_idempotency = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("result", Text, nullable=False),  # JSON of the first result
     _ts("created_at"),
+    **EXACT,
 )

@@ -14,7 +14,7 @@ from entrypoints.http import errors
 from entrypoints.http.api import SECURITY_SCHEMES, Api
 
 if TYPE_CHECKING:
-    from entrypoints.bootstrap import Container
+    from entrypoints.container import Container
 
 log = logging.getLogger("houston.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

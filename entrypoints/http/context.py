@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
-    from entrypoints.bootstrap import Container
+    from entrypoints.container import Container
 
 
 def container() -> Container:

@@ -23,7 +23,7 @@ from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
 
 if TYPE_CHECKING:
-    from entrypoints.bootstrap import Container
+    from entrypoints.container import Container
     from entrypoints.config import Settings
 
 log = logging.getLogger(__name__)
