@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from domain.identity.core import IdentityCore, bad_cursor, id_cursor
+from domain.identity.core import IdentityCore, id_cursor
 from domain.identity.errors import ApiKeyNotFound, InvalidToken, UserNotFound
 from domain.identity.model import (
     API_KEY_NAME_MAX_LENGTH,
@@ -15,7 +15,7 @@ from domain.identity.model import (
     new_api_key,
 )
 from domain.shared.errors import InvalidInput
-from domain.shared.pagination import MAX_PAGE, Page, check_limit, decode_cursor, encode_cursor
+from domain.shared.pagination import MAX_PAGE, Page, check_limit, cursor_datetime, decode_cursor, encode_cursor
 from domain.shared.uow import retrying
 
 API_KEY_MAX_LENGTH = 200  # anything longer is not one of ours: refused before any lookup
@@ -99,11 +99,4 @@ def _key_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     key_id = id_cursor(cursor)
     if cursor is None or key_id is None:
         return None
-    created = decode_cursor(cursor).get("t")
-    try:
-        created_at = datetime.fromisoformat(created) if isinstance(created, str) else None
-    except ValueError:
-        created_at = None
-    if created_at is None or created_at.tzinfo is None:
-        raise bad_cursor()
-    return created_at, key_id
+    return cursor_datetime(decode_cursor(cursor).get("t")), key_id

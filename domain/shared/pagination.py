@@ -5,9 +5,11 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 from domain.shared.errors import InvalidInput
+from domain.shared.untrusted import INT64_MAX, INT64_MIN, loads_untrusted
 
 T = TypeVar("T")
 MAX_PAGE = 200
@@ -24,12 +26,39 @@ def encode_cursor(position: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def bad_cursor() -> InvalidInput:
+    return InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
+
+
 def decode_cursor(cursor: str) -> Any:
+    """The position a cursor holds. A cursor is client input: a forged one is `InvalidInput`, never a
+    crash. Beyond valid base64 and JSON, the decoder refuses lone surrogates, deep nesting, and any
+    integer outside signed 64 bits (what SQLite and BIGINT columns hold), for every cursor of the API.
+    Timestamps inside a cursor go through `cursor_datetime`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."}) from None
+        position = loads_untrusted(base64.urlsafe_b64decode(padded.encode("ascii")), max_depth=4)
+    except (binascii.Error, ValueError):  # UntrustedInput and UnicodeError are ValueErrors
+        raise bad_cursor() from None
+    values = position.values() if isinstance(position, dict) else position if isinstance(position, list) else [position]
+    for value in values:
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise bad_cursor()
+    return position
+
+
+def cursor_datetime(value: Any) -> datetime:
+    """An aware UTC datetime from a cursor's ISO 8601 text, or `InvalidInput`: naive times, garbage,
+    and times that leave the calendar once moved to UTC (`9999-12-31T23:59:59-14:00`) are refused."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise bad_cursor()
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise bad_cursor()
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise bad_cursor() from None
 
 
 def check_limit(limit: int) -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import swagger_ui_bundle
 from flask import Flask, Response, g, request, send_from_directory
 
-from entrypoints.http import errors
+from entrypoints.http import errors, hostile
 from entrypoints.http.api import SECURITY_SCHEMES, Api
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def create_app(container: Container) -> Flask:
     errors.register(app)
     _register_blueprints(api)
     _register_plumbing(app)
+    hostile.register(app)
     return app
 
 

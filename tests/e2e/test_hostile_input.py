@@ -1,0 +1,224 @@
+"""Hostile input, thrown at every operation of /openapi.json (not route by route), on SQLite and MariaDB.
+
+Each payload class once reached a 500: lone surrogates in strings that are hashed or stored, JSON
+nested 100,000 arrays or 20,000 objects deep, a 5,000-digit integer, forged cursors (timestamps at
+the edge of the calendar, a surrogate inside, a sequence number beyond 64 bits). Every answer
+must be a 4xx in API.md's error shape, and nothing may be written. A route added tomorrow is in
+/openapi.json, so it is in this test.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, request
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from adapters.queue.recording import RecordingJobQueue
+from adapters.sql import tables
+from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.shared.clock import ManualClock
+from entrypoints.bootstrap import bootstrap
+from entrypoints.http.app import create_app
+from entrypoints.http.hostile import NOT_TEXT, reject_hostile_input
+from tests.conftest import sqlite_engine
+from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
+from tests.helpers import T0, make_settings
+
+METHODS = ("get", "post", "put", "patch", "delete")
+SURROGATE = "\ud800"
+
+
+def _cursor(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _raw_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+# Refused by every cursor decoder, whatever position its route keeps.
+FORGED_CURSORS = {
+    "seq beyond 64 bits": _cursor({"seq": 2**70, "id": 2**70, "t": 2**70}),
+    "negative beyond 64 bits": _cursor({"seq": -(2**70), "id": -(2**70), "t": -(2**70)}),
+    "surrogate everywhere": _raw_cursor('{"id": "\\ud800", "t": "\\ud800", "seq": "\\ud800"}'),
+    "5000 digits": _raw_cursor('{"seq": ' + "9" * 5000 + "}"),
+    "deep": _raw_cursor("[" * 60 + "]" * 60),
+    "NaN": _raw_cursor('{"seq": NaN}'),
+    "not a dict": _cursor([1, 2]),
+    "not base64": "!!!!",
+    "not JSON": _raw_cursor("{"),
+}
+# Timestamps at the edge of the calendar: refused where a route reads a timestamp from its cursor,
+# harmless (ignored) where it does not; never a 5xx.
+EDGE_CURSORS = {
+    "late edge": _cursor({"t": "9999-12-31T23:59:59-14:00", "id": "key_x", "seq": 1}),
+    "early edge": _cursor({"t": "0001-01-01T00:00:00+14:00", "id": "key_x", "seq": 1}),
+}
+
+
+def _bodies(properties: dict[str, Any]) -> dict[str, bytes]:
+    """Raw hostile bodies: each is refused however the route's schema reads it."""
+    strings = {name: SURROGATE + "x" * 12 for name in properties} or {"name": SURROGATE}
+    return {
+        "surrogate in every field": json.dumps(strings).encode(),  # json.dumps escapes it as \\ud800
+        "surrogate in a key": b'{"\\udc00": 1}',
+        "100000 arrays deep": b"[" * 100_000 + b"]" * 100_000,
+        "20000 objects deep": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+        "5000-digit integer": json.dumps({name: 1 for name in properties}).replace("1", "9" * 5000).encode()
+        if properties else b"9" * 5000,
+        "infinite float": b'{"amount": 1e400}',
+        "NaN": b'{"amount": NaN}',
+        "not UTF-8": b'{"name": "\xed\xa0\x80"}',
+    }
+
+
+class Api:
+    """An app on one SQL backend, with a user (API key) and an admin (Bearer) to call it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.client: FlaskClient = app.test_client()
+        container = app.extensions["houston"]
+        self.user = register(self.client)
+        self.user_key = create_api_key(self.client, self.user["access_token"])["key"]
+        self.admin = register_admin(self.client, container)
+        self.engine = container.uow.engine
+        self.spec = self.client.get("/openapi.json").get_json()
+
+    def headers(self, path: str) -> dict[str, str]:
+        if path.startswith("/v1/admin/"):
+            return auth_headers(self.admin["access_token"])
+        return api_key_headers(self.user_key)
+
+    def operations(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        for path, item in self.spec["paths"].items():
+            for method in METHODS:
+                if method in item:
+                    yield method, path, item[method]
+
+    def body_properties(self, operation: dict[str, Any]) -> dict[str, Any]:
+        schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        if "$ref" in schema:
+            schema = self.spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        return dict(schema.get("properties", {}))
+
+    def url(self, path: str, value: str) -> str:
+        for name in path.split("{")[1:]:
+            path = path.replace("{" + name.split("}")[0] + "}", value)
+        return path
+
+    def row_counts(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return {
+                table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in tables.metadata.sorted_tables
+            }
+
+
+def _sql_app(engine: Any) -> Flask:
+    queue = RecordingJobQueue()
+    container = bootstrap(
+        make_settings(), clock=ManualClock(T0), queue=queue, uow=SqlUnitOfWorkFactory(engine, queue)
+    )
+    app = create_app(container)
+    app.testing = True
+    return app
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Api:
+    if request.param == "sqlite":
+        engine = sqlite_engine(tmp_path / "hostile.db")
+        request.addfinalizer(engine.dispose)
+    else:
+        engine = request.getfixturevalue("mysql_engine")
+    return Api(_sql_app(engine))
+
+
+def _assert_error_shape(response: Any, where: str) -> None:
+    assert 400 <= response.status_code < 500, (where, response.status_code, response.get_data()[:300])
+    assert response.mimetype == "application/json", where
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, (where, body)
+
+
+def test_every_operation_refuses_hostile_json_bodies_with_400_and_writes_nothing(api: Api) -> None:
+    before = api.row_counts()
+    seen = 0
+    for method, path, operation in api.operations():
+        url = api.url(path, api.user["user"]["id"])
+        for name, body in _bodies(api.body_properties(operation)).items():
+            response = api.client.open(
+                url, method=method.upper(), data=body, content_type="application/json",
+                headers={**api.headers(path), "Idempotency-Key": f"hostile-{name}"},
+            )
+            where = f"{method.upper()} {path} with {name}"
+            _assert_error_shape(response, where)
+            assert response.status_code == 400, (where, response.get_json())
+            seen += 1
+    assert seen >= 8 * 15  # every payload on every operation (15 today)
+    assert api.row_counts() == before
+
+
+def test_every_operation_with_a_cursor_refuses_forged_cursors_with_422(api: Api) -> None:
+    paged = [(m, p) for m, p, op in api.operations() if any(x["name"] == "cursor" for x in op.get("parameters", []))]
+    assert len(paged) >= 3  # api-keys, transactions, admin users today
+    for method, path in paged:
+        for name, cursor in {**FORGED_CURSORS, **EDGE_CURSORS}.items():
+            response = api.client.open(path, method=method.upper(), query_string={"cursor": cursor}, headers=api.headers(path))
+            where = f"{method.upper()} {path} with a cursor: {name}"
+            if name in EDGE_CURSORS and response.status_code == 200:
+                continue
+            _assert_error_shape(response, where)
+            assert response.status_code == 422 and "cursor" in response.get_json()["error"]["details"], where
+
+
+def test_a_timestamp_cursor_at_the_edge_of_the_calendar_is_a_422(api: Api) -> None:
+    for name, cursor in EDGE_CURSORS.items():
+        response = api.client.get("/v1/api-keys", query_string={"cursor": cursor}, headers=api.headers("/v1/api-keys"))
+        assert response.status_code == 422, (name, response.get_json())
+
+
+def test_every_path_parameter_refuses_hostile_values_without_a_5xx(api: Api) -> None:
+    before = api.row_counts()
+    real_id = api.user["user"]["id"]
+    values = {
+        "upper-cased id": real_id.upper(),
+        "trailing space": real_id + "%20",
+        "undecodable bytes": "%ED%A0%80",
+        "NUL": "a%00b",
+        "4000 characters": "x" * 4000,
+    }
+    templated = [(m, p) for m, p, _ in api.operations() if "{" in p]
+    assert templated
+    for method, path in templated:
+        for name, value in values.items():
+            response = api.client.open(
+                api.url(path, value), method=method.upper(), json={"amount": 5, "reason": "hostile"},
+                headers={**api.headers(path), "Idempotency-Key": f"path-{name}"},
+            )
+            _assert_error_shape(response, f"{method.upper()} {path} with {name}")
+    assert api.row_counts() == before
+
+
+def test_a_surrogate_in_a_query_argument_or_path_parameter_is_a_422_naming_it(api: Api) -> None:
+    # Werkzeug decodes undecodable percent-escapes to U+FFFD, so a lone surrogate reaches the app
+    # only through the WSGI environ itself (another server, another decoder): test the hook directly.
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    with api.app.test_request_context("/v1/credits/transactions"):
+        request.args = ImmutableMultiDict([("kind", SURROGATE)])  # type: ignore[misc]
+        response = reject_hostile_input()
+        assert response is not None and response.status_code == 422
+        assert response.get_json()["error"]["details"] == {"kind": NOT_TEXT}
+    with api.app.test_request_context("/v1/api-keys/x", method="DELETE"):
+        request.view_args = {"key_id": "key_" + SURROGATE}
+        response = reject_hostile_input()
+        assert response is not None and response.status_code == 422
+        assert response.get_json()["error"]["details"] == {"key_id": NOT_TEXT}
