@@ -97,24 +97,28 @@ def _storage(
         from adapters.memory.uow import MemoryUnitOfWorkFactory
 
         return MemoryUnitOfWorkFactory(queue=queue)
-    from sqlalchemy import text
-
     from adapters.sql.engine import make_engine
+    from adapters.sql.outage import database_probe
     from adapters.sql.uow import SqlUnitOfWorkFactory
 
     if settings.database_url.startswith("sqlite:///"):
         from pathlib import Path
 
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeouts=database_timeouts(settings))
     resources["engine"] = engine
-
-    def check_database() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    readiness["database"] = check_database
+    readiness["database"] = database_probe(engine, settings.ready_timeout)
     return SqlUnitOfWorkFactory(engine, queue)
+
+
+def database_timeouts(settings: Settings) -> Any:
+    """The bounded waits of every MySQL/MariaDB connection (see adapters/sql/outage.py)."""
+    from adapters.sql.outage import DbTimeouts
+
+    return DbTimeouts(
+        connect=settings.db_connect_timeout, read=settings.db_read_timeout,
+        write=settings.db_write_timeout, lock_wait=settings.db_lock_wait_timeout,
+    )
 
 
 def _queue(

@@ -6,14 +6,18 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from adapters.sql.outage import DbTimeouts, mysql_connect_args
 
-def make_engine(url: str, **kw: Any) -> Engine:
+
+def make_engine(url: str, *, timeouts: DbTimeouts | None = None, **kw: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kw)
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        if timeouts is not None:  # the service's engines; migrations may run longer than any request
+            kw.setdefault("connect_args", mysql_connect_args(timeouts))
         # READ COMMITTED: a read after the account lock sees every write committed before it.
         return create_engine(
             parsed,

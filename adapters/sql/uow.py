@@ -10,20 +10,25 @@ from sqlalchemy.sql import Executable
 
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
+from adapters.sql.outage import database_unavailable
 from domain.shared.errors import DuplicateRecord, TransientError
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
 T = TypeVar("T")
 
-# MySQL/MariaDB error numbers that mean "try the whole transaction again".
-_RETRYABLE_MYSQL = {1205, 1213, 2006, 2013}
+# MySQL/MariaDB error numbers that mean "try the whole transaction again". Lost connections
+# (2006, 2013) are not among them: they are `Unavailable` (adapters/sql/outage.py).
+_RETRYABLE_MYSQL = {1205, 1213}
 
 
 def translate(error: exc.DBAPIError) -> Exception:
     """Turn a driver error into a domain error, or return it unchanged."""
     if isinstance(error, exc.IntegrityError):
         return DuplicateRecord("The record already exists.")
+    unavailable = database_unavailable(error)
+    if unavailable is not None:
+        return unavailable
     orig = error.orig
     code = orig.args[0] if orig is not None and orig.args else None
     if isinstance(code, int) and code in _RETRYABLE_MYSQL:

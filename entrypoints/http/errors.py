@@ -63,6 +63,8 @@ def handle_domain_error(error: e.DomainError) -> Response:
     response = error_response(status_of(error), error.code, error.message, error.details)
     if isinstance(error, e.TransientError):
         response.headers["Retry-After"] = "1"
+    elif isinstance(error, e.Unavailable):  # a dependency is down: give it a few seconds
+        response.headers["Retry-After"] = "5"
     return response
 
 

@@ -1,0 +1,82 @@
+"""A database that is down or frozen: bounded waits, and a 503 instead of a 500 or a hang.
+
+Without timeouts PyMySQL waits forever on a frozen server (the process stopped, the TCP
+connection open), so a request hung until gunicorn killed its worker. Every MySQL/MariaDB
+connection now carries:
+- `connect_timeout`: how long opening the TCP connection may take;
+- `read_timeout` / `write_timeout`: how long one read or write on the socket may block (this
+  bounds the server greeting, every query and the pool's pre-ping);
+- `innodb_lock_wait_timeout` for the session (`init_command`): how long a statement waits for a
+  row lock before MariaDB answers 1205, which the unit of work retries as contention.
+The worst case for a request on a frozen server is about read + connect timeouts (the pre-ping
+times out, the pool reconnects once and that times out too), then `503 service_unavailable`.
+
+The driver's "cannot connect" and "lost the connection" errors become `Unavailable` (503 with
+Retry-After); they are not retried here, so a frozen database costs one timeout, not five.
+After the database comes back, SQLAlchemy has already invalidated the dead pool and the next
+request connects afresh.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import create_engine, exc, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from domain.shared.errors import Unavailable
+
+# MySQL client errors: 2002 no socket, 2003 cannot connect, 2005 unknown host, 2006 server has
+# gone away, 2013 lost connection during query (also a read timeout), 2055 lost connection at
+# a stage of the handshake.
+CONNECTION_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
+
+
+@dataclass(frozen=True, slots=True)
+class DbTimeouts:
+    connect: float = 3
+    read: float = 10
+    write: float = 10
+    lock_wait: int = 5  # seconds; InnoDB accepts whole seconds only
+
+
+def mysql_connect_args(timeouts: DbTimeouts) -> dict[str, Any]:
+    return {
+        "connect_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        "write_timeout": timeouts.write,
+        "init_command": f"SET SESSION innodb_lock_wait_timeout = {int(timeouts.lock_wait)}",
+    }
+
+
+def database_unavailable(error: exc.DBAPIError) -> Unavailable | None:
+    """`Unavailable` when the driver could not reach the server or lost it; else None."""
+    orig = error.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    if isinstance(code, int) and code in CONNECTION_ERRORS:
+        return Unavailable("The database is not answering; try again shortly.", details={"dependency": "database"})
+    return None
+
+
+def database_probe(engine: Engine, timeout: float) -> Callable[[], None]:
+    """The readiness check: `SELECT 1` bounded by `timeout`. On MySQL/MariaDB it uses a connection
+    of its own (no pool, timeouts of `timeout` seconds), so /ready answers within its own short
+    bound however the serving pool is configured or stuck."""
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        def check() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        return check
+    probe = create_engine(
+        engine.url, poolclass=NullPool,
+        connect_args={"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout},
+    )
+
+    def check_mysql() -> None:
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    return check_mysql
