@@ -71,6 +71,7 @@ def bootstrap(
         tokens=tokens,
         policy=TokenPolicy(access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl),
         on_user_created=(ledger.open_account_for_new_user,),
+        api_keys_per_user=settings.api_keys_per_user,
     )
     container = Container(
         settings=settings,

@@ -45,6 +45,7 @@ class Settings:
     db_write_timeout: int = 10
     db_lock_wait_timeout: int = 5
     ready_timeout: int = 2
+    api_keys_per_user: int = 50
 
     @property
     def is_production(self) -> bool:
@@ -123,4 +124,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_write_timeout=_int(env, "DB_WRITE_TIMEOUT_SECONDS", 10, minimum=1),
         db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 5, minimum=1),
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
+        api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from domain.identity.core import IdentityCore, id_cursor
-from domain.identity.errors import ApiKeyNotFound, InvalidToken, UserNotFound
+from domain.identity.errors import ApiKeyLimitReached, ApiKeyNotFound, InvalidToken, UserNotFound
 from domain.identity.model import (
     API_KEY_NAME_MAX_LENGTH,
     API_KEY_SCHEME,
@@ -40,6 +40,9 @@ class ApiKeyUseCases(IdentityCore):
         with self._uow() as uow:
             if uow.users.get(key.user_id) is None:
                 raise UserNotFound()
+            cap = self._api_keys_per_user
+            if len(uow.api_keys.list_active(key.user_id, limit=cap)) >= cap:
+                raise ApiKeyLimitReached(cap)
             uow.api_keys.add(key)
             uow.commit()
 

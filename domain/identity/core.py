@@ -43,6 +43,7 @@ class IdentityCore:
         tokens: TokenCodec,
         policy: TokenPolicy,
         on_user_created: Sequence[UserCreatedHook] = (),
+        api_keys_per_user: int = 50,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -51,6 +52,7 @@ class IdentityCore:
         self._tokens = tokens
         self._policy = policy
         self._on_user_created = tuple(on_user_created)
+        self._api_keys_per_user = api_keys_per_user
 
     def _issue(self, uow: IdentityUnitOfWork, user: User, now: datetime, *, family_id: str | None) -> AuthResult:
         """A new access token and a new refresh token (in `family_id`, or a new family)."""

@@ -51,3 +51,12 @@ class UserNotFound(NotFound):
 class ApiKeyNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("No such API key.")
+
+
+class ApiKeyLimitReached(Conflict):
+    code = "api_key_limit_reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"A user may hold at most {limit} active API keys; revoke one first.", details={"limit": limit}
+        )

@@ -107,6 +107,7 @@ class ApiKeys(MethodView):
     @blp.arguments(CreateApiKeySchema)
     @blp.response(201, CreatedApiKeySchema)
     @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    @blp.alt_response(409, schema=ErrorSchema, description="The caller holds API_KEYS_PER_USER active keys (api_key_limit_reached)")
     def post(self, body: dict[str, Any]) -> Any:
         """Create an API key; the whole key is in this response and nowhere else"""
         key, plaintext = container().identity.create_api_key(current_principal().user_id, body["name"])

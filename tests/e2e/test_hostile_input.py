@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,16 +18,10 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from adapters.queue.recording import RecordingJobQueue
 from adapters.sql import tables
-from adapters.sql.uow import SqlUnitOfWorkFactory
-from domain.shared.clock import ManualClock
-from entrypoints.bootstrap import bootstrap
-from entrypoints.http.app import create_app
 from entrypoints.http.hostile import NOT_TEXT, reject_hostile_input
-from tests.conftest import sqlite_engine
+from tests.e2e.sql_backends import sql_app, sql_engine  # noqa: F401  (a fixture)
 from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
-from tests.helpers import T0, make_settings
 
 METHODS = ("get", "post", "put", "patch", "delete")
 SURROGATE = "\ud800"
@@ -121,24 +114,9 @@ class Api:
             }
 
 
-def _sql_app(engine: Any) -> Flask:
-    queue = RecordingJobQueue()
-    container = bootstrap(
-        make_settings(), clock=ManualClock(T0), queue=queue, uow=SqlUnitOfWorkFactory(engine, queue)
-    )
-    app = create_app(container)
-    app.testing = True
-    return app
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Api:
-    if request.param == "sqlite":
-        engine = sqlite_engine(tmp_path / "hostile.db")
-        request.addfinalizer(engine.dispose)
-    else:
-        engine = request.getfixturevalue("mysql_engine")
-    return Api(_sql_app(engine))
+@pytest.fixture
+def api(sql_engine: Any) -> Api:
+    return Api(sql_app(sql_engine))
 
 
 def _assert_error_shape(response: Any, where: str) -> None:
