@@ -79,6 +79,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
     # gunicorn 27 opens a control socket at one fixed path per host; two instances would share it.
     argv += ["--no-control-socket"]
+    # Request limits and the worker class that answers gunicorn's own rejections in JSON.
+    argv += ["--config", "python:entrypoints.gunicorn_conf"]
     os.execv(gunicorn, argv)
     return 0  # not reached
 

@@ -1,0 +1,23 @@
+"""gunicorn settings for `houston serve` (`-c python:entrypoints.gunicorn_conf`): chosen, not defaults.
+
+Request limits, enforced by gunicorn before the app (answers in API.md's error shape through
+JsonErrorSyncWorker):
+- `limit_request_line = 2048` bytes (414 past it). Our longest URL is a list with a cursor
+  (at most 200 characters), `limit` and a filter: about 300 bytes. 2048 leaves room for new
+  filters and stays far below what proxies allow (nginx: 8 kB).
+- `limit_request_fields = 64` headers (431 past it). Clients send about 10, proxies add a few.
+- `limit_request_field_size = 8190` bytes per header line (431 past it). An access token is about
+  400 bytes; 8 kB is what nginx and most load balancers accept, so a request they pass fits here.
+Bodies are bounded by the app (`MAX_CONTENT_LENGTH`, 413).
+
+Bind address, port and worker count come from `houston serve` (HOST, PORT, WEB_CONCURRENCY).
+This module reads no environment: entrypoints/config.py is the only reader.
+"""
+worker_class = "entrypoints.gunicorn_worker.JsonErrorSyncWorker"
+limit_request_line = 2048
+limit_request_fields = 64
+limit_request_field_size = 8190
+# A request may wait on the database for at most about connect + read timeouts (3 + 10 s by
+# default, then 503); gunicorn kills a worker only well after that.
+timeout = 30
+graceful_timeout = 30
