@@ -104,15 +104,38 @@ def _make_migration(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    """Promote an existing user (no password needed), or create a new admin with a password read
+    from --password-stdin or, on a terminal only, asked for. Never a traceback for bad input."""
+    from domain.shared.errors import DomainError
     from entrypoints.bootstrap import bootstrap
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password (used only if the user is new): ")
-    user = bootstrap(settings).identity.create_admin(args.email, password)
+    identity = bootstrap(settings).identity
+    try:
+        user = identity.promote_admin(args.email)
+        if user is None:
+            password = _new_admin_password(args)
+            if password is None:
+                print(
+                    "houston: no user has this email, so a new admin needs a password: pass it on standard "
+                    "input with --password-stdin (there is no terminal to ask on)",
+                    file=sys.stderr,
+                )
+                return 2
+            user = identity.create_admin(args.email, password)
+    except DomainError as error:
+        details = "; ".join(f"{k}: {v}" for k, v in error.details.items())
+        print(f"houston: {error.message}" + (f" ({details})" if details else ""), file=sys.stderr)
+        return 2
     print(f"houston: {user.email} is an admin (id {user.id})")
     return 0
+
+
+def _new_admin_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass("Password for the new admin: ")
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -46,6 +46,11 @@ class AccountUseCases(IdentityCore):
         password_hash = self._hasher.hash(password)
         return retrying(lambda: self._create_admin(email, password_hash))
 
+    def promote_admin(self, email: str) -> User | None:
+        """Make the user who has this email an admin; None when nobody has it (nothing changes)."""
+        normalized = normalize_email(email)
+        return retrying(lambda: self._promote(normalized))
+
     def _promote(self, email: str) -> User | None:
         with self._uow() as uow:
             user = uow.users.get_by_email(email)
