@@ -41,6 +41,8 @@ class JwtTokenCodec:
             "iss": self._issuer,
             "aud": self._audience,
         }
+        if claims.family_id is not None:
+            payload["fam"] = claims.family_id
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
@@ -62,9 +64,14 @@ class JwtTokenCodec:
 
 def _claims(payload: dict[str, Any]) -> AccessClaims:
     sub, role, jti, iat, exp = (payload[name] for name in ("sub", "role", "jti", "iat", "exp"))
+    family = payload.get("fam")  # absent from tokens issued before families were checked
     if not all(isinstance(v, str) for v in (sub, role, jti)) or role not in _ROLES:
         raise InvalidToken()
-    return AccessClaims(user_id=sub, role=Role(role), issued_at=_time(iat), expires_at=_time(exp), token_id=jti)
+    if family is not None and not isinstance(family, str):
+        raise InvalidToken()
+    return AccessClaims(
+        user_id=sub, role=Role(role), issued_at=_time(iat), expires_at=_time(exp), token_id=jti, family_id=family
+    )
 
 
 def _time(value: Any) -> datetime:

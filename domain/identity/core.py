@@ -57,15 +57,16 @@ class IdentityCore:
     def _issue(self, uow: IdentityUnitOfWork, user: User, now: datetime, *, family_id: str | None) -> AuthResult:
         """A new access token and a new refresh token (in `family_id`, or a new family)."""
         secret = new_refresh_secret()
+        family_id = family_id or self._ids.new_id("rtf")
         uow.refresh_tokens.add(
             RefreshToken(
-                id=self._ids.new_id("rt"), user_id=user.id, family_id=family_id or self._ids.new_id("rtf"),
+                id=self._ids.new_id("rt"), user_id=user.id, family_id=family_id,
                 token_hash=hash_secret(secret), created_at=now,
                 expires_at=now + timedelta(seconds=self._policy.refresh_ttl),
             )
         )
         expires_at = now + timedelta(seconds=self._policy.access_ttl)
-        claims = AccessClaims(user.id, user.role, now, expires_at, secrets.token_hex(16))
+        claims = AccessClaims(user.id, user.role, now, expires_at, secrets.token_hex(16), family_id=family_id)
         return AuthResult(user, self._tokens.encode(claims), secret, self._policy.access_ttl)
 
 

@@ -91,6 +91,7 @@ class AccessClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    family_id: str | None = None  # the refresh-token family it was issued with: revoking it ends this token
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,12 +88,15 @@ class SessionUseCases(IdentityCore):
 
     def authenticate_access_token(self, token: str) -> Principal:
         """Signature, algorithm, issuer and audience by the codec; expiry against our Clock (the one
-        that issued it); and the user must still exist."""
+        that issued it); the user must still exist; and the refresh family the token was issued with
+        must not be revoked (logout, or a reused refresh token, ends its access tokens at once)."""
         claims = self._tokens.decode(token)
         if self._clock.now() >= claims.expires_at:
             raise TokenExpired()
         with self._uow() as uow:
             user = uow.users.get(claims.user_id)
+            if claims.family_id is not None and uow.refresh_tokens.family_revoked(claims.family_id):
+                raise TokenRevoked()
         if user is None:
             raise InvalidToken("The account no longer exists.")
         return Principal(user_id=user.id, role=user.role)  # the stored role: a demotion applies at once

@@ -69,7 +69,7 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
-UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired)"
+UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired, token_revoked)"
 
 
 SECURITY_SCHEMES = {

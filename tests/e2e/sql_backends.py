@@ -34,3 +34,21 @@ def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         request.addfinalizer(engine.dispose)
         return engine
     return request.getfixturevalue("mysql_engine")
+
+
+@pytest.fixture(params=["memory", "sqlite", "mariadb"])
+def any_app(request: pytest.FixtureRequest, tmp_path: Path) -> Flask:
+    """The app on every storage backend (memory, SQLite, MariaDB when configured)."""
+    if request.param == "memory":
+        from adapters.memory.uow import MemoryUnitOfWorkFactory
+
+        queue = RecordingJobQueue()
+        app = create_app(bootstrap(make_settings(), clock=ManualClock(T0), queue=queue,
+                                   uow=MemoryUnitOfWorkFactory(queue=queue)))
+        app.testing = True
+        return app
+    if request.param == "sqlite":
+        engine = sqlite_engine(tmp_path / "app.db")
+        request.addfinalizer(engine.dispose)
+        return sql_app(engine)
+    return sql_app(request.getfixturevalue("mysql_engine"))
