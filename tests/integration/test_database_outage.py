@@ -164,3 +164,66 @@ def test_a_frozen_database_is_a_503_within_the_timeouts_and_the_service_recovers
     assert charge().get_json() == first.get_json()  # charged once: the 503 wrote nothing
     balance = client.get("/v1/credits/balance", headers=headers).get_json()
     assert balance["balance"] == 100 - first.get_json()["transaction"]["amount"] * -1
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte (a frozen database host)."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_server_that_accepts_and_never_answers_is_a_503_within_the_timeout() -> None:
+    silent = SilentServer()
+    try:
+        client = _client(f"mysql+pymysql://root@127.0.0.1:{silent.port}/houston")
+        response, elapsed = _timed(lambda: client.post("/v1/auth/login", json={"email": "a@b.co", "password": "x"}))
+        _assert_unavailable(response)
+        assert elapsed < 3 * TIMEOUT + 1, elapsed
+        assert silent.held, "the service never reached the silent server"
+    finally:
+        silent.close()
+
+
+def test_under_gunicorn_a_silent_database_is_a_json_503_and_the_worker_lives(tmp_path: Any) -> None:
+    """What production runs: `houston serve`. The worker answers 503 itself within the database
+    timeouts (long before gunicorn's 30 s worker timeout), and the same worker keeps serving."""
+    from tests.integration.serving import exchange, get, houston_serve
+
+    silent = SilentServer()
+    settings = {
+        "DATABASE_URL": f"mysql+pymysql://root@127.0.0.1:{silent.port}/houston",
+        "DB_CONNECT_TIMEOUT_SECONDS": "1", "DB_READ_TIMEOUT_SECONDS": "1", "DB_WRITE_TIMEOUT_SECONDS": "1",
+        "READY_TIMEOUT_SECONDS": "1",
+    }
+    try:
+        with houston_serve(tmp_path, **settings) as (port, process):
+            body = b'{"email": "a@example.com", "password": "correct horse battery"}'
+            raw = (b"POST /v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+            for _ in range(3):
+                (status, headers, payload), elapsed = _timed(lambda: exchange(port, raw, timeout=20))
+                assert status == 503 and headers["content-type"] == "application/json", payload[:200]
+                assert headers["retry-after"] and b"service_unavailable" in payload
+                assert elapsed < 3 * TIMEOUT + 1.5, elapsed
+            (status, _, payload), elapsed = _timed(lambda: get(port, "/ready", timeout=20))
+            assert status == 503 and b"database" in payload and elapsed < 2 * TIMEOUT + 1.5
+            assert get(port, "/health")[0] == 200 and process.poll() is None
+    finally:
+        silent.close()

@@ -8,69 +8,17 @@ limit (414), a header over the chosen size or too many headers (431). Each answe
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from entrypoints import gunicorn_conf
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(raw)
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-            if b"\r\n\r\n" in data:
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
-                if length and len(body) >= length[0]:
-                    break
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split(" ")[1]), headers, body
-
+from tests.integration.serving import exchange, houston_serve
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = _free_port()
-    env = {
-        **os.environ, "HOUSTON_ENV": "test", "DATABASE_URL": "memory://", "JWT_SECRET": "s" * 40,
-        "HOUSTON_DATA_DIR": str(tmp_path_factory.mktemp("serve")), "HOST": "127.0.0.1", "PORT": str(port),
-        "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)
-    houston = Path(sys.executable).parent / "houston"
-    process = subprocess.Popen([str(houston), "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if _exchange(port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "houston serve did not start"
-        time.sleep(0.2)
-    yield port
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    with houston_serve(tmp_path_factory.mktemp("serve")) as (port, _):
+        yield port
 
 
 def _request(path: str = "/health", headers: bytes = b"") -> bytes:
@@ -100,15 +48,15 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_gunicorn_rejections_are_json_in_the_error_shape(server: int, name: str) -> None:
     raw, status, code = CASES[name]
-    got, headers, body = _exchange(server, raw)
+    got, headers, body = exchange(server, raw)
     assert got == status, (name, got, body[:200])
     assert headers["content-type"] == "application/json", body[:200]
     assert json.loads(body) == {"error": {"code": code, "message": json.loads(body)["error"]["message"], "details": {}}}
     assert b"<html" not in body
-    assert _exchange(server, _request())[0] == 200  # the worker still serves
+    assert exchange(server, _request())[0] == 200  # the worker still serves
 
 
 def test_requests_within_the_limits_reach_the_app(server: int) -> None:
     near = "/v1/credits/transactions?cursor=" + "A" * 180 + "&limit=50&kind=charge"
-    status, headers, body = _exchange(server, _request(near, b"X-Trace: " + b"a" * 4000 + b"\r\n"))
+    status, headers, body = exchange(server, _request(near, b"X-Trace: " + b"a" * 4000 + b"\r\n"))
     assert status == 401 and json.loads(body)["error"]["code"] == "unauthenticated"
