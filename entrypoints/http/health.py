@@ -33,4 +33,5 @@ class Ready(MethodView):
             return {"status": "ok", "checks": results}
         failed = ", ".join(name for name, state in results.items() if state != "ok")
         response: Response = error_response(503, "not_ready", f"Not ready: {failed}.", results)
+        response.headers["Retry-After"] = "5"  # API.md: every 503 says when to come back
         return response

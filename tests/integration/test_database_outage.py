@@ -123,6 +123,7 @@ def test_a_database_nobody_listens_on_is_a_fast_503_and_ready_names_it() -> None
         assert elapsed < 1.5, elapsed
     ready, elapsed = _timed(lambda: client.get("/ready"))
     assert ready.status_code == 503 and ready.get_json()["error"]["details"] == {"database": "unavailable"}
+    assert int(ready.headers["Retry-After"]) > 0
     assert "database" in ready.get_json()["error"]["message"] and elapsed < 1.5
     assert client.get("/health").status_code == 200
 
