@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
+from hypothesis import given, strategies as st
 
 from domain.shared.errors import InvalidInput
 from domain.shared.pagination import cursor_datetime, decode_cursor, encode_cursor
@@ -36,7 +38,7 @@ def test_ordinary_json_within_the_bounds_is_parsed() -> None:
     [{"seq": 2**63}, {"seq": -(2**63) - 1}, {"id": "\ud800"}, [[[[[1]]]]]],
 )
 def test_forged_cursors_are_invalid_input(position: object) -> None:
-    raw = __import__("json").dumps(position).encode()
+    raw = json.dumps(position).encode()
     with pytest.raises(InvalidInput):
         decode_cursor(base64.urlsafe_b64encode(raw).decode())
 
@@ -60,3 +62,27 @@ def test_cursor_times_outside_the_calendar_or_naive_are_invalid_input(value: obj
 
 def test_cursor_times_come_back_in_utc() -> None:
     assert cursor_datetime("2026-01-01T02:00:00+02:00").isoformat() == "2026-01-01T00:00:00+00:00"
+
+
+@given(st.one_of(st.text(), st.binary()))
+def test_any_input_is_parsed_or_refused_with_untrusted_input_never_another_error(raw: str | bytes) -> None:
+    try:
+        loads_untrusted(raw)
+    except UntrustedInput:
+        pass
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_json_we_would_write_round_trips_unless_it_holds_a_surrogate(value: object) -> None:
+    text = json.dumps(value)
+    try:
+        assert loads_untrusted(text) == value
+    except UntrustedInput as error:
+        assert "surrogate" in str(error) or "nested" in str(error)
