@@ -43,7 +43,7 @@ class Settings:
     db_connect_timeout: int = 3
     db_read_timeout: int = 10
     db_write_timeout: int = 10
-    db_lock_wait_timeout: int = 5
+    db_lock_wait_timeout: int = 2
     ready_timeout: int = 2
     api_keys_per_user: int = 50
 
@@ -122,7 +122,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
         db_read_timeout=_int(env, "DB_READ_TIMEOUT_SECONDS", 10, minimum=1),
         db_write_timeout=_int(env, "DB_WRITE_TIMEOUT_SECONDS", 10, minimum=1),
-        db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 5, minimum=1),
+        db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 2, minimum=1),
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
     )

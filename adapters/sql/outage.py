@@ -8,6 +8,8 @@ connection now carries:
   bounds the server greeting, every query and the pool's pre-ping);
 - `innodb_lock_wait_timeout` for the session (`init_command`): how long a statement waits for a
   row lock before MariaDB answers 1205, which the unit of work retries as contention.
+Keep the read timeout above the lock wait (defaults 10 > 2): otherwise a lock wait ends as a
+dropped connection (503 at once, not retried) instead of MariaDB's 1205.
 The worst case for a request on a frozen server is about read + connect timeouts (the pre-ping
 times out, the pool reconnects once and that times out too), then `503 service_unavailable`.
 
@@ -39,7 +41,7 @@ class DbTimeouts:
     connect: float = 3
     read: float = 10
     write: float = 10
-    lock_wait: int = 5  # seconds; InnoDB accepts whole seconds only
+    lock_wait: int = 2  # seconds; InnoDB accepts whole seconds only
 
 
 def mysql_connect_args(timeouts: DbTimeouts) -> dict[str, Any]:

@@ -88,11 +88,12 @@ class FreezableProxy:
                     pass
 
 
-def _client(database_url: str) -> FlaskClient:
-    settings = make_settings(
+def _client(database_url: str, **overrides: Any) -> FlaskClient:
+    values = dict(
         database_url=database_url, db_connect_timeout=TIMEOUT, db_read_timeout=TIMEOUT,
-        db_write_timeout=TIMEOUT, ready_timeout=TIMEOUT,
+        db_write_timeout=TIMEOUT, db_lock_wait_timeout=TIMEOUT, ready_timeout=TIMEOUT,
     )
+    settings = make_settings(**{**values, **overrides})
     app = create_app(bootstrap(settings))
     app.testing = True
     return app.test_client()
@@ -228,3 +229,31 @@ def test_under_gunicorn_a_silent_database_is_a_json_503_and_the_worker_lives(tmp
             assert get(port, "/health")[0] == 200 and process.poll() is None
     finally:
         silent.close()
+
+
+def test_a_row_lock_held_elsewhere_is_a_503_within_the_lock_wait_bound(mysql_engine: Any) -> None:
+    """A stuck transaction holding an account's row lock: every attempt waits at most
+    DB_LOCK_WAIT_TIMEOUT_SECONDS (the session's innodb_lock_wait_timeout, not the server's 50 s),
+    the unit of work is retried as contention, then the charge is a 503 that wrote nothing.
+    The read timeout is longer than the lock wait (as in the defaults, 10 > 2), so the answer is
+    MariaDB's 1205, not a dropped connection."""
+    from sqlalchemy import text
+
+    url = mysql_engine.url.render_as_string(hide_password=False)
+    client = _client(url, db_read_timeout=10 * TIMEOUT)
+    container = client.application.extensions["houston"]
+    with container.resources["engine"].connect() as session:
+        assert session.execute(text("SELECT @@SESSION.innodb_lock_wait_timeout")).scalar_one() == TIMEOUT
+    user = register(client)
+    headers = {**auth_headers(user["access_token"]), "Idempotency-Key": "locked-1"}
+    with mysql_engine.connect() as stuck:
+        stuck.execute(text("SELECT id FROM ledger_accounts WHERE id = :id FOR UPDATE"), {"id": user["user"]["id"]})
+        response, elapsed = _timed(
+            lambda: client.post("/v1/credits/charges", json={"feature_key": "coach.message"}, headers=headers)
+        )
+        stuck.rollback()
+    _assert_unavailable(response)
+    assert "busy" in response.get_json()["error"]["message"]  # contention (1205), retried, then 503
+    assert 4 * TIMEOUT <= elapsed < 5 * TIMEOUT + 3, elapsed  # 5 attempts of about 1 s each, not 50 s
+    retry = client.post("/v1/credits/charges", json={"feature_key": "coach.message"}, headers=headers)
+    assert retry.status_code == 201 and retry.get_json()["balance"]["balance"] == 99
