@@ -41,8 +41,8 @@ class Settings:
     web_concurrency: int = 2
     # --- hardening (issue 12): bounded waits on the database, and the readiness probe's own bound
     db_connect_timeout: int = 3
-    db_read_timeout: int = 10
-    db_write_timeout: int = 10
+    db_read_timeout: int = 5
+    db_write_timeout: int = 5
     db_lock_wait_timeout: int = 2
     ready_timeout: int = 2
     api_keys_per_user: int = 50
@@ -120,8 +120,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "PORT", 8000, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
         db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
-        db_read_timeout=_int(env, "DB_READ_TIMEOUT_SECONDS", 10, minimum=1),
-        db_write_timeout=_int(env, "DB_WRITE_TIMEOUT_SECONDS", 10, minimum=1),
+        db_read_timeout=_int(env, "DB_READ_TIMEOUT_SECONDS", 5, minimum=1),
+        db_write_timeout=_int(env, "DB_WRITE_TIMEOUT_SECONDS", 5, minimum=1),
         db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 2, minimum=1),
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),

@@ -17,7 +17,7 @@ worker_class = "entrypoints.gunicorn_worker.JsonErrorSyncWorker"
 limit_request_line = 2048
 limit_request_fields = 64
 limit_request_field_size = 8190
-# A request may wait on the database for at most about connect + read timeouts (3 + 10 s by
-# default, then 503); gunicorn kills a worker only well after that.
+# A request waits on a frozen database for at most about twice DB_READ_TIMEOUT_SECONDS (10 s by
+# default), then answers 503; gunicorn kills a worker only well after that.
 timeout = 30
 graceful_timeout = 30

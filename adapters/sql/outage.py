@@ -8,10 +8,12 @@ connection now carries:
   bounds the server greeting, every query and the pool's pre-ping);
 - `innodb_lock_wait_timeout` for the session (`init_command`): how long a statement waits for a
   row lock before MariaDB answers 1205, which the unit of work retries as contention.
-Keep the read timeout above the lock wait (defaults 10 > 2): otherwise a lock wait ends as a
+Keep the read timeout above the lock wait (defaults 5 > 2): otherwise a lock wait ends as a
 dropped connection (503 at once, not retried) instead of MariaDB's 1205.
-The worst case for a request on a frozen server is about read + connect timeouts (the pre-ping
-times out, the pool reconnects once and that times out too), then `503 service_unavailable`.
+Measured with a proxy that freezes (tests/integration/test_database_outage.py): the first request
+on a frozen server takes about twice the read timeout (the pool's pre-ping times out, then the one
+reconnect waits for a server greeting that never comes), later ones about once; a host that
+refuses or cannot be reached costs at most the connect timeout. Then `503 service_unavailable`.
 
 The driver's "cannot connect" and "lost the connection" errors become `Unavailable` (503 with
 Retry-After); they are not retried here, so a frozen database costs one timeout, not five.
@@ -39,8 +41,8 @@ CONNECTION_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
 @dataclass(frozen=True, slots=True)
 class DbTimeouts:
     connect: float = 3
-    read: float = 10
-    write: float = 10
+    read: float = 5
+    write: float = 5
     lock_wait: int = 2  # seconds; InnoDB accepts whole seconds only
 
 
