@@ -157,6 +157,23 @@ def test_every_operation_with_a_cursor_refuses_forged_cursors_with_422(api: Api)
             assert response.status_code == 422 and "cursor" in response.get_json()["error"]["details"], where
 
 
+def test_every_query_argument_takes_hostile_values_without_a_5xx(api: Api) -> None:
+    values = {"5000 digits": "9" * 5000, "huge float": "1e400", "NUL": "a\x00b", "4000 characters": "x" * 4000,
+              "undecodable": "\ufffd"}
+    seen = 0
+    for method, path, operation in api.operations():
+        for parameter in (p for p in operation.get("parameters", []) if p["in"] == "query"):
+            for name, value in values.items():
+                response = api.client.open(path, method=method.upper(), query_string={parameter["name"]: value},
+                                           headers=api.headers(path))
+                where = f"{method.upper()} {path}?{parameter['name']}= {name}"
+                if response.status_code >= 400:
+                    _assert_error_shape(response, where)
+                assert response.status_code < 500, where
+                seen += 1
+    assert seen >= 5 * 6  # limit and cursor on three lists, kind, month today
+
+
 def test_a_timestamp_cursor_at_the_edge_of_the_calendar_is_a_422(api: Api) -> None:
     for name, cursor in EDGE_CURSORS.items():
         response = api.client.get("/v1/api-keys", query_string={"cursor": cursor}, headers=api.headers("/v1/api-keys"))
