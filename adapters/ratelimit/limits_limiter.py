@@ -1,0 +1,108 @@
+"""Rate limits over the `limits` library: counters in Redis (shared by every worker and host) or
+in this process (`memory://`: per worker).
+
+The limiter fails open. When its storage does not answer, the request is served without a check,
+`on_error` is told (logs and metrics), and the storage is left alone for `pause_seconds` so a
+dead Redis costs one failed call per pause, not one per request. Credits stay safe regardless:
+the ledger, not the limiter, refuses what a balance does not cover.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+
+log = logging.getLogger(__name__)
+
+STRATEGIES: dict[str, type[RateLimiter]] = {
+    "fixed-window": FixedWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+    "moving-window": MovingWindowRateLimiter,
+}
+REDIS_TIMEOUT = 0.25  # seconds: a limiter that waits longer than this costs more than it saves
+
+
+def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
+    """`"10/minute;100/hour"` (the library's notation) -> limit items; ValueError when not one."""
+    items = tuple(parse_many(text)) if text.strip() else ()
+    if not items:
+        raise ValueError(f"not a rate limit: {text!r}")
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one check: allowed or not, and what the headers say about the limit."""
+
+    allowed: bool
+    limit: RateLimitItem
+    remaining: int
+    reset_at: float  # epoch seconds
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, int(self.reset_at - time.time() + 0.999))
+
+
+class LimitsRateLimiter:
+    def __init__(
+        self,
+        storage_url: str,
+        *,
+        strategy: str = "fixed-window",
+        on_error: Callable[[Exception], None] = lambda error: None,
+        pause_seconds: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        options: dict[str, float | str | bool] = {}
+        if storage_url.startswith(("redis://", "rediss://", "unix://")):
+            options = {"wrap_exceptions": True, "socket_timeout": REDIS_TIMEOUT,
+                       "socket_connect_timeout": REDIS_TIMEOUT}  # fmt: skip
+        self.storage = storage_from_string(storage_url, **options)
+        self._limiter = STRATEGIES[strategy](self.storage)
+        self._on_error = on_error
+        self._pause = pause_seconds
+        self._monotonic = monotonic
+        self._paused_until = 0.0
+
+    def check(self, limits: Sequence[RateLimitItem], *identifiers: str) -> Decision | None:
+        """Count one hit against every limit; the first one exceeded refuses. None: not checked
+        (the storage failed or is paused after a failure)."""
+        if self._monotonic() < self._paused_until:
+            return None
+        try:
+            return self._check(limits, identifiers)
+        except StorageError as error:
+            self._paused_until = self._monotonic() + self._pause
+            log.warning("rate-limit storage failed; serving without limits for %.0f s", self._pause,
+                        extra={"error_type": type(error.storage_error).__name__})  # fmt: skip
+            self._on_error(error)
+            return None
+
+    def _check(self, limits: Sequence[RateLimitItem], identifiers: tuple[str, ...]) -> Decision:
+        tightest: Decision | None = None
+        for item in limits:
+            allowed = self._limiter.hit(item, *identifiers)
+            stats = self._limiter.get_window_stats(item, *identifiers)
+            decision = Decision(allowed, item, max(0, stats.remaining), stats.reset_time)
+            if not allowed:
+                return decision
+            if tightest is None or decision.remaining < tightest.remaining:
+                tightest = decision
+        assert tightest is not None, "check() needs at least one limit"
+        return tightest
+
+    def reset(self) -> None:
+        """Forget every counter (tests)."""
+        self.storage.reset()
