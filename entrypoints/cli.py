@@ -79,7 +79,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
     # gunicorn 27 opens a control socket at one fixed path per host; two instances would share it.
     argv += ["--no-control-socket"]
-    os.execv(gunicorn, argv)
+    env = None
+    if settings.metrics_enabled:  # issue 15: one Prometheus directory shared by the workers
+        import tempfile
+
+        from entrypoints.config import environment_with
+        from entrypoints.gunicorn_hooks import prepare_metrics_dir
+
+        directory = prepare_metrics_dir(settings.metrics_dir or tempfile.mkdtemp(prefix="houston-metrics-"))
+        argv += ["--config", "python:entrypoints.gunicorn_hooks"]
+        env = environment_with(PROMETHEUS_MULTIPROC_DIR=directory)
+    if env is None:
+        os.execv(gunicorn, argv)
+    os.execve(gunicorn, argv, env)
     return 0  # not reached
 
 
