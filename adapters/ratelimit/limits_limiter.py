@@ -43,16 +43,19 @@ def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of one check: allowed or not, and what the headers say about the limit."""
+    """The outcome of one check. A refusal names the limit it broke and when its window resets."""
 
     allowed: bool
-    limit: RateLimitItem
-    remaining: int
-    reset_at: float  # epoch seconds
+    limit: RateLimitItem | None = None
+    remaining: int = 0
+    reset_at: float = 0.0  # epoch seconds
 
     @property
     def retry_after(self) -> int:
         return max(1, int(self.reset_at - time.time() + 0.999))
+
+
+ALLOWED = Decision(True)
 
 
 class LimitsRateLimiter:
@@ -91,17 +94,13 @@ class LimitsRateLimiter:
             return None
 
     def _check(self, limits: Sequence[RateLimitItem], identifiers: tuple[str, ...]) -> Decision:
-        tightest: Decision | None = None
+        """One storage call per limit while under it; the window's numbers are read only for the
+        refusal (what the 429's headers need), so an allowed request costs one round trip."""
         for item in limits:
-            allowed = self._limiter.hit(item, *identifiers)
-            stats = self._limiter.get_window_stats(item, *identifiers)
-            decision = Decision(allowed, item, max(0, stats.remaining), stats.reset_time)
-            if not allowed:
-                return decision
-            if tightest is None or decision.remaining < tightest.remaining:
-                tightest = decision
-        assert tightest is not None, "check() needs at least one limit"
-        return tightest
+            if not self._limiter.hit(item, *identifiers):
+                stats = self._limiter.get_window_stats(item, *identifiers)
+                return Decision(False, item, max(0, stats.remaining), stats.reset_time)
+        return ALLOWED
 
     def reset(self) -> None:
         """Forget every counter (tests)."""

@@ -4,9 +4,10 @@ What is limited, by what key (the limits are settings in the `limits` library's 
 - register and login: RATELIMIT_AUTH per client IP, and login also per email tried;
 - everything else: RATELIMIT_PLAN_<PLAN> (else RATELIMIT_DEFAULT) per authenticated user, or
   RATELIMIT_DEFAULT per client IP when the request carries no valid credentials.
-A refusal is `429 rate_limited` with Retry-After; every limited response carries
-X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (epoch seconds). When the
-limiter's storage fails, the request is served (fail open) and counted.
+A refusal is `429 rate_limited` with Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining and
+X-RateLimit-Reset (epoch seconds). Allowed responses carry no rate-limit headers: reading the
+window back would double the limiter's Redis round trips on every request. When the limiter's
+storage fails, the request is served (fail open) and counted.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from domain.identity.model import normalize_email
 from domain.shared.errors import DomainError
@@ -85,26 +86,14 @@ def register_rate_limits(app: Flask, container: Container) -> None:
     def _rate_limit() -> Response | None:
         if request.path in EXEMPT_PATHS or request.path.startswith(EXEMPT_PREFIXES):
             return None
-        shown: Decision | None = None
         for scope, limits, key in policy.checks():
             decision = limiter.check(limits, scope, key)
             if decision is None:
                 metrics.rate_limit_fail_open()
-                continue
-            if not decision.allowed:
+            elif not decision.allowed:
                 metrics.rate_limited(scope)
                 return _refusal(decision)
-            if shown is None or decision.remaining < shown.remaining:
-                shown = decision
-        g.rate_limit = shown
         return None
-
-    @app.after_request
-    def _rate_limit_headers(response: Response) -> Response:
-        decision = g.get("rate_limit")
-        if decision is not None:
-            _headers(response, decision)
-        return response
 
 
 def _refusal(decision: Decision) -> Response:
@@ -119,6 +108,7 @@ def _refusal(decision: Decision) -> Response:
 
 
 def _headers(response: Response, decision: Decision) -> None:
+    assert decision.limit is not None
     response.headers["X-RateLimit-Limit"] = str(decision.limit.amount)
     response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
     response.headers["X-RateLimit-Reset"] = str(int(decision.reset_at))
