@@ -144,3 +144,33 @@ def test_a_dead_limiter_redis_fails_open_and_is_counted(make_app: Callable[..., 
     scrape = client.get("/metrics").get_data(as_text=True)
     assert "houston_rate_limit_fail_open_total 6.0" in scrape
     assert 'houston_dependency_errors_total{dependency="redis"} 1.0' in scrape  # then paused, not retried per request
+
+
+# --- the limiter's leases (adapters/ratelimit) -------------------------------------------------
+def _limiter(url: str) -> Any:
+    from adapters.ratelimit.limits_limiter import LimitsRateLimiter
+
+    return LimitsRateLimiter(url)
+
+
+def _allowed(limiter: Any, text: str, key: str, attempts: int) -> int:
+    from adapters.ratelimit.limits_limiter import parse_limits
+
+    items = parse_limits(text)
+    return sum(1 for _ in range(attempts) if limiter.check(items, "lease", key).allowed)  # type: ignore[union-attr]
+
+
+def test_a_leasing_limiter_allows_exactly_the_limit_alone() -> None:
+    from adapters.ratelimit.limits_limiter import lease_size, parse_limits
+
+    assert [lease_size(parse_limits(t)[0]) for t in ("10/minute", "300/minute", "5000/minute")] == [1, 6, 10]
+    assert _allowed(_limiter("memory://"), "300/minute", unique("k"), 400) == 300
+
+
+@pytest.mark.redis
+def test_leases_of_two_instances_never_pass_the_shared_limit(redis_url: str) -> None:
+    first, second = _limiter(redis_url), _limiter(redis_url)
+    key = unique("k")
+    allowed = sum(_allowed(limiter, "300/minute", key, 1) for _ in range(200) for limiter in (first, second))
+    # Never more than the limit; at most (lease - 1) per instance refused early.
+    assert 300 - 2 * 5 <= allowed <= 300
