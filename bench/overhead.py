@@ -37,8 +37,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
-DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/houston_ops"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
+DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/houston_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 CLIENTS = 8
 BUDGET = 0.10
 NEVER_REACHED = "300/second"  # never reached by this load; leases of 6 hits, like the default 300/minute
