@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from adapters.memory.store import MemoryStore
@@ -12,6 +13,10 @@ from domain.shared.errors import DuplicateRecord
 LOGINS = "login_events"
 AUDIT = "audit_log"
 USERS = "users"
+
+
+def _before(record: LoginAttempt | AuditRecord, before: tuple[datetime, str] | None) -> bool:
+    return before is None or (record.at, record.id) < before
 
 
 class _Repository:
@@ -31,9 +36,11 @@ class InMemoryLoginRepository(_Repository):
     def add(self, attempt: LoginAttempt) -> None:
         self._insert(LOGINS, attempt)
 
-    def list_for_user(self, user_id: str, *, limit: int, before: str | None = None) -> list[LoginAttempt]:
-        found = [a for a in self._t(LOGINS).values() if a.user_id == user_id and (before is None or a.id < before)]
-        return sorted(found, key=lambda a: a.id, reverse=True)[:limit]
+    def list_for_user(
+        self, user_id: str, *, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[LoginAttempt]:
+        found = [a for a in self._t(LOGINS).values() if a.user_id == user_id and _before(a, before)]
+        return sorted(found, key=lambda a: (a.at, a.id), reverse=True)[:limit]
 
 
 class InMemoryAuditRepository(_Repository):
@@ -47,17 +54,17 @@ class InMemoryAuditRepository(_Repository):
         action: str | None,
         subject: str | None,
         limit: int,
-        before: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[AuditRecord]:
         def matches(r: AuditRecord) -> bool:
             return (
                 (actor is None or r.actor_id == actor)
                 and (action is None or r.action == action)
                 and (subject is None or r.subject_id == subject)
-                and (before is None or r.id < before)
+                and _before(r, before)
             )
 
-        found = sorted((r for r in self._t(AUDIT).values() if matches(r)), key=lambda r: r.id, reverse=True)
+        found = sorted((r for r in self._t(AUDIT).values() if matches(r)), key=lambda r: (r.at, r.id), reverse=True)
         return [replace(r, details=dict(r.details)) for r in found[:limit]]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select
+from datetime import datetime
+
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from adapters.sql.identity import _user
@@ -43,11 +45,14 @@ class SqlLoginRepository:
         }  # fmt: skip
         self._db.execute(insert(login_events).values(values))
 
-    def list_for_user(self, user_id: str, *, limit: int, before: str | None = None) -> list[LoginAttempt]:
-        query = select(login_events).where(login_events.c.user_id == user_id)
+    def list_for_user(
+        self, user_id: str, *, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[LoginAttempt]:
+        t = login_events.c
+        query = select(login_events).where(t.user_id == user_id)
         if before is not None:
-            query = query.where(login_events.c.id < before)
-        rows = self._db.execute(query.order_by(login_events.c.id.desc()).limit(limit)).mappings()
+            query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
+        rows = self._db.execute(query.order_by(t.at.desc(), t.id.desc()).limit(limit)).mappings()
         return [_attempt(row) for row in rows]
 
 
@@ -70,16 +75,17 @@ class SqlAuditRepository:
         action: str | None,
         subject: str | None,
         limit: int,
-        before: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[AuditRecord]:
         query = select(audit_log)
         for column, value in ((audit_log.c.actor_id, actor), (audit_log.c.action, action),
                               (audit_log.c.subject_id, subject)):  # fmt: skip
             if value is not None:
                 query = query.where(column == value)
+        t = audit_log.c
         if before is not None:
-            query = query.where(audit_log.c.id < before)
-        rows = self._db.execute(query.order_by(audit_log.c.id.desc()).limit(limit)).mappings()
+            query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
+        rows = self._db.execute(query.order_by(t.at.desc(), t.id.desc()).limit(limit)).mappings()
         return [_record(row) for row in rows]
 
 

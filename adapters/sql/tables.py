@@ -218,7 +218,7 @@ ledger_idempotency = Table(
 login_events = Table(
     "login_events",
     metadata,
-    _id(primary_key=True),  # time-ordered: pages are keyset on id
+    _id(primary_key=True),  # pages are keyset on (at, id)
     _ts("at"),
     Column("event", String(16), nullable=False),
     Column("success", Boolean, nullable=False),
@@ -227,22 +227,23 @@ login_events = Table(
     Column("ip", String(45), nullable=True),
     Column("user_agent", String(255), nullable=True),
     Column("reason", String(32), nullable=True),
-    Index(None, "user_id", "id"),
+    Index(None, "user_id", "at", "id"),
     **EXACT,
 )
 
 audit_log = Table(
     "audit_log",
     metadata,
-    _id(primary_key=True),  # time-ordered: pages are keyset on id
+    _id(primary_key=True),  # pages are keyset on (at, id)
     _ts("at"),
     _id("actor_id", nullable=True),  # None: the system
     Column("action", String(64), nullable=False),
     Column("subject_type", String(32), nullable=False),
     Column("subject_id", String(64), nullable=False),
     Column("details", Text, nullable=False),  # JSON object, never a secret
-    Index(None, "actor_id", "id"),
-    Index(None, "action", "id"),
-    Index(None, "subject_id", "id"),
+    Index(None, "at", "id"),
+    Index(None, "actor_id", "at", "id"),
+    Index(None, "action", "at", "id"),
+    Index(None, "subject_id", "at", "id"),
     **EXACT,
 )

@@ -2,6 +2,7 @@
 neither repository can change or delete a record. Repositories never commit."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from domain.identity.model import Role, User
@@ -13,8 +14,10 @@ from domain.shared.uow import UnitOfWork
 class LoginRepository(Protocol):
     def add(self, attempt: LoginAttempt) -> None: ...
 
-    def list_for_user(self, user_id: str, *, limit: int, before: str | None = None) -> list[LoginAttempt]:
-        """The user's attempts, newest first (id descending: ids are time-ordered), id < before."""
+    def list_for_user(
+        self, user_id: str, *, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[LoginAttempt]:
+        """The user's attempts, newest first by (at, id) descending, strictly before `before`."""
 
 
 class AuditRepository(Protocol):
@@ -27,9 +30,10 @@ class AuditRepository(Protocol):
         action: str | None,
         subject: str | None,
         limit: int,
-        before: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[AuditRecord]:
-        """Records matching every given filter (exact values), newest first (id descending), id < before."""
+        """Records matching every given filter (exact values), newest first by (at, id) descending,
+        strictly before `before`."""
 
 
 class UserDirectory(Protocol):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 
-from domain.identity.core import id_cursor
+from domain.identity.core import bad_cursor, id_cursor
 from domain.identity.errors import UserNotFound
 from domain.identity.model import Role, User
 from domain.platform.errors import LastAdmin
@@ -17,16 +18,18 @@ from domain.platform.model import AuditAction, AuditRecord, DetailValue, LoginAt
 from domain.platform.ports import PlatformUnitOfWork
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, encode_cursor
+from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
 from domain.shared.uow import retrying
 
 
-class _HasId(Protocol):
+class _Timed(Protocol):
     @property
     def id(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
 
 
-T = TypeVar("T", bound=_HasId)
+T = TypeVar("T", bound=_Timed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class Operations:
     def login_history(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[LoginAttempt]:
         """The user's sign-in attempts and refresh-family revocations, newest first."""
         check_limit(limit)
-        before = id_cursor(cursor)
+        before = _time_cursor(cursor)
         with self._uow() as uow:
             if uow.users.get(user_id) is None:
                 raise UserNotFound()
@@ -79,7 +82,7 @@ class Operations:
         cursor: str | None = None,
     ) -> Page[AuditRecord]:
         check_limit(limit)
-        before = id_cursor(cursor)
+        before = _time_cursor(cursor)
         with self._uow() as uow:
             found = uow.audit.search(actor=actor, action=action, subject=subject, limit=limit + 1, before=before)
         return _page(found, limit)
@@ -136,5 +139,24 @@ class Operations:
 
 
 def _page(found: list[T], limit: int) -> Page[T]:
+    """Newest first by (at, id): ids alone are ordered only to the millisecond."""
     more, items = len(found) > limit, found[:limit]
-    return Page(items=list(items), next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+    if not more:
+        return Page(items=list(items), next_cursor=None)
+    last = items[-1]
+    return Page(items=list(items), next_cursor=encode_cursor({"t": last.at.isoformat(), "id": last.id}))
+
+
+def _time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (at, id) a `{"t": ..., "id": ...}` cursor points before."""
+    record_id = id_cursor(cursor)
+    if cursor is None or record_id is None:
+        return None
+    at = decode_cursor(cursor).get("t")
+    try:
+        when = datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise bad_cursor()
+    return when, record_id

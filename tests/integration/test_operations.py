@@ -182,3 +182,10 @@ def test_records_keep_no_secret(c: Container) -> None:
         c.identity.login(signed_in.user.email, "hunter2-secret!", client=CLIENT)
     stored: Any = c.operations.login_history(signed_in.user.id).items
     assert "hunter2" not in repr(stored) and PASSWORD not in repr(stored)
+
+
+def test_a_promotion_by_the_cli_is_audited_as_the_system(c: Container) -> None:
+    user = c.identity.register(email(), PASSWORD).user
+    c.identity.create_admin(user.email, "ignored password")
+    [record] = c.operations.audit_page(subject=user.id, action=AuditAction.ROLE_CHANGED).items
+    assert record.actor_id is None and dict(record.details) == {"from": "user", "to": "admin"}
