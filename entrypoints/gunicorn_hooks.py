@@ -32,7 +32,7 @@ def child_exit(server: Any, worker: Any) -> None:
     if directory:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid, directory)
+        multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server: Any) -> None:

@@ -22,10 +22,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from limits.storage import storage_from_string
+from limits.storage import Storage, storage_from_string
 from limits.strategies import (
     FixedWindowRateLimiter,
     MovingWindowRateLimiter,
@@ -95,7 +96,7 @@ class LimitsRateLimiter:
         if storage_url.startswith(("redis://", "rediss://", "unix://")):
             options = {"wrap_exceptions": True, "socket_timeout": REDIS_TIMEOUT,
                        "socket_connect_timeout": REDIS_TIMEOUT}  # fmt: skip
-        self.storage = storage_from_string(storage_url, **options)
+        self.storage = cast(Storage, storage_from_string(storage_url, **options))  # a sync URL: a sync storage
         self._limiter = STRATEGIES[strategy](self.storage)
         self._on_error = on_error
         self._pause = pause_seconds
