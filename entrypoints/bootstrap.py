@@ -83,12 +83,42 @@ def bootstrap(
         ledger=ledger,
         readiness=readiness,
         resources=resources,
+        **_operations(settings, uow, clock, ids, ledger, resources),
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job
 
         inline.bind(lambda job: run_job(container, job))
     return container
+
+
+def _operations(
+    settings: Settings, uow: UowFactory, clock: Clock, ids: IdGenerator, ledger: Ledger, resources: dict[str, Any]
+) -> dict[str, Any]:
+    """Login history, audit log and admin directory; metrics (counting ledger calls and database
+    errors from outside the domain); the rate limiter (Redis when REDIS_URL is set)."""
+    from domain.platform.services import Operations
+    from entrypoints.observability import NullMetrics, instrument_ledger, watch_engine
+
+    metrics: Any = NullMetrics()
+    if settings.metrics_enabled:
+        from adapters.metrics.prometheus import PrometheusMetrics
+
+        metrics = PrometheusMetrics(settings.metrics_dir)
+        instrument_ledger(ledger, metrics)
+        if "engine" in resources:
+            watch_engine(resources["engine"], metrics)
+    limiter = None
+    if settings.ratelimit_enabled:
+        from adapters.ratelimit.limits_limiter import LimitsRateLimiter
+
+        def on_error(error: Exception) -> None:
+            metrics.dependency_error("redis")  # the requests it lets through are counted by the HTTP hook
+
+        storage = settings.redis_url or "memory://"
+        limiter = LimitsRateLimiter(storage, strategy=settings.ratelimit_strategy, on_error=on_error)
+    operations = Operations(uow=uow, clock=clock, ids=ids)
+    return {"operations": operations, "metrics": metrics, "limiter": limiter}
 
 
 def _storage(

@@ -79,9 +79,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
     # gunicorn 27 opens a control socket at one fixed path per host; two instances would share it.
     argv += ["--no-control-socket"]
-    # Request limits and the worker class that answers gunicorn's own rejections in JSON.
+    env = None
+    if settings.metrics_enabled:  # issue 15: one Prometheus directory shared by the workers
+        import tempfile
+
+        from entrypoints.config import environment_with
+        from entrypoints.gunicorn_hooks import prepare_metrics_dir
+
+        directory = prepare_metrics_dir(settings.metrics_dir or tempfile.mkdtemp(prefix="houston-metrics-"))
+        env = environment_with(PROMETHEUS_MULTIPROC_DIR=directory)
+    # Request limits, the worker class that answers gunicorn's own rejections in JSON, and the
+    # hooks that keep the metrics directory.
     argv += ["--config", "python:entrypoints.gunicorn_conf"]
-    os.execv(gunicorn, argv)
+    if env is None:
+        os.execv(gunicorn, argv)
+    os.execve(gunicorn, argv, env)
     return 0  # not reached
 
 

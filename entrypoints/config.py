@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,16 @@ class Settings:
     db_lock_wait_timeout: int = 2
     ready_timeout: int = 2
     api_keys_per_user: int = 50
+    # --- operations (issue 15): rate limits and metrics ---
+    ratelimit_enabled: bool = True
+    ratelimit_strategy: str = "fixed-window"
+    ratelimit_auth: str = "10/minute;100/hour"
+    ratelimit_default: str = "300/minute"
+    ratelimit_plans: tuple[tuple[str, str], ...] = ()  # (plan, limits) from RATELIMIT_PLAN_<PLAN>
+    trusted_proxies: int = 0
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: set by `houston serve`
 
     @property
     def is_production(self) -> bool:
@@ -63,6 +74,39 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+RATELIMIT_STRATEGIES = ("fixed-window", "sliding-window-counter", "moving-window")
+RATELIMIT_PLAN_PREFIX = "RATELIMIT_PLAN_"
+
+
+def _limits(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit in the `limits` library's notation ("10/minute;100/hour"), checked now."""
+    from limits import parse_many
+
+    value = env.get(name) or default
+    try:
+        if not parse_many(value):
+            raise ValueError(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be limits like '10/minute;100/hour', got {value!r}") from None
+    return value
+
+
+def _plan_limits(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    names = sorted(k for k in env if k.startswith(RATELIMIT_PLAN_PREFIX) and len(k) > len(RATELIMIT_PLAN_PREFIX))
+    return tuple((k[len(RATELIMIT_PLAN_PREFIX):].lower(), _limits(env, k, "")) for k in names)
 
 
 def _jwt_secret(env: Mapping[str, str], production: bool, data_dir: Path) -> str:
@@ -125,4 +169,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 2, minimum=1),
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
+        **_operations(env),
     )
+
+
+def _operations(env: Mapping[str, str]) -> dict[str, Any]:
+    strategy = env.get("RATELIMIT_STRATEGY") or "fixed-window"
+    if strategy not in RATELIMIT_STRATEGIES:
+        raise ConfigError(f"RATELIMIT_STRATEGY must be one of {', '.join(RATELIMIT_STRATEGIES)}, got {strategy!r}")
+    return {
+        "ratelimit_enabled": _bool(env, "RATELIMIT_ENABLED", True),
+        "ratelimit_strategy": strategy,
+        "ratelimit_auth": _limits(env, "RATELIMIT_AUTH", "10/minute;100/hour"),
+        "ratelimit_default": _limits(env, "RATELIMIT_DEFAULT", "300/minute"),
+        "ratelimit_plans": _plan_limits(env),
+        "trusted_proxies": _int(env, "TRUSTED_PROXIES", 0),
+        "metrics_enabled": _bool(env, "METRICS_ENABLED", True),
+        "metrics_token": env.get("METRICS_TOKEN") or None,
+        "metrics_dir": env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+    }
+
+
+def environment_with(**extra: str) -> dict[str, str]:
+    """This process's environment plus `extra`: what `houston serve` hands to gunicorn."""
+    return {**os.environ, **extra}

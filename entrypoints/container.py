@@ -16,6 +16,7 @@ from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
+from entrypoints.observability import Metrics, NullMetrics
 
 log = logging.getLogger("entrypoints.bootstrap")
 UowFactory = Callable[[], Any]
@@ -32,6 +33,10 @@ class Container:
     ledger: Ledger
     readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)  # engine, redis: closed by the owner
+    # --- operations (issue 15) ---
+    operations: Any = None  # domain.platform.services.Operations
+    metrics: Metrics = field(default_factory=NullMetrics)
+    limiter: Any = None  # adapters.ratelimit.limits_limiter.LimitsRateLimiter, None when limits are off
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -21,3 +21,6 @@ limit_request_field_size = 8190
 # default), then answers 503; gunicorn kills a worker only well after that.
 timeout = 30
 graceful_timeout = 30
+
+# The Prometheus multiprocess directory's upkeep (issue 15): harmless when metrics are off.
+from entrypoints.gunicorn_hooks import child_exit, on_exit  # noqa: E402,F401

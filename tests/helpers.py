@@ -21,6 +21,7 @@ def make_settings(**overrides: Any) -> Settings:
         database_url="memory://",
         jwt_secret="test-secret-" + "x" * 40,
         bcrypt_rounds=4,
+        ratelimit_enabled=False,  # the suite is not throttled; tests/e2e/test_rate_limits.py turns them on
     )
     values.update(overrides)
     return Settings(**values)

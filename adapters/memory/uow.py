@@ -5,6 +5,7 @@ from typing import Any
 
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
+from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
 from adapters.memory.store import MemoryStore
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
@@ -15,6 +16,9 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     refresh_tokens: InMemoryRefreshTokenRepository
     api_keys: InMemoryApiKeyRepository
     ledger: InMemoryLedgerRepository
+    logins: InMemoryLoginRepository
+    audit: InMemoryAuditRepository
+    directory: InMemoryUserDirectory
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -24,6 +28,9 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.refresh_tokens = InMemoryRefreshTokenRepository(store)
         self.api_keys = InMemoryApiKeyRepository(store)
         self.ledger = InMemoryLedgerRepository(store)
+        self.logins = InMemoryLoginRepository(store)
+        self.audit = InMemoryAuditRepository(store)
+        self.directory = InMemoryUserDirectory(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

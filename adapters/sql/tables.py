@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -210,5 +211,39 @@ ledger_idempotency = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("result", Text, nullable=False),  # JSON of the first result
     _ts("created_at"),
+    **EXACT,
+)
+
+# --- operations: login history and audit log (issue 15) --------------------------------------
+login_events = Table(
+    "login_events",
+    metadata,
+    _id(primary_key=True),  # pages are keyset on (at, id)
+    _ts("at"),
+    Column("event", String(16), nullable=False),
+    Column("success", Boolean, nullable=False),
+    _id("user_id", nullable=True),  # no foreign key: the history outlives an erased account
+    Column("email", String(320), nullable=True),
+    Column("ip", String(45), nullable=True),
+    Column("user_agent", String(255), nullable=True),
+    Column("reason", String(32), nullable=True),
+    Index(None, "user_id", "at", "id"),
+    **EXACT,
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(primary_key=True),  # pages are keyset on (at, id)
+    _ts("at"),
+    _id("actor_id", nullable=True),  # None: the system
+    Column("action", String(64), nullable=False),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("details", Text, nullable=False),  # JSON object, never a secret
+    Index(None, "at", "id"),
+    Index(None, "actor_id", "at", "id"),
+    Index(None, "action", "at", "id"),
+    Index(None, "subject_id", "at", "id"),
     **EXACT,
 )

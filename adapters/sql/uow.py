@@ -11,6 +11,7 @@ from sqlalchemy.sql import Executable
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.outage import database_unavailable
+from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
 from domain.shared.errors import DuplicateRecord, TransientError
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
@@ -64,6 +65,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
     refresh_tokens: SqlRefreshTokenRepository
     api_keys: SqlApiKeyRepository
     ledger: SqlLedgerRepository
+    logins: SqlLoginRepository
+    audit: SqlAuditRepository
+    directory: SqlUserDirectory
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -78,6 +82,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.refresh_tokens = SqlRefreshTokenRepository(db)
         self.api_keys = SqlApiKeyRepository(db)
         self.ledger = SqlLedgerRepository(db)
+        self.logins = SqlLoginRepository(db)
+        self.audit = SqlAuditRepository(db)
+        self.directory = SqlUserDirectory(db)
 
     def _commit(self) -> None:
         assert self._connection is not None

@@ -8,6 +8,7 @@ from domain.identity.core import AuthResult, IdentityCore, id_cursor
 from domain.identity.errors import EmailTaken, UserNotFound
 from domain.identity.model import FREE_PLAN, Role, User, check_password, clean_name, normalize_email
 from domain.identity.ports import IdentityUnitOfWork
+from domain.platform.model import AuditAction, AuditRecord
 from domain.shared.errors import DuplicateRecord
 from domain.shared.pagination import Page, check_limit, encode_cursor
 from domain.shared.uow import retrying
@@ -56,6 +57,11 @@ class AccountUseCases(IdentityCore):
             user = uow.users.get_by_email(email)
             if user is None:
                 return None
+            if user.role is not Role.ADMIN:  # audited: the system (the CLI) made an admin
+                uow.audit.add(AuditRecord(
+                    id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=None, action=AuditAction.ROLE_CHANGED,
+                    subject_type="user", subject_id=user.id, details={"from": user.role.value, "to": "admin"},
+                ))  # fmt: skip
             user.role, user.updated_at = Role.ADMIN, self._clock.now()
             uow.users.update(user)
             uow.commit()

@@ -14,6 +14,7 @@ from domain.identity.model import (
     hash_secret,
     new_api_key,
 )
+from domain.platform.model import AuditAction, AuditRecord
 from domain.shared.errors import InvalidInput
 from domain.shared.pagination import MAX_PAGE, Page, check_limit, cursor_datetime, decode_cursor, encode_cursor
 from domain.shared.uow import retrying
@@ -44,6 +45,7 @@ class ApiKeyUseCases(IdentityCore):
             if len(uow.api_keys.list_active(key.user_id, limit=cap)) >= cap:
                 raise ApiKeyLimitReached(cap)
             uow.api_keys.add(key)
+            uow.audit.add(self._security_event(AuditAction.API_KEY_CREATED, key))
             uow.commit()
 
     def list_api_keys(self, user_id: str) -> list[ApiKey]:
@@ -77,7 +79,15 @@ class ApiKeyUseCases(IdentityCore):
             if key is None or key.user_id != user_id or key.revoked_at is not None:
                 raise ApiKeyNotFound()
             uow.api_keys.revoke(key_id, self._clock.now())
+            uow.audit.add(self._security_event(AuditAction.API_KEY_REVOKED, key))
             uow.commit()
+
+    def _security_event(self, action: AuditAction, key: ApiKey) -> AuditRecord:
+        """The audit record of a key's creation or revocation by its owner (name and prefix only)."""
+        return AuditRecord(
+            id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=key.user_id, action=action,
+            subject_type="api_key", subject_id=key.id, details={"name": key.name, "prefix": key.prefix},
+        )  # fmt: skip
 
     def authenticate_api_key(self, key: str) -> Principal:
         if not key.startswith(API_KEY_SCHEME) or len(key) > API_KEY_MAX_LENGTH:
@@ -94,7 +104,7 @@ class ApiKeyUseCases(IdentityCore):
             if found.last_used_at is None or now - found.last_used_at >= API_KEY_TOUCH_INTERVAL:
                 uow.api_keys.touch(found.id, now)  # throttled: at most one write per key per interval
                 uow.commit()
-        return Principal(user_id=user.id, role=user.role, api_key_id=found.id)
+        return Principal(user_id=user.id, role=user.role, api_key_id=found.id, plan=user.plan)
 
 
 def _key_cursor(cursor: str | None) -> tuple[datetime, str] | None:

@@ -76,6 +76,7 @@ class Principal:
     user_id: str
     role: Role
     api_key_id: str | None = None
+    plan: str = FREE_PLAN  # for per-plan rate limits
 
     @property
     def is_admin(self) -> bool:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.identity.model import AccessClaims, ApiKey, RefreshToken, User
+from domain.platform.ports import AuditRepository, LoginRepository
 from domain.shared.uow import UnitOfWork
 
 
@@ -66,6 +67,8 @@ class IdentityUnitOfWork(UnitOfWork, Protocol):
     users: UserRepository
     refresh_tokens: RefreshTokenRepository
     api_keys: ApiKeyRepository
+    logins: LoginRepository  # login history (issue 15)
+    audit: AuditRepository  # security events, in the transaction of the change (issue 15)
 
 
 class PasswordHasher(Protocol):

@@ -6,6 +6,7 @@ import secrets
 from domain.identity.core import AuthResult, IdentityCore
 from domain.identity.errors import InvalidCredentials, InvalidToken, TokenExpired, TokenRevoked
 from domain.identity.model import Principal, User, hash_secret, normalize_email
+from domain.platform.model import EMAIL_MAX_LENGTH, ClientInfo, LoginAttempt, LoginEvent, LoginFailure
 from domain.shared.errors import InvalidInput
 from domain.shared.uow import retrying
 
@@ -13,15 +14,35 @@ from domain.shared.uow import retrying
 class SessionUseCases(IdentityCore):
     _dummy_hash: str | None = None
 
-    def login(self, email: str, password: str) -> AuthResult:
-        """One answer, InvalidCredentials, for an unknown email and for a wrong password."""
+    def login(self, email: str, password: str, *, client: ClientInfo | None = None) -> AuthResult:
+        """One answer, InvalidCredentials, for an unknown email and for a wrong password. Every
+        attempt goes to the login history (with `client`), a success in its sign-in transaction."""
+        client = (client or ClientInfo()).clean()
         user = self._find_by_email(email)
         if user is None:
             self._hasher.verify(password, self._fixed_hash())  # the same work as for a real account
+            self._record_failure(None, _email_tried(email), LoginFailure.UNKNOWN_EMAIL, client)
             raise InvalidCredentials()
         if not self._hasher.verify(password, user.password_hash):
+            self._record_failure(user.id, user.email, LoginFailure.WRONG_PASSWORD, client)
             raise InvalidCredentials()
-        return retrying(lambda: self._sign_in(user.id))
+        return retrying(lambda: self._sign_in(user.id, client))
+
+    def _attempt(
+        self, event: LoginEvent, user_id: str | None, email: str | None, client: ClientInfo, reason: str | None = None
+    ) -> LoginAttempt:
+        return LoginAttempt(
+            id=self._ids.new_id("lgn"), at=self._clock.now(), event=event, success=reason is None,
+            user_id=user_id, email=email, ip=client.ip, user_agent=client.user_agent, reason=reason,
+        )  # fmt: skip
+
+    def _record_failure(self, user_id: str | None, email: str | None, reason: LoginFailure, client: ClientInfo) -> None:
+        def work() -> None:
+            with self._uow() as uow:
+                uow.logins.add(self._attempt(LoginEvent.LOGIN, user_id, email, client, reason))
+                uow.commit()
+
+        retrying(work)
 
     def _find_by_email(self, email: str) -> User | None:
         try:
@@ -37,25 +58,27 @@ class SessionUseCases(IdentityCore):
             self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
         return self._dummy_hash
 
-    def _sign_in(self, user_id: str) -> AuthResult:
+    def _sign_in(self, user_id: str, client: ClientInfo) -> AuthResult:
         now = self._clock.now()
         with self._uow() as uow:
             user = uow.users.get(user_id)
             if user is None:  # deleted between the password check and now
                 raise InvalidCredentials()
             result = self._issue(uow, user, now, family_id=None)
+            uow.logins.add(self._attempt(LoginEvent.LOGIN, user.id, user.email, client))
             uow.commit()
         return result
 
-    def refresh(self, refresh_token: str) -> AuthResult:
+    def refresh(self, refresh_token: str, *, client: ClientInfo | None = None) -> AuthResult:
         """Rotate: the presented token is spent and a new one joins its family.
 
         A spent (used or revoked) token presented again means it leaked: the whole family is
         revoked, so even the newest token of that family stops working.
         """
-        return retrying(lambda: self._refresh(refresh_token))
+        cleaned = (client or ClientInfo()).clean()
+        return retrying(lambda: self._refresh(refresh_token, cleaned))
 
-    def _refresh(self, refresh_token: str) -> AuthResult:
+    def _refresh(self, refresh_token: str, client: ClientInfo) -> AuthResult:
         now = self._clock.now()
         with self._uow() as uow:
             token = uow.refresh_tokens.get_by_hash_for_update(hash_secret(refresh_token))
@@ -63,6 +86,8 @@ class SessionUseCases(IdentityCore):
                 raise InvalidToken()
             if token.spent:
                 uow.refresh_tokens.revoke_family(token.family_id, now)
+                reused = LoginFailure.REFRESH_TOKEN_REUSED
+                uow.logins.add(self._attempt(LoginEvent.REFRESH_REUSE, token.user_id, None, client, reused))
                 uow.commit()  # the revocation stands although the call fails
                 raise TokenRevoked()
             if now >= token.expires_at:
@@ -75,15 +100,16 @@ class SessionUseCases(IdentityCore):
             uow.commit()
         return result
 
-    def logout(self, refresh_token: str) -> None:
+    def logout(self, refresh_token: str, *, client: ClientInfo | None = None) -> None:
         """Revoke the token's family. An unknown token is a no-op: idempotent, and it reveals nothing."""
-        retrying(lambda: self._logout(refresh_token))
+        cleaned = (client or ClientInfo()).clean()
+        retrying(lambda: self._logout(refresh_token, cleaned))
 
-    def _logout(self, refresh_token: str) -> None:
+    def _logout(self, refresh_token: str, client: ClientInfo) -> None:
         with self._uow() as uow:
             token = uow.refresh_tokens.get_by_hash_for_update(hash_secret(refresh_token))
-            if token is not None:
-                uow.refresh_tokens.revoke_family(token.family_id, self._clock.now())
+            if token is not None and uow.refresh_tokens.revoke_family(token.family_id, self._clock.now()):
+                uow.logins.add(self._attempt(LoginEvent.LOGOUT, token.user_id, None, client))
             uow.commit()
 
     def authenticate_access_token(self, token: str) -> Principal:
@@ -99,4 +125,13 @@ class SessionUseCases(IdentityCore):
                 raise TokenRevoked()
         if user is None:
             raise InvalidToken("The account no longer exists.")
-        return Principal(user_id=user.id, role=user.role)  # the stored role: a demotion applies at once
+        # the stored role (a demotion applies at once) and plan (per-plan rate limits)
+        return Principal(user_id=user.id, role=user.role, plan=user.plan)
+
+
+def _email_tried(email: str) -> str | None:
+    """The email of a failed attempt as stored: normalised when it is one, else cut to the column."""
+    try:
+        return normalize_email(email)
+    except InvalidInput:
+        return email.strip().lower()[:EMAIL_MAX_LENGTH] or None

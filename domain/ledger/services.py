@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from domain.ledger import checks
 from domain.ledger.errors import (
@@ -35,6 +35,8 @@ from domain.ledger.model import (
 )
 from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.results import BalanceSnapshot, BalanceView, Movement, Usage
+from domain.platform.model import AuditRecord
+from domain.platform.ports import AuditUnitOfWork
 from domain.shared.clock import Clock
 from domain.shared.errors import IdempotencyConflict, InvalidInput
 from domain.shared.ids import IdGenerator
@@ -188,14 +190,20 @@ class Ledger:
         args = {"feature_key": feature_key, "quantity": quantity, "reference": reference}
         return self._mutate(account_id, idempotency_key, "charge", args, work)
 
-    def adjust(self, account_id: str, *, amount: int, reason: str, actor: str, idempotency_key: str) -> Movement:
+    def adjust(
+        self, account_id: str, *, amount: int, reason: str, actor: str, idempotency_key: str,
+        audit: AuditRecord | None = None,
+    ) -> Movement:
         """An admin's correction: positive adds a grant that never expires, negative removes
-        credits (soonest-expiring first) but never more than are available."""
+        credits (soonest-expiring first) but never more than are available. `audit` is written
+        in the same transaction (not on a replay)."""
         if amount == 0 or abs(amount) > MAX_CREDITS:
             raise InvalidInput("amount must be non-zero and in range.", details={"amount": "Non-zero, in range."})
         reference = f"{actor}: {reason}"[:255]
 
         def work(uow: LedgerUnitOfWork, account: Account, now: datetime, grants: list[Grant]) -> Movement:
+            if audit is not None:
+                cast(AuditUnitOfWork, uow).audit.add(audit)
             if amount > 0:
                 return self._add_grant(
                     uow, account, now, grants, GrantSource.ADMIN, amount, idempotency_key, None, reference

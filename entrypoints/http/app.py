@@ -40,7 +40,19 @@ def create_app(container: Container) -> Flask:
     _register_blueprints(api)
     _register_plumbing(app)
     hostile.register(app)
+    _register_operations(app, api, container)
     return app
+
+
+def _register_operations(app: Flask, api: Api, container: Container) -> None:
+    """Issue 15: login history, audit log, admin directory, /metrics; rate limits and request metrics."""
+    from entrypoints.http import operations
+    from entrypoints.http.instrumentation import register_request_metrics
+    from entrypoints.http.ratelimit import register_rate_limits
+
+    api.register_blueprint(operations.blp)
+    register_rate_limits(app, container)
+    register_request_metrics(app, container)
 
 
 def _register_blueprints(api: Api) -> None:

@@ -7,8 +7,9 @@ from flask.views import MethodView
 
 from domain.identity.model import ApiKey
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint, ErrorSchema
-from entrypoints.http.auth import current_principal, require_admin
+from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
+from entrypoints.http.operations import client_info
 from entrypoints.http.schemas import PageArgsSchema
 from entrypoints.http.identity_schemas import (
     ApiKeyPageSchema,
@@ -19,7 +20,6 @@ from entrypoints.http.identity_schemas import (
     RefreshTokenSchema,
     RegisterSchema,
     UpdateMeSchema,
-    UserPageSchema,
     UserSchema,
 )
 
@@ -49,7 +49,7 @@ class Login(MethodView):
     @blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password (invalid_credentials)")
     def post(self, body: dict[str, Any]) -> Any:
         """Sign in with email and password"""
-        return container().identity.login(**body)
+        return container().identity.login(**body, client=client_info())
 
 
 @blp.route("/auth/refresh")
@@ -63,7 +63,7 @@ class Refresh(MethodView):
     )
     def post(self, body: dict[str, Any]) -> Any:
         """Trade a refresh token for a new pair; the presented one is spent (rotation)"""
-        return container().identity.refresh(body["refresh_token"])
+        return container().identity.refresh(body["refresh_token"], client=client_info())
 
 
 @blp.route("/auth/logout")
@@ -72,7 +72,7 @@ class Logout(MethodView):
     @blp.response(204)
     def post(self, body: dict[str, Any]) -> None:
         """Revoke the refresh token and its family (an unknown token is a no-op: still 204)"""
-        container().identity.logout(body["refresh_token"])
+        container().identity.logout(body["refresh_token"], client=client_info())
 
 
 @blp.route("/me")
@@ -125,14 +125,4 @@ class ApiKeyItem(MethodView):
         container().identity.revoke_api_key(current_principal().user_id, key_id)
 
 
-@blp.route("/admin/users")
-class AdminUsers(MethodView):
-    @blp.doc(security=USER_AUTH)
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, UserPageSchema)
-    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
-    @blp.alt_response(403, schema=ErrorSchema, description="Admins only (forbidden)")
-    def get(self, args: dict[str, Any]) -> Any:
-        """Every user, oldest first (keyset pages; admins only)"""
-        require_admin()
-        return container().identity.list_users(**args)
+# GET /v1/admin/users (search with balance) lives in entrypoints/http/operations.py (issue 15).

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from domain.ledger.model import EntryKind
 from domain.ledger.results import Movement
 from domain.ledger.services import scoped_key
+from domain.platform.model import AuditAction
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container
@@ -194,7 +195,11 @@ class AdminCredits(MethodView):
     def post(self, headers: dict[str, str], body: dict[str, Any], user_id: str) -> Any:
         """Add (positive) or remove (negative) credits for a user, with a reason (admins only)"""
         admin = require_admin()
-        result = container().ledger.adjust(
-            user_id, actor=admin.user_id, idempotency_key=scoped_key("admin", headers["idempotency_key"]), **body
-        )
+        c = container()
+        details = {"amount": body["amount"], "reason": body["reason"]}
+        audit = c.operations.new_audit(admin.user_id, AuditAction.CREDITS_ADJUSTED, "user", user_id, details)
+        result = c.ledger.adjust(
+            user_id, actor=admin.user_id, idempotency_key=scoped_key("admin", headers["idempotency_key"]),
+            audit=audit, **body,
+        )  # fmt: skip
         return _movement(result)

@@ -100,7 +100,12 @@ def run_job(container: Container, job: Job) -> dict[str, Any]:
     function = JOBS.get(job.name)
     if function is None:
         raise UnknownJob(job.name)
-    summary = function(container, job.payload)
+    try:
+        summary = function(container, job.payload)
+    except Exception:
+        container.metrics.job(job.name, "failed")
+        raise
+    container.metrics.job(job.name, "succeeded")
     log.info("job done", extra={"job": job.name, "job_id": job.job_id, "summary": summary})
     return summary
 

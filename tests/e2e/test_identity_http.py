@@ -317,7 +317,8 @@ def test_an_admin_lists_users_in_keyset_pages(client: FlaskClient, container: Co
     first = client.get("/v1/admin/users?limit=1", headers=headers).get_json()
     second = client.get(f"/v1/admin/users?limit=1&cursor={first['next_cursor']}", headers=headers).get_json()
     assert [u["id"] for u in first["items"] + second["items"]] == [user["id"], admin["user"]["id"]]
-    assert set(first["items"][0]) == USER_FIELDS and second["items"][0]["role"] == "admin"
+    assert set(first["items"][0]) == USER_FIELDS | {"balance", "available"}  # issue 15: with the balance
+    assert second["items"][0]["role"] == "admin"
 
 
 # --- plumbing -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from adapters.queue.recording import RecordingJobQueue
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
+from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, login, register, register_admin
 from tests.helpers import T0, make_settings
 
 SEED = int(os.environ.get("HOUSTON_FUZZ_SEED", "20260115"))
@@ -66,6 +66,11 @@ REAL_CURSORS = {
     "/v1/api-keys": _second_page_cursor("/v1/api-keys", api_key_headers(USER_KEY)),
     "/v1/admin/users": _second_page_cursor("/v1/admin/users", auth_headers(ADMIN["access_token"])),
 }
+# Two sign-ins of USER, and the audit records of its two API keys: second pages exist (issue 15).
+login(_client, USER["user"]["email"]), login(_client, USER["user"]["email"])
+REAL_CURSORS["/v1/me/logins"] = _second_page_cursor("/v1/me/logins", api_key_headers(USER_KEY))
+REAL_CURSORS["/v1/admin/users/{user_id}/logins"] = REAL_CURSORS["/v1/me/logins"]
+REAL_CURSORS["/v1/admin/audit"] = _second_page_cursor("/v1/admin/audit", auth_headers(ADMIN["access_token"]))
 
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=schemathesis.Config(seed=SEED))
 
@@ -122,7 +127,7 @@ def _with_runtime_values(case: Any) -> None:
         case.query["cursor"] = REAL_CURSORS[path]
     if path == "/v1/credits/charges" and isinstance(case.body, dict) and "feature_key" in case.body:
         case.body["feature_key"] = PRICED_FEATURES[len(case.body["feature_key"]) % len(PRICED_FEATURES)]
-    if path == "/v1/admin/users/{user_id}/credits" and len(case.path_parameters["user_id"]) % 2:
+    if path.startswith("/v1/admin/users/{user_id}") and len(case.path_parameters["user_id"]) % 2:
         case.path_parameters["user_id"] = USER["user"]["id"]  # the other half stays random: 404
 
 

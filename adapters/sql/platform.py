@@ -1,0 +1,114 @@
+"""SQL repositories of login history, the audit log and the admin directory. Never commit."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from datetime import datetime
+
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.engine import RowMapping
+
+from adapters.sql.identity import _user
+from adapters.sql.tables import audit_log, login_events, users
+from domain.identity.model import Role, User
+from domain.platform.model import AuditRecord, LoginAttempt, LoginEvent
+
+if TYPE_CHECKING:  # the unit of work imports this module
+    from adapters.sql.uow import Db
+
+
+def _attempt(row: RowMapping) -> LoginAttempt:
+    return LoginAttempt(
+        id=row["id"], at=row["at"], event=LoginEvent(row["event"]), success=bool(row["success"]),
+        user_id=row["user_id"], email=row["email"], ip=row["ip"], user_agent=row["user_agent"],
+        reason=row["reason"],
+    )  # fmt: skip
+
+
+def _record(row: RowMapping) -> AuditRecord:
+    return AuditRecord(
+        id=row["id"], at=row["at"], actor_id=row["actor_id"], action=row["action"],
+        subject_type=row["subject_type"], subject_id=row["subject_id"], details=json.loads(row["details"]),
+    )  # fmt: skip
+
+
+class SqlLoginRepository:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def add(self, attempt: LoginAttempt) -> None:
+        values: dict[str, Any] = {
+            "id": attempt.id, "at": attempt.at, "event": attempt.event.value, "success": attempt.success,
+            "user_id": attempt.user_id, "email": attempt.email, "ip": attempt.ip,
+            "user_agent": attempt.user_agent, "reason": attempt.reason,
+        }  # fmt: skip
+        self._db.execute(insert(login_events).values(values))
+
+    def list_for_user(
+        self, user_id: str, *, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[LoginAttempt]:
+        t = login_events.c
+        query = select(login_events).where(t.user_id == user_id)
+        if before is not None:
+            query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
+        rows = self._db.execute(query.order_by(t.at.desc(), t.id.desc()).limit(limit)).mappings()
+        return [_attempt(row) for row in rows]
+
+
+class SqlAuditRepository:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def add(self, record: AuditRecord) -> None:
+        values: dict[str, Any] = {
+            "id": record.id, "at": record.at, "actor_id": record.actor_id, "action": record.action,
+            "subject_type": record.subject_type, "subject_id": record.subject_id,
+            "details": json.dumps(dict(record.details), sort_keys=True),
+        }  # fmt: skip
+        self._db.execute(insert(audit_log).values(values))
+
+    def search(
+        self,
+        *,
+        actor: str | None,
+        action: str | None,
+        subject: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[AuditRecord]:
+        query = select(audit_log)
+        for column, value in ((audit_log.c.actor_id, actor), (audit_log.c.action, action),
+                              (audit_log.c.subject_id, subject)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        t = audit_log.c
+        if before is not None:
+            query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
+        rows = self._db.execute(query.order_by(t.at.desc(), t.id.desc()).limit(limit)).mappings()
+        return [_record(row) for row in rows]
+
+
+class SqlUserDirectory:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def search(
+        self, *, q: str | None, plan: str | None, role: Role | None, after: str | None, limit: int
+    ) -> list[User]:
+        query = select(users)
+        if q is not None:
+            prefix = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(users.c.id == q, users.c.email.like(prefix, escape="\\")))
+        if plan is not None:
+            query = query.where(users.c.plan == plan)
+        if role is not None:
+            query = query.where(users.c.role == role.value)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        rows = self._db.execute(query.order_by(users.c.id).limit(limit)).mappings()
+        return [_user(row) for row in rows]
+
+    def admin_ids_for_update(self) -> list[str]:
+        query = select(users.c.id).where(users.c.role == Role.ADMIN.value).order_by(users.c.id).with_for_update()
+        return [row[0] for row in self._db.execute(query)]
