@@ -1,0 +1,241 @@
+"""The fake payment gateway (unit tests and the embedded default) and the fake checkout.
+
+`FakePaymentGateway` answers every `PaymentGateway` call from memory, in the shapes of the real
+one: Checkout URLs point at the service's own fake-checkout page, subscriptions and charges it
+has seen can be read, cancelled and refunded, and every event it "sends" is kept so that
+`list_events` (the reconciliation) sees it, exactly as Stripe keeps undelivered events.
+
+`FakeCheckout` plays the buyer and Stripe's webhook sender: it reads what a session is about
+from the billing service, builds the events a real Stripe would send for the outcome
+(`adapters/stripe/events.py`), signs each with the webhook secret and hands the exact bytes to
+`billing.receive_webhook` — the same path the real webhook route takes. The page, `houston
+simulate-payment` and the tests all go through it.
+
+Decisions:
+- Ids of the fake world are derived from the session and the user (see events.py), so the page
+  served by one gunicorn worker and the CLI in another process build the same ids. The gateway's
+  memory, however, is per process: a refund or a subscription read for a payment completed in
+  another process is refused as unknown, as Stripe refuses unknown ids (the inline queue of the
+  embedded default handles events in the process that received them, so `make run` is unaffected).
+- Events the fake sends on its own (a refund's `charge.refunded`, a cancellation's
+  `customer.subscription.updated`) are delivered after the call has been recorded, and a failing
+  delivery is logged, not raised: with Stripe too a refund succeeds whether or not its webhook
+  arrives, and the reconciliation replays what was missed.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.billing.errors import PaymentProviderError
+from domain.billing.ports import CheckoutRequest, CheckoutSession, RefundResult
+from domain.shared.clock import Clock, SystemClock
+from domain.shared.errors import Conflict, NotFound
+from domain.shared.ids import IdGenerator, RandomIds
+
+from adapters.stripe import events as ev
+
+log = logging.getLogger(__name__)
+FAKE_CHECKOUT_PATH = "/v1/billing/fake-checkout/"
+OPEN_STATUSES = ("pending", "open")
+Deliver = Callable[[Sequence[Mapping[str, Any]]], None]
+
+
+class FakePaymentGateway:
+    def __init__(self, public_base_url: str = "http://127.0.0.1:8000", ids: IdGenerator | None = None,
+                 *, clock: Clock | None = None) -> None:
+        self.public_base_url = public_base_url.rstrip("/")
+        self._ids = ids or RandomIds()
+        self._clock = clock or SystemClock()
+        self.sessions: dict[str, CheckoutRequest] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}  # payment intent -> {amount, currency, customer, refunded}
+        self.refunds: dict[str, RefundResult] = {}  # idempotency key -> result
+        self.events: list[dict[str, Any]] = []
+        self.portal_sessions: list[tuple[str, str]] = []
+        self.failures: list[Exception] = []  # raised by the next calls, one each (tests)
+        self._deliver: Deliver | None = None
+
+    # --- test and wiring hooks ---------------------------------------------------------------
+
+    def fail_next(self, error: Exception, times: int = 1) -> None:
+        """Make the next `times` gateway calls raise `error` (a PaymentProvider* error, usually)."""
+        self.failures.extend([error] * times)
+
+    def bind_delivery(self, deliver: Deliver | None) -> None:
+        """Where events the fake sends on its own go (refunds, cancellations); None keeps them only
+        in `events` for `list_events`."""
+        self._deliver = deliver
+
+    def record(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Remember events sent for this gateway's objects: charges become refundable and
+        subscriptions readable, and `list_events` returns them."""
+        for event in events:
+            self.events.append(copy.deepcopy(dict(event)))
+            obj = event["data"]["object"]
+            kind = str(event["type"])
+            if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+                if obj.get("payment_status") == "paid" and obj.get("payment_intent"):
+                    self.charges.setdefault(str(obj["payment_intent"]), {
+                        "amount": int(obj["amount_total"]), "currency": str(obj["currency"]),
+                        "customer": obj.get("customer"), "refunded": 0, "created": int(event["created"]),
+                    })
+            elif kind.startswith("customer.subscription."):
+                self.subscriptions[str(obj["id"])] = copy.deepcopy(dict(obj))
+
+    def checkout_urls(self, session_id: str) -> tuple[str, str] | None:
+        """(success_url, cancel_url) of a session created in this process, else None."""
+        request = self.sessions.get(session_id)
+        if request is None:
+            return None
+        return request.success_url.replace("{CHECKOUT_SESSION_ID}", session_id), request.cancel_url
+
+    # --- PaymentGateway ----------------------------------------------------------------------
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        self._maybe_fail()
+        for session_id, earlier in self.sessions.items():  # Stripe replays an idempotency key
+            if earlier.idempotency_key == request.idempotency_key:
+                if earlier != request:  # Stripe: 400 idempotency_error
+                    raise PaymentProviderError("The payment provider refused to create a Checkout session.",
+                                               details={"provider_status": 400, "provider_code": "idempotency_error"})
+                return self._session(session_id, request)
+        session_id = self._ids.new_id("cs_test_fake")
+        self.sessions[session_id] = request
+        return self._session(session_id, request)
+
+    def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        """There is no fake portal: its session sends the buyer straight back to `return_url`."""
+        self._maybe_fail()
+        self.portal_sessions.append((customer_id, return_url))
+        return return_url
+
+    def cancel_subscription_at_period_end(self, subscription_id: str) -> Mapping[str, Any]:
+        self._maybe_fail()
+        sub = self._subscription(subscription_id)
+        previous = {"cancel_at_period_end": sub["cancel_at_period_end"], "cancel_at": sub["cancel_at"]}
+        now = ev.unix(self._clock.now())
+        sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"],
+                   canceled_at=now)
+        sub["cancellation_details"]["reason"] = "cancellation_requested"
+        self._send([ev.event("customer.subscription.updated", sub, created=now, previous_attributes=previous)])
+        return copy.deepcopy(sub)
+
+    def retrieve_subscription(self, subscription_id: str) -> Mapping[str, Any]:
+        self._maybe_fail()
+        return copy.deepcopy(self._subscription(subscription_id))
+
+    def refund(self, *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str) -> RefundResult:
+        self._maybe_fail()
+        if idempotency_key in self.refunds:
+            return self.refunds[idempotency_key]
+        charge = self.charges.get(payment_intent_id)
+        if charge is None:
+            raise PaymentProviderError("The payment provider refused to refund a payment.",
+                                       details={"provider_status": 404, "provider_code": "resource_missing"})
+        left = charge["amount"] - charge["refunded"]
+        amount = left if amount_cents is None else amount_cents
+        if amount <= 0 or amount > left:
+            raise PaymentProviderError("The payment provider refused to refund a payment.",
+                                       details={"provider_status": 400, "provider_code": "amount_too_large"})
+        before = charge["refunded"]
+        charge["refunded"] = before + amount
+        result = RefundResult(id=self._ids.new_id("re_fake"), amount_cents=amount, status="succeeded")
+        self.refunds[idempotency_key] = result
+        self._send([ev.charge_refunded(
+            payment_intent=payment_intent_id, amount_cents=charge["amount"], currency=charge["currency"],
+            amount_refunded=charge["refunded"], previously_refunded=before, now=ev.unix(self._clock.now()),
+            customer=charge["customer"], charge_created=charge["created"],
+        )])
+        return result
+
+    def list_events(
+        self, *, created_after: datetime, types: Sequence[str] | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        self._maybe_fail()
+        after = ev.unix(created_after)
+        chosen = [copy.deepcopy(e) for e in self.events
+                  if int(e["created"]) > after and (not types or e["type"] in types)]
+        return iter(sorted(chosen, key=lambda e: int(e["created"])))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _session(self, session_id: str, request: CheckoutRequest) -> CheckoutSession:
+        return CheckoutSession(
+            id=session_id,
+            url=f"{self.public_base_url}{FAKE_CHECKOUT_PATH}{session_id}",
+            customer_id=request.customer_id or ev.derived_id("cus", request.user_id),
+            payment_intent_id=None,  # as with Stripe: the payment intent exists once the buyer pays
+        )
+
+    def _subscription(self, subscription_id: str) -> dict[str, Any]:
+        sub = self.subscriptions.get(subscription_id)
+        if sub is None:
+            raise PaymentProviderError("The payment provider does not know this subscription.",
+                                       details={"provider_status": 404, "provider_code": "resource_missing"})
+        return sub
+
+    def _maybe_fail(self) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def _send(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self.record(events)
+        if self._deliver is None:
+            return
+        try:
+            self._deliver(events)
+        except Exception:  # Stripe's delivery failing never fails the API call; reconciliation replays
+            log.warning("fake webhook delivery failed", extra={"types": ev.types_of(events)}, exc_info=True)
+
+
+class CheckoutBilling(Protocol):
+    """What FakeCheckout needs from the billing use cases."""
+
+    def checkout_details(self, session_id: str) -> Any: ...
+
+    def receive_webhook(self, payload: bytes, signature_header: str) -> None: ...
+
+
+class FakeCheckout:
+    """Completes, fails or cancels a Checkout session the way Stripe would: with signed webhooks."""
+
+    def __init__(self, *, billing: CheckoutBilling, webhook_secret: str, clock: Clock | None = None,
+                 gateway: FakePaymentGateway | None = None) -> None:
+        if not webhook_secret:
+            raise ValueError("the fake checkout signs its events: a webhook secret is required")
+        self._billing = billing
+        self._secret = webhook_secret
+        self._clock = clock or SystemClock()
+        self._gateway = gateway
+
+    def details(self, session_id: str) -> Any:
+        details = self._billing.checkout_details(session_id)
+        if details is None:
+            raise NotFound("No such checkout session.")
+        return details
+
+    def complete(self, session_id: str, outcome: str) -> list[dict[str, Any]]:
+        """Send the events of `outcome` (paid | failed | cancel) for an open session; returns them."""
+        if outcome not in ev.OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(ev.OUTCOMES)}")
+        details = self.details(session_id)
+        if str(details.status) not in OPEN_STATUSES:
+            raise Conflict(f"This checkout session is already {details.status}.")
+        facts = ev.CheckoutFacts.from_details(details)
+        events = ev.checkout_outcome(facts, outcome, self._clock.now())
+        if self._gateway is not None:
+            self._gateway.record(events)
+        self.deliver(events)
+        return events
+
+    def deliver(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Sign each event with the wall clock (the verifier's tolerance uses it) and receive it.
+        Also what the fake gateway's `bind_delivery` takes, for refunds and cancellations."""
+        for event in events:
+            payload, header = ev.signed(event, self._secret, int(time.time()))
+            self._billing.receive_webhook(payload, header)
