@@ -29,6 +29,8 @@ class StripeWebhookVerifier:
     def verify(self, payload: bytes, signature_header: str) -> Mapping[str, Any]:
         if not signature_header:
             raise InvalidSignature("The Stripe-Signature header is missing.")
+        if not signature_header.isascii():  # the stripe package would raise TypeError comparing it
+            raise InvalidSignature()
         try:
             payload.decode("utf-8")
         except UnicodeDecodeError:  # Stripe signs UTF-8 JSON: these bytes cannot be one of its deliveries
@@ -37,8 +39,10 @@ class StripeWebhookVerifier:
             stripe.Webhook.construct_event(payload, signature_header, self._secret, self._tolerance)
         except stripe.SignatureVerificationError:
             raise InvalidSignature() from None
-        except (ValueError, RecursionError):  # signed, but not JSON (or a v2 thin event)
-            raise InvalidEvent("The signed body is not a JSON event.") from None
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            # The signature held (it is checked first), but the body is not JSON, or not a JSON
+            # object, or a v2 thin event: signed, yet not an event we take.
+            raise InvalidEvent("The signed body is not a Stripe event.") from None
         # Parse the same bytes ourselves: a plain dict, key order kept, no SDK objects upstream.
         return _as_event(json.loads(payload))
 
