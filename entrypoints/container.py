@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.billing.ports import PaymentGateway, WebhookVerifier
+from domain.billing.services import BillingService
 from domain.identity.services import IdentityService
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
@@ -32,6 +34,10 @@ class Container:
     ledger: Ledger
     readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)  # engine, redis: closed by the owner
+    # billing (issue 13): always built by bootstrap(); None only in hand-made containers
+    billing: BillingService | None = None
+    payment_gateway: PaymentGateway | None = None
+    webhook_verifier: WebhookVerifier | None = None
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -43,9 +43,9 @@ def create_app(container: Container) -> Flask:
 
 
 def _register_blueprints(api: Api) -> None:
-    from entrypoints.http import health, identity, ledger
+    from entrypoints.http import billing, health, identity, ledger
 
-    for module in (health, identity, ledger):
+    for module in (health, identity, ledger, billing):
         api.register_blueprint(module.blp)
 
 
