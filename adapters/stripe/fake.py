@@ -25,6 +25,8 @@ Decisions:
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -212,6 +214,20 @@ class FakeCheckout:
         self._secret = webhook_secret
         self._clock = clock or SystemClock()
         self._gateway = gateway
+
+    def form_token(self, session_id: str) -> str:
+        """A token for the checkout page's form: an HMAC of the session id keyed with the secret."""
+        return hmac.new(self._secret.encode(), f"fake-checkout:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+    def check_form_token(self, session_id: str, token: str) -> bool:
+        return hmac.compare_digest(token.encode(), self.form_token(session_id).encode())
+
+    def return_url(self, session_id: str, outcome: str) -> str | None:
+        """Where the buyer goes next (success or cancel URL), when this process created the session."""
+        urls = self._gateway.checkout_urls(session_id) if self._gateway is not None else None
+        if urls is None:
+            return None
+        return urls[0] if outcome == "paid" else urls[1]
 
     def details(self, session_id: str) -> Any:
         details = self._billing.checkout_details(session_id)
