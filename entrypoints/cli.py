@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--since", default="3d", help="a window like 3d, 12h, 90m, or an ISO time (default: 3d)")
     reconcile.set_defaults(handler=_billing_reconcile)
+
+    from entrypoints.billing_cli import add_commands as add_billing_commands
+
+    add_billing_commands(sub)  # simulate-payment (development only)
     return parser
 
 
