@@ -250,3 +250,38 @@ def test_simulate_payment_refuses_to_run_against_stripe(make_app: Callable[..., 
                                            stripe_api_base="http://127.0.0.1:9"))
 
     assert simulate_payment(real.extensions["houston"], "cs_test_1") == 2
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reverses_the_credits(
+        make_app: Callable[..., Flask], queue: InlineJobQueue, tmp_path: Any, storage: str) -> None:
+    overrides: dict[str, Any] = {}
+    if storage == "sqlite":
+        from adapters.sql.uow import SqlUnitOfWorkFactory
+        from tests.conftest import sqlite_engine
+
+        overrides["uow"] = SqlUnitOfWorkFactory(sqlite_engine(tmp_path / "refund.db"), queue)
+    app = make_app(**overrides)
+    container = app.extensions["houston"]
+    queue.bind(lambda job: run_job(container, job))
+    client = app.test_client()
+    headers = buyer(client)
+    before = balance(client, headers)
+    session = start_checkout(client, headers)
+    assert press(client, session["session_id"], "paid").status_code == 303
+    [payment] = payments(client, headers)
+    container.identity.create_admin("root@example.com", "correct horse battery staple")
+    admin = auth_headers(client.post("/v1/auth/login", json={
+        "email": "root@example.com", "password": "correct horse battery staple"}).get_json()["access_token"])
+
+    part = client.post(f"/v1/admin/payments/{payment['id']}/refund", json={"amount_cents": 500},
+                       headers={**admin, "Idempotency-Key": "refund-1"})
+
+    assert part.status_code == 200, part.get_json()
+    assert balance(client, headers) == before + 375  # a quarter of 2000 cents refunded: 125 of 500 credits
+    rest = client.post(f"/v1/admin/payments/{payment['id']}/refund", json={},
+                       headers={**admin, "Idempotency-Key": "refund-2"})
+    assert rest.status_code == 200, rest.get_json()
+    assert balance(client, headers) == before
+    [after] = payments(client, headers)
+    assert (after["status"], after["refunded_cents"]) == ("refunded", 2000)
