@@ -180,7 +180,9 @@ def _gateway(settings: Settings, clock: Clock, ids: IdGenerator) -> PaymentGatew
         return StripePaymentGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
     from adapters.stripe.fake import FakePaymentGateway
 
-    return FakePaymentGateway(settings.public_base_url, ids, clock=clock)
+    from entrypoints.fake_payments import fake_state_file
+
+    return FakePaymentGateway(settings.public_base_url, ids, clock=clock, state_file=fake_state_file(settings))
 
 
 def _verifier(settings: Settings) -> WebhookVerifier:

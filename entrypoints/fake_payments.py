@@ -7,14 +7,25 @@ command exist only when `STRIPE_SECRET_KEY` is unset, i.e. when bootstrap chose 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.stripe.fake import FakeCheckout, FakePaymentGateway
 
 if TYPE_CHECKING:
+    from entrypoints.config import Settings
     from entrypoints.container import Container
 
 log = logging.getLogger(__name__)
+
+
+def fake_state_file(settings: Settings) -> str | None:
+    """Where the fake provider keeps what it knows, so that every gunicorn worker, RQ worker and
+    `houston simulate-payment` see one provider: beside the embedded database's other development
+    files. None (per-process memory) for a memory database and for tests."""
+    if settings.env == "test" or settings.database_url.startswith("memory:"):
+        return None
+    return str(Path(settings.data_dir) / "fake-stripe.json")
 
 
 def fake_checkout_for(container: Container) -> FakeCheckout | None:

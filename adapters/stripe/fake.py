@@ -13,10 +13,11 @@ simulate-payment` and the tests all go through it.
 
 Decisions:
 - Ids of the fake world are derived from the session and the user (see events.py), so the page
-  served by one gunicorn worker and the CLI in another process build the same ids. The gateway's
-  memory, however, is per process: a refund or a subscription read for a payment completed in
-  another process is refused as unknown, as Stripe refuses unknown ids (the inline queue of the
-  embedded default handles events in the process that received them, so `make run` is unaffected).
+  served by one gunicorn worker and the CLI in another process build the same ids. What the fake
+  provider remembers (sessions, charges and their refunds, subscriptions, sent events) lives in a
+  JSON file when given `state_file` (the embedded default keeps it beside its SQLite database), so
+  every worker and the CLI see the same provider; without one, in memory (tests). Ids it has never
+  seen are refused, as Stripe refuses unknown ids.
 - Events the fake sends on its own (a refund's `charge.refunded`, a cancellation's
   `customer.subscription.updated`) are delivered after the call has been recorded, and a failing
   delivery is logged, not raised: with Stripe too a refund succeeds whether or not its webhook
@@ -25,10 +26,16 @@ Decisions:
 from __future__ import annotations
 
 import copy
+import dataclasses
+import fcntl
 import hashlib
 import hmac
+import json
+import threading
 import logging
 import time
+from contextlib import contextmanager
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -44,23 +51,91 @@ from adapters.stripe import events as ev
 log = logging.getLogger(__name__)
 FAKE_CHECKOUT_PATH = "/v1/billing/fake-checkout/"
 OPEN_STATUSES = ("pending", "open")
+MAX_EVENTS = 10_000  # the fake provider keeps its latest events, as Stripe keeps 30 days
 Deliver = Callable[[Sequence[Mapping[str, Any]]], None]
 
 
+class _State:
+    """The fake provider's memory: a dict in this process, or a JSON file shared by every process
+    (web workers, the CLI, RQ workers) under an exclusive `flock` while one call reads and writes it."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = Path(path) if path else None
+        self._memory: dict[str, Any] = _empty_state()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def open(self) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            if self._path is None:
+                yield self._memory
+                return
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._path, "a+", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    handle.seek(0)
+                    raw = handle.read()
+                    state = json.loads(raw) if raw.strip() else _empty_state()
+                    yield state
+                    state["events"] = state["events"][-MAX_EVENTS:]
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(json.dumps(state))
+                    handle.flush()
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"sessions": {}, "charges": {}, "subscriptions": {}, "refunds": {}, "events": [], "portal_sessions": []}
+
+
 class FakePaymentGateway:
+    """`state_file` shares the fake provider's memory between processes (the embedded default runs
+    several gunicorn workers, and `houston simulate-payment` runs in its own process); without
+    one, each instance has its own memory (tests)."""
+
     def __init__(self, public_base_url: str = "http://127.0.0.1:8000", ids: IdGenerator | None = None,
-                 *, clock: Clock | None = None) -> None:
+                 *, clock: Clock | None = None, state_file: str | None = None) -> None:
         self.public_base_url = public_base_url.rstrip("/")
         self._ids = ids or RandomIds()
         self._clock = clock or SystemClock()
-        self.sessions: dict[str, CheckoutRequest] = {}
-        self.subscriptions: dict[str, dict[str, Any]] = {}
-        self.charges: dict[str, dict[str, Any]] = {}  # payment intent -> {amount, currency, customer, refunded}
-        self.refunds: dict[str, RefundResult] = {}  # idempotency key -> result
-        self.events: list[dict[str, Any]] = []
-        self.portal_sessions: list[tuple[str, str]] = []
+        self._state = _State(state_file)
         self.failures: list[Exception] = []  # raised by the next calls, one each (tests)
         self._deliver: Deliver | None = None
+
+    # --- what the fake provider knows (copies) -----------------------------------------------
+
+    @property
+    def sessions(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = self._read("sessions")
+        return found
+
+    @property
+    def charges(self) -> dict[str, dict[str, Any]]:
+        """payment intent -> {amount, currency, customer, refunded, created}"""
+        found: dict[str, dict[str, Any]] = self._read("charges")
+        return found
+
+    @property
+    def subscriptions(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = self._read("subscriptions")
+        return found
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._read("events")
+        return found
+
+    @property
+    def portal_sessions(self) -> list[list[str]]:
+        found: list[list[str]] = self._read("portal_sessions")
+        return found
+
+    def _read(self, part: str) -> Any:
+        with self._state.open() as state:
+            return copy.deepcopy(state[part])
 
     # --- test and wiring hooks ---------------------------------------------------------------
 
@@ -76,83 +151,84 @@ class FakePaymentGateway:
     def record(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Remember events sent for this gateway's objects: charges become refundable and
         subscriptions readable, and `list_events` returns them."""
-        for event in events:
-            self.events.append(copy.deepcopy(dict(event)))
-            obj = event["data"]["object"]
-            kind = str(event["type"])
-            if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-                if obj.get("payment_status") == "paid" and obj.get("payment_intent"):
-                    self.charges.setdefault(str(obj["payment_intent"]), {
-                        "amount": int(obj["amount_total"]), "currency": str(obj["currency"]),
-                        "customer": obj.get("customer"), "refunded": 0, "created": int(event["created"]),
-                    })
-            elif kind.startswith("customer.subscription."):
-                self.subscriptions[str(obj["id"])] = copy.deepcopy(dict(obj))
+        with self._state.open() as state:
+            _remember(state, events)
 
     def checkout_urls(self, session_id: str) -> tuple[str, str] | None:
-        """(success_url, cancel_url) of a session created in this process, else None."""
+        """(success_url, cancel_url) of a session this fake provider created, else None."""
         request = self.sessions.get(session_id)
         if request is None:
             return None
-        return request.success_url.replace("{CHECKOUT_SESSION_ID}", session_id), request.cancel_url
+        return request["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id), request["cancel_url"]
 
     # --- PaymentGateway ----------------------------------------------------------------------
 
     def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
         self._maybe_fail()
-        for session_id, earlier in self.sessions.items():  # Stripe replays an idempotency key
-            if earlier.idempotency_key == request.idempotency_key:
-                if earlier != request:  # Stripe: 400 idempotency_error
-                    raise PaymentProviderError("The payment provider refused to create a Checkout session.",
-                                               details={"provider_status": 400, "provider_code": "idempotency_error"})
-                return self._session(session_id, request)
-        session_id = self._ids.new_id("cs_test_fake")
-        self.sessions[session_id] = request
+        asked = _request_dict(request)
+        with self._state.open() as state:
+            for session_id, earlier in state["sessions"].items():  # Stripe replays an idempotency key
+                if earlier["idempotency_key"] == request.idempotency_key:
+                    if earlier != asked:  # Stripe: 400 idempotency_error
+                        raise PaymentProviderError(
+                            "The payment provider refused to create a Checkout session.",
+                            details={"provider_status": 400, "provider_code": "idempotency_error"})
+                    return self._session(session_id, request)
+            session_id = self._ids.new_id("cs_test_fake")
+            state["sessions"][session_id] = asked
         return self._session(session_id, request)
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         """There is no fake portal: its session sends the buyer straight back to `return_url`."""
         self._maybe_fail()
-        self.portal_sessions.append((customer_id, return_url))
+        with self._state.open() as state:
+            state["portal_sessions"].append([customer_id, return_url])
         return return_url
 
     def cancel_subscription_at_period_end(self, subscription_id: str) -> Mapping[str, Any]:
         self._maybe_fail()
-        sub = self._subscription(subscription_id)
-        previous = {"cancel_at_period_end": sub["cancel_at_period_end"], "cancel_at": sub["cancel_at"]}
         now = ev.unix(self._clock.now())
-        sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"],
-                   canceled_at=now)
-        sub["cancellation_details"]["reason"] = "cancellation_requested"
-        self._send([ev.event("customer.subscription.updated", sub, created=now, previous_attributes=previous)])
+        with self._state.open() as state:
+            sub = _subscription(state, subscription_id)
+            previous = {"cancel_at_period_end": sub["cancel_at_period_end"], "cancel_at": sub["cancel_at"]}
+            sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"],
+                       canceled_at=now)
+            sub["cancellation_details"]["reason"] = "cancellation_requested"
+            sent = [ev.event("customer.subscription.updated", sub, created=now, previous_attributes=previous)]
+            _remember(state, sent)
+        self._send(sent)
         return copy.deepcopy(sub)
 
     def retrieve_subscription(self, subscription_id: str) -> Mapping[str, Any]:
         self._maybe_fail()
-        return copy.deepcopy(self._subscription(subscription_id))
+        with self._state.open() as state:
+            return copy.deepcopy(_subscription(state, subscription_id))
 
     def refund(self, *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str) -> RefundResult:
         self._maybe_fail()
-        if idempotency_key in self.refunds:
-            return self.refunds[idempotency_key]
-        charge = self.charges.get(payment_intent_id)
-        if charge is None:
-            raise PaymentProviderError("The payment provider refused to refund a payment.",
-                                       details={"provider_status": 404, "provider_code": "resource_missing"})
-        left = charge["amount"] - charge["refunded"]
-        amount = left if amount_cents is None else amount_cents
-        if amount <= 0 or amount > left:
-            raise PaymentProviderError("The payment provider refused to refund a payment.",
-                                       details={"provider_status": 400, "provider_code": "amount_too_large"})
-        before = charge["refunded"]
-        charge["refunded"] = before + amount
-        result = RefundResult(id=self._ids.new_id("re_fake"), amount_cents=amount, status="succeeded")
-        self.refunds[idempotency_key] = result
-        self._send([ev.charge_refunded(
-            payment_intent=payment_intent_id, amount_cents=charge["amount"], currency=charge["currency"],
-            amount_refunded=charge["refunded"], previously_refunded=before, now=ev.unix(self._clock.now()),
-            customer=charge["customer"], charge_created=charge["created"],
-        )])
+        with self._state.open() as state:
+            if idempotency_key in state["refunds"]:
+                return RefundResult(**state["refunds"][idempotency_key])
+            charge = state["charges"].get(payment_intent_id)
+            if charge is None:
+                raise PaymentProviderError("The payment provider refused to refund a payment.",
+                                           details={"provider_status": 404, "provider_code": "resource_missing"})
+            left = charge["amount"] - charge["refunded"]
+            amount = left if amount_cents is None else amount_cents
+            if amount <= 0 or amount > left:
+                raise PaymentProviderError("The payment provider refused to refund a payment.",
+                                           details={"provider_status": 400, "provider_code": "amount_too_large"})
+            before = charge["refunded"]
+            charge["refunded"] = before + amount
+            result = RefundResult(id=self._ids.new_id("re_fake"), amount_cents=amount, status="succeeded")
+            state["refunds"][idempotency_key] = {"id": result.id, "amount_cents": amount, "status": result.status}
+            sent = [ev.charge_refunded(
+                payment_intent=payment_intent_id, amount_cents=charge["amount"], currency=charge["currency"],
+                amount_refunded=charge["refunded"], previously_refunded=before, now=ev.unix(self._clock.now()),
+                customer=charge["customer"], charge_created=charge["created"],
+            )]
+            _remember(state, sent)
+        self._send(sent)
         return result
 
     def list_events(
@@ -160,8 +236,7 @@ class FakePaymentGateway:
     ) -> Iterator[Mapping[str, Any]]:
         self._maybe_fail()
         after = ev.unix(created_after)
-        chosen = [copy.deepcopy(e) for e in self.events
-                  if int(e["created"]) > after and (not types or e["type"] in types)]
+        chosen = [e for e in self.events if int(e["created"]) > after and (not types or e["type"] in types)]
         return iter(sorted(chosen, key=lambda e: int(e["created"])))
 
     # --- helpers -----------------------------------------------------------------------------
@@ -174,25 +249,48 @@ class FakePaymentGateway:
             payment_intent_id=None,  # as with Stripe: the payment intent exists once the buyer pays
         )
 
-    def _subscription(self, subscription_id: str) -> dict[str, Any]:
-        sub = self.subscriptions.get(subscription_id)
-        if sub is None:
-            raise PaymentProviderError("The payment provider does not know this subscription.",
-                                       details={"provider_status": 404, "provider_code": "resource_missing"})
-        return sub
-
     def _maybe_fail(self) -> None:
         if self.failures:
             raise self.failures.pop(0)
 
     def _send(self, events: Sequence[Mapping[str, Any]]) -> None:
-        self.record(events)
+        """Deliver events already remembered; outside the state lock, since their handlers may
+        call this gateway again."""
         if self._deliver is None:
             return
         try:
             self._deliver(events)
         except Exception:  # Stripe's delivery failing never fails the API call; reconciliation replays
             log.warning("fake webhook delivery failed", extra={"types": ev.types_of(events)}, exc_info=True)
+
+
+def _request_dict(request: CheckoutRequest) -> dict[str, Any]:
+    values = dataclasses.asdict(request)
+    values["metadata"] = dict(request.metadata)
+    return values
+
+
+def _remember(state: dict[str, Any], events: Sequence[Mapping[str, Any]]) -> None:
+    for event in events:
+        state["events"].append(copy.deepcopy(dict(event)))
+        obj = event["data"]["object"]
+        kind = str(event["type"])
+        if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+            if obj.get("payment_status") == "paid" and obj.get("payment_intent"):
+                state["charges"].setdefault(str(obj["payment_intent"]), {
+                    "amount": int(obj["amount_total"]), "currency": str(obj["currency"]),
+                    "customer": obj.get("customer"), "refunded": 0, "created": int(event["created"]),
+                })
+        elif kind.startswith("customer.subscription."):
+            state["subscriptions"][str(obj["id"])] = copy.deepcopy(dict(obj))
+
+
+def _subscription(state: dict[str, Any], subscription_id: str) -> dict[str, Any]:
+    sub = state["subscriptions"].get(subscription_id)
+    if sub is None:
+        raise PaymentProviderError("The payment provider does not know this subscription.",
+                                   details={"provider_status": 404, "provider_code": "resource_missing"})
+    return sub  # type: ignore[no-any-return]
 
 
 class CheckoutBilling(Protocol):

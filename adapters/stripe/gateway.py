@@ -27,9 +27,11 @@ from domain.billing.errors import PaymentProviderError, PaymentProviderUnavailab
 from domain.billing.ports import CheckoutRequest, CheckoutSession, RefundResult
 
 API_VERSION = "2026-07-29.dahlia"
-DEFAULT_CONNECT_TIMEOUT = 5.0
-DEFAULT_READ_TIMEOUT = 20.0
-DEFAULT_RETRIES = 2
+# Worst case, a call takes (3 + 8) s twice plus a backoff of at most 1 s: ~23 s, inside gunicorn's
+# 30 s worker timeout, so a silent Stripe is a 503 for the client, not a killed worker.
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 8.0
+DEFAULT_RETRIES = 1
 EVENT_TYPES_PER_REQUEST = 20  # Stripe's limit on `types[]`
 
 log = logging.getLogger(__name__)

@@ -247,3 +247,51 @@ def test_deliveries_are_the_exact_bytes_of_pretty_json_signed_now(billing: Recor
 
     assert json.loads(payloads[0])["type"] == "checkout.session.expired"
     assert payloads[0] == ev.encode(json.loads(payloads[0]))
+
+
+def test_gateways_sharing_a_state_file_are_one_provider(tmp_path: Any, clock: ManualClock) -> None:
+    path = str(tmp_path / "fake-stripe.json")
+    web = FakePaymentGateway("http://127.0.0.1:8000", SequentialIds(), clock=clock, state_file=path)
+    cli = FakePaymentGateway("http://127.0.0.1:8000", clock=clock, state_file=path)
+    billing = RecordingBilling()
+    checkout = FakeCheckout(billing=billing, webhook_secret=SECRET, clock=clock, gateway=cli)
+    cli.bind_delivery(checkout.deliver)
+
+    session = web.create_checkout_session(request(mode="subscription"))
+    billing.details[session.id] = Details(session.id, "plan")
+    checkout.complete(session.id, "paid")
+    sub_id = billing.received[0]["data"]["object"]["subscription"]
+
+    assert session.id in cli.sessions
+    assert web.retrieve_subscription(sub_id)["status"] == "active"
+    assert web.cancel_subscription_at_period_end(sub_id)["cancel_at_period_end"] is True
+    assert cli.retrieve_subscription(sub_id)["cancel_at_period_end"] is True
+    assert web.checkout_urls(session.id) == ("http://app.example/ok?s=" + session.id, "http://app.example/no")
+    assert len(list(cli.list_events(created_after=T0 - timedelta(days=1)))) == 4
+
+
+def test_concurrent_refunds_through_several_gateways_never_refund_more_than_was_paid(
+        tmp_path: Any, clock: ManualClock) -> None:
+    import threading
+
+    path = str(tmp_path / "fake-stripe.json")
+    gateways = [FakePaymentGateway(clock=clock, state_file=path) for _ in range(4)]
+    gateways[0].record(ev.checkout_outcome(ev.CheckoutFacts.from_details(Details("cs_test_fake_c")), "paid", T0))
+    intent = ev.derived_id("pi", "cs_test_fake_c")
+    outcomes: list[str] = []
+
+    def ask(n: int) -> None:
+        try:
+            gateways[n % 4].refund(payment_intent_id=intent, amount_cents=100, idempotency_key=f"r{n}")
+            outcomes.append("ok")
+        except PaymentProviderError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["ok"] * 10 + ["refused"] * 6
+    assert gateways[3].charges[intent]["refunded"] == 1000
