@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import hmac
 import json
+import os
 import threading
 import logging
 import time
@@ -71,7 +72,8 @@ class _State:
                 yield self._memory
                 return
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self._path, "a+", encoding="utf-8") as handle:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)  # buyers' emails: not world-readable
+            with os.fdopen(fd, "r+", encoding="utf-8") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     handle.seek(0)
