@@ -17,7 +17,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.config import Settings
 from entrypoints.worker.jobs import run_job
 from tests.e2e.api_client import auth_headers, register
-from tests.helpers import make_settings
+from tests.helpers import make_settings, unique
 
 SECRET = "whsec_e2e_" + "w" * 32
 PAGE = "/v1/billing/fake-checkout/"
@@ -252,15 +252,17 @@ def test_simulate_payment_refuses_to_run_against_stripe(make_app: Callable[..., 
     assert simulate_payment(real.extensions["houston"], "cs_test_1") == 2
 
 
-@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+@pytest.mark.parametrize("storage", ["memory", "sqlite", "mariadb"])
 def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reverses_the_credits(
-        make_app: Callable[..., Flask], queue: InlineJobQueue, tmp_path: Any, storage: str) -> None:
+        make_app: Callable[..., Flask], queue: InlineJobQueue, tmp_path: Any, storage: str,
+        request: pytest.FixtureRequest) -> None:
     overrides: dict[str, Any] = {}
-    if storage == "sqlite":
+    if storage != "memory":
         from adapters.sql.uow import SqlUnitOfWorkFactory
         from tests.conftest import sqlite_engine
 
-        overrides["uow"] = SqlUnitOfWorkFactory(sqlite_engine(tmp_path / "refund.db"), queue)
+        engine = sqlite_engine(tmp_path / "refund.db") if storage == "sqlite" else request.getfixturevalue("mysql_engine")
+        overrides["uow"] = SqlUnitOfWorkFactory(engine, queue)
     app = make_app(**overrides)
     container = app.extensions["houston"]
     queue.bind(lambda job: run_job(container, job))
@@ -270,9 +272,10 @@ def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reve
     session = start_checkout(client, headers)
     assert press(client, session["session_id"], "paid").status_code == 303
     [payment] = payments(client, headers)
-    container.identity.create_admin("root@example.com", "correct horse battery staple")
+    admin_email = f"{unique('root')}@example.com"
+    container.identity.create_admin(admin_email, "correct horse battery staple")
     admin = auth_headers(client.post("/v1/auth/login", json={
-        "email": "root@example.com", "password": "correct horse battery staple"}).get_json()["access_token"])
+        "email": admin_email, "password": "correct horse battery staple"}).get_json()["access_token"])
 
     part = client.post(f"/v1/admin/payments/{payment['id']}/refund", json={"amount_cents": 500},
                        headers={**admin, "Idempotency-Key": "refund-1"})
