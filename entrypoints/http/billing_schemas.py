@@ -13,10 +13,14 @@ CATALOGUE_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 PRINTABLE_ASCII = r"^[\x21-\x7e][\x20-\x7e]{0,254}$"
 
 
-def _url(**kwargs: Any) -> ma.fields.Url:
-    return ma.fields.Url(
-        required=True, require_tld=False, schemes={"http", "https"}, validate=Length(max=URL_MAX_LENGTH), **kwargs
-    )
+HTTP_URL = r"^https?://[\x21-\x7e]+$"  # an absolute http(s) URL of printable ASCII; Stripe checks the rest
+
+
+def _url(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(
+        required=True, validate=[Length(max=URL_MAX_LENGTH), Regexp(HTTP_URL)],
+        metadata={"description": "An absolute http(s) URL"}, **kwargs,
+    )  # fmt: skip
 
 
 # --- requests --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -38,8 +39,8 @@ class InMemoryGateway:
         if request.idempotency_key in self.by_key:
             return self.by_key[request.idempotency_key]
         self.requests.append(request)
-        n = next(self._n)
-        session = CheckoutSession(f"cs_test_{n:04d}", f"https://checkout.example/{n}", request.customer_id, None)
+        n = f"{next(self._n):04d}{uuid.uuid4().hex[:16]}"  # unique across tests sharing one database
+        session = CheckoutSession(f"cs_test_{n}", f"https://checkout.example/{n}", request.customer_id, None)
         self.by_key[request.idempotency_key] = session
         return session
 

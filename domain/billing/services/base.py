@@ -23,6 +23,7 @@ HANDLER_RETRY = RetryPolicy(max_retries=5, intervals=(30, 120, 600, 3600, 21600)
 class BillingConfig:
     public_base_url: str = "http://127.0.0.1:8000"
     reconcile_window_seconds: int = 3 * 24 * 3600
+    handler_retry: RetryPolicy = HANDLER_RETRY
 
 
 class BillingBase:

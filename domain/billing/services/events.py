@@ -18,7 +18,7 @@ from typing import Any
 
 from domain.billing import objects as o
 from domain.billing.model import EventStatus, ProviderEvent
-from domain.billing.services.base import HANDLE_EVENT_JOB, HANDLER_RETRY, BillingBase
+from domain.billing.services.base import HANDLE_EVENT_JOB, BillingBase
 from domain.shared.errors import DuplicateRecord, NotFound
 from domain.shared.jobs import Job
 from domain.shared.uow import retrying
@@ -52,7 +52,7 @@ class EventUseCases(BillingBase):
                     if enqueue:
                         uow.enqueue(
                             Job(HANDLE_EVENT_JOB, {"event_id": record.id}, job_id=f"billing-event-{record.id}",
-                                retry=HANDLER_RETRY)
+                                retry=self.config.handler_retry)
                         )  # fmt: skip
                     uow.commit()
                 except DuplicateRecord:  # a concurrent delivery stored it first

@@ -179,9 +179,10 @@ class EventHandlers(EventUseCases):
         checkout payment no invoice has claimed, else a new record for a renewal, priced from the
         catalogue's plan for the invoice's price (or the subscription's plan)."""
         subscription_id = o.invoice_subscription(invoice)
+        first = invoice.get("billing_reason") in (None, "subscription_create")  # renewals never take the checkout's
         with self._uow() as uow:
             payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
-            if payment is None and subscription_id:
+            if payment is None and subscription_id and first:
                 payment = uow.billing.open_plan_payment(subscription_id)
                 if payment is None:
                     payment = self._checkout_payment_from_metadata(uow, invoice, subscription_id)
@@ -239,7 +240,8 @@ class EventHandlers(EventUseCases):
         subscription_id = o.invoice_subscription(invoice)
         with self._uow() as uow:
             payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
-            if payment is None and subscription_id:
+            first = invoice.get("billing_reason") in (None, "subscription_create")
+            if payment is None and subscription_id and first:
                 payment = uow.billing.open_plan_payment(subscription_id) or self._checkout_payment_from_metadata(
                     uow, invoice, subscription_id
                 )
