@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def _billing(env: Mapping[str, str], production: bool, data_dir: Path) -> dict[str, object]:
+def _billing(env: Mapping[str, str], production: bool, data_dir: Path) -> dict[str, Any]:
     """Billing's settings (issue 13). With STRIPE_SECRET_KEY the real Stripe gateway is used and,
     in production, STRIPE_WEBHOOK_SECRET is required; without it, the local fake gateway, whose
     events are signed with a development secret kept beside the development JWT secret."""

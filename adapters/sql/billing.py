@@ -55,7 +55,7 @@ def _values(record: Any) -> dict[str, Any]:
 def _record(cls: type[T], row: Row[Any]) -> T:
     data = dict(row._mapping)
     if "status" in data:
-        data["status"] = _STATUS[cls](data["status"])  # type: ignore[index]
+        data["status"] = _STATUS[cls](data["status"])
     if cls is Payment:
         data["kind"] = PaymentKind(data["kind"])
     if cls is Subscription:
