@@ -37,7 +37,8 @@ _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    # form-action also governs the redirect after the POST, to the caller's success or cancel URL
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
                                "frame-ancestors 'none'",
 }
 OUTCOME_LABELS = {"paid": "Pay", "failed": "Fail the payment", "cancel": "Cancel"}
