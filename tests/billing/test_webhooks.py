@@ -405,3 +405,16 @@ def test_reconciliation_reports_a_shortfall_to_look_at(
     payment = payment_of(container, session_id)
     assert [m for m in report.mismatches if m.startswith(payment.id)] == [
         f"{payment.id}: 400 credits could not be taken back (already spent)"]
+
+
+def test_reconciliation_skips_a_malformed_listed_event_and_handles_the_rest(
+    container: Container, stripe: Stripe, user_id: str, gateway, clock: ManualClock  # type: ignore[no-untyped-def]
+) -> None:
+    assert container.billing is not None
+    started = container.billing.checkout(user_id, pack_id="pack_100", **urls())
+    missed = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
+    gateway.events.extend([{"id": "evt_broken", "created": stripe.now(), "type": "x"}, missed])
+    report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
+    assert (report.listed, report.replayed) == (2, [missed["id"]])
+    assert container.billing.event("evt_broken") is None
+    assert balance(container, user_id) == FREE + 100

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from domain.billing.errors import InvalidEvent
 from domain.billing.model import PaymentStatus, ReconcileReport, ReversalStatus
 from domain.billing.services.reversals import ReversalUseCases
 
@@ -27,7 +28,11 @@ class ReconcileUseCases(ReversalUseCases):
         listed, replayed, failing = 0, [], []
         for event in self.gateway.list_events(created_after=start, types=None):
             listed += 1
-            if not self.store_event(event, source="reconcile", enqueue=False):
+            try:
+                if not self.store_event(event, source="reconcile", enqueue=False):
+                    continue
+            except InvalidEvent:  # not an event we could ever handle: say so, go on
+                log.warning("provider listed a malformed event", extra={"event_id": str(event.get("id"))[:255]})
                 continue
             replayed.append(str(event["id"]))
             if not self._try(str(event["id"])):
