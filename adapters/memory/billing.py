@@ -98,8 +98,12 @@ class InMemoryBillingRepository:
     def stored_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         return {i for i in event_ids if i in self._t(EVENTS)}
 
-    def failed_events(self, *, limit: int) -> list[ProviderEvent]:
-        rows = sorted((e for e in self._t(EVENTS).values() if e.status is EventStatus.FAILED), key=lambda e: e.id)
+    def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
+        rows = sorted(
+            (e for e in self._t(EVENTS).values() if e.status is EventStatus.FAILED
+             or (e.status is EventStatus.RECEIVED and e.received_at < received_before)),
+            key=lambda e: e.id,
+        )  # fmt: skip
         return [replace(e) for e in rows[:limit]]
 
     # --- subscriptions ---------------------------------------------------------------------

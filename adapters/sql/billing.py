@@ -130,8 +130,11 @@ class SqlBillingRepository:
         rows = self._db.execute(select(EV.id).where(EV.id.in_(list(event_ids))))
         return {row.id for row in rows}
 
-    def failed_events(self, *, limit: int) -> list[ProviderEvent]:
-        statement = select(billing_events).where(EV.status == EventStatus.FAILED.value).order_by(EV.id).limit(limit)
+    def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
+        stuck = (EV.status == EventStatus.RECEIVED.value) & (EV.received_at < received_before)
+        statement = (
+            select(billing_events).where((EV.status == EventStatus.FAILED.value) | stuck).order_by(EV.id).limit(limit)
+        )
         return self._many(ProviderEvent, statement)
 
     # --- subscriptions ---------------------------------------------------------------------

@@ -418,3 +418,21 @@ def test_reconciliation_skips_a_malformed_listed_event_and_handles_the_rest(
     assert (report.listed, report.replayed) == (2, [missed["id"]])
     assert container.billing.event("evt_broken") is None
     assert balance(container, user_id) == FREE + 100
+
+
+def test_reconciliation_handles_an_event_whose_job_was_lost(
+    build, clock: ManualClock  # type: ignore[no-untyped-def]
+) -> None:
+    queue = RecordingJobQueue()  # stores the job and never runs it: as if Redis lost it
+    container = build(queue=queue)
+    stripe = Stripe(container.billing, clock)
+    user_id = new_user(container)
+    session_id = container.billing.checkout(user_id, pack_id="pack_500", **urls()).session_id
+    stripe.outcome(session_id)
+    assert balance(container, user_id) == FREE
+    lost = stripe.delivered[0]["id"]
+    assert lost not in container.billing.reconcile(since=clock.now() - timedelta(days=1)).retried  # not stuck yet
+    clock.advance(minutes=11)
+    report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
+    assert lost in report.retried and lost not in report.still_failing
+    assert balance(container, user_id) == FREE + 500

@@ -72,7 +72,8 @@ class EventUseCases(BillingBase):
         if stored.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
             return stored.status.value
         try:
-            status, note = self.dispatch(json.loads(stored.payload))
+            payload = json.loads(stored.payload)
+            status, note = retrying(lambda: self.dispatch(payload))  # handlers are idempotent
         except Exception as error:  # recorded on the event, then raised again for the queue's retry
             self._finish_event(event_id, EventStatus.FAILED, error=f"{type(error).__name__}: {error}")
             log.warning("provider event failed", extra={"event_id": event_id, "type": stored.type}, exc_info=True)

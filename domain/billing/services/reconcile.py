@@ -3,7 +3,9 @@
 1. List the provider's events of the window (default 3 days; the provider keeps undelivered
    events for 30) through the gateway, store every one we never received (source `reconcile`)
    and handle it at once: a missed webhook is replayed exactly once, because storing is once.
-2. Handle again every stored event still `failed` (after the queue's own retries ran out).
+2. Handle again every stored event still `failed` (after the queue's own retries ran out), and
+   every one stored over 10 minutes ago and never handled (its job was lost: Redis was down
+   right after the commit).
 3. Report payments whose state disagrees with their grants: paid without a grant, a grant on an
    unpaid payment, refunds or disputes whose reversals are not all applied, and shortfalls
    (credits spent before a refund could take them back).
@@ -19,6 +21,7 @@ from domain.billing.services.reversals import ReversalUseCases
 
 log = logging.getLogger(__name__)
 RETRY_BATCH = 500
+STUCK_MINUTES = 10  # a stored event not handled after this long lost its job (the queue was down)
 CHECK_BATCH = 5000
 
 
@@ -39,7 +42,8 @@ class ReconcileUseCases(ReversalUseCases):
                 failing.append(str(event["id"]))
         retried = []
         with self._uow() as uow:
-            failed = [e.id for e in uow.billing.failed_events(limit=RETRY_BATCH)]
+            stuck_before = self._clock.now() - timedelta(minutes=STUCK_MINUTES)
+            failed = [e.id for e in uow.billing.unfinished_events(received_before=stuck_before, limit=RETRY_BATCH)]
         for event_id in failed:
             if event_id in failing:
                 continue
