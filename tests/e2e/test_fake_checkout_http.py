@@ -4,6 +4,7 @@ credits arrive only through the signed events the page sends (the real webhook p
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
@@ -288,3 +289,24 @@ def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reve
     assert balance(client, headers) == before
     [after] = payments(client, headers)
     assert (after["status"], after["refunded_cents"]) == ("refunded", 2000)
+
+
+def test_a_refund_webhook_that_never_arrived_is_replayed_once_by_reconciliation(
+        client: FlaskClient, container: Container) -> None:
+    headers = buyer(client)
+    before = balance(client, headers)
+    session = start_checkout(client, headers)
+    assert press(client, session["session_id"], "paid").status_code == 303
+    [payment] = payments(client, headers)
+    gateway: Any = container.payment_gateway
+    gateway.bind_delivery(None)  # the refund's webhook is lost on its way
+    assert container.billing is not None
+    container.billing.refund(payment["id"], amount_cents=None, idempotency_key="lost")
+    assert balance(client, headers) == before + 500
+
+    first = container.billing.reconcile(since=container.clock.now() - timedelta(days=1))
+    second = container.billing.reconcile(since=container.clock.now() - timedelta(days=1))
+
+    assert len(first.replayed) == 1 and len(second.replayed) == 0
+    assert balance(client, headers) == before
+    assert [p["status"] for p in payments(client, headers)] == ["refunded"]
