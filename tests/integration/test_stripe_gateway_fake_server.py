@@ -188,3 +188,14 @@ def test_a_failure_on_a_later_page_of_events_is_a_domain_error_too(server: FakeS
         list(gateway_for(server).list_events(created_after=datetime.fromtimestamp(0, timezone.utc)))
 
     assert [r.path for r in server.requests] == ["/v1/events", "/v1/events"]
+
+
+def test_a_plan_without_a_stripe_price_is_sold_with_monthly_recurring_price_data(server: FakeStripeServer) -> None:
+    request = pack_request(mode="subscription", metadata={"payment_id": "pay_3", "user_id": "usr_1", "plan_id": "pro"})
+
+    gateway_for(server).create_checkout_session(request)
+
+    p = server.requests[-1].params
+    assert p["line_items[0][price_data][recurring][interval]"] == "month"
+    assert p["line_items[0][price_data][unit_amount]"] == "1000"
+    assert "line_items[0][price]" not in p
