@@ -436,3 +436,19 @@ def test_reconciliation_handles_an_event_whose_job_was_lost(
     report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
     assert lost in report.retried and lost not in report.still_failing
     assert balance(container, user_id) == FREE + 500
+
+
+def test_an_invoice_without_line_periods_grants_until_the_subscription_period_ends(
+    container: Container, stripe: Stripe, user_id: str, clock: ManualClock
+) -> None:
+    assert container.billing is not None
+    session_id = subscribe(container, stripe, user_id)
+    start = clock.now()
+    invoice = ev.invoice_event("invoice.paid", stripe.facts(session_id), now=stripe.now(), number=2,
+                               period_start=ev.unix(start), period_end=ev.unix(ev.add_month(start)),
+                               billing_reason="subscription_cycle")
+    for line in invoice["data"]["object"]["lines"]["data"]:
+        line.pop("period")
+    stripe.deliver(invoice)
+    ends = sorted(g.expires_at for g in container.ledger.balance(user_id).grants if (g.reference or "").startswith("payment:"))
+    assert ends == [container.billing.subscription(user_id).current_period_end] * 2

@@ -171,8 +171,16 @@ class EventHandlers(EventUseCases):
         payment = self._invoice_payment(invoice, invoice_id)
         if payment.grant_id is not None:
             return _done("invoice already granted")
-        self._grant_payment(payment.id, expires_at=o.invoice_period_end(invoice))
+        expires_at = o.invoice_period_end(invoice) or self._subscription_period_end(payment.subscription_id)
+        if expires_at is None:  # plan credits always expire: never grant them forever by accident
+            raise PaymentNotYetKnown(f"invoice {invoice_id}: no service period on its lines or subscription")
+        self._grant_payment(payment.id, expires_at=expires_at)
         return _done("plan credits granted")
+
+    def _subscription_period_end(self, provider_id: str | None) -> datetime | None:
+        with self._uow() as uow:
+            found = uow.billing.subscription_by_provider_id(provider_id) if provider_id else None
+        return found.current_period_end if found is not None else None
 
     def _invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         """Our payment for this invoice: the one already linked to it, else the subscription's
