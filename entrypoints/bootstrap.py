@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import tomllib
 from collections.abc import Callable
 from typing import Any
 
+from domain.billing.catalogue import Catalogue
+from domain.billing.ports import PaymentGateway, WebhookVerifier
+from domain.billing.services import BillingConfig, BillingService
 from domain.identity.services import IdentityService, TokenPolicy
 from domain.ledger.model import Price, PriceList
 from domain.ledger.services import Ledger
@@ -39,6 +43,9 @@ def bootstrap(
     hasher: Any = None,
     tokens: Any = None,
     prices: PriceList | None = None,
+    catalogue: Catalogue | None = None,
+    gateway: PaymentGateway | None = None,
+    verifier: WebhookVerifier | None = None,
 ) -> Container:
     """Build everything from `settings`; tests pass overrides (memory storage, a manual clock...)."""
     clock = clock or SystemClock()
@@ -73,6 +80,13 @@ def bootstrap(
         on_user_created=(ledger.open_account_for_new_user,),
         api_keys_per_user=settings.api_keys_per_user,
     )
+    catalogue = catalogue or load_catalogue(settings)
+    gateway = gateway or _gateway(settings, clock, ids)
+    verifier = verifier or _verifier(settings)
+    billing = BillingService(
+        uow=uow, clock=clock, ids=ids, ledger=ledger, catalogue=catalogue, gateway=gateway, verifier=verifier,
+        config=BillingConfig(public_base_url=settings.public_base_url),
+    )  # fmt: skip
     container = Container(
         settings=settings,
         clock=clock,
@@ -84,6 +98,9 @@ def bootstrap(
         readiness=readiness,
         resources=resources,
         **_operations(settings, uow, clock, ids, ledger, resources),
+        billing=billing,
+        payment_gateway=gateway,
+        webhook_verifier=verifier,
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job
@@ -182,4 +199,33 @@ def _tokens(settings: Settings) -> Any:
     return JwtTokenCodec(secret=settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
 
-__all__ = ["Container", "bootstrap", "load_prices"]
+def load_catalogue(settings: Settings) -> Catalogue:
+    """The billing catalogue (CATALOGUE_FILE), with Stripe price ids from STRIPE_PRICE_IDS."""
+    with open(settings.catalogue_file, "rb") as handle:
+        raw = tomllib.load(handle)
+    return Catalogue.from_mapping(raw, dict(settings.stripe_price_ids))
+
+
+def _gateway(settings: Settings, clock: Clock, ids: IdGenerator) -> PaymentGateway:
+    """STRIPE_SECRET_KEY set: Stripe (STRIPE_API_BASE may point it at a local fake); unset: the
+    fake gateway, whose Checkout URLs open the service's own fake checkout page."""
+    if settings.stripe_secret_key:
+        from adapters.stripe.gateway import StripePaymentGateway
+
+        return StripePaymentGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
+    from adapters.stripe.fake import FakePaymentGateway
+
+    from entrypoints.fake_payments import fake_state_file
+
+    return FakePaymentGateway(settings.public_base_url, ids, clock=clock, state_file=fake_state_file(settings))
+
+
+def _verifier(settings: Settings) -> WebhookVerifier:
+    from adapters.stripe.webhooks import StripeWebhookVerifier
+
+    # Settings built by hand (tests) may carry no secret: then nothing verifies but what is signed
+    # with a random one nobody knows.
+    return StripeWebhookVerifier(settings.stripe_webhook_secret or "whsec_" + secrets.token_urlsafe(32))
+
+
+__all__ = ["Container", "bootstrap", "load_catalogue", "load_prices"]

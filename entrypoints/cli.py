@@ -68,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("job_id", nargs="?")
     target.add_argument("--all", action="store_true")
     requeue.set_defaults(handler=_jobs_requeue)
+
+    billing = sub.add_parser("billing", help="billing maintenance")
+    billing_sub = billing.add_subparsers(required=True, metavar="ACTION")
+    reconcile = billing_sub.add_parser(
+        "reconcile", help="replay provider events we missed, retry failed ones, report mismatches"
+    )
+    reconcile.add_argument("--since", default="3d", help="a window like 3d, 12h, 90m, or an ISO time (default: 3d)")
+    reconcile.set_defaults(handler=_billing_reconcile)
+
+    from entrypoints.billing_cli import add_commands as add_billing_commands
+
+    add_billing_commands(sub)  # simulate-payment (development only)
     return parser
 
 
@@ -178,6 +190,12 @@ def _jobs_requeue(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.worker.commands import requeue_failed
 
     return requeue_failed(settings, None if args.all else args.job_id)
+
+
+def _billing_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker.billing_jobs import reconcile_command
+
+    return reconcile_command(settings, args.since)
 
 
 if __name__ == "__main__":

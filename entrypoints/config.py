@@ -57,6 +57,13 @@ class Settings:
     metrics_enabled: bool = True
     metrics_token: str | None = None
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: set by `houston serve`
+    # billing (issue 13)
+    catalogue_file: str = str(PACKAGE_DIR / "catalogue.toml")
+    stripe_secret_key: str | None = None  # unset: the local fake gateway and checkout page
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str | None = None
+    stripe_price_ids: tuple[tuple[str, str], ...] = ()  # (plan or pack id, Stripe price id)
+    public_base_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_production(self) -> bool:
@@ -193,3 +200,46 @@ def _operations(env: Mapping[str, str]) -> dict[str, Any]:
 def environment_with(**extra: str) -> dict[str, str]:
     """This process's environment plus `extra`: what `houston serve` hands to gunicorn."""
     return {**os.environ, **extra}
+        **_billing(env, production, data_dir),
+    )
+
+
+def _billing(env: Mapping[str, str], production: bool, data_dir: Path) -> dict[str, Any]:
+    """Billing's settings (issue 13). With STRIPE_SECRET_KEY the real Stripe gateway is used and,
+    in production, STRIPE_WEBHOOK_SECRET is required; without it, the local fake gateway, whose
+    events are signed with a development secret kept beside the development JWT secret."""
+    secret_key = env.get("STRIPE_SECRET_KEY") or None
+    webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "")
+    if not webhook_secret:
+        if production and secret_key:
+            raise ConfigError("STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY in production")
+        webhook_secret = _dev_secret(data_dir / "dev-stripe-webhook-secret", prefix="whsec_")
+    prices: list[tuple[str, str]] = []
+    for pair in (env.get("STRIPE_PRICE_IDS") or "").split(","):
+        if not pair.strip():
+            continue
+        item, sep, price = pair.partition("=")
+        if not sep or not item.strip() or not price.strip():
+            raise ConfigError(f"STRIPE_PRICE_IDS must look like 'pro=price_123,enterprise=price_456', got {pair!r}")
+        prices.append((item.strip(), price.strip()))
+    return {
+        "catalogue_file": env.get("CATALOGUE_FILE") or str(PACKAGE_DIR / "catalogue.toml"),
+        "stripe_secret_key": secret_key,
+        "stripe_webhook_secret": webhook_secret,
+        "stripe_api_base": env.get("STRIPE_API_BASE") or None,
+        "stripe_price_ids": tuple(prices),
+        "public_base_url": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+    }
+
+
+def _dev_secret(path: Path, *, prefix: str) -> str:
+    """A generated development secret kept in `path`, so every process and restart agree on it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process wrote it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(prefix + secrets.token_urlsafe(32))
+    return path.read_text().strip()

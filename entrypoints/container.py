@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.billing.ports import PaymentGateway, WebhookVerifier
+from domain.billing.services import BillingService
 from domain.identity.services import IdentityService
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
@@ -37,6 +39,10 @@ class Container:
     operations: Any = None  # domain.platform.services.Operations
     metrics: Metrics = field(default_factory=NullMetrics)
     limiter: Any = None  # adapters.ratelimit.limits_limiter.LimitsRateLimiter, None when limits are off
+    # billing (issue 13): always built by bootstrap(); None only in hand-made containers
+    billing: BillingService | None = None
+    payment_gateway: PaymentGateway | None = None
+    webhook_verifier: WebhookVerifier | None = None
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

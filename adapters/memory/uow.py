@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.memory.billing import InMemoryBillingRepository
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
@@ -19,6 +20,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     logins: InMemoryLoginRepository
     audit: InMemoryAuditRepository
     directory: InMemoryUserDirectory
+    billing: InMemoryBillingRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -31,6 +33,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.logins = InMemoryLoginRepository(store)
         self.audit = InMemoryAuditRepository(store)
         self.directory = InMemoryUserDirectory(store)
+        self.billing = InMemoryBillingRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

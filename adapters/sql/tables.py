@@ -245,5 +245,110 @@ audit_log = Table(
     Index(None, "actor_id", "at", "id"),
     Index(None, "action", "at", "id"),
     Index(None, "subject_id", "at", "id"),
+
+# --- billing (issue 13) ----------------------------------------------------------------------
+PROVIDER_ID = 255  # provider ids (Stripe's are ~30-70 characters; sessions up to 66+)
+LONG_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")  # whole provider events
+
+billing_payments = Table(
+    "billing_payments",
+    metadata,
+    _id(primary_key=True),
+    _id("user_id", ForeignKey("users.id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("item_id", String(40), nullable=False),
+    Column("item_name", String(200), nullable=False),
+    Column("credits", BigInteger, nullable=False),  # the catalogue's figure at checkout: what is granted
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("customer_email", String(320), nullable=False),
+    Column("price_id", String(PROVIDER_ID), nullable=True),
+    Column("checkout_key", String(KEY), nullable=True),
+    Column("session_id", String(PROVIDER_ID), nullable=True),
+    Column("checkout_url", Text, nullable=True),
+    Column("payment_intent_id", String(PROVIDER_ID), nullable=True),
+    Column("customer_id", String(PROVIDER_ID), nullable=True),
+    Column("subscription_id", String(PROVIDER_ID), nullable=True),
+    Column("invoice_id", String(PROVIDER_ID), nullable=True),
+    _id("grant_id", nullable=True),
+    _ts("grant_expires_at", nullable=True),
+    _ts("paid_at", nullable=True),
+    Column("refunded_cents", BigInteger, nullable=False),
+    Column("reversal_target", BigInteger, nullable=False),
+    Column("credits_reversed", BigInteger, nullable=False),
+    Column("shortfall", BigInteger, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    UniqueConstraint("session_id"),
+    UniqueConstraint("payment_intent_id"),
+    UniqueConstraint("invoice_id"),
+    UniqueConstraint("user_id", "checkout_key"),
+    Index(None, "user_id", "id"),  # the user's payments, newest first
+    Index(None, "subscription_id"),
+    Index(None, "updated_at"),  # reconciliation
+    **EXACT,
+)
+
+billing_events = Table(
+    "billing_events",
+    metadata,
+    Column("id", String(PROVIDER_ID), primary_key=True),  # the provider's event id: stored once
+    Column("type", String(100), nullable=False),
+    _ts("created"),
+    Column("payload", LONG_TEXT, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("source", String(12), nullable=False),
+    Column("attempts", BigInteger, nullable=False),
+    Column("last_error", String(1000), nullable=True),
+    Column("note", String(255), nullable=True),
+    _ts("received_at"),
+    _ts("handled_at", nullable=True),
+    Index(None, "status", "id"),
+    **EXACT,
+)
+
+billing_subscriptions = Table(
+    "billing_subscriptions",
+    metadata,
+    _id("user_id", ForeignKey("users.id"), primary_key=True),  # one subscription per user
+    Column("provider_id", String(PROVIDER_ID), nullable=False),
+    Column("plan_id", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("customer_id", String(PROVIDER_ID), nullable=True),
+    Column("price_id", String(PROVIDER_ID), nullable=True),
+    _ts("current_period_start", nullable=True),
+    _ts("current_period_end", nullable=True),
+    Column("cancel_at_period_end", BigInteger, nullable=False),  # 0/1
+    Column("version", BigInteger, nullable=False),  # event.created * 4 + rank of the newest applied
+    _ts("created_at"),
+    _ts("updated_at"),
+    UniqueConstraint("provider_id"),
+    **EXACT,
+)
+
+billing_reversals = Table(
+    "billing_reversals",
+    metadata,
+    _id(primary_key=True),
+    _id("payment_id", ForeignKey("billing_payments.id"), nullable=False),
+    Column("reason", String(12), nullable=False),
+    Column("reference", String(255), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("taken", BigInteger, nullable=False),
+    Column("shortfall", BigInteger, nullable=False),
+    _ts("created_at"),
+    _ts("done_at", nullable=True),
+    Index(None, "payment_id", "status"),
+    **EXACT,
+)
+
+billing_customers = Table(
+    "billing_customers",
+    metadata,
+    _id("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("customer_id", String(PROVIDER_ID), nullable=False),
+    UniqueConstraint("customer_id"),
     **EXACT,
 )

@@ -8,6 +8,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.sql import Executable
 
+from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.outage import database_unavailable
@@ -68,6 +69,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
     logins: SqlLoginRepository
     audit: SqlAuditRepository
     directory: SqlUserDirectory
+    billing: SqlBillingRepository
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -85,6 +87,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.logins = SqlLoginRepository(db)
         self.audit = SqlAuditRepository(db)
         self.directory = SqlUserDirectory(db)
+        self.billing = SqlBillingRepository(db)
 
     def _commit(self) -> None:
         assert self._connection is not None

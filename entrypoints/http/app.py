@@ -38,6 +38,7 @@ def create_app(container: Container) -> Flask:
     api = Api(app, spec_kwargs={"components": {"securitySchemes": SECURITY_SCHEMES}})
     errors.register(app)
     _register_blueprints(api)
+    _register_fake_checkout(app, container)
     _register_plumbing(app)
     hostile.register(app)
     _register_operations(app, api, container)
@@ -56,10 +57,22 @@ def _register_operations(app: Flask, api: Api, container: Container) -> None:
 
 
 def _register_blueprints(api: Api) -> None:
-    from entrypoints.http import health, identity, ledger
+    from entrypoints.http import billing, health, identity, ledger
 
-    for module in (health, identity, ledger):
+    for module in (health, identity, ledger, billing):
         api.register_blueprint(module.blp)
+
+
+def _register_fake_checkout(app: Flask, container: Container) -> None:
+    """The development-only fake checkout page, when the fake gateway is in use (no STRIPE_SECRET_KEY).
+    A plain blueprint outside the OpenAPI document: it serves HTML to a browser."""
+    from entrypoints.fake_payments import fake_checkout_for
+
+    checkout = fake_checkout_for(container)
+    if checkout is not None:
+        from entrypoints.http import fake_checkout
+
+        fake_checkout.register(app, checkout)
 
 
 def _register_plumbing(app: Flask) -> None:

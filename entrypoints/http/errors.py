@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from domain.billing import errors as billing_errors
 from domain.shared import errors as e
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,10 @@ STATUS: dict[type[e.DomainError], int] = {
     e.Forbidden: 403,
     e.TransientError: 503,
     e.Unavailable: 503,
+    billing_errors.PaymentProviderUnavailable: 503,
+    billing_errors.PaymentProviderError: 502,
+    billing_errors.InvalidSignature: 400,
+    billing_errors.InvalidEvent: 400,
 }
 EXTRA_STATUS: dict[str, int] = {"insufficient_credits": 402}
 
@@ -65,6 +70,8 @@ def handle_domain_error(error: e.DomainError) -> Response:
         response.headers["Retry-After"] = "1"
     elif isinstance(error, e.Unavailable):  # a dependency is down: give it a few seconds
         response.headers["Retry-After"] = "5"
+    if isinstance(error, billing_errors.PaymentProviderUnavailable):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from domain.identity.model import FREE_PLAN
 from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
+from entrypoints.worker import billing_jobs
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -74,6 +75,8 @@ JOBS: Mapping[str, JobFunction] = {
     "ledger.expire_grants": expire_grants,
     "ledger.release_expired_holds": release_expired_holds,
     "ledger.grant_free_plan_monthly_credits": grant_free_plan_monthly_credits,
+    "billing.handle_event": billing_jobs.handle_event,
+    "billing.reconcile": billing_jobs.reconcile,
 }
 
 

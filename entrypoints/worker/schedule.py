@@ -7,6 +7,7 @@ What runs when (all times UTC):
 | `release_expired_holds`           | `ledger.release_expired_holds`           | every minute       |
 | `expire_grants`                   | `ledger.expire_grants`                   | every hour, at :00 |
 | `grant_free_plan_monthly_credits` | `ledger.grant_free_plan_monthly_credits` | daily at 00:10     |
+| `billing_reconcile`               | `billing.reconcile`                      | daily at 03:20     |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -108,6 +109,14 @@ SCHEDULE: tuple[Periodic, ...] = (
         "ledger.grant_free_plan_monthly_credits",
         cron="10 0 * * *",
         retry=RetryPolicy(max_retries=3, intervals=(60, 300, 900)),
+    ),
+    # Daily: the last 3 days of provider events against what we stored (Stripe keeps
+    # undelivered events for 30 days; `houston billing reconcile --since 30d` goes further).
+    Periodic(
+        "billing_reconcile",
+        "billing.reconcile",
+        cron="20 3 * * *",
+        retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600)),
     ),
 )
 

@@ -1,0 +1,225 @@
+"""Selling: checkout sessions, the billing portal, the subscription view and cancel, payment
+pages, and the admin refund (which only asks the provider: the ledger follows the webhook)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.billing.catalogue import Pack, Plan
+from domain.billing.errors import (
+    PaymentNotFound,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    SubscriptionNotFound,
+    UnknownCatalogueItem,
+)
+from domain.billing.model import (
+    CheckoutDetails,
+    CheckoutStarted,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+)
+from domain.billing.ports import CheckoutRequest, RefundResult
+from domain.billing.services.base import BillingBase
+from domain.shared.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound
+from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
+
+FREE_PLAN_ID = "free"
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    plan_id: str
+    status: str
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+
+class CheckoutUseCases(BillingBase):
+    # --- the catalogue -----------------------------------------------------------------------
+    def plans(self) -> list[Plan]:
+        return list(self.catalogue.plans)
+
+    def packs(self) -> list[Pack]:
+        return list(self.catalogue.packs)
+
+    # --- checkout ----------------------------------------------------------------------------
+    def checkout(
+        self,
+        user_id: str,
+        *,
+        pack_id: str | None = None,
+        plan_id: str | None = None,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str | None = None,
+    ) -> CheckoutStarted:
+        """Record a pending payment with the catalogue's figures, then open a Checkout session
+        for it. The same Idempotency-Key returns the same session."""
+        payment = self._pending_payment(user_id, pack_id, plan_id, idempotency_key)
+        if payment.session_id and payment.checkout_url:
+            return CheckoutStarted(payment.session_id, payment.checkout_url, payment.id)
+        request = CheckoutRequest(
+            mode="payment" if payment.kind is PaymentKind.PACK else "subscription",
+            user_id=user_id, customer_email=payment.customer_email, customer_id=payment.customer_id,
+            price_id=payment.price_id, product_name=payment.item_name, amount_cents=payment.amount_cents,
+            currency=payment.currency, success_url=success_url, cancel_url=cancel_url,
+            metadata={"payment_id": payment.id, "user_id": user_id, f"{payment.kind.value}_id": payment.item_id},
+            idempotency_key=f"checkout:{payment.id}",
+        )  # fmt: skip
+        try:
+            session = self.gateway.create_checkout_session(request)
+        except (PaymentProviderUnavailable, PaymentProviderError):
+            self._set_status(payment.id, PaymentStatus.FAILED, only_from=PaymentStatus.PENDING)
+            raise
+        with self._uow() as uow:
+            locked = self._locked_payment(uow, payment.id)
+            locked.session_id, locked.checkout_url = session.id, session.url
+            locked.payment_intent_id = locked.payment_intent_id or session.payment_intent_id
+            locked.customer_id = locked.customer_id or session.customer_id
+            locked.updated_at = self._clock.now()
+            uow.billing.update_payment(locked)
+            uow.commit()
+        return CheckoutStarted(session.id, session.url, payment.id)
+
+    def _pending_payment(
+        self, user_id: str, pack_id: str | None, plan_id: str | None, key: str | None
+    ) -> Payment:
+        kind, item, credits, price_id = self._item(pack_id, plan_id)
+        with self._uow() as uow:
+            user = uow.users.get(user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            if key is not None:
+                existing = uow.billing.payment_by_checkout_key(user_id, key)
+                if existing is not None:
+                    if (existing.kind, existing.item_id) != (kind, item.id):
+                        raise IdempotencyConflict("This Idempotency-Key was used for a different checkout.")
+                    if existing.status is PaymentStatus.FAILED and existing.session_id is None:
+                        existing.status = PaymentStatus.PENDING  # the provider failed last time: try again
+                        uow.billing.update_payment(existing)
+                        uow.commit()
+                    return existing
+            subscription = uow.billing.get_subscription(user_id)
+            if kind is PaymentKind.PLAN and subscription is not None and subscription.live:
+                raise Conflict("You already have a subscription; change it in the billing portal.")
+            now = self._clock.now()
+            payment = Payment(
+                id=self._ids.new_id("pay"), user_id=user_id, kind=kind, item_id=item.id, item_name=item.name,
+                credits=credits, amount_cents=item.amount_cents, currency=item.currency,
+                status=PaymentStatus.PENDING, created_at=now, updated_at=now, customer_email=user.email,
+                price_id=price_id, checkout_key=key, customer_id=uow.billing.customer_id(user_id),
+            )  # fmt: skip
+            uow.billing.add_payment(payment)
+            uow.commit()
+            return payment
+
+    def _item(self, pack_id: str | None, plan_id: str | None) -> tuple[PaymentKind, Pack | Plan, int, str | None]:
+        if (pack_id is None) == (plan_id is None):
+            raise InvalidInput("Give exactly one of pack_id and plan_id.", details={"pack_id": "Or plan_id."})
+        if pack_id is not None:
+            pack = self.catalogue.pack(pack_id)
+            if pack is None:
+                raise UnknownCatalogueItem("pack_id", pack_id)
+            return PaymentKind.PACK, pack, pack.credits, pack.price_id
+        assert plan_id is not None
+        plan = self.catalogue.plan(plan_id)
+        if plan is None or plan.is_free:
+            raise UnknownCatalogueItem("plan_id", plan_id)
+        return PaymentKind.PLAN, plan, plan.monthly_credits, plan.price_id
+
+    def _set_status(self, payment_id: str, status: PaymentStatus, *, only_from: PaymentStatus) -> bool:
+        with self._uow() as uow:
+            payment = self._locked_payment(uow, payment_id)
+            if payment.status is not only_from:
+                return False
+            payment.status, payment.updated_at = status, self._clock.now()
+            uow.billing.update_payment(payment)
+            uow.commit()
+            return True
+
+    def checkout_details(self, session_id: str) -> CheckoutDetails | None:
+        """What a Checkout session sells (the local fake checkout page shows it)."""
+        with self._uow() as uow:
+            payment = uow.billing.payment_by("session_id", session_id)
+        if payment is None:
+            return None
+        return CheckoutDetails(
+            session_id=session_id, payment_id=payment.id, user_id=payment.user_id,
+            customer_email=payment.customer_email, kind=payment.kind.value, item_id=payment.item_id,
+            item_name=payment.item_name, credits=payment.credits, amount_cents=payment.amount_cents,
+            currency=payment.currency, status=payment.status.value, price_id=payment.price_id,
+        )  # fmt: skip
+
+    # --- the customer's account --------------------------------------------------------------
+    def portal(self, user_id: str, *, return_url: str) -> str:
+        with self._uow() as uow:
+            customer_id = uow.billing.customer_id(user_id)
+        if customer_id is None:
+            raise NotFound("No billing account yet: buy a pack or a plan first.")
+        return self.gateway.create_portal_session(customer_id=customer_id, return_url=return_url)
+
+    def subscription(self, user_id: str) -> SubscriptionView:
+        """The user's live subscription, or the free plan when there is none."""
+        with self._uow() as uow:
+            found = uow.billing.get_subscription(user_id)
+        if found is None or not found.live:
+            return SubscriptionView(FREE_PLAN_ID, "active", None, False)
+        return SubscriptionView(found.plan_id, found.status.value, found.current_period_end, found.cancel_at_period_end)
+
+    def cancel_subscription(self, user_id: str) -> SubscriptionView:
+        """Cancel at the end of the paid period, through the provider; the webhooks that follow
+        confirm it. Credits already granted stay until they expire."""
+        with self._uow() as uow:
+            found = uow.billing.get_subscription(user_id)
+        if found is None or not found.live:
+            raise SubscriptionNotFound()
+        self.gateway.cancel_subscription_at_period_end(found.provider_id)
+        with self._uow() as uow:
+            current = uow.billing.get_subscription(user_id, for_update=True)
+            if current is not None and current.provider_id == found.provider_id:
+                current.cancel_at_period_end, current.updated_at = True, self._clock.now()
+                uow.billing.save_subscription(current)
+                uow.commit()
+        return self.subscription(user_id)
+
+    def payments(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Payment]:
+        check_limit(limit)
+        before = None
+        if cursor is not None:
+            position = decode_cursor(cursor)
+            if not (isinstance(position, dict) and isinstance(position.get("id"), str)):
+                raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
+            before = position["id"]
+        with self._uow() as uow:
+            rows = uow.billing.list_payments(user_id, limit=limit + 1, before_id=before)
+        items = rows[:limit]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+
+    # --- admin -------------------------------------------------------------------------------
+    def payment(self, payment_id: str) -> Payment:
+        with self._uow() as uow:
+            found = uow.billing.get_payment(payment_id)
+        if found is None:
+            raise PaymentNotFound()
+        return found
+
+    def refund(self, payment_id: str, *, amount_cents: int | None, idempotency_key: str | None = None) -> RefundResult:
+        """Ask the provider to refund a paid payment (all that is left, or `amount_cents`). The
+        credits follow from the provider's charge.refunded webhook, never from this call."""
+        payment = self.payment(payment_id)
+        if payment.status not in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED) or not payment.payment_intent_id:
+            raise Conflict(f"A {payment.status.value} payment cannot be refunded here.")
+        left = payment.amount_cents - payment.refunded_cents
+        if amount_cents is not None and not 1 <= amount_cents <= left:
+            raise InvalidInput(f"amount_cents must be 1 to {left}.", details={"amount_cents": f"1 to {left}."})
+        # Without a caller key, a double click before the webhook lands asks the same refund twice:
+        # the same key lets the provider answer the first one again.
+        basis = idempotency_key or f"{payment.refunded_cents}:{amount_cents}"
+        key = f"refund:{payment.id}:{hashlib.sha256(basis.encode()).hexdigest()[:32]}"
+        return self.gateway.refund(payment_intent_id=payment.payment_intent_id, amount_cents=amount_cents, idempotency_key=key)
+
+

@@ -1,0 +1,57 @@
+"""`houston simulate-payment SESSION_ID [--fail | --cancel]`: the fake checkout from a shell.
+
+Development only, like the page: it exists when STRIPE_SECRET_KEY is unset (the fake gateway).
+It sends the events a real Stripe would send for the outcome, signed with the webhook secret,
+through the same `billing.receive_webhook` as the webhook route, then prints what it sent and the
+payment's status. With REDIS_URL set the events are stored at once and handled by `houston worker`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from domain.shared.errors import DomainError
+from entrypoints.config import Settings
+
+
+def add_commands(sub: Any) -> None:
+    """Add `simulate-payment` to the CLI's subcommands."""
+    simulate = sub.add_parser(
+        "simulate-payment",
+        help="development only: pay (or --fail, --cancel) a Checkout session of the fake gateway",
+    )
+    simulate.add_argument("session_id")
+    outcome = simulate.add_mutually_exclusive_group()
+    outcome.add_argument("--fail", dest="outcome", action="store_const", const="failed",
+                         help="the payment fails (pack: async_payment_failed; plan: invoice.payment_failed)")
+    outcome.add_argument("--cancel", dest="outcome", action="store_const", const="cancel",
+                         help="the buyer abandons the session (checkout.session.expired)")
+    simulate.set_defaults(handler=_simulate_payment, outcome="paid")
+
+
+def _simulate_payment(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.bootstrap import bootstrap
+
+    return simulate_payment(bootstrap(settings), args.session_id, args.outcome)
+
+
+def simulate_payment(container: Any, session_id: str, outcome: str = "paid") -> int:
+    """Complete `session_id` with `outcome` (paid | failed | cancel); returns the exit status."""
+    from entrypoints.fake_payments import fake_checkout_for
+
+    checkout = fake_checkout_for(container)
+    if checkout is None:
+        print("houston: simulate-payment needs the fake gateway: unset STRIPE_SECRET_KEY "
+              "(with Stripe, use its CLI: stripe trigger / stripe listen)", file=sys.stderr)
+        return 2
+    try:
+        events = checkout.complete(session_id, outcome)
+    except DomainError as error:
+        print(f"houston: {error.message}", file=sys.stderr)
+        return 1
+    for event in events:
+        print(f"sent {event['type']} ({event['id']})")
+    details = checkout.details(session_id)
+    print(f"payment {details.payment_id}: {details.status}")
+    return 0

@@ -1,0 +1,149 @@
+"""The local fake-checkout page: DEVELOPMENT ONLY, for the embedded default.
+
+When `STRIPE_SECRET_KEY` is unset, Checkout URLs point here instead of at Stripe. The page shows
+what is being bought and offers Pay / Fail / Cancel; the button sends the very events a real
+Stripe would send for that outcome, signed with the webhook secret, through
+`billing.receive_webhook` — the path of the real webhook route. Credits therefore arrive exactly
+as they would in production: only through verified events.
+
+Decisions:
+- Registered only when the fake gateway is in use (see `entrypoints/fake_payments.py`); a
+  service with a Stripe key has no such routes at all.
+- A plain Flask blueprint, not in the OpenAPI document: it serves HTML to a browser, not JSON to
+  an API client (the README documents it).
+- No login, as on Stripe: the session id is the secret. The form also carries a token (an HMAC
+  of the session id keyed with the webhook secret), and a POST announced by the browser as
+  cross-site (`Sec-Fetch-Site`/`Origin`) is refused, so another site cannot complete a payment
+  through a visitor's browser. Responses are `no-store`, `no-referrer`, and may not be framed.
+- Errors use API.md's JSON body like every other route.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, redirect, request
+from markupsafe import escape
+from werkzeug.wrappers import Response as BaseResponse
+
+from domain.shared.errors import Forbidden, InvalidInput, NotFound
+
+bp = Blueprint("fake_checkout", __name__)
+PATH = "/v1/billing/fake-checkout/<session_id>"
+EXTENSION = "houston_fake_checkout"
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # form-action also governs the redirect after the POST, to the caller's success or cancel URL
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
+                               "frame-ancestors 'none'",
+}
+OUTCOME_LABELS = {"paid": "Pay", "failed": "Fail the payment", "cancel": "Cancel"}
+
+
+def _checkout() -> Any:
+    return current_app.extensions[EXTENSION]
+
+
+@bp.get(PATH)
+def show(session_id: str) -> Response:
+    details = _details(session_id)
+    return _page(_checkout_page(details, _checkout().form_token(session_id)))
+
+
+@bp.post(PATH)
+def complete(session_id: str) -> BaseResponse:
+    details = _details(session_id)
+    _refuse_cross_site()
+    if not _checkout().check_form_token(session_id, request.form.get("token", "")):
+        raise Forbidden("This form is not from this service's checkout page.")
+    outcome = request.form.get("outcome", "")
+    if outcome not in OUTCOME_LABELS:
+        raise InvalidInput("Unknown outcome.", details={"outcome": "Must be one of paid, failed, cancel."})
+    events = _checkout().complete(session_id, outcome)
+    target = _checkout().return_url(session_id, outcome)
+    if target is not None:
+        if urlsplit(target).scheme in ("http", "https"):
+            response = redirect(target, code=303)
+            response.headers.update(_HEADERS)
+            return response
+    return _page(_result_page(details, outcome, [str(e["type"]) for e in events]))
+
+
+def _details(session_id: str) -> Any:
+    if not _SESSION_ID.match(session_id):
+        raise NotFound("No such checkout session.")
+    return _checkout().details(session_id)
+
+
+def _refuse_cross_site() -> None:
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise Forbidden("Cross-site form posts are refused.")
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        raise Forbidden("Cross-site form posts are refused.")
+    if origin == "null":
+        raise Forbidden("Cross-site form posts are refused.")
+
+
+def _money(amount_cents: int, currency: str) -> str:
+    return f"{amount_cents // 100}.{amount_cents % 100:02d} {currency.upper()}"
+
+
+def _checkout_page(details: Any, token: str) -> str:
+    what = "a monthly plan" if details.kind == "plan" else "a credit pack"
+    per = " per month" if details.kind == "plan" else ""
+    open_ = details.status == "pending"
+    buttons = "".join(
+        f'<button name="outcome" value="{o}">{label}</button> ' for o, label in OUTCOME_LABELS.items()
+    )
+    form = (
+        f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{buttons}</form>'
+        if open_ else f"<p>This session is <b>{escape(details.status)}</b>: nothing left to do.</p>"
+    )
+    return f"""
+<h1>Fake checkout</h1>
+<p class="warn">Development only: no money moves. This page stands in for Stripe Checkout because
+STRIPE_SECRET_KEY is not set. Its buttons send the signed webhooks a real Stripe would send.</p>
+<table>
+<tr><th>Buying</th><td>{escape(details.item_name)} ({what})</td></tr>
+<tr><th>Credits</th><td>{int(details.credits)}{per}</td></tr>
+<tr><th>Price</th><td>{escape(_money(int(details.amount_cents), str(details.currency)))}{per}</td></tr>
+<tr><th>Account</th><td>{escape(details.customer_email)}</td></tr>
+<tr><th>Session</th><td><code>{escape(details.session_id)}</code></td></tr>
+<tr><th>Status</th><td>{escape(details.status)}</td></tr>
+</table>
+{form}
+<p>From a shell: <code>houston simulate-payment {escape(details.session_id)} [--fail | --cancel]</code></p>
+"""
+
+
+def _result_page(details: Any, outcome: str, types: list[str]) -> str:
+    items = "".join(f"<li><code>{escape(t)}</code></li>" for t in types)
+    return f"""
+<h1>Fake checkout: {escape(outcome)}</h1>
+<p class="warn">Development only: no money moved.</p>
+<p>Sent to the webhook handler, signed as Stripe signs:</p><ul>{items}</ul>
+<p>Session <code>{escape(details.session_id)}</code>. Check <code>GET /v1/billing/payments</code>
+and <code>GET /v1/credits/balance</code>.</p>
+"""
+
+
+def _page(body: str) -> Response:
+    html = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Houston fake checkout (development only)</title>
+<style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}} .warn{{background:#fff3cd;padding:.5em}}
+th{{text-align:left;padding-right:1em}} button{{margin:1em .5em 0 0;padding:.5em 1em}}</style></head>
+<body>{body}</body></html>"""
+    response = Response(html, mimetype="text/html")
+    response.headers.update(_HEADERS)
+    return response
+
+
+def register(app: Any, checkout: Any) -> None:
+    """Serve the page with `checkout` (a FakeCheckout from entrypoints/fake_payments.py)."""
+    app.extensions[EXTENSION] = checkout
+    app.register_blueprint(bp)
