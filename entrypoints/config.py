@@ -177,6 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
         **_operations(env),
+        **_billing(env, production, data_dir),
     )
 
 
@@ -200,8 +201,6 @@ def _operations(env: Mapping[str, str]) -> dict[str, Any]:
 def environment_with(**extra: str) -> dict[str, str]:
     """This process's environment plus `extra`: what `houston serve` hands to gunicorn."""
     return {**os.environ, **extra}
-        **_billing(env, production, data_dir),
-    )
 
 
 def _billing(env: Mapping[str, str], production: bool, data_dir: Path) -> dict[str, Any]:
