@@ -245,6 +245,8 @@ audit_log = Table(
     Index(None, "actor_id", "at", "id"),
     Index(None, "action", "at", "id"),
     Index(None, "subject_id", "at", "id"),
+    **EXACT,
+)
 
 # --- billing (issue 13) ----------------------------------------------------------------------
 PROVIDER_ID = 255  # provider ids (Stripe's are ~30-70 characters; sessions up to 66+)
