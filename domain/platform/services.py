@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from domain.identity.core import bad_cursor, id_cursor
+from domain.identity.core import id_cursor
 from domain.identity.errors import UserNotFound
 from domain.identity.model import Role, User
 from domain.platform.errors import LastAdmin
@@ -18,7 +18,7 @@ from domain.platform.model import AuditAction, AuditRecord, DetailValue, LoginAt
 from domain.platform.ports import PlatformUnitOfWork
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.shared.pagination import Page, check_limit, cursor_datetime, decode_cursor, encode_cursor
 from domain.shared.uow import retrying
 
 
@@ -152,11 +152,4 @@ def _time_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     record_id = id_cursor(cursor)
     if cursor is None or record_id is None:
         return None
-    at = decode_cursor(cursor).get("t")
-    try:
-        when = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise bad_cursor()
-    return when, record_id
+    return cursor_datetime(decode_cursor(cursor).get("t")), record_id
