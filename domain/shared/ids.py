@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from typing import NewType, Protocol
 
@@ -25,11 +26,31 @@ class IdGenerator(Protocol):
 
 
 class RandomIds:
-    """`<prefix>_<10 chars of milliseconds><16 random chars>`: unique, sortable by time."""
+    """`<prefix>_<10 chars of milliseconds><16 random chars>`: unique, sortable by time.
+
+    Monotonic within a process (as ULID's monotonic mode): an id made in the same millisecond as
+    the previous one (or while the clock steps back) adds one to the previous random part instead
+    of drawing a new one, so ids made one after another sort in the order they were made and
+    "newest first" keyset pages are exact. Across processes, order is to the millisecond."""
+
+    _RANDOM_BITS = 80
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = (0, 0)
 
     def new_id(self, prefix: str) -> str:
-        millis = time.time_ns() // 1_000_000
-        return f"{prefix}_{_b32(millis, 10)}{_b32(secrets.randbits(80), 16)}"
+        with self._lock:
+            millis = time.time_ns() // 1_000_000
+            last_millis, last_random = self._last
+            if millis > last_millis:
+                random = secrets.randbits(self._RANDOM_BITS - 1)  # headroom to count up within the ms
+            elif last_random + 1 < 1 << self._RANDOM_BITS:
+                millis, random = last_millis, last_random + 1
+            else:  # the millisecond's ids are used up: borrow the next one
+                millis, random = last_millis + 1, secrets.randbits(self._RANDOM_BITS - 1)
+            self._last = (millis, random)
+        return f"{prefix}_{_b32(millis, 10)}{_b32(random, 16)}"
 
 
 class SequentialIds:
