@@ -21,8 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
+# Index names are the table and its column names (not `column_0_N_label`, which repeated the table
+# name per column and went past MySQL's 64 characters, so MariaDB stored hashed names). Migration
+# 0003 renamed the existing indexes to these names.
 NAMING = {
-    "ix": "ix_%(column_0_N_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
@@ -165,8 +168,7 @@ ledger_entries = Table(
     _ts("created_at"),
     UniqueConstraint("account_id", "seq"),
     UniqueConstraint("account_id", "idempotency_key"),
-    Index(None, "account_id", "kind", "seq"),  # filtered pages
-    Index(None, "account_id", "created_at"),  # monthly usage
+    Index(None, "account_id", "kind", "seq"),  # filtered pages (monthly usage reads ledger_usage)
     **EXACT,
 )
 
@@ -210,5 +212,20 @@ ledger_idempotency = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("result", Text, nullable=False),  # JSON of the first result
     _ts("created_at"),
+    **EXACT,
+)
+
+
+# --- ledger: the fast path (issue 11) ---------------------------------------------------------
+# Credits spent by `charge` entries, per account, UTC month (YYYY-MM) and feature key ("" for none),
+# written by the same statement sequence (the same transaction) as each charge entry: monthly
+# usage reads one row per feature instead of every entry of the month.
+ledger_usage = Table(
+    "ledger_usage",
+    metadata,
+    _id("account_id", ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("feature_key", String(64), primary_key=True),
+    Column("spent", BigInteger, nullable=False),
     **EXACT,
 )
