@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import mysql, sqlite
 
+from adapters.sql.db import Db
 from adapters.sql.tables import (
     ledger_accounts,
     ledger_allocations,
@@ -34,8 +35,6 @@ from domain.ledger.model import (
     IdempotencyRecord,
 )
 
-if TYPE_CHECKING:
-    from adapters.sql.uow import Db
 
 # Short column-collection aliases keep the statements readable.
 A, G, E, L, H, K = (

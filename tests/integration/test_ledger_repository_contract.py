@@ -541,7 +541,7 @@ def locked_account(mysql_engine: Any) -> Iterator[Account]:
 def test_a_locked_account_refuses_a_nowait_lock_from_another_connection(
     mysql_engine: Any, locked_account: Account
 ) -> None:
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
     with mysql_engine.connect() as other, pytest.raises(TransientError):
         Db(other).execute(NOWAIT_LOCK, {"id": locked_account.id})
@@ -552,7 +552,7 @@ def test_a_second_locker_times_out_with_a_transient_error_but_plain_reads_go_thr
     mysql_engine: Any, locked_account: Account
 ) -> None:
     from adapters.sql.ledger import SqlLedgerRepository
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
     with mysql_engine.connect() as other:
         try:
@@ -567,7 +567,8 @@ def test_a_second_locker_times_out_with_a_transient_error_but_plain_reads_go_thr
 
 @pytest.mark.mysql
 def test_the_lock_is_released_when_the_unit_of_work_commits(mysql_engine: Any) -> None:
-    from adapters.sql.uow import Db, SqlUnitOfWorkFactory
+    from adapters.sql.db import Db
+    from adapters.sql.uow import SqlUnitOfWorkFactory
 
     uow: UowFactory = SqlUnitOfWorkFactory(mysql_engine)
     account = new_account(balance=3)
