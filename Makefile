@@ -34,7 +34,7 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
-	$(BIN)/mypy domain
+	$(BIN)/mypy domain adapters entrypoints
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.http $(BENCH_ARGS)

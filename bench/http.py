@@ -267,11 +267,11 @@ def counting_queries() -> Iterator[list[int]]:
             count[0] += 1
         return original(self, command, sql)
 
-    pymysql.connections.Connection._execute_command = counted  # type: ignore[method-assign]
+    pymysql.connections.Connection._execute_command = counted
     try:
         yield count
     finally:
-        pymysql.connections.Connection._execute_command = original  # type: ignore[method-assign]
+        pymysql.connections.Connection._execute_command = original
 
 
 def in_process(url: str, tokens: list[str], repeat: int) -> dict[str, dict[str, float]]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from domain.identity.ports import IdentityUnitOfWork
 from domain.identity.services import IdentityService
+from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
@@ -18,7 +20,14 @@ from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
 
 log = logging.getLogger("entrypoints.bootstrap")
-UowFactory = Callable[[], Any]
+
+
+class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, Protocol):
+    """What the storage adapters give every use case: one transaction over all the repositories
+    (SqlUnitOfWork and MemoryUnitOfWork both are one)."""
+
+
+UowFactory = Callable[[], AppUnitOfWork]
 
 
 @dataclass(frozen=True)

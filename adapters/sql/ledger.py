@@ -119,7 +119,7 @@ class SqlLedgerRepository:
         return _account(row) if row else None
 
     def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
-        rows = self._db.execute(LOCK_ACCOUNT, {"account_id": account_id}).all()
+        rows: list[Any] = list(self._db.execute(LOCK_ACCOUNT, {"account_id": account_id}))
         if not rows:
             return None
         first = rows[0]

@@ -38,7 +38,7 @@ metadata = MetaData(naming_convention=NAMING)
 # case or a trailing space. `utf8mb4_nopad_bin` is MariaDB's binary NO PAD collation
 # (`utf8mb4_bin` is still PAD SPACE there). SQLite compares bytes already. Emails stay
 # case-insensitive through their normalised (lower-cased) column, not through a collation.
-EXACT = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
+EXACT: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
 
 ID = 40  # see domain.shared.ids.ID_MAX_LENGTH
 KEY = 255  # idempotency keys: 1-255 printable ASCII
@@ -60,7 +60,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        stored: datetime = value
+        return stored.replace(tzinfo=timezone.utc)
 
 
 def _id(name: str = "id", *args: Any, **kw: Any) -> Column[Any]:

@@ -60,9 +60,14 @@ class ApiKeyRepository(Protocol):
 
 
 class IdentityUnitOfWork(UnitOfWork, Protocol):
-    users: UserRepository
-    refresh_tokens: RefreshTokenRepository
-    api_keys: ApiKeyRepository
+    # Read-only members: a unit of work with more specific repositories (the SQL and memory
+    # ones) still is one of these.
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
 
 
 class PasswordHasher(Protocol):

@@ -34,5 +34,7 @@ def decode_cursor(cursor: str) -> Any:
 
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("limit must be between 1 and 200.", details={"limit": "Must be between 1 and 200."})
+        raise InvalidInput(
+            f"limit must be between 1 and {MAX_PAGE}.", details={"limit": f"Must be between 1 and {MAX_PAGE}."}
+        )
     return limit

@@ -6,8 +6,10 @@
 - queries.py  balance, transactions, usage, the invariant audit;
 - inputs.py   the input checks and limits (MAX_CREDITS, MAX_QUANTITY), defined once.
 """
-from domain.ledger.services.inputs import MAX_CREDITS, MAX_KEY_LENGTH, MAX_QUANTITY, scoped_key
+from domain.ledger.services.inputs import MAX_CREDITS, MAX_KEY_LENGTH, MAX_QUANTITY, MAX_REFERENCE_LENGTH, scoped_key
 from domain.ledger.services.ledger import Ledger
 from domain.ledger.services.sweeps import SWEEP_BATCH
 
-__all__ = ["MAX_CREDITS", "MAX_KEY_LENGTH", "MAX_QUANTITY", "SWEEP_BATCH", "Ledger", "scoped_key"]
+__all__ = [
+    "MAX_CREDITS", "MAX_KEY_LENGTH", "MAX_QUANTITY", "MAX_REFERENCE_LENGTH", "SWEEP_BATCH", "Ledger", "scoped_key",
+]  # fmt: skip
