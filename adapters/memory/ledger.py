@@ -34,6 +34,9 @@ class InMemoryLedgerRepository:
         account = self.get_account_for_update(account_id)
         return None if account is None else (account, self.open_grants(account_id))
 
+    def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        return self.lock_account(account_id)
+
     def update_account(self, account: Account) -> None:
         self._t("ledger_accounts")[account.id] = replace(account)
 

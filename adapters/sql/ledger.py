@@ -62,12 +62,12 @@ U = ledger_usage.c
 
 # The hot path's statements, built once (each call then only binds values; the compiled form is
 # cached by the engine). The account lock reads the open grants in the same round trip.
-LOCK_ACCOUNT = (
+READ_ACCOUNT = (
     select(*ACCOUNT_COLUMNS, *GRANT_COLUMNS)
     .select_from(ledger_accounts.outerjoin(ledger_grants, and_(G.account_id == A.id, G.remaining > 0)))
     .where(A.id == bindparam("account_id"))
-    .with_for_update()
 )
+LOCK_ACCOUNT = READ_ACCOUNT.with_for_update()
 GET_ACCOUNT = select(*ACCOUNT_COLUMNS).where(A.id == bindparam("account_id"))
 GET_ACCOUNT_FOR_UPDATE = GET_ACCOUNT.with_for_update()
 UPDATE_ACCOUNT = (
@@ -119,7 +119,13 @@ class SqlLedgerRepository:
         return _account(row) if row else None
 
     def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
-        rows: list[Any] = list(self._db.execute(LOCK_ACCOUNT, {"account_id": account_id}))
+        return self._account_with_grants(LOCK_ACCOUNT, account_id)
+
+    def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        return self._account_with_grants(READ_ACCOUNT, account_id)
+
+    def _account_with_grants(self, statement: Any, account_id: str) -> tuple[Account, list[Grant]] | None:
+        rows: list[Any] = list(self._db.execute(statement, {"account_id": account_id}))
         if not rows:
             return None
         first = rows[0]

@@ -23,6 +23,8 @@ class LedgerRepository(Protocol):
     def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
         """`get_account_for_update` and `open_grants` in one round trip: the locked account and
         its grants with remaining > 0 (in any order), or None when there is no such account."""
+    def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        """`lock_account` without the lock: one consistent read of the account and its open grants."""
     def update_account(self, account: Account) -> None: ...
 
     def add_grant(self, grant: Grant) -> None: ...

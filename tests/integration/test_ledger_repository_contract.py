@@ -454,6 +454,10 @@ def test_lock_account_gives_the_account_and_its_open_grants_in_one_call(uow: Uow
     assert found == account
     assert sorted(grants, key=attrgetter("id")) == sorted(open_ones, key=attrgetter("id"))
     assert read(uow, lambda repo: repo.lock_account("missing")) is None
+    unlocked = read(uow, lambda repo: repo.read_account(account.id))
+    assert unlocked is not None and unlocked[0] == account
+    assert sorted(unlocked[1], key=attrgetter("id")) == sorted(open_ones, key=attrgetter("id"))
+    assert read(uow, lambda repo: repo.read_account("missing")) is None
 
 
 def test_lock_account_of_an_account_without_open_grants(uow: UowFactory) -> None:

@@ -22,13 +22,14 @@ class LedgerQueries:
         their ttl no longer count, even before the periodic jobs have written that down."""
         now = self._clock.now()
         with self._uow() as uow:
-            account = uow.ledger.get_account(account_id)
-            if account is None:
+            found = uow.ledger.read_account(account_id)  # one consistent read of both
+            if found is None:
                 raise AccountNotFound()
+            account, open_grants = found
             held = account.held
             if held:
                 held = sum(h.amount for h in uow.ledger.active_holds(account_id) if h.expires_at > now)
-            grants = consumption_order(uow.ledger.open_grants(account_id))
+            grants = consumption_order(open_grants)
         live = [g for g in grants if not g.is_expired(now)]
         balance = sum(g.remaining for g in live)
         held = min(held, balance)  # as expiry trims holds
