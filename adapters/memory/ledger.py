@@ -37,7 +37,9 @@ class InMemoryLedgerRepository:
     def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
         return self.lock_account(account_id)
 
-    def update_account(self, account: Account) -> None:
+    def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
+        for grant in grants:
+            self.update_grant(grant)
         self._t("ledger_accounts")[account.id] = replace(account)
 
     # grants

@@ -75,6 +75,14 @@ UPDATE_ACCOUNT = (
     .where(A.id == bindparam("account_id"))
     .values(balance=bindparam("balance"), held=bindparam("held"), last_seq=bindparam("last_seq"))
 )
+# MySQL/MariaDB's multi-table UPDATE: the account and the one grant a charge took from, at once.
+UPDATE_ACCOUNT_AND_GRANT = (
+    update(ledger_accounts)
+    .where(A.id == bindparam("a_id"), G.id == bindparam("g_id"), G.account_id == A.id)
+    .values({A.balance: bindparam("a_balance"), A.held: bindparam("a_held"), A.last_seq: bindparam("a_last_seq"),
+             G.remaining: bindparam("g_remaining"), G.expires_at: bindparam("g_expires_at"),
+             G.reference: bindparam("g_reference")})
+)  # fmt: skip
 OPEN_GRANTS = select(*GRANT_COLUMNS).where(G.account_id == bindparam("account_id"), G.remaining > 0)
 UPDATE_GRANT = (
     update(ledger_grants)
@@ -133,7 +141,17 @@ class SqlLedgerRepository:
         grants = [_grant_at(row, 5) for row in rows if row[5] is not None]
         return account, grants
 
-    def update_account(self, account: Account) -> None:
+    def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
+        if len(grants) == 1 and self._db.dialect in ("mysql", "mariadb"):
+            (grant,) = grants
+            values = {"a_id": account.id, "a_balance": account.balance, "a_held": account.held,
+                      "a_last_seq": account.last_seq, "g_id": grant.id, "g_remaining": grant.remaining,
+                      "g_expires_at": grant.expires_at, "g_reference": grant.reference}  # fmt: skip
+            if self._db.execute(UPDATE_ACCOUNT_AND_GRANT, values).rowcount < 1:
+                raise LookupError(f"grant {grant.id} is not account {account.id}'s")
+            return
+        for grant in grants:
+            self.update_grant(grant)
         values = {"account_id": account.id, "balance": account.balance, "held": account.held, "last_seq": account.last_seq}
         self._db.execute(UPDATE_ACCOUNT, values)
 

@@ -25,7 +25,9 @@ class LedgerRepository(Protocol):
         its grants with remaining > 0 (in any order), or None when there is no such account."""
     def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
         """`lock_account` without the lock: one consistent read of the account and its open grants."""
-    def update_account(self, account: Account) -> None: ...
+    def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
+        """Write the account, and with it these grants (as `update_grant` would): the SQL adapter
+        writes an account and one grant in a single statement on MariaDB."""
 
     def add_grant(self, grant: Grant) -> None: ...
     def get_grant(self, grant_id: str) -> Grant | None: ...

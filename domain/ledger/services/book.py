@@ -48,6 +48,7 @@ class Book:
     ) -> None:
         self.uow, self.account, self.grants = uow, account, grants
         self.now, self.key, self._ids = now, key, ids
+        self._taken_from: list[Grant] = []  # grants a debit changed: written with the account by save()
 
     # credits in and out --------------------------------------------------------------------
     def add_grant(
@@ -75,7 +76,8 @@ class Book:
         plan = take_from_grants(self.grants, amount, self.account.available)
         for grant, credits in plan:
             grant.take(credits)
-            self.uow.ledger.update_grant(grant)
+            if all(g is not grant for g in self._taken_from):
+                self._taken_from.append(grant)
         return self.entry(
             kind, -amount, feature_key=feature_key, reference=reference, hold_id=hold_id, allocations=plan
         )
@@ -163,7 +165,7 @@ class Book:
     def save(self, operation: str, fingerprint: str, result: Movement) -> None:
         """The account, guarded, and the result for replays: the last writes of every call."""
         self.account.ensure_sound()
-        self.uow.ledger.update_account(self.account)
+        self.uow.ledger.update_account(self.account, self._taken_from)
         record = IdempotencyRecord(self.account.id, self.key, operation, fingerprint, result.to_record(), self.now)
         self.uow.ledger.add_idempotency(record)
 
