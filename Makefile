@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench migrate worker lint clean
+.PHONY: run test bench bench-ledger migrate worker lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,13 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
-	$(BIN)/mypy domain
+	$(BIN)/mypy domain adapters entrypoints
 
 bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.http $(BENCH_ARGS)
+
+# The older in-process bench (service layer, reads against a 1M-entry history).
+bench-ledger: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ledger
 	$(BIN)/python -m bench.overhead
 

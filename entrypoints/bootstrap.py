@@ -179,7 +179,10 @@ def _queue(
 
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         resources["redis"] = redis
-        readiness["redis"] = lambda: redis.ping() and None
+        def check_redis() -> None:
+            redis.ping()
+
+        readiness["redis"] = check_redis
         return RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=settings.queues[0]), None
     from adapters.queue.inline import InlineJobQueue
 

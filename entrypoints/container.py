@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from domain.billing.ports import PaymentGateway, WebhookVerifier
 from domain.billing.services import BillingService
+from domain.identity.ports import IdentityUnitOfWork
 from domain.identity.services import IdentityService
+from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
@@ -21,7 +23,14 @@ from entrypoints.config import Settings
 from entrypoints.observability import Metrics, NullMetrics
 
 log = logging.getLogger("entrypoints.bootstrap")
-UowFactory = Callable[[], Any]
+
+
+class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, Protocol):
+    """What the storage adapters give every use case: one transaction over all the repositories
+    (SqlUnitOfWork and MemoryUnitOfWork both are one)."""
+
+
+UowFactory = Callable[[], AppUnitOfWork]
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def clock() -> ManualClock:
 ContainerBuilder = Callable[..., Container]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[pytest.param(b, marks=pytest.mark.mysql) if b == "mariadb" else b for b in BACKENDS])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -107,12 +107,7 @@ def container_builder(backend: str, tmp_path: Path, request: pytest.FixtureReque
     from adapters.queue.inline import InlineJobQueue
     from adapters.sql.uow import SqlUnitOfWorkFactory
 
-    engine: Any = None
-    if backend == "sqlite":
-        engine = sqlite_engine(tmp_path / "test.db")
-        request.addfinalizer(engine.dispose)
-    elif backend == "mariadb":
-        engine = request.getfixturevalue("mysql_engine")
+    engine = storage_engine(backend, tmp_path, request)
 
     def build(**overrides: Any) -> Container:
         settings = overrides.pop("settings", None) or make_settings()
@@ -126,3 +121,32 @@ def container_builder(backend: str, tmp_path: Path, request: pytest.FixtureReque
         return container
 
     return build
+
+
+# --- one way to choose a backend at every test level (issue 11) ------------------------------
+# `backend` (memory, sqlite, mariadb) parametrises; `storage_engine` turns it into an engine;
+# `make_container` (whole services) and `backend_uow` (a bare unit-of-work factory, for the
+# repository contracts) build on it. Hypothesis state machines, which cannot take fixtures,
+# call `storage_engine`'s helpers (`sqlite_engine`, the session's MariaDB URL) directly.
+def storage_engine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """The SQL engine for `backend`, or None for memory: SQLite in tmp_path (disposed after the
+    test), MariaDB the session's migrated engine (skipped without TEST_MYSQL_URL)."""
+    if backend == "sqlite":
+        engine = sqlite_engine(tmp_path / "test.db")
+        request.addfinalizer(engine.dispose)
+        return engine
+    if backend == "mariadb":
+        return request.getfixturevalue("mysql_engine")
+    if backend != "memory":
+        raise ValueError(f"unknown backend {backend!r}")
+    return None
+
+
+@pytest.fixture
+def backend_uow(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Any]:
+    """A unit-of-work factory on the parametrised backend, with no job queue."""
+    from adapters.memory.uow import MemoryUnitOfWorkFactory
+    from adapters.sql.uow import SqlUnitOfWorkFactory
+
+    engine = storage_engine(backend, tmp_path, request)
+    return MemoryUnitOfWorkFactory() if engine is None else SqlUnitOfWorkFactory(engine)

@@ -30,7 +30,16 @@ class InMemoryLedgerRepository:
     def get_account_for_update(self, account_id: str) -> Account | None:
         return self.get_account(account_id)  # the unit of work already serialises writers
 
-    def update_account(self, account: Account) -> None:
+    def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        account = self.get_account_for_update(account_id)
+        return None if account is None else (account, self.open_grants(account_id))
+
+    def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        return self.lock_account(account_id)
+
+    def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
+        for grant in grants:
+            self.update_grant(grant)
         self._t("ledger_accounts")[account.id] = replace(account)
 
     # grants

@@ -19,14 +19,58 @@ def make_engine(url: str, *, timeouts: DbTimeouts | None = None, **kw: Any) -> E
         if timeouts is not None:  # the service's engines; migrations may run longer than any request
             kw.setdefault("connect_args", mysql_connect_args(timeouts))
         # READ COMMITTED: a read after the account lock sees every write committed before it.
-        return create_engine(
+        # No pre-ping round trip per checkout: connections are recycled before the server's
+        # wait_timeout, and a unit of work whose first statement finds its connection dropped is
+        # retried once on a new one (adapters.sql.db.Db). No ROLLBACK on return after a commit.
+        engine = create_engine(
             parsed,
-            pool_pre_ping=True,
-            pool_recycle=3600,
+            pool_pre_ping=False,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            pool_reset_on_return=None,
             isolation_level="READ COMMITTED",
             **kw,
         )
+        _rollback_on_return_only_when_needed(engine)
+        return engine
     return create_engine(parsed, pool_pre_ping=True, **kw)
+
+
+POOL_RECYCLE_SECONDS = 600  # well under MariaDB's default wait_timeout (8 hours) and common proxies' idle cuts
+
+
+def _rollback_on_return_only_when_needed(engine: Engine) -> None:
+    """The pool's reset-on-return, minus the ROLLBACK after a unit of work that already committed
+    or rolled back: a connection goes back to the pool with no transaction open, either way."""
+
+    def dirty(conn: Any, *_: Any) -> None:
+        conn.info["houston_open"] = True
+
+    def clean(conn: Any) -> None:
+        if not conn.invalidated:  # an invalidated connection goes, it is never lent again
+            conn.info["houston_open"] = False
+
+    def failed(context: Any) -> None:
+        if context.connection is not None and not (context.connection.closed or context.connection.invalidated):
+            context.connection.info["houston_open"] = True
+
+    def lent(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info["houston_open"] = True  # raw DBAPI use is never seen as clean
+
+    event.listen(engine, "checkout", lent)
+    event.listen(engine, "before_cursor_execute", dirty)
+    event.listen(engine, "commit", clean)
+    event.listen(engine, "rollback", clean)
+    event.listen(engine, "handle_error", failed)
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        if state.terminate_only or not state.asyncio_safe:
+            return
+        info = record.info if record is not None else {}
+        if state.transaction_was_reset or info.get("houston_open") is False:
+            return
+        dbapi_connection.rollback()
+        info["houston_open"] = False
 
 
 def _sqlite_engine(url: str, **kw: Any) -> Engine:

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
+from adapters.sql.db import Db
 from adapters.sql.tables import api_keys, refresh_tokens, users
 from domain.identity.model import ApiKey, RefreshToken, Role, User
-
-if TYPE_CHECKING:  # the unit of work imports this module
-    from adapters.sql.uow import Db
 
 
 # --- mapping ---------------------------------------------------------------------------------

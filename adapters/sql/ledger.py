@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import mysql, sqlite
 
+from adapters.sql.db import Db
 from adapters.sql.tables import (
     ledger_accounts,
     ledger_allocations,
@@ -19,6 +21,7 @@ from adapters.sql.tables import (
     ledger_grants,
     ledger_holds,
     ledger_idempotency,
+    ledger_usage,
 )
 from domain.ledger.model import (
     Account,
@@ -32,8 +35,6 @@ from domain.ledger.model import (
     IdempotencyRecord,
 )
 
-if TYPE_CHECKING:
-    from adapters.sql.uow import Db
 
 # Short column-collection aliases keep the statements readable.
 A, G, E, L, H, K = (
@@ -57,6 +58,56 @@ HOLD_COLUMNS = (
     H.idempotency_key, H.expires_at, H.created_at, H.finished_at,
 )
 IDEMPOTENCY_COLUMNS = (K.account_id, K.idempotency_key, K.operation, K.fingerprint, K.result, K.created_at)
+U = ledger_usage.c
+
+# The hot path's statements, built once (each call then only binds values; the compiled form is
+# cached by the engine). The account lock reads the open grants in the same round trip.
+READ_ACCOUNT = (
+    select(*ACCOUNT_COLUMNS, *GRANT_COLUMNS)
+    .select_from(ledger_accounts.outerjoin(ledger_grants, and_(G.account_id == A.id, G.remaining > 0)))
+    .where(A.id == bindparam("account_id"))
+)
+LOCK_ACCOUNT = READ_ACCOUNT.with_for_update()
+GET_ACCOUNT = select(*ACCOUNT_COLUMNS).where(A.id == bindparam("account_id"))
+GET_ACCOUNT_FOR_UPDATE = GET_ACCOUNT.with_for_update()
+UPDATE_ACCOUNT = (
+    update(ledger_accounts)
+    .where(A.id == bindparam("account_id"))
+    .values(balance=bindparam("balance"), held=bindparam("held"), last_seq=bindparam("last_seq"))
+)
+# MySQL/MariaDB's multi-table UPDATE: the account and the one grant a charge took from, at once.
+UPDATE_ACCOUNT_AND_GRANT = (
+    update(ledger_accounts)
+    .where(A.id == bindparam("a_id"), G.id == bindparam("g_id"), G.account_id == A.id)
+    .values({A.balance: bindparam("a_balance"), A.held: bindparam("a_held"), A.last_seq: bindparam("a_last_seq"),
+             G.remaining: bindparam("g_remaining"), G.expires_at: bindparam("g_expires_at"),
+             G.reference: bindparam("g_reference")})
+)  # fmt: skip
+OPEN_GRANTS = select(*GRANT_COLUMNS).where(G.account_id == bindparam("account_id"), G.remaining > 0)
+UPDATE_GRANT = (
+    update(ledger_grants)
+    .where(G.id == bindparam("grant_id"))
+    .values(remaining=bindparam("remaining"), expires_at=bindparam("expires_at"), reference=bindparam("reference"))
+)
+INSERT_ENTRY = insert(ledger_entries)
+INSERT_ALLOCATIONS = insert(ledger_allocations)
+INSERT_HOLD = insert(ledger_holds)
+INSERT_IDEMPOTENCY = insert(ledger_idempotency)
+GET_IDEMPOTENCY = select(*IDEMPOTENCY_COLUMNS).where(
+    K.account_id == bindparam("account_id"), K.idempotency_key == bindparam("key")
+)
+ACTIVE_HOLDS = select(*HOLD_COLUMNS).where(H.account_id == bindparam("account_id"), H.status == HoldStatus.ACTIVE.value)
+GET_HOLD = select(*HOLD_COLUMNS).where(H.id == bindparam("hold_id"))
+MONTHLY_USAGE = select(U.feature_key, U.spent).where(U.account_id == bindparam("account_id"), U.month == bindparam("month"))
+_mysql_usage = mysql.insert(ledger_usage)
+_sqlite_usage = sqlite.insert(ledger_usage)
+ADD_USAGE = {
+    "mysql": _mysql_usage.on_duplicate_key_update(spent=U.spent + _mysql_usage.inserted.spent),
+    "mariadb": _mysql_usage.on_duplicate_key_update(spent=U.spent + _mysql_usage.inserted.spent),
+    "sqlite": _sqlite_usage.on_conflict_do_update(
+        index_elements=[U.account_id, U.month, U.feature_key], set_={"spent": U.spent + _sqlite_usage.excluded.spent}
+    ),
+}
 
 
 class SqlLedgerRepository:
@@ -68,17 +119,41 @@ class SqlLedgerRepository:
         self._db.execute(insert(ledger_accounts).values(_account_values(account)))
 
     def get_account(self, account_id: str) -> Account | None:
-        row = self._db.execute(select(*ACCOUNT_COLUMNS).where(A.id == account_id)).first()
+        row = self._db.execute(GET_ACCOUNT, {"account_id": account_id}).first()
         return _account(row) if row else None
 
     def get_account_for_update(self, account_id: str) -> Account | None:
-        statement = select(*ACCOUNT_COLUMNS).where(A.id == account_id).with_for_update()
-        row = self._db.execute(statement).first()
+        row = self._db.execute(GET_ACCOUNT_FOR_UPDATE, {"account_id": account_id}).first()
         return _account(row) if row else None
 
-    def update_account(self, account: Account) -> None:
-        values = {"balance": account.balance, "held": account.held, "last_seq": account.last_seq}
-        self._db.execute(update(ledger_accounts).where(A.id == account.id).values(values))
+    def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        return self._account_with_grants(LOCK_ACCOUNT, account_id)
+
+    def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        return self._account_with_grants(READ_ACCOUNT, account_id)
+
+    def _account_with_grants(self, statement: Any, account_id: str) -> tuple[Account, list[Grant]] | None:
+        rows: list[Any] = list(self._db.execute(statement, {"account_id": account_id}))
+        if not rows:
+            return None
+        first = rows[0]
+        account = Account(id=first[0], balance=int(first[1]), held=int(first[2]), last_seq=int(first[3]), created_at=first[4])
+        grants = [_grant_at(row, 5) for row in rows if row[5] is not None]
+        return account, grants
+
+    def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
+        if len(grants) == 1 and self._db.dialect in ("mysql", "mariadb"):
+            (grant,) = grants
+            values = {"a_id": account.id, "a_balance": account.balance, "a_held": account.held,
+                      "a_last_seq": account.last_seq, "g_id": grant.id, "g_remaining": grant.remaining,
+                      "g_expires_at": grant.expires_at, "g_reference": grant.reference}  # fmt: skip
+            if self._db.execute(UPDATE_ACCOUNT_AND_GRANT, values).rowcount < 1:
+                raise LookupError(f"grant {grant.id} is not account {account.id}'s")
+            return
+        for grant in grants:
+            self.update_grant(grant)
+        values = {"account_id": account.id, "balance": account.balance, "held": account.held, "last_seq": account.last_seq}
+        self._db.execute(UPDATE_ACCOUNT, values)
 
     # grants --------------------------------------------------------------------------------
     def add_grant(self, grant: Grant) -> None:
@@ -89,12 +164,12 @@ class SqlLedgerRepository:
         return _grant(row) if row else None
 
     def update_grant(self, grant: Grant) -> None:
-        values = {"remaining": grant.remaining, "expires_at": grant.expires_at, "reference": grant.reference}
-        self._db.execute(update(ledger_grants).where(G.id == grant.id).values(values))
+        values = {"grant_id": grant.id, "remaining": grant.remaining, "expires_at": grant.expires_at,
+                  "reference": grant.reference}  # fmt: skip
+        self._db.execute(UPDATE_GRANT, values)
 
     def open_grants(self, account_id: str) -> list[Grant]:
-        statement = select(*GRANT_COLUMNS).where(G.account_id == account_id, G.remaining > 0)
-        return [_grant(row) for row in self._db.execute(statement)]
+        return [_grant_at(row, 0) for row in self._db.execute(OPEN_GRANTS, {"account_id": account_id})]
 
     def all_grants(self, account_id: str) -> list[Grant]:
         statement = select(*GRANT_COLUMNS).where(G.account_id == account_id)
@@ -111,10 +186,14 @@ class SqlLedgerRepository:
 
     # entries -------------------------------------------------------------------------------
     def add_entry(self, entry: Entry, allocations: Sequence[Allocation] = ()) -> None:
-        self._db.execute(insert(ledger_entries).values(_entry_values(entry)))
+        self._db.execute(INSERT_ENTRY, _entry_values(entry))
         if allocations:
             rows = [{"entry_id": a.entry_id, "grant_id": a.grant_id, "amount": a.amount} for a in allocations]
-            self._db.execute(insert(ledger_allocations), rows)
+            self._db.execute(INSERT_ALLOCATIONS, rows if len(rows) > 1 else rows[0])
+        if entry.kind is EntryKind.CHARGE:  # the monthly usage rollup, in the same transaction
+            usage = {"account_id": entry.account_id, "month": entry.created_at.strftime("%Y-%m"),
+                     "feature_key": entry.feature_key or "", "spent": -entry.amount}  # fmt: skip
+            self._db.execute(ADD_USAGE[self._db.dialect], usage)
 
     def list_entries(
         self, account_id: str, *, limit: int, before_seq: int | None = None, kind: EntryKind | None = None
@@ -135,6 +214,10 @@ class SqlLedgerRepository:
         return [Allocation(entry_id=r.entry_id, grant_id=r.grant_id, amount=int(r.amount)) for r in rows]
 
     def usage_by_feature(self, account_id: str, start: datetime, end: datetime) -> dict[str, int]:
+        month = _whole_month(start, end)
+        if month is not None:  # one row per feature from the rollup, whatever the month's entries
+            rows = self._db.execute(MONTHLY_USAGE, {"account_id": account_id, "month": month})
+            return {row.feature_key: int(row.spent) for row in rows}
         feature = func.coalesce(E.feature_key, "").label("feature")
         statement = (
             select(feature, func.sum(-E.amount).label("spent"))
@@ -146,10 +229,10 @@ class SqlLedgerRepository:
 
     # holds ---------------------------------------------------------------------------------
     def add_hold(self, hold: Hold) -> None:
-        self._db.execute(insert(ledger_holds).values(_hold_values(hold)))
+        self._db.execute(INSERT_HOLD, _hold_values(hold))
 
     def get_hold(self, hold_id: str) -> Hold | None:
-        row = self._db.execute(select(*HOLD_COLUMNS).where(H.id == hold_id)).first()
+        row = self._db.execute(GET_HOLD, {"hold_id": hold_id}).first()
         return _hold(row) if row else None
 
     def update_hold(self, hold: Hold) -> None:
@@ -163,9 +246,7 @@ class SqlLedgerRepository:
         self._db.execute(update(ledger_holds).where(H.id == hold.id).values(values))
 
     def active_holds(self, account_id: str) -> list[Hold]:
-        active = H.status == HoldStatus.ACTIVE.value
-        statement = select(*HOLD_COLUMNS).where(H.account_id == account_id, active)
-        return [_hold(row) for row in self._db.execute(statement)]
+        return [_hold(row) for row in self._db.execute(ACTIVE_HOLDS, {"account_id": account_id})]
 
     def accounts_with_expired_holds(self, now: datetime, limit: int) -> list[str]:
         statement = (
@@ -178,8 +259,7 @@ class SqlLedgerRepository:
 
     # idempotency ---------------------------------------------------------------------------
     def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None:
-        statement = select(*IDEMPOTENCY_COLUMNS).where(K.account_id == account_id, K.idempotency_key == key)
-        row = self._db.execute(statement).first()
+        row = self._db.execute(GET_IDEMPOTENCY, {"account_id": account_id, "key": key}).first()
         return _idempotency(row) if row else None
 
     def add_idempotency(self, record: IdempotencyRecord) -> None:
@@ -191,7 +271,7 @@ class SqlLedgerRepository:
             "result": dump_result(record.result),
             "created_at": record.created_at,
         }
-        self._db.execute(insert(ledger_idempotency).values(values))
+        self._db.execute(INSERT_IDEMPOTENCY, values)
 
 
 def dump_result(result: Mapping[str, Any]) -> str:
@@ -210,16 +290,34 @@ def _account(row: Row[Any]) -> Account:
 
 
 def _grant(row: Row[Any]) -> Grant:
+    return _grant_at(row, 0)
+
+
+def _grant_at(row: Row[Any], i: int) -> Grant:
+    """The grant in GRANT_COLUMNS order from position `i` of `row` (positions: cheaper than names)."""
     return Grant(
-        id=row.id,
-        account_id=row.account_id,
-        source=GrantSource(row.source),
-        granted=int(row.granted),
-        remaining=int(row.remaining),
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        reference=row.reference,
+        id=row[i],
+        account_id=row[i + 1],
+        source=GrantSource(row[i + 2]),
+        granted=int(row[i + 3]),
+        remaining=int(row[i + 4]),
+        expires_at=row[i + 5],
+        reference=row[i + 6],
+        created_at=row[i + 7],
     )
+
+
+def _whole_month(start: datetime, end: datetime) -> str | None:
+    """"YYYY-MM" when [start, end) is exactly one UTC calendar month, else None."""
+    if (start.day, start.hour, start.minute, start.second, start.microsecond) != (1, 0, 0, 0, 0):
+        return None
+    if start.utcoffset() != timedelta(0) or end.utcoffset() != timedelta(0):
+        return None
+    try:
+        following = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    except ValueError:  # December 9999
+        return None
+    return start.strftime("%Y-%m") if end == following else None
 
 
 def _entry(row: Row[Any]) -> Entry:

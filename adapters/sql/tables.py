@@ -22,8 +22,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
+# Index names are the table and its column names (not `column_0_N_label`, which repeated the table
+# name per column and went past MySQL's 64 characters, so MariaDB stored hashed names). Migration
+# 0003 renamed the existing indexes to these names.
 NAMING = {
-    "ix": "ix_%(column_0_N_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
@@ -36,7 +39,7 @@ metadata = MetaData(naming_convention=NAMING)
 # case or a trailing space. `utf8mb4_nopad_bin` is MariaDB's binary NO PAD collation
 # (`utf8mb4_bin` is still PAD SPACE there). SQLite compares bytes already. Emails stay
 # case-insensitive through their normalised (lower-cased) column, not through a collation.
-EXACT = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
+EXACT: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
 
 ID = 40  # see domain.shared.ids.ID_MAX_LENGTH
 KEY = 255  # idempotency keys: 1-255 printable ASCII
@@ -58,7 +61,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        stored: datetime = value
+        return stored.replace(tzinfo=timezone.utc)
 
 
 def _id(name: str = "id", *args: Any, **kw: Any) -> Column[Any]:
@@ -166,8 +170,7 @@ ledger_entries = Table(
     _ts("created_at"),
     UniqueConstraint("account_id", "seq"),
     UniqueConstraint("account_id", "idempotency_key"),
-    Index(None, "account_id", "kind", "seq"),  # filtered pages
-    Index(None, "account_id", "created_at"),  # monthly usage
+    Index(None, "account_id", "kind", "seq"),  # filtered pages (monthly usage reads ledger_usage)
     **EXACT,
 )
 
@@ -352,5 +355,19 @@ billing_customers = Table(
     _id("user_id", ForeignKey("users.id"), primary_key=True),
     Column("customer_id", String(PROVIDER_ID), nullable=False),
     UniqueConstraint("customer_id"),
+    **EXACT,
+)
+
+# --- ledger: the fast path (issue 11) ---------------------------------------------------------
+# Credits spent by `charge` entries, per account, UTC month (YYYY-MM) and feature key ("" for none),
+# written by the same statement sequence (the same transaction) as each charge entry: monthly
+# usage reads one row per feature instead of every entry of the month.
+ledger_usage = Table(
+    "ledger_usage",
+    metadata,
+    _id("account_id", ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("feature_key", String(64), primary_key=True),
+    Column("spent", BigInteger, nullable=False),
     **EXACT,
 )

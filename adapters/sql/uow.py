@@ -1,64 +1,17 @@
 """The SQL unit of work: one connection and one transaction per use case; the only committer."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from sqlalchemy import exc
-from sqlalchemy.engine import Connection, CursorResult, Engine
-from sqlalchemy.sql import Executable
+from sqlalchemy.engine import Connection, Engine
 
 from adapters.sql.billing import SqlBillingRepository
+from adapters.sql.db import Db, guarded, translate
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
-from adapters.sql.outage import database_unavailable
 from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
-from domain.shared.errors import DuplicateRecord, TransientError
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
-T = TypeVar("T")
-
-# MySQL/MariaDB error numbers that mean "try the whole transaction again". Lost connections
-# (2006, 2013) are not among them: they are `Unavailable` (adapters/sql/outage.py).
-_RETRYABLE_MYSQL = {1205, 1213}
-
-
-def translate(error: exc.DBAPIError) -> Exception:
-    """Turn a driver error into a domain error, or return it unchanged."""
-    if isinstance(error, exc.IntegrityError):
-        return DuplicateRecord("The record already exists.")
-    unavailable = database_unavailable(error)
-    if unavailable is not None:
-        return unavailable
-    orig = error.orig
-    code = orig.args[0] if orig is not None and orig.args else None
-    if isinstance(code, int) and code in _RETRYABLE_MYSQL:
-        return TransientError("The database is busy; try again.")
-    if "database is locked" in str(orig):
-        return TransientError("The database is busy; try again.")
-    return error
-
-
-class Db:
-    """The connection the repositories share, with driver errors translated to domain errors."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.dialect = connection.dialect.name
-
-    def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
-        return guarded(lambda: self.connection.execute(statement, params))
-
-
-def guarded(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except exc.DBAPIError as error:
-        translated = translate(error)
-        if translated is error:
-            raise
-        raise translated from error
+__all__ = ["Db", "SqlUnitOfWork", "SqlUnitOfWorkFactory", "guarded", "translate"]  # Db & co. live in adapters.sql.db
 
 
 class SqlUnitOfWork(UnitOfWorkBase):

@@ -64,11 +64,18 @@ class ApiKeyRepository(Protocol):
 
 
 class IdentityUnitOfWork(UnitOfWork, Protocol):
-    users: UserRepository
-    refresh_tokens: RefreshTokenRepository
-    api_keys: ApiKeyRepository
-    logins: LoginRepository  # login history (issue 15)
-    audit: AuditRepository  # security events, in the transaction of the change (issue 15)
+    # Read-only members: a unit of work with more specific repositories (the SQL and memory
+    # ones) still is one of these.
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+    @property
+    def logins(self) -> LoginRepository: ...  # login history (issue 15)
+    @property
+    def audit(self) -> AuditRepository: ...  # security events, in the transaction of the change (issue 15)
 
 
 class PasswordHasher(Protocol):

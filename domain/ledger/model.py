@@ -64,6 +64,22 @@ class Account:
     def available(self) -> int:
         return self.balance - self.held
 
+    def post(self, amount: int) -> tuple[int, int]:
+        """Move the balance by a signed `amount` for a new entry: returns (its seq, balance after)."""
+        self.balance += amount
+        self.last_seq += 1
+        return self.last_seq, self.balance
+
+    def reserve(self, amount: int) -> None:
+        """Hold `amount` more credits; refused when more than is available."""
+        if amount > self.available:
+            raise InsufficientCredits(needed=amount, available=self.available)
+        self.held += amount
+
+    def release(self, amount: int) -> None:
+        """Stop holding `amount` credits (a hold finished or was trimmed)."""
+        self.held -= amount
+
     def ensure_sound(self) -> None:
         """The last guard before a write, as the CHECK constraints are in SQL: a rule broken here
         is a bug (or corrupt data), never a user error, so the unit of work must not commit."""
@@ -86,6 +102,13 @@ class Grant:
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+    def take(self, credits: int) -> int:
+        """Remove `credits` (at most what remains) from the grant; returns them."""
+        if not 0 <= credits <= self.remaining:
+            raise LedgerInvariantBroken(f"grant {self.id}: take {credits} of {self.remaining}")
+        self.remaining -= credits
+        return credits
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +148,18 @@ class Hold:
     reference: str | None = None
     captured: int | None = None
     finished_at: datetime | None = None
+
+    def finish(self, status: HoldStatus, now: datetime, captured: int | None = None) -> int:
+        """Close the hold (captured, voided or expired); returns the credits it stops holding."""
+        released = self.amount
+        self.status, self.captured, self.finished_at = status, captured, now
+        return released
+
+    def trim(self, credits: int) -> int:
+        """Hold up to `credits` fewer (expiry left less than is held); returns what was cut."""
+        cut = min(self.amount, credits)
+        self.amount -= cut
+        return cut
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,14 @@ class LedgerRepository(Protocol):
     def add_account(self, account: Account) -> None: ...
     def get_account(self, account_id: str) -> Account | None: ...
     def get_account_for_update(self, account_id: str) -> Account | None: ...
-    def update_account(self, account: Account) -> None: ...
+    def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        """`get_account_for_update` and `open_grants` in one round trip: the locked account and
+        its grants with remaining > 0 (in any order), or None when there is no such account."""
+    def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
+        """`lock_account` without the lock: one consistent read of the account and its open grants."""
+    def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
+        """Write the account, and with it these grants (as `update_grant` would): the SQL adapter
+        writes an account and one grant in a single statement on MariaDB."""
 
     def add_grant(self, grant: Grant) -> None: ...
     def get_grant(self, grant_id: str) -> Grant | None: ...
@@ -40,7 +47,9 @@ class LedgerRepository(Protocol):
     def allocations_of_entry(self, entry_id: str) -> list[Allocation]:
         """What one entry took from (or returned to) each grant, in any order."""
     def usage_by_feature(self, account_id: str, start: datetime, end: datetime) -> dict[str, int]:
-        """Credits spent by `charge` entries created in [start, end), by feature key (None -> "")."""
+        """Credits spent by `charge` entries created in [start, end), by feature key (None -> "").
+        When [start, end) is one UTC calendar month its cost must not grow with the entries of the
+        month (the SQL adapter keeps a rollup that `add_entry` writes)."""
 
     def add_hold(self, hold: Hold) -> None: ...
     def get_hold(self, hold_id: str) -> Hold | None: ...
@@ -54,4 +63,5 @@ class LedgerRepository(Protocol):
 
 
 class LedgerUnitOfWork(UnitOfWork, Protocol):
-    ledger: LedgerRepository
+    @property
+    def ledger(self) -> LedgerRepository: ...

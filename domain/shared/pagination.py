@@ -63,5 +63,7 @@ def cursor_datetime(value: Any) -> datetime:
 
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("limit must be between 1 and 200.", details={"limit": "Must be between 1 and 200."})
+        raise InvalidInput(
+            f"limit must be between 1 and {MAX_PAGE}.", details={"limit": f"Must be between 1 and {MAX_PAGE}."}
+        )
     return limit

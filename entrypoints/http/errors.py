@@ -115,7 +115,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         message = "Something went wrong on our side."
     response = error_response(status, code, message, details)
     if status == 405 and getattr(error, "valid_methods", None):
-        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[union-attr]
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
     for name, value in (data.get("headers") or {}).items():
         response.headers[name] = value
     return response

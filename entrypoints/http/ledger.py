@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from domain.ledger.model import EntryKind
 from domain.ledger.results import Movement
-from domain.ledger.services import scoped_key
+from domain.ledger.services import MAX_CREDITS, MAX_KEY_LENGTH, MAX_QUANTITY, MAX_REFERENCE_LENGTH, scoped_key
 from domain.platform.model import AuditAction
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
@@ -18,7 +18,7 @@ from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
 
 blp = Blueprint("credits", __name__, url_prefix="/v1", description="Credits: the prepaid ledger")
 
-PRINTABLE_ASCII = r"^[\x21-\x7e][\x20-\x7e]{0,254}$"
+PRINTABLE_ASCII = r"^[\x21-\x7e][\x20-\x7e]{0,%d}$" % (MAX_KEY_LENGTH - 1)
 
 
 class IdempotencyHeaderSchema(ma.Schema):
@@ -28,7 +28,7 @@ class IdempotencyHeaderSchema(ma.Schema):
     idempotency_key = ma.fields.String(
         data_key="Idempotency-Key",
         required=True,
-        validate=[ma.validate.Length(min=1, max=255), ma.validate.Regexp(PRINTABLE_ASCII)],
+        validate=[ma.validate.Length(min=1, max=MAX_KEY_LENGTH), ma.validate.Regexp(PRINTABLE_ASCII)],
     )
 
 
@@ -88,15 +88,15 @@ class PriceSchema(ma.Schema):
 
 class ChargeSchema(ma.Schema):
     feature_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=1_000_000))
-    reference = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=255))
+    quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=MAX_QUANTITY))
+    reference = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=MAX_REFERENCE_LENGTH))
 
 
 class AdjustmentSchema(ma.Schema):
     amount = ma.fields.Integer(
         strict=True,
         required=True,
-        validate=[ma.validate.Range(min=-10**12, max=10**12), ma.validate.NoneOf([0])],
+        validate=[ma.validate.Range(min=-MAX_CREDITS, max=MAX_CREDITS), ma.validate.NoneOf([0])],
         metadata={"not": {"enum": [0]}, "description": "Positive adds credits, negative removes them; never 0"},
     )
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))

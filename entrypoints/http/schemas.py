@@ -6,6 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from domain.shared.pagination import MAX_PAGE
+
 
 class StatusSchema(ma.Schema):
     status = ma.fields.String(required=True)
@@ -34,5 +36,5 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
 
 class PageArgsSchema(ma.Schema):
     # Query values arrive as text, so not strict=True; "2.7" and "x" are still refused.
-    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200))

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from domain.ledger.model import (
     IdempotencyRecord,
 )
 from domain.shared.errors import DuplicateRecord, TransientError
-from tests.conftest import sqlite_engine
 from tests.helpers import T0, unique
 
 UowFactory = Callable[[], Any]
@@ -38,19 +36,10 @@ FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)
 US = timedelta(microseconds=1)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
-def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UowFactory]:
-    from adapters.memory.uow import MemoryUnitOfWorkFactory
-    from adapters.sql.uow import SqlUnitOfWorkFactory
-
-    if request.param == "memory":
-        yield MemoryUnitOfWorkFactory()
-    elif request.param == "sqlite":
-        engine = sqlite_engine(tmp_path / "ledger.db")
-        yield SqlUnitOfWorkFactory(engine)
-        engine.dispose()
-    else:
-        yield SqlUnitOfWorkFactory(request.getfixturevalue("mysql_engine"))
+@pytest.fixture
+def uow(backend_uow: UowFactory) -> UowFactory:
+    """The root conftest's backend mechanism (memory, SQLite, MariaDB), under this module's name."""
+    return backend_uow
 
 
 # --- builders ---------------------------------------------------------------------------------
@@ -421,6 +410,63 @@ def test_usage_sums_charges_by_feature_inside_the_month_window(uow: UowFactory) 
     assert all(type(value) is int for value in usage.values())
 
 
+def test_usage_of_a_whole_month_and_of_any_other_window_agree_with_the_entries(uow: UowFactory) -> None:
+    """A calendar month may be answered from a rollup (SQL), any other window from the entries:
+    both must give what the entries say, across month ends and for several accounts."""
+    account, other = new_account(), new_account()
+    add_all(uow, account, other)
+    rows = [
+        (account, -2, "coach.message", JAN), (account, -3, "coach.message", JAN + timedelta(days=3)),
+        (account, -5, None, FEB - US), (account, -7, "coach.message", FEB), (account, -11, "task.strategy", FEB),
+        (other, -13, "coach.message", JAN + timedelta(days=1)),
+    ]  # fmt: skip
+    seqs: dict[str, int] = {}
+    entries = []
+    for owner, amount, feature, at in rows:
+        seqs[owner.id] = seqs.get(owner.id, 0) + 1
+        entries.append(new_entry(owner.id, seqs[owner.id], amount=amount, feature_key=feature, created_at=at))
+    add_all(uow, *entries)
+    march = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+    assert read(uow, lambda repo: repo.usage_by_feature(account.id, JAN, FEB)) == {"coach.message": 5, "": 5}
+    assert read(uow, lambda repo: repo.usage_by_feature(account.id, FEB, march)) == {
+        "coach.message": 7, "task.strategy": 11,
+    }  # fmt: skip
+    assert read(uow, lambda repo: repo.usage_by_feature(other.id, JAN, FEB)) == {"coach.message": 13}
+    after_the_first_day = read(uow, lambda repo: repo.usage_by_feature(account.id, JAN + timedelta(days=1), FEB))
+    assert after_the_first_day == {"coach.message": 3, "": 5}
+    assert read(uow, lambda repo: repo.usage_by_feature(account.id, JAN, march)) == {
+        "coach.message": 12, "": 5, "task.strategy": 11,
+    }  # fmt: skip
+
+
+def test_lock_account_gives_the_account_and_its_open_grants_in_one_call(uow: UowFactory) -> None:
+    account = new_account(balance=150, last_seq=2)
+    spent = new_grant(account.id, granted=50, remaining=0)
+    open_ones = [new_grant(account.id, remaining=100), new_grant(account.id, granted=60, remaining=50)]
+    other = new_account()
+    add_all(uow, account, other, spent, *open_ones, new_grant(other.id))
+
+    locked = read(uow, lambda repo: repo.lock_account(account.id))
+
+    assert locked is not None
+    found, grants = locked
+    assert found == account
+    assert sorted(grants, key=attrgetter("id")) == sorted(open_ones, key=attrgetter("id"))
+    assert read(uow, lambda repo: repo.lock_account("missing")) is None
+    unlocked = read(uow, lambda repo: repo.read_account(account.id))
+    assert unlocked is not None and unlocked[0] == account
+    assert sorted(unlocked[1], key=attrgetter("id")) == sorted(open_ones, key=attrgetter("id"))
+    assert read(uow, lambda repo: repo.read_account("missing")) is None
+
+
+def test_lock_account_of_an_account_without_open_grants(uow: UowFactory) -> None:
+    account = new_account()
+    add_all(uow, account, new_grant(account.id, granted=5, remaining=0))
+
+    assert read(uow, lambda repo: repo.lock_account(account.id)) == (account, [])
+
+
 def test_usage_of_a_month_without_charges_is_empty(uow: UowFactory) -> None:
     account = new_account()
     add_all(uow, account)
@@ -541,7 +587,7 @@ def locked_account(mysql_engine: Any) -> Iterator[Account]:
 def test_a_locked_account_refuses_a_nowait_lock_from_another_connection(
     mysql_engine: Any, locked_account: Account
 ) -> None:
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
     with mysql_engine.connect() as other, pytest.raises(TransientError):
         Db(other).execute(NOWAIT_LOCK, {"id": locked_account.id})
@@ -552,7 +598,7 @@ def test_a_second_locker_times_out_with_a_transient_error_but_plain_reads_go_thr
     mysql_engine: Any, locked_account: Account
 ) -> None:
     from adapters.sql.ledger import SqlLedgerRepository
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
     with mysql_engine.connect() as other:
         try:
@@ -567,7 +613,8 @@ def test_a_second_locker_times_out_with_a_transient_error_but_plain_reads_go_thr
 
 @pytest.mark.mysql
 def test_the_lock_is_released_when_the_unit_of_work_commits(mysql_engine: Any) -> None:
-    from adapters.sql.uow import Db, SqlUnitOfWorkFactory
+    from adapters.sql.db import Db
+    from adapters.sql.uow import SqlUnitOfWorkFactory
 
     uow: UowFactory = SqlUnitOfWorkFactory(mysql_engine)
     account = new_account(balance=3)

@@ -1,0 +1,76 @@
+"""The connection the SQL repositories share, and driver errors turned into domain errors.
+
+Its own module (not adapters.sql.uow) so that the repositories import it without importing the
+unit of work, which imports them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.sql import Executable
+
+from adapters.sql.outage import database_unavailable
+from domain.shared.errors import DuplicateRecord, TransientError
+
+T = TypeVar("T")
+
+# MySQL/MariaDB error numbers that mean "try the whole transaction again". Lost connections
+# (2006, 2013) are not among them: they are `Unavailable` (adapters/sql/outage.py), after
+# `Db.execute`'s one retry of a unit of work's first statement.
+_RETRYABLE_MYSQL = {1205, 1213}
+
+
+def translate(error: exc.DBAPIError) -> Exception:
+    """Turn a driver error into a domain error, or return it unchanged."""
+    if isinstance(error, exc.IntegrityError):
+        return DuplicateRecord("The record already exists.")
+    unavailable = database_unavailable(error)
+    if unavailable is not None:
+        return unavailable
+    orig = error.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    if isinstance(code, int) and code in _RETRYABLE_MYSQL:
+        return TransientError("The database is busy; try again.")
+    if "database is locked" in str(orig):
+        return TransientError("The database is busy; try again.")
+    return error
+
+
+def guarded(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except exc.DBAPIError as error:
+        translated = translate(error)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+class Db:
+    """The connection the repositories share, with driver errors translated to domain errors.
+
+    The pool does not ping a connection before lending it. If the first statement of the unit
+    of work finds the connection dropped (server restart, idle cut), nothing has happened in
+    this transaction yet: the statement is sent once more on a fresh connection.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+        self._first = True
+
+    def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        first, self._first = self._first, False
+        try:
+            return self.connection.execute(statement, params)
+        except exc.DBAPIError as error:
+            if first and error.connection_invalidated:
+                self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
+                return guarded(lambda: self.connection.execute(statement, params))
+            translated = translate(error)
+            if translated is error:
+                raise
+            raise translated from error

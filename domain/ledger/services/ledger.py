@@ -1,0 +1,241 @@
+"""The ledger's public verbs. Each checks its input, then says in `work` what it does to the
+locked account (a `Book`); `once` gives every verb the same locked, idempotent, committed shape."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from domain.ledger.errors import GrantNotFound, InsufficientCredits
+from domain.ledger.model import Account, EntryKind, GrantSource, Hold, HoldStatus, PriceList
+from domain.ledger.ports import LedgerUnitOfWork
+from domain.ledger.results import Movement
+from domain.ledger.services.book import Book, Work, apply, once
+from domain.ledger.services.inputs import (
+    MAX_CREDITS,
+    MAX_REFERENCE_LENGTH,
+    check_amount,
+    check_quantity,
+    fingerprint,
+    grant_source,
+    month_bounds,
+)
+from domain.ledger.services.queries import LedgerQueries
+from domain.ledger.services.sweeps import LedgerSweeps
+from domain.shared.audit import AuditingUnitOfWork
+from domain.shared.clock import Clock
+from domain.shared.errors import InvalidInput
+from domain.shared.ids import IdGenerator
+
+
+class _HasPlan(Protocol):
+    id: str
+    plan: str
+
+
+class Ledger(LedgerQueries, LedgerSweeps):
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], LedgerUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        prices: PriceList,
+        default_hold_ttl: int = 900,
+        free_plan_credits: int = 100,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self.prices = prices
+        self._default_hold_ttl = default_hold_ttl
+        self._free_plan_credits = free_plan_credits
+
+    def _once(self, account_id: str, key: str, operation: str, args: dict[str, Any], work: Work) -> Movement:
+        return once(self._uow, self._clock, self._ids, account_id, key, operation, fingerprint(operation, args), work)
+
+    # --- accounts ------------------------------------------------------------------------
+    def open_account(self, account_id: str) -> None:
+        """Create an empty account (a no-op when it exists)."""
+        with self._uow() as uow:
+            if uow.ledger.get_account(account_id) is None:
+                uow.ledger.add_account(Account(id=account_id, created_at=self._clock.now()))
+                uow.commit()
+
+    def open_account_for_new_user(self, uow: LedgerUnitOfWork, user: _HasPlan) -> None:
+        """Identity's registration hook, inside its unit of work: the account, and this month's
+        free allowance at once (the same key the daily job uses, so it is never granted twice)."""
+        now = self._clock.now()
+        account = Account(id=user.id, created_at=now)
+        uow.ledger.add_account(account)
+        if user.plan == "free" and self._free_plan_credits > 0:
+            key, args, work = self._allowance(now.strftime("%Y-%m"), self._free_plan_credits)
+            book = Book(uow, account, [], now=now, key=key, ids=self._ids)
+            apply(book, "allowance", fingerprint("allowance", args), work)
+
+    # --- credits in ------------------------------------------------------------------------
+    def grant(
+        self,
+        account_id: str,
+        *,
+        source: GrantSource | str,
+        amount: int,
+        idempotency_key: str,
+        expires_at: datetime | None = None,
+        reference: str | None = None,
+    ) -> Movement:
+        source = grant_source(source)
+        check_amount(amount)
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidInput("expires_at must carry a time zone.", details={"expires_at": "Not aware."})
+
+        def work(book: Book) -> Movement:
+            if expires_at is not None and expires_at <= book.now:
+                raise InvalidInput("The grant would expire at once.", details={"expires_at": "In the past."})
+            return book.add_grant(source, amount, expires_at=expires_at, reference=reference)
+
+        args = {"source": source.value, "amount": amount, "expires_at": expires_at, "reference": reference}
+        return self._once(account_id, idempotency_key, "grant", args, work)
+
+    def grant_monthly_allowance(self, account_id: str, *, period: str, credits: int | None = None) -> Movement:
+        """The free plan's credits for `period` (YYYY-MM), expiring when the month ends. Once per
+        account and period: a rerun, a double tick or a replay returns the first grant."""
+        key, args, work = self._allowance(period, credits or self._free_plan_credits)
+        return self._once(account_id, key, "allowance", args, work)
+
+    def _allowance(self, period: str, credits: int) -> tuple[str, dict[str, Any], Work]:
+        _, end = month_bounds(period)
+
+        def work(book: Book) -> Movement:
+            if end <= book.now:
+                raise InvalidInput(f"The period {period} has ended.", details={"period": "Already over."})
+            return book.add_grant(GrantSource.PLAN, credits, expires_at=end, reference=f"free-plan:{period}")
+
+        return f"allowance:{period}", {"period": period}, work
+
+    # --- credits out -----------------------------------------------------------------------
+    def charge(
+        self,
+        account_id: str,
+        *,
+        feature_key: str,
+        quantity: int = 1,
+        idempotency_key: str,
+        reference: str | None = None,
+    ) -> Movement:
+        check_quantity(quantity)
+        cost = self.prices.cost(feature_key, quantity)
+
+        def work(book: Book) -> Movement:
+            entry = book.debit(cost, EntryKind.CHARGE, feature_key=feature_key, reference=reference)
+            return book.movement(entry)
+
+        args = {"feature_key": feature_key, "quantity": quantity, "reference": reference}
+        return self._once(account_id, idempotency_key, "charge", args, work)
+
+    def adjust(
+        self, account_id: str, *, amount: int, reason: str, actor: str, idempotency_key: str,
+        audit: object | None = None,
+    ) -> Movement:
+        """An admin's correction: positive adds a grant that never expires, negative removes
+        credits (soonest-expiring first) but never more than are available. `audit` (an audit
+        record of domain.platform) is written in the same transaction, and not on a replay."""
+        if amount == 0 or abs(amount) > MAX_CREDITS:
+            raise InvalidInput("amount must be non-zero and in range.", details={"amount": "Non-zero, in range."})
+        reference = f"{actor}: {reason}"[:MAX_REFERENCE_LENGTH]
+
+        def work(book: Book) -> Movement:
+            if audit is not None:
+                cast(AuditingUnitOfWork, book.uow).audit.add(audit)
+            if amount > 0:
+                return book.add_grant(GrantSource.ADMIN, amount, expires_at=None, reference=reference)
+            return book.movement(book.debit(-amount, EntryKind.ADJUSTMENT, reference=reference))
+
+        args = {"amount": amount, "reason": reason, "actor": actor}
+        return self._once(account_id, idempotency_key, "adjust", args, work)
+
+    def reverse_grant(self, grant_id: str, *, amount: int, reason: str, idempotency_key: str) -> Movement:
+        """Claw back up to `amount` of what is left of a grant (a provider refund). Never takes
+        held or spent credits: what it could not take is reported as `shortfall`."""
+        check_amount(amount)
+        with self._uow() as uow:
+            found = uow.ledger.get_grant(grant_id)
+        if found is None:
+            raise GrantNotFound()
+
+        def work(book: Book) -> Movement:
+            grant = next((g for g in book.grants if g.id == grant_id), None) or book.uow.ledger.get_grant(grant_id)
+            assert grant is not None  # grants are never deleted
+            taken = min(amount, grant.remaining, book.account.available)
+            entry = None
+            if taken:
+                entry = book.take_from(grant, taken, EntryKind.REVERSAL, key=book.key,
+                                       reference=reason[:MAX_REFERENCE_LENGTH])  # fmt: skip
+            return book.movement(entry, grant_id=grant_id, shortfall=amount - taken)
+
+        args = {"grant_id": grant_id, "amount": amount, "reason": reason}
+        return self._once(found.account_id, idempotency_key, "reverse_grant", args, work)
+
+    # --- holds -----------------------------------------------------------------------------
+    def hold(
+        self,
+        account_id: str,
+        *,
+        amount: int,
+        idempotency_key: str,
+        ttl_seconds: int | None = None,
+        feature_key: str | None = None,
+        reference: str | None = None,
+    ) -> Movement:
+        """Reserve `amount` credits before slow work; they stop being available until the hold
+        is captured, voided or expires."""
+        check_amount(amount)
+        ttl = self._default_hold_ttl if ttl_seconds is None else ttl_seconds
+        if ttl < 1:
+            raise InvalidInput("ttl must be at least 1 second.", details={"ttl_seconds": "At least 1."})
+
+        def work(book: Book) -> Movement:
+            if amount > book.account.available:  # holds reserve credits; they take nothing from grants yet
+                raise InsufficientCredits(needed=amount, available=book.account.available)
+            hold = Hold(
+                id=self._ids.new_id("hld"), account_id=book.account.id, requested=amount, amount=amount,
+                status=HoldStatus.ACTIVE, idempotency_key=book.key, expires_at=book.now + timedelta(seconds=ttl),
+                created_at=book.now, feature_key=feature_key, reference=reference,
+            )  # fmt: skip
+            book.uow.ledger.add_hold(hold)
+            book.account.reserve(amount)
+            return book.movement(hold=hold)
+
+        args = {"amount": amount, "ttl": ttl, "feature_key": feature_key, "reference": reference}
+        return self._once(account_id, idempotency_key, "hold", args, work)
+
+    def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement:
+        """Charge the actual cost (at most what was requested) and release the rest. If expiry
+        trimmed the hold, at most what is still held is charged."""
+        if not 0 <= amount <= MAX_CREDITS:
+            raise InvalidInput("amount is out of range.", details={"amount": "Zero or more."})
+
+        def work(book: Book) -> Movement:
+            hold = book.active_hold(hold_id)
+            if amount > hold.requested:
+                raise InvalidInput(
+                    f"Cannot capture {amount}: the hold is for {hold.requested}.",
+                    details={"amount": f"At most {hold.requested}."},
+                )
+            charged = min(amount, hold.amount)
+            book.finish(hold, HoldStatus.CAPTURED, captured=charged)
+            entry = None
+            if charged:
+                entry = book.debit(charged, EntryKind.CHARGE, feature_key=hold.feature_key,
+                                   reference=hold.reference, hold_id=hold.id)  # fmt: skip
+            return book.movement(entry, hold=hold)
+
+        return self._once(account_id, idempotency_key, "capture", {"hold": hold_id, "amount": amount}, work)
+
+    def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement:
+        def work(book: Book) -> Movement:
+            hold = book.active_hold(hold_id)
+            book.finish(hold, HoldStatus.VOIDED)
+            return book.movement(hold=hold)
+
+        return self._once(account_id, idempotency_key, "void", {"hold": hold_id}, work)
