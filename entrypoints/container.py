@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from domain.billing.ports import PaymentGateway, WebhookVerifier
+from domain.billing.ports import BillingUnitOfWork, PaymentGateway, WebhookVerifier
 from domain.billing.services import BillingService
 from domain.identity.ports import IdentityUnitOfWork
 from domain.identity.services import IdentityService
 from domain.ledger.ports import LedgerUnitOfWork
+from domain.platform.ports import PlatformUnitOfWork
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
@@ -25,7 +26,7 @@ from entrypoints.observability import Metrics, NullMetrics
 log = logging.getLogger("entrypoints.bootstrap")
 
 
-class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, Protocol):
+class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, BillingUnitOfWork, PlatformUnitOfWork, Protocol):
     """What the storage adapters give every use case: one transaction over all the repositories
     (SqlUnitOfWork and MemoryUnitOfWork both are one)."""
 

@@ -126,5 +126,7 @@ class UserPlans(Protocol):
 
 
 class BillingUnitOfWork(UnitOfWork, Protocol):
-    billing: BillingRepository
-    users: UserPlans
+    @property
+    def billing(self) -> BillingRepository: ...
+    @property
+    def users(self) -> UserPlans: ...

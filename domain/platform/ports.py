@@ -47,15 +47,21 @@ class UserDirectory(Protocol):
 
 
 class AuditUnitOfWork(UnitOfWork, Protocol):
-    audit: AuditRepository
+    @property
+    def audit(self) -> AuditRepository: ...
 
 
 class PlatformUnitOfWork(UnitOfWork, Protocol):
-    users: UserDirectoryUsers
-    logins: LoginRepository
-    audit: AuditRepository
-    directory: UserDirectory
-    ledger: LedgerRepository  # read only here: balances for the directory
+    @property
+    def users(self) -> UserDirectoryUsers: ...
+    @property
+    def logins(self) -> LoginRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def directory(self) -> UserDirectory: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...  # read only here: balances for the directory
 
 
 class UserDirectoryUsers(Protocol):

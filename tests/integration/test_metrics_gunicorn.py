@@ -87,14 +87,21 @@ def test_every_scrape_counts_the_requests_of_both_workers(tmp_path: Path) -> Non
     )  # fmt: skip
     try:
         wait_until_up(port, server)  # one /health of its own
-        with ThreadPoolExecutor(8) as pool:
-            statuses = Counter(status for status, _ in pool.map(lambda _: get(port, "/health"), range(REQUESTS)))
-        assert statuses == {200: REQUESTS}
+        # Which worker accepts a connection is the kernel's choice (and a worker may still be
+        # booting on a loaded machine): send batches until both have served, at most 20.
+        sent, statuses = 0, Counter[int]()
+        for _ in range(20):
+            with ThreadPoolExecutor(8) as pool:
+                statuses.update(status for status, _ in pool.map(lambda _: get(port, "/health"), range(REQUESTS)))
+            sent += REQUESTS
+            if len([n for n in per_process_health(metrics_dir).values() if n > 0]) == 2:
+                break
+        assert statuses == {200: sent}
         scrapes = [get(port, "/metrics")[1].decode() for _ in range(6)]
-        assert [health_count(text) for text in scrapes] == [REQUESTS + 1] * 6  # whichever worker answers
+        assert [health_count(text) for text in scrapes] == [sent + 1] * 6  # whichever worker answers
         served = per_process_health(metrics_dir)
         assert len([n for n in served.values() if n > 0]) == 2, served  # both workers served /health
-        assert sum(served.values()) == REQUESTS + 1
+        assert sum(served.values()) == sent + 1
         assert not (metrics_dir / "counter_99999.db").exists()  # serve emptied the directory
     finally:
         os.killpg(server.pid, signal.SIGTERM)
