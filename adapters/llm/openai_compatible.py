@@ -24,7 +24,8 @@ Decisions, and why:
 - **A stream that drops half-way** (connection reset, read timeout between chunks, a malformed
   event, or an end without any finish reason): when text already arrived, the caller has the
   chunks, then one final `Reply` with that text, `cut_short=True`, and tokens counted with
-  `estimate_tokens` (prompt and text) unless the provider's usage arrived before the break.
+  `prompt_tokens` and `estimate_tokens` (as the service
+  estimated the hold) unless the provider's usage arrived before the break.
   It is never an exception at that point: the caller streamed that text and must settle for it.
   When nothing arrived, it is `CoachUnavailable(reason="stream_broken")`.
 - `stream()` is a generator: nothing is sent until the first `next()`. Closing it early (the
@@ -48,6 +49,7 @@ from openai.types.completion_usage import CompletionUsage
 
 from domain.coaching.errors import CoachUnavailable
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
+from domain.coaching.prompts import prompt_tokens
 from domain.coaching.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,6 @@ MESSAGES = {
 
 def unavailable(reason: str, **details: Any) -> CoachUnavailable:
     return CoachUnavailable(MESSAGES[reason], details={"reason": reason, **details})
-
-
-def prompt_tokens(messages: Sequence[ChatMessage]) -> int:
-    return sum(estimate_tokens(message.content) for message in messages)
 
 
 def retry_after(response: httpx2.Response) -> float | None:

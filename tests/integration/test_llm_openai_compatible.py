@@ -10,6 +10,7 @@ import pytest
 from adapters.llm.openai_compatible import OpenAICompatibleCoach
 from domain.coaching.errors import CoachUnavailable
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
+from domain.coaching.prompts import prompt_tokens
 from domain.coaching.tokens import estimate_tokens
 from tests.fake_openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
 
@@ -84,7 +85,7 @@ def test_without_usage_from_the_provider_tokens_are_estimated_from_the_text(fake
 
     reply = coach(fake).model.reply(MESSAGES, SETTINGS)
 
-    assert reply.tokens_in == sum(estimate_tokens(m.content) for m in MESSAGES)
+    assert reply.tokens_in == prompt_tokens(MESSAGES)
     assert reply.tokens_out == estimate_tokens(DEFAULT_TEXT)
 
 
@@ -121,7 +122,7 @@ def test_a_streamed_reply_without_usage_counts_tokens_from_the_text(fake: FakeOp
 
     _, final = streamed(coach(fake).model)
 
-    assert final.tokens_in == sum(estimate_tokens(m.content) for m in MESSAGES)
+    assert final.tokens_in == prompt_tokens(MESSAGES)
     assert final.tokens_out == estimate_tokens(DEFAULT_TEXT)
     assert final.cut_short is False
 
@@ -143,7 +144,7 @@ def test_a_stream_that_drops_half_way_gives_the_chunks_then_a_cut_short_reply(fa
     assert final.text == "".join(chunks)
     assert final.cut_short is True
     assert final.tokens_out == estimate_tokens(final.text)
-    assert final.tokens_in == sum(estimate_tokens(m.content) for m in MESSAGES)
+    assert final.tokens_in == prompt_tokens(MESSAGES)
     assert len(fake.requests) == 1  # text was shown: never sent again
 
 
