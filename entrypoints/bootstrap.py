@@ -6,6 +6,8 @@ import tomllib
 from collections.abc import Callable
 from typing import Any
 
+from domain.coaching.ports import CoachModel
+from domain.coaching.services import Coaching
 from domain.identity.services import IdentityService, TokenPolicy
 from domain.ledger.model import Price, PriceList
 from domain.ledger.services import Ledger
@@ -39,6 +41,7 @@ def bootstrap(
     hasher: Any = None,
     tokens: Any = None,
     prices: PriceList | None = None,
+    coach_model: CoachModel | None = None,
 ) -> Container:
     """Build everything from `settings`; tests pass overrides (memory storage, a manual clock...)."""
     clock = clock or SystemClock()
@@ -72,6 +75,8 @@ def bootstrap(
         policy=TokenPolicy(access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl),
         on_user_created=(ledger.open_account_for_new_user,),
     )
+    coach_model = coach_model or _coach_model(settings)
+    coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
     container = Container(
         settings=settings,
         clock=clock,
@@ -82,6 +87,8 @@ def bootstrap(
         ledger=ledger,
         readiness=readiness,
         resources=resources,
+        coach_model=coach_model,
+        coaching=coaching,
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job
@@ -145,6 +152,32 @@ def _tokens(settings: Settings) -> Any:
     from adapters.security.jwt_codec import JwtTokenCodec
 
     return JwtTokenCodec(secret=settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def _coach_model(settings: Settings) -> CoachModel:
+    """LLM_BASE_URL set: an OpenAI-compatible endpoint; unset: the offline scripted coach."""
+    if settings.llm_base_url:
+        from adapters.llm.openai_compatible import OpenAICompatibleCoach
+
+        return OpenAICompatibleCoach(
+            settings.llm_base_url, settings.llm_api_key, settings.llm_model,
+            timeout=settings.llm_timeout, max_retries=settings.llm_max_retries,
+        )  # fmt: skip
+    from adapters.llm.scripted import ScriptedCoach
+
+    return ScriptedCoach()
+
+
+def _coaching(
+    settings: Settings, uow: UowFactory, ledger: Ledger, model: CoachModel, clock: Clock, ids: IdGenerator,
+    prices: PriceList,
+) -> Coaching:  # fmt: skip
+    from entrypoints.coaches import coaching_config, load_coaches
+
+    return Coaching(
+        uow=uow, ledger=ledger, model=model, coaches=load_coaches(settings.coaches_file), clock=clock, ids=ids,
+        config=coaching_config(settings, prices),
+    )  # fmt: skip
 
 
 __all__ = ["Container", "bootstrap", "load_prices"]

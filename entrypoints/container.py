@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.coaching.ports import CoachModel
+from domain.coaching.services import Coaching
 from domain.identity.services import IdentityService
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
@@ -32,6 +34,8 @@ class Container:
     ledger: Ledger
     readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)  # engine, redis: closed by the owner
+    coach_model: CoachModel | None = None  # issue 14: always set by bootstrap()
+    coaching: Coaching | None = None  # issue 14: always set by bootstrap()
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.memory.coaching import InMemoryCoachingRepository
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.store import MemoryStore
@@ -15,6 +16,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     refresh_tokens: InMemoryRefreshTokenRepository
     api_keys: InMemoryApiKeyRepository
     ledger: InMemoryLedgerRepository
+    coaching: InMemoryCoachingRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -24,6 +26,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.refresh_tokens = InMemoryRefreshTokenRepository(store)
         self.api_keys = InMemoryApiKeyRepository(store)
         self.ledger = InMemoryLedgerRepository(store)
+        self.coaching = InMemoryCoachingRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

@@ -8,6 +8,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.sql import Executable
 
+from adapters.sql.coaching import SqlCoachingRepository
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from domain.shared.errors import DuplicateRecord, TransientError
@@ -59,6 +60,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
     refresh_tokens: SqlRefreshTokenRepository
     api_keys: SqlApiKeyRepository
     ledger: SqlLedgerRepository
+    coaching: SqlCoachingRepository
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -73,6 +75,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.refresh_tokens = SqlRefreshTokenRepository(db)
         self.api_keys = SqlApiKeyRepository(db)
         self.ledger = SqlLedgerRepository(db)
+        self.coaching = SqlCoachingRepository(db)
 
     def _commit(self) -> None:
         assert self._connection is not None

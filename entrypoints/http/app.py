@@ -47,6 +47,9 @@ def _register_blueprints(api: Api) -> None:
 
     for module in (health, identity, ledger):
         api.register_blueprint(module.blp)
+    from entrypoints.http import coaching
+
+    api.register_blueprint(coaching.blp)
 
 
 def _register_plumbing(app: Flask) -> None:

@@ -7,6 +7,7 @@ What runs when (all times UTC):
 | `release_expired_holds`           | `ledger.release_expired_holds`           | every minute       |
 | `expire_grants`                   | `ledger.expire_grants`                   | every hour, at :00 |
 | `grant_free_plan_monthly_credits` | `ledger.grant_free_plan_monthly_credits` | daily at 00:10     |
+| `coaching_sweep`                  | `coaching.sweep`                         | every minute       |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -109,6 +110,7 @@ SCHEDULE: tuple[Periodic, ...] = (
         cron="10 0 * * *",
         retry=RetryPolicy(max_retries=3, intervals=(60, 300, 900)),
     ),
+    Periodic("coaching_sweep", "coaching.sweep", interval_seconds=60),
 )
 
 
