@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ledger
+	$(BIN)/python -m bench.coaching
 
 clean:
 	rm -rf $(VENV) var .hypothesis .schemathesis
