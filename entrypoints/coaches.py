@@ -9,8 +9,6 @@ import tomllib
 from typing import Any
 
 from domain.coaching.model import TITLE_MAX, Coach
-from domain.coaching.pricing import ChatPricing
-from domain.coaching.prompts import TASK_INSTRUCTIONS
 from domain.coaching.services import DEFAULT_COACH, CoachingConfig
 from domain.ledger.model import PriceList
 from entrypoints.config import ConfigError, Settings
@@ -63,20 +61,10 @@ def _coach(coach_id: str, entry: dict[str, Any]) -> Coach:
 
 
 def coaching_config(settings: Settings, prices: PriceList) -> CoachingConfig:
-    """Chat prices (`coach.message`, `coach.tokens_1k`) and task prices (`task.<type>`) from the
-    price list; a task type runs only when it has both a price and instructions."""
-    try:
-        pricing = ChatPricing(base=prices.cost("coach.message", 1), per_1k=prices.cost("coach.tokens_1k", 1))
-    except Exception:
-        raise ConfigError("the price list needs coach.message and coach.tokens_1k for the coach") from None
-    task_prices = {
-        key.removeprefix("task."): price.credits
-        for key, price in prices.prices.items()
-        if key.startswith("task.") and key.removeprefix("task.") in TASK_INSTRUCTIONS
-    }
+    """The tunables; prices (`coach.message`, `coach.tokens_1k`, `task.<type>`) are read from the
+    price list at each use, so a price list without them refuses chat (503) and tasks (422) only."""
     return CoachingConfig(
-        pricing=pricing,
-        task_prices=task_prices,
+        prices=prices,
         min_reply_tokens=settings.coach_min_reply_tokens,
         chat_hold_ttl=settings.coach_hold_ttl,
         task_timeout=settings.task_timeout,

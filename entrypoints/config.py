@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def _coaching(env: Mapping[str, str]) -> dict[str, object]:
+def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
     """The coaching settings (issue 14): the coach model endpoint, the catalogue, holds and task timeouts."""
     timeout_raw = env.get("LLM_TIMEOUT_SECONDS") or "60"
     try:

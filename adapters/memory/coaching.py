@@ -16,7 +16,7 @@ SESSIONS, MESSAGES, TASKS = "coaching_sessions", "coaching_messages", "coaching_
 
 
 def _newest_first(rows: Iterable[T], keep: Callable[[T], bool], limit: int, before: str | None) -> list[T]:
-    chosen = [replace(r) for r in rows if keep(r) and (before is None or r.id < before)]  # type: ignore[attr-defined]
+    chosen = [replace(r) for r in rows if keep(r) and (before is None or r.id < before)]  # type: ignore[attr-defined,type-var]
     chosen.sort(key=lambda r: r.id, reverse=True)  # type: ignore[attr-defined]
     return chosen[:limit]
 

@@ -5,6 +5,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -56,7 +57,7 @@ def _task(row: RowMapping) -> Task:
 def _row(entity: Any) -> dict[str, Any]:
     values = asdict(entity)
     for name, value in values.items():
-        if hasattr(value, "value") and isinstance(value, str):  # StrEnum -> its text
+        if isinstance(value, StrEnum):
             values[name] = value.value
     return values
 

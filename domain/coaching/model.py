@@ -167,8 +167,8 @@ def check_length(field: str, value: str | None, maximum: int, *, required: bool 
         if required:
             raise InvalidInput(f"{field} is required.", details={field: "Required."})
         return
-    if required and not value.strip():
-        raise InvalidInput(f"{field} must not be blank.", details={field: "Must not be blank."})
+    if required and not value:
+        raise InvalidInput(f"{field} must not be empty.", details={field: "Must not be empty."})
     if len(value) > maximum:
         raise InvalidInput(
             f"{field} is longer than {maximum} characters.", details={field: f"At most {maximum} characters."}

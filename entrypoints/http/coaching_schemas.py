@@ -14,6 +14,7 @@ from domain.coaching.model import (
     TaskStatus,
     TodoStatus,
 )
+from domain.coaching.prompts import TASK_INSTRUCTIONS
 from entrypoints.http.ledger import PRINTABLE_ASCII, BalanceSchema
 from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
 
@@ -203,8 +204,7 @@ class TaskSchema(ma.Schema):
 
 
 class TaskCreateSchema(ma.Schema):
-    type = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40),
-                            metadata={"description": "strategy or weekly_review"})  # fmt: skip
+    type = ma.fields.String(required=True, validate=ma.validate.OneOf(sorted(TASK_INSTRUCTIONS)))
     workspace_id = _id(required=True)
     input = ma.fields.Dict(keys=ma.fields.String(), load_default=dict,
                            metadata={"description": "Free-form; `notes` is passed to the coach. At most 8000 characters as JSON"})  # fmt: skip

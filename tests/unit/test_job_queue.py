@@ -271,6 +271,7 @@ def test_the_schedule_releases_holds_every_minute_expires_grants_hourly_and_gran
         ("release_expired_holds", "ledger.release_expired_holds", 60, None),
         ("expire_grants", "ledger.expire_grants", 3600, None),
         ("grant_free_plan_monthly_credits", "ledger.grant_free_plan_monthly_credits", None, "10 0 * * *"),
+        ("coaching_sweep", "coaching.sweep", 60, None),
     ]
     assert all(entry.job_name in JOBS for entry in SCHEDULE)
 
@@ -307,10 +308,12 @@ def test_a_tick_enqueues_the_current_slot_of_every_entry_once() -> None:
     queue, claims = RecordingJobQueue(), LocalSlotClaims()
     first = tick(SCHEDULE, T0, queue, claims)
     assert first == ["periodic-release_expired_holds-20260115T120000Z", "periodic-expire_grants-20260115T120000Z",
-                     "periodic-grant_free_plan_monthly_credits-20260115T001000Z"]  # fmt: skip
+                     "periodic-grant_free_plan_monthly_credits-20260115T001000Z",
+                     "periodic-coaching_sweep-20260115T120000Z"]  # fmt: skip
     assert tick(SCHEDULE, T0 + timedelta(seconds=59), queue, claims) == []
-    assert tick(SCHEDULE, T0 + timedelta(seconds=60), queue, claims) == ["periodic-release_expired_holds-20260115T120100Z"]
-    assert [job.job_id for job in queue.jobs] == [*first, "periodic-release_expired_holds-20260115T120100Z"]
+    next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z"]
+    assert tick(SCHEDULE, T0 + timedelta(seconds=60), queue, claims) == next_minute
+    assert [job.job_id for job in queue.jobs] == [*first, *next_minute]
     assert queue.jobs[2].retry == RetryPolicy(3, (60, 300, 900))
 
 
@@ -319,7 +322,7 @@ def test_two_schedulers_sharing_claims_enqueue_each_slot_once() -> None:
     queue_a, queue_b = RecordingJobQueue(), RecordingJobQueue()
     tick(SCHEDULE, T0, queue_a, claims)
     tick(SCHEDULE, T0 + timedelta(seconds=1), queue_b, claims)
-    assert (len(queue_a.jobs), len(queue_b.jobs)) == (3, 0)
+    assert (len(queue_a.jobs), len(queue_b.jobs)) == (len(SCHEDULE), 0)
 
 
 class BrokenQueue:

@@ -7,13 +7,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from domain.coaching.errors import UnknownTaskType
 from domain.coaching.model import Coach, Workspace
 from domain.coaching.policy import Action, authorize
 from domain.coaching.ports import CoachingUnitOfWork, CoachModel
 from domain.coaching.pricing import ChatPricing
+from domain.coaching.prompts import TASK_INSTRUCTIONS
+from domain.ledger.errors import UnknownFeature
+from domain.ledger.model import PriceList
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
-from domain.shared.errors import InvalidInput
+from domain.shared.errors import InvalidInput, Unavailable
 from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
 
@@ -25,8 +29,7 @@ DEFAULT_COACH = "houston"
 class CoachingConfig:
     """Tunables from settings (entrypoints/config.py) and the price list."""
 
-    pricing: ChatPricing
-    task_prices: Mapping[str, int]  # task type -> credits (price list keys task.<type>)
+    prices: PriceList  # coach.message, coach.tokens_1k, task.<type>; read at each use, like the ledger does
     min_reply_tokens: int = 64  # the smallest reply cap worth calling the model for
     chat_hold_ttl: int = 900  # seconds; a chat hold outlives the slowest model call with retries
     task_timeout: int = 600  # seconds a task may run before the sweep fails it
@@ -37,6 +40,21 @@ class CoachingConfig:
     @property
     def task_hold_ttl(self) -> int:
         return self.task_queue_timeout + self.task_timeout + 300
+
+    @property
+    def pricing(self) -> ChatPricing:
+        try:
+            return ChatPricing(base=self.prices.cost("coach.message", 1), per_1k=self.prices.cost("coach.tokens_1k", 1))
+        except UnknownFeature:
+            raise Unavailable("Chat is not priced: the price list has no coach.message or coach.tokens_1k.") from None
+
+    def task_price(self, task_type: str) -> int:
+        if task_type not in TASK_INSTRUCTIONS:
+            raise UnknownTaskType(task_type)
+        try:
+            return self.prices.cost(f"task.{task_type}", 1)
+        except UnknownFeature:
+            raise UnknownTaskType(task_type) from None
 
 
 class CoachingBase:

@@ -45,6 +45,7 @@ from domain.coaching.model import (
 )
 from domain.coaching.policy import Action
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
+from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, chat_messages, prompt_tokens, system_prompt
 from domain.coaching.services.base import (
     DEFAULT_COACH,
@@ -238,6 +239,9 @@ class ChatUseCases(CoachingBase):
         return Reply(text, prepared.prompt_tokens, estimate_tokens(text), model, cut_short=True)
 
     # --- the steps -------------------------------------------------------------------------------
+    def _pricing(self) -> ChatPricing:
+        return self.config.pricing
+
     def _prepare(self, user_id: str, session_id: str, content: str, key: str | None, print_: str) -> _Prepared:
         with self._uow() as uow:
             session = self._session(uow, user_id, session_id, Action.WRITE)
@@ -254,7 +258,7 @@ class ChatUseCases(CoachingBase):
         tokens = prompt_tokens(messages)
         multiplier = _multiplier(coach)
         available = self._ledger.balance(user_id).available
-        pricing = self.config.pricing
+        pricing = self._pricing()
         cap = pricing.affordable_cap(tokens, coach.max_reply_tokens, self.config.min_reply_tokens, available, multiplier)
         estimate = pricing.cost(tokens + cap, multiplier)
         hold_id = None
@@ -269,7 +273,7 @@ class ChatUseCases(CoachingBase):
         return _Prepared(user_id, session, coach, content, key, print_, messages, settings, tokens, estimate, hold_id)
 
     def _store_and_capture(self, prepared: _Prepared, reply: Reply) -> Exchange:
-        used = self.config.pricing.cost(reply.tokens_in + reply.tokens_out, _multiplier(prepared.coach))
+        used = self._pricing().cost(reply.tokens_in + reply.tokens_out, _multiplier(prepared.coach))
         now = self._clock.now()
         user_message = Message(
             id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="user",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, UnknownTaskType, WorkspaceNotFound
+from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
 from domain.coaching.model import CONTENT_MAX, GoalStatus, Task, TaskStatus, TodoStatus
 from domain.coaching.policy import Action
 from domain.coaching.ports import ModelSettings
@@ -46,9 +46,7 @@ class SweepResult:
 class TaskUseCases(CoachingBase):
     def create_task(self, user_id: str, *, type: str, workspace_id: str, input: Mapping[str, Any],
                     idempotency_key: str | None = None) -> Task:  # fmt: skip
-        price = self.config.task_prices.get(type)
-        if price is None:
-            raise UnknownTaskType(type)
+        price = self.config.task_price(type)
         if len(json.dumps(input, default=str)) > CONTENT_MAX:
             raise InvalidInput("input is too large.", details={"input": f"At most {CONTENT_MAX} characters as JSON."})
         key = request_key(user_id, "task", idempotency_key) if idempotency_key else None
