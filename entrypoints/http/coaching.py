@@ -298,7 +298,7 @@ class Messages(MethodView):
         key = headers.get("idempotency_key")
         if wants_stream():
             events = coaching().stream_message(me(), session_id, body["content"], idempotency_key=key)
-            return Response(_sse(events), status=200, mimetype=EVENT_STREAM,
+            return Response(_Sse(events), status=200, mimetype=EVENT_STREAM,
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
         return _exchange(coaching().send_message(me(), session_id, body["content"], idempotency_key=key))
 
@@ -307,9 +307,27 @@ def _event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+class _Sse:
+    """The WSGI body. The server closes it when the client goes away (or never reads it): that
+    closes `events`, which settles the hold; see domain/coaching/services/chat.py."""
+
+    def __init__(self, events: Iterator[StreamEvent]) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _sse(self._events)
+
+    def close(self) -> None:
+        _close(self._events)
+
+
+def _close(events: Iterator[StreamEvent]) -> None:
+    close = getattr(events, "close", None)
+    if callable(close):
+        close()
+
+
 def _sse(events: Iterator[StreamEvent]) -> Iterator[bytes]:
-    """The WSGI iterator. Closing it (a client that went away) closes `events`, whose own
-    `finally` settles the hold; see domain/coaching/services/chat.py."""
     try:
         for event in events:
             if isinstance(event, Delta):
@@ -324,9 +342,7 @@ def _sse(events: Iterator[StreamEvent]) -> Iterator[bytes]:
         log.exception("the chat stream failed")
         yield _event("error", error_body("internal_error", "Something went wrong on our side."))
     finally:
-        close = getattr(events, "close", None)
-        if callable(close):
-            close()
+        _close(events)
 
 
 # --- tasks ---------------------------------------------------------------------------------------

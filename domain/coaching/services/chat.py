@@ -26,7 +26,7 @@ first, when the reply is kept free of charge and `credits_charged` says 0).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
@@ -99,6 +99,25 @@ class Failed:
 
 
 StreamEvent = Delta | Done | Failed
+
+
+class ChatStream(Iterator[StreamEvent]):
+    """The events of one streamed message. Closing it settles the hold, even when it was never
+    iterated (a generator closed before its first `next` would skip its `finally`)."""
+
+    def __init__(self, events: Generator[StreamEvent, None, None], on_close_unstarted: Callable[[], None]) -> None:
+        self._events = events
+        self._on_close_unstarted: Callable[[], None] | None = on_close_unstarted
+
+    def __next__(self) -> StreamEvent:
+        self._on_close_unstarted = None
+        return next(self._events)
+
+    def close(self) -> None:
+        settle, self._on_close_unstarted = self._on_close_unstarted, None
+        self._events.close()
+        if settle is not None:
+            settle()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +209,10 @@ class ChatUseCases(CoachingBase):
         replayed = self._replay_exchange(user_id, key, print_)
         if replayed is not None:
             return iter([Delta(replayed.assistant_message.content), Done(replayed)])
-        return self._streaming(self._prepare(user_id, session_id, content, key, print_))
+        prepared = self._prepare(user_id, session_id, content, key, print_)
+        return ChatStream(self._streaming(prepared), on_close_unstarted=lambda: self._void(prepared))
 
-    def _streaming(self, prepared: _Prepared) -> Iterator[StreamEvent]:
+    def _streaming(self, prepared: _Prepared) -> Generator[StreamEvent, None, None]:
         """The hold is settled in `finally`, which also runs when the client goes away mid-stream
         (GeneratorExit from the WSGI server closing the iterator): the prompt and the tokens
         already streamed are captured, the rest released, and the partial reply stored as cut short."""
