@@ -107,20 +107,23 @@ def run_client(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the server ----------------------------------------------------------------------------------------
-def bench_env(url: str, timings: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_"))}  # the scripted coach
-    return {**env, **server_env(url), "BENCH_TIMINGS_PATH": str(timings), "ACCESS_TOKEN_TTL_SECONDS": "86400"}
+def bench_env(url: str, timings: Path, pre_ping: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_", "BENCH_"))}  # scripted coach
+    env.update(server_env(url), BENCH_TIMINGS_PATH=str(timings), ACCESS_TOKEN_TTL_SECONDS="86400")
+    if not pre_ping:
+        env["BENCH_NO_PRE_PING"] = "1"
+    return env
 
 
 @contextmanager
-def gunicorn(url: str, timings: Path, log_path: Path) -> Iterator[Server]:
+def gunicorn(url: str, timings: Path, log_path: Path, pre_ping: bool = True) -> Iterator[Server]:
     """One sync worker serving the probed app on a free loopback port until the block ends."""
     port = free_port()
     binary = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     argv = [binary, "bench.coaching_probe:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
             "--worker-class", "sync", "--keep-alive", "30", "--log-level", "warning", "--no-control-socket"]  # fmt: skip
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, env=bench_env(url, timings), stdout=log, stderr=log)
+        process = subprocess.Popen(argv, cwd=ROOT, env=bench_env(url, timings, pre_ping), stdout=log, stderr=log)
         try:
             yield Server(port if wait_until_serving(port, process) else None, process)
         finally:
@@ -180,11 +183,12 @@ class Scenario:
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
-    return [
+    every = [
         Scenario("short", args.per_session),
         Scenario("long", 10**9, prefill=HISTORY_CAP_EXCHANGES),
         Scenario("stream", args.per_session, stream=True),
     ]
+    return [scenario for scenario in every if scenario.label in args.scenarios]
 
 
 def run_scenario(port: int, user: User, scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]:
@@ -207,7 +211,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def round_trips(record: dict[str, Any], pre_ping: bool) -> int:
+    """Statements, commits, rollbacks, and a ping per unit of work when the pool pings."""
+    pings = record["checkouts"] if pre_ping else 0
+    return int(record["queries"] + record["commits"] + record["rollbacks"] + pings)
+
+
+def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]], pre_ping: bool) -> dict[str, Any]:
     mine = [r for r in records if r["scenario"] == label]
     total = [r["total_ms"] for r in mine]
     own = [r["total_ms"] - r["phases_ms"]["model"] for r in mine]
@@ -226,6 +236,7 @@ def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]])
                                for p in PHASES},  # fmt: skip
         "commits_per_message": statistics.fmean([r["commits"] for r in mine]) if mine else 0.0,
         "checkouts_per_message": statistics.fmean([r["checkouts"] for r in mine]) if mine else 0.0,
+        "round_trips_per_message": statistics.fmean([round_trips(r, pre_ping) for r in mine]) if mine else 0.0,
         "phases_p50_ms": {p: percentile([r["phases_ms"][p] for r in mine], 0.5) for p in PHASES},
         "phases_mean_ms": {p: statistics.fmean([r["phases_ms"][p] for r in mine]) if mine else 0.0 for p in PHASES},
         "sql_per_message": statistics.fmean([r["queries"] for r in mine]) if mine else 0.0,
@@ -235,12 +246,13 @@ def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]])
 
 def print_report(rows: list[dict[str, Any]], sql: dict[str, Any]) -> None:
     print(f"\n{'scenario':9}{'n':>5}{'round trip':>18}{'in app':>16}{'own (no model)':>18}{'own CPU':>16}"
-          f"{'SQL/msg':>8}{'commits':>8}{'UoWs':>6}{'SQL ms':>8}  statuses")  # fmt: skip
+          f"{'SQL/msg':>8}{'commits':>8}{'UoWs':>6}{'trips':>6}{'SQL ms':>8}  statuses")  # fmt: skip
     print(f"{'':14}{'p50 / p99 ms':>18}{'p50 / p99':>16}{'p50 / p99':>18}{'p50 / p99':>16}")
     for r in rows:
         cells = "".join(f"{r[k]['p50']:>{w - 9}.2f} /{r[k]['p99']:>7.2f}" for k, w in
                         (("round_trip_ms", 18), ("in_app_ms", 16), ("own_ms", 18), ("own_cpu_ms", 16)))  # fmt: skip
         print(f"{r['scenario']:9}{r['messages']:5}{cells}{r['sql_per_message']:8.1f}{r['commits_per_message']:8.1f}{r['checkouts_per_message']:6.1f}"
+              f"{r['round_trips_per_message']:6.1f}"
               f"{r['sql_ms_p50']:8.2f}  {r['client_statuses']}")  # fmt: skip
     for title, key in (("wall", "phases_mean_ms"), ("CPU", "cpu_phases_mean_ms")):
         print(f"\nbreakdown, mean {title} ms per message (exclusive; http = Flask, routing, schemas, JSON):")
@@ -285,6 +297,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=500, help="measured messages per scenario")
     parser.add_argument("--warmup", type=int, default=50, help="messages sent first in each scenario, not measured")
     parser.add_argument("--per-session", type=int, default=10, help="exchanges per session in the short scenarios")
+    parser.add_argument("--scenarios", nargs="+", default=["short", "long", "stream"],
+                        choices=["short", "long", "stream"])  # fmt: skip
+    parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false",
+                        help="what-if: the server's pool does not ping before each unit of work")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -301,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     timings = RESULTS_DIR / f"coaching-timings-{run}.jsonl"
     log_path = RESULTS_DIR / f"coaching-gunicorn-{run}.log"
     clients: dict[str, dict[str, Any]] = {}
-    with gunicorn(args.database_url, timings, log_path) as server:
+    with gunicorn(args.database_url, timings, log_path, args.pre_ping) as server:
         if server.port is None:
             raise SystemExit(f"the server did not start: see {log_path}")
         user = make_user(server.port, run)
@@ -313,11 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         invariants = ledger.check_invariants(user.id)
         sql = bare_sql(args.database_url)
     records = [json.loads(line) for line in timings.read_text().splitlines() if line.strip()]
-    rows = [summarise(label, client, records) for label, client in clients.items()]
+    rows = [summarise(label, client, records, args.pre_ping) for label, client in clients.items()]
     print_report(rows, sql)
     print(f"ledger invariant violations on the bench account: {invariants}")
     report = {"run": run, "database_url": args.database_url, "messages": args.messages, "warmup": args.warmup,
-              "per_session": args.per_session, "gunicorn": {"workers": 1, "worker_class": "sync"},
+              "per_session": args.per_session, "pre_ping": args.pre_ping,
+              "gunicorn": {"workers": 1, "worker_class": "sync"},
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
               "results": rows, "bare_sql": sql, "invariant_violations": invariants,
               "total_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip

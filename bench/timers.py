@@ -31,6 +31,7 @@ class Probe(threading.local):
         self.cpu: dict[str, float] = defaultdict(float)
         self.queries = 0
         self.commits = 0
+        self.rollbacks = 0
         self.checkouts = 0  # connections taken from the pool: one per unit of work
         self.db = 0.0
         self.query_started = 0.0
@@ -99,17 +100,23 @@ def instrument(owner: Any, name: str, phase: str) -> None:
 
 
 def listen_sql(engine: Any) -> None:
-    """Count statements, their round-trip time, commits and pool checkouts (each one a pre-ping and,
-    on return, a reset: two more round trips) on `engine` while a request is recorded."""
+    """Count statements, their round-trip time, commits, rollbacks and pool checkouts (one per unit
+    of work, each a pre-ping round trip when the pool pings) on `engine` while a request is recorded."""
     event.listen(engine, "before_cursor_execute", _query_started)
     event.listen(engine, "after_cursor_execute", _query_finished)
     event.listen(engine, "commit", _committed)
+    event.listen(engine, "rollback", _rolled_back)
     event.listen(engine, "checkout", _checked_out)
 
 
 def _committed(*_: Any) -> None:
     if PROBE.active:
         PROBE.commits += 1
+
+
+def _rolled_back(*_: Any) -> None:
+    if PROBE.active:
+        PROBE.rollbacks += 1
 
 
 def _checked_out(*_: Any) -> None:
@@ -170,5 +177,6 @@ class Recorder:
         cpu_phases["http"] = cpu * 1000 - sum(cpu_phases.values())
         record = {"scenario": scenario, "status": int(status[0].split()[0]) if status else 0,
                   "total_ms": wall * 1000, "cpu_ms": cpu * 1000, "phases_ms": phases, "cpu_phases_ms": cpu_phases,
-                  "queries": PROBE.queries, "commits": PROBE.commits, "checkouts": PROBE.checkouts, "db_ms": PROBE.db * 1000}  # fmt: skip
+                  "queries": PROBE.queries, "commits": PROBE.commits, "rollbacks": PROBE.rollbacks,
+                  "checkouts": PROBE.checkouts, "db_ms": PROBE.db * 1000}  # fmt: skip
         self._out.write(json.dumps(record) + "\n")
