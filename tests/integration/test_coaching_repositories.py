@@ -42,10 +42,10 @@ def seeded(container: Container) -> dict[str, Any]:
     ask = Message(unique("msg"), session.id, 1, "user", "Hi", NOW, idempotency_key=unique("k").ljust(64, "0"),
                   fingerprint="f" * 64, account_id=owner)  # fmt: skip
     answer = Message(unique("msg"), session.id, 2, "assistant", "Hello", NOW, tokens_in=10, tokens_out=2,
-                     credits_charged=3, model="m", cut_short=True, hold_id=unique("hld"), settled=False,
+                     credits_charged=3, model="m", cut_short=True, hold_id=None, settled=False,
                      account_id=owner)  # fmt: skip
     task = Task(unique("tsk"), owner, ws.id, "strategy", {"notes": "ünï", "n": [1, 2]}, TaskStatus.QUEUED, 25, NOW,
-                NOW, hold_id=unique("hld"), idempotency_key=unique("t").ljust(64, "0"), fingerprint="e" * 64)  # fmt: skip
+                NOW, hold_id=None, idempotency_key=unique("t").ljust(64, "0"), fingerprint="e" * 64)  # fmt: skip
     with container.uow() as uow:
         repo = uow.coaching
         repo.add_workspace(ws)

@@ -426,3 +426,21 @@ def test_a_coach_with_a_price_multiplier_costs_more() -> None:
     tokens = dear.assistant_message.tokens_in + dear.assistant_message.tokens_out
     assert dear.credits_charged == pricing().cost(tokens, Fraction(2)) == -(-2 * (1000 + 10 * tokens) // 1000)
     assert dear.credits_charged > pricing().cost(tokens)
+
+
+def test_one_broken_task_does_not_stop_the_sweep_which_then_fails_visibly(world: World) -> None:
+    from domain.ledger.errors import SweepIncomplete
+
+    ws = world.session().workspace_id
+    task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
+    with world.uow() as uow:
+        ghost = replace(uow.coaching.get_task(task.id), id="tsk_0", owner_id="usr_ghost", hold_id="hld_x",
+                        idempotency_key=None)  # fmt: skip
+        uow.coaching.add_task(ghost)  # its owner has no account: releasing its hold fails
+        uow.commit()
+    world.clock.advance(seconds=3601)
+    with pytest.raises(SweepIncomplete) as incomplete:
+        world.coaching.sweep()
+    assert incomplete.value.details["failed"] == ["tsk_0"]
+    assert world.coaching.get_task(ADA, task.id).status is TaskStatus.FAILED
+    assert world.ledger.balance(ADA).held == 0

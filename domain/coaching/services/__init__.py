@@ -14,8 +14,11 @@ from domain.coaching.services.workspaces import WorkspaceUseCases
 class Coaching(WorkspaceUseCases, ChatUseCases, TaskUseCases):
     def sweep(self) -> SweepResult:
         """The periodic job: fail stuck tasks, settle stored-but-uncaptured charges."""
-        failed, settled_tasks = self.sweep_tasks()
-        return SweepResult(failed=failed, settled_tasks=settled_tasks, settled_messages=self.settle_pending_messages())
+        try:
+            failed, settled_tasks = self.sweep_tasks()
+        finally:
+            settled_messages = self.settle_pending_messages()  # runs even when some task was broken
+        return SweepResult(failed=failed, settled_tasks=settled_tasks, settled_messages=settled_messages)
 
 
 __all__ = [

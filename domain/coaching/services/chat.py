@@ -58,7 +58,7 @@ from domain.coaching.services.base import (
     seq_cursor,
 )
 from domain.coaching.tokens import estimate_tokens
-from domain.ledger.errors import HoldExpired, HoldNotActive
+from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, NotFound
 from domain.shared.pagination import Page
@@ -346,7 +346,7 @@ class ChatUseCases(CoachingBase):
                 )
                 balance = movement.balance
                 charged = movement.entry.amount * -1 if movement.entry else 0
-            except (HoldExpired, HoldNotActive):  # it expired before we could capture: it stays free
+            except (HoldExpired, HoldNotActive, HoldNotFound):  # it expired before we could capture: it stays free
                 charged = 0
         if balance is None:
             view = self._ledger.balance(user_id)
@@ -363,7 +363,7 @@ class ChatUseCases(CoachingBase):
             return
         try:
             self._ledger.void(prepared.user_id, prepared.hold_id, idempotency_key=f"coach:void:{prepared.hold_id}")
-        except (HoldExpired, HoldNotActive):
+        except (HoldExpired, HoldNotActive, HoldNotFound):
             pass
 
     def _replay_exchange(self, user_id: str, key: str | None, print_: str) -> Exchange | None:
@@ -389,9 +389,14 @@ class ChatUseCases(CoachingBase):
         before = self._clock.now() - timedelta(seconds=self.config.settle_grace)
         with self._uow() as uow:
             pending = uow.coaching.unsettled_messages(before, limit)
+        broken = []
         for message in pending:
-            assert message.account_id is not None  # every assistant message with a hold has its payer
-            self._capture(message.account_id, message)
+            try:
+                self._capture(message.account_id or "", message)
+            except Exception:  # one broken message must not stall the others; the job fails at the end
+                broken.append(message.id)
+        if broken:
+            raise SweepIncomplete(len(pending) - len(broken), broken)
         return len(pending)
 
 

@@ -27,7 +27,7 @@ from domain.coaching.policy import Action
 from domain.coaching.ports import ModelSettings
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, system_prompt, task_messages
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, id_cursor, limit_ok, page_of, request_key
-from domain.ledger.errors import HoldExpired, HoldNotActive
+from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, InvalidInput
 from domain.shared.jobs import Job
 from domain.shared.pagination import Page
@@ -224,7 +224,7 @@ class TaskUseCases(CoachingBase):
             try:
                 self._ledger.capture(task.owner_id, task.hold_id, amount=charged,
                                      idempotency_key=f"task:capture:{task.hold_id}")  # fmt: skip
-            except (HoldExpired, HoldNotActive):
+            except (HoldExpired, HoldNotActive, HoldNotFound):  # expired (or gone): nothing left to charge
                 charged = 0
         with self._uow() as uow:
             stored = uow.coaching.get_task_for_update(task.id)
@@ -238,7 +238,7 @@ class TaskUseCases(CoachingBase):
             return
         try:
             self._ledger.void(task.owner_id, task.hold_id, idempotency_key=f"task:void:{task.hold_id}")
-        except (HoldExpired, HoldNotActive):
+        except (HoldExpired, HoldNotActive, HoldNotFound):
             pass
 
     # --- the sweep -------------------------------------------------------------------------------
@@ -252,12 +252,20 @@ class TaskUseCases(CoachingBase):
                 limit,
             )
             pending = uow.coaching.unsettled_tasks(now - timedelta(seconds=self.config.settle_grace), limit)
-        failed = 0
+        failed, broken = 0, []
         for candidate in stuck:
-            task = self._fail(candidate.id, TIMED_OUT)
-            if task is not None:
-                self._release(task)
-                failed += 1
+            try:
+                task = self._fail(candidate.id, TIMED_OUT)
+                if task is not None:
+                    self._release(task)
+                    failed += 1
+            except Exception:  # one broken task must not stall the others; the job fails at the end
+                broken.append(candidate.id)
         for task in pending:
-            self._settle(task)
+            try:
+                self._settle(task)
+            except Exception:
+                broken.append(task.id)
+        if broken:
+            raise SweepIncomplete(failed + len(pending) - len(broken), broken)
         return failed, len(pending)
