@@ -6,8 +6,8 @@ and the coaching tables on MariaDB. Target: median under 5 ms.
 
 How:
 - The server is `bench.coaching_probe:app`: wsgi.app with timers around the use case's phases
-  (auth, ledger hold+capture and balance, context building, storage, the model, the rest of
-  the HTTP stack), recording one line per request, exclusive times (see that module).
+  (auth, the ledger's balance read, ledger hold+capture, context building, storage, the model,
+  the rest of the HTTP stack), recording one line per request, exclusive times (see that module).
 - The load comes from a separate process (`python -m bench.coaching client ...`), sequential
   requests on one keep-alive connection, so the client never competes with the measured request
   for the two cores, and each request's latency is the service's alone.
@@ -54,6 +54,7 @@ from bench.ledger import (
     server_env,
     wait_until_serving,
 )
+from bench.timers import PHASES
 from domain.ledger.model import GrantSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,6 @@ DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/houston_bench_coachi
 FUNDS = 10**9
 TARGET_MS = 5.0
 HISTORY_CAP_EXCHANGES = 100  # 200 messages: the most history sent to the model
-PHASES = ("auth", "ledger", "context", "storage", "model", "http")
 QUESTIONS = (
     "How should I start my week?",
     "I keep putting off the payment provider decision. What should I do?",
@@ -237,6 +237,8 @@ def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]],
         "commits_per_message": statistics.fmean([r["commits"] for r in mine]) if mine else 0.0,
         "checkouts_per_message": statistics.fmean([r["checkouts"] for r in mine]) if mine else 0.0,
         "round_trips_per_message": statistics.fmean([round_trips(r, pre_ping) for r in mine]) if mine else 0.0,
+        "round_trips_by_phase": {p: statistics.fmean([r["trips"].get(p, 0) for r in mine]) if mine else 0.0
+                                 for p in PHASES},  # fmt: skip
         "phases_p50_ms": {p: percentile([r["phases_ms"][p] for r in mine], 0.5) for p in PHASES},
         "phases_mean_ms": {p: statistics.fmean([r["phases_ms"][p] for r in mine]) if mine else 0.0 for p in PHASES},
         "sql_per_message": statistics.fmean([r["queries"] for r in mine]) if mine else 0.0,
@@ -254,8 +256,9 @@ def print_report(rows: list[dict[str, Any]], sql: dict[str, Any]) -> None:
         print(f"{r['scenario']:9}{r['messages']:5}{cells}{r['sql_per_message']:8.1f}{r['commits_per_message']:8.1f}{r['checkouts_per_message']:6.1f}"
               f"{r['round_trips_per_message']:6.1f}"
               f"{r['sql_ms_p50']:8.2f}  {r['client_statuses']}")  # fmt: skip
-    for title, key in (("wall", "phases_mean_ms"), ("CPU", "cpu_phases_mean_ms")):
-        print(f"\nbreakdown, mean {title} ms per message (exclusive; http = Flask, routing, schemas, JSON):")
+    for title, key in (("wall ms", "phases_mean_ms"), ("CPU ms", "cpu_phases_mean_ms"),
+                       ("SQL round trips (statements, commits, rollbacks, pool pings)", "round_trips_by_phase")):  # fmt: skip
+        print(f"\nbreakdown, mean {title} per message (exclusive; http = Flask, routing, schemas, JSON):")
         print(f"{'scenario':9}" + "".join(f"{p:>9}" for p in PHASES))
         for r in rows:
             print(f"{r['scenario']:9}" + "".join(f"{r[key][p]:9.3f}" for p in PHASES))

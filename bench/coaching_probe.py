@@ -3,7 +3,8 @@
 Timers wrap the use case's phases in the server process and record, for each chat-message request,
 the time spent in each phase, exclusive of the phases nested inside it:
 - auth:     resolving the caller (access token or API key);
-- ledger:   the ledger's public calls (balance, hold, capture, void);
+- balance:  the ledger's balance read (what the user can afford, before the hold);
+- ledger:   the ledger's hold and capture (and void, on failure);
 - context:  preparing the message (session, workspace, goals, todos and history reads, pricing,
             the cap) and building the prompt (system prompt, messages, token estimate);
 - storage:  storing both messages, the idempotency replay read, marking the answer settled;
@@ -31,7 +32,8 @@ from domain.ledger.services import Ledger
 def instrument_all(container: Any) -> None:
     for name in ("authenticate_access_token", "authenticate_api_key"):
         instrument(IdentityService, name, "auth")
-    for name in ("balance", "hold", "capture", "void"):
+    instrument(Ledger, "balance", "balance")
+    for name in ("hold", "capture", "void"):
         instrument(Ledger, name, "ledger")
     uses = chat.ChatUseCases
     instrument(uses, "_prepare", "context")

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event
 
 
-PHASES = ("auth", "ledger", "context", "storage", "model", "http")
+PHASES = ("auth", "balance", "ledger", "context", "storage", "model", "http")
 
 
 class Probe(threading.local):
@@ -33,6 +33,8 @@ class Probe(threading.local):
         self.commits = 0
         self.rollbacks = 0
         self.checkouts = 0  # connections taken from the pool: one per unit of work
+        self.names: list[str] = []  # the phases entered, innermost last
+        self.trips: dict[str, int] = defaultdict(int)  # statements, commits, rollbacks, checkouts per phase
         self.db = 0.0
         self.query_started = 0.0
 
@@ -44,13 +46,15 @@ PROBE = Probe()
 INSTRUMENTED: list[str] = []
 
 
-def _enter() -> tuple[float, float]:
+def _enter(phase: str) -> tuple[float, float]:
     PROBE.stack.append((0.0, 0.0))
+    PROBE.names.append(phase)
     return time.perf_counter(), time.thread_time()
 
 
 def _leave(phase: str, started: tuple[float, float]) -> None:
     wall, cpu = time.perf_counter() - started[0], time.thread_time() - started[1]
+    PROBE.names.pop()
     nested_wall, nested_cpu = PROBE.stack.pop()
     PROBE.phases[phase] += wall - nested_wall
     PROBE.cpu[phase] += cpu - nested_cpu
@@ -66,7 +70,7 @@ def timed(phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
             inner = function(*args, **kwargs)
             try:
                 while True:
-                    started = _enter() if PROBE.active else None
+                    started = _enter(phase) if PROBE.active else None
                     try:
                         item = next(inner)
                     except StopIteration:
@@ -83,7 +87,7 @@ def timed(phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not PROBE.active:
             return function(*args, **kwargs)
-        started = _enter()
+        started = _enter(phase)
         try:
             return function(*args, **kwargs)
         finally:
@@ -109,19 +113,26 @@ def listen_sql(engine: Any) -> None:
     event.listen(engine, "checkout", _checked_out)
 
 
+def _trip() -> None:
+    PROBE.trips[PROBE.names[-1] if PROBE.names else "http"] += 1
+
+
 def _committed(*_: Any) -> None:
     if PROBE.active:
         PROBE.commits += 1
+        _trip()
 
 
 def _rolled_back(*_: Any) -> None:
     if PROBE.active:
         PROBE.rollbacks += 1
+        _trip()
 
 
 def _checked_out(*_: Any) -> None:
     if PROBE.active:
         PROBE.checkouts += 1
+        _trip()  # the pool's pre-ping, when it pings
 
 
 def _query_started(*_: Any) -> None:
@@ -132,6 +143,7 @@ def _query_finished(*_: Any) -> None:
     if PROBE.active:
         PROBE.queries += 1
         PROBE.db += time.perf_counter() - PROBE.query_started
+        _trip()
 
 
 class Recorder:
@@ -178,5 +190,5 @@ class Recorder:
         record = {"scenario": scenario, "status": int(status[0].split()[0]) if status else 0,
                   "total_ms": wall * 1000, "cpu_ms": cpu * 1000, "phases_ms": phases, "cpu_phases_ms": cpu_phases,
                   "queries": PROBE.queries, "commits": PROBE.commits, "rollbacks": PROBE.rollbacks,
-                  "checkouts": PROBE.checkouts, "db_ms": PROBE.db * 1000}  # fmt: skip
+                  "checkouts": PROBE.checkouts, "trips": dict(PROBE.trips), "db_ms": PROBE.db * 1000}  # fmt: skip
         self._out.write(json.dumps(record) + "\n")
