@@ -121,7 +121,8 @@ def gunicorn(url: str, timings: Path, log_path: Path, pre_ping: bool = True) -> 
     port = free_port()
     binary = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     argv = [binary, "bench.coaching_probe:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-            "--worker-class", "sync", "--keep-alive", "30", "--log-level", "warning", "--no-control-socket"]  # fmt: skip
+            "--worker-class", "sync", "--keep-alive", "30", "--log-level", "warning",
+            "--no-control-socket"]  # fmt: skip
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=bench_env(url, timings, pre_ping), stdout=log, stderr=log)
         try:
@@ -228,7 +229,8 @@ def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]],
         "client_statuses": client["statuses"],
         "server_statuses": dict(sorted({str(s): sum(1 for r in mine if r["status"] == s)
                                         for s in {r["status"] for r in mine}}.items())),  # fmt: skip
-        "round_trip_ms": {"p50": percentile(client["latencies_ms"], 0.5), "p99": percentile(client["latencies_ms"], 0.99)},
+        "round_trip_ms": {"p50": percentile(client["latencies_ms"], 0.5),
+                          "p99": percentile(client["latencies_ms"], 0.99)},  # fmt: skip
         "in_app_ms": {"p50": percentile(total, 0.5), "p99": percentile(total, 0.99)},
         "own_ms": {"p50": percentile(own, 0.5), "p99": percentile(own, 0.99)},
         "own_cpu_ms": {"p50": percentile(own_cpu, 0.5), "p99": percentile(own_cpu, 0.99)},
@@ -253,11 +255,12 @@ def print_report(rows: list[dict[str, Any]], sql: dict[str, Any]) -> None:
     for r in rows:
         cells = "".join(f"{r[k]['p50']:>{w - 9}.2f} /{r[k]['p99']:>7.2f}" for k, w in
                         (("round_trip_ms", 18), ("in_app_ms", 16), ("own_ms", 18), ("own_cpu_ms", 16)))  # fmt: skip
-        print(f"{r['scenario']:9}{r['messages']:5}{cells}{r['sql_per_message']:8.1f}{r['commits_per_message']:8.1f}{r['checkouts_per_message']:6.1f}"
-              f"{r['round_trips_per_message']:6.1f}"
-              f"{r['sql_ms_p50']:8.2f}  {r['client_statuses']}")  # fmt: skip
-    for title, key in (("wall ms", "phases_mean_ms"), ("CPU ms", "cpu_phases_mean_ms"),
-                       ("SQL round trips (statements, commits, rollbacks, pool pings)", "round_trips_by_phase")):  # fmt: skip
+        counts = (f"{r['sql_per_message']:8.1f}{r['commits_per_message']:8.1f}{r['checkouts_per_message']:6.1f}"
+                  f"{r['round_trips_per_message']:6.1f}{r['sql_ms_p50']:8.2f}")  # fmt: skip
+        print(f"{r['scenario']:9}{r['messages']:5}{cells}{counts}  {r['client_statuses']}")
+    tables = (("wall ms", "phases_mean_ms"), ("CPU ms", "cpu_phases_mean_ms"),
+              ("SQL round trips (statements, commits, rollbacks, pool pings)", "round_trips_by_phase"))
+    for title, key in tables:
         print(f"\nbreakdown, mean {title} per message (exclusive; http = Flask, routing, schemas, JSON):")
         print(f"{'scenario':9}" + "".join(f"{p:>9}" for p in PHASES))
         for r in rows:

@@ -119,19 +119,16 @@ class OpenAICompatibleCoach:
     # --- the port ---------------------------------------------------------------------------------
     def reply(self, messages: Sequence[ChatMessage], settings: ModelSettings) -> Reply:
         completion = self._call(lambda: self._client.chat.completions.create(**self._request(messages, settings)))
-        if not isinstance(completion, ChatCompletion) or not completion.choices:
-            log.warning("coach model: the answer was not a chat completion with a choice")
-            raise unavailable("bad_response")
-        choice = completion.choices[0]
-        text = choice.message.content or ""
+        try:  # the SDK does not validate strictly: a compatible server may leave anything out
+            assert isinstance(completion, ChatCompletion)
+            choice = completion.choices[0]
+            text = choice.message.content or ""
+            finish, model = choice.finish_reason, completion.model
+        except (AssertionError, AttributeError, IndexError, TypeError):
+            log.warning("coach model: the answer was not a chat completion with a message")
+            raise unavailable("bad_response") from None
         tokens_in, tokens_out = self._tokens(completion.usage, messages, text)
-        return Reply(
-            text=text,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            model=completion.model or self._model_for(settings),
-            cut_short=choice.finish_reason == "length",
-        )
+        return Reply(text, tokens_in, tokens_out, model or self._model_for(settings), cut_short=finish == "length")
 
     def stream(self, messages: Sequence[ChatMessage], settings: ModelSettings) -> Generator[str | Reply, None, None]:
         request = {**self._request(messages, settings), "stream": True, "stream_options": {"include_usage": True}}
@@ -152,7 +149,7 @@ class OpenAICompatibleCoach:
                     if choice.delta is not None and choice.delta.content:
                         parts.append(choice.delta.content)
                         yield choice.delta.content
-        except (openai.OpenAIError, httpx2.HTTPError, ValueError) as error:
+        except (openai.OpenAIError, httpx2.HTTPError, ValueError, TypeError, AttributeError) as error:
             broken = True
             log.warning("coach model: the stream broke after %d chunks (%s)", len(parts), type(error).__name__)
         finally:
@@ -172,8 +169,10 @@ class OpenAICompatibleCoach:
         }
 
     def _tokens(self, usage: CompletionUsage | None, messages: Sequence[ChatMessage], text: str) -> tuple[int, int]:
-        if usage is not None:
-            return usage.prompt_tokens, usage.completion_tokens
+        """The provider's counts when it sent both, else our estimate (as the hold was priced)."""
+        counted = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+        if all(isinstance(n, int) and n >= 0 for n in counted):
+            return int(counted[0] or 0), int(counted[1] or 0)
         return prompt_tokens(messages), estimate_tokens(text)
 
     def _final(
@@ -207,7 +206,7 @@ class OpenAICompatibleCoach:
                 reason, wait, status = "timeout", self._backoff_for(attempt, None), None
             except openai.APIConnectionError:
                 reason, wait, status = "unreachable", self._backoff_for(attempt, None), None
-            except openai.OpenAIError as error:  # a body the SDK could not read, and the like
+            except (openai.OpenAIError, ValueError) as error:  # a body the SDK could not read (bad JSON), ...
                 log.warning("coach model: unusable answer (%s)", type(error).__name__)
                 raise unavailable("bad_response") from None
             if wait is None:

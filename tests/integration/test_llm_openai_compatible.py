@@ -1,6 +1,7 @@
 """The OpenAI-compatible coach against a local fake provider: real SDK, real sockets, 127.0.0.1."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -98,12 +99,24 @@ def test_a_reply_stopped_at_max_tokens_is_marked_cut_short(fake: FakeOpenAI) -> 
     assert reply.text == "Start with"
 
 
-def test_an_answer_that_is_not_a_chat_completion_is_unavailable(fake: FakeOpenAI) -> None:
-    fake.script(Step(raw_body=b'{"unexpected": true}'))
+@pytest.mark.parametrize("body", [b'{"unexpected": true}', b'{"choices": []}', b'{"choices": [{}]}', b"not json"])
+def test_an_answer_that_is_not_a_chat_completion_is_unavailable(fake: FakeOpenAI, body: bytes) -> None:
+    fake.script(Step(raw_body=body))
 
     error = unavailable(lambda: coach(fake).model.reply(MESSAGES, SETTINGS))
 
     assert error.details["reason"] == "bad_response"
+
+
+def test_usage_with_missing_counts_is_replaced_by_the_estimate(fake: FakeOpenAI) -> None:
+    body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "usage": {"prompt_tokens": 5},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}]}
+    fake.script(Step(raw_body=json.dumps(body).encode()))
+
+    reply = coach(fake).model.reply(MESSAGES, SETTINGS)
+
+    assert reply.text == "Hi there"
+    assert (reply.tokens_in, reply.tokens_out) == (prompt_tokens(MESSAGES), estimate_tokens("Hi there"))
 
 
 # --- streamed replies ---------------------------------------------------------------------------------
