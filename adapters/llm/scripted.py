@@ -8,7 +8,9 @@ context the system prompt carries (the line-based block of `domain.coaching.prom
 Decisions, and why:
 - Deterministic: the same messages always give the same answer (no clock, no randomness; the
   closing question is picked by a CRC of the user's message), so tests and demos are repeatable.
-- The persona's name comes from its prompt's "You are <Name>" (else "your coach"). The goal or
+- The persona's voice: its name from the prompt's "You are <Name>" (else "your coach") and a tone
+  picked from cue words in the prompt (blunt/accountability: terse orders; reflective: open
+  questions; otherwise calm and practical: one step and one committing question). The goal or
   todo whose title shares the most words with the user's message becomes the focus; else the goal
   due soonest (the prompt lists them soonest first) and the first open todo tied to it.
 - A task's prompt (a user message starting with one of `TASK_INSTRUCTIONS`) gets a numbered plan:
@@ -36,12 +38,46 @@ NAME = re.compile(r"\b(?i:you are) ([A-Z][\w-]*)")
 BRACKET = re.compile(r"^(?P<title>.*)\s\[(?P<meta>(?:progress \d+%|open|in_progress|done)[^\]]*)\]")
 WORD = re.compile(r"\w+")
 STOPWORDS = frozenset("the and for with from this that your you what how can should about into".split())
-CLOSING = (
-    "What would make that step easy enough to start in the next hour?",
-    "What could get in the way, and how will you handle it?",
-    "How will you know, by Friday, that it worked?",
-    "Who could you tell about it, so you follow through?",
+@dataclass(frozen=True)
+class Tone:
+    """How a persona speaks: picked from words in its system prompt (the first tone that matches)."""
+
+    cues: tuple[str, ...]
+    greeting: str  # after "<Name> here."
+    step: str  # "{todo}" is the next todo, described
+    closings: tuple[str, ...]
+
+
+PRACTICAL = Tone(
+    cues=(),
+    greeting="",
+    step="Next step: {todo}; finish it before anything else.",
+    closings=("What would make that step easy enough to start in the next hour?",
+              "What could get in the way, and how will you handle it?",
+              "How will you know, by Friday, that it worked?",
+              "Who could you tell about it, so you follow through?"),
+)  # fmt: skip
+TONES = (
+    Tone(
+        cues=("blunt", "accountability", "terse"),
+        greeting=" No excuses.",
+        step="Today you do {todo}. Nothing else until it is done.",
+        closings=("Report back when it is done.", "Do it now.", "Done by tonight. Then tell me."),
+    ),
+    Tone(
+        cues=("reflective", "open questions"),
+        greeting=" Let's look at this together.",
+        step="You might start with {todo}, if it still feels right.",
+        closings=("What have you noticed about where your time went this week?",
+                  "What would change if this goal were already done?",
+                  "Which of your todos do you keep postponing, and why?"),
+    ),  # fmt: skip
 )
+
+
+def tone_of(system: str) -> Tone:
+    lowered = system.lower()
+    return next((tone for tone in TONES if any(cue in lowered for cue in tone.cues)), PRACTICAL)
 
 
 @dataclass(frozen=True)
@@ -62,6 +98,7 @@ class Context:
     workspace: str
     goals: list[Item]
     todos: list[Item]
+    tone: Tone = PRACTICAL
 
 
 def parse_item(line: str) -> Item:
@@ -101,7 +138,7 @@ def read_context(messages: Sequence[ChatMessage]) -> Context:
             section.append(parse_item(line))
         elif section is not None and line and line != "(none)":
             section = None  # the context block ended
-    return Context(name[1] if name else "your coach", workspace, goals, todos)
+    return Context(name[1] if name else "your coach", workspace, goals, todos, tone_of(system))
 
 
 def last_user_message(messages: Sequence[ChatMessage]) -> str:
@@ -141,7 +178,8 @@ def goal_of(context: Context, todo: Item | None) -> Item | None:
 
 
 def chat_answer(context: Context, question: str) -> str:
-    opening = f"{context.coach.capitalize() if context.coach[0].islower() else context.coach} here."
+    tone = context.tone
+    opening = f"{context.coach[0].upper()}{context.coach[1:]} here.{tone.greeting}"
     asked = f' You asked: "{quote(question)}".' if question.strip() else ""
     todo = mentioned(context.todos, question)
     goal = mentioned(context.goals, question) or goal_of(context, todo)
@@ -151,11 +189,11 @@ def chat_answer(context: Context, question: str) -> str:
     else:
         todo = todo or next_todo(context, goal)
         focus = f" Your focus is {goal.describe()}." if goal is not None else ""
-        step = (f" Next step: {todo.describe()}; finish it before anything else." if todo is not None
+        step = (" " + tone.step.format(todo=todo.describe()) if todo is not None
                 else " Next step: write the one todo that moves it forward today.")  # fmt: skip
         body = (f" You have {len(context.goals)} active goal{'s' * (len(context.goals) != 1)} and"
                 f" {len(context.todos)} open todo{'s' * (len(context.todos) != 1)}.{focus}{step}")  # fmt: skip
-    closing = CLOSING[zlib.crc32(question.encode()) % len(CLOSING)]
+    closing = tone.closings[zlib.crc32(question.encode()) % len(tone.closings)]
     return f"{opening}{asked}{body} {closing}"
 
 

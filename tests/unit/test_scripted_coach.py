@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from pathlib import Path
+
+import entrypoints
 
 from adapters.llm.scripted import MODEL_NAME, ScriptedCoach, parse_item, read_context
 from domain.coaching.model import Coach, Goal, GoalStatus, Message, Todo, TodoStatus, Workspace
 from domain.coaching.ports import ChatMessage, CoachModel, ModelSettings, Reply
 from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt, task_messages
 from domain.coaching.tokens import estimate_tokens
+from entrypoints.coaches import load_coaches
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 HOUSTON = Coach("houston", "Houston", "A practical coach.", "You are Houston, a calm and practical coach.",
@@ -171,3 +175,17 @@ def test_a_weekly_review_without_goals_says_what_to_do_first() -> None:
     text = ScriptedCoach().reply(task_messages(system, "weekly_review", "notes"), ROOMY).text
 
     assert text.startswith("Weekly review for Acme Shoes (Retail): there are no active goals yet.")
+
+
+def test_each_persona_of_the_catalogue_speaks_in_its_own_voice() -> None:
+    catalogue = load_coaches(str(Path(entrypoints.__file__).parent / "coaches.toml"))
+
+    def answer(coach_id: str) -> str:
+        system = system_prompt(catalogue[coach_id], WORKSPACE, [SHOP], [PAYMENT])
+        return ScriptedCoach().reply(chat_messages(system, [], "What now?"), ROOMY).text
+
+    houston, sage, drill = answer("houston"), answer("sage"), answer("drill")
+    assert houston.startswith("Houston here.") and "Next step:" in houston and houston.endswith("?")
+    assert sage.startswith("Sage here. Let's look at this together.") and sage.endswith("?")
+    assert drill.startswith("Drill here. No excuses.") and 'Today you do "Pick a payment provider"' in drill
+    assert not drill.endswith("?")
