@@ -287,6 +287,10 @@ class Messages(MethodView):
     @blp.arguments(OptionalIdempotencySchema, location="headers")
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, ExchangeSchema)
+    @blp.alt_response(
+        200, success=True, content_type=EVENT_STREAM, schema={"type": "string"},
+        description="With `Accept: text/event-stream`: the answer as server-sent events (delta, then done or error)",
+    )  # fmt: skip
     @errors(
         "chat session",
         s402="Not enough credits even for the smallest reply; the model was not called (insufficient_credits)",

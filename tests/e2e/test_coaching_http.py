@@ -285,3 +285,31 @@ def test_over_limit_input_is_422_naming_the_field(
     body = json.loads(json.dumps(body).replace("{ws}", ids["ws"]))
     error = ok(client.post(path.format(**ids), json=body, headers=setup.headers), 422)["error"]
     assert error["code"] == "validation_error" and field in error["details"], error
+
+
+def test_a_stream_the_client_never_reads_releases_its_hold(client: FlaskClient, setup: Setup, coach: FakeCoach) -> None:
+    from werkzeug.test import EnvironBuilder
+
+    before = balance(client, setup.headers)
+    environ = EnvironBuilder(path=f"/v1/chat/sessions/{setup.session['id']}/messages", method="POST",
+                             json={"content": "Go"}, headers={**setup.headers, "Accept": "text/event-stream"}).get_environ()  # fmt: skip
+    started: list[str] = []
+    body = client.application(environ, lambda status, headers, exc_info=None: started.append(status))
+    assert started == ["200 OK"] and balance(client, setup.headers)["held"] > before["held"]  # held, pending
+    body.close()  # the server gives up before reading a byte (the client went away)
+    assert balance(client, setup.headers) == before
+    assert ok(client.get(f"/v1/chat/sessions/{setup.session['id']}", headers=setup.headers))["messages"] == []
+
+
+def test_the_embedded_scripted_coach_answers_from_the_workspace_with_no_keys(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app().test_client()  # no coach_model: bootstrap picks the offline scripted coach
+    setup = Setup(client)
+    body = ok(setup.message("What should I do about Docs?"), 201)
+    answer = body["assistant_message"]
+    assert answer["model"] == "scripted-coach" and "Ship v1" in answer["content"] and body["credits_charged"] > 0
+    streamed = events(setup.message("And then?", Accept="text/event-stream").get_data())
+    assert streamed[-1][0] == "done" and "".join(d["text"] for n, d in streamed if n == "delta") == (
+        streamed[-1][1]["assistant_message"]["content"]
+    )
