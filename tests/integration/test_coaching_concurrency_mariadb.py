@@ -68,3 +68,28 @@ def test_100_concurrent_messages_with_credits_for_40_answer_exactly_40(container
     stored = sum(coaching.get_session(user, s.id).session.message_count for s in sessions[1:])
     assert stored == 2 * AFFORDABLE
     assert ledger.check_invariants(user) == []
+
+
+@pytest.mark.parametrize("backend", ["mariadb"], indirect=True)
+def test_concurrent_messages_in_one_session_each_get_their_own_place_in_the_history(container: Container) -> None:
+    coaching = container.coaching
+    assert coaching is not None
+    user = container.identity.register(f"{unique('race')}@example.com", "correct horse battery").user.id
+    container.ledger.grant(user, source="promo", amount=10_000, idempotency_key=unique("fund"))
+    session = coaching.create_session(user, coaching.create_workspace(user, name="One").id)
+    barrier = threading.Barrier(12)
+
+    def send(index: int) -> Any:
+        barrier.wait(timeout=60)
+        return coaching.send_message(user, session.id, f"message {index}")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(send, range(12)))
+
+    messages = coaching.get_session(user, session.id, limit=200).messages.items
+    assert [m.seq for m in messages] == list(range(1, 25))
+    assert sorted(m.content for m in messages if m.role == "user") == sorted(f"message {n}" for n in range(12))
+    assert all(messages[i].role == "user" and messages[i + 1].role == "assistant" for i in range(0, 24, 2))
+    charged = sum(a.credits_charged for a in answers)
+    view = container.ledger.balance(user)
+    assert view.held == 0 and view.balance == 10_100 - charged and container.ledger.check_invariants(user) == []
