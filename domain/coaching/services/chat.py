@@ -2,12 +2,13 @@
 
 Sending a message is all or nothing, in this order:
   1. ownership (policy) and limits; a replayed Idempotency-Key returns the first exchange;
-  2. price the prompt plus the reply cap; shrink the cap to what is affordable, down to
-     `min_reply_tokens`, else 402 before any model call;
-  3. hold the estimate (ledger key `coach:hold:<attempt>`);
-  4. call the model with the coach's system prompt, the workspace's active goals and open todos,
+  2. price the prompt plus the reply cap and hold that estimate (ledger key `coach:hold:<attempt>`);
+     when the hold is refused, shrink the cap to what is available (the refusal says how much),
+     down to `min_reply_tokens`, and hold that; below it, 402 before any model call (a refused
+     hold writes nothing, so an affordable message costs one ledger call here, not a read and a hold);
+  3. call the model with the coach's system prompt, the workspace's active goals and open todos,
      and the newest HISTORY_MAX messages (older ones are dropped);
-  5. store both messages in one transaction, the assistant's marked unsettled with its hold id
+  4. store both messages in one transaction, the assistant's marked unsettled with its hold id
      and its price (actual tokens, never above the hold); then capture (key
      `coach:capture:<hold id>`) and mark it settled.
 A model failure voids the hold (`coach:void:<hold id>`) and stores nothing: 502 llm_unavailable.
@@ -58,7 +59,7 @@ from domain.coaching.services.base import (
     seq_cursor,
 )
 from domain.coaching.tokens import estimate_tokens
-from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
+from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, NotFound
 from domain.shared.pagination import Page
@@ -277,20 +278,29 @@ class ChatUseCases(CoachingBase):
         messages = chat_messages(system_prompt(coach, workspace, goals, todos), history, content)
         tokens = prompt_tokens(messages)
         multiplier = _multiplier(coach)
-        available = self._ledger.balance(user_id).available
         pricing = self._pricing()
-        cap = pricing.affordable_cap(tokens, coach.max_reply_tokens, self.config.min_reply_tokens, available, multiplier)
+        cap = coach.max_reply_tokens
         estimate = pricing.cost(tokens + cap, multiplier)
-        hold_id = None
-        if estimate > 0:
-            movement = self._ledger.hold(
-                user_id, amount=estimate, idempotency_key=f"coach:hold:{self._ids.new_id('att')}",
-                ttl_seconds=self.config.chat_hold_ttl, feature_key=FEATURE, reference=f"chat:{session_id}",
-            )  # fmt: skip
-            assert movement.hold is not None
-            hold_id = movement.hold.id
+        try:  # the full cap first: no balance read when the caller can afford it (the common case)
+            hold_id = self._hold(user_id, session_id, estimate)
+        except InsufficientCredits as short:  # shrink the cap to what is available, down to the minimum
+            available = int(short.details["available"])
+            cap = pricing.affordable_cap(tokens, cap, self.config.min_reply_tokens, available, multiplier)
+            estimate = pricing.cost(tokens + cap, multiplier)
+            hold_id = self._hold(user_id, session_id, estimate)  # a concurrent spend may still make it 402
         settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=cap)
         return _Prepared(user_id, session, coach, content, key, print_, messages, settings, tokens, estimate, hold_id)
+
+    def _hold(self, user_id: str, session_id: str, estimate: int) -> str | None:
+        """Hold `estimate` credits (a refused hold writes nothing in the ledger); None when free."""
+        if estimate <= 0:
+            return None
+        movement = self._ledger.hold(
+            user_id, amount=estimate, idempotency_key=f"coach:hold:{self._ids.new_id('att')}",
+            ttl_seconds=self.config.chat_hold_ttl, feature_key=FEATURE, reference=f"chat:{session_id}",
+        )  # fmt: skip
+        assert movement.hold is not None
+        return movement.hold.id
 
     def _store_and_capture(self, prepared: _Prepared, reply: Reply) -> Exchange:
         used = self._pricing().cost(reply.tokens_in + reply.tokens_out, _multiplier(prepared.coach))
