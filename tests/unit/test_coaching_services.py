@@ -406,7 +406,10 @@ def test_a_task_asked_for_twice_with_one_idempotency_key_is_held_once(world: Wor
     ws = world.session().workspace_id
     first = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1")
     again = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1")
-    assert again.id == first.id and world.ledger.balance(ADA).held == 25
+    assert again == first and world.ledger.balance(ADA).held == 25
+    world.coaching.run_task(first.id)
+    assert world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1") == first
+    assert world.charges() == [25]
     with pytest.raises(IdempotencyConflict):
         world.coaching.create_task(ADA, type="weekly_review", workspace_id=ws, input={}, idempotency_key="t-1")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -107,9 +107,13 @@ class TaskUseCases(CoachingBase):
         if key is None:
             return None
         first: Task | None = uow.coaching.get_task_by_key(key)
-        if first is not None and first.fingerprint != print_:
+        if first is None:
+            return None
+        if first.fingerprint != print_:
             raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
-        return first
+        # The original response, as API.md asks: the task as it was created (GET shows it now).
+        return replace(first, status=TaskStatus.QUEUED, result=None, error=None, credits_charged=0,
+                       started_at=None, finished_at=None, updated_at=first.created_at, settled=True)  # fmt: skip
 
     def get_task(self, user_id: str, task_id: str) -> Task:
         with self._uow() as uow:
