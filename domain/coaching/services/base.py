@@ -84,10 +84,10 @@ class CoachingBase:
 
     def _within(
         self, uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action, what: str
-    ) -> None:
-        """Access to a thing inside a workspace; a missing thing is 404 like a forbidden one."""
+    ) -> Workspace:
+        """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
         workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
-        authorize(workspace, user_id, action, what=what)
+        return authorize(workspace, user_id, action, what=what)
 
 
 def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:

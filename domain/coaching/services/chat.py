@@ -265,8 +265,10 @@ class ChatUseCases(CoachingBase):
 
     def _prepare(self, user_id: str, session_id: str, content: str, key: str | None, print_: str) -> _Prepared:
         with self._uow() as uow:
-            session = self._session(uow, user_id, session_id, Action.WRITE)
-            workspace = self._workspace(uow, session.workspace_id, user_id, Action.WRITE)
+            session = uow.coaching.get_session(session_id)
+            workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
+                                     "chat session")  # fmt: skip
+            assert session is not None
             goals = uow.coaching.list_goals(workspace.id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
             todos = uow.coaching.list_todos(
                 workspace.id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
