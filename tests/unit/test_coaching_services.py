@@ -447,3 +447,17 @@ def test_one_broken_task_does_not_stop_the_sweep_which_then_fails_visibly(world:
     assert incomplete.value.details["failed"] == ["tsk_0"]
     assert world.coaching.get_task(ADA, task.id).status is TaskStatus.FAILED
     assert world.ledger.balance(ADA).held == 0
+
+
+def test_a_stream_whose_capture_crashes_stores_the_answer_once_for_the_sweep_to_settle(world: World) -> None:
+    session = world.session()
+    world.ledger.crash_next_capture = True
+    stream = world.coaching.stream_message(ADA, session.id, "Go")
+    with pytest.raises(RuntimeError):
+        list(stream)
+    assert [m.role for m in world.messages(session.id)] == ["user", "assistant"]  # stored once, not twice
+    answer = world.messages(session.id)[1]
+    assert not answer.settled and answer.content == world.model.text
+    world.clock.advance(seconds=61)
+    world.coaching.sweep()
+    assert world.charges() == [answer.credits_charged] and world.ledger.balance(ADA).held == 0

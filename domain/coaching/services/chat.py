@@ -237,9 +237,10 @@ class ChatUseCases(CoachingBase):
                     return
             if final is None:  # the stream broke after some text: keep what came, as cut short
                 final = self._partial(prepared, chunks)
-            exchange = self._store_and_capture(prepared, final)
+            # From here settling is _store_and_capture's job, even if it raises: it voids when the
+            # store fails, and a capture that fails leaves a stored, unsettled answer for the sweep.
             settled = True
-            yield Done(exchange)
+            yield Done(self._store_and_capture(prepared, final))
         finally:
             _close(source)
             if not settled:
