@@ -27,98 +27,28 @@ first, when the reply is kept free of charge and `credits_charged` says 0).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any
 
-from domain.coaching.errors import CoachUnavailable, UnknownCoach
-from domain.coaching.model import (
-    CONTENT_MAX,
-    HISTORY_MAX,
-    TITLE_MAX,
-    ChatSession,
-    Coach,
-    GoalStatus,
-    Message,
-    TodoStatus,
-    check_length,
-)
+from domain.coaching.errors import CoachUnavailable
+from domain.coaching.model import CONTENT_MAX, HISTORY_MAX, ChatSession, Coach, GoalStatus, Message, TodoStatus, check_length
 from domain.coaching.policy import Action
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, chat_messages, prompt_tokens, system_prompt
-from domain.coaching.services.base import (
-    DEFAULT_COACH,
-    CoachingBase,
-    fingerprint,
-    id_cursor,
-    limit_ok,
-    page_of,
-    request_key,
-    seq_cursor,
-)
+from domain.coaching.services.base import DEFAULT_COACH, fingerprint, request_key
+from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
+from domain.coaching.services.sessions import SessionUseCases
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, NotFound
-from domain.shared.pagination import Page
+
+__all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
 log = logging.getLogger(__name__)
 FEATURE = "coach.message"
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    user_message: Message
-    assistant_message: Message
-    credits_charged: int
-    balance: BalanceSnapshot
-    replayed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    session: ChatSession
-    messages: Page[Message]
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    exchange: Exchange
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    code: str
-    message: str
-
-
-StreamEvent = Delta | Done | Failed
-
-
-class ChatStream(Iterator[StreamEvent]):
-    """The events of one streamed message. Closing it settles the hold, even when it was never
-    iterated (a generator closed before its first `next` would skip its `finally`)."""
-
-    def __init__(self, events: Generator[StreamEvent, None, None], on_close_unstarted: Callable[[], None]) -> None:
-        self._events = events
-        self._on_close_unstarted: Callable[[], None] | None = on_close_unstarted
-
-    def __next__(self) -> StreamEvent:
-        self._on_close_unstarted = None
-        return next(self._events)
-
-    def close(self) -> None:
-        settle, self._on_close_unstarted = self._on_close_unstarted, None
-        self._events.close()
-        if settle is not None:
-            settle()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,52 +66,8 @@ class _Prepared:
     hold_id: str | None
 
 
-class ChatUseCases(CoachingBase):
-    # --- sessions --------------------------------------------------------------------------------
-    def create_session(self, user_id: str, workspace_id: str, *, title: str | None = None,
-                       coach: str | None = None) -> ChatSession:  # fmt: skip
-        check_length("title", title, TITLE_MAX)
-        coach = coach or DEFAULT_COACH
-        if coach not in self.coaches:
-            raise UnknownCoach(coach)
-        now = self._clock.now()
-        session = ChatSession(
-            id=self._ids.new_id("chs"), workspace_id=workspace_id, owner_id=user_id, title=title, coach=coach,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
-        with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.WRITE)
-            uow.coaching.add_session(session)
-            uow.commit()
-        return session
-
-    def _session(self, uow: Any, user_id: str, session_id: str, action: Action) -> ChatSession:
-        session: ChatSession | None = uow.coaching.get_session(session_id)
-        self._within(uow, session.workspace_id if session else None, user_id, action, "chat session")
-        assert session is not None
-        return session
-
-    def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:
-        """The session with a page of its messages, oldest first."""
-        limit_ok(limit)
-        with self._uow() as uow:
-            session = self._session(uow, user_id, session_id, Action.READ)
-            rows = uow.coaching.list_messages(session_id, limit=limit + 1, after_seq=seq_cursor(cursor))
-        return SessionView(session, page_of(rows, limit, lambda m: {"seq": m.seq}))
-
-    def delete_session(self, user_id: str, session_id: str) -> None:
-        with self._uow() as uow:
-            self._session(uow, user_id, session_id, Action.WRITE)
-            uow.coaching.delete_session(session_id)
-            uow.commit()
-
-    def list_sessions(self, user_id: str, workspace_id: str, *, limit: int = 50,
-                      cursor: str | None = None) -> Page[ChatSession]:  # fmt: skip
-        limit_ok(limit)
-        with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.READ)
-            rows = uow.coaching.list_sessions(workspace_id, limit=limit + 1, before=id_cursor(cursor))
-        return page_of(rows, limit, lambda s: {"id": s.id})
+class ChatUseCases(SessionUseCases):
+    """Sending a message (JSON or streamed) and settling its charge; sessions come from SessionUseCases."""
 
     # --- one message, all or nothing -------------------------------------------------------------
     def send_message(self, user_id: str, session_id: str, content: str, *,
