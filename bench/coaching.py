@@ -17,7 +17,13 @@ How:
   `stream`  like `short`, with `Accept: text/event-stream`, the events read to their end.
   Each message carries an Idempotency-Key (as a retrying client would) and a Bearer token.
 - Reported per scenario: the client's round trip (median, p99), the in-app time and the in-app
-  time without the model (median, p99), the median of each phase, SQL statements per message.
+  time without the model ("own", the target's figure; median, p99), the worker's CPU time for the
+  same, the mean of each phase (wall, CPU, SQL round trips), statements, commits and units of work
+  per message, and the round trip of a bare `SELECT 1` and `INSERT`+`COMMIT` at the end of the run.
+- Reading the figures: wall times include waiting for a core and for MariaDB's fsync, so on a
+  shared machine they swing with its load (the bare-SQL line and the load average say how busy it
+  was); the CPU time and the round-trip counts are the stable part. `--no-pre-ping` is a what-if
+  (the pool's ping before each unit of work switched off in the server) to weigh that choice.
 
 The bench database (default houston_bench_coaching; its name must contain "bench") is dropped and
 recreated on every run. Results: a table on stdout and JSON under bench/results/.
