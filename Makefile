@@ -36,13 +36,17 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 	$(BIN)/mypy domain adapters entrypoints
 
+# Benchmarks (not part of `make test`): the ledger's hot path against a bare Flask + SQL
+# endpoint (issue 11), the coaching per-message overhead (issue 14), and the cost of rate
+# limits and metrics on the charge route (issue 15). All need MariaDB; the first needs wrk.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.http $(BENCH_ARGS)
+	$(BIN)/python -m bench.coaching
+	$(BIN)/python -m bench.overhead
 
 # The older in-process bench (service layer, reads against a 1M-entry history).
 bench-ledger: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ledger
-	$(BIN)/python -m bench.overhead
 
 clean:
 	rm -rf $(VENV) var .hypothesis .schemathesis

@@ -10,6 +10,8 @@ from typing import Any
 from domain.billing.catalogue import Catalogue
 from domain.billing.ports import PaymentGateway, WebhookVerifier
 from domain.billing.services import BillingConfig, BillingService
+from domain.coaching.ports import CoachModel
+from domain.coaching.services import Coaching
 from domain.identity.services import IdentityService, TokenPolicy
 from domain.ledger.model import Price, PriceList
 from domain.ledger.services import Ledger
@@ -46,6 +48,7 @@ def bootstrap(
     catalogue: Catalogue | None = None,
     gateway: PaymentGateway | None = None,
     verifier: WebhookVerifier | None = None,
+    coach_model: CoachModel | None = None,
 ) -> Container:
     """Build everything from `settings`; tests pass overrides (memory storage, a manual clock...)."""
     clock = clock or SystemClock()
@@ -87,6 +90,8 @@ def bootstrap(
         uow=uow, clock=clock, ids=ids, ledger=ledger, catalogue=catalogue, gateway=gateway, verifier=verifier,
         config=BillingConfig(public_base_url=settings.public_base_url),
     )  # fmt: skip
+    coach_model = coach_model or _coach_model(settings)
+    coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
     container = Container(
         settings=settings,
         clock=clock,
@@ -101,6 +106,8 @@ def bootstrap(
         billing=billing,
         payment_gateway=gateway,
         webhook_verifier=verifier,
+        coach_model=coach_model,
+        coaching=coaching,
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job
@@ -229,6 +236,32 @@ def _verifier(settings: Settings) -> WebhookVerifier:
     # Settings built by hand (tests) may carry no secret: then nothing verifies but what is signed
     # with a random one nobody knows.
     return StripeWebhookVerifier(settings.stripe_webhook_secret or "whsec_" + secrets.token_urlsafe(32))
+
+
+def _coach_model(settings: Settings) -> CoachModel:
+    """LLM_BASE_URL set: an OpenAI-compatible endpoint; unset: the offline scripted coach."""
+    if settings.llm_base_url:
+        from adapters.llm.openai_compatible import OpenAICompatibleCoach
+
+        return OpenAICompatibleCoach(
+            settings.llm_base_url, settings.llm_api_key, settings.llm_model,
+            timeout=settings.llm_timeout, max_retries=settings.llm_max_retries,
+        )  # fmt: skip
+    from adapters.llm.scripted import ScriptedCoach
+
+    return ScriptedCoach()
+
+
+def _coaching(
+    settings: Settings, uow: UowFactory, ledger: Ledger, model: CoachModel, clock: Clock, ids: IdGenerator,
+    prices: PriceList,
+) -> Coaching:  # fmt: skip
+    from entrypoints.coaches import coaching_config, load_coaches
+
+    return Coaching(
+        uow=uow, ledger=ledger, model=model, coaches=load_coaches(settings.coaches_file), clock=clock, ids=ids,
+        config=coaching_config(settings, prices),
+    )  # fmt: skip
 
 
 __all__ = ["Container", "bootstrap", "load_catalogue", "load_prices"]

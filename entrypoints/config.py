@@ -5,7 +5,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,17 @@ class Settings:
     stripe_api_base: str | None = None
     stripe_price_ids: tuple[tuple[str, str], ...] = ()  # (plan or pack id, Stripe price id)
     public_base_url: str = "http://127.0.0.1:8000"
+    # --- coaching (issue 14) ---
+    llm_base_url: str | None = None  # unset: the offline scripted coach
+    llm_api_key: str = field(default="", repr=False)
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 3
+    coaches_file: str = str(PACKAGE_DIR / "coaches.toml")
+    coach_min_reply_tokens: int = 64
+    coach_hold_ttl: int = 15 * 60
+    task_timeout: int = 10 * 60
+    task_queue_timeout: int = 60 * 60
 
     @property
     def is_production(self) -> bool:
@@ -178,6 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
         **_operations(env),
         **_billing(env, production, data_dir),
+        **_coaching(env),
     )
 
 
@@ -242,3 +254,29 @@ def _dev_secret(path: Path, *, prefix: str) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(prefix + secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
+    """The coaching settings (issue 14): the coach model endpoint, the catalogue, holds and task timeouts."""
+    timeout_raw = env.get("LLM_TIMEOUT_SECONDS") or "60"
+    try:
+        timeout = float(timeout_raw)
+    except ValueError:
+        raise ConfigError(f"LLM_TIMEOUT_SECONDS must be a number, got {timeout_raw!r}") from None
+    if not 0 < timeout <= 3600:
+        raise ConfigError(f"LLM_TIMEOUT_SECONDS must be between 0 and 3600, got {timeout}")
+    base_url = env.get("LLM_BASE_URL") or None
+    if base_url and not env.get("LLM_MODEL"):
+        log.warning("LLM_BASE_URL is set without LLM_MODEL: using gpt-4o-mini unless a coach names its model")
+    return {
+        "llm_base_url": base_url,
+        "llm_api_key": env.get("LLM_API_KEY", ""),
+        "llm_model": env.get("LLM_MODEL") or "gpt-4o-mini",
+        "llm_timeout": timeout,
+        "llm_max_retries": _int(env, "LLM_MAX_RETRIES", 3),
+        "coaches_file": env.get("COACHES_FILE") or str(PACKAGE_DIR / "coaches.toml"),
+        "coach_min_reply_tokens": _int(env, "COACH_MIN_REPLY_TOKENS", 64, minimum=1),
+        "coach_hold_ttl": _int(env, "COACH_HOLD_TTL_SECONDS", 15 * 60, minimum=60),
+        "task_timeout": _int(env, "TASK_TIMEOUT_SECONDS", 10 * 60, minimum=10),
+        "task_queue_timeout": _int(env, "TASK_QUEUE_TIMEOUT_SECONDS", 60 * 60, minimum=60),
+    }

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from domain.billing.ports import BillingUnitOfWork, PaymentGateway, WebhookVerifier
 from domain.billing.services import BillingService
 from domain.identity.ports import IdentityUnitOfWork
+from domain.coaching.ports import CoachingUnitOfWork, CoachModel
+from domain.coaching.services import Coaching
 from domain.identity.services import IdentityService
 from domain.ledger.ports import LedgerUnitOfWork
 from domain.platform.ports import PlatformUnitOfWork
@@ -26,7 +28,7 @@ from entrypoints.observability import Metrics, NullMetrics
 log = logging.getLogger("entrypoints.bootstrap")
 
 
-class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, BillingUnitOfWork, PlatformUnitOfWork, Protocol):
+class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, BillingUnitOfWork, PlatformUnitOfWork, CoachingUnitOfWork, Protocol):
     """What the storage adapters give every use case: one transaction over all the repositories
     (SqlUnitOfWork and MemoryUnitOfWork both are one)."""
 
@@ -53,6 +55,8 @@ class Container:
     billing: BillingService | None = None
     payment_gateway: PaymentGateway | None = None
     webhook_verifier: WebhookVerifier | None = None
+    coach_model: CoachModel | None = None  # issue 14: always set by bootstrap()
+    coaching: Coaching | None = None  # issue 14: always set by bootstrap()
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.memory.billing import InMemoryBillingRepository
+from adapters.memory.coaching import InMemoryCoachingRepository
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
@@ -21,6 +22,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     audit: InMemoryAuditRepository
     directory: InMemoryUserDirectory
     billing: InMemoryBillingRepository
+    coaching: InMemoryCoachingRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -34,6 +36,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.audit = InMemoryAuditRepository(store)
         self.directory = InMemoryUserDirectory(store)
         self.billing = InMemoryBillingRepository(store)
+        self.coaching = InMemoryCoachingRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

@@ -9,9 +9,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -369,5 +371,128 @@ ledger_usage = Table(
     Column("month", String(7), primary_key=True),
     Column("feature_key", String(64), primary_key=True),
     Column("spent", BigInteger, nullable=False),
+    **EXACT,
+)
+
+# --- coaching (issue 14) -----------------------------------------------------------------------
+# Deleting a workspace deletes what is in it: the repository deletes children first (no ON
+# DELETE CASCADE, so the same code runs on SQLite without foreign-key pragmas).
+coaching_workspaces = Table(
+    "coaching_workspaces",
+    metadata,
+    _id(primary_key=True),
+    _id("owner_id", ForeignKey("users.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("industry", String(100), nullable=True),
+    Column("description", Text, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_coaching_workspaces_owner", "owner_id", "id"),  # the owner's list, newest first
+    **EXACT,
+)
+
+coaching_goals = Table(
+    "coaching_goals",
+    metadata,
+    _id(primary_key=True),
+    _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("specific", Text, nullable=True),
+    Column("measurable", Text, nullable=True),
+    Column("target_value", String(200), nullable=True),
+    Column("achievable", Text, nullable=True),
+    Column("relevant", Text, nullable=True),
+    Column("due_date", Date, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    CheckConstraint("progress >= 0 AND progress <= 100", name="progress_in_range"),
+    Index("ix_coaching_goals_workspace", "workspace_id", "status", "id"),
+    **EXACT,
+)
+
+coaching_todos = Table(
+    "coaching_todos",
+    metadata,
+    _id(primary_key=True),
+    _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
+    _id("goal_id", ForeignKey("coaching_goals.id"), nullable=True),
+    Column("title", String(200), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("due_date", Date, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_coaching_todos_workspace", "workspace_id", "status", "id"),
+    Index("ix_coaching_todos_goal", "goal_id"),
+    **EXACT,
+)
+
+coaching_sessions = Table(
+    "coaching_sessions",
+    metadata,
+    _id(primary_key=True),
+    _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
+    _id("owner_id", ForeignKey("users.id"), nullable=False),
+    Column("title", String(200), nullable=True),
+    Column("coach", String(64), nullable=False),
+    Column("message_count", Integer, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Index("ix_coaching_sessions_workspace", "workspace_id", "id"),
+    **EXACT,
+)
+
+coaching_messages = Table(
+    "coaching_messages",
+    metadata,
+    _id(primary_key=True),
+    _id("session_id", ForeignKey("coaching_sessions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, 3... per session
+    Column("role", String(12), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("credits_charged", BigInteger, nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("cut_short", Boolean, nullable=False),
+    Column("idempotency_key", String(64), nullable=True),  # sha256 of (user, route, Idempotency-Key)
+    Column("fingerprint", String(64), nullable=True),
+    _id("hold_id", nullable=True),
+    _id("account_id", nullable=True),
+    Column("settled", Boolean, nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("session_id", "seq"),
+    UniqueConstraint("idempotency_key"),
+    Index("ix_coaching_messages_settled", "settled", "created_at"),  # the settle sweep
+    **EXACT,
+)
+
+coaching_tasks = Table(
+    "coaching_tasks",
+    metadata,
+    _id(primary_key=True),
+    _id("owner_id", ForeignKey("users.id"), nullable=False),
+    _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("input", Text, nullable=False),  # JSON
+    Column("status", String(12), nullable=False),
+    Column("credits_held", BigInteger, nullable=False),
+    Column("credits_charged", BigInteger, nullable=False),
+    _id("hold_id", nullable=True),
+    Column("result", Text, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("settled", Boolean, nullable=False),
+    Column("idempotency_key", String(64), nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("started_at", nullable=True),
+    _ts("finished_at", nullable=True),
+    UniqueConstraint("idempotency_key"),
+    Index("ix_coaching_tasks_owner", "owner_id", "status", "id"),
+    Index("ix_coaching_tasks_workspace", "workspace_id"),
+    Index("ix_coaching_tasks_status", "status", "started_at"),  # the stuck-task sweep
+    Index("ix_coaching_tasks_settled", "settled", "finished_at"),  # the settle sweep
     **EXACT,
 )

@@ -5,6 +5,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.db import Db, guarded, translate
+from adapters.sql.coaching import SqlCoachingRepository
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
@@ -23,6 +24,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
     audit: SqlAuditRepository
     directory: SqlUserDirectory
     billing: SqlBillingRepository
+    coaching: SqlCoachingRepository
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -41,6 +43,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.audit = SqlAuditRepository(db)
         self.directory = SqlUserDirectory(db)
         self.billing = SqlBillingRepository(db)
+        self.coaching = SqlCoachingRepository(db)
 
     def _commit(self) -> None:
         assert self._connection is not None

@@ -61,6 +61,9 @@ def _register_blueprints(api: Api) -> None:
 
     for module in (health, identity, ledger, billing):
         api.register_blueprint(module.blp)
+    from entrypoints.http import coaching
+
+    api.register_blueprint(coaching.blp)
 
 
 def _register_fake_checkout(app: Flask, container: Container) -> None:

@@ -71,12 +71,30 @@ def grant_free_plan_monthly_credits(container: Container, payload: Mapping[str, 
     return {"period": period, "users": users}
 
 
+def run_coaching_task(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one AI task (issue 14): the use case captures on success and releases on failure;
+    a task that is not queued any more (cancelled, a duplicate delivery) is left alone."""
+    assert container.coaching is not None
+    status = container.coaching.run_task(str(payload["task_id"]))
+    return {"task_id": payload["task_id"], "status": status.value if status else None}
+
+
+def coaching_sweep(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Fail tasks stuck past their timeout (releasing their holds); capture stored answers and
+    results whose capture a crash interrupted."""
+    assert container.coaching is not None
+    result = container.coaching.sweep()
+    return {"failed": result.failed, "settled_tasks": result.settled_tasks, "settled_messages": result.settled_messages}
+
+
 JOBS: Mapping[str, JobFunction] = {
     "ledger.expire_grants": expire_grants,
     "ledger.release_expired_holds": release_expired_holds,
     "ledger.grant_free_plan_monthly_credits": grant_free_plan_monthly_credits,
     "billing.handle_event": billing_jobs.handle_event,
     "billing.reconcile": billing_jobs.reconcile,
+    "coaching.run_task": run_coaching_task,
+    "coaching.sweep": coaching_sweep,
 }
 
 

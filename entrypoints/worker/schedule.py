@@ -8,6 +8,7 @@ What runs when (all times UTC):
 | `expire_grants`                   | `ledger.expire_grants`                   | every hour, at :00 |
 | `grant_free_plan_monthly_credits` | `ledger.grant_free_plan_monthly_credits` | daily at 00:10     |
 | `billing_reconcile`               | `billing.reconcile`                      | daily at 03:20     |
+| `coaching_sweep`                  | `coaching.sweep`                         | every minute       |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -118,6 +119,7 @@ SCHEDULE: tuple[Periodic, ...] = (
         cron="20 3 * * *",
         retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600)),
     ),
+    Periodic("coaching_sweep", "coaching.sweep", interval_seconds=60),
 )
 
 

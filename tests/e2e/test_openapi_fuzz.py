@@ -78,6 +78,44 @@ REAL_CURSORS["/v1/me/logins"] = _second_page_cursor("/v1/me/logins", api_key_hea
 REAL_CURSORS["/v1/admin/users/{user_id}/logins"] = REAL_CURSORS["/v1/me/logins"]
 REAL_CURSORS["/v1/admin/audit"] = _second_page_cursor("/v1/admin/audit", auth_headers(ADMIN["access_token"]))
 
+# Coaching (issue 14): two of everything, so every list has a second page; positive cases get a
+# real id for half of their path ids (the other half stays random: 404) and real references.
+_coach = _container.coaching
+_WS = [_coach.create_workspace(USER["user"]["id"], name=f"fuzz {n}") for n in (1, 2)]
+COACHING_IDS = {"workspace_id": _WS[0].id}
+_goals = [_coach.create_goal(USER["user"]["id"], _WS[0].id, {"title": f"goal {n}"}) for n in (1, 2)]
+_todos = [_coach.create_todo(USER["user"]["id"], _WS[0].id, {"title": f"todo {n}"}) for n in (1, 2)]
+_sessions = [_coach.create_session(USER["user"]["id"], _WS[0].id) for _ in (1, 2)]
+_coach.send_message(USER["user"]["id"], _sessions[0].id, "first")
+_tasks = [_coach.create_task(USER["user"]["id"], type="strategy", workspace_id=_WS[0].id, input={}) for _ in (1, 2)]
+COACHING_IDS.update(goal_id=_goals[0].id, todo_id=_todos[0].id, session_id=_sessions[0].id, task_id=_tasks[0].id)
+_user_headers = api_key_headers(USER_KEY)
+REAL_CURSORS.update({
+    "/v1/workspaces": _second_page_cursor("/v1/workspaces", _user_headers),
+    "/v1/workspaces/{workspace_id}/goals": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/goals", _user_headers),
+    "/v1/workspaces/{workspace_id}/todos": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/todos", _user_headers),
+    "/v1/workspaces/{workspace_id}/chat/sessions": _second_page_cursor(
+        f"/v1/workspaces/{_WS[0].id}/chat/sessions", _user_headers
+    ),
+    "/v1/chat/sessions/{session_id}": _second_page_cursor(f"/v1/chat/sessions/{_sessions[0].id}", _user_headers),
+    "/v1/tasks": _second_page_cursor("/v1/tasks", _user_headers),
+})
+
+
+def _coaching_runtime_values(case: Any) -> None:
+    for name, real in COACHING_IDS.items():
+        if name in (case.path_parameters or {}) and len(case.path_parameters[name]) % 2:
+            case.path_parameters[name] = real
+    if isinstance(case.body, dict):
+        if "goal_id" in case.body and case.body["goal_id"] is not None:
+            case.body["goal_id"] = _goals[1].id  # a goal of the workspace the real ids point at
+        if "workspace_id" in case.body:
+            case.body["workspace_id"] = _WS[1].id  # never deleted by a fuzzed DELETE of the first
+        if case.body.get("coach") is not None:
+            case.body["coach"] = "houston"
+    if isinstance(case.query, dict) and case.query.get("goal_id") is not None:
+        case.query["goal_id"] = _goals[1].id
+
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=schemathesis.Config(seed=SEED))
 
 
@@ -142,6 +180,7 @@ def _with_runtime_values(case: Any) -> None:
             case.body["plan_id"] = PAID_PLAN_IDS[pick % len(PAID_PLAN_IDS)]
         else:
             case.body["pack_id"] = PACK_IDS[pick % len(PACK_IDS)]
+    _coaching_runtime_values(case)
 
 
 @schema.parametrize()

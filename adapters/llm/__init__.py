@@ -1,0 +1,1 @@
+"""Coach models: an OpenAI-compatible endpoint, and the offline scripted coach (the embedded default)."""

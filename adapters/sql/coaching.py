@@ -1,0 +1,272 @@
+"""The SQL coaching repository over SQLAlchemy Core, with explicit row <-> entity mapping. Never commits."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.sql import Select
+
+from adapters.sql.tables import (
+    coaching_goals,
+    coaching_messages,
+    coaching_sessions,
+    coaching_tasks,
+    coaching_todos,
+    coaching_workspaces,
+)
+from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+
+if TYPE_CHECKING:  # the unit of work imports this module
+    from adapters.sql.uow import Db
+
+
+# --- mapping ---------------------------------------------------------------------------------
+def _workspace(row: RowMapping) -> Workspace:
+    return Workspace(**dict(row))
+
+
+def _goal(row: RowMapping) -> Goal:
+    return Goal(**{**dict(row), "status": GoalStatus(row["status"])})
+
+
+def _todo(row: RowMapping) -> Todo:
+    return Todo(**{**dict(row), "status": TodoStatus(row["status"])})
+
+
+def _session(row: RowMapping) -> ChatSession:
+    return ChatSession(**dict(row))
+
+
+def _message(row: RowMapping) -> Message:
+    return Message(**{**dict(row), "cut_short": bool(row["cut_short"]), "settled": bool(row["settled"])})
+
+
+def _task(row: RowMapping) -> Task:
+    return Task(
+        **{**dict(row), "status": TaskStatus(row["status"]), "input": json.loads(row["input"]),
+           "settled": bool(row["settled"])}
+    )  # fmt: skip
+
+
+def _row(entity: Any) -> dict[str, Any]:
+    values = asdict(entity)
+    for name, value in values.items():
+        if isinstance(value, StrEnum):
+            values[name] = value.value
+    return values
+
+
+def _task_row(task: Task) -> dict[str, Any]:
+    return {**_row(task), "input": json.dumps(task.input, default=str)}
+
+
+def _newest_first(query: Select[Any], table: Table, limit: int, before: str | None) -> Select[Any]:
+    if before is not None:
+        query = query.where(table.c.id < before)
+    return query.order_by(table.c.id.desc()).limit(limit)
+
+
+# --- the repository --------------------------------------------------------------------------
+class SqlCoachingRepository:
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def _one(self, query: Select[Any]) -> RowMapping | None:
+        return self._db.execute(query).mappings().first()
+
+    def _all(self, query: Select[Any]) -> list[RowMapping]:
+        return list(self._db.execute(query).mappings())
+
+    # workspaces
+    def add_workspace(self, workspace: Workspace) -> None:
+        self._db.execute(insert(coaching_workspaces).values(_row(workspace)))
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        row = self._one(select(coaching_workspaces).where(coaching_workspaces.c.id == workspace_id))
+        return _workspace(row) if row is not None else None
+
+    def update_workspace(self, workspace: Workspace) -> None:
+        t = coaching_workspaces
+        self._db.execute(update(t).where(t.c.id == workspace.id).values(_row(workspace)))
+
+    def delete_workspace(self, workspace_id: str) -> None:
+        sessions = select(coaching_sessions.c.id).where(coaching_sessions.c.workspace_id == workspace_id)
+        self._db.execute(delete(coaching_messages).where(coaching_messages.c.session_id.in_(sessions)))
+        for table in (coaching_sessions, coaching_tasks, coaching_todos, coaching_goals):
+            self._db.execute(delete(table).where(table.c.workspace_id == workspace_id))
+        self._db.execute(delete(coaching_workspaces).where(coaching_workspaces.c.id == workspace_id))
+
+    def list_workspaces(self, owner_id: str, *, limit: int, before: str | None) -> list[Workspace]:
+        t = coaching_workspaces
+        query = _newest_first(select(t).where(t.c.owner_id == owner_id), t, limit, before)
+        return [_workspace(r) for r in self._all(query)]
+
+    # goals
+    def add_goal(self, goal: Goal) -> None:
+        self._db.execute(insert(coaching_goals).values(_row(goal)))
+
+    def get_goal(self, goal_id: str) -> Goal | None:
+        row = self._one(select(coaching_goals).where(coaching_goals.c.id == goal_id))
+        return _goal(row) if row is not None else None
+
+    def update_goal(self, goal: Goal) -> None:
+        self._db.execute(update(coaching_goals).where(coaching_goals.c.id == goal.id).values(_row(goal)))
+
+    def delete_goal(self, goal_id: str) -> None:
+        self._db.execute(update(coaching_todos).where(coaching_todos.c.goal_id == goal_id).values(goal_id=None))
+        self._db.execute(delete(coaching_goals).where(coaching_goals.c.id == goal_id))
+
+    def list_goals(
+        self, workspace_id: str, *, limit: int, before: str | None, status: GoalStatus | None = None
+    ) -> list[Goal]:
+        t = coaching_goals
+        query = select(t).where(t.c.workspace_id == workspace_id)
+        if status is not None:
+            query = query.where(t.c.status == status.value)
+        return [_goal(r) for r in self._all(_newest_first(query, t, limit, before))]
+
+    # todos
+    def add_todo(self, todo: Todo) -> None:
+        self._db.execute(insert(coaching_todos).values(_row(todo)))
+
+    def get_todo(self, todo_id: str) -> Todo | None:
+        row = self._one(select(coaching_todos).where(coaching_todos.c.id == todo_id))
+        return _todo(row) if row is not None else None
+
+    def update_todo(self, todo: Todo) -> None:
+        self._db.execute(update(coaching_todos).where(coaching_todos.c.id == todo.id).values(_row(todo)))
+
+    def delete_todo(self, todo_id: str) -> None:
+        self._db.execute(delete(coaching_todos).where(coaching_todos.c.id == todo_id))
+
+    def list_todos(
+        self,
+        workspace_id: str,
+        *,
+        limit: int,
+        before: str | None,
+        statuses: Sequence[TodoStatus] | None = None,
+        goal_id: str | None = None,
+    ) -> list[Todo]:
+        t = coaching_todos
+        query = select(t).where(t.c.workspace_id == workspace_id)
+        if statuses is not None:
+            query = query.where(t.c.status.in_([s.value for s in statuses]))
+        if goal_id is not None:
+            query = query.where(t.c.goal_id == goal_id)
+        return [_todo(r) for r in self._all(_newest_first(query, t, limit, before))]
+
+    # sessions
+    def add_session(self, session: ChatSession) -> None:
+        self._db.execute(insert(coaching_sessions).values(_row(session)))
+
+    def get_session(self, session_id: str) -> ChatSession | None:
+        row = self._one(select(coaching_sessions).where(coaching_sessions.c.id == session_id))
+        return _session(row) if row is not None else None
+
+    def get_session_for_update(self, session_id: str) -> ChatSession | None:
+        query = select(coaching_sessions).where(coaching_sessions.c.id == session_id).with_for_update()
+        row = self._one(query)
+        return _session(row) if row is not None else None
+
+    def update_session(self, session: ChatSession) -> None:
+        t = coaching_sessions
+        self._db.execute(update(t).where(t.c.id == session.id).values(_row(session)))
+
+    def delete_session(self, session_id: str) -> None:
+        self._db.execute(delete(coaching_messages).where(coaching_messages.c.session_id == session_id))
+        self._db.execute(delete(coaching_sessions).where(coaching_sessions.c.id == session_id))
+
+    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None) -> list[ChatSession]:
+        t = coaching_sessions
+        query = _newest_first(select(t).where(t.c.workspace_id == workspace_id), t, limit, before)
+        return [_session(r) for r in self._all(query)]
+
+    # messages
+    def add_message(self, message: Message) -> None:
+        self._db.execute(insert(coaching_messages).values(_row(message)))
+
+    def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
+        t = coaching_messages
+        query = select(t).where(t.c.session_id == session_id)
+        if after_seq is not None:
+            query = query.where(t.c.seq > after_seq)
+        return [_message(r) for r in self._all(query.order_by(t.c.seq).limit(limit))]
+
+    def recent_messages(self, session_id: str, limit: int) -> list[Message]:
+        t = coaching_messages
+        query = select(t).where(t.c.session_id == session_id).order_by(t.c.seq.desc()).limit(limit)
+        return [_message(r) for r in reversed(self._all(query))]
+
+    def get_message_by_key(self, idempotency_key: str) -> Message | None:
+        row = self._one(select(coaching_messages).where(coaching_messages.c.idempotency_key == idempotency_key))
+        return _message(row) if row is not None else None
+
+    def get_message_by_seq(self, session_id: str, seq: int) -> Message | None:
+        t = coaching_messages
+        row = self._one(select(t).where(t.c.session_id == session_id, t.c.seq == seq))
+        return _message(row) if row is not None else None
+
+    def unsettled_messages(self, created_before: datetime, limit: int) -> list[Message]:
+        t = coaching_messages
+        query = (
+            select(t).where(t.c.settled.is_(False), t.c.created_at <= created_before)
+            .order_by(t.c.created_at, t.c.id).limit(limit)
+        )  # fmt: skip
+        return [_message(r) for r in self._all(query)]
+
+    def update_message(self, message: Message) -> None:
+        t = coaching_messages
+        self._db.execute(update(t).where(t.c.id == message.id).values(_row(message)))
+
+    # tasks
+    def add_task(self, task: Task) -> None:
+        self._db.execute(insert(coaching_tasks).values(_task_row(task)))
+
+    def get_task(self, task_id: str) -> Task | None:
+        row = self._one(select(coaching_tasks).where(coaching_tasks.c.id == task_id))
+        return _task(row) if row is not None else None
+
+    def get_task_for_update(self, task_id: str) -> Task | None:
+        row = self._one(select(coaching_tasks).where(coaching_tasks.c.id == task_id).with_for_update())
+        return _task(row) if row is not None else None
+
+    def get_task_by_key(self, idempotency_key: str) -> Task | None:
+        row = self._one(select(coaching_tasks).where(coaching_tasks.c.idempotency_key == idempotency_key))
+        return _task(row) if row is not None else None
+
+    def update_task(self, task: Task) -> None:
+        self._db.execute(update(coaching_tasks).where(coaching_tasks.c.id == task.id).values(_task_row(task)))
+
+    def list_tasks(
+        self, owner_id: str, *, limit: int, before: str | None, status: TaskStatus | None = None
+    ) -> list[Task]:
+        t = coaching_tasks
+        query = select(t).where(t.c.owner_id == owner_id)
+        if status is not None:
+            query = query.where(t.c.status == status.value)
+        return [_task(r) for r in self._all(_newest_first(query, t, limit, before))]
+
+    def tasks_of_workspace(self, workspace_id: str) -> list[Task]:
+        return [_task(r) for r in self._all(select(coaching_tasks).where(coaching_tasks.c.workspace_id == workspace_id))]
+
+    def stuck_tasks(self, started_before: datetime, queued_before: datetime, limit: int) -> list[Task]:
+        t = coaching_tasks
+        running = select(t).where(t.c.status == TaskStatus.RUNNING.value, t.c.started_at <= started_before)
+        queued = select(t).where(t.c.status == TaskStatus.QUEUED.value, t.c.created_at <= queued_before)
+        rows = self._all(running.order_by(t.c.id).limit(limit)) + self._all(queued.order_by(t.c.id).limit(limit))
+        return sorted((_task(r) for r in rows), key=lambda task: task.id)[:limit]
+
+    def unsettled_tasks(self, finished_before: datetime, limit: int) -> list[Task]:
+        t = coaching_tasks
+        query = (
+            select(t).where(t.c.settled.is_(False), t.c.finished_at <= finished_before)
+            .order_by(t.c.id).limit(limit)
+        )  # fmt: skip
+        return [_task(r) for r in self._all(query)]

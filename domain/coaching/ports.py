@@ -1,0 +1,119 @@
+"""Ports of the coaching area: the coach model (an LLM or the scripted offline coach) and storage."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.shared.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    model: str | None  # None: the adapter's configured default model
+    temperature: float
+    max_tokens: int  # always set (the affordable cap)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    model: str
+    cut_short: bool = False  # the model stopped at max_tokens ("length") or the stream broke
+
+
+class CoachModel(Protocol):
+    def reply(self, messages: Sequence[ChatMessage], settings: ModelSettings) -> Reply: ...
+
+    def stream(self, messages: Sequence[ChatMessage], settings: ModelSettings) -> Iterator[str | Reply]:
+        """Yield text chunks (str), then exactly one final Reply with the usage (text = the whole text).
+
+        When the provider sends no usage, tokens are counted with estimate_tokens.
+        The generator may be closed early by the caller (GeneratorExit): clean up the HTTP stream.
+        """
+        ...
+
+
+# --- storage (the coaching helper's side; not part of the model contract) -----------------------
+class CoachingRepository(Protocol):
+    """Storage of workspaces and everything in them. Getters return copies; lists are keyset pages
+    newest first (id descending, `before` an id) unless they say otherwise. Never commits."""
+
+    def add_workspace(self, workspace: Workspace) -> None: ...
+    def get_workspace(self, workspace_id: str) -> Workspace | None: ...
+    def update_workspace(self, workspace: Workspace) -> None: ...
+    def delete_workspace(self, workspace_id: str) -> None:
+        """The workspace and everything in it: goals, todos, sessions, messages, tasks."""
+    def list_workspaces(self, owner_id: str, *, limit: int, before: str | None) -> list[Workspace]: ...
+
+    def add_goal(self, goal: Goal) -> None: ...
+    def get_goal(self, goal_id: str) -> Goal | None: ...
+    def update_goal(self, goal: Goal) -> None: ...
+    def delete_goal(self, goal_id: str) -> None:
+        """The goal; its todos stay, detached (goal_id None)."""
+    def list_goals(
+        self, workspace_id: str, *, limit: int, before: str | None, status: GoalStatus | None = None
+    ) -> list[Goal]: ...
+
+    def add_todo(self, todo: Todo) -> None: ...
+    def get_todo(self, todo_id: str) -> Todo | None: ...
+    def update_todo(self, todo: Todo) -> None: ...
+    def delete_todo(self, todo_id: str) -> None: ...
+    def list_todos(
+        self,
+        workspace_id: str,
+        *,
+        limit: int,
+        before: str | None,
+        statuses: Sequence[TodoStatus] | None = None,
+        goal_id: str | None = None,
+    ) -> list[Todo]: ...
+
+    def add_session(self, session: ChatSession) -> None: ...
+    def get_session(self, session_id: str) -> ChatSession | None: ...
+    def get_session_for_update(self, session_id: str) -> ChatSession | None:
+        """Locks the session row until the unit of work ends (messages take their seq from it)."""
+    def update_session(self, session: ChatSession) -> None: ...
+    def delete_session(self, session_id: str) -> None:
+        """The session and its messages."""
+    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None) -> list[ChatSession]: ...
+
+    def add_message(self, message: Message) -> None:
+        """Raises DuplicateRecord when a user message's idempotency_key is already stored."""
+    def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
+        """Oldest first (seq ascending), seq > after_seq."""
+    def recent_messages(self, session_id: str, limit: int) -> list[Message]:
+        """The newest `limit` messages, oldest first."""
+    def get_message_by_key(self, idempotency_key: str) -> Message | None: ...
+    def get_message_by_seq(self, session_id: str, seq: int) -> Message | None: ...
+    def unsettled_messages(self, created_before: datetime, limit: int) -> list[Message]: ...
+    def update_message(self, message: Message) -> None: ...
+
+    def add_task(self, task: Task) -> None:
+        """Raises DuplicateRecord when the task's idempotency_key is already stored."""
+    def get_task(self, task_id: str) -> Task | None: ...
+    def get_task_for_update(self, task_id: str) -> Task | None: ...
+    def get_task_by_key(self, idempotency_key: str) -> Task | None: ...
+    def update_task(self, task: Task) -> None: ...
+    def list_tasks(
+        self, owner_id: str, *, limit: int, before: str | None, status: TaskStatus | None = None
+    ) -> list[Task]: ...
+    def tasks_of_workspace(self, workspace_id: str) -> list[Task]: ...
+    def stuck_tasks(self, started_before: datetime, queued_before: datetime, limit: int) -> list[Task]:
+        """Running tasks started before `started_before`, queued ones created before `queued_before`."""
+    def unsettled_tasks(self, finished_before: datetime, limit: int) -> list[Task]: ...
+
+
+class CoachingUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def coaching(self) -> CoachingRepository: ...

@@ -1,0 +1,130 @@
+"""What every coaching use case shares: its ports, the policy check, keyset pages and keys."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from domain.coaching.errors import UnknownTaskType
+from domain.coaching.model import Coach, Workspace
+from domain.coaching.policy import Action, authorize
+from domain.coaching.ports import CoachingUnitOfWork, CoachModel
+from domain.coaching.pricing import ChatPricing
+from domain.coaching.prompts import TASK_INSTRUCTIONS
+from domain.ledger.errors import UnknownFeature
+from domain.ledger.model import PriceList
+from domain.ledger.services import Ledger
+from domain.shared.clock import Clock
+from domain.shared.errors import InvalidInput, Unavailable
+from domain.shared.ids import IdGenerator
+from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
+
+T = TypeVar("T")
+DEFAULT_COACH = "houston"
+
+
+@dataclass(frozen=True, slots=True)
+class CoachingConfig:
+    """Tunables from settings (entrypoints/config.py) and the price list."""
+
+    prices: PriceList  # coach.message, coach.tokens_1k, task.<type>; read at each use, like the ledger does
+    min_reply_tokens: int = 64  # the smallest reply cap worth calling the model for
+    chat_hold_ttl: int = 900  # seconds; a chat hold outlives the slowest model call with retries
+    task_timeout: int = 600  # seconds a task may run before the sweep fails it
+    task_queue_timeout: int = 3600  # seconds a task may wait queued before the sweep fails it
+    settle_grace: int = 60  # seconds before the sweep settles a stored but uncaptured charge
+    task_max_tokens: int = 1200
+
+    @property
+    def task_hold_ttl(self) -> int:
+        return self.task_queue_timeout + self.task_timeout + 300
+
+    @property
+    def pricing(self) -> ChatPricing:
+        try:
+            return ChatPricing(base=self.prices.cost("coach.message", 1), per_1k=self.prices.cost("coach.tokens_1k", 1))
+        except UnknownFeature:
+            raise Unavailable("Chat is not priced: the price list has no coach.message or coach.tokens_1k.") from None
+
+    def task_price(self, task_type: str) -> int:
+        if task_type not in TASK_INSTRUCTIONS:
+            raise UnknownTaskType(task_type)
+        try:
+            return self.prices.cost(f"task.{task_type}", 1)
+        except UnknownFeature:
+            raise UnknownTaskType(task_type) from None
+
+
+class CoachingBase:
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], CoachingUnitOfWork],
+        ledger: Ledger,
+        model: CoachModel,
+        coaches: Mapping[str, Coach],
+        clock: Clock,
+        ids: IdGenerator,
+        config: CoachingConfig,
+    ) -> None:
+        if DEFAULT_COACH not in coaches:
+            raise ValueError(f"the coach catalogue must have a {DEFAULT_COACH!r} coach")
+        self._uow = uow
+        self._ledger = ledger
+        self._model = model
+        self.coaches = dict(coaches)
+        self._clock = clock
+        self._ids = ids
+        self.config = config
+
+    def _workspace(self, uow: CoachingUnitOfWork, workspace_id: str, user_id: str, action: Action) -> Workspace:
+        return authorize(uow.coaching.get_workspace(workspace_id), user_id, action)
+
+    def _within(
+        self, uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action, what: str
+    ) -> Workspace:
+        """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
+        workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
+        return authorize(workspace, user_id, action, what=what)
+
+
+def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:
+    """The page of `limit` items from `rows` (fetched with limit + 1), with the next cursor."""
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
+
+
+def id_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor)
+    if not (isinstance(position, dict) and isinstance(position.get("id"), str)):
+        raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
+    return str(position["id"])
+
+
+def seq_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor)
+    if not (isinstance(position, dict) and isinstance(position.get("seq"), int)):
+        raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
+    return int(position["seq"])
+
+
+def limit_ok(limit: int) -> int:
+    return check_limit(limit)
+
+
+def request_key(user_id: str, scope: str, key: str) -> str:
+    """A caller's Idempotency-Key as stored: hashed with the caller and the route, so two users'
+    keys never meet and any key fits the column (64 hex characters)."""
+    return hashlib.sha256(f"{user_id}\x00{scope}\x00{key}".encode()).hexdigest()
+
+
+def fingerprint(data: Mapping[str, Any]) -> str:
+    canonical = json.dumps(dict(data), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,309 @@
+"""Chat sessions and messages with the coach, priced by tokens through a ledger hold.
+
+Sending a message is all or nothing, in this order:
+  1. ownership (policy) and limits; a replayed Idempotency-Key returns the first exchange;
+  2. price the prompt plus the reply cap and hold that estimate (ledger key `coach:hold:<attempt>`);
+     when the hold is refused, shrink the cap to what is available (the refusal says how much),
+     down to `min_reply_tokens`, and hold that; below it, 402 before any model call (a refused
+     hold writes nothing, so an affordable message costs one ledger call here, not a read and a hold);
+  3. call the model with the coach's system prompt, the workspace's active goals and open todos,
+     and the newest HISTORY_MAX messages (older ones are dropped);
+  4. store both messages in one transaction, the assistant's marked unsettled with its hold id
+     and its price (actual tokens, never above the hold); then capture (key
+     `coach:capture:<hold id>`) and mark it settled.
+A model failure voids the hold (`coach:void:<hold id>`) and stores nothing: 502 llm_unavailable.
+
+Crash windows, and why no credit is ever taken for nothing:
+- after the hold, before the messages are stored: nothing is stored, the hold expires after
+  `chat_hold_ttl` and the ledger's sweep releases it; the caller saw an error.
+- after storing, before the capture: the message is stored `settled=False`; the coaching sweep
+  (`settle_pending`, every minute) captures it with the same derived key, before the hold
+  expires. A retry with the same Idempotency-Key settles it at once (the capture key replays).
+  Capture is idempotent by its key, so the request and the sweep racing charge once.
+- storing fails (database down, session deleted meanwhile): the hold is voided; nothing charged.
+So a stored reply is charged exactly once and an unstored one never (unless its hold expired
+first, when the reply is kept free of charge and `credits_charged` says 0).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from domain.coaching.errors import CoachUnavailable
+from domain.coaching.model import CONTENT_MAX, HISTORY_MAX, ChatSession, Coach, GoalStatus, Message, TodoStatus, check_length
+from domain.coaching.policy import Action
+from domain.coaching.ports import ChatMessage, ModelSettings, Reply
+from domain.coaching.pricing import ChatPricing
+from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, chat_messages, prompt_tokens, system_prompt
+from domain.coaching.services.base import DEFAULT_COACH, fingerprint, request_key
+from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
+from domain.coaching.services.sessions import SessionUseCases
+from domain.coaching.tokens import estimate_tokens
+from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
+from domain.ledger.results import BalanceSnapshot
+from domain.shared.errors import DuplicateRecord, IdempotencyConflict, NotFound
+
+__all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
+
+log = logging.getLogger(__name__)
+FEATURE = "coach.message"
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    user_id: str
+    session: ChatSession
+    coach: Coach
+    content: str
+    key: str | None
+    fingerprint: str
+    messages: list[ChatMessage]
+    settings: ModelSettings
+    prompt_tokens: int
+    estimate: int
+    hold_id: str | None
+
+
+class ChatUseCases(SessionUseCases):
+    """Sending a message (JSON or streamed) and settling its charge; sessions come from SessionUseCases."""
+
+    # --- one message, all or nothing -------------------------------------------------------------
+    def send_message(self, user_id: str, session_id: str, content: str, *,
+                     idempotency_key: str | None = None) -> Exchange:  # fmt: skip
+        check_length("content", content, CONTENT_MAX, required=True)
+        key = request_key(user_id, "chat", idempotency_key) if idempotency_key else None
+        print_ = fingerprint({"session": session_id, "content": content})
+        replayed = self._replay_exchange(user_id, key, print_)
+        if replayed is not None:
+            return replayed
+        prepared = self._prepare(user_id, session_id, content, key, print_)
+        try:
+            reply = self._model.reply(prepared.messages, prepared.settings)
+        except BaseException:
+            self._void(prepared)
+            raise
+        return self._store_and_capture(prepared, reply)
+
+    def stream_message(self, user_id: str, session_id: str, content: str, *,
+                       idempotency_key: str | None = None) -> Iterator[StreamEvent]:  # fmt: skip
+        """Checks, prices and holds now (so 404, 402 and 422 are raised before any event), then
+        returns the events: Delta chunks, then one Done, or one Failed with nothing charged."""
+        check_length("content", content, CONTENT_MAX, required=True)
+        key = request_key(user_id, "chat", idempotency_key) if idempotency_key else None
+        print_ = fingerprint({"session": session_id, "content": content})
+        replayed = self._replay_exchange(user_id, key, print_)
+        if replayed is not None:
+            return iter([Delta(replayed.assistant_message.content), Done(replayed)])
+        prepared = self._prepare(user_id, session_id, content, key, print_)
+        return ChatStream(self._streaming(prepared), on_close_unstarted=lambda: self._void(prepared))
+
+    def _streaming(self, prepared: _Prepared) -> Generator[StreamEvent, None, None]:
+        """The hold is settled in `finally`, which also runs when the client goes away mid-stream
+        (GeneratorExit from the WSGI server closing the iterator): the prompt and the tokens
+        already streamed are captured, the rest released, and the partial reply stored as cut short."""
+        chunks: list[str] = []
+        settled = False
+        source = self._model.stream(prepared.messages, prepared.settings)
+        try:
+            final: Reply | None = None
+            try:
+                for item in source:
+                    if isinstance(item, Reply):
+                        final = item
+                        break
+                    chunks.append(item)
+                    yield Delta(item)
+            except CoachUnavailable as error:
+                if not chunks:
+                    settled = True
+                    self._void(prepared)
+                    yield Failed(error.code, error.message)
+                    return
+            if final is None:  # the stream broke after some text: keep what came, as cut short
+                final = self._partial(prepared, chunks)
+            # From here settling is _store_and_capture's job, even if it raises: it voids when the
+            # store fails, and a capture that fails leaves a stored, unsettled answer for the sweep.
+            settled = True
+            yield Done(self._store_and_capture(prepared, final))
+        finally:
+            _close(source)
+            if not settled:
+                self._settle_abandoned(prepared, chunks)
+
+    def _settle_abandoned(self, prepared: _Prepared, chunks: list[str]) -> None:
+        try:
+            if chunks:
+                self._store_and_capture(prepared, self._partial(prepared, chunks))
+            else:
+                self._void(prepared)
+        except Exception:  # the client is gone: nobody to tell; expiry and the sweep are the backstop
+            log.exception("settling an abandoned stream failed", extra={"hold_id": prepared.hold_id})
+
+    def _partial(self, prepared: _Prepared, chunks: list[str]) -> Reply:
+        text = "".join(chunks)
+        model = prepared.settings.model or prepared.coach.model or "unknown"
+        return Reply(text, prepared.prompt_tokens, estimate_tokens(text), model, cut_short=True)
+
+    # --- the steps -------------------------------------------------------------------------------
+    def _pricing(self) -> ChatPricing:
+        return self.config.pricing
+
+    def _prepare(self, user_id: str, session_id: str, content: str, key: str | None, print_: str) -> _Prepared:
+        with self._uow() as uow:
+            session = uow.coaching.get_session(session_id)
+            workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
+                                     "chat session")  # fmt: skip
+            assert session is not None
+            goals = uow.coaching.list_goals(workspace.id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
+            todos = uow.coaching.list_todos(
+                workspace.id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
+            )
+            history = uow.coaching.recent_messages(session_id, HISTORY_MAX)
+        coach = self.coaches.get(session.coach) or self.coaches[DEFAULT_COACH]
+        goals.sort(key=lambda g: (g.due_date is None, g.due_date or g.created_at.date(), g.id))
+        todos.sort(key=lambda t: (t.due_date is None, t.due_date or t.created_at.date(), t.id))
+        messages = chat_messages(system_prompt(coach, workspace, goals, todos), history, content)
+        tokens = prompt_tokens(messages)
+        multiplier = _multiplier(coach)
+        pricing = self._pricing()
+        cap = coach.max_reply_tokens
+        estimate = pricing.cost(tokens + cap, multiplier)
+        try:  # the full cap first: no balance read when the caller can afford it (the common case)
+            hold_id = self._hold(user_id, session_id, estimate)
+        except InsufficientCredits as short:  # shrink the cap to what is available, down to the minimum
+            available = int(short.details["available"])
+            cap = pricing.affordable_cap(tokens, cap, self.config.min_reply_tokens, available, multiplier)
+            estimate = pricing.cost(tokens + cap, multiplier)
+            hold_id = self._hold(user_id, session_id, estimate)  # a concurrent spend may still make it 402
+        settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=cap)
+        return _Prepared(user_id, session, coach, content, key, print_, messages, settings, tokens, estimate, hold_id)
+
+    def _hold(self, user_id: str, session_id: str, estimate: int) -> str | None:
+        """Hold `estimate` credits (a refused hold writes nothing in the ledger); None when free."""
+        if estimate <= 0:
+            return None
+        movement = self._ledger.hold(
+            user_id, amount=estimate, idempotency_key=f"coach:hold:{self._ids.new_id('att')}",
+            ttl_seconds=self.config.chat_hold_ttl, feature_key=FEATURE, reference=f"chat:{session_id}",
+        )  # fmt: skip
+        assert movement.hold is not None
+        return movement.hold.id
+
+    def _store_and_capture(self, prepared: _Prepared, reply: Reply) -> Exchange:
+        used = self._pricing().cost(reply.tokens_in + reply.tokens_out, _multiplier(prepared.coach))
+        now = self._clock.now()
+        user_message = Message(
+            id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="user",
+            content=prepared.content, created_at=now, idempotency_key=prepared.key,
+            fingerprint=prepared.fingerprint, account_id=prepared.user_id,
+        )  # fmt: skip
+        answer = Message(
+            id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="assistant", content=reply.text,
+            created_at=now, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
+            credits_charged=min(used, prepared.estimate), model=reply.model, cut_short=reply.cut_short,
+            hold_id=prepared.hold_id, settled=prepared.hold_id is None, account_id=prepared.user_id,
+        )  # fmt: skip
+        try:
+            user_message, answer = self._store(prepared.session.id, user_message, answer)
+        except DuplicateRecord:  # a concurrent request with the same Idempotency-Key stored first
+            self._void(prepared)
+            replayed = self._replay_exchange(prepared.user_id, prepared.key, prepared.fingerprint)
+            if replayed is None:
+                raise
+            return replayed
+        except BaseException:
+            self._void(prepared)
+            raise
+        answer, balance = self._capture(prepared.user_id, answer)
+        return Exchange(user_message, answer, answer.credits_charged, balance)
+
+    def _store(self, session_id: str, user_message: Message, answer: Message) -> tuple[Message, Message]:
+        with self._uow() as uow:
+            session = uow.coaching.get_session_for_update(session_id)
+            if session is None:
+                raise NotFound("The chat session was deleted.")
+            user_message = replace(user_message, seq=session.message_count + 1)
+            answer = replace(answer, seq=session.message_count + 2)
+            uow.coaching.add_message(user_message)
+            uow.coaching.add_message(answer)
+            session.message_count += 2
+            session.updated_at = answer.created_at
+            uow.coaching.update_session(session)
+            uow.commit()
+        return user_message, answer
+
+    def _capture(self, user_id: str, answer: Message) -> tuple[Message, BalanceSnapshot]:
+        """Capture the answer's hold at its price (idempotent by the hold's key) and mark it settled."""
+        balance: BalanceSnapshot | None = None
+        charged = answer.credits_charged
+        if answer.hold_id is not None:
+            try:
+                movement = self._ledger.capture(
+                    user_id, answer.hold_id, amount=charged, idempotency_key=f"coach:capture:{answer.hold_id}"
+                )
+                balance = movement.balance
+                charged = movement.entry.amount * -1 if movement.entry else 0
+            except (HoldExpired, HoldNotActive, HoldNotFound):  # it expired before we could capture: it stays free
+                charged = 0
+        if balance is None:
+            view = self._ledger.balance(user_id)
+            balance = BalanceSnapshot(view.balance, view.held, view.available)
+        if not answer.settled or charged != answer.credits_charged:
+            answer = replace(answer, settled=True, credits_charged=charged)
+            with self._uow() as uow:
+                uow.coaching.update_message(answer)
+                uow.commit()
+        return answer, balance
+
+    def _void(self, prepared: _Prepared) -> None:
+        if prepared.hold_id is None:
+            return
+        try:
+            self._ledger.void(prepared.user_id, prepared.hold_id, idempotency_key=f"coach:void:{prepared.hold_id}")
+        except (HoldExpired, HoldNotActive, HoldNotFound):
+            pass
+
+    def _replay_exchange(self, user_id: str, key: str | None, print_: str) -> Exchange | None:
+        if key is None:
+            return None
+        with self._uow() as uow:
+            first = uow.coaching.get_message_by_key(key)
+            if first is None:
+                return None
+            if first.fingerprint != print_:
+                raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
+            answer = uow.coaching.get_message_by_seq(first.session_id, first.seq + 1)
+        if answer is None:  # the session was deleted between the two reads
+            return None
+        answer, balance = self._capture(user_id, answer)
+        return Exchange(first, answer, answer.credits_charged, balance, replayed=True)
+
+    # --- the sweep -------------------------------------------------------------------------------
+    def settle_pending_messages(self, limit: int = 100) -> int:
+        """Capture stored answers whose capture never happened (a crash between the two)."""
+        from datetime import timedelta
+
+        before = self._clock.now() - timedelta(seconds=self.config.settle_grace)
+        with self._uow() as uow:
+            pending = uow.coaching.unsettled_messages(before, limit)
+        broken = []
+        for message in pending:
+            try:
+                self._capture(message.account_id or "", message)
+            except Exception:  # one broken message must not stall the others; the job fails at the end
+                broken.append(message.id)
+        if broken:
+            raise SweepIncomplete(len(pending) - len(broken), broken)
+        return len(pending)
+
+
+def _multiplier(coach: Coach) -> Fraction:
+    return Fraction(str(coach.price_multiplier))
+
+
+def _close(source: object) -> None:
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()

@@ -1,0 +1,58 @@
+"""Chat sessions: start one with a coach, read it with a page of its messages, list, delete."""
+from __future__ import annotations
+
+from typing import Any
+
+from domain.coaching.errors import UnknownCoach
+from domain.coaching.model import TITLE_MAX, ChatSession, check_length
+from domain.coaching.policy import Action
+from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, id_cursor, limit_ok, page_of, seq_cursor
+from domain.coaching.services.results import SessionView
+from domain.shared.pagination import Page
+
+
+class SessionUseCases(CoachingBase):
+    def create_session(self, user_id: str, workspace_id: str, *, title: str | None = None,
+                       coach: str | None = None) -> ChatSession:  # fmt: skip
+        check_length("title", title, TITLE_MAX)
+        coach = coach or DEFAULT_COACH
+        if coach not in self.coaches:
+            raise UnknownCoach(coach)
+        now = self._clock.now()
+        session = ChatSession(
+            id=self._ids.new_id("chs"), workspace_id=workspace_id, owner_id=user_id, title=title, coach=coach,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.WRITE)
+            uow.coaching.add_session(session)
+            uow.commit()
+        return session
+
+    def _session(self, uow: Any, user_id: str, session_id: str, action: Action) -> ChatSession:
+        session: ChatSession | None = uow.coaching.get_session(session_id)
+        self._within(uow, session.workspace_id if session else None, user_id, action, "chat session")
+        assert session is not None
+        return session
+
+    def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:
+        """The session with a page of its messages, oldest first."""
+        limit_ok(limit)
+        with self._uow() as uow:
+            session = self._session(uow, user_id, session_id, Action.READ)
+            rows = uow.coaching.list_messages(session_id, limit=limit + 1, after_seq=seq_cursor(cursor))
+        return SessionView(session, page_of(rows, limit, lambda m: {"seq": m.seq}))
+
+    def delete_session(self, user_id: str, session_id: str) -> None:
+        with self._uow() as uow:
+            self._session(uow, user_id, session_id, Action.WRITE)
+            uow.coaching.delete_session(session_id)
+            uow.commit()
+
+    def list_sessions(self, user_id: str, workspace_id: str, *, limit: int = 50,
+                      cursor: str | None = None) -> Page[ChatSession]:  # fmt: skip
+        limit_ok(limit)
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.READ)
+            rows = uow.coaching.list_sessions(workspace_id, limit=limit + 1, before=id_cursor(cursor))
+        return page_of(rows, limit, lambda s: {"id": s.id})

@@ -1,0 +1,237 @@
+"""Workspaces, SMART goals and todos: create, read, change, delete, keyset lists."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from domain.coaching.errors import WorkspaceNotFound
+from domain.coaching.model import (
+    INDUSTRY_MAX,
+    TEXT_MAX,
+    TITLE_MAX,
+    Goal,
+    GoalStatus,
+    Todo,
+    TodoStatus,
+    Workspace,
+    check_length,
+    check_progress,
+)
+from domain.coaching.policy import Action
+from domain.coaching.services.base import CoachingBase, id_cursor, limit_ok, page_of
+from domain.shared.errors import InvalidInput
+from domain.shared.pagination import Page
+
+WORKSPACE_FIELDS = {"name": TITLE_MAX, "industry": INDUSTRY_MAX, "description": TEXT_MAX}
+GOAL_TEXT_FIELDS = {
+    "title": TITLE_MAX, "specific": TEXT_MAX, "measurable": TEXT_MAX, "target_value": TITLE_MAX,
+    "achievable": TEXT_MAX, "relevant": TEXT_MAX,
+}  # fmt: skip
+TODO_TEXT_FIELDS = {"title": TITLE_MAX}
+
+
+def _check_texts(values: Mapping[str, Any], limits: Mapping[str, int], required: tuple[str, ...]) -> None:
+    for name, maximum in limits.items():
+        if name in values or name in required:
+            check_length(name, values.get(name), maximum, required=name in required)
+
+
+def _status(kind: type[GoalStatus] | type[TodoStatus], value: Any, field: str = "status") -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in kind)
+        raise InvalidInput(f"Unknown {field} {value!r}.", details={field: f"One of {allowed}."}) from None
+
+
+def _date(value: Any, field: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    raise InvalidInput(f"{field} must be a date.", details={field: "A date (YYYY-MM-DD)."})
+
+
+class WorkspaceUseCases(CoachingBase):
+    # --- workspaces ------------------------------------------------------------------------------
+    def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
+                         description: str | None = None) -> Workspace:  # fmt: skip
+        _check_texts({"name": name, "industry": industry, "description": description}, WORKSPACE_FIELDS, ("name",))
+        now = self._clock.now()
+        workspace = Workspace(
+            id=self._ids.new_id("wsp"), owner_id=user_id, name=name, industry=industry,
+            description=description, created_at=now, updated_at=now,
+        )  # fmt: skip
+        with self._uow() as uow:
+            uow.coaching.add_workspace(workspace)
+            uow.commit()
+        return workspace
+
+    def get_workspace(self, user_id: str, workspace_id: str) -> Workspace:
+        with self._uow() as uow:
+            return self._workspace(uow, workspace_id, user_id, Action.READ)
+
+    def update_workspace(self, user_id: str, workspace_id: str, changes: Mapping[str, Any]) -> Workspace:
+        _check_texts(changes, WORKSPACE_FIELDS, ("name",) if "name" in changes else ())
+        with self._uow() as uow:
+            workspace: Workspace = self._workspace(uow, workspace_id, user_id, Action.MANAGE)
+            for name in WORKSPACE_FIELDS:
+                if name in changes:
+                    setattr(workspace, name, changes[name])
+            workspace.updated_at = self._clock.now()
+            uow.coaching.update_workspace(workspace)
+            uow.commit()
+        return workspace
+
+    def delete_workspace(self, user_id: str, workspace_id: str) -> None:
+        """Delete the workspace and everything in it. Unfinished tasks are cancelled first, so
+        their holds are released now rather than when they expire."""
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.MANAGE)
+            open_tasks = [t for t in uow.coaching.tasks_of_workspace(workspace_id) if not t.status.finished]
+        for task in open_tasks:
+            self._cancel_task_as(task.owner_id, task.id)  # type: ignore[attr-defined]
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.MANAGE)
+            uow.coaching.delete_workspace(workspace_id)
+            uow.commit()
+
+    def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Workspace]:
+        limit_ok(limit)
+        with self._uow() as uow:
+            rows = uow.coaching.list_workspaces(user_id, limit=limit + 1, before=id_cursor(cursor))
+        return page_of(rows, limit, lambda w: {"id": w.id})
+
+    # --- goals -----------------------------------------------------------------------------------
+    def create_goal(self, user_id: str, workspace_id: str, values: Mapping[str, Any]) -> Goal:
+        _check_texts(values, GOAL_TEXT_FIELDS, ("title",))
+        progress = int(values.get("progress") or 0)
+        check_progress(progress)
+        now = self._clock.now()
+        goal = Goal(
+            id=self._ids.new_id("gol"), workspace_id=workspace_id, title=values["title"],
+            status=_status(GoalStatus, values.get("status") or GoalStatus.ACTIVE), progress=progress,
+            created_at=now, updated_at=now, due_date=_date(values.get("due_date"), "due_date"),
+            **{name: values.get(name) for name in GOAL_TEXT_FIELDS if name != "title"},
+        )  # fmt: skip
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.WRITE)
+            uow.coaching.add_goal(goal)
+            uow.commit()
+        return goal
+
+    def get_goal(self, user_id: str, goal_id: str) -> Goal:
+        with self._uow() as uow:
+            return self._goal(uow, user_id, goal_id, Action.READ)
+
+    def _goal(self, uow: Any, user_id: str, goal_id: str, action: Action) -> Goal:
+        goal: Goal | None = uow.coaching.get_goal(goal_id)
+        self._within(uow, goal.workspace_id if goal else None, user_id, action, "goal")
+        assert goal is not None
+        return goal
+
+    def update_goal(self, user_id: str, goal_id: str, changes: Mapping[str, Any]) -> Goal:
+        _check_texts(changes, GOAL_TEXT_FIELDS, ("title",) if "title" in changes else ())
+        if changes.get("progress") is not None:
+            check_progress(int(changes["progress"]))
+        with self._uow() as uow:
+            goal = self._goal(uow, user_id, goal_id, Action.WRITE)
+            for name in GOAL_TEXT_FIELDS:
+                if name in changes:
+                    setattr(goal, name, changes[name])
+            if changes.get("status") is not None:
+                goal.status = _status(GoalStatus, changes["status"])
+            if changes.get("progress") is not None:
+                goal.progress = int(changes["progress"])
+            if "due_date" in changes:
+                goal.due_date = _date(changes["due_date"], "due_date")
+            goal.updated_at = self._clock.now()
+            uow.coaching.update_goal(goal)
+            uow.commit()
+        return goal
+
+    def delete_goal(self, user_id: str, goal_id: str) -> None:
+        with self._uow() as uow:
+            self._goal(uow, user_id, goal_id, Action.WRITE)
+            uow.coaching.delete_goal(goal_id)
+            uow.commit()
+
+    def list_goals(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
+                   status: str | None = None) -> Page[Goal]:  # fmt: skip
+        limit_ok(limit)
+        wanted = _status(GoalStatus, status) if status is not None else None
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.READ)
+            rows = uow.coaching.list_goals(workspace_id, limit=limit + 1, before=id_cursor(cursor), status=wanted)
+        return page_of(rows, limit, lambda g: {"id": g.id})
+
+    # --- todos -----------------------------------------------------------------------------------
+    def create_todo(self, user_id: str, workspace_id: str, values: Mapping[str, Any]) -> Todo:
+        _check_texts(values, TODO_TEXT_FIELDS, ("title",))
+        now = self._clock.now()
+        todo = Todo(
+            id=self._ids.new_id("tdo"), workspace_id=workspace_id, title=values["title"],
+            status=_status(TodoStatus, values.get("status") or TodoStatus.OPEN), created_at=now,
+            updated_at=now, goal_id=values.get("goal_id"), due_date=_date(values.get("due_date"), "due_date"),
+        )  # fmt: skip
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.WRITE)
+            self._check_goal_link(uow, workspace_id, todo.goal_id)
+            uow.coaching.add_todo(todo)
+            uow.commit()
+        return todo
+
+    def _check_goal_link(self, uow: Any, workspace_id: str, goal_id: str | None) -> None:
+        """A todo may only point at a goal of its own workspace (else 422, naming goal_id)."""
+        if goal_id is None:
+            return
+        goal = uow.coaching.get_goal(goal_id)
+        if goal is None or goal.workspace_id != workspace_id:
+            raise InvalidInput("No such goal in this workspace.", details={"goal_id": "Not a goal of this workspace."})
+
+    def get_todo(self, user_id: str, todo_id: str) -> Todo:
+        with self._uow() as uow:
+            return self._todo(uow, user_id, todo_id, Action.READ)
+
+    def _todo(self, uow: Any, user_id: str, todo_id: str, action: Action) -> Todo:
+        todo: Todo | None = uow.coaching.get_todo(todo_id)
+        self._within(uow, todo.workspace_id if todo else None, user_id, action, "todo")
+        assert todo is not None
+        return todo
+
+    def update_todo(self, user_id: str, todo_id: str, changes: Mapping[str, Any]) -> Todo:
+        _check_texts(changes, TODO_TEXT_FIELDS, ("title",) if "title" in changes else ())
+        with self._uow() as uow:
+            todo = self._todo(uow, user_id, todo_id, Action.WRITE)
+            if "title" in changes:
+                todo.title = changes["title"]
+            if changes.get("status") is not None:
+                todo.status = _status(TodoStatus, changes["status"])
+            if "due_date" in changes:
+                todo.due_date = _date(changes["due_date"], "due_date")
+            if "goal_id" in changes:
+                self._check_goal_link(uow, todo.workspace_id, changes["goal_id"])
+                todo.goal_id = changes["goal_id"]
+            todo.updated_at = self._clock.now()
+            uow.coaching.update_todo(todo)
+            uow.commit()
+        return todo
+
+    def delete_todo(self, user_id: str, todo_id: str) -> None:
+        with self._uow() as uow:
+            self._todo(uow, user_id, todo_id, Action.WRITE)
+            uow.coaching.delete_todo(todo_id)
+            uow.commit()
+
+    def list_todos(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
+                   status: str | None = None, goal_id: str | None = None) -> Page[Todo]:  # fmt: skip
+        limit_ok(limit)
+        statuses = [_status(TodoStatus, status)] if status is not None else None
+        with self._uow() as uow:
+            self._workspace(uow, workspace_id, user_id, Action.READ)
+            rows = uow.coaching.list_todos(
+                workspace_id, limit=limit + 1, before=id_cursor(cursor), statuses=statuses, goal_id=goal_id
+            )
+        return page_of(rows, limit, lambda t: {"id": t.id})
+
+
+__all__ = ["WorkspaceNotFound", "WorkspaceUseCases"]

@@ -1,0 +1,394 @@
+"""Coaching: workspaces, goals, todos, coaches, chat sessions and messages (JSON or SSE), AI tasks.
+
+Every route asks the use cases, which ask the one access policy (domain/coaching/policy.py):
+another user's workspace, goal, todo, session or task is 404 on every route.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+
+from domain.coaching.services import Coaching, Delta, Done, Exchange, Failed, SessionView, StreamEvent
+from domain.shared.errors import DomainError
+from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.auth import current_principal
+from entrypoints.http.coaching_schemas import (
+    CoachSchema,
+    ExchangeSchema,
+    GoalArgsSchema,
+    GoalCreateSchema,
+    GoalPageSchema,
+    GoalPatchSchema,
+    GoalSchema,
+    MessageCreateSchema,
+    OptionalIdempotencySchema,
+    SessionCreateSchema,
+    SessionPageSchema,
+    SessionWithMessagesSchema,
+    SessionSchema,
+    TaskArgsSchema,
+    TaskCreateSchema,
+    TaskPageSchema,
+    TaskSchema,
+    TodoArgsSchema,
+    TodoCreateSchema,
+    TodoPageSchema,
+    TodoPatchSchema,
+    TodoSchema,
+    WorkspaceCreateSchema,
+    WorkspacePageSchema,
+    WorkspacePatchSchema,
+    WorkspaceSchema,
+)
+from entrypoints.http.context import container
+from entrypoints.http.errors import error_body
+from entrypoints.http.schemas import PageArgsSchema
+
+log = logging.getLogger("houston.http.coaching")
+blp = Blueprint("coaching", __name__, url_prefix="/v1", description="Coaching: workspaces, goals, todos, the AI coach")
+
+NOT_FOUND = "No such {} (or not yours) (not_found)"
+INVALID = "A field breaks a limit or a rule; details name it (validation_error)"
+EVENT_STREAM = "text/event-stream"
+
+
+def coaching() -> Coaching:
+    found = container().coaching
+    assert found is not None  # bootstrap() always builds it
+    return found
+
+
+def me() -> str:
+    return current_principal().user_id
+
+
+def errors(what: str, **extra: str) -> Any:
+    responses = {401: UNAUTHENTICATED, 404: NOT_FOUND.format(what), 422: INVALID}
+    responses.update({int(k.removeprefix("s")): v for k, v in extra.items()})
+    return blp.errors(responses)
+
+
+# --- workspaces ----------------------------------------------------------------------------------
+@blp.route("/workspaces")
+class Workspaces(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, WorkspacePageSchema)
+    @errors("workspace")
+    def get(self, args: dict[str, Any]) -> Any:
+        """The caller's workspaces, newest first (keyset pages)"""
+        return coaching().list_workspaces(me(), **args)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(WorkspaceCreateSchema)
+    @blp.response(201, WorkspaceSchema)
+    @errors("workspace")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a workspace"""
+        return coaching().create_workspace(me(), **body)
+
+
+@blp.route("/workspaces/<string:workspace_id>")
+class WorkspaceItem(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, WorkspaceSchema)
+    @errors("workspace")
+    def get(self, workspace_id: str) -> Any:
+        """One workspace"""
+        return coaching().get_workspace(me(), workspace_id)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(WorkspacePatchSchema)
+    @blp.response(200, WorkspaceSchema)
+    @errors("workspace")
+    def patch(self, body: dict[str, Any], workspace_id: str) -> Any:
+        """Rename or describe a workspace"""
+        return coaching().update_workspace(me(), workspace_id, body)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.response(204)
+    @errors("workspace")
+    def delete(self, workspace_id: str) -> None:
+        """Delete a workspace and everything in it (unfinished tasks are cancelled, their credits released)"""
+        coaching().delete_workspace(me(), workspace_id)
+
+
+# --- goals ---------------------------------------------------------------------------------------
+@blp.route("/workspaces/<string:workspace_id>/goals")
+class Goals(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(GoalArgsSchema, location="query")
+    @blp.response(200, GoalPageSchema)
+    @errors("workspace")
+    def get(self, args: dict[str, Any], workspace_id: str) -> Any:
+        """The workspace's goals, newest first, optionally by status"""
+        return coaching().list_goals(me(), workspace_id, **args)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(GoalCreateSchema)
+    @blp.response(201, GoalSchema)
+    @errors("workspace")
+    def post(self, body: dict[str, Any], workspace_id: str) -> Any:
+        """Add a SMART goal"""
+        return coaching().create_goal(me(), workspace_id, body)
+
+
+@blp.route("/goals/<string:goal_id>")
+class GoalItem(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, GoalSchema)
+    @errors("goal")
+    def get(self, goal_id: str) -> Any:
+        """One goal"""
+        return coaching().get_goal(me(), goal_id)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(GoalPatchSchema)
+    @blp.response(200, GoalSchema)
+    @errors("goal")
+    def patch(self, body: dict[str, Any], goal_id: str) -> Any:
+        """Change a goal: progress 0-100, status, its SMART fields"""
+        return coaching().update_goal(me(), goal_id, body)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.response(204)
+    @errors("goal")
+    def delete(self, goal_id: str) -> None:
+        """Delete a goal (its todos stay, no longer tied to it)"""
+        coaching().delete_goal(me(), goal_id)
+
+
+# --- todos ---------------------------------------------------------------------------------------
+@blp.route("/workspaces/<string:workspace_id>/todos")
+class Todos(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(TodoArgsSchema, location="query")
+    @blp.response(200, TodoPageSchema)
+    @errors("workspace")
+    def get(self, args: dict[str, Any], workspace_id: str) -> Any:
+        """The workspace's todos, newest first, optionally by status and goal"""
+        return coaching().list_todos(me(), workspace_id, **args)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(TodoCreateSchema)
+    @blp.response(201, TodoSchema)
+    @errors("workspace")
+    def post(self, body: dict[str, Any], workspace_id: str) -> Any:
+        """Add a todo, optionally tied to a goal of the same workspace"""
+        return coaching().create_todo(me(), workspace_id, body)
+
+
+@blp.route("/todos/<string:todo_id>")
+class TodoItem(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, TodoSchema)
+    @errors("todo")
+    def get(self, todo_id: str) -> Any:
+        """One todo"""
+        return coaching().get_todo(me(), todo_id)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(TodoPatchSchema)
+    @blp.response(200, TodoSchema)
+    @errors("todo")
+    def patch(self, body: dict[str, Any], todo_id: str) -> Any:
+        """Change a todo"""
+        return coaching().update_todo(me(), todo_id, body)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.response(204)
+    @errors("todo")
+    def delete(self, todo_id: str) -> None:
+        """Delete a todo"""
+        coaching().delete_todo(me(), todo_id)
+
+
+# --- coaches -------------------------------------------------------------------------------------
+@blp.route("/coaches")
+class Coaches(MethodView):
+    @blp.response(200, CoachSchema(many=True))
+    def get(self) -> Any:
+        """The coaches a chat session can pick (public)"""
+        return list(coaching().coaches.values())
+
+
+# --- chat ----------------------------------------------------------------------------------------
+@blp.route("/workspaces/<string:workspace_id>/chat/sessions")
+class Sessions(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, SessionPageSchema)
+    @errors("workspace")
+    def get(self, args: dict[str, Any], workspace_id: str) -> Any:
+        """The workspace's chat sessions, newest first"""
+        return coaching().list_sessions(me(), workspace_id, **args)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(SessionCreateSchema)
+    @blp.response(201, SessionSchema)
+    @errors("workspace")
+    def post(self, body: dict[str, Any], workspace_id: str) -> Any:
+        """Start a chat session with a coach (default houston)"""
+        return coaching().create_session(me(), workspace_id, title=body.get("title"), coach=body.get("coach"))
+
+
+def _session_view(view: SessionView) -> dict[str, Any]:
+    return {**asdict(view.session), "messages": view.messages.items,
+            "next_cursor": view.messages.next_cursor}  # fmt: skip
+
+
+@blp.route("/chat/sessions/<string:session_id>")
+class SessionItem(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, SessionWithMessagesSchema)
+    @errors("chat session")
+    def get(self, args: dict[str, Any], session_id: str) -> Any:
+        """The session with its messages, oldest first (`limit` and `cursor` page through them)"""
+        return _session_view(coaching().get_session(me(), session_id, **args))
+
+    @blp.doc(security=USER_AUTH)
+    @blp.response(204)
+    @errors("chat session")
+    def delete(self, session_id: str) -> None:
+        """Delete a session and its messages"""
+        coaching().delete_session(me(), session_id)
+
+
+def _exchange(exchange: Exchange) -> dict[str, Any]:
+    return {
+        "user_message": exchange.user_message, "assistant_message": exchange.assistant_message,
+        "credits_charged": exchange.credits_charged, "balance": exchange.balance,
+    }  # fmt: skip
+
+
+def wants_stream() -> bool:
+    return any(kind == EVENT_STREAM and quality > 0 for kind, quality in request.accept_mimetypes)
+
+
+@blp.route("/chat/sessions/<string:session_id>/messages")
+class Messages(MethodView):
+    @blp.doc(
+        security=USER_AUTH,
+        description=(
+            "With `Accept: text/event-stream` the answer streams as server-sent events (status 200): "
+            "`event: delta` with `{\"text\"}` chunks, then one `event: done` with the body a JSON call "
+            "returns (message ids, credits_charged, balance), or one `event: error` with API.md's error "
+            "body when the model fails (nothing charged). A client that goes away mid-stream pays for "
+            "the prompt and the tokens it was sent; the partial reply is kept, marked cut_short."
+        ),
+    )
+    @blp.arguments(OptionalIdempotencySchema, location="headers")
+    @blp.arguments(MessageCreateSchema)
+    @blp.response(201, ExchangeSchema)
+    @blp.alt_response(
+        200, success=True, content_type=EVENT_STREAM, schema={"type": "string"},
+        description="With `Accept: text/event-stream`: the answer as server-sent events (delta, then done or error)",
+    )  # fmt: skip
+    @errors(
+        "chat session",
+        s402="Not enough credits even for the smallest reply; the model was not called (insufficient_credits)",
+        s409="The Idempotency-Key was used for a different request (idempotency_conflict)",
+        s502="The coach model failed; nothing was charged or stored (llm_unavailable)",
+    )
+    def post(self, headers: dict[str, Any], body: dict[str, Any], session_id: str) -> Any:
+        """Send a message to the coach and get its answer, charged by tokens (JSON or SSE)"""
+        key = headers.get("idempotency_key")
+        if wants_stream():
+            events = coaching().stream_message(me(), session_id, body["content"], idempotency_key=key)
+            return Response(_Sse(events), status=200, mimetype=EVENT_STREAM,
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+        return _exchange(coaching().send_message(me(), session_id, body["content"], idempotency_key=key))
+
+
+def _event(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class _Sse:
+    """The WSGI body. The server closes it when the client goes away (or never reads it): that
+    closes `events`, which settles the hold; see domain/coaching/services/chat.py."""
+
+    def __init__(self, events: Iterator[StreamEvent]) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _sse(self._events)
+
+    def close(self) -> None:
+        _close(self._events)
+
+
+def _close(events: Iterator[StreamEvent]) -> None:
+    close = getattr(events, "close", None)
+    if callable(close):
+        close()
+
+
+def _sse(events: Iterator[StreamEvent]) -> Iterator[bytes]:
+    try:
+        for event in events:
+            if isinstance(event, Delta):
+                yield _event("delta", {"text": event.text})
+            elif isinstance(event, Done):
+                yield _event("done", ExchangeSchema().dump(_exchange(event.exchange)))
+            elif isinstance(event, Failed):
+                yield _event("error", error_body(event.code, event.message))
+    except DomainError as error:
+        yield _event("error", error_body(error.code, error.message, error.details))
+    except Exception:
+        log.exception("the chat stream failed")
+        yield _event("error", error_body("internal_error", "Something went wrong on our side."))
+    finally:
+        _close(events)
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+@blp.route("/tasks")
+class Tasks(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(TaskArgsSchema, location="query")
+    @blp.response(200, TaskPageSchema)
+    @errors("task")
+    def get(self, args: dict[str, Any]) -> Any:
+        """The caller's AI tasks, newest first, optionally by status"""
+        return coaching().list_tasks(me(), **args)
+
+    @blp.doc(security=USER_AUTH)
+    @blp.arguments(OptionalIdempotencySchema, location="headers")
+    @blp.arguments(TaskCreateSchema)
+    @blp.response(202, TaskSchema)
+    @errors(
+        "workspace",
+        s402="Not enough credits for this task (insufficient_credits)",
+        s409="The Idempotency-Key was used for a different request (idempotency_conflict)",
+    )
+    def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
+        """Queue an AI task (strategy, weekly_review); its price is held until it finishes"""
+        return coaching().create_task(me(), idempotency_key=headers.get("idempotency_key"), **body)
+
+
+@blp.route("/tasks/<string:task_id>")
+class TaskItem(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, TaskSchema)
+    @errors("task")
+    def get(self, task_id: str) -> Any:
+        """One task, with its result once it succeeded"""
+        return coaching().get_task(me(), task_id)
+
+
+@blp.route("/tasks/<string:task_id>/cancel")
+class TaskCancel(MethodView):
+    @blp.doc(security=USER_AUTH)
+    @blp.response(200, TaskSchema)
+    @errors("task", s409="The task already succeeded or failed (task_not_cancellable)")
+    def post(self, task_id: str) -> Any:
+        """Cancel a queued or running task; its held credits are released"""
+        return coaching().cancel_task(me(), task_id)
