@@ -5,14 +5,14 @@ connection open), so a request hung until gunicorn killed its worker. Every MySQ
 connection now carries:
 - `connect_timeout`: how long opening the TCP connection may take;
 - `read_timeout` / `write_timeout`: how long one read or write on the socket may block (this
-  bounds the server greeting, every query and the pool's pre-ping);
+  bounds the server greeting and every query);
 - `innodb_lock_wait_timeout` for the session (`init_command`): how long a statement waits for a
   row lock before MariaDB answers 1205, which the unit of work retries as contention.
 Keep the read timeout above the lock wait (defaults 5 > 2): otherwise a lock wait ends as a
 dropped connection (503 at once, not retried) instead of MariaDB's 1205.
 Measured with a proxy that freezes (tests/integration/test_database_outage.py): the first request
-on a frozen server takes about twice the read timeout (the pool's pre-ping times out, then the one
-reconnect waits for a server greeting that never comes), later ones about once; a host that
+on a frozen server takes about twice the read timeout (its first statement times out, then
+`Db.execute`'s one retry on a new connection waits for a server greeting that never comes), later ones about once; a host that
 refuses or cannot be reached costs at most the connect timeout. Then `503 service_unavailable`.
 
 The driver's "cannot connect" and "lost the connection" errors become `Unavailable` (503 with
