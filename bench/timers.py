@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import os
 import threading
 import time
 from collections import defaultdict

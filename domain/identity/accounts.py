@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from domain.identity.core import AuthResult, IdentityCore, id_cursor
+from domain.identity.core import AuthResult, IdentityCore
+from domain.shared.pagination import id_cursor
 from domain.identity.errors import EmailTaken, UserNotFound
 from domain.identity.model import FREE_PLAN, Role, User, check_password, clean_name, normalize_email
 from domain.identity.ports import IdentityUnitOfWork

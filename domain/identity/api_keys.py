@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from domain.identity.core import IdentityCore, id_cursor
+from domain.identity.core import IdentityCore
+from domain.shared.pagination import id_cursor
 from domain.identity.errors import ApiKeyLimitReached, ApiKeyNotFound, InvalidToken, UserNotFound
 from domain.identity.model import (
     API_KEY_NAME_MAX_LENGTH,

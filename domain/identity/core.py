@@ -10,9 +10,7 @@ from typing import Any
 from domain.identity.model import AccessClaims, RefreshToken, User, hash_secret, new_refresh_secret
 from domain.identity.ports import IdentityUnitOfWork, PasswordHasher, TokenCodec
 from domain.shared.clock import Clock
-from domain.shared.errors import InvalidInput
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import decode_cursor
 
 UserCreatedHook = Callable[[Any, User], None]  # hook(uow, user), inside the registering unit of work
 
@@ -69,17 +67,3 @@ class IdentityCore:
         claims = AccessClaims(user.id, user.role, now, expires_at, secrets.token_hex(16), family_id=family_id)
         return AuthResult(user, self._tokens.encode(claims), secret, self._policy.access_ttl)
 
-
-def bad_cursor() -> InvalidInput:
-    return InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
-
-
-def id_cursor(cursor: str | None) -> str | None:
-    """The id a `{"id": ...}` cursor points after."""
-    if cursor is None:
-        return None
-    position = decode_cursor(cursor)
-    key_id = position.get("id") if isinstance(position, dict) else None
-    if not isinstance(key_id, str):
-        raise bad_cursor()
-    return key_id

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from domain.identity.core import id_cursor
 from domain.identity.errors import UserNotFound
 from domain.identity.model import Role, User
 from domain.platform.errors import LastAdmin
@@ -18,7 +17,7 @@ from domain.platform.model import AuditAction, AuditRecord, DetailValue, LoginAt
 from domain.platform.ports import PlatformUnitOfWork
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, cursor_datetime, decode_cursor, encode_cursor
+from domain.shared.pagination import Page, check_limit, cursor_datetime, decode_cursor, encode_cursor, id_cursor
 from domain.shared.uow import retrying
 
 

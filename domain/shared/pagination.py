@@ -47,6 +47,28 @@ def decode_cursor(cursor: str) -> Any:
     return position
 
 
+def id_cursor(cursor: str | None) -> str | None:
+    """The id a `{"id": ...}` cursor points after (None: the first page)."""
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor)
+    key_id = position.get("id") if isinstance(position, dict) else None
+    if not isinstance(key_id, str):
+        raise bad_cursor()
+    return key_id
+
+
+def seq_cursor(cursor: str | None) -> int | None:
+    """The sequence number a `{"seq": ...}` cursor points after (None: the first page)."""
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor)
+    seq = position.get("seq") if isinstance(position, dict) else None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise bad_cursor()
+    return seq
+
+
 def cursor_datetime(value: Any) -> datetime:
     """An aware UTC datetime from a cursor's ISO 8601 text, or `InvalidInput`: naive times, garbage,
     and times that leave the calendar once moved to UTC (`9999-12-31T23:59:59-14:00`) are refused."""

@@ -83,6 +83,14 @@ class Api:
         self.admin = register_admin(self.client, container)
         self.engine = container.uow.engine
         self.spec = self.client.get("/openapi.json").get_json()
+        # Real resources of the caller for the paged routes under a parent: a forged cursor there
+        # must be refused as a cursor, not hidden behind a 404 for an unknown parent.
+        headers = api_key_headers(self.user_key)
+        workspace = self.client.post("/v1/workspaces", json={"name": "Hostile"}, headers=headers).get_json()
+        session = self.client.post(f"/v1/workspaces/{workspace['id']}/chat/sessions", json={}, headers=headers)
+        self.path_values = {
+            "workspace_id": workspace["id"], "session_id": session.get_json()["id"], "user_id": self.user["user"]["id"],
+        }  # fmt: skip
 
     def headers(self, path: str) -> dict[str, str]:
         if path.startswith("/v1/admin/"):
@@ -104,6 +112,13 @@ class Api:
     def url(self, path: str, value: str) -> str:
         for name in path.split("{")[1:]:
             path = path.replace("{" + name.split("}")[0] + "}", value)
+        return path
+
+    def real_url(self, path: str) -> str:
+        """`path` with each parameter set to a resource the caller may see."""
+        for name in path.split("{")[1:]:
+            parameter = name.split("}")[0]
+            path = path.replace("{" + parameter + "}", self.path_values[parameter])
         return path
 
     def row_counts(self) -> dict[str, int]:
@@ -149,7 +164,9 @@ def test_every_operation_with_a_cursor_refuses_forged_cursors_with_422(api: Api)
     assert len(paged) >= 3  # api-keys, transactions, admin users today
     for method, path in paged:
         for name, cursor in {**FORGED_CURSORS, **EDGE_CURSORS}.items():
-            response = api.client.open(path, method=method.upper(), query_string={"cursor": cursor}, headers=api.headers(path))
+            response = api.client.open(
+                api.real_url(path), method=method.upper(), query_string={"cursor": cursor}, headers=api.headers(path)
+            )
             where = f"{method.upper()} {path} with a cursor: {name}"
             if name in EDGE_CURSORS and response.status_code == 200:
                 continue

@@ -5,7 +5,6 @@ from flask.testing import FlaskClient
 
 from entrypoints.bootstrap import Container
 from tests.e2e.api_client import (
-    PASSWORD,
     auth_headers,
     create_api_key,
     login,

@@ -24,7 +24,7 @@ from domain.billing.model import (
 from domain.billing.ports import CheckoutRequest, RefundResult
 from domain.billing.services.base import BillingBase
 from domain.shared.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound
-from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
 
 FREE_PLAN_ID = "free"
 
@@ -187,12 +187,7 @@ class CheckoutUseCases(BillingBase):
 
     def payments(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Payment]:
         check_limit(limit)
-        before = None
-        if cursor is not None:
-            position = decode_cursor(cursor)
-            if not (isinstance(position, dict) and isinstance(position.get("id"), str)):
-                raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
-            before = position["id"]
+        before = id_cursor(cursor)
         with self._uow() as uow:
             rows = uow.billing.list_payments(user_id, limit=limit + 1, before_id=before)
         items = rows[:limit]

@@ -17,9 +17,9 @@ from domain.ledger.errors import UnknownFeature
 from domain.ledger.model import PriceList
 from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
-from domain.shared.errors import InvalidInput, Unavailable
+from domain.shared.errors import Unavailable
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.shared.pagination import Page, check_limit, encode_cursor
 
 T = TypeVar("T")
 DEFAULT_COACH = "houston"
@@ -97,22 +97,6 @@ def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:
     return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
 
 
-def id_cursor(cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    position = decode_cursor(cursor)
-    if not (isinstance(position, dict) and isinstance(position.get("id"), str)):
-        raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
-    return str(position["id"])
-
-
-def seq_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    position = decode_cursor(cursor)
-    if not (isinstance(position, dict) and isinstance(position.get("seq"), int)):
-        raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
-    return int(position["seq"])
 
 
 def limit_ok(limit: int) -> int:

@@ -6,7 +6,8 @@ from typing import Any
 from domain.coaching.errors import UnknownCoach
 from domain.coaching.model import TITLE_MAX, ChatSession, check_length
 from domain.coaching.policy import Action
-from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, id_cursor, limit_ok, page_of, seq_cursor
+from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, limit_ok, page_of
+from domain.shared.pagination import id_cursor, seq_cursor
 from domain.coaching.services.results import SessionView
 from domain.shared.pagination import Page
 

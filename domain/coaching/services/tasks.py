@@ -26,7 +26,8 @@ from domain.coaching.model import CONTENT_MAX, GoalStatus, Task, TaskStatus, Tod
 from domain.coaching.policy import Action
 from domain.coaching.ports import ModelSettings
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, system_prompt, task_messages
-from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, id_cursor, limit_ok, page_of, request_key
+from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, limit_ok, page_of, request_key
+from domain.shared.pagination import id_cursor
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, InvalidInput
 from domain.shared.jobs import Job

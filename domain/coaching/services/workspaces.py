@@ -19,7 +19,8 @@ from domain.coaching.model import (
     check_progress,
 )
 from domain.coaching.policy import Action
-from domain.coaching.services.base import CoachingBase, id_cursor, limit_ok, page_of
+from domain.coaching.services.base import CoachingBase, limit_ok, page_of
+from domain.shared.pagination import id_cursor
 from domain.shared.errors import InvalidInput
 from domain.shared.pagination import Page
 

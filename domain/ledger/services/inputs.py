@@ -8,7 +8,6 @@ from typing import Any
 
 from domain.ledger.model import EntryKind, GrantSource
 from domain.shared.errors import InvalidInput
-from domain.shared.pagination import decode_cursor
 
 MAX_CREDITS = 10**12  # far above any real grant, far below BIGINT
 MAX_QUANTITY = 10**6
@@ -64,14 +63,6 @@ def entry_kind(kind: EntryKind | str | None) -> EntryKind | None:
     except ValueError:
         raise InvalidInput(f"Unknown kind {kind!r}.", details={"kind": "Unknown kind."}) from None
 
-
-def seq_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    position = decode_cursor(cursor)
-    if not (isinstance(position, dict) and isinstance(position.get("seq"), int)):
-        raise InvalidInput("The cursor is not valid.", details={"cursor": "Not a cursor this API gave."})
-    return int(position["seq"])
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
