@@ -36,6 +36,7 @@ class AuditAction(StrEnum):
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     PASSWORD_CHANGED = "user.password_changed"
+    REFUND_REQUESTED = "payment.refund_requested"
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,13 @@ class Operations:
             subject_type=subject_type, subject_id=subject_id, details=dict(details or {}),
         )  # fmt: skip
 
+    def record(self, record: AuditRecord) -> None:
+        """Write `record` on its own: for an admin action whose change happens elsewhere (a refund
+        asked of the payment provider writes nothing of ours until its webhook arrives)."""
+        with self._uow() as uow:
+            uow.audit.add(record)
+            uow.commit()
+
     # --- reads -----------------------------------------------------------------------------
     def login_history(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[LoginAttempt]:
         """The user's sign-in attempts and refresh-family revocations, newest first."""

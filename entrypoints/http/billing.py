@@ -8,6 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from domain.billing.services import BillingService
+from domain.platform.model import AuditAction
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.billing_schemas import (
@@ -150,9 +151,12 @@ class AdminRefund(MethodView):
     )
     def post(self, headers: dict[str, Any], body: dict[str, Any], payment_id: str) -> Any:
         """Refund a payment in full or in part through the provider (admins only); the credits follow its webhook"""
-        require_admin()
+        admin = require_admin()
         service = billing()
         refund = service.refund(payment_id, amount_cents=body["amount_cents"], idempotency_key=headers["idempotency_key"])
+        operations = container().operations
+        details = {"refund_id": refund.id, "amount_cents": refund.amount_cents, "status": refund.status}
+        operations.record(operations.new_audit(admin.user_id, AuditAction.REFUND_REQUESTED, "payment", payment_id, details))
         return {"refund": refund, "payment": service.payment(payment_id)}
 
 
