@@ -239,7 +239,7 @@ class Load:
         seconds = result["duration_us"] / 1e6
         raw = (q1 - q0) / n
         run = Run(
-            side=side, scenario=scenario, round=rnd, rps=n / seconds,
+            side=side, scenario=scenario, round=rnd, rps=(n - int(result["non2xx"])) / seconds,  # served, not refused
             p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000, requests=n,
             non2xx=int(result["non2xx"]), socket_errors=int(result["socket_errors"]),
             questions_per_request=max(0.0, (q1 - q0 - idle_rate * seconds) / n), questions_raw_per_request=raw,

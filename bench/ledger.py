@@ -82,6 +82,11 @@ def server_env(url: str) -> dict[str, str]:
         "JWT_SECRET": "bench-only-jwt-secret-" + "x" * 40,
         "BCRYPT_ROUNDS": "4",
         "LOG_LEVEL": "WARNING",
+        # The ledger's path against a bare endpoint: a load test is exactly what rate limits
+        # refuse (429s would be counted as served), and the bare app keeps no metrics either.
+        # What limits and metrics cost is bench.overhead's measure.
+        "RATELIMIT_ENABLED": "false",
+        "METRICS_ENABLED": "false",
     }
 
 
