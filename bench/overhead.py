@@ -121,9 +121,11 @@ def server(env: dict[str, str], workers: int, threads: int, log: Path) -> Iterat
 def funded_keys(args: argparse.Namespace) -> list[str]:
     """One user per client with 10**9 credits and an API key (made in-process, as an operator would)."""
     from adapters.sql.migrate import upgrade
+    from bench.ledger import recreate_database
     from entrypoints.bootstrap import bootstrap
     from entrypoints.config import load_settings
 
+    recreate_database(args.database_url)  # a name without "bench" is refused, never dropped
     upgrade(args.database_url)
     env = base_env(args)
     env.pop("REDIS_URL")  # jobs inline here: nothing of this setup goes to a queue
