@@ -24,7 +24,7 @@ class Settings:
     env: str = "development"
     database_url: str = "sqlite:///var/houston.db"
     redis_url: str | None = None
-    jwt_secret: str = ""
+    jwt_secret: str = field(default="", repr=False)
     jwt_issuer: str = "houston"
     jwt_audience: str = "houston-api"
     access_token_ttl: int = 15 * 60
@@ -55,12 +55,12 @@ class Settings:
     ratelimit_plans: tuple[tuple[str, str], ...] = ()  # (plan, limits) from RATELIMIT_PLAN_<PLAN>
     trusted_proxies: int = 0
     metrics_enabled: bool = True
-    metrics_token: str | None = None
+    metrics_token: str | None = field(default=None, repr=False)
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: set by `houston serve`
     # billing (issue 13)
     catalogue_file: str = str(PACKAGE_DIR / "catalogue.toml")
-    stripe_secret_key: str | None = None  # unset: the local fake gateway and checkout page
-    stripe_webhook_secret: str = ""
+    stripe_secret_key: str | None = field(default=None, repr=False)  # unset: the local fake gateway and checkout page
+    stripe_webhook_secret: str = field(default="", repr=False)
     stripe_api_base: str | None = None
     stripe_price_ids: tuple[tuple[str, str], ...] = ()  # (plan or pack id, Stripe price id)
     public_base_url: str = "http://127.0.0.1:8000"

@@ -67,3 +67,14 @@ def test_the_env_example_lists_every_variable_the_code_reads() -> None:
     assert read, "found no variables: the pattern is wrong"
     missing = sorted(name for name in read if f"{name}=" not in example)
     assert missing == []
+
+
+def test_no_secret_appears_in_the_settings_repr() -> None:
+    """Settings end up in logs and tracebacks: their repr must not carry a secret."""
+    env = {
+        "JWT_SECRET": "jwt-" + "s" * 40, "STRIPE_SECRET_KEY": "sk_test_secretkey", "METRICS_TOKEN": "metrics-secret",
+        "STRIPE_WEBHOOK_SECRET": "whsec_webhooksecret", "LLM_API_KEY": "llm-secret-key", "HOUSTON_DATA_DIR": "/tmp/houston-repr",
+    }  # fmt: skip
+    shown = repr(load_settings(env))
+    for secret in ("jwt-ssss", "sk_test_secretkey", "metrics-secret", "whsec_webhooksecret", "llm-secret-key"):
+        assert secret not in shown
