@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from adapters.memory.store import MemoryStore
+from domain.identity.logins import LoginAttempt
 from domain.identity.model import Role, User
-from domain.platform.model import AuditRecord, LoginAttempt
+from domain.shared.audit import AuditRecord
 from domain.shared.errors import DuplicateRecord
 
 LOGINS = "login_events"

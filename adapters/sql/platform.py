@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
-
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from adapters.sql.identity import _user
 from adapters.sql.tables import audit_log, login_events, users
+from domain.identity.logins import LoginAttempt, LoginEvent
 from domain.identity.model import Role, User
-from domain.platform.model import AuditRecord, LoginAttempt, LoginEvent
+from domain.shared.audit import AuditRecord
 
 if TYPE_CHECKING:  # the unit of work imports this module
     from adapters.sql.uow import Db

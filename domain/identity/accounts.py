@@ -5,13 +5,19 @@ from datetime import datetime
 from enum import Enum
 
 from domain.identity.core import AuthResult, IdentityCore
-from domain.shared.pagination import id_cursor
 from domain.identity.errors import EmailTaken, UserNotFound
-from domain.identity.model import FREE_PLAN, Role, User, check_password, clean_name, normalize_email
+from domain.identity.model import (
+    FREE_PLAN,
+    Role,
+    User,
+    check_password,
+    clean_name,
+    normalize_email,
+)
 from domain.identity.ports import IdentityUnitOfWork
-from domain.platform.model import AuditAction, AuditRecord
+from domain.shared.audit import AuditAction, AuditRecord
 from domain.shared.errors import DuplicateRecord
-from domain.shared.pagination import Page, check_limit, encode_cursor
+from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
 from domain.shared.uow import retrying
 
 

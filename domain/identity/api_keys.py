@@ -4,8 +4,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from domain.identity.core import IdentityCore
-from domain.shared.pagination import id_cursor
-from domain.identity.errors import ApiKeyLimitReached, ApiKeyNotFound, InvalidToken, UserNotFound
+from domain.identity.errors import (
+    ApiKeyLimitReached,
+    ApiKeyNotFound,
+    InvalidToken,
+    UserNotFound,
+)
 from domain.identity.model import (
     API_KEY_NAME_MAX_LENGTH,
     API_KEY_SCHEME,
@@ -15,9 +19,17 @@ from domain.identity.model import (
     hash_secret,
     new_api_key,
 )
-from domain.platform.model import AuditAction, AuditRecord
+from domain.shared.audit import AuditAction, AuditRecord
 from domain.shared.errors import InvalidInput
-from domain.shared.pagination import MAX_PAGE, Page, check_limit, cursor_datetime, decode_cursor, encode_cursor
+from domain.shared.pagination import (
+    MAX_PAGE,
+    Page,
+    check_limit,
+    cursor_datetime,
+    decode_cursor,
+    encode_cursor,
+    id_cursor,
+)
 from domain.shared.uow import retrying
 
 API_KEY_MAX_LENGTH = 200  # anything longer is not one of ours: refused before any lookup

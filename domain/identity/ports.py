@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from domain.identity.logins import LoginRepository
 from domain.identity.model import AccessClaims, ApiKey, RefreshToken, User
-from domain.platform.ports import AuditRepository, LoginRepository
+from domain.shared.audit import AuditRepository
 from domain.shared.uow import UnitOfWork
 
 

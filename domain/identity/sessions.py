@@ -4,9 +4,20 @@ from __future__ import annotations
 import secrets
 
 from domain.identity.core import AuthResult, IdentityCore
-from domain.identity.errors import InvalidCredentials, InvalidToken, TokenExpired, TokenRevoked
+from domain.identity.errors import (
+    InvalidCredentials,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+)
+from domain.identity.logins import (
+    EMAIL_MAX_LENGTH,
+    ClientInfo,
+    LoginAttempt,
+    LoginEvent,
+    LoginFailure,
+)
 from domain.identity.model import Principal, User, hash_secret, normalize_email
-from domain.platform.model import EMAIL_MAX_LENGTH, ClientInfo, LoginAttempt, LoginEvent, LoginFailure
 from domain.shared.errors import InvalidInput
 from domain.shared.uow import retrying
 

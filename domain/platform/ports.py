@@ -2,38 +2,13 @@
 neither repository can change or delete a record. Repositories never commit."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
+from domain.identity.logins import LoginRepository
 from domain.identity.model import Role, User
 from domain.ledger.ports import LedgerRepository
-from domain.platform.model import AuditRecord, LoginAttempt
+from domain.shared.audit import AuditRepository
 from domain.shared.uow import UnitOfWork
-
-
-class LoginRepository(Protocol):
-    def add(self, attempt: LoginAttempt) -> None: ...
-
-    def list_for_user(
-        self, user_id: str, *, limit: int, before: tuple[datetime, str] | None = None
-    ) -> list[LoginAttempt]:
-        """The user's attempts, newest first by (at, id) descending, strictly before `before`."""
-
-
-class AuditRepository(Protocol):
-    def add(self, record: AuditRecord) -> None: ...
-
-    def search(
-        self,
-        *,
-        actor: str | None,
-        action: str | None,
-        subject: str | None,
-        limit: int,
-        before: tuple[datetime, str] | None = None,
-    ) -> list[AuditRecord]:
-        """Records matching every given filter (exact values), newest first by (at, id) descending,
-        strictly before `before`."""
 
 
 class UserDirectory(Protocol):

@@ -11,13 +11,21 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from domain.identity.errors import UserNotFound
+from domain.identity.logins import LoginAttempt
 from domain.identity.model import Role, User
 from domain.platform.errors import LastAdmin
-from domain.platform.model import AuditAction, AuditRecord, DetailValue, LoginAttempt
 from domain.platform.ports import PlatformUnitOfWork
+from domain.shared.audit import AuditAction, AuditRecord, DetailValue
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, cursor_datetime, decode_cursor, encode_cursor, id_cursor
+from domain.shared.pagination import (
+    Page,
+    check_limit,
+    cursor_datetime,
+    decode_cursor,
+    encode_cursor,
+    id_cursor,
+)
 from domain.shared.uow import retrying
 
 

@@ -8,7 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from domain.billing.services import BillingService
-from domain.platform.model import AuditAction
+from domain.shared.audit import AuditAction
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.billing_schemas import (

@@ -9,8 +9,14 @@ from flask.views import MethodView
 
 from domain.ledger.model import EntryKind
 from domain.ledger.results import Movement
-from domain.ledger.services import MAX_CREDITS, MAX_KEY_LENGTH, MAX_QUANTITY, MAX_REFERENCE_LENGTH, scoped_key
-from domain.platform.model import AuditAction
+from domain.ledger.services import (
+    MAX_CREDITS,
+    MAX_KEY_LENGTH,
+    MAX_QUANTITY,
+    MAX_REFERENCE_LENGTH,
+    scoped_key,
+)
+from domain.shared.audit import AuditAction
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container

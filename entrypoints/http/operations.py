@@ -8,8 +8,8 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 
+from domain.identity.logins import ClientInfo
 from domain.identity.model import Role
-from domain.platform.model import ClientInfo
 from domain.platform.services import UserSummary
 from domain.shared.errors import NotFound, Unauthenticated
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint

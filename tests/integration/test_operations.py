@@ -14,10 +14,11 @@ import pytest
 
 from adapters.queue.recording import RecordingJobQueue
 from domain.identity.errors import InvalidCredentials, TokenRevoked
+from domain.identity.logins import ClientInfo, LoginEvent
 from domain.identity.model import Role
 from domain.ledger.errors import InsufficientCredits
 from domain.platform.errors import LastAdmin
-from domain.platform.model import AuditAction, ClientInfo, LoginEvent
+from domain.shared.audit import AuditAction
 from entrypoints.bootstrap import Container
 from tests.helpers import unique
 
