@@ -41,6 +41,13 @@ class InMemoryUserRepository(_Repository):
         found = self._t(USERS).get(user_id)
         return replace(found) if found is not None else None
 
+    def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
+        user = self.get(user_id)
+        if user is None:
+            return None, False
+        tokens: dict[str, RefreshToken] = self._t(REFRESH_TOKENS)
+        return user, any(t.family_id == family_id and t.revoked_at is not None for t in tokens.values())
+
     def get_by_email(self, email: str) -> User | None:
         owner = self._email_owner(email)
         return self.get(owner) if owner is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from adapters.sql.db import Db
@@ -58,6 +58,15 @@ def _key_row(key: ApiKey) -> dict[str, Any]:
 
 
 # --- repositories ----------------------------------------------------------------------------
+# Authenticating an access token, on every request: the user and its token's family in one read.
+_FOR_ACCESS = select(
+    users,
+    exists()
+    .where(refresh_tokens.c.family_id == bindparam("family_id"), refresh_tokens.c.revoked_at.is_not(None))
+    .label("family_revoked"),
+).where(users.c.id == bindparam("user_id"))
+
+
 class SqlUserRepository:
     def __init__(self, db: Db) -> None:
         self._db = db
@@ -68,6 +77,12 @@ class SqlUserRepository:
     def get(self, user_id: str) -> User | None:
         row = self._db.execute(select(users).where(users.c.id == user_id)).mappings().first()
         return _user(row) if row is not None else None
+
+    def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
+        row = self._db.execute(_FOR_ACCESS, {"user_id": user_id, "family_id": family_id}).mappings().first()
+        if row is None:
+            return None, False
+        return _user(row), bool(row["family_revoked"])
 
     def get_by_email(self, email: str) -> User | None:
         row = self._db.execute(select(users).where(users.c.email == email)).mappings().first()

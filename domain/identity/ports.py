@@ -19,6 +19,11 @@ class UserRepository(Protocol):
         """Insert; raises DuplicateRecord when the id or the (lower-cased) email is taken."""
 
     def get(self, user_id: str) -> User | None: ...
+
+    def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
+        """The user, and whether refresh family `family_id` is revoked: what authenticating an
+        access token needs, in one read (it runs on every request)."""
+
     def get_by_email(self, email: str) -> User | None: ...
     def update(self, user: User) -> None: ...
 

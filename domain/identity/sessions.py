@@ -131,9 +131,12 @@ class SessionUseCases(IdentityCore):
         if self._clock.now() >= claims.expires_at:
             raise TokenExpired()
         with self._uow() as uow:
-            user = uow.users.get(claims.user_id)
-            if claims.family_id is not None and uow.refresh_tokens.family_revoked(claims.family_id):
-                raise TokenRevoked()
+            if claims.family_id is None:
+                user, revoked = uow.users.get(claims.user_id), False
+            else:
+                user, revoked = uow.users.get_for_access(claims.user_id, claims.family_id)
+        if revoked:
+            raise TokenRevoked()
         if user is None:
             raise InvalidToken("The account no longer exists.")
         # the stored role (a demotion applies at once) and plan (per-plan rate limits)

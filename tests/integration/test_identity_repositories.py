@@ -217,6 +217,18 @@ def test_revoke_family_revokes_that_family_only_and_counts(uow: UowFactory) -> N
         assert u.refresh_tokens.revoke_family(fam, NOW + 2 * S) == 0
 
 
+def test_get_for_access_reads_the_user_and_whether_its_family_is_revoked(uow: UowFactory) -> None:
+    user, other = new_user(), new_user()
+    live, dead = unique("fam"), unique("fam")
+    saved(uow, user, other, new_token(user.id, family_id=live), new_token(user.id, family_id=dead, revoked_at=NOW),
+          new_token(user.id, family_id=dead))  # fmt: skip
+    with uow() as u:
+        assert u.users.get_for_access(user.id, live) == (user, False)
+        assert u.users.get_for_access(user.id, dead) == (user, True)  # one revoked token revokes the family
+        assert u.users.get_for_access(other.id, unique("fam")) == (other, False)
+        assert u.users.get_for_access("usr_nobody", dead) == (None, False)
+
+
 # --- API keys -----------------------------------------------------------------------------------
 def test_an_api_key_round_trips_by_id_and_by_hash(uow: UowFactory) -> None:
     user = new_user()
