@@ -106,10 +106,6 @@ class InMemoryRefreshTokenRepository(_Repository):
         members = [t for t in self._t(REFRESH_TOKENS).values() if t.family_id == family_id]
         return [replace(t) for t in sorted(members, key=lambda t: (t.created_at, t.id))]
 
-    def family_revoked(self, family_id: str) -> bool:
-        tokens: dict[str, RefreshToken] = self._t(REFRESH_TOKENS)
-        return any(t.family_id == family_id and t.revoked_at is not None for t in tokens.values())
-
 
 class InMemoryApiKeyRepository(_Repository):
     def add(self, key: ApiKey) -> None:

@@ -137,14 +137,6 @@ class SqlRefreshTokenRepository:
         )
         return [_token(row) for row in self._db.execute(query).mappings()]
 
-    def family_revoked(self, family_id: str) -> bool:
-        query = (
-            select(refresh_tokens.c.id)
-            .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_not(None))
-            .limit(1)
-        )
-        return self._db.execute(query).first() is not None
-
 
 class SqlApiKeyRepository:
     def __init__(self, db: Db) -> None:

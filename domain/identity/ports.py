@@ -49,9 +49,6 @@ class RefreshTokenRepository(Protocol):
     def family(self, family_id: str) -> list[RefreshToken]:
         """Every token of the family, oldest first."""
 
-    def family_revoked(self, family_id: str) -> bool:
-        """Whether any token of the family is revoked (logout or reuse revokes them all)."""
-
 
 class ApiKeyRepository(Protocol):
     def add(self, key: ApiKey) -> None:
