@@ -8,12 +8,15 @@ from typing import Any
 from adapters.memory.store import MemoryStore
 from domain.identity.logins import LoginAttempt
 from domain.identity.model import Role, User
+from domain.ledger.model import Account
+from domain.platform.model import UserSummary
 from domain.shared.audit import AuditRecord
 from domain.shared.errors import DuplicateRecord
 
 LOGINS = "login_events"
 AUDIT = "audit_log"
 USERS = "users"
+ACCOUNTS = "ledger_accounts"
 
 
 def _before(record: LoginAttempt | AuditRecord, before: tuple[datetime, str] | None) -> bool:
@@ -72,7 +75,7 @@ class InMemoryAuditRepository(_Repository):
 class InMemoryUserDirectory(_Repository):
     def search(
         self, *, q: str | None, plan: str | None, role: Role | None, after: str | None, limit: int
-    ) -> list[User]:
+    ) -> list[UserSummary]:
         def matches(u: User) -> bool:
             return (
                 (q is None or u.id == q or u.email.startswith(q))
@@ -82,7 +85,15 @@ class InMemoryUserDirectory(_Repository):
             )
 
         found = sorted((u for u in self._t(USERS).values() if matches(u)), key=lambda u: u.id)
-        return [replace(u) for u in found[:limit]]
+        accounts: dict[str, Account] = self._t(ACCOUNTS)
+
+        def summary(user: User) -> UserSummary:
+            account = accounts.get(user.id)
+            if account is None:
+                return UserSummary(user=replace(user), balance=0, available=0)
+            return UserSummary(user=replace(user), balance=account.balance, available=account.available)
+
+        return [summary(u) for u in found[:limit]]
 
     def admin_ids_for_update(self) -> list[str]:
         # The memory unit of work already serialises writers, which is what the row locks give.

@@ -9,9 +9,10 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from adapters.sql.identity import _user
-from adapters.sql.tables import audit_log, login_events, users
+from adapters.sql.tables import audit_log, ledger_accounts, login_events, users
 from domain.identity.logins import LoginAttempt, LoginEvent
-from domain.identity.model import Role, User
+from domain.identity.model import Role
+from domain.platform.model import UserSummary
 from domain.shared.audit import AuditRecord
 
 if TYPE_CHECKING:  # the unit of work imports this module
@@ -31,6 +32,11 @@ def _record(row: RowMapping) -> AuditRecord:
         id=row["id"], at=row["at"], actor_id=row["actor_id"], action=row["action"],
         subject_type=row["subject_type"], subject_id=row["subject_id"], details=json.loads(row["details"]),
     )  # fmt: skip
+
+
+def _summary(row: RowMapping) -> UserSummary:
+    balance, held = row["account_balance"] or 0, row["account_held"] or 0
+    return UserSummary(user=_user(row), balance=balance, available=balance - held)
 
 
 class SqlLoginRepository:
@@ -95,8 +101,11 @@ class SqlUserDirectory:
 
     def search(
         self, *, q: str | None, plan: str | None, role: Role | None, after: str | None, limit: int
-    ) -> list[User]:
-        query = select(users)
+    ) -> list[UserSummary]:
+        a = ledger_accounts.c
+        query = select(users, a.balance.label("account_balance"), a.held.label("account_held")).select_from(
+            users.outerjoin(ledger_accounts, a.id == users.c.id)
+        )
         if q is not None:
             prefix = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query = query.where(or_(users.c.id == q, users.c.email.like(prefix, escape="\\")))
@@ -107,7 +116,7 @@ class SqlUserDirectory:
         if after is not None:
             query = query.where(users.c.id > after)
         rows = self._db.execute(query.order_by(users.c.id).limit(limit)).mappings()
-        return [_user(row) for row in rows]
+        return [_summary(row) for row in rows]
 
     def admin_ids_for_update(self) -> list[str]:
         query = select(users.c.id).where(users.c.role == Role.ADMIN.value).order_by(users.c.id).with_for_update()

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from domain.identity.logins import LoginRepository
 from domain.identity.model import Role, User
-from domain.ledger.ports import LedgerRepository
+from domain.platform.model import UserSummary
 from domain.shared.audit import AuditRepository
 from domain.shared.uow import UnitOfWork
 
@@ -14,8 +14,9 @@ from domain.shared.uow import UnitOfWork
 class UserDirectory(Protocol):
     def search(
         self, *, q: str | None, plan: str | None, role: Role | None, after: str | None, limit: int
-    ) -> list[User]:
-        """Users by id ascending with id > after; `q` matches an id exactly or an email prefix."""
+    ) -> list[UserSummary]:
+        """Users by id ascending with id > after, each with its ledger balance (read in the same
+        query: a page is one statement); `q` matches an id exactly or an email prefix."""
 
     def admin_ids_for_update(self) -> list[str]:
         """Ids of every admin, their rows locked until the unit of work ends (FOR UPDATE)."""
@@ -35,8 +36,6 @@ class PlatformUnitOfWork(UnitOfWork, Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def directory(self) -> UserDirectory: ...
-    @property
-    def ledger(self) -> LedgerRepository: ...  # read only here: balances for the directory
 
 
 class UserDirectoryUsers(Protocol):

@@ -14,6 +14,7 @@ from domain.identity.errors import UserNotFound
 from domain.identity.logins import LoginAttempt
 from domain.identity.model import Role, User
 from domain.platform.errors import LastAdmin
+from domain.platform.model import UserSummary
 from domain.platform.ports import PlatformUnitOfWork
 from domain.shared.audit import AuditAction, AuditRecord, DetailValue
 from domain.shared.clock import Clock
@@ -37,15 +38,6 @@ class _Timed(Protocol):
 
 
 T = TypeVar("T", bound=_Timed)
-
-
-@dataclass(frozen=True, slots=True)
-class UserSummary:
-    """A user as the admin directory shows it: the account plus its credit balance."""
-
-    user: User
-    balance: int
-    available: int
 
 
 class Operations:
@@ -115,18 +107,10 @@ class Operations:
         after = id_cursor(cursor)
         query = q.strip().lower() if q and q.strip() else None
         with self._uow() as uow:
-            users = uow.directory.search(q=query, plan=plan, role=role, after=after, limit=limit + 1)
-            more, users = len(users) > limit, users[:limit]
-            items = [self._summary(uow, user) for user in users]
-        next_cursor = encode_cursor({"id": users[-1].id}) if more else None
+            found = uow.directory.search(q=query, plan=plan, role=role, after=after, limit=limit + 1)
+        more, items = len(found) > limit, found[:limit]
+        next_cursor = encode_cursor({"id": items[-1].user.id}) if more else None
         return Page(items=items, next_cursor=next_cursor)
-
-    @staticmethod
-    def _summary(uow: PlatformUnitOfWork, user: User) -> UserSummary:
-        account = uow.ledger.get_account(user.id)
-        if account is None:
-            return UserSummary(user=user, balance=0, available=0)
-        return UserSummary(user=user, balance=account.balance, available=account.balance - account.held)
 
     # --- changes ---------------------------------------------------------------------------
     def change_role(self, actor_id: str, user_id: str, role: Role) -> User:

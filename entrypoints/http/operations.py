@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from domain.identity.logins import ClientInfo
 from domain.identity.model import Role
-from domain.platform.services import UserSummary
+from domain.platform.model import UserSummary
 from domain.shared.errors import NotFound, Unauthenticated
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin

@@ -122,6 +122,15 @@ def test_search_finds_by_email_prefix_or_id_with_the_balance(c: Container) -> No
     assert [s.user.id for s in c.operations.search_users(q=stem, limit=1, cursor=page.next_cursor).items] == [b.id]
 
 
+def test_search_shows_what_a_hold_leaves_available(c: Container) -> None:
+    stem = unique("held")
+    a = c.identity.register(f"{stem}-a@example.com", PASSWORD).user
+    b = c.identity.register(f"{stem}-b@example.com", PASSWORD).user
+    c.ledger.hold(b.id, amount=30, idempotency_key="h", ttl_seconds=60)
+    found = c.operations.search_users(q=stem)
+    assert [(s.user.id, s.balance, s.available) for s in found.items] == [(a.id, 100, 100), (b.id, 100, 70)]
+
+
 def test_search_treats_like_wildcards_as_text(c: Container) -> None:
     c.identity.register(email(), PASSWORD)
     assert c.operations.search_users(q="%").items == [] and c.operations.search_users(q="_").items == []
