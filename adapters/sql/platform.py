@@ -5,7 +5,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import Select, Table, and_, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from adapters.sql.identity import _user
@@ -34,6 +34,14 @@ def _record(row: RowMapping) -> AuditRecord:
     )  # fmt: skip
 
 
+def _newest_first(query: Select[Any], table: Table, before: tuple[datetime, str] | None, limit: int) -> Select[Any]:
+    """`query` ordered by (at, id) descending, from just before the keyset position `before`."""
+    t = table.c
+    if before is not None:
+        query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
+    return query.order_by(t.at.desc(), t.id.desc()).limit(limit)
+
+
 def _summary(row: RowMapping) -> UserSummary:
     balance, held = row["account_balance"] or 0, row["account_held"] or 0
     return UserSummary(user=_user(row), balance=balance, available=balance - held)
@@ -54,11 +62,8 @@ class SqlLoginRepository:
     def list_for_user(
         self, user_id: str, *, limit: int, before: tuple[datetime, str] | None = None
     ) -> list[LoginAttempt]:
-        t = login_events.c
-        query = select(login_events).where(t.user_id == user_id)
-        if before is not None:
-            query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
-        rows = self._db.execute(query.order_by(t.at.desc(), t.id.desc()).limit(limit)).mappings()
+        query = select(login_events).where(login_events.c.user_id == user_id)
+        rows = self._db.execute(_newest_first(query, login_events, before, limit)).mappings()
         return [_attempt(row) for row in rows]
 
 
@@ -88,10 +93,7 @@ class SqlAuditRepository:
                               (audit_log.c.subject_id, subject)):  # fmt: skip
             if value is not None:
                 query = query.where(column == value)
-        t = audit_log.c
-        if before is not None:
-            query = query.where(or_(t.at < before[0], and_(t.at == before[0], t.id < before[1])))
-        rows = self._db.execute(query.order_by(t.at.desc(), t.id.desc()).limit(limit)).mappings()
+        rows = self._db.execute(_newest_first(query, audit_log, before, limit)).mappings()
         return [_record(row) for row in rows]
 
 
