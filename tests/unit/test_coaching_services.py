@@ -3,6 +3,7 @@ cap, idempotent retries, streams abandoned half-way), then access, limits, lists
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from fractions import Fraction
 from typing import Any
 
@@ -359,6 +360,20 @@ def test_a_task_holds_its_price_and_the_worker_captures_it_on_success(world: Wor
     assert world.charges() == [25] and world.ledger.balance(ADA).held == 0
     assert "launch" in world.model.calls[0][0][-1].content
     assert world.coaching.run_task(task.id) is None and world.charges() == [25]  # a duplicate delivery
+
+
+def test_a_task_and_a_chat_list_the_goals_soonest_due_first(world: World) -> None:
+    session = world.session()
+    ws = session.workspace_id
+    world.coaching.create_goal(ADA, ws, {"title": "Sooner", "due_date": date(2026, 3, 1)})
+    world.coaching.create_goal(ADA, ws, {"title": "Later", "due_date": date(2026, 9, 1)})  # newer: listed first
+    world.coaching.send_message(ADA, session.id, "Hi")
+    task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
+    world.coaching.run_task(task.id)
+
+    for (messages, _settings) in world.model.calls:
+        system = messages[0].content
+        assert system.index("- Sooner") < system.index("- Later")
 
 
 def test_a_failed_task_releases_its_hold(world: World) -> None:

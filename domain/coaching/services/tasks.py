@@ -22,10 +22,10 @@ from datetime import timedelta
 from typing import Any
 
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
-from domain.coaching.model import CONTENT_MAX, GoalStatus, Task, TaskStatus, TodoStatus
+from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
 from domain.coaching.policy import Action
 from domain.coaching.ports import ModelSettings
-from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, system_prompt, task_messages
+from domain.coaching.prompts import system_prompt, task_messages
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, limit_ok, page_of, request_key
 from domain.shared.pagination import id_cursor
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
@@ -193,10 +193,7 @@ class TaskUseCases(CoachingBase):
             workspace = uow.coaching.get_workspace(task.workspace_id)
             if workspace is None:
                 raise CoachUnavailable("The workspace was deleted.")
-            goals = uow.coaching.list_goals(workspace.id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
-            todos = uow.coaching.list_todos(
-                workspace.id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
-            )
+            goals, todos = self._context(uow, workspace.id)
         coach = self.coaches[DEFAULT_COACH]
         notes = str(task.input.get("notes") or task.input.get("prompt") or "")
         messages = task_messages(system_prompt(coach, workspace, goals, todos), task.type, notes)
