@@ -141,15 +141,18 @@ class TaskUseCases(CoachingBase):
         return page_of(rows, limit, lambda t: {"id": t.id})
 
     def cancel_task(self, user_id: str, task_id: str) -> Task:
-        with self._uow() as uow:
-            self._task(uow, user_id, task_id, Action.WRITE)
-        return self._cancel_task_as(user_id, task_id)
+        return self._cancel_task_as(user_id, task_id, check_access=True)
 
-    def _cancel_task_as(self, user_id: str, task_id: str) -> Task:
+    def _cancel_task_as(self, user_id: str, task_id: str, *, check_access: bool = False) -> Task:
+        """Cancel under the task's row lock, read and checked in the same transaction that changes it."""
         with self._uow() as uow:
-            task = uow.coaching.get_task_for_update(task_id)
-            if task is None:
-                raise WorkspaceNotFound("task")
+            if check_access:
+                task = self._task(uow, user_id, task_id, Action.WRITE, lock=True)
+            else:  # deleting a workspace cancels its tasks as their owners
+                found = uow.coaching.get_task_for_update(task_id)
+                if found is None:
+                    raise WorkspaceNotFound("task")
+                task = found
             if task.status is TaskStatus.CANCELLED:
                 return task
             if task.status.finished:
