@@ -476,3 +476,23 @@ def test_a_stream_whose_capture_crashes_stores_the_answer_once_for_the_sweep_to_
     world.clock.advance(seconds=61)
     world.coaching.sweep()
     assert world.charges() == [answer.credits_charged] and world.ledger.balance(ADA).held == 0
+
+
+def test_a_task_whose_capture_crashes_is_charged_once_by_the_sweep(world: World) -> None:
+    ws = world.session().workspace_id
+    task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
+    world.ledger.crash_next_capture = True
+    with pytest.raises(RuntimeError):
+        world.coaching.run_task(task.id)
+    stored = world.coaching.get_task(ADA, task.id)
+    assert stored.status is TaskStatus.SUCCEEDED and not stored.settled and world.charges() == []
+    assert world.coaching.run_task(task.id) is None  # the job's retry does not run it again
+
+    world.clock.advance(seconds=59)
+    assert world.coaching.sweep().settled_tasks == 0
+    world.clock.advance(seconds=2)
+    assert world.coaching.sweep().settled_tasks == 1
+    settled = world.coaching.get_task(ADA, task.id)
+    assert settled.settled and settled.credits_charged == 25
+    assert world.charges() == [25] and world.ledger.balance(ADA).held == 0
+    assert world.coaching.sweep().settled_tasks == 0 and world.charges() == [25]  # settled once
