@@ -3,6 +3,7 @@ cap, idempotent retries, streams abandoned half-way), then access, limits, lists
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from fractions import Fraction
 from typing import Any
 
@@ -361,6 +362,20 @@ def test_a_task_holds_its_price_and_the_worker_captures_it_on_success(world: Wor
     assert world.coaching.run_task(task.id) is None and world.charges() == [25]  # a duplicate delivery
 
 
+def test_a_task_and_a_chat_list_the_goals_soonest_due_first(world: World) -> None:
+    session = world.session()
+    ws = session.workspace_id
+    world.coaching.create_goal(ADA, ws, {"title": "Sooner", "due_date": date(2026, 3, 1)})
+    world.coaching.create_goal(ADA, ws, {"title": "Later", "due_date": date(2026, 9, 1)})  # newer: listed first
+    world.coaching.send_message(ADA, session.id, "Hi")
+    task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
+    world.coaching.run_task(task.id)
+
+    for (messages, _settings) in world.model.calls:
+        system = messages[0].content
+        assert system.index("- Sooner") < system.index("- Later")
+
+
 def test_a_failed_task_releases_its_hold(world: World) -> None:
     ws = world.session().workspace_id
     task = world.coaching.create_task(ADA, type="weekly_review", workspace_id=ws, input={})
@@ -461,3 +476,23 @@ def test_a_stream_whose_capture_crashes_stores_the_answer_once_for_the_sweep_to_
     world.clock.advance(seconds=61)
     world.coaching.sweep()
     assert world.charges() == [answer.credits_charged] and world.ledger.balance(ADA).held == 0
+
+
+def test_a_task_whose_capture_crashes_is_charged_once_by_the_sweep(world: World) -> None:
+    ws = world.session().workspace_id
+    task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
+    world.ledger.crash_next_capture = True
+    with pytest.raises(RuntimeError):
+        world.coaching.run_task(task.id)
+    stored = world.coaching.get_task(ADA, task.id)
+    assert stored.status is TaskStatus.SUCCEEDED and not stored.settled and world.charges() == []
+    assert world.coaching.run_task(task.id) is None  # the job's retry does not run it again
+
+    world.clock.advance(seconds=59)
+    assert world.coaching.sweep().settled_tasks == 0
+    world.clock.advance(seconds=2)
+    assert world.coaching.sweep().settled_tasks == 1
+    settled = world.coaching.get_task(ADA, task.id)
+    assert settled.settled and settled.credits_charged == 25
+    assert world.charges() == [25] and world.ledger.balance(ADA).held == 0
+    assert world.coaching.sweep().settled_tasks == 0 and world.charges() == [25]  # settled once

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from domain.coaching.errors import UnknownTaskType
-from domain.coaching.model import Coach, Workspace
+from domain.coaching.model import Coach, Goal, GoalStatus, Todo, TodoStatus, Workspace
 from domain.coaching.policy import Action, authorize
 from domain.coaching.ports import CoachingUnitOfWork, CoachModel
 from domain.coaching.pricing import ChatPricing
-from domain.coaching.prompts import TASK_INSTRUCTIONS
+from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, TASK_INSTRUCTIONS
 from domain.ledger.errors import UnknownFeature
 from domain.ledger.model import PriceList
 from domain.ledger.services import Ledger
@@ -88,6 +88,16 @@ class CoachingBase:
         """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
         workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
         return authorize(workspace, user_id, action, what=what)
+
+    def _context(self, uow: CoachingUnitOfWork, workspace_id: str) -> tuple[list[Goal], list[Todo]]:
+        """The workspace's active goals and open todos for a prompt, soonest due first (prompts.py)."""
+        goals = uow.coaching.list_goals(workspace_id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
+        todos = uow.coaching.list_todos(
+            workspace_id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
+        )
+        goals.sort(key=lambda g: (g.due_date is None, g.due_date or g.created_at.date(), g.id))
+        todos.sort(key=lambda t: (t.due_date is None, t.due_date or t.created_at.date(), t.id))
+        return goals, todos
 
 
 def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:

@@ -32,11 +32,11 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from domain.coaching.errors import CoachUnavailable
-from domain.coaching.model import CONTENT_MAX, HISTORY_MAX, ChatSession, Coach, GoalStatus, Message, TodoStatus, check_length
+from domain.coaching.model import CONTENT_MAX, HISTORY_MAX, ChatSession, Coach, Message, check_length
 from domain.coaching.policy import Action
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
 from domain.coaching.pricing import ChatPricing
-from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, chat_messages, prompt_tokens, system_prompt
+from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt
 from domain.coaching.services.base import DEFAULT_COACH, fingerprint, request_key
 from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.coaching.services.sessions import SessionUseCases
@@ -156,14 +156,9 @@ class ChatUseCases(SessionUseCases):
             workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
                                      "chat session")  # fmt: skip
             assert session is not None
-            goals = uow.coaching.list_goals(workspace.id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
-            todos = uow.coaching.list_todos(
-                workspace.id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
-            )
+            goals, todos = self._context(uow, workspace.id)
             history = uow.coaching.recent_messages(session_id, HISTORY_MAX)
         coach = self.coaches.get(session.coach) or self.coaches[DEFAULT_COACH]
-        goals.sort(key=lambda g: (g.due_date is None, g.due_date or g.created_at.date(), g.id))
-        todos.sort(key=lambda t: (t.due_date is None, t.due_date or t.created_at.date(), t.id))
         messages = chat_messages(system_prompt(coach, workspace, goals, todos), history, content)
         tokens = prompt_tokens(messages)
         multiplier = _multiplier(coach)

@@ -22,10 +22,10 @@ from datetime import timedelta
 from typing import Any
 
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
-from domain.coaching.model import CONTENT_MAX, GoalStatus, Task, TaskStatus, TodoStatus
+from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
 from domain.coaching.policy import Action
 from domain.coaching.ports import ModelSettings
-from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, system_prompt, task_messages
+from domain.coaching.prompts import system_prompt, task_messages
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, limit_ok, page_of, request_key
 from domain.shared.pagination import id_cursor
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
@@ -141,15 +141,18 @@ class TaskUseCases(CoachingBase):
         return page_of(rows, limit, lambda t: {"id": t.id})
 
     def cancel_task(self, user_id: str, task_id: str) -> Task:
-        with self._uow() as uow:
-            self._task(uow, user_id, task_id, Action.WRITE)
-        return self._cancel_task_as(user_id, task_id)
+        return self._cancel_task_as(user_id, task_id, check_access=True)
 
-    def _cancel_task_as(self, user_id: str, task_id: str) -> Task:
+    def _cancel_task_as(self, user_id: str, task_id: str, *, check_access: bool = False) -> Task:
+        """Cancel under the task's row lock, read and checked in the same transaction that changes it."""
         with self._uow() as uow:
-            task = uow.coaching.get_task_for_update(task_id)
-            if task is None:
-                raise WorkspaceNotFound("task")
+            if check_access:
+                task = self._task(uow, user_id, task_id, Action.WRITE, lock=True)
+            else:  # deleting a workspace cancels its tasks as their owners
+                found = uow.coaching.get_task_for_update(task_id)
+                if found is None:
+                    raise WorkspaceNotFound("task")
+                task = found
             if task.status is TaskStatus.CANCELLED:
                 return task
             if task.status.finished:
@@ -193,10 +196,7 @@ class TaskUseCases(CoachingBase):
             workspace = uow.coaching.get_workspace(task.workspace_id)
             if workspace is None:
                 raise CoachUnavailable("The workspace was deleted.")
-            goals = uow.coaching.list_goals(workspace.id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
-            todos = uow.coaching.list_todos(
-                workspace.id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
-            )
+            goals, todos = self._context(uow, workspace.id)
         coach = self.coaches[DEFAULT_COACH]
         notes = str(task.input.get("notes") or task.input.get("prompt") or "")
         messages = task_messages(system_prompt(coach, workspace, goals, todos), task.type, notes)
