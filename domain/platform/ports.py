@@ -22,11 +22,6 @@ class UserDirectory(Protocol):
         """Ids of every admin, their rows locked until the unit of work ends (FOR UPDATE)."""
 
 
-class AuditUnitOfWork(UnitOfWork, Protocol):
-    @property
-    def audit(self) -> AuditRepository: ...
-
-
 class PlatformUnitOfWork(UnitOfWork, Protocol):
     @property
     def users(self) -> UserDirectoryUsers: ...

@@ -6,7 +6,6 @@ work (see `new_audit`), so a change and its record commit or roll back together.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 

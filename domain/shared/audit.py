@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 DetailValue = str | int | bool | None
 
@@ -49,12 +49,6 @@ class AuditRepository(Protocol):
         strictly before `before`."""
 
 
-
-
-class AuditSink(Protocol):
-    def add(self, record: Any) -> None: ...
-
-
 class AuditingUnitOfWork(Protocol):
     @property
-    def audit(self) -> AuditSink: ...
+    def audit(self) -> AuditRepository: ...

@@ -19,7 +19,7 @@ from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
 from domain.shared.errors import Unavailable
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, encode_cursor
+from domain.shared.pagination import Page, encode_cursor
 
 T = TypeVar("T")
 DEFAULT_COACH = "houston"
@@ -106,11 +106,6 @@ def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:
     items = rows[:limit]
     return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
 
-
-
-
-def limit_ok(limit: int) -> int:
-    return check_limit(limit)
 
 
 def request_key(user_id: str, scope: str, key: str) -> str:

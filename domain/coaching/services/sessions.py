@@ -6,10 +6,9 @@ from typing import Any
 from domain.coaching.errors import UnknownCoach
 from domain.coaching.model import TITLE_MAX, ChatSession, check_length
 from domain.coaching.policy import Action
-from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, limit_ok, page_of
-from domain.shared.pagination import id_cursor, seq_cursor
+from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, page_of
+from domain.shared.pagination import Page, check_limit, id_cursor, seq_cursor
 from domain.coaching.services.results import SessionView
-from domain.shared.pagination import Page
 
 
 class SessionUseCases(CoachingBase):
@@ -38,7 +37,7 @@ class SessionUseCases(CoachingBase):
 
     def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:
         """The session with a page of its messages, oldest first."""
-        limit_ok(limit)
+        check_limit(limit)
         with self._uow() as uow:
             session = self._session(uow, user_id, session_id, Action.READ)
             rows = uow.coaching.list_messages(session_id, limit=limit + 1, after_seq=seq_cursor(cursor))
@@ -52,7 +51,7 @@ class SessionUseCases(CoachingBase):
 
     def list_sessions(self, user_id: str, workspace_id: str, *, limit: int = 50,
                       cursor: str | None = None) -> Page[ChatSession]:  # fmt: skip
-        limit_ok(limit)
+        check_limit(limit)
         with self._uow() as uow:
             self._workspace(uow, workspace_id, user_id, Action.READ)
             rows = uow.coaching.list_sessions(workspace_id, limit=limit + 1, before=id_cursor(cursor))

@@ -26,12 +26,11 @@ from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
 from domain.coaching.policy import Action
 from domain.coaching.ports import ModelSettings
 from domain.coaching.prompts import system_prompt, task_messages
-from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, limit_ok, page_of, request_key
-from domain.shared.pagination import id_cursor
+from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, page_of, request_key
+from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, InvalidInput
 from domain.shared.jobs import Job
-from domain.shared.pagination import Page
 
 RUN_TASK_JOB = "coaching.run_task"
 TIMED_OUT = "timed_out: the task did not finish in time; its credits were released"
@@ -129,7 +128,7 @@ class TaskUseCases(CoachingBase):
 
     def list_tasks(self, user_id: str, *, limit: int = 50, cursor: str | None = None,
                    status: str | None = None) -> Page[Task]:  # fmt: skip
-        limit_ok(limit)
+        check_limit(limit)
         wanted = None
         if status is not None:
             try:

@@ -19,10 +19,9 @@ from domain.coaching.model import (
     check_progress,
 )
 from domain.coaching.policy import Action
-from domain.coaching.services.base import CoachingBase, limit_ok, page_of
-from domain.shared.pagination import id_cursor
+from domain.coaching.services.base import CoachingBase, page_of
+from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.shared.errors import InvalidInput
-from domain.shared.pagination import Page
 
 WORKSPACE_FIELDS = {"name": TITLE_MAX, "industry": INDUSTRY_MAX, "description": TEXT_MAX}
 GOAL_TEXT_FIELDS = {
@@ -97,7 +96,7 @@ class WorkspaceUseCases(CoachingBase):
             uow.commit()
 
     def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Workspace]:
-        limit_ok(limit)
+        check_limit(limit)
         with self._uow() as uow:
             rows = uow.coaching.list_workspaces(user_id, limit=limit + 1, before=id_cursor(cursor))
         return page_of(rows, limit, lambda w: {"id": w.id})
@@ -158,7 +157,7 @@ class WorkspaceUseCases(CoachingBase):
 
     def list_goals(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
                    status: str | None = None) -> Page[Goal]:  # fmt: skip
-        limit_ok(limit)
+        check_limit(limit)
         wanted = _status(GoalStatus, status) if status is not None else None
         with self._uow() as uow:
             self._workspace(uow, workspace_id, user_id, Action.READ)
@@ -225,7 +224,7 @@ class WorkspaceUseCases(CoachingBase):
 
     def list_todos(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
                    status: str | None = None, goal_id: str | None = None) -> Page[Todo]:  # fmt: skip
-        limit_ok(limit)
+        check_limit(limit)
         statuses = [_status(TodoStatus, status)] if status is not None else None
         with self._uow() as uow:
             self._workspace(uow, workspace_id, user_id, Action.READ)

@@ -22,7 +22,7 @@ from domain.ledger.services.inputs import (
 )
 from domain.ledger.services.queries import LedgerQueries
 from domain.ledger.services.sweeps import LedgerSweeps
-from domain.shared.audit import AuditingUnitOfWork
+from domain.shared.audit import AuditingUnitOfWork, AuditRecord
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
 from domain.shared.ids import IdGenerator
@@ -135,11 +135,11 @@ class Ledger(LedgerQueries, LedgerSweeps):
 
     def adjust(
         self, account_id: str, *, amount: int, reason: str, actor: str, idempotency_key: str,
-        audit: object | None = None,
+        audit: AuditRecord | None = None,
     ) -> Movement:
         """An admin's correction: positive adds a grant that never expires, negative removes
-        credits (soonest-expiring first) but never more than are available. `audit` (an audit
-        record of domain.platform) is written in the same transaction, and not on a replay."""
+        credits (soonest-expiring first) but never more than are available. `audit` is written
+        in the same transaction, and not on a replay."""
         if amount == 0 or abs(amount) > MAX_CREDITS:
             raise InvalidInput("amount must be non-zero and in range.", details={"amount": "Non-zero, in range."})
         reference = f"{actor}: {reason}"[:MAX_REFERENCE_LENGTH]
