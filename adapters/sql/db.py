@@ -6,7 +6,7 @@ unit of work, which imports them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
@@ -39,14 +39,19 @@ def translate(error: exc.DBAPIError) -> Exception:
     return error
 
 
+def raise_translated(error: exc.DBAPIError) -> NoReturn:
+    """Raise `error` as its domain error, or unchanged when it has none (call it from `except`)."""
+    translated = translate(error)
+    if translated is error:
+        raise error
+    raise translated from error
+
+
 def guarded(call: Callable[[], T]) -> T:
     try:
         return call()
     except exc.DBAPIError as error:
-        translated = translate(error)
-        if translated is error:
-            raise
-        raise translated from error
+        raise_translated(error)
 
 
 class Db:
@@ -67,10 +72,7 @@ class Db:
         try:
             return self.connection.execute(statement, params)
         except exc.DBAPIError as error:
-            if first and error.connection_invalidated:
-                self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
-                return guarded(lambda: self.connection.execute(statement, params))
-            translated = translate(error)
-            if translated is error:
-                raise
-            raise translated from error
+            if not (first and error.connection_invalidated):
+                raise_translated(error)
+            self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
+        return guarded(lambda: self.connection.execute(statement, params))

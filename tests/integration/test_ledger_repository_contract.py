@@ -210,6 +210,27 @@ def test_updates_of_accounts_and_grants_are_stored(uow: UowFactory) -> None:
     assert read(uow, lambda repo: repo.get_grant(grant.id)).remaining == 4
 
 
+@pytest.mark.parametrize("changed", [1, 2], ids=["one grant", "two grants"])
+def test_an_account_updated_with_its_grants_stores_all_of_them(uow: UowFactory, changed: int) -> None:
+    """One changed grant takes MariaDB's single multi-table UPDATE; more take one UPDATE each.
+    Either way every field written is stored, and a grant not passed is left alone."""
+    account = new_account(balance=30)
+    grants = [new_grant(account.id, granted=10, remaining=10) for _ in range(3)]
+    add_all(uow, account, *grants)
+    later = NOW + timedelta(days=9)
+    updated = [replace(g, remaining=3, expires_at=later, reference=unique("ref")) for g in grants[:changed]]
+
+    expected = replace(account, balance=30 - 7 * changed, held=2, last_seq=changed)
+
+    store(uow, lambda repo: repo.update_account(expected, updated))
+
+    assert read(uow, lambda repo: repo.get_account(account.id)) == expected
+    for grant in updated:
+        assert read(uow, lambda repo, g=grant: repo.get_grant(g.id)) == grant
+    for grant in grants[changed:]:
+        assert read(uow, lambda repo, g=grant: repo.get_grant(g.id)) == grant
+
+
 def test_unknown_ids_give_none(uow: UowFactory) -> None:
     missing = unique("missing")
 

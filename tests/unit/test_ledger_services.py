@@ -112,6 +112,17 @@ def test_held_credits_are_not_available_to_charges(ledger: Ledger) -> None:
     assert (view.balance, view.held, view.available) == (10, 8, 2)
 
 
+def test_a_hold_larger_than_is_available_is_refused_and_holds_nothing(ledger: Ledger) -> None:
+    give(ledger, 10, "g1")
+    ledger.hold(ACC, amount=4, idempotency_key="h1")
+    with pytest.raises(InsufficientCredits) as refused:
+        ledger.hold(ACC, amount=7, idempotency_key="h2")
+    assert (refused.value.details["needed"], refused.value.details["available"]) == (7, 6)
+    view = ledger.balance(ACC)
+    assert (view.balance, view.held, view.available) == (10, 4, 6)
+    assert ledger.hold(ACC, amount=6, idempotency_key="h3").balance.available == 0
+
+
 def test_capture_charges_the_actual_amount_and_releases_the_rest(ledger: Ledger) -> None:
     give(ledger, 10, "g1")
     hold = ledger.hold(ACC, amount=8, idempotency_key="h1", feature_key="coach.message").hold

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from domain.ledger.errors import GrantNotFound, InsufficientCredits
+from domain.ledger.errors import GrantNotFound
 from domain.ledger.model import Account, EntryKind, GrantSource, Hold, HoldStatus, PriceList
 from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.results import Movement
@@ -195,15 +195,13 @@ class Ledger(LedgerQueries, LedgerSweeps):
             raise InvalidInput("ttl must be at least 1 second.", details={"ttl_seconds": "At least 1."})
 
         def work(book: Book) -> Movement:
-            if amount > book.account.available:  # holds reserve credits; they take nothing from grants yet
-                raise InsufficientCredits(needed=amount, available=book.account.available)
+            book.account.reserve(amount)  # refuses more than is available; takes nothing from grants yet
             hold = Hold(
                 id=self._ids.new_id("hld"), account_id=book.account.id, requested=amount, amount=amount,
                 status=HoldStatus.ACTIVE, idempotency_key=book.key, expires_at=book.now + timedelta(seconds=ttl),
                 created_at=book.now, feature_key=feature_key, reference=reference,
             )  # fmt: skip
             book.uow.ledger.add_hold(hold)
-            book.account.reserve(amount)
             return book.movement(hold=hold)
 
         args = {"amount": amount, "ttl": ttl, "feature_key": feature_key, "reference": reference}
