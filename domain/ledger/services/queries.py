@@ -9,9 +9,8 @@ from domain.ledger.model import Entry, EntryKind, consumption_order
 from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.results import BalanceView, Usage
 from domain.ledger.services.inputs import entry_kind, month_bounds
-from domain.shared.pagination import seq_cursor
 from domain.shared.clock import Clock
-from domain.shared.pagination import Page, check_limit, encode_cursor
+from domain.shared.pagination import Page, check_limit, encode_cursor, seq_cursor
 
 
 class LedgerQueries:
