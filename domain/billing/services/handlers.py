@@ -26,6 +26,7 @@ from typing import Any
 
 from domain.billing import objects as o
 from domain.billing.model import (
+    LIVE_SUBSCRIPTION,
     EventStatus,
     Payment,
     PaymentKind,
@@ -35,11 +36,11 @@ from domain.billing.model import (
 )
 from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.events import EventUseCases
+from domain.identity.model import FREE_PLAN
 from domain.ledger.model import GrantSource
 from domain.shared.errors import DomainError, InvalidInput
 
 Outcome = tuple[EventStatus, str | None]
-FREE_PLAN_ID = "free"
 # Events of one subscription that carry the same `created` second apply in this order.
 SUBSCRIPTION_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
                      "customer.subscription.deleted": 2}  # fmt: skip
@@ -278,13 +279,13 @@ class EventHandlers(EventUseCases):
             if current is not None and current.provider_id == provider_id:
                 if version < current.version or (version == current.version and event["type"] != "customer.subscription.updated"):
                     return _ignored("an older state of the subscription")
-            elif current is not None and current.live and not self._is_live(sub):
+            elif current is not None and current.live and sub.get("status") not in LIVE_SUBSCRIPTION:
                 return _ignored("an ended subscription; the user has a newer live one")
             synced = self._synced(sub, provider_id, user_id, current, version)
             uow.billing.save_subscription(synced)
             if synced.customer_id and uow.billing.customer_id(user_id) is None:
                 uow.billing.set_customer_id(user_id, synced.customer_id)
-            self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN_ID)
+            self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN)
             uow.commit()
         return _done(f"subscription {synced.status.value} on {synced.plan_id}")
 
@@ -307,10 +308,6 @@ class EventHandlers(EventUseCases):
         if owner is not None:
             return owner
         raise PaymentNotYetKnown(f"subscription {provider_id} belongs to nobody we know yet")
-
-    @staticmethod
-    def _is_live(sub: Mapping[str, Any]) -> bool:
-        return sub.get("status") in ("active", "trialing", "past_due")
 
     def _synced(
         self, sub: Mapping[str, Any], provider_id: str, user_id: str, current: Subscription | None, version: int
