@@ -452,3 +452,18 @@ def test_an_invoice_without_line_periods_grants_until_the_subscription_period_en
     stripe.deliver(invoice)
     ends = sorted(g.expires_at for g in container.ledger.balance(user_id).grants if (g.reference or "").startswith("payment:"))
     assert ends == [container.billing.subscription(user_id).current_period_end] * 2
+
+
+@pytest.mark.parametrize("only_the_invoice", [False, True])
+def test_a_failed_first_invoice_fails_the_checkout_payment_and_grants_nothing(
+    container: Container, stripe: Stripe, user_id: str, only_the_invoice: bool
+) -> None:
+    assert container.billing is not None
+    started = container.billing.checkout(user_id, plan_id="pro", **urls())
+    events = ev.checkout_outcome(stripe.facts(started.session_id), "failed", stripe.clock.now())
+    assert ev.types_of(events) == ["customer.subscription.created", "invoice.payment_failed"]
+    for event in events[1:] if only_the_invoice else events:  # alone, only the metadata names our payment
+        stripe.deliver(event)
+    assert payment_of(container, started.session_id).status is PaymentStatus.FAILED
+    assert balance(container, user_id) == FREE
+    assert container.billing.subscription(user_id).plan_id == "free"

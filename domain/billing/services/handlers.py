@@ -188,16 +188,11 @@ class EventHandlers(EventUseCases):
         checkout payment no invoice has claimed, else a new record for a renewal, priced from the
         catalogue's plan for the invoice's price (or the subscription's plan)."""
         subscription_id = o.invoice_subscription(invoice)
-        first = invoice.get("billing_reason") in (None, "subscription_create")  # renewals never take the checkout's
         with self._uow() as uow:
-            payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
-            if payment is None and subscription_id and first:
-                payment = uow.billing.open_plan_payment(subscription_id)
-                if payment is None:
-                    payment = self._checkout_payment_from_metadata(uow, invoice, subscription_id)
-                if payment is not None:
-                    payment.invoice_id = invoice_id
-                    payment.subscription_id = subscription_id
+            payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
+            if payment is not None and payment.invoice_id is None:  # the checkout's: claim it for this invoice
+                payment.invoice_id = invoice_id
+                payment.subscription_id = subscription_id
             if payment is None:
                 payment = self._renewal_payment(uow, invoice, invoice_id, subscription_id)
                 uow.billing.add_payment(payment)
@@ -207,6 +202,18 @@ class EventHandlers(EventUseCases):
                 uow.billing.update_payment(payment)
             uow.commit()
             return payment
+
+    def _known_invoice_payment(
+        self, uow: BillingUnitOfWork, invoice: Mapping[str, Any], invoice_id: str, subscription_id: str | None
+    ) -> Payment | None:
+        """Locked: the payment linked to this invoice, else (for a subscription's first invoice;
+        renewals never take the checkout's) its checkout payment no invoice has claimed yet."""
+        payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
+        if payment is None and subscription_id and invoice.get("billing_reason") in (None, "subscription_create"):
+            payment = uow.billing.open_plan_payment(subscription_id) or self._checkout_payment_from_metadata(
+                uow, invoice, subscription_id
+            )
+        return payment
 
     def _checkout_payment_from_metadata(
         self, uow: BillingUnitOfWork, invoice: Mapping[str, Any], subscription_id: str
@@ -248,12 +255,7 @@ class EventHandlers(EventUseCases):
         invoice_id = o.text(invoice, "id") or ""
         subscription_id = o.invoice_subscription(invoice)
         with self._uow() as uow:
-            payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
-            first = invoice.get("billing_reason") in (None, "subscription_create")
-            if payment is None and subscription_id and first:
-                payment = uow.billing.open_plan_payment(subscription_id) or self._checkout_payment_from_metadata(
-                    uow, invoice, subscription_id
-                )
+            payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
             if payment is not None and payment.settled:
                 return _ignored("that invoice is already paid")
             if payment is not None and payment.status is PaymentStatus.PENDING:
