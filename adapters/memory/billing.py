@@ -1,7 +1,7 @@
 """In-memory billing repository: copies in, copies out, the same unique keys as the SQL tables."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -132,6 +132,11 @@ class InMemoryBillingRepository:
 
     def pending_reversals(self, payment_id: str) -> list[Reversal]:
         return [r for r in self.reversals_of(payment_id) if r.status is ReversalStatus.PENDING]
+
+    def with_pending_reversals(self, payment_ids: Collection[str]) -> set[str]:
+        wanted = set(payment_ids)
+        pending = (r for r in self._t(REVERSALS).values() if r.status is ReversalStatus.PENDING)
+        return {r.payment_id for r in pending if r.payment_id in wanted}
 
     def reversals_of(self, payment_id: str) -> list[Reversal]:
         rows = sorted((r for r in self._t(REVERSALS).values() if r.payment_id == payment_id), key=lambda r: r.id)

@@ -5,7 +5,7 @@ generic: enums are stored as their values and rebuilt from the field's type.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -166,6 +166,16 @@ class SqlBillingRepository:
             .order_by(R.id)
         )
         return self._many(Reversal, statement)
+
+    def with_pending_reversals(self, payment_ids: Collection[str]) -> set[str]:
+        if not payment_ids:
+            return set()
+        statement = (
+            select(R.payment_id)
+            .where(R.payment_id.in_(list(payment_ids)), R.status == ReversalStatus.PENDING.value)
+            .distinct()
+        )
+        return {str(row.payment_id) for row in self._db.execute(statement)}
 
     def reversals_of(self, payment_id: str) -> list[Reversal]:
         return self._many(Reversal, select(billing_reversals).where(R.payment_id == payment_id).order_by(R.id))

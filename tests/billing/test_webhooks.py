@@ -452,3 +452,50 @@ def test_an_invoice_without_line_periods_grants_until_the_subscription_period_en
     stripe.deliver(invoice)
     ends = sorted(g.expires_at for g in container.ledger.balance(user_id).grants if (g.reference or "").startswith("payment:"))
     assert ends == [container.billing.subscription(user_id).current_period_end] * 2
+
+
+@pytest.mark.parametrize("only_the_invoice", [False, True])
+def test_a_failed_first_invoice_fails_the_checkout_payment_and_grants_nothing(
+    container: Container, stripe: Stripe, user_id: str, only_the_invoice: bool
+) -> None:
+    assert container.billing is not None
+    started = container.billing.checkout(user_id, plan_id="pro", **urls())
+    events = ev.checkout_outcome(stripe.facts(started.session_id), "failed", stripe.clock.now())
+    assert ev.types_of(events) == ["customer.subscription.created", "invoice.payment_failed"]
+    for event in events[1:] if only_the_invoice else events:  # alone, only the metadata names our payment
+        stripe.deliver(event)
+    assert payment_of(container, started.session_id).status is PaymentStatus.FAILED
+    assert balance(container, user_id) == FREE
+    assert container.billing.subscription(user_id).plan_id == "free"
+
+
+def test_reconciliation_reports_a_reversal_the_ledger_has_not_taken_then_finishes_it(
+    build, clock: ManualClock, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    queue = RecordingJobQueue()
+    container = build(queue=queue)
+    stripe = Stripe(container.billing, clock)
+    user_id = new_user(container)
+    session_id = buy_pack(container, stripe, user_id)
+    for job in list(queue.jobs):
+        run_job(container, job)
+    assert balance(container, user_id) == FREE + 500
+    ledger = container.billing._ledger
+
+    def ledger_down(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("ledger down")
+
+    monkeypatch.setattr(ledger, "reverse_grant", ledger_down)
+    stripe.refund(session_id, amount_refunded=2000)
+    [refund_job] = queue.jobs[-1:]
+    with pytest.raises(RuntimeError, match="ledger down"):
+        run_job(container, refund_job)
+    payment = payment_of(container, session_id)
+    report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
+    assert [m for m in report.mismatches if m.startswith(payment.id)] == [
+        f"{payment.id}: a refund or dispute is not applied to the ledger yet"]
+    monkeypatch.undo()
+    clock.advance(minutes=11)  # the failed event is now due for the reconciliation's retry
+    report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
+    assert report.still_failing == [] and [m for m in report.mismatches if m.startswith(payment.id)] == []
+    assert balance(container, user_id) == FREE

@@ -23,10 +23,9 @@ from domain.billing.model import (
 )
 from domain.billing.ports import CheckoutRequest, RefundResult
 from domain.billing.services.base import BillingBase
+from domain.identity.model import FREE_PLAN
 from domain.shared.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound
 from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
-
-FREE_PLAN_ID = "free"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +165,7 @@ class CheckoutUseCases(BillingBase):
         with self._uow() as uow:
             found = uow.billing.get_subscription(user_id)
         if found is None or not found.live:
-            return SubscriptionView(FREE_PLAN_ID, "active", None, False)
+            return SubscriptionView(FREE_PLAN, "active", None, False)
         return SubscriptionView(found.plan_id, found.status.value, found.current_period_end, found.cancel_at_period_end)
 
     def cancel_subscription(self, user_id: str) -> SubscriptionView:

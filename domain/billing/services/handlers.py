@@ -26,6 +26,7 @@ from typing import Any
 
 from domain.billing import objects as o
 from domain.billing.model import (
+    LIVE_SUBSCRIPTION,
     EventStatus,
     Payment,
     PaymentKind,
@@ -35,11 +36,11 @@ from domain.billing.model import (
 )
 from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.events import EventUseCases
+from domain.identity.model import FREE_PLAN
 from domain.ledger.model import GrantSource
 from domain.shared.errors import DomainError, InvalidInput
 
 Outcome = tuple[EventStatus, str | None]
-FREE_PLAN_ID = "free"
 # Events of one subscription that carry the same `created` second apply in this order.
 SUBSCRIPTION_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
                      "customer.subscription.deleted": 2}  # fmt: skip
@@ -187,16 +188,11 @@ class EventHandlers(EventUseCases):
         checkout payment no invoice has claimed, else a new record for a renewal, priced from the
         catalogue's plan for the invoice's price (or the subscription's plan)."""
         subscription_id = o.invoice_subscription(invoice)
-        first = invoice.get("billing_reason") in (None, "subscription_create")  # renewals never take the checkout's
         with self._uow() as uow:
-            payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
-            if payment is None and subscription_id and first:
-                payment = uow.billing.open_plan_payment(subscription_id)
-                if payment is None:
-                    payment = self._checkout_payment_from_metadata(uow, invoice, subscription_id)
-                if payment is not None:
-                    payment.invoice_id = invoice_id
-                    payment.subscription_id = subscription_id
+            payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
+            if payment is not None and payment.invoice_id is None:  # the checkout's: claim it for this invoice
+                payment.invoice_id = invoice_id
+                payment.subscription_id = subscription_id
             if payment is None:
                 payment = self._renewal_payment(uow, invoice, invoice_id, subscription_id)
                 uow.billing.add_payment(payment)
@@ -206,6 +202,18 @@ class EventHandlers(EventUseCases):
                 uow.billing.update_payment(payment)
             uow.commit()
             return payment
+
+    def _known_invoice_payment(
+        self, uow: BillingUnitOfWork, invoice: Mapping[str, Any], invoice_id: str, subscription_id: str | None
+    ) -> Payment | None:
+        """Locked: the payment linked to this invoice, else (for a subscription's first invoice;
+        renewals never take the checkout's) its checkout payment no invoice has claimed yet."""
+        payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
+        if payment is None and subscription_id and invoice.get("billing_reason") in (None, "subscription_create"):
+            payment = uow.billing.open_plan_payment(subscription_id) or self._checkout_payment_from_metadata(
+                uow, invoice, subscription_id
+            )
+        return payment
 
     def _checkout_payment_from_metadata(
         self, uow: BillingUnitOfWork, invoice: Mapping[str, Any], subscription_id: str
@@ -247,12 +255,7 @@ class EventHandlers(EventUseCases):
         invoice_id = o.text(invoice, "id") or ""
         subscription_id = o.invoice_subscription(invoice)
         with self._uow() as uow:
-            payment = uow.billing.payment_by("invoice_id", invoice_id, for_update=True)
-            first = invoice.get("billing_reason") in (None, "subscription_create")
-            if payment is None and subscription_id and first:
-                payment = uow.billing.open_plan_payment(subscription_id) or self._checkout_payment_from_metadata(
-                    uow, invoice, subscription_id
-                )
+            payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
             if payment is not None and payment.settled:
                 return _ignored("that invoice is already paid")
             if payment is not None and payment.status is PaymentStatus.PENDING:
@@ -278,13 +281,13 @@ class EventHandlers(EventUseCases):
             if current is not None and current.provider_id == provider_id:
                 if version < current.version or (version == current.version and event["type"] != "customer.subscription.updated"):
                     return _ignored("an older state of the subscription")
-            elif current is not None and current.live and not self._is_live(sub):
+            elif current is not None and current.live and sub.get("status") not in LIVE_SUBSCRIPTION:
                 return _ignored("an ended subscription; the user has a newer live one")
             synced = self._synced(sub, provider_id, user_id, current, version)
             uow.billing.save_subscription(synced)
             if synced.customer_id and uow.billing.customer_id(user_id) is None:
                 uow.billing.set_customer_id(user_id, synced.customer_id)
-            self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN_ID)
+            self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN)
             uow.commit()
         return _done(f"subscription {synced.status.value} on {synced.plan_id}")
 
@@ -307,10 +310,6 @@ class EventHandlers(EventUseCases):
         if owner is not None:
             return owner
         raise PaymentNotYetKnown(f"subscription {provider_id} belongs to nobody we know yet")
-
-    @staticmethod
-    def _is_live(sub: Mapping[str, Any]) -> bool:
-        return sub.get("status") in ("active", "trialing", "past_due")
 
     def _synced(
         self, sub: Mapping[str, Any], provider_id: str, user_id: str, current: Subscription | None, version: int

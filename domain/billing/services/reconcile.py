@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from domain.billing.errors import InvalidEvent
-from domain.billing.model import PaymentStatus, ReconcileReport, ReversalStatus
+from domain.billing.model import PaymentStatus, ReconcileReport
 from domain.billing.services.reversals import ReversalUseCases
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,13 @@ class ReconcileUseCases(ReversalUseCases):
         found = []
         with self._uow() as uow:
             payments = uow.billing.payments_updated_since(since, limit=CHECK_BATCH)
-            pending = {p.id: uow.billing.pending_reversals(p.id) for p in payments if p.reversal_target}
+            pending = uow.billing.with_pending_reversals([p.id for p in payments if p.reversal_target])
         for p in payments:
             if p.settled and p.credits and p.grant_id is None and p.grant_expires_at is None:
                 found.append(f"{p.id}: {p.status.value} but no credits were granted")
             if p.grant_id is not None and not p.settled:
                 found.append(f"{p.id}: credits granted but the payment is {p.status.value}")
-            if any(r.status is ReversalStatus.PENDING for r in pending.get(p.id, [])):
+            if p.id in pending:
                 found.append(f"{p.id}: a refund or dispute is not applied to the ledger yet")
             if p.shortfall:
                 found.append(f"{p.id}: {p.shortfall} credits could not be taken back (already spent)")
