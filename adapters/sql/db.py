@@ -12,7 +12,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Executable
 
-from adapters.sql.outage import database_unavailable
+from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
 from domain.shared.errors import DuplicateRecord, TransientError
 
 T = TypeVar("T")
@@ -52,6 +52,8 @@ def guarded(call: Callable[[], T]) -> T:
         return call()
     except exc.DBAPIError as error:
         raise_translated(error)
+    except exc.PendingRollbackError as error:  # a statement after the connection died mid-transaction
+        raise connection_unusable() from error
 
 
 class Db:
@@ -59,7 +61,9 @@ class Db:
 
     The pool does not ping a connection before lending it. If the first statement of the unit
     of work finds the connection dropped (server restart, idle cut), nothing has happened in
-    this transaction yet: the statement is sent once more on a fresh connection.
+    this transaction yet: the statement is sent once more on a fresh connection. Not after a read
+    timeout: a server that did not answer in time is frozen or overloaded, and a second try would
+    only double the wait before the 503 (issue 20: 15 s on a stopped server).
     """
 
     def __init__(self, connection: Connection) -> None:
@@ -72,7 +76,9 @@ class Db:
         try:
             return self.connection.execute(statement, params)
         except exc.DBAPIError as error:
-            if not (first and error.connection_invalidated):
+            if not (first and error.connection_invalidated) or is_timeout(error):
                 raise_translated(error)
             self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
+        except exc.PendingRollbackError as error:
+            raise connection_unusable() from error
         return guarded(lambda: self.connection.execute(statement, params))

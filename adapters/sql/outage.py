@@ -36,6 +36,21 @@ from domain.shared.errors import Unavailable
 # gone away, 2013 lost connection during query (also a read timeout), 2055 lost connection at
 # a stage of the handshake.
 CONNECTION_ERRORS = frozenset({2002, 2003, 2005, 2006, 2013, 2055})
+# Galera: 1047 "WSREP has not yet prepared node for application use" (a node that is joining, or
+# that left the primary component): this node cannot serve, the cluster may well; nothing was done.
+NODE_NOT_READY = frozenset({1047})
+
+
+def error_code(error: exc.DBAPIError) -> int | None:
+    orig = error.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    return code if isinstance(code, int) else None
+
+
+def is_timeout(error: exc.DBAPIError) -> bool:
+    """PyMySQL's read/write timeout: 2013 "Lost connection ... (timed out)". The server is frozen or
+    very slow; a retry on a new connection would only wait as long again."""
+    return error_code(error) == 2013 and "timed out" in str(error.orig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +72,18 @@ def mysql_connect_args(timeouts: DbTimeouts) -> dict[str, Any]:
 
 def database_unavailable(error: exc.DBAPIError) -> Unavailable | None:
     """`Unavailable` when the driver could not reach the server or lost it; else None."""
-    orig = error.orig
-    code = orig.args[0] if orig is not None and orig.args else None
-    if isinstance(code, int) and code in CONNECTION_ERRORS:
+    code = error_code(error)
+    if code in CONNECTION_ERRORS:
         return Unavailable("The database is not answering; try again shortly.", details={"dependency": "database"})
+    if code in NODE_NOT_READY:
+        return Unavailable("The database node is not ready; try again shortly.", details={"dependency": "database"})
     return None
+
+
+def connection_unusable() -> Unavailable:
+    """SQLAlchemy refused to use a connection whose transaction died with it (PendingRollbackError):
+    the database was lost earlier in this unit of work."""
+    return Unavailable("The database connection was lost; try again shortly.", details={"dependency": "database"})
 
 
 def database_probe(engine: Engine, timeout: float) -> Callable[[], None]:

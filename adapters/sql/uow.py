@@ -1,16 +1,23 @@
 """The SQL unit of work: one connection and one transaction per use case; the only committer."""
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sql.billing import SqlBillingRepository
-from adapters.sql.db import Db, guarded, translate
+from adapters.sql.db import Db, guarded, raise_translated, translate
+from adapters.sql.outage import connection_unusable, database_unavailable
 from adapters.sql.coaching import SqlCoachingRepository
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
+from domain.shared.errors import OutcomeUnknown
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Db", "SqlUnitOfWork", "SqlUnitOfWorkFactory", "guarded", "translate"]  # Db & co. live in adapters.sql.db
 
@@ -46,12 +53,38 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.coaching = SqlCoachingRepository(db)
 
     def _commit(self) -> None:
+        """COMMIT. A connection lost on the way (or a Galera node that stopped serving) leaves the
+        outcome unknown: the server may have committed before the answer was lost. That is
+        `OutcomeUnknown`, never `Unavailable` ("nothing happened"): the caller finds out by its
+        idempotency key on a fresh connection (domain/ledger/services/book.py, `once`)."""
         assert self._connection is not None
-        guarded(self._connection.commit)
+        try:
+            self._connection.commit()
+        except exc.DBAPIError as error:
+            if database_unavailable(error) is None:
+                raise_translated(error)  # 1213 (a certification conflict) and the like: nothing committed
+            raise OutcomeUnknown(
+                "The database connection was lost while this request was being committed; it may "
+                "have taken effect. Retry with the same Idempotency-Key to get its result.",
+                details={"dependency": "database"},
+            ) from error
+        except exc.PendingRollbackError as error:  # the transaction had already died: nothing committed
+            raise connection_unusable() from error
 
     def _rollback(self) -> None:
-        if self._connection is not None:
+        """Roll back, and never replace the error in flight: a ROLLBACK on a dead connection
+        fails (a raw driver error, a 500, and one more read timeout on a frozen server), and the
+        server rolls back an abandoned transaction by itself. The connection is dropped instead."""
+        if self._connection is None:
+            return
+        try:
             self._connection.rollback()
+        except Exception:  # noqa: BLE001 - whatever it was, the transaction is gone with the connection
+            log.warning("rollback failed; dropping the connection", exc_info=True)
+            try:
+                self._connection.invalidate()
+            except Exception:  # noqa: BLE001
+                log.debug("invalidate after a failed rollback failed too", exc_info=True)
 
     def _close(self) -> None:
         if self._connection is not None:

@@ -55,3 +55,12 @@ class Unavailable(DomainError):
     """A dependency did not answer; nothing was changed."""
 
     code = "service_unavailable"
+
+
+class OutcomeUnknown(DomainError):
+    """The connection was lost while COMMIT was on its way: the work may or may not have been
+    committed. The ledger resolves it by its idempotency key before answering (`book.once`);
+    raised to a caller only when even that lookup cannot reach the database, so the answer says
+    "unknown, retry with the same key" instead of claiming that nothing happened."""
+
+    code = "outcome_unknown"

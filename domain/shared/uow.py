@@ -47,7 +47,12 @@ class UnitOfWorkBase:
     ) -> None:
         try:
             if not self._committed:
-                self.rollback()
+                try:
+                    self.rollback()
+                except Exception:
+                    if exc is None:
+                        raise
+                    # never replace the error in flight with the failed rollback's (issue 20)
         finally:
             self._close()
 

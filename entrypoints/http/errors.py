@@ -21,6 +21,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.Forbidden: 403,
     e.TransientError: 503,
     e.Unavailable: 503,
+    e.OutcomeUnknown: 503,  # issue 20: not "nothing happened"; its code and message say retry with the same key
     billing_errors.PaymentProviderUnavailable: 503,
     billing_errors.PaymentProviderError: 502,
     billing_errors.InvalidSignature: 400,
@@ -69,7 +70,7 @@ def handle_domain_error(error: e.DomainError) -> Response:
     response = error_response(status_of(error), error.code, error.message, error.details)
     if isinstance(error, e.TransientError):
         response.headers["Retry-After"] = "1"
-    elif isinstance(error, e.Unavailable):  # a dependency is down: give it a few seconds
+    elif isinstance(error, (e.Unavailable, e.OutcomeUnknown)):  # a dependency is down: give it a few seconds
         response.headers["Retry-After"] = "5"
     if isinstance(error, billing_errors.PaymentProviderUnavailable):
         response.headers["Retry-After"] = str(error.retry_after)

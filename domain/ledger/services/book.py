@@ -7,9 +7,18 @@ account (and reads its open grants in the same round trip), lets the verb's `wor
 entry's own unique key) refuses, or the work fails on the state the first call left: then the
 first result is read back and replayed (or refused as a conflict), and this attempt's writes are
 rolled back. The outcome is the one a lookup first would give, without a lookup per call.
+
+A connection lost during COMMIT (`OutcomeUnknown`: a Galera node dying, a frozen server, a
+timeout) leaves the outcome unknown. `once()` never answers that as "nothing happened": it looks
+the key up on a fresh connection and replays what was committed; if nothing was, it runs the call
+again, which is safe because the key makes it once (a first COMMIT still in flight holds the
+account's row lock, or loses certification to this one, so the two cannot both apply). Only when
+even the lookup cannot reach the database does the caller see `OutcomeUnknown` ("retry with the
+same key"), never `Unavailable`. Every verb gets this: they all go through `once()`.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -32,7 +41,7 @@ from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.results import BalanceSnapshot, Movement
 from domain.ledger.services.inputs import check_key
 from domain.shared.clock import Clock
-from domain.shared.errors import DomainError, IdempotencyConflict, TransientError
+from domain.shared.errors import DomainError, IdempotencyConflict, OutcomeUnknown, TransientError, Unavailable
 from domain.shared.ids import IdGenerator
 from domain.shared.uow import retrying
 
@@ -191,7 +200,7 @@ def once(
             book = Book(unit, *locked, now=clock.now(), key=key, ids=ids)
             try:
                 result = apply(book, operation, fingerprint, work)
-            except TransientError:
+            except (TransientError, Unavailable):  # storage failed: no read on this connection can help
                 raise
             except DomainError:  # a used key (duplicate write), or the first call's state refusing
                 previous = unit.ledger.get_idempotency(account_id, key)
@@ -201,7 +210,34 @@ def once(
             unit.commit()
             return result
 
-    return retrying(attempt)
+    def attempt_knowing_the_outcome() -> Movement:
+        try:
+            return attempt()
+        except OutcomeUnknown as unknown:
+            return settle(unknown)
+
+    def settle(unknown: OutcomeUnknown) -> Movement:
+        """After a lost COMMIT: the committed result, or the call run again when nothing was."""
+        for wait in (*SETTLE_WAITS, None):
+            try:
+                with uow() as unit:  # a fresh connection: the lost one was dropped
+                    previous = unit.ledger.get_idempotency(account_id, key)
+                if previous is not None:
+                    return replay(previous, operation, fingerprint)
+                return attempt()
+            except (Unavailable, TransientError, OutcomeUnknown) as error:
+                unknown = error if isinstance(error, OutcomeUnknown) else unknown
+                if wait is None:
+                    break
+                time.sleep(wait)
+        raise unknown
+
+    return retrying(attempt_knowing_the_outcome)
+
+
+# Pauses between tries to learn a lost COMMIT's outcome: about 1.5 s in all, on top of the
+# connection's own timeouts (a Galera cluster resumes about 6 s after a node dies).
+SETTLE_WAITS = (0.1, 0.4, 1.0)
 
 
 def apply(book: Book, operation: str, fingerprint: str, work: Work) -> Movement:

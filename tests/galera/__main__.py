@@ -1,0 +1,5 @@
+import sys
+
+from tests.galera.cluster import main
+
+sys.exit(main())
