@@ -173,6 +173,7 @@ def database_timeouts(settings: Settings) -> Any:
     return DbTimeouts(
         connect=settings.db_connect_timeout, read=settings.db_read_timeout,
         write=settings.db_write_timeout, lock_wait=settings.db_lock_wait_timeout,
+        sync_wait=settings.db_sync_wait,
     )
 
 

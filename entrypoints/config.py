@@ -46,6 +46,7 @@ class Settings:
     db_write_timeout: int = 5
     db_lock_wait_timeout: int = 2
     ready_timeout: int = 2
+    db_sync_wait: int = 1  # Galera: the sessions' wsrep_sync_wait (issue 20); ignored elsewhere
     api_keys_per_user: int = 50
     # --- operations (issue 15): rate limits and metrics ---
     ratelimit_enabled: bool = True
@@ -79,6 +80,13 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+
+def _sync_wait(env: Mapping[str, str]) -> int:
+    value = _int(env, "DB_SYNC_WAIT", 1)
+    if value > 15:  # wsrep_sync_wait is a 4-bit mask
+        raise ConfigError(f"DB_SYNC_WAIT must be between 0 and 15, got {value}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -186,6 +194,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_write_timeout=_int(env, "DB_WRITE_TIMEOUT_SECONDS", 5, minimum=1),
         db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 2, minimum=1),
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
+        db_sync_wait=_sync_wait(env),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
         **_operations(env),
         **_billing(env, production, data_dir),

@@ -59,6 +59,9 @@ class DbTimeouts:
     read: float = 5
     write: float = 5
     lock_wait: int = 2  # seconds; InnoDB accepts whole seconds only
+    # Galera only: the session's `wsrep_sync_wait` (causal reads; adapters/sql/engine.py). Left
+    # alone on a server that is not a Galera node, where it means nothing (or does not exist).
+    sync_wait: int = 1
 
 
 def mysql_connect_args(timeouts: DbTimeouts) -> dict[str, Any]:
@@ -103,6 +106,25 @@ def database_probe(engine: Engine, timeout: float) -> Callable[[], None]:
 
     def check_mysql() -> None:
         with probe.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            galera_ready(connection)
 
     return check_mysql
+
+
+class NodeNotReady(Exception):
+    """A Galera node that answers SQL but cannot serve the cluster's data."""
+
+
+def galera_ready(connection: Any) -> None:
+    """On a Galera node, ready means `wsrep_ready=ON` and `Synced`: a node that left the cluster (or
+    never joined it) still answers `SELECT 1`, and answers 1047 to anything else; a joiner or a
+    donor (Joining, Donor/Desynced) is behind or blocked. Elsewhere (plain MariaDB, MySQL), that
+    the server answers is enough."""
+    wsrep = connection.execute(text("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")).first()
+    if wsrep is None or str(wsrep[1]).upper() != "ON":
+        return
+    status = dict(connection.execute(text(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment')"
+    )).all())  # fmt: skip
+    if status.get("wsrep_ready") != "ON" or status.get("wsrep_local_state_comment") != "Synced":
+        raise NodeNotReady(f"galera node not ready: {status}")
