@@ -5,7 +5,10 @@ broken cluster fails the tests; elsewhere they are skipped, with the reason.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,4 +83,36 @@ def scalar(url: str, sql: str, **params: Any) -> Any:
             connection.execute(text("SET SESSION wsrep_sync_wait = 1"))
             return connection.execute(text(sql), params).all()
     finally:
+        engine.dispose()
+
+
+@contextmanager
+def appliers_busy(url: str) -> Iterator[None]:
+    """Big write sets committed on one node, again and again, so the other nodes' appliers run
+    behind by a few milliseconds, as under real load (on an idle loopback cluster they never do)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS galera_churn "
+                                "(id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))"))  # fmt: skip
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text("INSERT INTO galera_churn (pad) SELECT REPEAT('x', 1000) FROM seq_1_to_3000"))
+                with engine.begin() as connection:
+                    connection.execute(text("DELETE FROM galera_churn LIMIT 3000"))
+            except Exception:  # noqa: BLE001 - a conflict here only means less churn
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
         engine.dispose()

@@ -218,6 +218,7 @@ def once(
 
     def settle(unknown: OutcomeUnknown) -> Movement:
         """After a lost COMMIT: the committed result, or the call run again when nothing was."""
+        started = time.monotonic()
         for wait in (*SETTLE_WAITS, None):
             try:
                 with uow() as unit:  # a fresh connection: the lost one was dropped
@@ -227,7 +228,7 @@ def once(
                 return attempt()
             except (Unavailable, TransientError, OutcomeUnknown) as error:
                 unknown = error if isinstance(error, OutcomeUnknown) else unknown
-                if wait is None:
+                if wait is None or time.monotonic() - started + wait > SETTLE_BUDGET:
                     break
                 time.sleep(wait)
         raise unknown
@@ -235,9 +236,13 @@ def once(
     return retrying(attempt_knowing_the_outcome)
 
 
-# Pauses between tries to learn a lost COMMIT's outcome: about 1.5 s in all, on top of the
-# connection's own timeouts (a Galera cluster resumes about 6 s after a node dies).
-SETTLE_WAITS = (0.1, 0.4, 1.0)
+# Tries to learn a lost COMMIT's outcome: at once, then after these pauses, while less than
+# SETTLE_BUDGET seconds have gone by. A database that refuses connections gets three quick tries;
+# a frozen one, whose every try waits a whole read timeout, gets one (so a lost COMMIT costs at
+# most two read timeouts before the answer). A Galera node whose COMMIT timed out in the
+# cluster's pause after a node died (about 6 s) answers the lookup once the pause ends.
+SETTLE_WAITS = (0.2, 1.0)
+SETTLE_BUDGET = 2.0
 
 
 def apply(book: Book, operation: str, fingerprint: str, work: Work) -> Movement:
