@@ -62,10 +62,11 @@ class CommitLosingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.upstream)
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            muted = threading.Event()  # set: the server's answers are dropped on the floor
+            threading.Thread(target=self._pump, args=(client, upstream, muted, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, muted, False), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, muted: threading.Event, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
                 if from_client and data == COMMIT_PACKET and self.armed is not None:
@@ -73,9 +74,12 @@ class CommitLosingProxy:
                         delivered, self.armed = self.armed, None
                         self.lost += 1
                     if delivered:
+                        muted.set()
                         sink.sendall(data)
                         time.sleep(0.2)  # the server commits; its OK never reaches the client
                     break
+                if muted.is_set():
+                    continue
                 sink.sendall(data)
         except OSError:
             pass
