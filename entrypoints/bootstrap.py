@@ -72,6 +72,7 @@ def bootstrap(
         prices=prices,
         default_hold_ttl=settings.default_hold_ttl,
         free_plan_credits=settings.free_plan_monthly_credits,
+        retry_attempts=settings.db_retry_attempts,
     )
     identity = IdentityService(
         uow=uow,

@@ -47,6 +47,7 @@ class Settings:
     db_lock_wait_timeout: int = 2
     ready_timeout: int = 2
     db_sync_wait: int = 1  # Galera: the sessions' wsrep_sync_wait (issue 20); ignored elsewhere
+    db_retry_attempts: int = 5  # tries of a ledger call on contention (deadlock, lock wait, certification conflict)
     api_keys_per_user: int = 50
     # --- operations (issue 15): rate limits and metrics ---
     ratelimit_enabled: bool = True
@@ -195,6 +196,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_lock_wait_timeout=_int(env, "DB_LOCK_WAIT_TIMEOUT_SECONDS", 2, minimum=1),
         ready_timeout=_int(env, "READY_TIMEOUT_SECONDS", 2, minimum=1),
         db_sync_wait=_sync_wait(env),
+        db_retry_attempts=_int(env, "DB_RETRY_ATTEMPTS", 5, minimum=1),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
         **_operations(env),
         **_billing(env, production, data_dir),

@@ -78,3 +78,12 @@ def test_no_secret_appears_in_the_settings_repr() -> None:
     shown = repr(load_settings(env))
     for secret in ("jwt-ssss", "sk_test_secretkey", "metrics-secret", "whsec_webhooksecret", "llm-secret-key"):
         assert secret not in shown
+
+
+def test_galera_settings_are_read_and_bounded() -> None:
+    settings = load_settings({"JWT_SECRET": STRONG, "DB_SYNC_WAIT": "3", "DB_RETRY_ATTEMPTS": "10"})
+    assert (settings.db_sync_wait, settings.db_retry_attempts) == (3, 10)
+    assert load_settings({"JWT_SECRET": STRONG}).db_sync_wait == 1  # causal reads on Galera by default
+    for bad in ({"DB_SYNC_WAIT": "16"}, {"DB_SYNC_WAIT": "-1"}, {"DB_RETRY_ATTEMPTS": "0"}):
+        with pytest.raises(ConfigError):
+            load_settings({"JWT_SECRET": STRONG, **bad})

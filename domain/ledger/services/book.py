@@ -188,6 +188,8 @@ def once(
     operation: str,
     fingerprint: str,
     work: Work,
+    *,
+    attempts: int = 5,
 ) -> Movement:
     """Run `work` on the locked account exactly once per `key`; see the module's docstring."""
     check_key(key)
@@ -233,7 +235,7 @@ def once(
                 time.sleep(wait)
         raise unknown
 
-    return retrying(attempt_knowing_the_outcome)
+    return retrying(attempt_knowing_the_outcome, attempts=attempts)
 
 
 # Tries to learn a lost COMMIT's outcome: at once, then after these pauses, while less than

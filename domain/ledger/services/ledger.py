@@ -43,6 +43,7 @@ class Ledger(LedgerQueries, LedgerSweeps):
         prices: PriceList,
         default_hold_ttl: int = 900,
         free_plan_credits: int = 100,
+        retry_attempts: int = 5,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -50,9 +51,11 @@ class Ledger(LedgerQueries, LedgerSweeps):
         self.prices = prices
         self._default_hold_ttl = default_hold_ttl
         self._free_plan_credits = free_plan_credits
+        self._retry_attempts = retry_attempts  # whole-call tries on contention (Galera: certification conflicts)
 
     def _once(self, account_id: str, key: str, operation: str, args: dict[str, Any], work: Work) -> Movement:
-        return once(self._uow, self._clock, self._ids, account_id, key, operation, fingerprint(operation, args), work)
+        return once(self._uow, self._clock, self._ids, account_id, key, operation, fingerprint(operation, args), work,
+                    attempts=self._retry_attempts)  # fmt: skip
 
     # --- accounts ------------------------------------------------------------------------
     def open_account(self, account_id: str) -> None:
