@@ -18,6 +18,7 @@ same key"), never `Unavailable`. Every verb gets this: they all go through `once
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -46,6 +47,7 @@ from domain.shared.ids import IdGenerator
 from domain.shared.uow import retrying
 
 Work = Callable[["Book"], Movement]
+log = logging.getLogger(__name__)
 
 
 class Book:
@@ -225,6 +227,8 @@ def once(
             try:
                 with uow() as unit:  # a fresh connection: the lost one was dropped
                     previous = unit.ledger.get_idempotency(account_id, key)
+                log.warning("a COMMIT's answer was lost; settled by the idempotency key",
+                            extra={"operation": operation, "committed": previous is not None})  # fmt: skip
                 if previous is not None:
                     return replay(previous, operation, fingerprint)
                 return attempt()
