@@ -65,3 +65,43 @@ def test_a_json_body_with_a_content_type_still_works(client: FlaskClient) -> Non
     user = register(client)
     response = client.patch("/v1/me", json={"name": "Grace"}, headers=auth_headers(user["access_token"]))
     assert response.status_code == 200 and response.get_json()["name"] == "Grace"
+
+
+# --- issue 21 (14): the document states what the service accepts ---------------------------------
+def test_values_fixed_at_start_are_enums_taken_from_the_running_service(client: FlaskClient, container: Any) -> None:
+    schemas = spec(client)["components"]["schemas"]
+    assert schemas["Charge"]["properties"]["feature_key"]["enum"] == sorted(container.ledger.prices.prices)
+    checkout = schemas["Checkout"]
+    assert checkout["properties"]["pack_id"]["enum"][:-1] == [p.id for p in container.billing.packs()]
+    assert checkout["properties"]["plan_id"]["enum"][:-1] == [p.id for p in container.billing.plans() if not p.is_free]
+    assert [branch["required"] for branch in checkout["oneOf"]] == [["pack_id"], ["plan_id"]]
+    assert schemas["SessionCreate"]["properties"]["coach"]["enum"][:-1] == sorted(container.coaching.coaches)
+
+
+def test_every_id_parameter_and_cursor_has_a_pattern_that_real_values_match(client: FlaskClient) -> None:
+    import re
+
+    user = register(client)
+    headers = auth_headers(user["access_token"])
+    for n in (1, 2):
+        client.post("/v1/api-keys", json={"name": f"k{n}"}, headers=headers)
+    page = client.get("/v1/api-keys?limit=1", headers=headers).get_json()
+    document = spec(client)
+    ids = {"user_id": user["user"]["id"], "key_id": page["items"][0]["id"]}
+    seen = 0
+    for path, item in document["paths"].items():
+        operations = [op for method, op in item.items() if method in ("get", "post", "put", "patch", "delete")]
+        for parameter in item.get("parameters", []) + [p for op in operations for p in op.get("parameters", [])]:
+            if parameter["in"] == "path":
+                assert "pattern" in parameter["schema"], (path, parameter["name"])
+                if parameter["name"] in ids:
+                    assert re.match(parameter["schema"]["pattern"], ids[parameter["name"]]), path
+                seen += 1
+            elif parameter["name"] == "cursor":
+                assert re.match(parameter["schema"]["pattern"], page["next_cursor"]), path
+                seen += 1
+        for op in operations:
+            if any(p["name"] == "cursor" for p in op.get("parameters", [])):
+                link = op["responses"]["200"]["links"]["next"]
+                assert link["parameters"]["cursor"] == "$response.body#/next_cursor", path
+    assert seen > 20
