@@ -182,7 +182,9 @@ def says(text: str, cues: tuple[str, ...]) -> bool:
 
 
 def says_done(text: str) -> bool:
-    return says(text, DONE_CUES) and not says(text, NOT_DONE_CUES)
+    """A statement that something is done ("Sent it." "Done!"), not a question ("Is it done?")."""
+    statements = [part for part in re.split(r"(?<=[.!?])\s+", text.strip()) if not part.endswith("?")]
+    return any(says(part, DONE_CUES) and not says(part, NOT_DONE_CUES) for part in statements)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,12 @@ def test_a_todo_the_user_just_said_is_done_is_congratulated_and_never_proposed()
     assert "1 open todo" in text
 
 
+def test_asking_whether_something_is_done_or_saying_it_is_not_is_no_done() -> None:
+    for question in ("Is the payment provider done?", "The payment provider is not done yet."):
+        text = ScriptedCoach().reply(conversation(question), ROOMY).text
+        assert "Well done" not in text and 'Next step: "Pick a payment provider"' in text, question
+
+
 def test_done_alone_means_the_step_proposed_last_in_the_conversation() -> None:
     coach = ScriptedCoach()
     first = coach.reply(conversation("How should I start my week?"), ROOMY).text
