@@ -193,6 +193,10 @@ def test_every_operation_that_takes_a_body_refuses_other_media_types_with_415_an
             error = response.get_json()["error"]
             assert error["code"] == "unsupported_media_type" and "must be JSON" in error["message"], (where, error)
             seen.add((method, path))
+        for body in (b"null", b"[]", b'"refund"'):  # JSON, but not an object: never "do the default"
+            response = api.client.open(url, method=method.upper(), data=body, content_type="application/json",
+                                       headers={**api.headers(path), "Idempotency-Key": f"shape-{body!r}"})
+            _assert_error_shape(response, f"{method.upper()} {path} with {body!r}")
     assert len(seen) >= 20 and ("post", "/v1/admin/payments/{payment_id}/refund") in seen
     assert api.row_counts() == before
 
