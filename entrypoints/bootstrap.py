@@ -91,7 +91,7 @@ def bootstrap(
         uow=uow, clock=clock, ids=ids, ledger=ledger, catalogue=catalogue, gateway=gateway, verifier=verifier,
         config=BillingConfig(public_base_url=settings.public_base_url),
     )  # fmt: skip
-    coach_model = coach_model or _coach_model(settings)
+    coach_model = coach_model or _coach_model(settings, clock)
     coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
     container = Container(
         settings=settings,
@@ -240,7 +240,7 @@ def _verifier(settings: Settings) -> WebhookVerifier:
     return StripeWebhookVerifier(settings.stripe_webhook_secret or "whsec_" + secrets.token_urlsafe(32))
 
 
-def _coach_model(settings: Settings) -> CoachModel:
+def _coach_model(settings: Settings, clock: Clock) -> CoachModel:
     """LLM_BASE_URL set: an OpenAI-compatible endpoint; unset: the offline scripted coach."""
     if settings.llm_base_url:
         from adapters.llm.openai_compatible import OpenAICompatibleCoach
@@ -251,7 +251,7 @@ def _coach_model(settings: Settings) -> CoachModel:
         )  # fmt: skip
     from adapters.llm.scripted import ScriptedCoach
 
-    return ScriptedCoach()
+    return ScriptedCoach(today=lambda: clock.now().date())  # dates its advice (overdue, days left)
 
 
 def _coaching(

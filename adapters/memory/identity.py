@@ -41,6 +41,9 @@ class InMemoryUserRepository(_Repository):
         found = self._t(USERS).get(user_id)
         return replace(found) if found is not None else None
 
+    def get_for_update(self, user_id: str) -> User | None:
+        return self.get(user_id)  # the memory unit of work already runs one at a time
+
     def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
         user = self.get(user_id)
         if user is None:

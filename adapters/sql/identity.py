@@ -78,6 +78,10 @@ class SqlUserRepository:
         row = self._db.execute(select(users).where(users.c.id == user_id)).mappings().first()
         return _user(row) if row is not None else None
 
+    def get_for_update(self, user_id: str) -> User | None:
+        row = self._db.execute(select(users).where(users.c.id == user_id).with_for_update()).mappings().first()
+        return _user(row) if row is not None else None
+
     def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
         row = self._db.execute(_FOR_ACCESS, {"user_id": user_id, "family_id": family_id}).mappings().first()
         if row is None:

@@ -20,6 +20,10 @@ class UserRepository(Protocol):
 
     def get(self, user_id: str) -> User | None: ...
 
+    def get_for_update(self, user_id: str) -> User | None:
+        """The user, its row locked until the unit of work ends (FOR UPDATE on MySQL/MariaDB): what
+        serialises the per-user checks that count rows and then insert (the API-key cap)."""
+
     def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
         """The user, and whether refresh family `family_id` is revoked: what authenticating an
         access token needs, in one read (it runs on every request)."""

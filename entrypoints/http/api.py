@@ -4,9 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import flask
 import flask_smorest
 import marshmallow as ma
-from werkzeug.exceptions import HTTPException
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from entrypoints.http.errors import handle_http_exception
 
@@ -23,8 +25,27 @@ class ErrorSchema(ma.Schema):
     error = ma.fields.Nested(ErrorDetailSchema, required=True)
 
 
+DESCRIPTION = """Houston: an AI-coaching service paid for in prepaid credits.
+
+- JSON in and out (a body of another media type is `415`); ids are opaque strings; times are ISO 8601 UTC with `Z`.
+- Authenticate with `Authorization: Bearer <access token>` (from `POST /v1/auth/register` or `/v1/auth/login`)
+  or `X-API-Key: <key>` (from `POST /v1/api-keys`). A `401` carries `WWW-Authenticate`.
+- Credits are integers; money is integer minor units (`amount_cents`) and a lower-case `currency`.
+- Requests that move credits or money take an `Idempotency-Key`: a retry with the same key and body
+  gets the first answer and changes nothing.
+- Lists are keyset pages: `?limit=` (1-200) and the `next_cursor` of the previous page as `?cursor=`.
+- Every error is `{"error": {"code", "message", "details"}}`; `429` and `503` carry `Retry-After`."""
+SERVERS = [{"url": "/", "description": "The server that serves this document (any host and port)"}]
+
+
 class Api(flask_smorest.Api):
+    """flask-smorest's Api with API.md's error shape, the document's description and servers."""
+
     ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app: flask.Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        defaults = {"info": {"description": DESCRIPTION}, "servers": SERVERS}
+        super().init_app(app, spec_kwargs={**defaults, **(spec_kwargs or {})})
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return handle_http_exception(error)
@@ -36,9 +57,36 @@ class Api(flask_smorest.Api):
         super().register_blueprint(blp, **options)
 
 
+NOT_JSON = "The request body must be JSON, sent with Content-Type: application/json."
+
+
+class JsonBodyParser(FlaskParser):
+    """webargs' parser, except that a body it cannot read as JSON is refused, not ignored.
+
+    webargs reads a body whose media type is not JSON as no body at all: a route whose fields are
+    all optional then did its default (an admin refund of `{"amount_cents": 1}` sent as text/plain
+    refunded the whole payment), and one with required fields answered "Missing data" for each. Here
+    any body of another media type, or with no Content-Type, is `415 unsupported_media_type` (issue
+    21). A request with no body at all still reads as `{}`: there is nothing it meant to say."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        require_json_body()
+        return super()._raw_load_json(req)
+
+
+def require_json_body() -> None:
+    """A body that is not JSON (by its Content-Type, or with none) is `415`. The Stripe webhook does
+    not call this: it verifies the raw signed bytes whatever their media type, and a 415 to Stripe
+    would only delay credits; an unsigned body of any type is `400 invalid_signature` there."""
+    if not is_json_request(flask.request) and (flask.request.content_length or flask.request.get_data(cache=True)):
+        raise UnsupportedMediaType(NOT_JSON)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, plus `map_of` and `errors` for the documentation; JSON bodies
-    document their 400."""
+    are read by JsonBodyParser and document their 400 and 415."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,7 +104,14 @@ class Blueprint(flask_smorest.Blueprint):
         parse = super().arguments(schema, location=location, **kwargs)
         if location != "json":
             return parse  # type: ignore[no-any-return]
-        return lambda func: self.errors({400: "The body is not valid JSON (bad_request)"})(parse(func))
+        documented = {400: "The body is not valid JSON (bad_request)", 415: f"{NOT_JSON} (unsupported_media_type)"}
+        return lambda func: self.errors(documented)(parse(func))
+
+    def alt_response(self, status_code: Any, response: Any = None, **kwargs: Any) -> Callable[[F], F]:
+        """flask-smorest's `alt_response`; a 401 documents its WWW-Authenticate challenge."""
+        if response is None and int(status_code) == 401:
+            kwargs.setdefault("headers", CHALLENGE)
+        return super().alt_response(status_code, response, **kwargs)  # type: ignore[no-any-return]
 
     def errors(self, responses: dict[int, str]) -> Callable[[F], F]:
         """Document error responses (status -> description), each with the ErrorSchema body."""
@@ -69,6 +124,12 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": 'How to authenticate: `Bearer realm="houston"` (with `error="invalid_token"` for a bad token)',
+        "schema": {"type": "string"},
+    }
+}
 UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired, token_revoked)"
 
 

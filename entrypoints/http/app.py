@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request, send_from_directory
 
 from entrypoints.http import errors, hostile
 from entrypoints.http.api import SECURITY_SCHEMES, Api
+from entrypoints.http.contract import state_the_contract
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -42,6 +43,7 @@ def create_app(container: Container) -> Flask:
     _register_plumbing(app)
     hostile.register(app)
     _register_operations(app, api, container)
+    state_the_contract(api, container)  # issue 21: enums and patterns known only at start
     return app
 
 

@@ -82,7 +82,7 @@ class GoalSchema(ma.Schema):
     achievable = ma.fields.String(required=True, allow_none=True)
     relevant = ma.fields.String(required=True, allow_none=True)
     due_date = ma.fields.Date(required=True, allow_none=True)
-    status = ma.fields.Function(lambda g: g.status.value, required=True)
+    status = ma.fields.Enum(GoalStatus, by_value=True, required=True, metadata={"type": "string"})  # issue 21: typed in the document
     progress = ma.fields.Integer(required=True)
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
@@ -115,7 +115,7 @@ class TodoSchema(ma.Schema):
     goal_id = ma.fields.String(required=True, allow_none=True)
     title = ma.fields.String(required=True)
     due_date = ma.fields.Date(required=True, allow_none=True)
-    status = ma.fields.Function(lambda t: t.status.value, required=True)
+    status = ma.fields.Enum(TodoStatus, by_value=True, required=True, metadata={"type": "string"})
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
 
@@ -192,7 +192,7 @@ class TaskSchema(ma.Schema):
     id = ma.fields.String(required=True)
     type = ma.fields.String(required=True)
     workspace_id = ma.fields.String(required=True)
-    status = ma.fields.Function(lambda t: t.status.value, required=True)
+    status = ma.fields.Enum(TaskStatus, by_value=True, required=True, metadata={"type": "string"})
     input = ma.fields.Dict(required=True)
     result = ma.fields.String(required=True, allow_none=True)
     error = ma.fields.String(required=True, allow_none=True)

@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from domain.billing import errors as billing_errors
 from domain.shared import errors as e
@@ -47,6 +47,18 @@ HTTP_CODES = {
 }
 
 
+# RFC 9110: a 401 says how to authenticate. Bearer first (the access JWT); an API key goes in X-API-Key.
+WWW_AUTHENTICATE = 'Bearer realm="houston"'
+NO_ROUTE = "No route matches this path; see /openapi.json or /docs."
+
+
+def www_authenticate(code: str) -> str:
+    """The challenge of a 401: a presented token that failed adds RFC 6750's `error="invalid_token"`."""
+    if code in ("token_expired", "token_revoked", "invalid_token"):
+        return f'{WWW_AUTHENTICATE}, error="invalid_token"'
+    return WWW_AUTHENTICATE
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -68,6 +80,8 @@ def status_of(error: e.DomainError) -> int:
 
 def handle_domain_error(error: e.DomainError) -> Response:
     response = error_response(status_of(error), error.code, error.message, error.details)
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = www_authenticate(error.code)
     if isinstance(error, e.TransientError):
         response.headers["Retry-After"] = "1"
     elif isinstance(error, (e.Unavailable, e.OutcomeUnknown)):  # a dependency is down: give it a few seconds
@@ -115,7 +129,13 @@ def handle_http_exception(error: HTTPException) -> Response:
         message = "The request body is larger than this service accepts."
     elif status == 500:
         message = "Something went wrong on our side."
+    elif status == 404 and type(error) is NotFound and message == NotFound.description:
+        message = NO_ROUTE  # Werkzeug's routing 404: its two sentences of advice are for HTML pages
+    elif status == 405 and type(error) is MethodNotAllowed and message == MethodNotAllowed.description:
+        message = "This route does not take this method; see the Allow header."
     response = error_response(status, code, message, details)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if status == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
     for name, value in (data.get("headers") or {}).items():

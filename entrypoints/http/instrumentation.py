@@ -1,5 +1,10 @@
-"""Request metrics: count and latency by route template (`/v1/goals/<string:goal_id>`, never the
-raw path, so ids do not make new series) and status."""
+"""Request metrics: count and latency by method, route template (`/v1/goals/<string:goal_id>`,
+never the raw path, so ids do not make new series) and status.
+
+Every label is bounded by the service, never by the client (issue 21): a method outside
+KNOWN_METHODS counts as `other` (40 invented methods once made 40 series), and a request that
+matched no route (404, and 405 where Werkzeug does not say which rule) counts as `<unmatched>`.
+"""
 from __future__ import annotations
 
 import time
@@ -11,6 +16,12 @@ if TYPE_CHECKING:
     from entrypoints.container import Container
 
 UNMATCHED = "<unmatched>"  # 404s for unknown paths share one series
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 def register_request_metrics(app: Flask, container: Container) -> None:
@@ -23,5 +34,6 @@ def register_request_metrics(app: Flask, container: Container) -> None:
         rule = request.url_rule
         started = g.get("started")
         seconds = time.perf_counter() - started if started is not None else 0.0
-        metrics.request(request.method, rule.rule if rule is not None else UNMATCHED, response.status_code, seconds)
+        route = rule.rule if rule is not None else UNMATCHED
+        metrics.request(method_label(request.method), route, response.status_code, seconds)
         return response

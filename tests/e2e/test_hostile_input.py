@@ -159,6 +159,59 @@ def test_every_operation_refuses_hostile_json_bodies_with_400_and_writes_nothing
     assert api.row_counts() == before
 
 
+NOT_JSON_BODIES = {
+    "text/plain": ("text/plain", b'{"amount_cents": 1, "name": "x", "title": "x", "content": "x"}'),
+    "a form": ("application/x-www-form-urlencoded", b"amount_cents=1&name=x&title=x"),
+    "JSON without a Content-Type": (None, b'{"amount_cents": 1, "name": "x", "title": "x", "content": "x"}'),
+    "multipart": ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--b--\r\n'),
+}
+
+
+def test_every_operation_that_takes_a_body_refuses_other_media_types_with_415_and_writes_nothing(api: Api) -> None:
+    """Issue 21 (12): webargs read a body of another media type as no body, so an all-optional route
+    did its default (a text/plain refund of 1 cent refunded everything) and others said "Missing
+    data" for every field. Every operation with a requestBody in the document, real ids in the path."""
+    api.path_values["payment_id"] = api.path_values["user_id"]  # whatever the id, the body is refused first
+    before = api.row_counts()
+    seen = set()
+    for method, path, operation in api.operations():
+        if "requestBody" not in operation:
+            continue
+        url = api.real_url(path) if all(p in api.path_values for p in _parameters(path)) else api.url(path, "x_1")
+        for name, (content_type, body) in NOT_JSON_BODIES.items():
+            environ = {} if content_type is None else {"CONTENT_TYPE": content_type}
+            response = api.client.open(
+                url, method=method.upper(), data=body, environ_overrides=environ,
+                headers={**api.headers(path), "Idempotency-Key": f"media-{name}"},
+            )
+            where = f"{method.upper()} {path} with {name}"
+            _assert_error_shape(response, where)
+            if path == "/v1/webhooks/stripe":  # verified on its raw bytes, whatever the media type
+                assert response.get_json()["error"]["code"] == "invalid_signature", where
+                continue
+            assert response.status_code == 415, (where, response.get_json())
+            error = response.get_json()["error"]
+            assert error["code"] == "unsupported_media_type" and "must be JSON" in error["message"], (where, error)
+            seen.add((method, path))
+        for body in (b"null", b"[]", b'"refund"'):  # JSON, but not an object: never "do the default"
+            response = api.client.open(url, method=method.upper(), data=body, content_type="application/json",
+                                       headers={**api.headers(path), "Idempotency-Key": f"shape-{body!r}"})
+            _assert_error_shape(response, f"{method.upper()} {path} with {body!r}")
+    assert len(seen) >= 20 and ("post", "/v1/admin/payments/{payment_id}/refund") in seen
+    assert api.row_counts() == before
+
+
+def _parameters(path: str) -> list[str]:
+    return [name.split("}")[0] for name in path.split("{")[1:]]
+
+
+def test_an_empty_body_still_reads_as_an_empty_object(api: Api) -> None:
+    """Nothing sent, nothing misread: a chat session made with no body takes its defaults."""
+    url = api.real_url("/v1/workspaces/{workspace_id}/chat/sessions")
+    response = api.client.post(url, headers=api.headers(url))
+    assert response.status_code == 201, response.get_json()
+
+
 def test_every_operation_with_a_cursor_refuses_forged_cursors_with_422(api: Api) -> None:
     paged = [(m, p) for m, p, op in api.operations() if any(x["name"] == "cursor" for x in op.get("parameters", []))]
     assert len(paged) >= 3  # api-keys, transactions, admin users today
@@ -234,3 +287,14 @@ def test_a_surrogate_in_a_query_argument_or_path_parameter_is_a_422_naming_it(ap
         response = reject_hostile_input()
         assert response is not None and response.status_code == 422
         assert response.get_json()["error"]["details"] == {"key_id": NOT_TEXT}
+
+
+def test_a_5000_character_stripe_signature_is_an_invalid_signature_not_a_validation_error(api: Api) -> None:
+    """Issue 21 (12): a signature over 4,096 characters was `422 validation_error`; any bad signature is 400."""
+    before = api.row_counts()
+    for header in ("v1=" + "a" * 5000, "t=1," + "v1=ab," * 1000, "x" * 5000):
+        response = api.client.post("/v1/webhooks/stripe", data=b'{"id": "evt_1", "type": "x"}',
+                                   content_type="application/json", headers={"Stripe-Signature": header})
+        _assert_error_shape(response, "a long Stripe-Signature")
+        assert (response.status_code, response.get_json()["error"]["code"]) == (400, "invalid_signature")
+    assert api.row_counts() == before

@@ -108,3 +108,20 @@ def test_database_errors_are_counted(tmp_path: object) -> None:
     scrape = create_app(container).test_client().get("/metrics").get_data(as_text=True)
     assert sample(scrape, "houston_dependency_errors_total", dependency="database") == 1
     engine.dispose()
+
+
+def test_invented_methods_and_unknown_paths_fold_into_one_series_each(client: FlaskClient) -> None:
+    """Issue 21 (11): the method label came from the client, so 40 invented methods made 40 series."""
+    before = scrape(client)
+    invented = [f"X{chr(ord('A') + n % 26)}{n}" for n in range(40)]
+    for method in invented:
+        client.open("/v1/credits/prices", method=method)
+        client.open(f"/no/such/{method}", method=method)
+    text = scrape(client)
+    labels = set(re.findall(r'houston_http_requests_total\{method="([^"]*)"', text))
+    assert labels <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}, labels
+    assert not any(method in text for method in invented)
+    assert sample(text, "houston_http_requests_total", method="other", route="<unmatched>", status="405") == 40
+    assert sample(text, "houston_http_requests_total", method="other", route="<unmatched>", status="404") == 40
+    series = lambda t: {l for l in t.splitlines() if l.startswith("houston_http_requests_total{")}  # noqa: E731
+    assert len(series(text) - series(before)) <= 3  # the two above and the first scrape's own GET

@@ -103,8 +103,111 @@ def test_the_history_does_not_change_which_message_is_answered() -> None:
 
     text = ScriptedCoach().reply(conversation("And the web shop?", history=history), ROOMY).text
 
-    assert 'You asked: "And the web shop?"' in text
     assert 'Your focus is "Launch the web shop"' in text
+
+
+# --- issue 21: a convincing coach for a product demo ---------------------------------------------
+def test_it_never_parrots_the_question_back() -> None:
+    question = "How should I organise my whole week around the launch of the web shop?"
+
+    text = ScriptedCoach().reply(conversation(question), ROOMY).text
+
+    assert "You asked" not in text and question not in text and "organise my whole week" not in text
+    assert 'Your focus is "Launch the web shop"' in text
+
+
+def test_a_todo_the_user_just_said_is_done_is_congratulated_and_never_proposed() -> None:
+    text = ScriptedCoach().reply(conversation("I picked the payment provider, it's done. What now?"), ROOMY).text
+
+    assert 'Well done on "Pick a payment provider"' in text
+    assert 'Next step: "Pick a payment provider"' not in text
+    assert 'moves "Launch the web shop" forward' in text  # its goal has no other todo: write one
+    assert "1 open todo" in text
+
+
+def test_asking_whether_something_is_done_or_saying_it_is_not_is_no_done() -> None:
+    for question in ("Is the payment provider done?", "The payment provider is not done yet."):
+        text = ScriptedCoach().reply(conversation(question), ROOMY).text
+        assert "Well done" not in text and 'Next step: "Pick a payment provider"' in text, question
+
+
+def test_done_alone_means_the_step_proposed_last_in_the_conversation() -> None:
+    coach = ScriptedCoach()
+    first = coach.reply(conversation("How should I start my week?"), ROOMY).text
+    assert 'Next step: "Pick a payment provider"' in first
+    history = [Message("m1", "s1", 1, "user", "How should I start my week?", NOW),
+               Message("m2", "s1", 2, "assistant", first, NOW)]  # fmt: skip
+
+    text = coach.reply(conversation("Done!", history=history), ROOMY).text
+
+    assert 'Well done on "Pick a payment provider"' in text
+    assert 'Next step: "Pick a payment provider"' not in text
+
+
+def test_a_todo_done_earlier_in_the_conversation_stays_done() -> None:
+    history = [Message("m1", "s1", 1, "user", "I finished picking the payment provider", NOW),
+               Message("m2", "s1", 2, "assistant", "Houston here. Well done.", NOW)]  # fmt: skip
+
+    text = ScriptedCoach().reply(conversation("What about the web shop?", history=history), ROOMY).text
+
+    assert "Pick a payment provider" not in text
+
+
+def test_the_step_it_proposed_last_time_is_recalled_while_it_stays_open() -> None:
+    first = ScriptedCoach().reply(conversation("How should I start my week?"), ROOMY).text
+    history = [Message("m1", "s1", 1, "user", "How should I start my week?", NOW),
+               Message("m2", "s1", 2, "assistant", first, NOW)]  # fmt: skip
+
+    text = ScriptedCoach().reply(conversation("Any advice on the job ad?", history=history), ROOMY).text
+
+    assert 'Next step: "Write the job ad"' in text
+    assert 'Last time the step was "Pick a payment provider"; it is still open.' in text
+
+
+def test_progress_and_due_dates_shape_the_advice() -> None:
+    coach = ScriptedCoach(today=lambda: date(2026, 2, 10))
+
+    text = coach.reply(conversation("How should I start my week?"), ROOMY).text
+
+    assert '"Launch the web shop" (40% done, due 2026-03-01, 19 days left)' in text
+    assert '"Pick a payment provider" (due 2026-02-01, 9 days overdue)' in text
+    stuck = coach.reply(conversation("I'm stuck on the job ad"), ROOMY).text
+    assert "too big" in stuck and "has not moved yet" in stuck  # the designer goal is at 0%
+
+
+def test_the_strategy_never_ties_a_todo_to_another_goal() -> None:
+    system = system_prompt(HOUSTON, WORKSPACE, [SHOP, HIRE], [JOB_AD])  # the shop has no todo
+
+    lines = ScriptedCoach().reply(task_messages(system, "strategy", ""), ROOMY).text.splitlines()
+
+    assert lines[1] == '1. "Launch the web shop" (40% done, due 2026-03-01): add the first concrete todo for it.'
+    assert lines[2] == '2. "Hire a designer" (0% done): start with "Write the job ad".'
+
+
+def test_a_task_uses_its_notes() -> None:
+    system = system_prompt(HOUSTON, WORKSPACE, [SHOP, HIRE], [PAYMENT, JOB_AD])
+
+    strategy = ScriptedCoach().reply(task_messages(system, "strategy", "A designer comes first."), ROOMY).text
+    review = ScriptedCoach().reply(task_messages(system, "weekly_review", "Payments took longer."), ROOMY).text
+
+    assert strategy.splitlines()[1].startswith('1. "Hire a designer"')
+    assert 'point at "Hire a designer"' in strategy
+    assert "Payments took longer." in review
+
+
+def test_the_weekly_review_is_its_own_content_not_the_strategy() -> None:
+    system = system_prompt(HOUSTON, WORKSPACE, [SHOP, HIRE], [PAYMENT, JOB_AD])
+    coach = ScriptedCoach(today=lambda: date(2026, 2, 10))
+
+    review = coach.reply(task_messages(system, "weekly_review", ""), ROOMY).text
+    strategy = coach.reply(task_messages(system, "strategy", ""), ROOMY).text
+
+    assert review.splitlines()[1:] != strategy.splitlines()[1:]
+    assert 'Moved: "Launch the web shop" is at 40%.' in review
+    assert 'Not started: "Hire a designer".' in review
+    assert 'Overdue: "Pick a payment provider" (9 days late).' in review
+    assert 'In progress: "Write the job ad".' in review
+    assert review.splitlines()[-1].startswith('First next week: 1. "Pick a payment provider"')
 
 
 def test_tokens_are_counted_like_the_service_estimates_them() -> None:
