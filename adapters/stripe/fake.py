@@ -38,7 +38,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from domain.billing.errors import PaymentProviderError
@@ -52,6 +52,7 @@ from adapters.stripe import events as ev
 log = logging.getLogger(__name__)
 FAKE_CHECKOUT_PATH = "/v1/billing/fake-checkout/"
 OPEN_STATUSES = ("pending", "open")
+SUBSCRIPTION_ACTIONS = ("renew", "renew-fails", "end")
 MAX_EVENTS = 10_000  # the fake provider keeps its latest events, as Stripe keeps 30 days
 Deliver = Callable[[Sequence[Mapping[str, Any]]], None]
 
@@ -201,6 +202,37 @@ class FakePaymentGateway:
         self._send(sent)
         return copy.deepcopy(sub)
 
+    def next_period(self, facts: ev.CheckoutFacts, action: str) -> list[dict[str, Any]]:
+        """The events at the end of the current period of `facts`' subscription, remembered (not
+        delivered): `renew` (the next invoice is paid), `renew-fails` (it fails: past_due) or `end`
+        (the subscription ends: `customer.subscription.deleted`, as after a cancellation at the
+        period's end). The development-only CLI stands in for Stripe's clock with it."""
+        if action not in SUBSCRIPTION_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(SUBSCRIPTION_ACTIONS)}")
+        sub_id = facts.subscription
+        with self._state.open() as state:
+            sub = state["subscriptions"].get(sub_id) if sub_id else None
+            if sub is None:
+                raise NotFound("This checkout session has no subscription (a plan's session that was paid has one).")
+            if sub["status"] not in ("active", "past_due"):
+                raise Conflict(f"This subscription is {sub['status']}: nothing comes next.")
+            end = int(sub["items"]["data"][0]["current_period_end"])
+            period_end = datetime.fromtimestamp(end, timezone.utc)
+            if action == "end":
+                sent = [ev.subscription_event(
+                    "customer.subscription.deleted", facts, now=end, status="canceled",
+                    period_start=int(sub["items"]["data"][0]["current_period_start"]), period_end=end,
+                    cancel_at_period_end=bool(sub["cancel_at_period_end"]))]
+            else:
+                if sub["cancel_at_period_end"]:
+                    raise Conflict("This subscription was cancelled: it ends at its period's end (use --end-period).")
+                numbers = state.setdefault("invoice_numbers", {})
+                number = int(numbers.get(sub_id, 1)) + 1
+                numbers[sub_id] = number
+                sent = ev.renewal(facts, number=number, period_start=period_end, paid=action == "renew")
+            _remember(state, sent)
+        return sent
+
     def retrieve_subscription(self, subscription_id: str) -> Mapping[str, Any]:
         self._maybe_fail()
         with self._state.open() as state:
@@ -346,6 +378,18 @@ class FakeCheckout:
         events = ev.checkout_outcome(facts, outcome, self._clock.now())
         if self._gateway is not None:
             self._gateway.record(events)
+        self.deliver(events)
+        return events
+
+    def next_period(self, session_id: str, action: str) -> list[dict[str, Any]]:
+        """End the current period of a paid plan's subscription: `renew`, `renew-fails` or `end`
+        (see FakePaymentGateway.next_period); sends the events and returns them."""
+        if self._gateway is None:
+            raise NotFound("This fake checkout has no provider state to advance.")
+        details = self.details(session_id)
+        if str(details.kind) != "plan":
+            raise NotFound("This checkout session has no subscription (it bought a pack).")
+        events = self._gateway.next_period(ev.CheckoutFacts.from_details(details), action)
         self.deliver(events)
         return events
 

@@ -124,7 +124,9 @@ def test_a_repeated_post_with_the_right_token_is_a_conflict_not_a_second_grant(c
     second = client.post(PAGE + session["session_id"], data={"outcome": "paid", "token": token})
 
     assert first.status_code == 303
-    assert second.status_code == 409 and second.get_json()["error"]["code"] == "conflict"
+    # a page for the person who pressed, not raw JSON (issue 21), and nothing sent twice
+    assert second.status_code == 409 and second.mimetype == "text/html"
+    assert "already <b id=\"status\">paid</b>: nothing was sent again" in second.get_data(as_text=True)
     assert balance(client, headers) == before + 500
 
 
@@ -175,8 +177,13 @@ def test_a_post_without_the_pages_token_is_forbidden_and_sends_nothing(client: F
     assert [p["status"] for p in payments(client, headers)] == ["pending"]
 
 
-@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"},
-                                     {"Origin": "null"}])
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "https://evil.example"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},  # the Origin names another host
+    {"Origin": "null"},  # a sandboxed frame or data: page of another site, from an older browser
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": "null", "Sec-Fetch-Site": "same-site"},
+    {"Origin": "null", "Sec-Fetch-Site": "none"},
+])
 def test_a_cross_site_form_post_is_forbidden_even_with_the_token(client: FlaskClient, headers: dict[str, str]) -> None:
     auth = buyer(client)
     session = start_checkout(client, auth)
@@ -194,6 +201,29 @@ def test_a_same_origin_post_is_accepted(client: FlaskClient) -> None:
     response = press(client, session["session_id"], "paid", Origin="http://localhost", **{"Sec-Fetch-Site": "same-origin"})
 
     assert response.status_code == 303
+
+
+def test_what_a_browser_sends_from_the_no_referrer_page_is_accepted(client: FlaskClient) -> None:
+    """Issue 21: the page is `Referrer-Policy: no-referrer`, so Chromium and Firefox post its form
+    with `Origin: null` and `Sec-Fetch-Site: same-origin` (seen in Chromium 156). Refused before."""
+    auth = buyer(client)
+    before = balance(client, auth)
+    session = start_checkout(client, auth)
+
+    response = press(client, session["session_id"], "paid", Origin="null", **{"Sec-Fetch-Site": "same-origin"})
+
+    assert response.status_code == 303
+    assert balance(client, auth) == before + 500
+
+
+def test_the_shell_hint_is_only_on_an_open_session(client: FlaskClient) -> None:
+    session = start_checkout(client, buyer(client))
+    assert "houston simulate-payment" in client.get(PAGE + session["session_id"]).get_data(as_text=True)
+
+    press(client, session["session_id"], "cancel")
+
+    html = client.get(PAGE + session["session_id"]).get_data(as_text=True)
+    assert "houston simulate-payment" not in html and "expired</b>: nothing left to do" in html
 
 
 def test_an_unknown_outcome_is_a_validation_error(client: FlaskClient) -> None:
