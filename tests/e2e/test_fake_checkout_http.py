@@ -340,3 +340,34 @@ def test_a_refund_webhook_that_never_arrived_is_replayed_once_by_reconciliation(
     assert len(first.replayed) == 1 and len(second.replayed) == 0
     assert balance(client, headers) == before
     assert [p["status"] for p in payments(client, headers)] == ["refunded"]
+
+
+def test_simulate_payment_renews_fails_a_renewal_and_ends_the_period(client: FlaskClient, container: Container,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: offline, a plan can reach its next periods and the end of a cancelled one."""
+    headers = buyer(client)
+    session = start_checkout(client, headers, plan_id="pro")["session_id"]
+    assert simulate_payment(container, session, "renew") == 1  # nothing to renew before it is paid
+    assert simulate_payment(container, session) == 0
+    first = client.get("/v1/billing/subscription", headers=headers).get_json()
+
+    assert simulate_payment(container, session, "renew") == 0
+    renewed = client.get("/v1/billing/subscription", headers=headers).get_json()
+    assert renewed["status"] == "active" and renewed["current_period_end"] > first["current_period_end"]
+    assert "sent invoice.paid" in capsys.readouterr().out
+
+    assert simulate_payment(container, session, "renew-fails") == 0
+    assert client.get("/v1/billing/subscription", headers=headers).get_json()["status"] == "past_due"
+
+    assert client.post("/v1/billing/subscription/cancel", headers=headers).status_code == 200
+    assert simulate_payment(container, session, "renew") == 1  # a cancelled plan is not renewed
+    assert simulate_payment(container, session, "end") == 0
+    assert "subscription sub_" in capsys.readouterr().out
+    assert client.get("/v1/me", headers=headers).get_json()["plan"] == "free"
+    assert simulate_payment(container, session, "end") == 1  # ended: nothing comes next
+
+
+def test_simulate_payment_has_no_period_for_a_pack(client: FlaskClient, container: Container) -> None:
+    session = start_checkout(client, buyer(client))["session_id"]
+    assert simulate_payment(container, session) == 0
+    assert simulate_payment(container, session, "renew") == 1
