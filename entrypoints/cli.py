@@ -155,13 +155,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.log_level != "DEBUG":  # Alembic's INFO lines (plugins, one per revision) are noise here
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     from adapters.sql.migrate import upgrade
 
     if settings.database_url.startswith("memory:"):
         print("houston: memory storage has no schema to migrate", file=sys.stderr)
         return 0
-    if settings.log_level != "DEBUG":  # Alembic's INFO lines (one per revision and more) are noise here
-        logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade(settings.database_url, args.revision)
     print(f"houston: database at {args.revision}")
     return 0

@@ -51,6 +51,7 @@ from adapters.stripe import events as ev
 
 log = logging.getLogger(__name__)
 FAKE_CHECKOUT_PATH = "/v1/billing/fake-checkout/"
+FAKE_PORTAL_PATH = "/v1/billing/fake-portal/"
 OPEN_STATUSES = ("pending", "open")
 SUBSCRIPTION_ACTIONS = ("renew", "renew-fails", "end")
 MAX_EVENTS = 10_000  # the fake provider keeps its latest events, as Stripe keeps 30 days
@@ -182,11 +183,25 @@ class FakePaymentGateway:
         return self._session(session_id, request)
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
-        """There is no fake portal: its session sends the buyer straight back to `return_url`."""
+        """A session of the fake billing portal: a development page of this service
+        (`FAKE_PORTAL_PATH`) that says what Stripe's portal would offer, shows the customer's
+        subscriptions, and links back to `return_url`."""
         self._maybe_fail()
+        portal_id = self._ids.new_id("bps_fake")
         with self._state.open() as state:
             state["portal_sessions"].append([customer_id, return_url])
-        return return_url
+            state.setdefault("portals", {})[portal_id] = {"customer": customer_id, "return_url": return_url}
+        return f"{self.public_base_url}{FAKE_PORTAL_PATH}{portal_id}"
+
+    def portal(self, portal_id: str) -> dict[str, Any] | None:
+        """A portal session this fake provider created, with its customer's subscriptions; else None."""
+        with self._state.open() as state:
+            found = state.get("portals", {}).get(portal_id)
+            if found is None:
+                return None
+            subscriptions = [copy.deepcopy(sub) for sub in state["subscriptions"].values()
+                             if sub.get("customer") == found["customer"]]
+        return {**found, "id": portal_id, "subscriptions": subscriptions}
 
     def cancel_subscription_at_period_end(self, subscription_id: str) -> Mapping[str, Any]:
         self._maybe_fail()
@@ -360,6 +375,12 @@ class FakeCheckout:
         if urls is None:
             return None
         return urls[0] if outcome == "paid" else urls[1]
+
+    def portal(self, portal_id: str) -> dict[str, Any]:
+        found = self._gateway.portal(portal_id) if self._gateway is not None else None
+        if found is None:
+            raise NotFound("No such billing portal session.")
+        return found
 
     def details(self, session_id: str) -> Any:
         details = self._billing.checkout_details(session_id)

@@ -31,6 +31,7 @@ from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 bp = Blueprint("fake_checkout", __name__)
 PATH = "/v1/billing/fake-checkout/<session_id>"
+PORTAL_PATH = "/v1/billing/fake-portal/<portal_id>"
 EXTENSION = "houston_fake_checkout"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 _HEADERS = {
@@ -77,6 +78,39 @@ def complete(session_id: str) -> BaseResponse:
             response.headers.update(_HEADERS)
             return response
     return _page(_result_page(details, outcome, [str(e["type"]) for e in events]))
+
+
+@bp.get(PORTAL_PATH)
+def portal(portal_id: str) -> Response:
+    """The fake billing portal: what `POST /v1/billing/portal` opens without Stripe. Read-only."""
+    if not _SESSION_ID.match(portal_id):
+        raise NotFound("No such billing portal session.")
+    found = _checkout().portal(portal_id)
+    rows = "".join(
+        f"<tr><td><code>{escape(sub['id'])}</code></td><td>{escape(sub['status'])}</td>"
+        f"<td>{escape(_day(sub['items']['data'][0]['current_period_end']))}</td>"
+        f"<td>{'yes' if sub.get('cancel_at_period_end') else 'no'}</td></tr>"
+        for sub in found["subscriptions"]
+    ) or '<tr><td colspan="4">No subscription (packs only, or nothing bought yet).</td></tr>'
+    back = str(found["return_url"])
+    link = (f'<p><a id="return" href="{escape(back)}">Return to {escape(back)}</a></p>'
+            if urlsplit(back).scheme in ("http", "https") else "")
+    return _page(f"""
+<h1>Fake billing portal</h1>
+<p class="warn">Development only: this page stands in for Stripe's customer portal because
+STRIPE_SECRET_KEY is not set. Stripe's portal lets a customer change cards, read invoices and
+cancel; here nothing can be changed.</p>
+<table><tr><th>Subscription</th><th>Status</th><th>Period ends</th><th>Cancels at period end</th></tr>{rows}</table>
+<p>Offline equivalents: <code>POST /v1/billing/subscription/cancel</code>;
+<code>houston simulate-payment SESSION_ID --renew | --renew-fails | --end-period</code>.</p>
+{link}
+""")
+
+
+def _day(unix: Any) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(int(unix), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _details(session_id: str) -> Any:

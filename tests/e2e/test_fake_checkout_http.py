@@ -371,3 +371,21 @@ def test_simulate_payment_has_no_period_for_a_pack(client: FlaskClient, containe
     session = start_checkout(client, buyer(client))["session_id"]
     assert simulate_payment(container, session) == 0
     assert simulate_payment(container, session, "renew") == 1
+
+
+def test_the_fake_portal_is_a_page_showing_the_subscription_and_the_way_back(client: FlaskClient) -> None:
+    headers = buyer(client)
+    session = start_checkout(client, headers, plan_id="pro")
+    press(client, session["session_id"], "paid")
+
+    opened = client.post("/v1/billing/portal", json={"return_url": "https://app.example/account"}, headers=headers)
+
+    assert opened.status_code == 201
+    url = opened.get_json()["url"]
+    assert url.startswith("http://localhost:8000/v1/billing/fake-portal/")  # not the return_url echoed back
+    page = client.get(url.removeprefix("http://localhost:8000"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Fake billing portal" in html and "Development only" in html
+    assert "<td>active</td>" in html and 'href="https://app.example/account"' in html
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert client.get("/v1/billing/fake-portal/bps_fake_nobody").status_code == 404
