@@ -10,6 +10,7 @@ Slow (a venv and an install, about a minute; pip's cache makes it offline-fast):
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,8 +31,11 @@ def run(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_wheel_installs_outside_the_checkout_migrates_and_serves(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # setuptools writes build/ beside the sources: not into the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".schemathesis"))
     dist = tmp_path / "dist"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, ROOT)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source)
     [wheel] = dist.glob("houston-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     versions = sorted(n for n in names if n.startswith("migrations/versions/") and n.endswith(".py"))
