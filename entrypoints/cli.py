@@ -43,13 +43,24 @@ def _json_object(raw: str) -> dict[str, Any]:
     return value
 
 
+JOB_HELP = {
+    "ledger.expire_grants": "expire credits past their date, on every account (hourly)",
+    "ledger.release_expired_holds": "release holds past their ttl (every minute)",
+    "ledger.grant_free_plan_monthly_credits": 'the free plan\'s monthly credits, once per user; payload {"period": "YYYY-MM"}',
+    "billing.handle_event": 'handle one stored Stripe event; payload {"event_id": "evt_..."}',
+    "billing.reconcile": 'replay missed provider events, report mismatches (daily); payload {"since": "<ISO time>"} (default: the configured window)',
+    "coaching.run_task": 'run one queued AI task; payload {"task_id": "..."}',
+    "coaching.sweep": "fail stuck tasks, settle interrupted captures (every minute)",
+}
+
+
 def _job_list() -> str:
     from entrypoints.worker.jobs import JOBS
 
     lines = []
     for name, function in sorted(JOBS.items()):
-        summary = (function.__doc__ or "").strip().split("\n\n")[0]
-        lines.append(f"  {name}\n      {' '.join(summary.split())}")
+        summary = JOB_HELP.get(name) or " ".join((function.__doc__ or "").strip().split(".")[0].split())
+        lines.append(f"  {name:<40} {summary}")
     return "jobs:\n" + "\n".join(lines)
 
 
