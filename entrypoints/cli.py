@@ -26,8 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"houston: configuration error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
-    if args.handler in (_serve, _worker, _cron):  # the long-running processes: say it once, at start
+    long_running = args.handler in (_serve, _worker, _cron)
+    # One-shot commands print their outcome; their INFO lines (events received, jobs done) would
+    # bury it, so they log warnings and errors only unless LOG_LEVEL asks for more.
+    configure_logging(settings.log_level if long_running or os.environ.get("LOG_LEVEL") else "WARNING")
+    if long_running:  # the long-running processes: say it once, at start
         for warning in startup_warnings(settings):
             logging.getLogger("houston").warning(warning)
     return int(args.handler(settings, args) or 0)
