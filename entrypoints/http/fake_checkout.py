@@ -15,7 +15,14 @@ Decisions:
   of the session id keyed with the webhook secret), and a POST announced by the browser as
   cross-site (`Sec-Fetch-Site`/`Origin`) is refused, so another site cannot complete a payment
   through a visitor's browser. Responses are `no-store`, `no-referrer`, and may not be framed.
-- Errors use API.md's JSON body like every other route.
+- Because of `no-referrer`, browsers post the form with `Origin: null` (issue 21: every button
+  answered 403 in Chromium). Chosen fix: accept `null` only with `Sec-Fetch-Site: same-origin`,
+  a header browsers set and pages cannot (see `_refuse_cross_site`), rather than loosen the
+  referrer policy, which would put the session id (the secret) in Referer headers.
+- Errors use API.md's JSON body like every other route, except where a person is looking at the
+  page: a press on a settled session answers an HTML page (409) saying so.
+- The fake billing portal (`/v1/billing/fake-portal/<id>`) is served here too: read-only, it
+  shows the customer's subscriptions and links back to the portal session's `return_url`.
 """
 from __future__ import annotations
 
