@@ -17,8 +17,9 @@ Decisions:
   through a visitor's browser. Responses are `no-store`, `no-referrer`, and may not be framed.
 - Because of `no-referrer`, browsers post the form with `Origin: null` (issue 21: every button
   answered 403 in Chromium). Chosen fix: accept `null` only with `Sec-Fetch-Site: same-origin`,
-  a header browsers set and pages cannot (see `_refuse_cross_site`), rather than loosen the
-  referrer policy, which would put the session id (the secret) in Referer headers.
+  a header browsers set and pages cannot (see `_refuse_cross_site`). The alternative,
+  `Referrer-Policy: same-origin` (browsers then send the real Origin), would make the guard
+  depend on a response header set elsewhere; a bare `null` stays refused either way.
 - Errors use API.md's JSON body like every other route, except where a person is looking at the
   page: a press on a settled session answers an HTML page (409) saying so.
 - The fake billing portal (`/v1/billing/fake-portal/<id>`) is served here too: read-only, it
