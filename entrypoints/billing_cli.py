@@ -1,4 +1,5 @@
-"""`houston simulate-payment SESSION_ID [--fail | --cancel]`: the fake checkout from a shell.
+"""`houston simulate-payment SESSION_ID [--fail | --cancel | --renew | --renew-fails | --end-period]`:
+the fake checkout, and the fake provider's clock, from a shell.
 
 Development only, like the page: it exists when STRIPE_SECRET_KEY is unset (the fake gateway).
 It sends the events a real Stripe would send for the outcome, signed with the webhook secret,
@@ -27,6 +28,13 @@ def add_commands(sub: Any) -> None:
                          help="the payment fails (pack: async_payment_failed; plan: invoice.payment_failed)")
     outcome.add_argument("--cancel", dest="outcome", action="store_const", const="cancel",
                          help="the buyer abandons the session (checkout.session.expired)")
+    outcome.add_argument("--renew", dest="outcome", action="store_const", const="renew",
+                         help="a paid plan: its period ends and the next invoice is paid (invoice.paid: new credits)")
+    outcome.add_argument("--renew-fails", dest="outcome", action="store_const", const="renew-fails",
+                         help="a paid plan: the next invoice fails (invoice.payment_failed: past_due, no credits)")
+    outcome.add_argument("--end-period", dest="outcome", action="store_const", const="end",
+                         help="a plan (typically cancelled): its period ends and the subscription with it "
+                              "(customer.subscription.deleted: back to the free plan)")
     simulate.set_defaults(handler=_simulate_payment, outcome="paid")
 
 
@@ -46,7 +54,10 @@ def simulate_payment(container: Any, session_id: str, outcome: str = "paid") -> 
               "(with Stripe, use its CLI: stripe trigger / stripe listen)", file=sys.stderr)
         return 2
     try:
-        events = checkout.complete(session_id, outcome)
+        if outcome in ("renew", "renew-fails", "end"):
+            events = checkout.next_period(session_id, outcome)
+        else:
+            events = checkout.complete(session_id, outcome)
     except DomainError as error:
         print(f"houston: {error.message}", file=sys.stderr)
         return 1
@@ -54,4 +65,8 @@ def simulate_payment(container: Any, session_id: str, outcome: str = "paid") -> 
         print(f"sent {event['type']} ({event['id']})")
     details = checkout.details(session_id)
     print(f"payment {details.payment_id}: {details.status}")
+    for event in events[::-1]:
+        if event["type"].startswith("customer.subscription."):
+            print(f"subscription {event['data']['object']['id']}: {event['data']['object']['status']}")
+            break
     return 0

@@ -1,15 +1,12 @@
 """Settings, read once from the environment, with safe embedded defaults."""
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MIN_SECRET_LENGTH = 32
@@ -40,6 +37,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_concurrency: int = 2
+    # threads per gunicorn worker: >1 is gunicorn's gthread worker (a browser's idle speculative
+    # connections cannot starve it), 1 the sync worker (production, behind a buffering proxy)
+    web_threads: int = 4
     # --- hardening (issue 12): bounded waits on the database, and the readiness probe's own bound
     db_connect_timeout: int = 3
     db_read_timeout: int = 5
@@ -142,7 +142,6 @@ def _jwt_secret(env: Mapping[str, str], production: bool, data_dir: Path) -> str
         if len(secret) < MIN_SECRET_LENGTH:
             if production:
                 raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters in production")
-            log.warning("JWT_SECRET is shorter than %d characters", MIN_SECRET_LENGTH)
         return secret
     if production:
         raise ConfigError("JWT_SECRET is required when HOUSTON_ENV=production")
@@ -154,8 +153,24 @@ def _jwt_secret(env: Mapping[str, str], production: bool, data_dir: Path) -> str
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
-    log.warning("JWT_SECRET is not set: using a generated development secret from %s", path)
     return path.read_text().strip()
+
+
+def startup_warnings(settings: Settings, env: Mapping[str, str] | None = None) -> list[str]:
+    """What an operator should hear once, when the service starts (`houston serve`, `houston
+    worker`), and not from every worker, CLI command or shutdown hook that reads the settings."""
+    env = os.environ if env is None else env
+    warnings = []
+    if not env.get("JWT_SECRET"):
+        warnings.append("JWT_SECRET is not set: using a generated development secret from "
+                        f"{Path(settings.data_dir) / 'dev-jwt-secret'} (required in production)")
+    elif len(settings.jwt_secret) < MIN_SECRET_LENGTH:
+        warnings.append(f"JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters")
+    if settings.llm_base_url and not env.get("LLM_MODEL"):
+        warnings.append("LLM_BASE_URL is set without LLM_MODEL: using gpt-4o-mini unless a coach names its model")
+    if settings.is_production and settings.database_url.startswith("sqlite"):
+        warnings.append("HOUSTON_ENV=production on SQLite: fine for one host, not for several")
+    return warnings
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -167,8 +182,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     production = mode == "production"
     data_dir = Path(env.get("HOUSTON_DATA_DIR", "var"))
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'houston.db'}"
-    if production and database_url.startswith("sqlite"):
-        log.warning("HOUSTON_ENV=production on SQLite: fine for one host, not for several")
     queues = tuple(q for q in env.get("RQ_QUEUES", "default").split(",") if q.strip())
     return Settings(
         env=mode,
@@ -190,6 +203,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=env.get("HOST", "127.0.0.1"),
         port=_int(env, "PORT", 8000, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
+        web_threads=_int(env, "WEB_THREADS", 1 if production else 4, minimum=1),
         db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
         db_read_timeout=_int(env, "DB_READ_TIMEOUT_SECONDS", 5, minimum=1),
         db_write_timeout=_int(env, "DB_WRITE_TIMEOUT_SECONDS", 5, minimum=1),
@@ -199,7 +213,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_retry_attempts=_int(env, "DB_RETRY_ATTEMPTS", 5, minimum=1),
         api_keys_per_user=_int(env, "API_KEYS_PER_USER", 50, minimum=1),
         **_operations(env),
-        **_billing(env, production, data_dir),
+        **_billing(env, production, data_dir, _own_base_url(env)),
         **_coaching(env),
     )
 
@@ -226,7 +240,18 @@ def environment_with(**extra: str) -> dict[str, str]:
     return {**os.environ, **extra}
 
 
-def _billing(env: Mapping[str, str], production: bool, data_dir: Path) -> dict[str, Any]:
+def _own_base_url(env: Mapping[str, str]) -> str:
+    """Where this service answers when nobody says otherwise: http://HOST:PORT, with a wildcard
+    bind address (0.0.0.0, ::) read as this machine (127.0.0.1), since a browser cannot open it."""
+    host = env.get("HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{_int(env, 'PORT', 8000, minimum=1)}"
+
+
+def _billing(env: Mapping[str, str], production: bool, data_dir: Path, own_base_url: str) -> dict[str, Any]:
     """Billing's settings (issue 13). With STRIPE_SECRET_KEY the real Stripe gateway is used and,
     in production, STRIPE_WEBHOOK_SECRET is required; without it, the local fake gateway, whose
     events are signed with a development secret kept beside the development JWT secret."""
@@ -250,7 +275,8 @@ def _billing(env: Mapping[str, str], production: bool, data_dir: Path) -> dict[s
         "stripe_webhook_secret": webhook_secret,
         "stripe_api_base": env.get("STRIPE_API_BASE") or None,
         "stripe_price_ids": tuple(prices),
-        "public_base_url": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        # the fake checkout's URLs: PUBLIC_BASE_URL when set (behind a proxy), else HOST and PORT
+        "public_base_url": (env.get("PUBLIC_BASE_URL") or own_base_url).rstrip("/"),
     }
 
 
@@ -277,8 +303,6 @@ def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
     if not 0 < timeout <= 3600:
         raise ConfigError(f"LLM_TIMEOUT_SECONDS must be between 0 and 3600, got {timeout}")
     base_url = env.get("LLM_BASE_URL") or None
-    if base_url and not env.get("LLM_MODEL"):
-        log.warning("LLM_BASE_URL is set without LLM_MODEL: using gpt-4o-mini unless a coach names its model")
     return {
         "llm_base_url": base_url,
         "llm_api_key": env.get("LLM_API_KEY", ""),

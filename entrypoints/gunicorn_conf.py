@@ -10,7 +10,11 @@ JsonErrorSyncWorker):
   400 bytes; 8 kB is what nginx and most load balancers accept, so a request they pass fits here.
 Bodies are bounded by the app (`MAX_CONTENT_LENGTH`, 413).
 
-Bind address, port and worker count come from `houston serve` (HOST, PORT, WEB_CONCURRENCY).
+Bind address, port, worker count and threads come from `houston serve` (HOST, PORT,
+WEB_CONCURRENCY, WEB_THREADS). `worker_class` below is production's sync worker (WEB_THREADS=1,
+behind a buffering proxy); with more threads, the default outside production, `houston serve`
+passes `--worker-class entrypoints.gunicorn_worker.JsonErrorThreadWorker --threads N` instead,
+which a browser's idle speculative connections cannot starve (README, "Serving a browser").
 This module reads no environment: entrypoints/config.py is the only reader.
 """
 worker_class = "entrypoints.gunicorn_worker.JsonErrorSyncWorker"

@@ -1,4 +1,4 @@
-"""gunicorn's sync worker, answering the requests gunicorn rejects itself in API.md's error shape.
+"""gunicorn's sync and threaded workers, answering the requests gunicorn rejects itself in API.md's error shape.
 
 gunicorn refuses some requests before the app sees them (a NUL or control character in a header:
 400; a request line over `limit_request_line`: 414; too many or too large headers: 431) and writes
@@ -13,6 +13,7 @@ import json
 import socket
 from typing import Any
 
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 CODES = {
@@ -61,13 +62,26 @@ def json_error(status: int, reason: str) -> bytes:
     return head + body
 
 
-class JsonErrorSyncWorker(SyncWorker):  # type: ignore[misc]  # gunicorn is untyped
+class _JsonErrors:
+    """Mixed into a gunicorn worker class: its `handle_error` writes API.md's error shape."""
+
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         catcher = _StatusCatcher()
-        super().handle_error(req, catcher, addr, exc)
+        super().handle_error(req, catcher, addr, exc)  # type: ignore[misc]
         if not catcher.written:
             return
         try:
             client.sendall(json_error(*catcher.status()))
         except OSError:
-            self.log.debug("Failed to send error message.")
+            self.log.debug("Failed to send error message.")  # type: ignore[attr-defined]
+
+
+class JsonErrorSyncWorker(_JsonErrors, SyncWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """One request at a time per process: production, behind a buffering proxy."""
+
+
+class JsonErrorThreadWorker(_JsonErrors, ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker: the embedded default (`make run`), where a browser talks to
+    gunicorn directly. A connection that sends nothing (a browser's speculative preconnect) holds
+    a thread for at most 5 s, then waits in the worker's poller, so idle connections cannot starve
+    the service as they starve sync workers (measured: README, "Serving a browser")."""

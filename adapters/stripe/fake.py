@@ -38,7 +38,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from domain.billing.errors import PaymentProviderError
@@ -51,7 +51,9 @@ from adapters.stripe import events as ev
 
 log = logging.getLogger(__name__)
 FAKE_CHECKOUT_PATH = "/v1/billing/fake-checkout/"
+FAKE_PORTAL_PATH = "/v1/billing/fake-portal/"
 OPEN_STATUSES = ("pending", "open")
+SUBSCRIPTION_ACTIONS = ("renew", "renew-fails", "end")
 MAX_EVENTS = 10_000  # the fake provider keeps its latest events, as Stripe keeps 30 days
 Deliver = Callable[[Sequence[Mapping[str, Any]]], None]
 
@@ -181,11 +183,25 @@ class FakePaymentGateway:
         return self._session(session_id, request)
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
-        """There is no fake portal: its session sends the buyer straight back to `return_url`."""
+        """A session of the fake billing portal: a development page of this service
+        (`FAKE_PORTAL_PATH`) that says what Stripe's portal would offer, shows the customer's
+        subscriptions, and links back to `return_url`."""
         self._maybe_fail()
+        portal_id = self._ids.new_id("bps_fake")
         with self._state.open() as state:
             state["portal_sessions"].append([customer_id, return_url])
-        return return_url
+            state.setdefault("portals", {})[portal_id] = {"customer": customer_id, "return_url": return_url}
+        return f"{self.public_base_url}{FAKE_PORTAL_PATH}{portal_id}"
+
+    def portal(self, portal_id: str) -> dict[str, Any] | None:
+        """A portal session this fake provider created, with its customer's subscriptions; else None."""
+        with self._state.open() as state:
+            found = state.get("portals", {}).get(portal_id)
+            if found is None:
+                return None
+            subscriptions = [copy.deepcopy(sub) for sub in state["subscriptions"].values()
+                             if sub.get("customer") == found["customer"]]
+        return {**found, "id": portal_id, "subscriptions": subscriptions}
 
     def cancel_subscription_at_period_end(self, subscription_id: str) -> Mapping[str, Any]:
         self._maybe_fail()
@@ -200,6 +216,37 @@ class FakePaymentGateway:
             _remember(state, sent)
         self._send(sent)
         return copy.deepcopy(sub)
+
+    def next_period(self, facts: ev.CheckoutFacts, action: str) -> list[dict[str, Any]]:
+        """The events at the end of the current period of `facts`' subscription, remembered (not
+        delivered): `renew` (the next invoice is paid), `renew-fails` (it fails: past_due) or `end`
+        (the subscription ends: `customer.subscription.deleted`, as after a cancellation at the
+        period's end). The development-only CLI stands in for Stripe's clock with it."""
+        if action not in SUBSCRIPTION_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(SUBSCRIPTION_ACTIONS)}")
+        sub_id = facts.subscription
+        with self._state.open() as state:
+            sub = state["subscriptions"].get(sub_id) if sub_id else None
+            if sub is None:
+                raise NotFound("This checkout session has no subscription (a plan's session that was paid has one).")
+            if sub["status"] not in ("active", "past_due"):
+                raise Conflict(f"This subscription is {sub['status']}: nothing comes next.")
+            end = int(sub["items"]["data"][0]["current_period_end"])
+            period_end = datetime.fromtimestamp(end, timezone.utc)
+            if action == "end":
+                sent = [ev.subscription_event(
+                    "customer.subscription.deleted", facts, now=end, status="canceled",
+                    period_start=int(sub["items"]["data"][0]["current_period_start"]), period_end=end,
+                    cancel_at_period_end=bool(sub["cancel_at_period_end"]))]
+            else:
+                if sub["cancel_at_period_end"]:
+                    raise Conflict("This subscription was cancelled: it ends at its period's end (use --end-period).")
+                numbers = state.setdefault("invoice_numbers", {})
+                number = int(numbers.get(sub_id, 1)) + 1
+                numbers[sub_id] = number
+                sent = ev.renewal(facts, number=number, period_start=period_end, paid=action == "renew")
+            _remember(state, sent)
+        return sent
 
     def retrieve_subscription(self, subscription_id: str) -> Mapping[str, Any]:
         self._maybe_fail()
@@ -329,6 +376,12 @@ class FakeCheckout:
             return None
         return urls[0] if outcome == "paid" else urls[1]
 
+    def portal(self, portal_id: str) -> dict[str, Any]:
+        found = self._gateway.portal(portal_id) if self._gateway is not None else None
+        if found is None:
+            raise NotFound("No such billing portal session.")
+        return found
+
     def details(self, session_id: str) -> Any:
         details = self._billing.checkout_details(session_id)
         if details is None:
@@ -346,6 +399,18 @@ class FakeCheckout:
         events = ev.checkout_outcome(facts, outcome, self._clock.now())
         if self._gateway is not None:
             self._gateway.record(events)
+        self.deliver(events)
+        return events
+
+    def next_period(self, session_id: str, action: str) -> list[dict[str, Any]]:
+        """End the current period of a paid plan's subscription: `renew`, `renew-fails` or `end`
+        (see FakePaymentGateway.next_period); sends the events and returns them."""
+        if self._gateway is None:
+            raise NotFound("This fake checkout has no provider state to advance.")
+        details = self.details(session_id)
+        if str(details.kind) != "plan":
+            raise NotFound("This checkout session has no subscription (it bought a pack).")
+        events = self._gateway.next_period(ev.CheckoutFacts.from_details(details), action)
         self.deliver(events)
         return events
 

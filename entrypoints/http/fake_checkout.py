@@ -15,7 +15,15 @@ Decisions:
   of the session id keyed with the webhook secret), and a POST announced by the browser as
   cross-site (`Sec-Fetch-Site`/`Origin`) is refused, so another site cannot complete a payment
   through a visitor's browser. Responses are `no-store`, `no-referrer`, and may not be framed.
-- Errors use API.md's JSON body like every other route.
+- Because of `no-referrer`, browsers post the form with `Origin: null` (issue 21: every button
+  answered 403 in Chromium). Chosen fix: accept `null` only with `Sec-Fetch-Site: same-origin`,
+  a header browsers set and pages cannot (see `_refuse_cross_site`). The alternative,
+  `Referrer-Policy: same-origin` (browsers then send the real Origin), would make the guard
+  depend on a response header set elsewhere; a bare `null` stays refused either way.
+- Errors use API.md's JSON body like every other route, except where a person is looking at the
+  page: a press on a settled session answers an HTML page (409) saying so.
+- The fake billing portal (`/v1/billing/fake-portal/<id>`) is served here too: read-only, it
+  shows the customer's subscriptions and links back to the portal session's `return_url`.
 """
 from __future__ import annotations
 
@@ -27,10 +35,11 @@ from flask import Blueprint, Response, current_app, redirect, request
 from markupsafe import escape
 from werkzeug.wrappers import Response as BaseResponse
 
-from domain.shared.errors import Forbidden, InvalidInput, NotFound
+from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 bp = Blueprint("fake_checkout", __name__)
 PATH = "/v1/billing/fake-checkout/<session_id>"
+PORTAL_PATH = "/v1/billing/fake-portal/<portal_id>"
 EXTENSION = "houston_fake_checkout"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 _HEADERS = {
@@ -41,6 +50,7 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
                                "frame-ancestors 'none'",
 }
+OPEN_STATUSES = ("pending", "open")
 OUTCOME_LABELS = {"paid": "Pay", "failed": "Fail the payment", "cancel": "Cancel"}
 
 
@@ -63,7 +73,12 @@ def complete(session_id: str) -> BaseResponse:
     outcome = request.form.get("outcome", "")
     if outcome not in OUTCOME_LABELS:
         raise InvalidInput("Unknown outcome.", details={"outcome": "Must be one of paid, failed, cancel."})
-    events = _checkout().complete(session_id, outcome)
+    if str(details.status) not in OPEN_STATUSES:  # a second press, another tab, the back button
+        return _page(_settled_page(details), status=409)
+    try:
+        events = _checkout().complete(session_id, outcome)
+    except Conflict:  # settled meanwhile (a concurrent press): the same page, never a second outcome
+        return _page(_settled_page(_details(session_id)), status=409)
     target = _checkout().return_url(session_id, outcome)
     if target is not None:
         if urlsplit(target).scheme in ("http", "https"):
@@ -73,6 +88,39 @@ def complete(session_id: str) -> BaseResponse:
     return _page(_result_page(details, outcome, [str(e["type"]) for e in events]))
 
 
+@bp.get(PORTAL_PATH)
+def portal(portal_id: str) -> Response:
+    """The fake billing portal: what `POST /v1/billing/portal` opens without Stripe. Read-only."""
+    if not _SESSION_ID.match(portal_id):
+        raise NotFound("No such billing portal session.")
+    found = _checkout().portal(portal_id)
+    rows = "".join(
+        f"<tr><td><code>{escape(sub['id'])}</code></td><td>{escape(sub['status'])}</td>"
+        f"<td>{escape(_day(sub['items']['data'][0]['current_period_end']))}</td>"
+        f"<td>{'yes' if sub.get('cancel_at_period_end') else 'no'}</td></tr>"
+        for sub in found["subscriptions"]
+    ) or '<tr><td colspan="4">No subscription (packs only, or nothing bought yet).</td></tr>'
+    back = str(found["return_url"])
+    link = (f'<p><a id="return" href="{escape(back)}">Return to {escape(back)}</a></p>'
+            if urlsplit(back).scheme in ("http", "https") else "")
+    return _page(f"""
+<h1>Fake billing portal</h1>
+<p class="warn">Development only: this page stands in for Stripe's customer portal because
+STRIPE_SECRET_KEY is not set. Stripe's portal lets a customer change cards, read invoices and
+cancel; here nothing can be changed.</p>
+<table><tr><th>Subscription</th><th>Status</th><th>Period ends</th><th>Cancels at period end</th></tr>{rows}</table>
+<p>Offline equivalents: <code>POST /v1/billing/subscription/cancel</code>;
+<code>houston simulate-payment SESSION_ID --renew | --renew-fails | --end-period</code>.</p>
+{link}
+""")
+
+
+def _day(unix: Any) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(int(unix), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _details(session_id: str) -> Any:
     if not _SESSION_ID.match(session_id):
         raise NotFound("No such checkout session.")
@@ -80,12 +128,26 @@ def _details(session_id: str) -> Any:
 
 
 def _refuse_cross_site() -> None:
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+    """Refuse a form post that a browser announces as coming from another site.
+
+    The page is served with `Referrer-Policy: no-referrer`, so browsers post its form with
+    `Origin: null` (Chromium, Firefox): `null` alone says nothing, but together with
+    `Sec-Fetch-Site: same-origin` (set by the browser, never by a page's script) it is our own page.
+    Accepted: no Origin (curl, old clients; the form token still applies), an Origin naming this
+    host, or `null` announced as same-origin. Refused: `Sec-Fetch-Site: cross-site` or `same-site`,
+    an Origin naming another host, and `null` without `Sec-Fetch-Site: same-origin` (a sandboxed
+    frame or a `data:` page of another site posts `null`)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site in ("cross-site", "same-site"):
         raise Forbidden("Cross-site form posts are refused.")
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
-        raise Forbidden("Cross-site form posts are refused.")
+    if origin is None:
+        return
     if origin == "null":
+        if fetch_site != "same-origin":
+            raise Forbidden("Cross-site form posts are refused.")
+        return
+    if urlsplit(origin).netloc != request.host:
         raise Forbidden("Cross-site form posts are refused.")
 
 
@@ -96,14 +158,16 @@ def _money(amount_cents: int, currency: str) -> str:
 def _checkout_page(details: Any, token: str) -> str:
     what = "a monthly plan" if details.kind == "plan" else "a credit pack"
     per = " per month" if details.kind == "plan" else ""
-    open_ = details.status == "pending"
+    open_ = str(details.status) in OPEN_STATUSES
     buttons = "".join(
         f'<button name="outcome" value="{o}">{label}</button> ' for o, label in OUTCOME_LABELS.items()
     )
-    form = (
-        f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{buttons}</form>'
-        if open_ else f"<p>This session is <b>{escape(details.status)}</b>: nothing left to do.</p>"
-    )
+    if open_:
+        form = (f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{buttons}</form>'
+                f"<p>From a shell: <code>houston simulate-payment {escape(details.session_id)} "
+                f"[--fail | --cancel]</code></p>")
+    else:
+        form = f"<p>This session is <b>{escape(details.status)}</b>: nothing left to do.</p>"
     return f"""
 <h1>Fake checkout</h1>
 <p class="warn">Development only: no money moves. This page stands in for Stripe Checkout because
@@ -117,7 +181,6 @@ STRIPE_SECRET_KEY is not set. Its buttons send the signed webhooks a real Stripe
 <tr><th>Status</th><td>{escape(details.status)}</td></tr>
 </table>
 {form}
-<p>From a shell: <code>houston simulate-payment {escape(details.session_id)} [--fail | --cancel]</code></p>
 """
 
 
@@ -132,13 +195,23 @@ and <code>GET /v1/credits/balance</code>.</p>
 """
 
 
-def _page(body: str) -> Response:
+def _settled_page(details: Any) -> str:
+    return f"""
+<h1>Fake checkout</h1>
+<p class="warn">Development only: no money moves.</p>
+<p>This session is already <b id="status">{escape(details.status)}</b>: nothing was sent again.</p>
+<p>Session <code>{escape(details.session_id)}</code>. Check <code>GET /v1/billing/payments</code>
+and <code>GET /v1/credits/balance</code>.</p>
+"""
+
+
+def _page(body: str, status: int = 200) -> Response:
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Houston fake checkout (development only)</title>
 <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}} .warn{{background:#fff3cd;padding:.5em}}
 th{{text-align:left;padding-right:1em}} button{{margin:1em .5em 0 0;padding:.5em 1em}}</style></head>
 <body>{body}</body></html>"""
-    response = Response(html, mimetype="text/html")
+    response = Response(html, status=status, mimetype="text/html")
     response.headers.update(_HEADERS)
     return response
 

@@ -132,8 +132,11 @@ def run_job(container: Container, job: Job) -> dict[str, Any]:
 
 
 def execute(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """RQ's entry point: run job `name` against this process's container."""
-    return run_job(prepare(), Job(name, dict(payload)))
+    """RQ's entry point: run job `name` against this process's container (logged with RQ's job id)."""
+    from rq import get_current_job
+
+    current = get_current_job()
+    return run_job(prepare(), Job(name, dict(payload), job_id=current.id if current is not None else None))
 
 
 _container: Container | None = None

@@ -124,7 +124,9 @@ def test_a_repeated_post_with_the_right_token_is_a_conflict_not_a_second_grant(c
     second = client.post(PAGE + session["session_id"], data={"outcome": "paid", "token": token})
 
     assert first.status_code == 303
-    assert second.status_code == 409 and second.get_json()["error"]["code"] == "conflict"
+    # a page for the person who pressed, not raw JSON (issue 21), and nothing sent twice
+    assert second.status_code == 409 and second.mimetype == "text/html"
+    assert "already <b id=\"status\">paid</b>: nothing was sent again" in second.get_data(as_text=True)
     assert balance(client, headers) == before + 500
 
 
@@ -175,8 +177,13 @@ def test_a_post_without_the_pages_token_is_forbidden_and_sends_nothing(client: F
     assert [p["status"] for p in payments(client, headers)] == ["pending"]
 
 
-@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"},
-                                     {"Origin": "null"}])
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "https://evil.example"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},  # the Origin names another host
+    {"Origin": "null"},  # a sandboxed frame or data: page of another site, from an older browser
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": "null", "Sec-Fetch-Site": "same-site"},
+    {"Origin": "null", "Sec-Fetch-Site": "none"},
+])
 def test_a_cross_site_form_post_is_forbidden_even_with_the_token(client: FlaskClient, headers: dict[str, str]) -> None:
     auth = buyer(client)
     session = start_checkout(client, auth)
@@ -194,6 +201,29 @@ def test_a_same_origin_post_is_accepted(client: FlaskClient) -> None:
     response = press(client, session["session_id"], "paid", Origin="http://localhost", **{"Sec-Fetch-Site": "same-origin"})
 
     assert response.status_code == 303
+
+
+def test_what_a_browser_sends_from_the_no_referrer_page_is_accepted(client: FlaskClient) -> None:
+    """Issue 21: the page is `Referrer-Policy: no-referrer`, so Chromium and Firefox post its form
+    with `Origin: null` and `Sec-Fetch-Site: same-origin` (seen in Chromium 156). Refused before."""
+    auth = buyer(client)
+    before = balance(client, auth)
+    session = start_checkout(client, auth)
+
+    response = press(client, session["session_id"], "paid", Origin="null", **{"Sec-Fetch-Site": "same-origin"})
+
+    assert response.status_code == 303
+    assert balance(client, auth) == before + 500
+
+
+def test_the_shell_hint_is_only_on_an_open_session(client: FlaskClient) -> None:
+    session = start_checkout(client, buyer(client))
+    assert "houston simulate-payment" in client.get(PAGE + session["session_id"]).get_data(as_text=True)
+
+    press(client, session["session_id"], "cancel")
+
+    html = client.get(PAGE + session["session_id"]).get_data(as_text=True)
+    assert "houston simulate-payment" not in html and "expired</b>: nothing left to do" in html
 
 
 def test_an_unknown_outcome_is_a_validation_error(client: FlaskClient) -> None:
@@ -310,3 +340,52 @@ def test_a_refund_webhook_that_never_arrived_is_replayed_once_by_reconciliation(
     assert len(first.replayed) == 1 and len(second.replayed) == 0
     assert balance(client, headers) == before
     assert [p["status"] for p in payments(client, headers)] == ["refunded"]
+
+
+def test_simulate_payment_renews_fails_a_renewal_and_ends_the_period(client: FlaskClient, container: Container,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: offline, a plan can reach its next periods and the end of a cancelled one."""
+    headers = buyer(client)
+    session = start_checkout(client, headers, plan_id="pro")["session_id"]
+    assert simulate_payment(container, session, "renew") == 1  # nothing to renew before it is paid
+    assert simulate_payment(container, session) == 0
+    first = client.get("/v1/billing/subscription", headers=headers).get_json()
+
+    assert simulate_payment(container, session, "renew") == 0
+    renewed = client.get("/v1/billing/subscription", headers=headers).get_json()
+    assert renewed["status"] == "active" and renewed["current_period_end"] > first["current_period_end"]
+    assert "sent invoice.paid" in capsys.readouterr().out
+
+    assert simulate_payment(container, session, "renew-fails") == 0
+    assert client.get("/v1/billing/subscription", headers=headers).get_json()["status"] == "past_due"
+
+    assert client.post("/v1/billing/subscription/cancel", headers=headers).status_code == 200
+    assert simulate_payment(container, session, "renew") == 1  # a cancelled plan is not renewed
+    assert simulate_payment(container, session, "end") == 0
+    assert "subscription sub_" in capsys.readouterr().out
+    assert client.get("/v1/me", headers=headers).get_json()["plan"] == "free"
+    assert simulate_payment(container, session, "end") == 1  # ended: nothing comes next
+
+
+def test_simulate_payment_has_no_period_for_a_pack(client: FlaskClient, container: Container) -> None:
+    session = start_checkout(client, buyer(client))["session_id"]
+    assert simulate_payment(container, session) == 0
+    assert simulate_payment(container, session, "renew") == 1
+
+
+def test_the_fake_portal_is_a_page_showing_the_subscription_and_the_way_back(client: FlaskClient) -> None:
+    headers = buyer(client)
+    session = start_checkout(client, headers, plan_id="pro")
+    press(client, session["session_id"], "paid")
+
+    opened = client.post("/v1/billing/portal", json={"return_url": "https://app.example/account"}, headers=headers)
+
+    assert opened.status_code == 201
+    url = opened.get_json()["url"]
+    assert url.startswith("http://localhost:8000/v1/billing/fake-portal/")  # not the return_url echoed back
+    page = client.get(url.removeprefix("http://localhost:8000"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Fake billing portal" in html and "Development only" in html
+    assert "<td>active</td>" in html and 'href="https://app.example/account"' in html
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert client.get("/v1/billing/fake-portal/bps_fake_nobody").status_code == 404

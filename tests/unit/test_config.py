@@ -87,3 +87,38 @@ def test_galera_settings_are_read_and_bounded() -> None:
     for bad in ({"DB_SYNC_WAIT": "16"}, {"DB_SYNC_WAIT": "-1"}, {"DB_RETRY_ATTEMPTS": "0"}):
         with pytest.raises(ConfigError):
             load_settings({"JWT_SECRET": STRONG, **bad})
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "http://127.0.0.1:8000"),
+    ({"PORT": "8600"}, "http://127.0.0.1:8600"),  # issue 21: was 8000 whatever PORT said
+    ({"HOST": "0.0.0.0", "PORT": "8601"}, "http://127.0.0.1:8601"),  # a wildcard bind: this machine
+    ({"HOST": "localhost", "PORT": "8602"}, "http://localhost:8602"),
+    ({"HOST": "::1", "PORT": "8603"}, "http://[::1]:8603"),
+    ({"PORT": "8604", "PUBLIC_BASE_URL": "https://api.example.com/"}, "https://api.example.com"),  # set wins
+])
+def test_the_public_base_url_follows_host_and_port_unless_set(tmp_path: Path, env: dict[str, str],
+                                                              expected: str) -> None:
+    assert load_settings({"JWT_SECRET": STRONG, "HOUSTON_DATA_DIR": str(tmp_path), **env}).public_base_url == expected
+
+
+def test_reading_the_settings_logs_nothing_the_service_says_its_warnings_once_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 21: every worker, CLI command and shutdown hook that read the settings printed the
+    JWT_SECRET warning. Reading is silent; `houston serve`/`worker`/`cron` log startup_warnings."""
+    from entrypoints.config import startup_warnings
+
+    env = {"HOUSTON_DATA_DIR": str(tmp_path), "LLM_BASE_URL": "http://127.0.0.1:9/v1"}
+    with caplog.at_level("DEBUG"):
+        settings = load_settings(env)
+    assert caplog.records == []
+    warnings = startup_warnings(settings, env)
+    assert [w.split(":")[0] for w in warnings] == ["JWT_SECRET is not set", "LLM_BASE_URL is set without LLM_MODEL"]
+    assert startup_warnings(load_settings({"JWT_SECRET": STRONG}), {"JWT_SECRET": STRONG}) == []
+
+
+def test_threads_default_to_the_gthread_worker_in_development_and_sync_in_production(tmp_path: Path) -> None:
+    assert load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).web_threads == 4
+    assert load_settings({"HOUSTON_ENV": "production", "JWT_SECRET": STRONG}).web_threads == 1
+    assert load_settings({"JWT_SECRET": STRONG, "WEB_THREADS": "8"}).web_threads == 8

@@ -204,8 +204,14 @@ def test_a_failing_delivery_does_not_fail_the_refund_and_the_event_stays_listed(
         "checkout.session.completed", "charge.refunded"]
 
 
-def test_the_portal_sends_the_buyer_back(gateway: FakePaymentGateway) -> None:
-    assert gateway.create_portal_session(customer_id="cus_1", return_url="http://app.example/b") == "http://app.example/b"
+def test_the_portal_is_a_page_of_the_service_that_knows_its_way_back(gateway: FakePaymentGateway) -> None:
+    """Issue 21: the fake portal silently echoed return_url, so the buyer saw nothing of a portal."""
+    url = gateway.create_portal_session(customer_id="cus_1", return_url="http://app.example/b")
+
+    assert url.startswith(gateway.public_base_url + "/v1/billing/fake-portal/bps_fake")
+    found = gateway.portal(url.rsplit("/", 1)[1])
+    assert found is not None and (found["customer"], found["return_url"]) == ("cus_1", "http://app.example/b")
+    assert gateway.portal("bps_fake_nobody") is None
 
 
 def test_an_unknown_session_cannot_be_completed(checkout: FakeCheckout) -> None:
