@@ -23,7 +23,7 @@ from typing import Any
 
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
 from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
-from domain.coaching.policy import Action
+from domain.coaching.policy import Action, authorize
 from domain.coaching.ports import ModelSettings
 from domain.coaching.prompts import system_prompt, task_messages
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, page_of, request_key
@@ -72,7 +72,9 @@ class TaskUseCases(CoachingBase):
         )  # fmt: skip
         try:
             with self._uow() as uow:
-                self._workspace(uow, workspace_id, user_id, Action.WRITE)
+                # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
+                # either the task is stored before the deletion looks for open tasks, or it finds no workspace.
+                authorize(uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
                 uow.coaching.add_task(task)
                 uow.enqueue(Job(RUN_TASK_JOB, {"task_id": task.id}, job_id=f"task-{task.id}"))
                 uow.commit()
