@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from dataclasses import asdict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from flask import Response, request
@@ -302,7 +304,9 @@ class Messages(MethodView):
         key = headers.get("idempotency_key")
         if wants_stream():
             events = coaching().stream_message(me(), session_id, body["content"], idempotency_key=key)
-            return Response(_Sse(events), status=200, mimetype=EVENT_STREAM,
+            settings = container().settings
+            body = _Sse(events, settings.sse_heartbeat, settings.llm_deadline + 10)
+            return Response(body, status=200, mimetype=EVENT_STREAM,
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
         return _exchange(coaching().send_message(me(), session_id, body["content"], idempotency_key=key))
 
@@ -311,18 +315,59 @@ def _event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-class _Sse:
-    """The WSGI body. The server closes it when the client goes away (or never reads it): that
-    closes `events`, which settles the hold; see domain/coaching/services/chat.py."""
+HEARTBEAT = b": keep-alive\n\n"  # an SSE comment: clients ignore it; proxies and clients see the stream alive
+_END = object()
 
-    def __init__(self, events: Iterator[StreamEvent]) -> None:
+
+class _Sse:
+    """The WSGI body: the events as SSE, with a comment every `heartbeat` seconds while the model is
+    silent (issue 19, defect 6), and always one final `done` or `error` event.
+
+    The events are produced by a pump thread (so the WSGI side can send heartbeats while the model
+    is silent) and handed over through a queue. The server closes this body when the client goes
+    away (or never reads it): the pump stops after the event it is waiting for (at the latest at
+    the model's deadline) and closes `events` in its own thread, which settles the hold (see
+    domain/coaching/services/chat.py); `close` waits for that, up to `settle_wait` seconds."""
+
+    def __init__(self, events: Iterator[StreamEvent], heartbeat: float, settle_wait: float) -> None:
         self._events = events
+        self._heartbeat = heartbeat
+        self._settle_wait = settle_wait
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        return _sse(self._events)
+        self._thread = threading.Thread(target=self._pump, name="sse-pump", daemon=True)
+        self._thread.start()
+        while True:
+            try:
+                item = self._queue.get(timeout=self._heartbeat)
+            except queue.Empty:
+                yield HEARTBEAT
+                continue
+            if item is _END:
+                return
+            assert isinstance(item, bytes)
+            yield item
+
+    def _pump(self) -> None:
+        body = _sse(self._events)
+        try:
+            for chunk in body:
+                self._queue.put(chunk)
+                if self._stop.is_set():
+                    break
+        finally:
+            body.close()  # closes `events` in this thread: the hold is settled here
+            self._queue.put(_END)
 
     def close(self) -> None:
-        _close(self._events)
+        self._stop.set()
+        if self._thread is None:
+            _close(self._events)  # never iterated: settle now
+        else:
+            self._thread.join(timeout=self._settle_wait)
 
 
 def _close(events: Iterator[StreamEvent]) -> None:
@@ -331,22 +376,30 @@ def _close(events: Iterator[StreamEvent]) -> None:
         close()
 
 
-def _sse(events: Iterator[StreamEvent]) -> Iterator[bytes]:
+def _sse(events: Iterator[StreamEvent]) -> Generator[bytes, None, None]:
+    """Every stream ends with exactly one `done` or `error` event, whatever happens (defect 6)."""
+    ended = False
     try:
         for event in events:
             if isinstance(event, Delta):
                 yield _event("delta", {"text": event.text})
             elif isinstance(event, Done):
+                ended = True
                 yield _event("done", ExchangeSchema().dump(_exchange(event.exchange)))
             elif isinstance(event, Failed):
+                ended = True
                 yield _event("error", error_body(event.code, event.message))
     except DomainError as error:
+        ended = True
         yield _event("error", error_body(error.code, error.message, error.details))
     except Exception:
+        ended = True
         log.exception("the chat stream failed")
         yield _event("error", error_body("internal_error", "Something went wrong on our side."))
     finally:
         _close(events)
+    if not ended:  # never expected: the use case always ends with Done or Failed
+        yield _event("error", error_body("internal_error", "The answer ended without a result."))
 
 
 # --- tasks ---------------------------------------------------------------------------------------
