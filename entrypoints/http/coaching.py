@@ -280,10 +280,15 @@ class Messages(MethodView):
         security=USER_AUTH,
         description=(
             "With `Accept: text/event-stream` the answer streams as server-sent events (status 200): "
-            "`event: delta` with `{\"text\"}` chunks, then one `event: done` with the body a JSON call "
-            "returns (message ids, credits_charged, balance), or one `event: error` with API.md's error "
-            "body when the model fails (nothing charged). A client that goes away mid-stream pays for "
-            "the prompt and the tokens it was sent; the partial reply is kept, marked cut_short."
+            "`event: delta` with `{\"text\"}` chunks, then exactly one `event: done` with the body a JSON "
+            "call returns (message ids, credits_charged, balance), or one `event: error` with API.md's error "
+            "body (a model failure before any text: nothing charged). While the model is silent an SSE comment "
+            "(`: keep-alive`) is sent every SSE_HEARTBEAT_SECONDS. A client that goes away mid-stream pays for "
+            "the prompt and the tokens it was sent; the partial reply is kept, marked cut_short. The answer is "
+            "cut at the reply cap and at LLM_DEADLINE_SECONDS (cut_short). If the session is deleted while "
+            "the answer streams, what was sent is charged and the stream ends with `event: error` not_found. "
+            "With an Idempotency-Key, a request while another with the same key is still being served is "
+            "409 request_in_progress (the model is never called twice for one key)."
         ),
     )
     @blp.arguments(OptionalIdempotencySchema, location="headers")
@@ -296,8 +301,9 @@ class Messages(MethodView):
     @errors(
         "chat session",
         s402="Not enough credits even for the smallest reply; the model was not called (insufficient_credits)",
-        s409="The Idempotency-Key was used for a different request (idempotency_conflict)",
-        s502="The coach model failed; nothing was charged or stored (llm_unavailable)",
+        s409=("The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
+              "with it is still being served (request_in_progress)"),
+        s502="The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
     )
     def post(self, headers: dict[str, Any], body: dict[str, Any], session_id: str) -> Any:
         """Send a message to the coach and get its answer, charged by tokens (JSON or SSE)"""
@@ -305,8 +311,8 @@ class Messages(MethodView):
         if wants_stream():
             events = coaching().stream_message(me(), session_id, body["content"], idempotency_key=key)
             settings = container().settings
-            body = _Sse(events, settings.sse_heartbeat, settings.llm_deadline + 10)
-            return Response(body, status=200, mimetype=EVENT_STREAM,
+            sse = _Sse(events, settings.sse_heartbeat, settings.llm_deadline + 10)
+            return Response(sse, status=200, mimetype=EVENT_STREAM,
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
         return _exchange(coaching().send_message(me(), session_id, body["content"], idempotency_key=key))
 

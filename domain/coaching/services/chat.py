@@ -1,28 +1,41 @@
 """Chat sessions and messages with the coach, priced by tokens through a ledger hold.
 
-Sending a message is all or nothing, in this order:
+A message is one saga over several transactions: claim -> hold -> model -> (relay) -> store ->
+capture -> settle. The ledger is reached only through the narrow `CreditHolds` port
+(domain/ledger/ports.py: hold / capture / void / balance). The rule it keeps (issue 19):
+**every reply that reaches the user is paid for exactly once, at most its hold; a reply that does
+not reach the user costs nothing; a 503 means nothing was charged.**
+
+| step | key | the process dies here | the database refuses | the user deletes the session or workspace | the same key twice |
+| --- | --- | --- | --- | --- | --- |
+| 1 claim the Idempotency-Key (`coaching_claims`) | sha256(user, "chat", key) | the claim stays; after `COACH_HOLD_TTL_SECONDS` it is stale and one retry takes it over | 503, nothing held | - | replay when stored; `409 request_in_progress` while the first runs (never a second model call); `409 idempotency_conflict` for another body |
+| 2 hold the estimate (shrinking the cap; 402 below the minimum) | `coach:hold:<attempt id>` | the hold expires after its TTL and the ledger's sweep releases it | 503 (or 402); the claim is released | 404 before anything is held | - (claimed) |
+| 3 call the model, within `LLM_DEADLINE_SECONDS` (all retries included) | - | as above: nothing charged | - | JSON: step 5 finds no session, voids: nothing was sent, nothing charged | - |
+| 4 relay deltas (SSE), heartbeats while the model is silent | - | text sent but nothing stored: the hold expires (see "not covered") | - | the stream goes on; step 5 charges it anyway | - |
+| 5 store both messages under the session's row lock; the answer `settled=False`, priced | user message's key (unique) | a stored answer is captured by step 6 of the sweep | JSON: void + release the claim, 503/502, nothing charged. Stream (text sent): capture anyway, then `error` | JSON: void, 404. Stream: capture what was sent (`coach:capture:<hold id>`), then `error not_found` saying so | - |
+| 6 capture at the price (<= the hold), retried 3 times in the request | `coach:capture:<hold id>` | `coaching.sweep` captures it after `settle_grace` (60 s), before the hold expires (config refuses a TTL below deadline + 180 s) | deferred to the sweep: 201 with the true charge and the balance it will leave | deleting captures unsettled answers first, under the session (workspace) locks | a replay captures with the same key: charged once |
+| 7 mark the answer settled | - | the sweep marks it (its capture key replays) | the sweep marks it | - | - |
+
+Deleting (delete_session, Coaching.delete_workspace): one transaction whose first statement locks
+the session (workspace) row, then its sessions; when an answer is still unsettled or a task still
+open, it is captured (or the task cancelled and released) outside the transaction and the deletion
+tried again (409 after three rounds). A hold trimmed by grant expiry before step 6 charges what is
+left of it; the answer's `credits_charged` then says what was really taken.
+
+Not covered: the database down at step 5 *and* 6 of a stream whose text was sent: nothing can
+record the charge, the hold expires and that partial reply is free (logged).
+
+Sending a message, in order:
   1. ownership (policy) and limits; a replayed Idempotency-Key returns the first exchange;
   2. price the prompt plus the reply cap and hold that estimate (ledger key `coach:hold:<attempt>`);
      when the hold is refused, shrink the cap to what is available (the refusal says how much),
      down to `min_reply_tokens`, and hold that; below it, 402 before any model call (a refused
-     hold writes nothing, so an affordable message costs one ledger call here, not a read and a hold);
+     hold writes nothing in the ledger, so an affordable message costs one ledger call here);
   3. call the model with the coach's system prompt, the workspace's active goals and open todos,
      and the newest HISTORY_MAX messages (older ones are dropped);
   4. store both messages in one transaction, the assistant's marked unsettled with its hold id
-     and its price (actual tokens, never above the hold); then capture (key
-     `coach:capture:<hold id>`) and mark it settled.
+     and its price (actual tokens, never above the hold); then capture and mark it settled.
 A model failure voids the hold (`coach:void:<hold id>`) and stores nothing: 502 llm_unavailable.
-
-Crash windows, and why no credit is ever taken for nothing:
-- after the hold, before the messages are stored: nothing is stored, the hold expires after
-  `chat_hold_ttl` and the ledger's sweep releases it; the caller saw an error.
-- after storing, before the capture: the message is stored `settled=False`; the coaching sweep
-  (`settle_pending`, every minute) captures it with the same derived key, before the hold
-  expires. A retry with the same Idempotency-Key settles it at once (the capture key replays).
-  Capture is idempotent by its key, so the request and the sweep racing charge once.
-- storing fails (database down, session deleted meanwhile): the hold is voided; nothing charged.
-So a stored reply is charged exactly once and an unstored one never (unless its hold expired
-first, when the reply is kept free of charge and `credits_charged` says 0).
 """
 from __future__ import annotations
 

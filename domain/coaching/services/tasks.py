@@ -12,6 +12,16 @@ released on failure or cancel; a periodic sweep fails tasks stuck past their tim
 - `sweep_tasks` fails `running` tasks started more than `task_timeout` ago and `queued` ones
   waiting more than `task_queue_timeout` (their job was lost), releasing their holds, and
   captures tasks that succeeded but whose capture never happened.
+
+The task saga (issue 19), beside the chat one in chat.py:
+
+| step | key | the process dies here | the database refuses | the workspace is deleted | the same key twice |
+| --- | --- | --- | --- | --- | --- |
+| hold the price | `task:hold:<task id>` | the hold expires (queue timeout + task timeout + 300 s) | 503/402, nothing stored | 404 before the hold | replay of the stored task |
+| store `queued` + enqueue, under the workspace's row lock | the task's key (unique) | the hold expires; nothing stored | the task is failed and its hold voided | serialised with the deletion: stored before it (and cancelled by it) or 404 and voided | DuplicateRecord: this hold voided, the first task replayed |
+| run: `queued -> running`, the model (within `LLM_DEADLINE_SECONDS`) | - | the sweep fails it after `task_timeout` and voids | - | the deletion cancels it and voids; the result is dropped | a second delivery does nothing |
+| store `succeeded` unsettled, then capture | `task:capture:<hold id>` | the sweep captures it after `settle_grace` | the sweep captures it | the deletion captures it first | - |
+| or store `failed`/`cancelled`, then void | `task:void:<hold id>` | the hold expires | the hold expires | - | - |
 """
 from __future__ import annotations
 
