@@ -330,9 +330,11 @@ class _Sse:
     silent (issue 19, defect 6), and always one final `done` or `error` event.
 
     The events are produced by a pump thread (so the WSGI side can send heartbeats while the model
-    is silent) and handed over through a queue. The server closes this body when the client goes
-    away (or never reads it): the pump stops after the event it is waiting for (at the latest at
-    the model's deadline) and closes `events` in its own thread, which settles the hold (see
+    is silent), one at a time and only when the WSGI side asks for the next one: the pump never
+    runs ahead of what was written to the client, so a client that goes away pays for what it was
+    sent, not for what was produced meanwhile. The server closes this body when the client goes
+    away (or never reads it): the pump stops before asking for another event (at the latest at the
+    model's deadline) and closes `events` in its own thread, which settles the hold (see
     domain/coaching/services/chat.py); `close` waits for that, up to `settle_wait` seconds."""
 
     def __init__(self, events: Iterator[StreamEvent], heartbeat: float, settle_wait: float) -> None:
@@ -340,6 +342,7 @@ class _Sse:
         self._heartbeat = heartbeat
         self._settle_wait = settle_wait
         self._queue: queue.Queue[object] = queue.Queue()
+        self._want = threading.Semaphore(0)  # one release: the WSGI side asks for one more event
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -347,11 +350,13 @@ class _Sse:
         self._thread = threading.Thread(target=self._pump, name="sse-pump", daemon=True)
         self._thread.start()
         while True:
-            try:
-                item = self._queue.get(timeout=self._heartbeat)
-            except queue.Empty:
-                yield HEARTBEAT
-                continue
+            self._want.release()
+            while True:
+                try:
+                    item = self._queue.get(timeout=self._heartbeat)
+                    break
+                except queue.Empty:
+                    yield HEARTBEAT
             if item is _END:
                 return
             assert isinstance(item, bytes)
@@ -360,10 +365,15 @@ class _Sse:
     def _pump(self) -> None:
         body = _sse(self._events)
         try:
-            for chunk in body:
-                self._queue.put(chunk)
+            while True:
+                self._want.acquire()
                 if self._stop.is_set():
                     break
+                try:
+                    chunk = next(body)
+                except StopIteration:
+                    break
+                self._queue.put(chunk)
         finally:
             body.close()  # closes `events` in this thread: the hold is settled here
             self._queue.put(_END)
@@ -373,6 +383,7 @@ class _Sse:
         if self._thread is None:
             _close(self._events)  # never iterated: settle now
         else:
+            self._want.release()  # wake the pump if it waits for the next request
             self._thread.join(timeout=self._settle_wait)
 
 

@@ -373,3 +373,22 @@ def test_parallel_streams_with_one_key_call_the_model_once_and_charge_once(serve
     again = stream(server.port, user, "Plan my week", key=key)  # afterwards: the first answer, replayed
     assert again.final[1]["assistant_message"]["id"] == done[0].final[1]["assistant_message"]["id"]
     assert len(server.fake.requests) == 1 and len(charges(server, user)) == 1
+
+
+# --- tasks run inline in the embedded default: bounded by the same deadline, never left running ------
+@pytest.mark.parametrize("step", [Step(delay=6.0), Step(content={"not": "text"})], ids=["slow", "non-string"])
+def test_an_inline_task_whose_model_is_slow_or_answers_nonsense_fails_at_once_and_releases_its_hold(
+    server: Server, step: Step
+) -> None:
+    user = new_user(server)
+    server.fake.script(step)
+    started = time.monotonic()
+
+    status, task = call(server.port, "POST", "/v1/tasks",
+                        {"type": "strategy", "workspace_id": user.workspace_id, "input": {}}, user.token)  # fmt: skip
+
+    assert status == 202, task
+    assert time.monotonic() - started < DEADLINE + 2
+    status, now = call(server.port, "GET", f"/v1/tasks/{task['id']}", token=user.token)
+    assert (status, now["status"]) == (200, "failed")
+    assert charges(server, user) == [] and ledger_of(server, user)[1] == 0

@@ -106,8 +106,9 @@ def test_a_capture_that_keeps_failing_answers_201_with_the_true_charge_which_the
     assert saga.charges() == []  # not yet: the sweep captures it after its grace
     saga.holds.failing = 0
     saga.clock.advance(seconds=saga.coaching.config.settle_grace + 1)
-    assert saga.coaching.sweep().settled_messages == 1
+    assert saga.coaching.sweep().settled_messages >= 1  # other tests' leftovers may share the database
     assert saga.charges() == [exchange.credits_charged] and saga.held() == 0
+    assert saga.coaching.get_session(saga.user, saga.session.id).messages.items[1].settled is True
 
 
 def test_the_hold_outlives_the_settlement_window() -> None:
@@ -323,7 +324,11 @@ def test_creating_tasks_while_their_workspace_is_deleted_leaves_no_hold(saga: Sa
 
         def delete(workspace_id: str = workspace.id) -> None:
             barrier.wait()
-            saga.coaching.delete_workspace(saga.user, workspace_id)
+            try:
+                saga.coaching.delete_workspace(saga.user, workspace_id)
+                outcomes.append("deleted")
+            except Exception as error:  # noqa: BLE001 - any failure is the finding
+                outcomes.append(f"delete failed: {error!r}")
 
         threads = [threading.Thread(target=create), threading.Thread(target=delete)]
         for thread in threads:
@@ -331,6 +336,7 @@ def test_creating_tasks_while_their_workspace_is_deleted_leaves_no_hold(saga: Sa
         for thread in threads:
             thread.join()
 
-    assert all(o in ("created", "not_found") for o in outcomes), outcomes
+    assert all(o in ("created", "not_found", "deleted") for o in outcomes), outcomes
+    assert outcomes.count("deleted") == 20
     assert saga.held() == 0
     assert saga.spent() == sum(saga.charges())
