@@ -91,6 +91,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     argv += ["--access-logfile", "-", "--access-logformat", '{"gunicorn":"%(r)s","status":%(s)s}']
     # gunicorn 27 opens a control socket at one fixed path per host; two instances would share it.
     argv += ["--no-control-socket"]
+    # issue 19: gunicorn's worker timeout follows the coach model's deadline (Settings.worker_timeout)
+    argv += ["--timeout", str(settings.worker_timeout)]
     env = None
     if settings.metrics_enabled:  # issue 15: one Prometheus directory shared by the workers
         import tempfile

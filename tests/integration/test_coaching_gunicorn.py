@@ -207,13 +207,13 @@ def charges(server: Server, user: User) -> list[int]:
 # --- defect 6: deadline, heartbeats, always done or error --------------------------------------------
 def test_a_stream_that_trickles_gets_heartbeats_and_ends_with_done(server: Server) -> None:
     user = new_user(server)
-    server.fake.script(Step(text="One two three four", chunk_delay=0.4))
+    server.fake.script(Step(text="One two three", chunk_delay=0.35))
 
     result = stream(server.port, user, "Plan my week")
 
     assert result.heartbeats >= 1
     assert result.final[0] == "done"
-    assert result.deltas == "One two three four"
+    assert result.deltas == "One two three"
     assert charges(server, user) == [result.final[1]["credits_charged"]]
     assert ledger_of(server, user)[1] == 0
 
