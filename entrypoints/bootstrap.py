@@ -247,7 +247,7 @@ def _coach_model(settings: Settings, clock: Clock) -> CoachModel:
 
         return OpenAICompatibleCoach(
             settings.llm_base_url, settings.llm_api_key, settings.llm_model,
-            timeout=settings.llm_timeout, max_retries=settings.llm_max_retries,
+            timeout=settings.llm_timeout, max_retries=settings.llm_max_retries, deadline=settings.llm_deadline,
         )  # fmt: skip
     from adapters.llm.scripted import ScriptedCoach
 

@@ -149,6 +149,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # No gunicorn access log: the app logs each request once, as a JSON line (entrypoints/http/app.py).
     # gunicorn 27 opens a control socket at one fixed path per host; two instances would share it.
     argv += ["--no-control-socket"]
+    # issue 19: gunicorn's worker timeout follows the coach model's deadline (Settings.worker_timeout)
+    argv += ["--timeout", str(settings.worker_timeout)]
     from entrypoints.config import environment_with
 
     # The workers read their settings from the environment: --host/--port reach them as HOST/PORT,

@@ -72,11 +72,21 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 60.0
     llm_max_retries: int = 3
+    llm_deadline: float = 25.0  # one model call, retries included (issue 19); gunicorn's timeout follows it
+    sse_heartbeat: float = 10.0  # seconds of model silence before an SSE comment keeps a stream alive
     coaches_file: str = str(PACKAGE_DIR / "coaches.toml")
     coach_min_reply_tokens: int = 64
     coach_hold_ttl: int = 15 * 60
     task_timeout: int = 10 * 60
     task_queue_timeout: int = 60 * 60
+
+    @property
+    def worker_timeout(self) -> int:
+        """gunicorn's worker `timeout` (entrypoints/gunicorn_conf.py), derived from the model's
+        deadline so that a model call always ends, and its answer (or 502) is sent, before gunicorn
+        would kill the worker: the deadline, plus the database's bounded waits around it (hold,
+        store, capture: about 2 x DB_READ_TIMEOUT_SECONDS each at worst), plus 5 s."""
+        return int(self.llm_deadline) + 2 * self.db_read_timeout + 5
 
     @property
     def is_production(self) -> bool:
@@ -293,6 +303,20 @@ def _dev_secret(path: Path, *, prefix: str) -> str:
     return path.read_text().strip()
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+COACH_SETTLE_WINDOW = 60 + 60 + 60  # the sweep's grace, one sweep period, a margin (seconds)
+
+
 def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
     """The coaching settings (issue 14): the coach model endpoint, the catalogue, holds and task timeouts."""
     timeout_raw = env.get("LLM_TIMEOUT_SECONDS") or "60"
@@ -302,6 +326,12 @@ def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(f"LLM_TIMEOUT_SECONDS must be a number, got {timeout_raw!r}") from None
     if not 0 < timeout <= 3600:
         raise ConfigError(f"LLM_TIMEOUT_SECONDS must be between 0 and 3600, got {timeout}")
+    deadline = _seconds(env, "LLM_DEADLINE_SECONDS", 25.0, 1.0, 600.0)
+    # A chat hold must outlive the whole settlement window (issue 19, defect 8): the model call,
+    # then the sweep's grace (60 s) and one sweep period (60 s) for an answer stored but not yet
+    # captured, plus 60 s of margin. A shorter hold would expire first and the answer stay free.
+    hold_minimum = int(deadline) + COACH_SETTLE_WINDOW
+    hold_ttl = _int(env, "COACH_HOLD_TTL_SECONDS", max(15 * 60, hold_minimum), minimum=hold_minimum)
     base_url = env.get("LLM_BASE_URL") or None
     return {
         "llm_base_url": base_url,
@@ -311,7 +341,9 @@ def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
         "llm_max_retries": _int(env, "LLM_MAX_RETRIES", 3),
         "coaches_file": env.get("COACHES_FILE") or str(PACKAGE_DIR / "coaches.toml"),
         "coach_min_reply_tokens": _int(env, "COACH_MIN_REPLY_TOKENS", 64, minimum=1),
-        "coach_hold_ttl": _int(env, "COACH_HOLD_TTL_SECONDS", 15 * 60, minimum=60),
+        "llm_deadline": deadline,
+        "sse_heartbeat": _seconds(env, "SSE_HEARTBEAT_SECONDS", 10.0, 0.05, 60.0),
+        "coach_hold_ttl": hold_ttl,
         "task_timeout": _int(env, "TASK_TIMEOUT_SECONDS", 10 * 60, minimum=10),
         "task_queue_timeout": _int(env, "TASK_QUEUE_TIMEOUT_SECONDS", 60 * 60, minimum=60),
     }

@@ -22,8 +22,11 @@ limit_request_line = 2048
 limit_request_fields = 64
 limit_request_field_size = 8190
 # A request waits on a frozen database for at most about twice DB_READ_TIMEOUT_SECONDS (10 s by
-# default), then answers 503; gunicorn kills a worker only well after that.
-timeout = 30
+# default), then answers 503; a coach model call ends within LLM_DEADLINE_SECONDS (25 s by
+# default). gunicorn kills a worker only after both: `houston serve` passes `--timeout
+# Settings.worker_timeout` (deadline + 2 x DB_READ_TIMEOUT_SECONDS + 5 s), derived from the same
+# settings (issue 19); a command-line value wins over this file. 40 is that value for the defaults.
+timeout = 40
 graceful_timeout = 30
 
 # The Prometheus multiprocess directory's upkeep (issue 15): harmless when metrics are off.

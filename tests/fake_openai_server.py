@@ -7,6 +7,13 @@ of the script; the last step repeats once the script is used up. A step can wait
 answering (timeouts), answer an error status with headers (429 with `retry-after`, 500), or drop
 the connection after some chunks (a stream that breaks half-way). Every request is recorded.
 
+Misbehaving on purpose (issue 19): `content` sends any JSON value as the message content (a
+number, a dict, a list, null); a streamed piece that is not a string is sent as the delta's
+content as it is; `usage_raw` sends any usage object (huge, negative, strings); `model` can be any
+string; `trickle` writes the body (or each streamed event) one small piece at a time with that
+many seconds between pieces, so that every read succeeds but the whole takes long; `chunks` can
+be longer than any `max_tokens` (a provider that ignores it).
+
 Not a test double for our code: it stands in for the provider, so the real adapter, the real
 `openai` SDK and real sockets are exercised.
 """
@@ -21,13 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DEFAULT_TEXT = "Start with the smallest step you can finish today."
+TEXT = object()  # Step.content default: send `text`
 
 
 @dataclass(frozen=True)
 class Step:
     status: int = 200
     text: str = DEFAULT_TEXT
-    chunks: tuple[str, ...] | None = None  # streamed pieces; default: the text word by word
+    chunks: tuple[Any, ...] | None = None  # streamed pieces; default: the text word by word
     delay: float = 0.0  # seconds before the status line
     chunk_delay: float = 0.0  # seconds before each streamed chunk
     headers: dict[str, str] = field(default_factory=dict)
@@ -38,6 +46,10 @@ class Step:
     stall_after: int | None = None  # streaming: wait `stall` seconds before this chunk
     stall: float = 0.0
     raw_body: bytes | None = None  # send these bytes as the (200) body instead of a completion
+    content: Any = TEXT  # the JSON reply's message content; TEXT: `text`
+    usage_raw: Any = None  # when set, sent as the usage object instead of `usage`
+    trickle: float = 0.0  # seconds between the small pieces the body (or each event) is written in
+    trickle_piece: int = 8  # bytes per piece when trickling
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, step.raw_body, {"Content-Type": "application/json", **step.headers})
             elif body.get("stream"):
                 self._stream(step, body)
+            elif step.trickle:
+                data = json.dumps(completion(step)).encode()
+                self.send_response(200)
+                for name, value in {"Content-Type": "application/json", **step.headers,
+                                    "Content-Length": str(len(data))}.items():  # fmt: skip
+                    self.send_header(name, value)
+                self.end_headers()
+                for start in range(0, len(data), step.trickle_piece):
+                    self.wfile.write(data[start : start + step.trickle_piece])
+                    self.wfile.flush()
+                    time.sleep(step.trickle)
             else:
                 self._json(200, completion(step), step.headers)
         except (BrokenPipeError, ConnectionResetError):
@@ -152,18 +175,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drop()
                 return
             time.sleep(step.stall if index == step.stall_after else step.chunk_delay)
-            self._event(chunk(step, {"content": piece}, None))
+            self._event(chunk(step, {"content": piece}, None), step)
         if step.drop_after is not None and step.drop_after >= len(pieces):
             self._drop()
             return
         self._event(chunk(step, {}, step.finish_reason))
-        if step.usage is not None and (request.get("stream_options") or {}).get("include_usage"):
-            self._event({**chunk(step, {}, None), "choices": [], "usage": usage(step.usage)})
+        if (step.usage is not None or step.usage_raw is not None) and (request.get("stream_options") or {}).get(
+            "include_usage"
+        ):
+            sent = step.usage_raw if step.usage_raw is not None else usage(step.usage or (0, 0))
+            self._event({**chunk(step, {}, None), "choices": [], "usage": sent})
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")  # the chunked-encoding terminator
 
-    def _event(self, payload: dict[str, Any]) -> None:
-        self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
+    def _event(self, payload: dict[str, Any], step: Step | None = None) -> None:
+        data = b"data: " + json.dumps(payload).encode() + b"\n\n"
+        if step is None or not step.trickle:
+            self._write_chunk(data)
+            return
+        for start in range(0, len(data), step.trickle_piece):
+            self._write_chunk(data[start : start + step.trickle_piece])
+            self.wfile.flush()
+            time.sleep(step.trickle)
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -184,10 +217,13 @@ def completion(step: Step) -> dict[str, Any]:
         "object": "chat.completion",
         "created": 1_800_000_000,
         "model": step.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": step.text},
+        "choices": [{"index": 0, "message": {"role": "assistant",
+                                             "content": step.text if step.content is TEXT else step.content},
                      "finish_reason": step.finish_reason}],  # fmt: skip
     }
-    if step.usage is not None:
+    if step.usage_raw is not None:
+        payload["usage"] = step.usage_raw
+    elif step.usage is not None:
         payload["usage"] = usage(step.usage)
     return payload
 

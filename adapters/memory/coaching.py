@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from adapters.memory.store import MemoryStore
-from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
-from domain.shared.errors import DuplicateRecord
+from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.shared.errors import DuplicateRecord, NotFound
 
 T = TypeVar("T")
 WORKSPACES, GOALS, TODOS = "coaching_workspaces", "coaching_goals", "coaching_todos"
 SESSIONS, MESSAGES, TASKS = "coaching_sessions", "coaching_messages", "coaching_tasks"
+CLAIMS = "coaching_claims"
 
 
 def _newest_first(rows: Iterable[T], keep: Callable[[T], bool], limit: int, before: str | None) -> list[T]:
@@ -47,6 +48,9 @@ class InMemoryCoachingRepository:
 
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         return self._get(WORKSPACES, workspace_id)  # type: ignore[no-any-return]
+
+    def get_workspace_for_update(self, workspace_id: str) -> Workspace | None:
+        return self.get_workspace(workspace_id)  # the unit of work already serialises writers
 
     def update_workspace(self, workspace: Workspace) -> None:
         self._update(WORKSPACES, workspace)
@@ -146,7 +150,7 @@ class InMemoryCoachingRepository:
     # messages
     def add_message(self, message: Message) -> None:
         if message.session_id not in self._t(SESSIONS):
-            raise DuplicateRecord("The session is gone.")  # the foreign key SQL has
+            raise NotFound("What this refers to no longer exists (it was deleted meanwhile).")  # SQL's foreign key
         for other in self._t(MESSAGES).values():
             same_seq = other.session_id == message.session_id and other.seq == message.seq
             same_key = message.idempotency_key is not None and other.idempotency_key == message.idempotency_key
@@ -178,6 +182,35 @@ class InMemoryCoachingRepository:
 
     def update_message(self, message: Message) -> None:
         self._update(MESSAGES, message)
+
+    def unsettled_messages_in(self, workspace_id: str, session_id: str | None = None) -> list[Message]:
+        sessions = {k for k, s in self._t(SESSIONS).items() if s.workspace_id == workspace_id}
+        rows = [replace(m) for m in self._t(MESSAGES).values()
+                if not m.settled and m.session_id in sessions and session_id in (None, m.session_id)]  # fmt: skip
+        return sorted(rows, key=lambda m: (m.created_at, m.id))
+
+    def lock_sessions(self, workspace_id: str) -> None:
+        pass  # the unit of work already serialises writers
+
+    # claims
+    def add_claim(self, claim: Claim) -> None:
+        if claim.idempotency_key in self._t(CLAIMS):
+            raise DuplicateRecord("The record already exists.")
+        self._t(CLAIMS)[claim.idempotency_key] = replace(claim)
+
+    def get_claim(self, idempotency_key: str) -> Claim | None:
+        found = self._t(CLAIMS).get(idempotency_key)
+        return replace(found) if found is not None else None
+
+    def renew_claim(self, idempotency_key: str, seen: datetime, now: datetime) -> bool:
+        found = self._t(CLAIMS).get(idempotency_key)
+        if found is None or found.created_at != seen:
+            return False
+        self._t(CLAIMS)[idempotency_key] = replace(found, created_at=now)
+        return True
+
+    def release_claim(self, idempotency_key: str) -> None:
+        self._t(CLAIMS).pop(idempotency_key, None)
 
     # tasks
     def add_task(self, task: Task) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from adapters.memory.store import MemoryStore
 from domain.identity.model import ApiKey, RefreshToken, User
-from domain.shared.errors import DuplicateRecord
+from domain.shared.errors import NotFound, DuplicateRecord
 
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
@@ -28,7 +28,7 @@ class _Repository:
     def _require_user(self, user_id: str) -> None:
         """The foreign key every SQL table has on users.id."""
         if user_id not in self._t(USERS):
-            raise _duplicate()
+            raise NotFound("What this refers to no longer exists (it was deleted meanwhile).")  # as SQL maps it
 
 
 class InMemoryUserRepository(_Repository):

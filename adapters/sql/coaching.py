@@ -13,6 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import Select
 
 from adapters.sql.tables import (
+    coaching_claims,
     coaching_goals,
     coaching_messages,
     coaching_sessions,
@@ -20,7 +21,7 @@ from adapters.sql.tables import (
     coaching_todos,
     coaching_workspaces,
 )
-from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
 
 if TYPE_CHECKING:  # the unit of work imports this module
     from adapters.sql.uow import Db
@@ -89,6 +90,11 @@ class SqlCoachingRepository:
 
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         row = self._one(select(coaching_workspaces).where(coaching_workspaces.c.id == workspace_id))
+        return _workspace(row) if row is not None else None
+
+    def get_workspace_for_update(self, workspace_id: str) -> Workspace | None:
+        query = select(coaching_workspaces).where(coaching_workspaces.c.id == workspace_id).with_for_update()
+        row = self._one(query)
         return _workspace(row) if row is not None else None
 
     def update_workspace(self, workspace: Workspace) -> None:
@@ -224,6 +230,38 @@ class SqlCoachingRepository:
     def update_message(self, message: Message) -> None:
         t = coaching_messages
         self._db.execute(update(t).where(t.c.id == message.id).values(_row(message)))
+
+    def unsettled_messages_in(self, workspace_id: str, session_id: str | None = None) -> list[Message]:
+        m, s = coaching_messages, coaching_sessions
+        query = (
+            select(m).join(s, s.c.id == m.c.session_id)
+            .where(s.c.workspace_id == workspace_id, m.c.settled.is_(False)).order_by(m.c.created_at, m.c.id)
+        )  # fmt: skip
+        if session_id is not None:
+            query = query.where(m.c.session_id == session_id)
+        return [_message(r) for r in self._all(query.with_for_update())]
+
+    def lock_sessions(self, workspace_id: str) -> None:
+        t = coaching_sessions
+        self._all(select(t.c.id).where(t.c.workspace_id == workspace_id).with_for_update())
+
+    # claims
+    def add_claim(self, claim: Claim) -> None:
+        self._db.execute(insert(coaching_claims).values(asdict(claim)))
+
+    def get_claim(self, idempotency_key: str) -> Claim | None:
+        row = self._one(select(coaching_claims).where(coaching_claims.c.idempotency_key == idempotency_key))
+        return Claim(**dict(row)) if row is not None else None
+
+    def renew_claim(self, idempotency_key: str, seen: datetime, now: datetime) -> bool:
+        t = coaching_claims
+        result = self._db.execute(
+            update(t).where(t.c.idempotency_key == idempotency_key, t.c.created_at == seen).values(created_at=now)
+        )
+        return bool(result.rowcount == 1)
+
+    def release_claim(self, idempotency_key: str) -> None:
+        self._db.execute(delete(coaching_claims).where(coaching_claims.c.idempotency_key == idempotency_key))
 
     # tasks
     def add_task(self, task: Task) -> None:

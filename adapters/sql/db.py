@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Executable
 
 from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
-from domain.shared.errors import DuplicateRecord, TransientError
+from domain.shared.errors import Conflict, DuplicateRecord, NotFound, TransientError
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ _RETRYABLE_MYSQL = {1205, 1213}
 def translate(error: exc.DBAPIError) -> Exception:
     """Turn a driver error into a domain error, or return it unchanged."""
     if isinstance(error, exc.IntegrityError):
-        return DuplicateRecord("The record already exists.")
+        return _integrity(error)
     unavailable = database_unavailable(error)
     if unavailable is not None:
         return unavailable
@@ -37,6 +37,24 @@ def translate(error: exc.DBAPIError) -> Exception:
     if "database is locked" in str(orig):
         return TransientError("The database is busy; try again.")
     return error
+
+
+# Foreign-key failures are not duplicates (issue 19, defect 7): MySQL/MariaDB 1452 (the row refers
+# to one that is gone: deleted meanwhile) is 404; 1451 (a row is still referred to) and SQLite's
+# single message for both directions are 409 conflict.
+_FK_MISSING_PARENT, _FK_STILL_REFERENCED = 1452, {1451, 1217}
+
+
+def _integrity(error: exc.IntegrityError) -> Exception:
+    orig = error.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    sqlite_fk = "FOREIGN KEY constraint failed" in str(orig)
+    inserting = (error.statement or "").lstrip().upper().startswith("INSERT")
+    if code == _FK_MISSING_PARENT or (sqlite_fk and inserting):
+        return NotFound("What this refers to no longer exists (it was deleted meanwhile).")
+    if code in _FK_STILL_REFERENCED or sqlite_fk:
+        return Conflict("What this refers to was changed or deleted meanwhile; try again.")
+    return DuplicateRecord("The record already exists.")
 
 
 def raise_translated(error: exc.DBAPIError) -> NoReturn:

@@ -496,3 +496,16 @@ coaching_tasks = Table(
     Index("ix_coaching_tasks_settled", "settled", "finished_at"),  # the settle sweep
     **EXACT,
 )
+
+# --- coaching: Idempotency-Key claims (issue 19) ------------------------------------------------
+# A chat message's key is claimed here before the model is called: a concurrent duplicate finds
+# the claim and never calls the model a second time. Kept after success (the message carries the
+# key too); deleted when the attempt failed with nothing charged, so that a retry may proceed.
+coaching_claims = Table(
+    "coaching_claims",
+    metadata,
+    Column("idempotency_key", String(64), primary_key=True),  # sha256 of (user, route, Idempotency-Key)
+    Column("fingerprint", String(64), nullable=False),
+    _ts("created_at"),
+    **EXACT,
+)

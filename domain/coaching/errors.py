@@ -30,3 +30,13 @@ class UnknownCoach(InvalidInput):
 class UnknownTaskType(InvalidInput):
     def __init__(self, task_type: str) -> None:
         super().__init__(f"Unknown task type {task_type!r}.", details={"type": "Not a task type."})
+
+
+class RequestInProgress(Conflict):
+    """The same Idempotency-Key is still being served by another request (issue 19): retry later
+    with the same key to get its result. The model is never called twice for one key."""
+
+    code = "request_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still being served; retry shortly with the same key.")

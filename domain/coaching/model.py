@@ -15,6 +15,10 @@ INDUSTRY_MAX = 100
 CONTENT_MAX = 8000  # a chat message, a task's input
 HISTORY_MAX = 200  # messages of history sent to the model; older ones are dropped (not summarised)
 PROGRESS_MAX = 100
+# What the coach model adapter admits from a provider, so that storage always fits (issue 19):
+REPLY_MAX_BYTES = 60_000  # an assistant message's text in UTF-8 (MariaDB TEXT holds 65,535 bytes)
+MODEL_NAME_MAX = 200  # coaching_messages.model is String(200)
+TOKENS_MAX = 2**31 - 1  # coaching_messages.tokens_in/tokens_out are Integer
 
 
 class GoalStatus(StrEnum):
@@ -178,3 +182,13 @@ def check_length(field: str, value: str | None, maximum: int, *, required: bool 
 def check_progress(progress: int) -> None:
     if not 0 <= progress <= PROGRESS_MAX:
         raise InvalidInput("progress must be between 0 and 100.", details={"progress": "Between 0 and 100."})
+
+
+@dataclass
+class Claim:
+    """An Idempotency-Key claimed by a chat message before its model call (issue 19): a duplicate
+    that finds it waits for the first result or gets 409 request_in_progress, never a second call."""
+
+    idempotency_key: str
+    fingerprint: str
+    created_at: datetime

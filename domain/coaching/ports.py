@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
 from domain.shared.uow import UnitOfWork
 
 
@@ -51,6 +51,9 @@ class CoachingRepository(Protocol):
 
     def add_workspace(self, workspace: Workspace) -> None: ...
     def get_workspace(self, workspace_id: str) -> Workspace | None: ...
+    def get_workspace_for_update(self, workspace_id: str) -> Workspace | None:
+        """Locks the workspace row until the unit of work ends: creating a task in it and deleting
+        it serialise (issue 19, defect 7)."""
     def update_workspace(self, workspace: Workspace) -> None: ...
     def delete_workspace(self, workspace_id: str) -> None:
         """The workspace and everything in it: goals, todos, sessions, messages, tasks."""
@@ -98,6 +101,19 @@ class CoachingRepository(Protocol):
     def get_message_by_seq(self, session_id: str, seq: int) -> Message | None: ...
     def unsettled_messages(self, created_before: datetime, limit: int) -> list[Message]: ...
     def update_message(self, message: Message) -> None: ...
+    def lock_sessions(self, workspace_id: str) -> None:
+        """Lock every session row of the workspace until the unit of work ends (messages are stored
+        under their session's lock, so a deletion that holds them sees every stored message)."""
+    def unsettled_messages_in(self, workspace_id: str, session_id: str | None = None) -> list[Message]:
+        """Stored but not yet captured answers of a workspace (or of one of its sessions); a
+        locking read (the newest committed rows, whatever the transaction's snapshot)."""
+
+    def add_claim(self, claim: Claim) -> None:
+        """Raises DuplicateRecord when the key is already claimed."""
+    def get_claim(self, idempotency_key: str) -> Claim | None: ...
+    def renew_claim(self, idempotency_key: str, seen: datetime, now: datetime) -> bool:
+        """Take over a stale claim: True only for the one caller whose `seen` still matched."""
+    def release_claim(self, idempotency_key: str) -> None: ...
 
     def add_task(self, task: Task) -> None:
         """Raises DuplicateRecord when the task's idempotency_key is already stored."""

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from domain.ledger.results import BalanceView, Movement
 from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord
 from domain.shared.uow import UnitOfWork
 
@@ -65,3 +66,18 @@ class LedgerRepository(Protocol):
 class LedgerUnitOfWork(UnitOfWork, Protocol):
     @property
     def ledger(self) -> LedgerRepository: ...
+
+
+class CreditHolds(Protocol):
+    """The two-phase part of the ledger another area may use (coaching, issue 19): reserve credits
+    before slow or uncertain work, then capture the actual cost or void. Every call is idempotent
+    by its key. `domain.ledger.services.Ledger` satisfies it structurally."""
+
+    def hold(self, account_id: str, *, amount: int, idempotency_key: str, ttl_seconds: int | None = None,
+             feature_key: str | None = None, reference: str | None = None) -> Movement: ...  # fmt: skip
+
+    def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement: ...
+
+    def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement: ...
+
+    def balance(self, account_id: str) -> BalanceView: ...

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from dataclasses import asdict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from flask import Response, request
@@ -278,10 +280,15 @@ class Messages(MethodView):
         security=USER_AUTH,
         description=(
             "With `Accept: text/event-stream` the answer streams as server-sent events (status 200): "
-            "`event: delta` with `{\"text\"}` chunks, then one `event: done` with the body a JSON call "
-            "returns (message ids, credits_charged, balance), or one `event: error` with API.md's error "
-            "body when the model fails (nothing charged). A client that goes away mid-stream pays for "
-            "the prompt and the tokens it was sent; the partial reply is kept, marked cut_short."
+            "`event: delta` with `{\"text\"}` chunks, then exactly one `event: done` with the body a JSON "
+            "call returns (message ids, credits_charged, balance), or one `event: error` with API.md's error "
+            "body (a model failure before any text: nothing charged). While the model is silent an SSE comment "
+            "(`: keep-alive`) is sent every SSE_HEARTBEAT_SECONDS. A client that goes away mid-stream pays for "
+            "the prompt and the tokens it was sent; the partial reply is kept, marked cut_short. The answer is "
+            "cut at the reply cap and at LLM_DEADLINE_SECONDS (cut_short). If the session is deleted while "
+            "the answer streams, what was sent is charged and the stream ends with `event: error` not_found. "
+            "With an Idempotency-Key, a request while another with the same key is still being served is "
+            "409 request_in_progress (the model is never called twice for one key)."
         ),
     )
     @blp.arguments(OptionalIdempotencySchema, location="headers")
@@ -294,15 +301,18 @@ class Messages(MethodView):
     @errors(
         "chat session",
         s402="Not enough credits even for the smallest reply; the model was not called (insufficient_credits)",
-        s409="The Idempotency-Key was used for a different request (idempotency_conflict)",
-        s502="The coach model failed; nothing was charged or stored (llm_unavailable)",
+        s409=("The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
+              "with it is still being served (request_in_progress)"),
+        s502="The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
     )
     def post(self, headers: dict[str, Any], body: dict[str, Any], session_id: str) -> Any:
         """Send a message to the coach and get its answer, charged by tokens (JSON or SSE)"""
         key = headers.get("idempotency_key")
         if wants_stream():
             events = coaching().stream_message(me(), session_id, body["content"], idempotency_key=key)
-            return Response(_Sse(events), status=200, mimetype=EVENT_STREAM,
+            settings = container().settings
+            sse = _Sse(events, settings.sse_heartbeat, settings.llm_deadline + 10)
+            return Response(sse, status=200, mimetype=EVENT_STREAM,
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
         return _exchange(coaching().send_message(me(), session_id, body["content"], idempotency_key=key))
 
@@ -311,18 +321,70 @@ def _event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-class _Sse:
-    """The WSGI body. The server closes it when the client goes away (or never reads it): that
-    closes `events`, which settles the hold; see domain/coaching/services/chat.py."""
+HEARTBEAT = b": keep-alive\n\n"  # an SSE comment: clients ignore it; proxies and clients see the stream alive
+_END = object()
 
-    def __init__(self, events: Iterator[StreamEvent]) -> None:
+
+class _Sse:
+    """The WSGI body: the events as SSE, with a comment every `heartbeat` seconds while the model is
+    silent (issue 19, defect 6), and always one final `done` or `error` event.
+
+    The events are produced by a pump thread (so the WSGI side can send heartbeats while the model
+    is silent), one at a time and only when the WSGI side asks for the next one: the pump never
+    runs ahead of what was written to the client, so a client that goes away pays for what it was
+    sent, not for what was produced meanwhile. The server closes this body when the client goes
+    away (or never reads it): the pump stops before asking for another event (at the latest at the
+    model's deadline) and closes `events` in its own thread, which settles the hold (see
+    domain/coaching/services/chat.py); `close` waits for that, up to `settle_wait` seconds."""
+
+    def __init__(self, events: Iterator[StreamEvent], heartbeat: float, settle_wait: float) -> None:
         self._events = events
+        self._heartbeat = heartbeat
+        self._settle_wait = settle_wait
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._want = threading.Semaphore(0)  # one release: the WSGI side asks for one more event
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        return _sse(self._events)
+        self._thread = threading.Thread(target=self._pump, name="sse-pump", daemon=True)
+        self._thread.start()
+        while True:
+            self._want.release()
+            while True:
+                try:
+                    item = self._queue.get(timeout=self._heartbeat)
+                    break
+                except queue.Empty:
+                    yield HEARTBEAT
+            if item is _END:
+                return
+            assert isinstance(item, bytes)
+            yield item
+
+    def _pump(self) -> None:
+        body = _sse(self._events)
+        try:
+            while True:
+                self._want.acquire()
+                if self._stop.is_set():
+                    break
+                try:
+                    chunk = next(body)
+                except StopIteration:
+                    break
+                self._queue.put(chunk)
+        finally:
+            body.close()  # closes `events` in this thread: the hold is settled here
+            self._queue.put(_END)
 
     def close(self) -> None:
-        _close(self._events)
+        self._stop.set()
+        if self._thread is None:
+            _close(self._events)  # never iterated: settle now
+        else:
+            self._want.release()  # wake the pump if it waits for the next request
+            self._thread.join(timeout=self._settle_wait)
 
 
 def _close(events: Iterator[StreamEvent]) -> None:
@@ -331,22 +393,30 @@ def _close(events: Iterator[StreamEvent]) -> None:
         close()
 
 
-def _sse(events: Iterator[StreamEvent]) -> Iterator[bytes]:
+def _sse(events: Iterator[StreamEvent]) -> Generator[bytes, None, None]:
+    """Every stream ends with exactly one `done` or `error` event, whatever happens (defect 6)."""
+    ended = False
     try:
         for event in events:
             if isinstance(event, Delta):
                 yield _event("delta", {"text": event.text})
             elif isinstance(event, Done):
+                ended = True
                 yield _event("done", ExchangeSchema().dump(_exchange(event.exchange)))
             elif isinstance(event, Failed):
+                ended = True
                 yield _event("error", error_body(event.code, event.message))
     except DomainError as error:
+        ended = True
         yield _event("error", error_body(error.code, error.message, error.details))
     except Exception:
+        ended = True
         log.exception("the chat stream failed")
         yield _event("error", error_body("internal_error", "Something went wrong on our side."))
     finally:
         _close(events)
+    if not ended:  # never expected: the use case always ends with Done or Failed
+        yield _event("error", error_body("internal_error", "The answer ended without a result."))
 
 
 # --- tasks ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from adapters.queue.recording import RecordingJobQueue
 from domain.identity.errors import TokenRevoked
 from domain.identity.model import ApiKey, RefreshToken, Role, User
-from domain.shared.errors import DuplicateRecord
+from domain.shared.errors import DuplicateRecord, NotFound
 from entrypoints.bootstrap import bootstrap
 from tests.helpers import T0, make_settings, unique
 
@@ -185,7 +185,7 @@ def test_a_refresh_token_hash_is_unique(uow: UowFactory) -> None:
 
 
 def test_a_refresh_token_for_an_unknown_user_is_refused(uow: UowFactory) -> None:
-    with pytest.raises(DuplicateRecord), uow() as u:
+    with pytest.raises(NotFound), uow() as u:  # a foreign-key failure: the user is not there (issue 19)
         u.refresh_tokens.add(new_token(unique("usr")))
 
 
@@ -246,7 +246,7 @@ def test_an_api_key_hash_is_unique_and_needs_a_known_user(uow: UowFactory) -> No
     saved(uow, user, key)
     with pytest.raises(DuplicateRecord), uow() as u:
         u.api_keys.add(new_key(user.id, key_hash=key.key_hash))
-    with pytest.raises(DuplicateRecord), uow() as u:
+    with pytest.raises(NotFound), uow() as u:  # a foreign-key failure: the user is not there (issue 19)
         u.api_keys.add(new_key(unique("usr")))
 
 

@@ -15,7 +15,7 @@ from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, TASK_INSTRUCTIONS
 from domain.ledger.errors import UnknownFeature
 from domain.ledger.model import PriceList
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditHolds
 from domain.shared.clock import Clock
 from domain.shared.errors import Unavailable
 from domain.shared.ids import IdGenerator
@@ -62,7 +62,7 @@ class CoachingBase:
         self,
         *,
         uow: Callable[[], CoachingUnitOfWork],
-        ledger: Ledger,
+        ledger: CreditHolds,
         model: CoachModel,
         coaches: Mapping[str, Coach],
         clock: Clock,

@@ -12,6 +12,16 @@ released on failure or cancel; a periodic sweep fails tasks stuck past their tim
 - `sweep_tasks` fails `running` tasks started more than `task_timeout` ago and `queued` ones
   waiting more than `task_queue_timeout` (their job was lost), releasing their holds, and
   captures tasks that succeeded but whose capture never happened.
+
+The task saga (issue 19), beside the chat one in chat.py:
+
+| step | key | the process dies here | the database refuses | the workspace is deleted | the same key twice |
+| --- | --- | --- | --- | --- | --- |
+| hold the price | `task:hold:<task id>` | the hold expires (queue timeout + task timeout + 300 s) | 503/402, nothing stored | 404 before the hold | replay of the stored task |
+| store `queued` + enqueue, under the workspace's row lock | the task's key (unique) | the hold expires; nothing stored | the task is failed and its hold voided | serialised with the deletion: stored before it (and cancelled by it) or 404 and voided | DuplicateRecord: this hold voided, the first task replayed |
+| run: `queued -> running`, the model (within `LLM_DEADLINE_SECONDS`) | - | the sweep fails it after `task_timeout` and voids | - | the deletion cancels it and voids; the result is dropped | a second delivery does nothing |
+| store `succeeded` unsettled, then capture | `task:capture:<hold id>` | the sweep captures it after `settle_grace` | the sweep captures it | the deletion captures it first | - |
+| or store `failed`/`cancelled`, then void | `task:void:<hold id>` | the hold expires | the hold expires | - | - |
 """
 from __future__ import annotations
 
@@ -23,7 +33,7 @@ from typing import Any
 
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
 from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
-from domain.coaching.policy import Action
+from domain.coaching.policy import Action, authorize
 from domain.coaching.ports import ModelSettings
 from domain.coaching.prompts import system_prompt, task_messages
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, page_of, request_key
@@ -72,7 +82,9 @@ class TaskUseCases(CoachingBase):
         )  # fmt: skip
         try:
             with self._uow() as uow:
-                self._workspace(uow, workspace_id, user_id, Action.WRITE)
+                # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
+                # either the task is stored before the deletion looks for open tasks, or it finds no workspace.
+                authorize(uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
                 uow.coaching.add_task(task)
                 uow.enqueue(Job(RUN_TASK_JOB, {"task_id": task.id}, job_id=f"task-{task.id}"))
                 uow.commit()

@@ -82,19 +82,6 @@ class WorkspaceUseCases(CoachingBase):
             uow.commit()
         return workspace
 
-    def delete_workspace(self, user_id: str, workspace_id: str) -> None:
-        """Delete the workspace and everything in it. Unfinished tasks are cancelled first, so
-        their holds are released now rather than when they expire."""
-        with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.MANAGE)
-            open_tasks = [t for t in uow.coaching.tasks_of_workspace(workspace_id) if not t.status.finished]
-        for task in open_tasks:
-            self._cancel_task_as(task.owner_id, task.id)  # type: ignore[attr-defined]
-        with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.MANAGE)
-            uow.coaching.delete_workspace(workspace_id)
-            uow.commit()
-
     def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Workspace]:
         check_limit(limit)
         with self._uow() as uow:
