@@ -58,7 +58,9 @@ from domain.coaching.services.sessions import SessionUseCases
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
 from domain.ledger.results import BalanceSnapshot
-from domain.shared.errors import Conflict, DuplicateRecord, IdempotencyConflict, NotFound, TransientError, Unavailable
+from domain.shared.errors import (
+    Conflict, DuplicateRecord, IdempotencyConflict, NotFound, OutcomeUnknown, TransientError, Unavailable,
+)
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
@@ -274,7 +276,7 @@ class ChatUseCases(SessionUseCases):
             hold_id=prepared.hold_id, settled=prepared.hold_id is None, account_id=prepared.user_id,
         )  # fmt: skip
         try:
-            user_message, answer = self._store(prepared.session.id, user_message, answer)
+            user_message, answer = self._store_knowing_the_outcome(prepared.session.id, user_message, answer)
         except DuplicateRecord:  # a stale claim was taken over and the first request stored after all
             self._void(prepared)
             replayed = self._replay_exchange(prepared.user_id, prepared.key, prepared.fingerprint)
@@ -282,6 +284,10 @@ class ChatUseCases(SessionUseCases):
                 raise
             return replayed
         except BaseException as error:
+            if not sent and isinstance(error, OutcomeUnknown):
+                # Stored or not, nobody can tell now: keep the hold. If the answer was stored the
+                # sweep captures it; if not, the hold expires. Never a stored answer with a void hold.
+                raise
             if not sent:  # the user saw nothing: nothing is charged
                 self._abandon(prepared)
                 raise
@@ -308,6 +314,29 @@ class ChatUseCases(SessionUseCases):
         except Exception:  # the database is gone too: the hold expires; logged for the operators
             log.exception("could not charge a streamed reply whose storing failed", extra={"hold_id": prepared.hold_id})
             return 0
+
+    def _store_knowing_the_outcome(self, session_id: str, user_message: Message,
+                                   answer: Message) -> tuple[Message, Message]:  # fmt: skip
+        """`_store`, and when its COMMIT's answer is lost (issue 20: `OutcomeUnknown`), find out on a
+        fresh connection whether the two messages were stored: stored, the request goes on to the
+        capture; not stored, it is an ordinary storage failure (`Unavailable`); still unknown, the
+        `OutcomeUnknown` goes up and the hold is kept for the sweep or its expiry."""
+        try:
+            return self._store(session_id, user_message, answer)
+        except OutcomeUnknown as unknown:
+            for wait in (*STORE_SETTLE_WAITS, None):
+                try:
+                    with self._uow() as uow:
+                        recent = {m.id: m for m in uow.coaching.recent_messages(session_id, STORE_SETTLE_WINDOW)}
+                except (Unavailable, TransientError, OutcomeUnknown):
+                    if wait is None:
+                        raise unknown from None
+                    time.sleep(wait)
+                    continue
+                if answer.id in recent and user_message.id in recent:
+                    return recent[user_message.id], recent[answer.id]
+                raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
+            raise unknown from None
 
     def _store(self, session_id: str, user_message: Message, answer: Message) -> tuple[Message, Message]:
         with self._uow() as uow:
@@ -348,7 +377,7 @@ class ChatUseCases(SessionUseCases):
             if balance is None:
                 view = self._ledger.balance(user_id)
                 balance = BalanceSnapshot(view.balance, view.held, view.available)
-        except (Unavailable, TransientError):
+        except (Unavailable, TransientError, OutcomeUnknown):
             if fallback is None:
                 raise
             log.warning("capture deferred to the sweep", extra={"hold_id": answer.hold_id})
@@ -429,6 +458,8 @@ class ChatUseCases(SessionUseCases):
 
 
 DELETE_ROUNDS = 3
+STORE_SETTLE_WAITS = (0.2, 1.0)  # seconds between lookups of a lost COMMIT's two messages
+STORE_SETTLE_WINDOW = 16  # newest messages read to find them (a concurrent exchange may follow)
 CAPTURE_ATTEMPTS = 3
 CAPTURE_BACKOFF = (0.2, 0.5)  # seconds between attempts: a short database blip passes within the request
 
@@ -438,7 +469,7 @@ def _retrying(call: Callable[[], T]) -> T:
     for attempt in range(CAPTURE_ATTEMPTS):
         try:
             return call()
-        except (Unavailable, TransientError):
+        except (Unavailable, TransientError, OutcomeUnknown):
             if attempt == CAPTURE_ATTEMPTS - 1:
                 raise
             time.sleep(CAPTURE_BACKOFF[min(attempt, len(CAPTURE_BACKOFF) - 1)])

@@ -1,0 +1,89 @@
+"""A chat answer whose storing COMMIT loses its answer (issue 20's `OutcomeUnknown`, issue 19's
+saga): the service finds out on a fresh unit of work whether the two messages were stored.
+
+Stored: the answer is captured once and returned (201), never voided while it sits in the history
+for free. Not stored: nothing is charged. Unknown (storage still unreachable): the hold is kept, so
+the sweep charges a stored answer; the error says the outcome is unknown."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.memory.uow import MemoryUnitOfWork
+from domain.shared.errors import OutcomeUnknown, Unavailable
+from tests.unit.test_coaching_services import ADA, World
+
+
+class LosingCommits:
+    """Wraps the world's unit-of-work factory: the next commit that stores messages ends like a
+    lost connection, after (`committed=True`) or before the data is in; then `refuse` units cannot begin."""
+
+    def __init__(self, world: World, *, committed: bool, refuse: int = 0) -> None:
+        self.real, self.committed, self.refuse, self.armed = world.uow, committed, refuse, True
+        world.coaching._uow = self  # type: ignore[attr-defined]  # the use cases' factory
+
+    def __call__(self) -> MemoryUnitOfWork:
+        if self.refuse and not self.armed:
+            self.refuse -= 1
+            raise Unavailable("The database is not answering.")
+        unit = self.real()
+        stored: list[Any] = []
+        add, commit = unit.coaching.add_message, unit._commit
+
+        def add_message(message: Any) -> None:
+            stored.append(message)
+            add(message)
+
+        def losing_commit() -> None:
+            if stored and self.armed:
+                self.armed = False
+                if self.committed:
+                    commit()
+                else:
+                    unit._rollback()
+                raise OutcomeUnknown("The connection was lost during COMMIT.")
+            commit()
+
+        unit.coaching.add_message = add_message  # type: ignore[method-assign]
+        unit._commit = losing_commit  # type: ignore[method-assign]
+        return unit
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_a_lost_commit_that_stored_the_answer_is_captured_once_and_answered(world: World) -> None:
+    session = world.session()
+    LosingCommits(world, committed=True)
+    exchange = world.coaching.send_message(ADA, session.id, "Hi")
+    assert exchange.credits_charged > 0
+    assert world.charges() == [exchange.credits_charged]
+    assert world.ledger.balance(ADA).held == 0
+    assert [m.role for m in world.messages(session.id)] == ["user", "assistant"]
+    assert world.messages(session.id)[1].settled
+
+
+def test_a_lost_commit_that_stored_nothing_charges_nothing(world: World) -> None:
+    session = world.session()
+    LosingCommits(world, committed=False)
+    with pytest.raises(Unavailable):
+        world.coaching.send_message(ADA, session.id, "Hi")
+    assert world.charges() == [] and world.ledger.balance(ADA).held == 0
+    assert world.messages(session.id) == []
+
+
+def test_an_unknown_outcome_keeps_the_hold_so_the_sweep_charges_the_stored_answer(world: World) -> None:
+    session = world.session()
+    losing = LosingCommits(world, committed=True, refuse=3)
+    with pytest.raises(OutcomeUnknown):
+        world.coaching.send_message(ADA, session.id, "Hi")
+    world.coaching._uow = losing.real  # type: ignore[attr-defined]  # the database is back
+    stored = world.messages(session.id)[1]
+    assert not stored.settled and world.ledger.balance(ADA).held > 0  # the hold was not voided
+
+    world.clock.advance(seconds=61)
+    assert world.coaching.sweep().settled_messages == 1
+    assert world.charges() == [stored.credits_charged] and world.ledger.balance(ADA).held == 0
