@@ -120,13 +120,19 @@ class SqlBillingRepository:
 
     # --- events ----------------------------------------------------------------------------
     def events_of(self, payment_id: str) -> list[ProviderEvent]:
-        return self._many(ProviderEvent, select(billing_events).where(EV.payment_id == payment_id).order_by(EV.id))
+        # Locking reads: they see what committed after this transaction's snapshot (an event a
+        # concurrent delivery attached or left pending a moment ago), not the snapshot.
+        statement = select(billing_events).where(EV.payment_id == payment_id).order_by(EV.id).with_for_update()
+        return self._many(ProviderEvent, statement)
 
     def events_awaiting(self, keys: Collection[str]) -> list[ProviderEvent]:
         if not keys:
             return []
         statement = (
-            select(billing_events).where(EV.awaiting.in_(list(keys)), EV.payment_id.is_(None)).order_by(EV.id)
+            select(billing_events)
+            .where(EV.awaiting.in_(list(keys)), EV.payment_id.is_(None))
+            .order_by(EV.id)
+            .with_for_update()
         )
         return self._many(ProviderEvent, statement)
 

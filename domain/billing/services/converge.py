@@ -54,21 +54,28 @@ def awaiting_keys(payment: Payment) -> set[str]:
 class ConvergeUseCases(EventHandlers):
     # --- events that concern a payment ------------------------------------------------------
     def _on_payment_event(self, event: Mapping[str, Any]) -> Outcome:
-        """Attach the event to its payment and converge it; or leave it pending."""
+        """Attach the event to its payment and converge it; or leave it pending.
+
+        Pending is written, then the payment is looked for once more: a checkout that learnt this
+        event's payment intent concurrently either saw the pending event (and attached it), or
+        commits before this second, locking look finds it (the first look's lock kept it from
+        committing the payment intent until the pending write was in)."""
         event_id = str(event["id"])
 
-        def attempt() -> Outcome:
+        def attempt(write_pending: bool) -> Outcome | None:
             with self._uow() as uow:
                 payment = self._place(uow, event)
                 stored = uow.billing.get_event(event_id)
                 if stored is None:
                     raise PaymentNotYetKnown(f"event {event_id} is not stored")
                 if payment is None:
+                    if not write_pending:
+                        return None
                     stored.awaiting = _awaited(event)
                     stored.status, stored.note = EventStatus.PENDING, f"waiting for {stored.awaiting}"[:255]
                     uow.billing.update_event(stored)
                     uow.commit()
-                    return EventStatus.PENDING, stored.note
+                    return None
                 if stored.payment_id is None:
                     stored.payment_id, stored.awaiting = payment.id, None
                     uow.billing.update_event(stored)
@@ -76,7 +83,8 @@ class ConvergeUseCases(EventHandlers):
                 uow.commit()
                 return _done(f"payment {converged.status.value}, holds {converged.credits_held} credits")
 
-        return retrying(attempt)
+        outcome = retrying(lambda: attempt(True)) or retrying(lambda: attempt(False))
+        return outcome or (EventStatus.PENDING, f"waiting for {_awaited(event)}"[:255])
 
     def converge(self, payment_id: str) -> Payment:
         """Converge one payment now (reconciliation, admin tools, tests)."""
