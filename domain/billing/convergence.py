@@ -49,7 +49,7 @@ SESSION_EVENTS = (
     "checkout.session.completed", "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed", "checkout.session.expired",
 )
-CHARGE_EVENTS = ("charge.succeeded", "charge.refunded", "charge.updated")
+CHARGE_EVENTS = ("charge.refunded",)  # charge.succeeded/updated would leave every unmapped charge pending
 REFUND_EVENTS = ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
 DISPUTE_EVENTS = (
     "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",

@@ -259,9 +259,9 @@ def test_a_refund_of_a_plan_invoice_claws_back_what_is_left_of_its_grant(
 ) -> None:
     session_id = subscribe(container, stripe, user_id)
     invoice = next(e for e in stripe.delivered if e["type"] == "invoice.paid")["data"]["object"]
-    intent = "pi_plan_invoice_1"
+    intent = ev.derived_id("pi", invoice["id"])  # unique per test run: MariaDB's database is shared by runs
     stripe.deliver(ev.event("invoice_payment.paid", {
-        "id": "inpay_1", "object": "invoice_payment", "invoice": invoice["id"], "amount_paid": 2000,
+        "id": ev.derived_id("inpay", invoice["id"]), "object": "invoice_payment", "invoice": invoice["id"], "amount_paid": 2000,
         "currency": "usd", "status": "paid", "payment": {"type": "payment_intent", "payment_intent": intent}},
         created=stripe.now()))
     container.ledger.charge(user_id, feature_key="task.strategy", quantity=20, idempotency_key="spend")  # 500

@@ -7,7 +7,7 @@ domain/billing/convergence.py). Subscription events sync the user's one subscrip
 | checkout.session.completed / async_payment_succeeded / async_payment_failed / expired | attached to the session's payment; paid (packs), the amount and currency paid, failed/expired |
 | invoice.paid                                               | records the invoice's payment (the checkout's for the first, a renewal's after), attaches, converges: paid, amount, period, whether the invoice grants (billing_reason, $0); clears `past_due` |
 | invoice_payment.paid                                       | attached to the invoice's payment: links its payment intent (so refunds and disputes of plan invoices find it) |
-| charge.refunded / charge.succeeded / charge.updated        | attached by payment intent (or charge): the charge's amount and cumulative refunded |
+| charge.refunded                                            | attached by payment intent (or charge): the charge's amount and cumulative refunded |
 | charge.refund.updated, refund.created / updated / failed   | attached: each refund's latest status (a failed or canceled refund gives the credits back) |
 | charge.dispute.created / updated / closed / funds_withdrawn / funds_reinstated | attached: each dispute's latest status (open and lost take, inquiries and won take nothing) |
 | invoice.payment_failed                                     | the invoice's pending payment `failed`; the subscription `past_due` (unless the invoice was paid) |

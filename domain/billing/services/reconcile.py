@@ -85,7 +85,8 @@ class ReconcileUseCases(ConvergeUseCases):
         with self._uow() as uow:
             payments = uow.billing.payments_updated_since(since, limit=CHECK_BATCH)
         for p in payments:
-            if p.settled and p.credits and p.grant_id is None and p.grant_expires_at is None and not p.review:
+            owed = p.credits - p.reversal_target  # the target of a paid payment
+            if p.settled and owed > 0 and p.credits_held == 0 and p.grant_expires_at is None and not p.review:
                 found.append(f"{p.id}: {p.status.value} but no credits were granted")
             if p.credits_held and not p.settled:
                 found.append(f"{p.id}: credits granted but the payment is {p.status.value}")
