@@ -39,7 +39,7 @@ from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.events import EventUseCases
 from domain.identity.model import FREE_PLAN
 from domain.ledger.model import GrantSource
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import DomainError, DuplicateRecord, InvalidInput
 
 Outcome = tuple[EventStatus, str | None]
 ENDED_SUBSCRIPTION = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED, SubscriptionStatus.UNPAID}
@@ -126,7 +126,14 @@ class EventHandlers(EventUseCases):
     def _invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         """Our payment for this invoice: the one already linked to it, else the subscription's
         checkout payment no invoice has claimed, else a new record for a renewal, priced from the
-        catalogue's plan for the invoice's price (or the subscription's plan)."""
+        catalogue's plan for the invoice's price (or the subscription's plan). Two deliveries of
+        one invoice (different event ids) may both record it: the loser reads the winner's."""
+        try:
+            return self._record_invoice_payment(invoice, invoice_id)
+        except DuplicateRecord:
+            return self._record_invoice_payment(invoice, invoice_id)
+
+    def _record_invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         subscription_id = o.invoice_subscription(invoice)
         with self._uow() as uow:
             payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
