@@ -18,7 +18,7 @@ from domain.ledger.services import Ledger
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
-from entrypoints.config import Settings
+from entrypoints.config import ConfigError, Settings
 from entrypoints.container import Container, UowFactory
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def bootstrap(
     verifier = verifier or _verifier(settings)
     billing = BillingService(
         uow=uow, clock=clock, ids=ids, ledger=ledger, catalogue=catalogue, gateway=gateway, verifier=verifier,
-        config=BillingConfig(public_base_url=settings.public_base_url),
+        config=BillingConfig(public_base_url=settings.public_base_url,
+                             reconcile_window_seconds=settings.billing_reconcile_window_days * 24 * 3600),
     )  # fmt: skip
     coach_model = coach_model or _coach_model(settings, clock)
     coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
@@ -225,6 +226,8 @@ def _gateway(settings: Settings, clock: Clock, ids: IdGenerator) -> PaymentGatew
         from adapters.stripe.gateway import StripePaymentGateway
 
         return StripePaymentGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
+    if settings.is_production:  # load_settings refuses this already; a hand-made Settings must not slip through
+        raise ConfigError("HOUSTON_ENV=production never runs on the fake payment gateway")
     from adapters.stripe.fake import FakePaymentGateway
 
     from entrypoints.fake_payments import fake_state_file

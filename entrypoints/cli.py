@@ -129,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     reconcile = billing_sub.add_parser(
         "reconcile", help="replay provider events we missed, retry failed ones, report mismatches"
     )
-    reconcile.add_argument("--since", default="3d", help="a window like 3d, 12h, 90m, or an ISO time (default: 3d)")
+    reconcile.add_argument("--since", default=None,
+                           help="a window like 3d, 12h, 90m, or an ISO time (default: BILLING_RECONCILE_WINDOW_DAYS, 30d)")
     reconcile.set_defaults(handler=_billing_reconcile)
 
     from entrypoints.billing_cli import add_commands as add_billing_commands

@@ -66,6 +66,7 @@ class Settings:
     stripe_api_base: str | None = None
     stripe_price_ids: tuple[tuple[str, str], ...] = ()  # (plan or pack id, Stripe price id)
     public_base_url: str = "http://127.0.0.1:8000"
+    billing_reconcile_window_days: int = 30  # issue 18: as long as Stripe keeps events
     # --- coaching (issue 14) ---
     llm_base_url: str | None = None  # unset: the offline scripted coach
     llm_api_key: str = field(default="", repr=False)
@@ -267,6 +268,12 @@ def _billing(env: Mapping[str, str], production: bool, data_dir: Path, own_base_
     events are signed with a development secret kept beside the development JWT secret."""
     secret_key = env.get("STRIPE_SECRET_KEY") or None
     webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "")
+    if production and not (secret_key and webhook_secret):
+        # Without them the fake gateway and its Pay button would hand out credits for nothing.
+        raise ConfigError(
+            "HOUSTON_ENV=production needs real payment settings: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
+            "(the local fake gateway and checkout page never run in production)"
+        )
     if not webhook_secret:
         if production and secret_key:
             raise ConfigError("STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY in production")
@@ -287,6 +294,7 @@ def _billing(env: Mapping[str, str], production: bool, data_dir: Path, own_base_
         "stripe_price_ids": tuple(prices),
         # the fake checkout's URLs: PUBLIC_BASE_URL when set (behind a proxy), else HOST and PORT
         "public_base_url": (env.get("PUBLIC_BASE_URL") or own_base_url).rstrip("/"),
+        "billing_reconcile_window_days": _int(env, "BILLING_RECONCILE_WINDOW_DAYS", 30, minimum=1),
     }
 
 

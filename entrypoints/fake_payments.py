@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.stripe.fake import FakeCheckout, FakePaymentGateway
+from entrypoints.config import ConfigError
 
 if TYPE_CHECKING:
     from entrypoints.config import Settings
@@ -35,6 +36,8 @@ def fake_checkout_for(container: Container) -> FakeCheckout | None:
     gateway = container.payment_gateway
     if not isinstance(gateway, FakePaymentGateway) or container.billing is None:
         return None
+    if container.settings.is_production:  # a Pay button that grants credits for nothing: never in production
+        raise ConfigError("HOUSTON_ENV=production never mounts the fake checkout page")
     secret = container.settings.stripe_webhook_secret
     if not secret:
         log.warning("no STRIPE_WEBHOOK_SECRET: the fake checkout is off (its events could not be verified)")

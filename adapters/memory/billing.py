@@ -15,7 +15,8 @@ EVENTS = "billing_events"
 SUBSCRIPTIONS = "billing_subscriptions"
 REVERSALS = "billing_reversals"
 CUSTOMERS = "billing_customers"
-_UNIQUE_PAYMENT_FIELDS = ("session_id", "payment_intent_id", "invoice_id")
+_UNIQUE_PAYMENT_FIELDS = ("session_id", "payment_intent_id", "invoice_id", "plan_slot")
+_LOOKUP_FIELDS = ("session_id", "payment_intent_id", "invoice_id", "charge_id", "plan_slot")
 
 
 def _duplicate() -> DuplicateRecord:
@@ -60,7 +61,7 @@ class InMemoryBillingRepository:
         return replace(found) if found is not None else None
 
     def payment_by(self, field: str, value: str, *, for_update: bool = False) -> Payment | None:
-        if field not in _UNIQUE_PAYMENT_FIELDS:
+        if field not in _LOOKUP_FIELDS:
             raise ValueError(f"not a payment lookup field: {field}")
         return next((replace(p) for p in self._t(PAYMENTS).values() if getattr(p, field) == value), None)
 
@@ -81,7 +82,21 @@ class InMemoryBillingRepository:
         rows = sorted((p for p in self._t(PAYMENTS).values() if p.updated_at >= since), key=lambda p: p.id)
         return [replace(p) for p in rows[:limit]]
 
+    def payments_with_shortfall(self, *, limit: int) -> list[Payment]:
+        rows = sorted((p for p in self._t(PAYMENTS).values() if p.shortfall > 0), key=lambda p: p.id)
+        return [replace(p) for p in rows[:limit]]
+
     # --- events ----------------------------------------------------------------------------
+    def events_of(self, payment_id: str) -> list[ProviderEvent]:
+        rows = sorted((e for e in self._t(EVENTS).values() if e.payment_id == payment_id), key=lambda e: e.id)
+        return [replace(e) for e in rows]
+
+    def events_awaiting(self, keys: Collection[str]) -> list[ProviderEvent]:
+        wanted = set(keys)
+        rows = sorted((e for e in self._t(EVENTS).values() if e.awaiting in wanted and e.payment_id is None),
+                      key=lambda e: e.id)  # fmt: skip
+        return [replace(e) for e in rows]
+
     def add_event(self, event: ProviderEvent) -> None:
         if event.id in self._t(EVENTS):
             raise _duplicate()
@@ -100,7 +115,7 @@ class InMemoryBillingRepository:
 
     def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
         rows = sorted(
-            (e for e in self._t(EVENTS).values() if e.status is EventStatus.FAILED
+            (e for e in self._t(EVENTS).values() if e.status in (EventStatus.FAILED, EventStatus.PENDING)
              or (e.status is EventStatus.RECEIVED and e.received_at < received_before)),
             key=lambda e: e.id,
         )  # fmt: skip

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 P, EV, S, R, C = billing_payments.c, billing_events.c, billing_subscriptions.c, billing_reversals.c, billing_customers.c
 _STATUS = {Payment: PaymentStatus, ProviderEvent: EventStatus, Subscription: SubscriptionStatus, Reversal: ReversalStatus}
-_LOOKUP = {"session_id": P.session_id, "payment_intent_id": P.payment_intent_id, "invoice_id": P.invoice_id}
+_LOOKUP = {"session_id": P.session_id, "payment_intent_id": P.payment_intent_id, "invoice_id": P.invoice_id,
+           "charge_id": P.charge_id, "plan_slot": P.plan_slot}
 
 
 def _values(record: Any) -> dict[str, Any]:
@@ -114,7 +115,27 @@ class SqlBillingRepository:
         statement = select(billing_payments).where(P.updated_at >= since).order_by(P.id).limit(limit)
         return self._many(Payment, statement)
 
+    def payments_with_shortfall(self, *, limit: int) -> list[Payment]:
+        return self._many(Payment, select(billing_payments).where(P.shortfall > 0).order_by(P.id).limit(limit))
+
     # --- events ----------------------------------------------------------------------------
+    def events_of(self, payment_id: str) -> list[ProviderEvent]:
+        # Locking reads: they see what committed after this transaction's snapshot (an event a
+        # concurrent delivery attached or left pending a moment ago), not the snapshot.
+        statement = select(billing_events).where(EV.payment_id == payment_id).order_by(EV.id).with_for_update()
+        return self._many(ProviderEvent, statement)
+
+    def events_awaiting(self, keys: Collection[str]) -> list[ProviderEvent]:
+        if not keys:
+            return []
+        statement = (
+            select(billing_events)
+            .where(EV.awaiting.in_(list(keys)), EV.payment_id.is_(None))
+            .order_by(EV.id)
+            .with_for_update()
+        )
+        return self._many(ProviderEvent, statement)
+
     def add_event(self, event: ProviderEvent) -> None:
         self._db.execute(insert(billing_events).values(_values(event)))
 
@@ -132,9 +153,8 @@ class SqlBillingRepository:
 
     def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
         stuck = (EV.status == EventStatus.RECEIVED.value) & (EV.received_at < received_before)
-        statement = (
-            select(billing_events).where((EV.status == EventStatus.FAILED.value) | stuck).order_by(EV.id).limit(limit)
-        )
+        retry = EV.status.in_([EventStatus.FAILED.value, EventStatus.PENDING.value])
+        statement = select(billing_events).where(retry | stuck).order_by(EV.id).limit(limit)
         return self._many(ProviderEvent, statement)
 
     # --- subscriptions ---------------------------------------------------------------------

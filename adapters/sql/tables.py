@@ -285,8 +285,16 @@ billing_payments = Table(
     Column("reversal_target", BigInteger, nullable=False),
     Column("credits_reversed", BigInteger, nullable=False),
     Column("shortfall", BigInteger, nullable=False),
+    # issue 18: convergence (migration 0007)
+    Column("credits_held", BigInteger, nullable=False, server_default="0"),
+    Column("ledger_version", BigInteger, nullable=False, server_default="0"),
+    Column("charge_id", String(PROVIDER_ID), nullable=True),
+    Column("review", String(255), nullable=True),
+    _id("plan_slot", nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    UniqueConstraint("plan_slot"),  # one open or live plan checkout per user
+    Index(None, "charge_id"),
     UniqueConstraint("session_id"),
     UniqueConstraint("payment_intent_id"),
     UniqueConstraint("invoice_id"),
@@ -311,7 +319,11 @@ billing_events = Table(
     Column("note", String(255), nullable=True),
     _ts("received_at"),
     _ts("handled_at", nullable=True),
+    _id("payment_id", nullable=True),  # issue 18: the payment it is attached to
+    Column("awaiting", String(PROVIDER_ID + 3), nullable=True),  # pending: "pi:<id>", "ch:<id>"...
     Index(None, "status", "id"),
+    Index(None, "payment_id"),
+    Index(None, "awaiting"),
     **EXACT,
 )
 

@@ -796,3 +796,47 @@ def renewal(facts: CheckoutFacts, *, number: int, period_start: datetime, paid: 
 
 def types_of(events: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(e["type"]) for e in events]
+
+
+# --- refunds (issue 18) ------------------------------------------------------------------------
+
+def refund(*, refund_id: str, payment_intent: str, amount_cents: int, currency: str, status: str,
+           created: int) -> dict[str, Any]:
+    """A `refund` object: `status` pending|succeeded|failed|canceled|requires_action."""
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount_cents,
+        "balance_transaction": derived_id("txn", refund_id),
+        "charge": derived_id("ch", payment_intent),
+        "created": created,
+        "currency": currency,
+        "destination_details": {"card": {"reference_status": "pending", "reference_type": "acquirer_reference_number",
+                                         "type": "refund"}, "type": "card"},
+        "failure_balance_transaction": derived_id("txn", refund_id, "failure") if status == "failed" else None,
+        "failure_reason": "lost_or_stolen_card" if status == "failed" else None,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "reason": None,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": status,
+        "transfer_reversal": None,
+    }
+
+
+def refund_updated(*, refund_id: str, payment_intent: str, amount_cents: int, currency: str, status: str,
+                   created: int, now: int) -> Event:
+    """`charge.refund.updated`: a refund changed status (a `failed` one never left the bank)."""
+    obj = refund(refund_id=refund_id, payment_intent=payment_intent, amount_cents=amount_cents, currency=currency,
+                 status=status, created=created)
+    return event("charge.refund.updated", obj, created=now, previous_attributes={"status": "pending"})
+
+
+def dispute_event(type_: str, *, payment_intent: str, amount_cents: int, currency: str, created: int, now: int,
+                  status: str) -> Event:
+    """`charge.dispute.created|updated|closed|funds_withdrawn|funds_reinstated` for the dispute
+    opened at `created` (the same dispute id whatever the event)."""
+    obj = dispute(payment_intent=payment_intent, amount_cents=amount_cents, currency=currency, created=created,
+                  status=status)
+    return event(type_, obj, created=now)

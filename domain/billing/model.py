@@ -53,7 +53,12 @@ class Payment:
     refunded_cents: int = 0  # cumulative, as the provider reports it
     reversal_target: int = 0  # credits that refunds and disputes have asked to take back so far
     credits_reversed: int = 0  # credits actually taken back
-    shortfall: int = 0  # credits asked for but already spent (or held): shown to admins
+    shortfall: int = 0  # credits the target says to take back but the ledger could not (spent or held)
+    credits_held: int = 0  # what the ledger holds for this payment: every move made, net
+    ledger_version: int = 0  # ledger moves made so far; the next one's key is `billing:<id>:<version + 1>`
+    charge_id: str | None = None
+    review: str | None = None  # why a paid payment grants nothing (amount or currency not what we sold)
+    plan_slot: str | None = None  # the user id while this plan checkout is open or its subscription lives
 
     @property
     def settled(self) -> bool:
@@ -106,6 +111,7 @@ class Subscription:
 
 class EventStatus(StrEnum):
     RECEIVED = "received"
+    PENDING = "pending"  # concerns a payment we cannot place yet: retried when it appears
     PROCESSED = "processed"
     IGNORED = "ignored"  # a type we do not act on, or nothing to do
     FAILED = "failed"
@@ -124,6 +130,8 @@ class ProviderEvent:
     last_error: str | None = None
     handled_at: datetime | None = None
     note: str | None = None
+    payment_id: str | None = None  # the payment the event is attached to (its target counts it)
+    awaiting: str | None = None  # pending: the provider id it waits for, "pi:<id>", "ch:<id>", ...
 
 
 class ReversalStatus(StrEnum):

@@ -98,11 +98,21 @@ def invoice_period_end(invoice: Mapping[str, Any]) -> datetime | None:
 
 
 def invoice_price(invoice: Mapping[str, Any]) -> str | None:
-    for line in invoice_lines(invoice):
+    """The plan's price the invoice pays a period of: the line that is not a proration and ends
+    last (after a plan change the invoice also carries proration lines for the old plan)."""
+    best: tuple[bool, int, str] | None = None
+    for index, line in enumerate(invoice_lines(invoice)):
         price = text(line, "pricing", "price_details", "price") or text(line, "price")
-        if price:
-            return price
-    return None
+        if not price:
+            continue
+        proration = line.get("proration") is True or (
+            isinstance(line.get("parent"), Mapping)
+            and (line["parent"].get("subscription_item_details") or {}).get("proration") is True
+        )
+        candidate = (not proration, integer(line, "period", "end") or 0, price)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return best[2] if best else None
 
 
 def _is_int(value: Any) -> bool:

@@ -69,6 +69,7 @@ class WebhookVerifier(Protocol):
 
 # --- storage (not part of the Stripe contract) -------------------------------------------------
 from domain.billing.model import Payment, ProviderEvent, Reversal, Subscription  # noqa: E402
+from domain.ledger.ports import LedgerRepository  # noqa: E402
 from domain.shared.uow import UnitOfWork  # noqa: E402
 
 
@@ -81,7 +82,9 @@ class BillingRepository(Protocol):
     def update_payment(self, payment: Payment) -> None: ...
     def get_payment(self, payment_id: str, *, for_update: bool = False) -> Payment | None: ...
     def payment_by(self, field: str, value: str, *, for_update: bool = False) -> Payment | None:
-        """The payment whose `field` (session_id, payment_intent_id, invoice_id) is `value`."""
+        """The payment whose `field` (session_id, payment_intent_id, invoice_id, charge_id) is `value`."""
+    def payments_with_shortfall(self, *, limit: int) -> list[Payment]:
+        """Payments whose ledger holds more than their target (credits spent or held): retried."""
     def payment_by_checkout_key(self, user_id: str, key: str) -> Payment | None: ...
     def open_plan_payment(self, subscription_id: str) -> Payment | None:
         """The checkout payment of a subscription that no invoice has claimed yet."""
@@ -93,8 +96,12 @@ class BillingRepository(Protocol):
     def get_event(self, event_id: str) -> ProviderEvent | None: ...
     def update_event(self, event: ProviderEvent) -> None: ...
     def stored_event_ids(self, event_ids: Sequence[str]) -> set[str]: ...
+    def events_of(self, payment_id: str) -> list[ProviderEvent]:
+        """Every event attached to the payment (its target is computed from all of them)."""
+    def events_awaiting(self, keys: Collection[str]) -> list[ProviderEvent]:
+        """Unattached events waiting for one of these provider ids ("pi:<id>", "ch:<id>", ...)."""
     def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
-        """Events `failed`, and events still `received` that arrived before `received_before`
+        """Events `failed` or `pending`, and events still `received` that arrived before `received_before`
         (their handling job never ran: the queue was down when they were stored), by id."""
 
     def get_subscription(self, user_id: str, *, for_update: bool = False) -> Subscription | None: ...
@@ -127,7 +134,12 @@ class UserPlans(Protocol):
 
 
 class BillingUnitOfWork(UnitOfWork, Protocol):
+    """Billing's records and the ledger in one transaction: a payment converges and its ledger
+    move commits together."""
+
     @property
     def billing(self) -> BillingRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
     @property
     def users(self) -> UserPlans: ...

@@ -122,6 +122,14 @@ class AdminPaymentSchema(PaymentSchema):
     shortfall = ma.fields.Integer(
         required=True, metadata={"description": "Credits refunds or disputes could not take back: already spent"}
     )
+    credits_held = ma.fields.Integer(
+        required=True, metadata={"description": "What the ledger holds for this payment now (its converged target, "
+                                 "plus the shortfall)"}
+    )
+    review = ma.fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "Why a paid payment granted nothing (an amount or currency we did not sell)"},
+    )
     paid_at = UtcDateTime(required=True, allow_none=True)
 
 

@@ -5,7 +5,7 @@
   its error, raises, and the queue tries again.
 - `billing.reconcile` {since?: ISO time}: the daily reconciliation (see
   domain/billing/services/reconcile.py); scheduled daily at 03:20 UTC in schedule.py.
-- `houston billing reconcile [--since 3d]`: the same from the shell, with a readable report.
+- `houston billing reconcile [--since 30d]`: the same from the shell (default: BILLING_RECONCILE_WINDOW_DAYS), with a readable report.
 """
 from __future__ import annotations
 
@@ -59,13 +59,13 @@ def parse_since(text: str, now: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def reconcile_command(settings: Settings, since: str) -> int:
+def reconcile_command(settings: Settings, since: str | None) -> int:
     """`houston billing reconcile`: 0 when everything agrees, 1 when something needs a look."""
     from entrypoints.bootstrap import bootstrap
 
     container = bootstrap(settings)
     try:
-        start = parse_since(since, container.clock.now())
+        start = parse_since(since, container.clock.now()) if since else None  # None: the configured window
     except ValueError as error:
         print(f"houston: {error}", file=sys.stderr)
         return 2

@@ -111,8 +111,8 @@ SCHEDULE: tuple[Periodic, ...] = (
         cron="10 0 * * *",
         retry=RetryPolicy(max_retries=3, intervals=(60, 300, 900)),
     ),
-    # Daily: the last 3 days of provider events against what we stored (Stripe keeps
-    # undelivered events for 30 days; `houston billing reconcile --since 30d` goes further).
+    # Daily: the provider's events of the last BILLING_RECONCILE_WINDOW_DAYS (30, as long as
+    # Stripe keeps them) against what we stored; pending events and shortfalls are retried too.
     Periodic(
         "billing_reconcile",
         "billing.reconcile",

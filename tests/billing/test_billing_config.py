@@ -1,6 +1,7 @@
 """Billing's settings and the gateway bootstrap chooses from them."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,25 @@ def test_a_catalogue_with_a_bad_figure_is_refused() -> None:
         Catalogue.from_mapping({"packs": {"p": {"name": "P", "credits": -5, "amount_cents": 100}}})
     with pytest.raises(InvalidInput):
         Catalogue.from_mapping({"packs": {"P!": {"name": "P", "credits": 5, "amount_cents": 100}}})
+
+
+# --- issue 18: production never runs on the fake gateway ---------------------------------------
+@pytest.mark.parametrize("missing", [{}, {"STRIPE_SECRET_KEY": "sk_live_x"}, {"STRIPE_WEBHOOK_SECRET": "whsec_live"}])
+def test_production_refuses_to_start_without_real_payment_settings(tmp_path: Path, missing: dict[str, str]) -> None:
+    env = {"HOUSTON_ENV": "production", "JWT_SECRET": STRONG, "HOUSTON_DATA_DIR": str(tmp_path), **missing}
+    with pytest.raises(ConfigError, match="HOUSTON_ENV=production needs real payment settings"):
+        load_settings(env)
+
+
+def test_production_settings_made_by_hand_never_get_the_fake_gateway_or_its_page(tmp_path: Path) -> None:
+    from entrypoints.fake_payments import fake_checkout_for
+    from entrypoints.http.app import create_app
+
+    with pytest.raises(ConfigError, match="fake payment gateway"):
+        bootstrap(make_settings(env="production"))
+    container = bootstrap(make_settings())  # the fake gateway, then production settings slipped in
+    production = dataclasses.replace(container, settings=make_settings(env="production"))
+    with pytest.raises(ConfigError, match="fake checkout page"):
+        fake_checkout_for(production)
+    with pytest.raises(ConfigError):
+        create_app(production)

@@ -38,10 +38,13 @@ def test_the_recorded_pack_checkout_and_partial_refund(priced: Container, clock)
     user_id = new_user(priced)
     started = priced.billing.checkout(user_id, pack_id="pack_500", **urls())  # 500 credits, 2000 cents
     completed = sample("02_checkout.session.completed.pack.json")  # its metadata says credits "500", pack "starter"
-    completed["data"]["object"].update(id=started.session_id, client_reference_id=user_id)
+    # The sample sold something for 1000 cents; our pack costs 2000, and a payment below the price
+    # sold grants nothing (issue 18): the recording's amounts are raised to the pack's price.
+    completed["data"]["object"].update(id=started.session_id, client_reference_id=user_id, amount_total=2000)
     stripe.deliver(completed)
     assert priced.ledger.balance(user_id).balance == 100 + 500
     refunded = sample("09_charge.refunded.partial.json")  # 400 cents refunded, found by payment_intent
+    refunded["data"]["object"].update(amount=2000, amount_captured=2000)
     stripe.deliver(refunded)
     payment = priced.billing.payment(started.payment_id)
     assert (payment.refunded_cents, payment.credits_reversed, payment.status.value) == (400, 100, "partially_refunded")

@@ -1,6 +1,7 @@
 """Billing's use cases, one module per group: checkout and account views (`checkout.py`),
-provider events (`events.py`), what each event type does (`handlers.py`), money going back
-(`reversals.py`) and the daily reconciliation (`reconcile.py`). `BillingService` puts them together."""
+provider events (`events.py`), what each event type does (`handlers.py`), payments converging
+on their target (`converge.py`) and the daily reconciliation (`reconcile.py`). `BillingService`
+puts them together."""
 from __future__ import annotations
 
 from domain.billing.services.base import BillingConfig

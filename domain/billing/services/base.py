@@ -22,7 +22,7 @@ HANDLER_RETRY = RetryPolicy(max_retries=5, intervals=(30, 120, 600, 3600, 21600)
 @dataclass(frozen=True, slots=True)
 class BillingConfig:
     public_base_url: str = "http://127.0.0.1:8000"
-    reconcile_window_seconds: int = 3 * 24 * 3600
+    reconcile_window_seconds: int = 30 * 24 * 3600  # Stripe keeps events 30 days
     handler_retry: RetryPolicy = HANDLER_RETRY
 
 

@@ -24,7 +24,8 @@ from domain.billing.model import (
 from domain.billing.ports import CheckoutRequest, RefundResult
 from domain.billing.services.base import BillingBase
 from domain.identity.model import FREE_PLAN
-from domain.shared.errors import Conflict, IdempotencyConflict, InvalidInput, NotFound
+from domain.shared.errors import Conflict, DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
+from domain.shared.uow import retrying
 from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
 
 
@@ -71,7 +72,7 @@ class CheckoutUseCases(BillingBase):
         try:
             session = self.gateway.create_checkout_session(request)
         except (PaymentProviderUnavailable, PaymentProviderError):
-            self._set_status(payment.id, PaymentStatus.FAILED, only_from=PaymentStatus.PENDING)
+            self._fail_checkout(payment.id)
             raise
         with self._uow() as uow:
             locked = self._locked_payment(uow, payment.id)
@@ -86,21 +87,48 @@ class CheckoutUseCases(BillingBase):
     def _pending_payment(
         self, user_id: str, pack_id: str | None, plan_id: str | None, key: str | None
     ) -> Payment:
+        """The payment this checkout is for: the one recorded under the same Idempotency-Key (a
+        replay, even of a concurrent request: the loser of the insert reads the winner's), else a
+        new one. A plan checkout takes the user's one plan slot (a unique key): while another plan
+        checkout is open or its subscription lives, a second one is 409."""
         kind, item, credits, price_id = self._item(pack_id, plan_id)
+        for _ in range(2):
+            if key is not None:
+                replayed = self._replay(user_id, key, kind, item.id)
+                if replayed is not None:
+                    return replayed
+            try:
+                return retrying(lambda: self._new_payment(user_id, kind, item, credits, price_id, key))
+            except DuplicateRecord:
+                if key is None:
+                    raise Conflict("A plan checkout is already open, or you already have a plan; change it in the billing portal.") from None
+                continue  # a concurrent request with this key inserted first: replay it
+        raise Conflict("A plan checkout is already open, or you already have a plan; change it in the billing portal.")
+
+    def _replay(self, user_id: str, key: str, kind: PaymentKind, item_id: str) -> Payment | None:
+        with self._uow() as uow:
+            existing = uow.billing.payment_by_checkout_key(user_id, key)
+            if existing is None:
+                return None
+            if (existing.kind, existing.item_id) != (kind, item_id):
+                raise IdempotencyConflict("This Idempotency-Key was used for a different checkout.")
+            if existing.status is PaymentStatus.FAILED and existing.session_id is None:
+                existing.status = PaymentStatus.PENDING  # the provider failed last time: try again
+                existing.plan_slot = user_id if kind is PaymentKind.PLAN else None
+                try:
+                    uow.billing.update_payment(existing)
+                    uow.commit()
+                except DuplicateRecord:
+                    raise Conflict("A plan checkout is already open, or you already have a plan.") from None
+            return existing
+
+    def _new_payment(
+        self, user_id: str, kind: PaymentKind, item: Pack | Plan, credits: int, price_id: str | None, key: str | None
+    ) -> Payment:
         with self._uow() as uow:
             user = uow.users.get(user_id)
             if user is None:
                 raise NotFound("No such user.")
-            if key is not None:
-                existing = uow.billing.payment_by_checkout_key(user_id, key)
-                if existing is not None:
-                    if (existing.kind, existing.item_id) != (kind, item.id):
-                        raise IdempotencyConflict("This Idempotency-Key was used for a different checkout.")
-                    if existing.status is PaymentStatus.FAILED and existing.session_id is None:
-                        existing.status = PaymentStatus.PENDING  # the provider failed last time: try again
-                        uow.billing.update_payment(existing)
-                        uow.commit()
-                    return existing
             subscription = uow.billing.get_subscription(user_id)
             if kind is PaymentKind.PLAN and subscription is not None and subscription.live:
                 raise Conflict("You already have a subscription; change it in the billing portal.")
@@ -110,6 +138,7 @@ class CheckoutUseCases(BillingBase):
                 credits=credits, amount_cents=item.amount_cents, currency=item.currency,
                 status=PaymentStatus.PENDING, created_at=now, updated_at=now, customer_email=user.email,
                 price_id=price_id, checkout_key=key, customer_id=uow.billing.customer_id(user_id),
+                plan_slot=user_id if kind is PaymentKind.PLAN else None,
             )  # fmt: skip
             uow.billing.add_payment(payment)
             uow.commit()
@@ -129,15 +158,15 @@ class CheckoutUseCases(BillingBase):
             raise UnknownCatalogueItem("plan_id", plan_id)
         return PaymentKind.PLAN, plan, plan.monthly_credits, plan.price_id
 
-    def _set_status(self, payment_id: str, status: PaymentStatus, *, only_from: PaymentStatus) -> bool:
+    def _fail_checkout(self, payment_id: str) -> None:
+        """The provider refused or was down: no session exists, so the plan slot is free again."""
         with self._uow() as uow:
             payment = self._locked_payment(uow, payment_id)
-            if payment.status is not only_from:
-                return False
-            payment.status, payment.updated_at = status, self._clock.now()
+            if payment.status is not PaymentStatus.PENDING or payment.session_id is not None:
+                return
+            payment.status, payment.plan_slot, payment.updated_at = PaymentStatus.FAILED, None, self._clock.now()
             uow.billing.update_payment(payment)
             uow.commit()
-            return True
 
     def checkout_details(self, session_id: str) -> CheckoutDetails | None:
         """What a Checkout session sells (the local fake checkout page shows it)."""

@@ -1,22 +1,22 @@
-"""One use case per provider event type. What each does to the ledger:
+"""What each provider event type does. Events about a payment never act by themselves: they are
+attached to their payment and the payment converges (services/converge.py, the target rules in
+domain/billing/convergence.py). Subscription events sync the user's one subscription.
 
-| event                                         | effect                                                                 |
-| --------------------------------------------- | ---------------------------------------------------------------------- |
-| checkout.session.completed (paid), ..._async_payment_succeeded | pack: grant the payment's credits once (key `payment:<id>`); plan: link the subscription, customer and first invoice, no credits yet |
-| checkout.session.completed (unpaid)           | record the payment intent; nothing granted until async_payment_succeeded |
-| checkout.session.async_payment_failed         | the pending payment is `failed`; nothing granted                        |
-| checkout.session.expired                      | the pending payment is `expired`; nothing granted                       |
-| invoice.paid                                  | grant the plan's monthly credits, expiring at the end of the invoice's line period, once per invoice (key `invoice:<id>`) |
-| invoice.payment_failed                        | subscription `past_due` (unless that invoice is already paid); no credits move |
-| customer.subscription.created/updated/deleted | sync plan, status, period, cancel_at_period_end; the user's plan follows; no credits move (purchased credits are never touched) |
-| charge.refunded                               | reverse, from the payment's grant, the credits for the cumulative refunded amount minus what was asked before (key `reversal:<id>`); a shortfall is recorded |
-| charge.dispute.created                        | the payment is `disputed` and everything left of its grant is reversed (policy: reverse, not freeze) |
-| charge.dispute.closed (won)                   | the credits the dispute took are granted back (key `dispute-won:<id>`)  |
-| anything else                                 | stored and ignored                                                     |
+| event                                                      | effect                                                   |
+| ---------------------------------------------------------- | -------------------------------------------------------- |
+| checkout.session.completed / async_payment_succeeded / async_payment_failed / expired | attached to the session's payment; paid (packs), the amount and currency paid, failed/expired |
+| invoice.paid                                               | records the invoice's payment (the checkout's for the first, a renewal's after), attaches, converges: paid, amount, period, whether the invoice grants (billing_reason, $0); clears `past_due` |
+| invoice_payment.paid                                       | attached to the invoice's payment: links its payment intent (so refunds and disputes of plan invoices find it) |
+| charge.refunded                                            | attached by payment intent (or charge): the charge's amount and cumulative refunded |
+| charge.refund.updated, refund.created / updated / failed   | attached: each refund's latest status (a failed or canceled refund gives the credits back) |
+| charge.dispute.created / updated / closed / funds_withdrawn / funds_reinstated | attached: each dispute's latest status (open and lost take, inquiries and won take nothing) |
+| invoice.payment_failed                                     | the invoice's pending payment `failed`; the subscription `past_due` (unless the invoice was paid) |
+| customer.subscription.created / updated / deleted          | sync plan, status, period, cancel_at_period_end (newest event wins); the user's plan follows; an ended subscription frees the user's plan slot |
+| anything else                                              | stored and ignored                                        |
 
 Credits always come from our own payment record (the catalogue's figure copied at checkout, or the
-plan's figure when a renewal invoice is recorded), found by session, payment intent, invoice or
-subscription id; never from the event's metadata, which only helps find our own payment.
+plan's figure when a renewal invoice is recorded); never from the event's metadata, which only
+helps find our own payment.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.billing import objects as o
+from domain.billing.convergence import PAYMENT_EVENTS
 from domain.billing.model import (
     LIVE_SUBSCRIPTION,
     EventStatus,
@@ -38,9 +39,10 @@ from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.events import EventUseCases
 from domain.identity.model import FREE_PLAN
 from domain.ledger.model import GrantSource
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import DomainError, DuplicateRecord, InvalidInput
 
 Outcome = tuple[EventStatus, str | None]
+ENDED_SUBSCRIPTION = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED, SubscriptionStatus.UNPAID}
 # Events of one subscription that carry the same `created` second apply in this order.
 SUBSCRIPTION_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
                      "customer.subscription.deleted": 2}  # fmt: skip
@@ -69,19 +71,15 @@ class EventHandlers(EventUseCases):
         return handler(event)
 
     def _handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Outcome]]:
-        return {
-            "checkout.session.completed": self._on_checkout_completed,
-            "checkout.session.async_payment_succeeded": self._on_checkout_completed,
-            "checkout.session.async_payment_failed": self._on_checkout_failed,
-            "checkout.session.expired": self._on_checkout_expired,
+        handlers: dict[str, Callable[[Mapping[str, Any]], Outcome]] = {
+            kind: self._on_payment_event for kind in PAYMENT_EVENTS
+        }
+        return handlers | {
             "invoice.paid": self._on_invoice_paid,
             "invoice.payment_failed": self._on_invoice_failed,
             "customer.subscription.created": self._on_subscription,
             "customer.subscription.updated": self._on_subscription,
             "customer.subscription.deleted": self._on_subscription,
-            "charge.refunded": self._on_charge_refunded,
-            "charge.dispute.created": self._on_dispute_created,
-            "charge.dispute.closed": self._on_dispute_closed,
         }
 
     # --- checkout ----------------------------------------------------------------------------
@@ -98,95 +96,44 @@ class EventHandlers(EventUseCases):
                 payment = candidate
         return payment
 
-    def _on_checkout_completed(self, event: Mapping[str, Any]) -> Outcome:
-        session = o.obj(event)
-        with self._uow() as uow:
-            payment = self._session_payment(uow, session)
-            if payment is None:
-                return _ignored("no payment of ours has this session")
-            payment.payment_intent_id = payment.payment_intent_id or o.text(session, "payment_intent")
-            payment.customer_id = payment.customer_id or o.text(session, "customer")
-            if payment.kind is PaymentKind.PLAN:
-                payment.subscription_id = payment.subscription_id or o.text(session, "subscription")
-                payment.invoice_id = payment.invoice_id or o.text(session, "invoice")
-            payment.updated_at = self._clock.now()
-            uow.billing.update_payment(payment)
-            if payment.customer_id and uow.billing.customer_id(payment.user_id) is None:
-                uow.billing.set_customer_id(payment.user_id, payment.customer_id)
-            uow.commit()
-        if payment.kind is PaymentKind.PLAN:
-            return _done("subscription linked; credits come with invoice.paid")
-        paid = session.get("payment_status") in ("paid", "no_payment_required")
-        if not paid:
-            return _done("not paid yet")
-        self._grant_payment(payment.id, expires_at=None)
-        return _done("pack granted")
-
-    def _on_checkout_failed(self, event: Mapping[str, Any]) -> Outcome:
-        return self._close_session(event, PaymentStatus.FAILED)
-
-    def _on_checkout_expired(self, event: Mapping[str, Any]) -> Outcome:
-        return self._close_session(event, PaymentStatus.EXPIRED)
-
-    def _close_session(self, event: Mapping[str, Any], status: PaymentStatus) -> Outcome:
-        with self._uow() as uow:
-            payment = self._session_payment(uow, o.obj(event))
-            if payment is None:
-                return _ignored("no payment of ours has this session")
-            if payment.status is not PaymentStatus.PENDING:
-                return _ignored(f"payment already {payment.status.value}")
-            payment.status, payment.updated_at = status, self._clock.now()
-            uow.billing.update_payment(payment)
-            uow.commit()
-        return _done(f"payment {status.value}")
-
-    def _grant_payment(self, payment_id: str, *, expires_at: datetime | None) -> None:
-        """Grant a payment's recorded credits once (the ledger key is the payment's), then mark it paid."""
-        with self._uow() as uow:
-            payment = uow.billing.get_payment(payment_id)
-        assert payment is not None
-        source = GrantSource.PURCHASE if payment.kind is PaymentKind.PACK else GrantSource.PLAN
-        grant_id = None
-        if payment.credits > 0 and (expires_at is None or expires_at > self._clock.now()):
-            movement = self._ledger.grant(
-                payment.user_id, source=source, amount=payment.credits, idempotency_key=f"payment:{payment.id}",
-                expires_at=expires_at, reference=f"payment:{payment.id}",
-            )  # fmt: skip
-            grant_id = movement.grant_id
-        with self._uow() as uow:
-            locked = self._locked_payment(uow, payment_id)
-            if locked.grant_id is None:
-                locked.grant_id, locked.grant_expires_at = grant_id, expires_at
-            if not locked.settled:
-                locked.status, locked.paid_at = PaymentStatus.PAID, self._clock.now()
-            locked.updated_at = self._clock.now()
-            uow.billing.update_payment(locked)
-            uow.commit()
-
     # --- invoices ----------------------------------------------------------------------------
     def _on_invoice_paid(self, event: Mapping[str, Any]) -> Outcome:
         invoice = o.obj(event)
         invoice_id = o.text(invoice, "id")
         if not invoice_id:
             raise InvalidInput("invoice without an id")
-        payment = self._invoice_payment(invoice, invoice_id)
-        if payment.grant_id is not None:
-            return _done("invoice already granted")
-        expires_at = o.invoice_period_end(invoice) or self._subscription_period_end(payment.subscription_id)
-        if expires_at is None:  # plan credits always expire: never grant them forever by accident
-            raise PaymentNotYetKnown(f"invoice {invoice_id}: no service period on its lines or subscription")
-        self._grant_payment(payment.id, expires_at=expires_at)
-        return _done("plan credits granted")
+        self._invoice_payment(invoice, invoice_id)
+        outcome = self._on_payment_event(event)
+        self._clear_past_due(o.invoice_subscription(invoice), int(event["created"]))
+        return outcome
 
-    def _subscription_period_end(self, provider_id: str | None) -> datetime | None:
+    def _clear_past_due(self, provider_id: str | None, created: int) -> None:
+        """A paid invoice ends `past_due`, unless a newer subscription event said otherwise."""
+        if not provider_id:
+            return
+        version = created * 4 + 1
         with self._uow() as uow:
-            found = uow.billing.subscription_by_provider_id(provider_id) if provider_id else None
-        return found.current_period_end if found is not None else None
+            found = uow.billing.subscription_by_provider_id(provider_id)
+            if found is None or found.status is not SubscriptionStatus.PAST_DUE or found.version > version:
+                return
+            locked = uow.billing.get_subscription(found.user_id, for_update=True)
+            if locked is None or locked.provider_id != provider_id:
+                return
+            locked.status, locked.version, locked.updated_at = SubscriptionStatus.ACTIVE, version, self._clock.now()
+            uow.billing.save_subscription(locked)
+            uow.commit()
 
     def _invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         """Our payment for this invoice: the one already linked to it, else the subscription's
         checkout payment no invoice has claimed, else a new record for a renewal, priced from the
-        catalogue's plan for the invoice's price (or the subscription's plan)."""
+        catalogue's plan for the invoice's price (or the subscription's plan). Two deliveries of
+        one invoice (different event ids) may both record it: the loser reads the winner's."""
+        try:
+            return self._record_invoice_payment(invoice, invoice_id)
+        except DuplicateRecord:
+            return self._record_invoice_payment(invoice, invoice_id)
+
+    def _record_invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         subscription_id = o.invoice_subscription(invoice)
         with self._uow() as uow:
             payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
@@ -245,7 +192,7 @@ class EventHandlers(EventUseCases):
         return Payment(
             id=self._ids.new_id("pay"), user_id=subscription.user_id, kind=PaymentKind.PLAN, item_id=plan.id,
             item_name=plan.name, credits=plan.monthly_credits,
-            amount_cents=o.integer(invoice, "amount_paid") or 0, currency=o.text(invoice, "currency") or plan.currency,
+            amount_cents=plan.amount_cents, currency=plan.currency,  # what we sell: the paid amount is checked against it
             status=PaymentStatus.PENDING, created_at=now, updated_at=now, price_id=plan.price_id,
             customer_id=o.text(invoice, "customer"), subscription_id=subscription_id, invoice_id=invoice_id,
         )  # fmt: skip
@@ -288,8 +235,17 @@ class EventHandlers(EventUseCases):
             if synced.customer_id and uow.billing.customer_id(user_id) is None:
                 uow.billing.set_customer_id(user_id, synced.customer_id)
             self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN)
+            if synced.status in ENDED_SUBSCRIPTION:
+                self._free_plan_slot(uow, user_id, provider_id)
             uow.commit()
         return _done(f"subscription {synced.status.value} on {synced.plan_id}")
+
+    def _free_plan_slot(self, uow: BillingUnitOfWork, user_id: str, provider_id: str) -> None:
+        """The subscription ended: its checkout no longer keeps the user from buying a plan."""
+        holder = uow.billing.payment_by("plan_slot", user_id, for_update=True)
+        if holder is not None and holder.subscription_id in (None, provider_id):
+            holder.plan_slot, holder.updated_at = None, self._clock.now()
+            uow.billing.update_payment(holder)
 
     def _subscriber(self, uow: BillingUnitOfWork, sub: Mapping[str, Any], provider_id: str) -> str:
         known = uow.billing.subscription_by_provider_id(provider_id)
@@ -343,12 +299,6 @@ class EventHandlers(EventUseCases):
             user.plan, user.updated_at = plan_id, self._clock.now()
             uow.users.update(user)
 
-    # --- money going back: ReversalUseCases (reversals.py) overrides these ---------------------
-    def _on_charge_refunded(self, event: Mapping[str, Any]) -> Outcome:
-        raise NotImplementedError
-
-    def _on_dispute_created(self, event: Mapping[str, Any]) -> Outcome:
-        raise NotImplementedError
-
-    def _on_dispute_closed(self, event: Mapping[str, Any]) -> Outcome:
+    # --- payments: ConvergeUseCases (converge.py) provides it --------------------------------
+    def _on_payment_event(self, event: Mapping[str, Any]) -> Outcome:
         raise NotImplementedError

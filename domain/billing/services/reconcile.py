@@ -1,14 +1,17 @@
 """The daily reconciliation: what the provider says happened against what we stored and granted.
 
-1. List the provider's events of the window (default 3 days; the provider keeps undelivered
-   events for 30) through the gateway, store every one we never received (source `reconcile`)
+1. List the provider's events of the window (default 30 days, as long as the provider keeps
+   events; BILLING_RECONCILE_WINDOW_DAYS) through the gateway, store every one we never received (source `reconcile`)
    and handle it at once: a missed webhook is replayed exactly once, because storing is once.
-2. Handle again every stored event still `failed` (after the queue's own retries ran out), and
-   every one stored over 10 minutes ago and never handled (its job was lost: Redis was down
-   right after the commit).
-3. Report payments whose state disagrees with their grants: paid without a grant, a grant on an
-   unpaid payment, refunds or disputes whose reversals are not all applied, and shortfalls
-   (credits spent before a refund could take them back).
+2. Handle again every stored event still `failed` (after the queue's own retries ran out) or
+   `pending` (no payment of ours could be placed for it yet), and every one stored over 10
+   minutes ago and never handled (its job was lost: Redis was down right after the commit).
+   Events still pending afterwards are reported: money we cannot place.
+3. Converge again every payment with a shortfall (credits a refund or dispute should take back
+   but that were spent or held): what has come back since (a hold released) is taken now.
+4. Report payments whose state disagrees with their target: paid without credits, credits on an
+   unpaid payment, a ledger that holds more than the target (shortfall), a paid amount or
+   currency we did not sell, and old pending checkouts.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ import logging
 from datetime import datetime, timedelta
 
 from domain.billing.errors import InvalidEvent
-from domain.billing.model import PaymentStatus, ReconcileReport
-from domain.billing.services.reversals import ReversalUseCases
+from domain.billing.model import EventStatus, PaymentStatus, ReconcileReport
+from domain.billing.services.converge import ConvergeUseCases
 
 log = logging.getLogger(__name__)
 RETRY_BATCH = 500
@@ -25,7 +28,7 @@ STUCK_MINUTES = 10  # a stored event not handled after this long lost its job (t
 CHECK_BATCH = 5000
 
 
-class ReconcileUseCases(ReversalUseCases):
+class ReconcileUseCases(ConvergeUseCases):
     def reconcile(self, *, since: datetime | None = None) -> ReconcileReport:
         start = since or self._clock.now() - timedelta(seconds=self.config.reconcile_window_seconds)
         listed, replayed, failing = 0, [], []
@@ -50,7 +53,19 @@ class ReconcileUseCases(ReversalUseCases):
             retried.append(event_id)
             if not self._try(event_id):
                 failing.append(event_id)
-        report = ReconcileReport(start, listed, replayed, retried, failing, self._mismatches(start))
+        with self._uow() as uow:
+            short = [p.id for p in uow.billing.payments_with_shortfall(limit=RETRY_BATCH)]
+        for payment_id in short:
+            try:
+                self.converge(payment_id)
+            except Exception:  # reported below as a mismatch; the next run tries again
+                log.warning("billing converge failed", extra={"payment_id": payment_id}, exc_info=True)
+        unplaced = []
+        for event_id in retried:
+            found = self.event(event_id)
+            if found is not None and found.status is EventStatus.PENDING:
+                unplaced.append(f"event {event_id} ({found.type}): no payment of ours for {found.awaiting}")
+        report = ReconcileReport(start, listed, replayed, retried, failing, unplaced + self._mismatches(start))
         log.info(
             "billing reconciled",
             extra={"listed": listed, "replayed": len(replayed), "retried": len(retried),
@@ -69,14 +84,14 @@ class ReconcileUseCases(ReversalUseCases):
         found = []
         with self._uow() as uow:
             payments = uow.billing.payments_updated_since(since, limit=CHECK_BATCH)
-            pending = uow.billing.with_pending_reversals([p.id for p in payments if p.reversal_target])
         for p in payments:
-            if p.settled and p.credits and p.grant_id is None and p.grant_expires_at is None:
+            owed = p.credits - p.reversal_target  # the target of a paid payment
+            if p.settled and owed > 0 and p.credits_held == 0 and p.grant_expires_at is None and not p.review:
                 found.append(f"{p.id}: {p.status.value} but no credits were granted")
-            if p.grant_id is not None and not p.settled:
+            if p.credits_held and not p.settled:
                 found.append(f"{p.id}: credits granted but the payment is {p.status.value}")
-            if p.id in pending:
-                found.append(f"{p.id}: a refund or dispute is not applied to the ledger yet")
+            if p.review:
+                found.append(f"{p.id}: no credits granted: {p.review}")
             if p.shortfall:
                 found.append(f"{p.id}: {p.shortfall} credits could not be taken back (already spent)")
             if p.status is PaymentStatus.PENDING and p.session_id and p.created_at < since:
