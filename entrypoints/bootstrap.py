@@ -20,6 +20,7 @@ from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
 from entrypoints.container import Container, UowFactory
+from entrypoints.platform_wiring import build_platform_events
 
 log = logging.getLogger(__name__)
 JOB_FUNCTION = "entrypoints.worker.jobs.execute"
@@ -108,6 +109,7 @@ def bootstrap(
         webhook_verifier=verifier,
         coach_model=coach_model,
         coaching=coaching,
+        platform_events=build_platform_events(settings, uow, clock, ids),  # issue 22
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job

@@ -496,3 +496,7 @@ coaching_tasks = Table(
     Index("ix_coaching_tasks_settled", "settled", "finished_at"),  # the settle sweep
     **EXACT,
 )
+
+
+# --- outbox, outgoing webhooks, notifications (issue 22): their own module ---
+from adapters.sql import outbox_tables as _outbox_tables  # noqa: E402,F401

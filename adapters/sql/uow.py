@@ -1,6 +1,8 @@
 """The SQL unit of work: one connection and one transaction per use case; the only committer."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sql.billing import SqlBillingRepository
@@ -9,6 +11,8 @@ from adapters.sql.coaching import SqlCoachingRepository
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
+from adapters.sql.outbox import SqlOutboxRepository
+from adapters.sql.webhooks import SqlNotificationRepository, SqlWebhookRepository
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -25,6 +29,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
     directory: SqlUserDirectory
     billing: SqlBillingRepository
     coaching: SqlCoachingRepository
+    outbox: SqlOutboxRepository
+    webhooks: SqlWebhookRepository
+    notifications: SqlNotificationRepository
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -44,9 +51,15 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.directory = SqlUserDirectory(db)
         self.billing = SqlBillingRepository(db)
         self.coaching = SqlCoachingRepository(db)
+        self.outbox, self.webhooks, self.notifications = SqlOutboxRepository(db), SqlWebhookRepository(db), SqlNotificationRepository(db)
 
     def _commit(self) -> None:
         assert self._connection is not None
+        guarded(self._connection.commit)
+
+    def _mark_sent(self, ids: list[str]) -> None:  # issue 22: the outbox rows just handed to the queue
+        assert self._connection is not None
+        self.outbox.mark_sent(ids, datetime.now(timezone.utc))
         guarded(self._connection.commit)
 
     def _rollback(self) -> None:

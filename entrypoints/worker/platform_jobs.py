@@ -1,0 +1,50 @@
+"""Jobs of issue 22: the outbox relay, the event fan-out, webhook delivery and its sweep, emails."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from domain.shared.outbox import relay_pending
+
+if TYPE_CHECKING:
+    from entrypoints.container import Container
+    from entrypoints.platform_wiring import PlatformEvents
+
+
+def _platform(container: Container) -> PlatformEvents:
+    assert container.platform_events is not None
+    return container.platform_events
+
+
+def outbox_relay(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Send what the committing processes could not (the queue was down, a crash after commit)."""
+    return {"sent": relay_pending(container.uow, container.queue, container.clock.now())}  # type: ignore[arg-type]
+
+
+def platform_event(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    event = payload["event"]
+    created = _platform(container).fan_out.handle(str(payload["user_id"]), event)
+    return {"event_id": event["id"], "messages": created}
+
+
+def webhooks_deliver(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    message_id = str(payload["message_id"])
+    return {"message_id": message_id, "outcome": _platform(container).webhooks.deliver(message_id)}
+
+
+def webhooks_sweep(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"queued": _platform(container).webhooks.sweep()}
+
+
+def notifications_email(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    notification_id = str(payload["notification_id"])
+    return {"notification_id": notification_id, "sent": _platform(container).notifications.send_email(notification_id)}
+
+
+JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
+    "outbox.relay": outbox_relay,
+    "platform.event": platform_event,
+    "webhooks.deliver": webhooks_deliver,
+    "webhooks.sweep": webhooks_sweep,
+    "notifications.email": notifications_email,
+}
