@@ -202,7 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **_operations(env),
         **_billing(env, production, data_dir),
         **_coaching(env),
-        **_platform(env, production),
+        **_platform(env),
     )
 
 
@@ -295,7 +295,7 @@ def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _platform(env: Mapping[str, str], production: bool) -> dict[str, Any]:
+def _platform(env: Mapping[str, str]) -> dict[str, Any]:
     """Outgoing webhooks and notifications (issue 22)."""
     networks = env.get("WEBHOOK_ALLOWED_NETWORKS", "")
     try:

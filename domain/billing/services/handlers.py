@@ -38,6 +38,7 @@ from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.events import EventUseCases
 from domain.identity.model import FREE_PLAN
 from domain.ledger.model import GrantSource
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.shared.errors import DomainError, InvalidInput
 
 Outcome = tuple[EventStatus, str | None]
@@ -137,6 +138,8 @@ class EventHandlers(EventUseCases):
                 return _ignored(f"payment already {payment.status.value}")
             payment.status, payment.updated_at = status, self._clock.now()
             uow.billing.update_payment(payment)
+            if status is PaymentStatus.FAILED:
+                emitters.payment(uow, "payment.failed", payment, self._clock.now())
             uow.commit()
         return _done(f"payment {status.value}")
 
@@ -159,6 +162,7 @@ class EventHandlers(EventUseCases):
                 locked.grant_id, locked.grant_expires_at = grant_id, expires_at
             if not locked.settled:
                 locked.status, locked.paid_at = PaymentStatus.PAID, self._clock.now()
+                emitters.payment(uow, "payment.succeeded", locked, self._clock.now())
             locked.updated_at = self._clock.now()
             uow.billing.update_payment(locked)
             uow.commit()
@@ -265,6 +269,10 @@ class EventHandlers(EventUseCases):
             if subscription is not None and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
                 subscription.status, subscription.updated_at = SubscriptionStatus.PAST_DUE, self._clock.now()
                 uow.billing.save_subscription(subscription)
+            owner = payment.user_id if payment is not None else subscription.user_id if subscription is not None else None
+            if owner is not None:
+                emitters.invoice_failed(uow, owner, invoice_id, payment.id if payment else None, o.integer(invoice, "amount_due") or 0,
+                                        o.text(invoice, "currency") or "", o.integer(invoice, "attempt_count") or 1, self._clock.now())  # fmt: skip
             uow.commit()
         return _done("payment failed; subscription past_due")
 
@@ -288,6 +296,7 @@ class EventHandlers(EventUseCases):
             if synced.customer_id and uow.billing.customer_id(user_id) is None:
                 uow.billing.set_customer_id(user_id, synced.customer_id)
             self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN)
+            emitters.subscription(uow, synced, self._clock.now())
             uow.commit()
         return _done(f"subscription {synced.status.value} on {synced.plan_id}")
 

@@ -25,6 +25,7 @@ from domain.billing.model import Payment, PaymentStatus, Reversal, ReversalStatu
 from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.handlers import EventHandlers, Outcome, _done, _ignored
 from domain.ledger.model import GrantSource
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 
 
 class ReversalUseCases(EventHandlers):
@@ -42,6 +43,7 @@ class ReversalUseCases(EventHandlers):
                 if payment.status is not PaymentStatus.DISPUTED:
                     full = refunded >= payment.amount_cents
                     payment.status = PaymentStatus.REFUNDED if full else PaymentStatus.PARTIALLY_REFUNDED
+                emitters.payment(uow, "payment.refunded", payment, self._clock.now())
             self._claim(uow, payment, payment.credits_for_refund(refunded), "refund", f"refund:{o.text(charge, 'id')}:{refunded}")
             uow.commit()
         self._apply_reversals(payment.id)
