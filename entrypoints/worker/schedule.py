@@ -9,8 +9,8 @@ What runs when (all times UTC):
 | `grant_free_plan_monthly_credits` | `ledger.grant_free_plan_monthly_credits` | daily at 00:10     |
 | `billing_reconcile`               | `billing.reconcile`                      | daily at 03:20     |
 | `coaching_sweep`                  | `coaching.sweep`                         | every minute       |
-| `outbox_relay`                    | `outbox.relay`                           | every 30 s         |
-| `webhooks_sweep`                  | `webhooks.sweep`                         | every 30 s         |
+| `outbox_relay`                    | `outbox.relay`                           | every minute       |
+| `webhooks_sweep`                  | `webhooks.sweep`                         | every minute       |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -122,8 +122,8 @@ SCHEDULE: tuple[Periodic, ...] = (
         retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600)),
     ),
     Periodic("coaching_sweep", "coaching.sweep", interval_seconds=60),
-    Periodic("outbox_relay", "outbox.relay", interval_seconds=30),  # issue 22
-    Periodic("webhooks_sweep", "webhooks.sweep", interval_seconds=30),  # issue 22
+    Periodic("outbox_relay", "outbox.relay", interval_seconds=60),  # issue 22
+    Periodic("webhooks_sweep", "webhooks.sweep", interval_seconds=60),  # issue 22
 )
 
 
