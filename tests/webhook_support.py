@@ -143,3 +143,17 @@ class Mailbox:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.messages
+
+
+class FakePayment:
+    """A payment record as billing hands it to `emitters.payment`."""
+
+    def __init__(self, user_id: str, payment_id: str | None = None, amount_cents: int = 2000) -> None:
+        import uuid
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc)
+        self.id, self.user_id, self.kind = payment_id or f"pay_{uuid.uuid4().hex[:12]}", user_id, "pack"
+        self.item_id, self.item_name, self.credits = "pack_500", "500 credits", 500
+        self.amount_cents, self.currency, self.status = amount_cents, "usd", "paid"
+        self.refunded_cents, self.created_at, self.updated_at = 0, now, now

@@ -25,7 +25,7 @@ from entrypoints.worker import jobs
 from tests.coaching_support import FakeCoach
 from tests.helpers import make_settings, unique
 from tests.integration.test_rq_worker import QUEUE, burst, work_until
-from tests.webhook_support import Mailbox, Receiver, free_port
+from tests.webhook_support import FakePayment, Mailbox, Receiver, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -131,7 +131,7 @@ def test_a_webhook_to_a_receiver_that_was_down_is_retried_until_it_answers_and_t
     receiver.secrets = [endpoint.secret]
 
     with container.uow() as uow:
-        event_id = emitters.payment(uow, "payment.succeeded", _Payment(user), datetime.now(timezone.utc))
+        event_id = emitters.payment(uow, "payment.succeeded", FakePayment(user), datetime.now(timezone.utc))
         uow.commit()
     work_until(redis, lambda: len(platform.webhooks.deliveries(user, endpoint.id, limit=10, cursor=None).items) >= 1)
     first = platform.webhooks.deliveries(user, endpoint.id, limit=10, cursor=None).items[0]
@@ -161,16 +161,6 @@ def test_a_webhook_to_a_receiver_that_was_down_is_retried_until_it_answers_and_t
     text = failing.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Turn them off: http://127.0.0.1:8000/v1/notifications/unsubscribe?token=" in text
     assert FailedJobRegistry(QUEUE, connection=redis).count == 0
-
-
-class _Payment:
-    """A payment record as billing passes it to the emitter."""
-
-    def __init__(self, user_id: str) -> None:
-        now = datetime.now(timezone.utc)
-        self.id, self.user_id, self.kind, self.item_id, self.item_name = unique("pay"), user_id, "pack", "pack_500", "500 credits"
-        self.credits, self.amount_cents, self.currency, self.status = 500, 2000, "usd", "paid"
-        self.refunded_cents, self.created_at, self.updated_at = 0, now, now
 
 
 def test_the_relay_needs_no_open_port(dead_queue: RqJobQueue) -> None:
