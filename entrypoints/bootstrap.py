@@ -73,6 +73,7 @@ def bootstrap(
         prices=prices,
         default_hold_ttl=settings.default_hold_ttl,
         free_plan_credits=settings.free_plan_monthly_credits,
+        low_balance=(settings.low_balance_threshold, settings.low_balance_rearm),  # issue 22
     )
     identity = IdentityService(
         uow=uow,

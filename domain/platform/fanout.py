@@ -7,7 +7,8 @@ transaction, once (every write below is keyed on the event id, so a second run a
 | payment.failed        | yes     | payment_failed, per payment or invoice attempt (the event id)   |
 | payment.refunded      | yes     | -                                                              |
 | subscription.updated  | yes     | subscription_cancelled, once per subscription and period end    |
-| credits.low_balance   | yes     | low_balance, with hysteresis and a cooldown (Notifications)    |
+| credits.low_balance   | yes     | low_balance, armed again only by the ledger's re-arm job (the   |
+|                       |         | balance back at LOW_BALANCE_REARM) and after the cooldown       |
 | credits.expiring      | yes     | credits_expiring, per grant and window (7 d, 1 d)              |
 | task.succeeded/failed | yes     | task_finished, per task                                        |
 """

@@ -96,11 +96,7 @@ class Notifications:
         policy = self.config.low_balance
         now = self._clock.now()
         state = uow.notifications.state(user_id, "low_balance") or {"armed": True, "last": None}
-        if available >= policy.rearm_at:
-            if not state.get("armed"):
-                uow.notifications.set_state(user_id, "low_balance", {**state, "armed": True}, now)
-            return False
-        if available >= policy.threshold or not state.get("armed"):
+        if not state.get("armed"):
             return False
         last = state.get("last")
         if last is not None and now - datetime.fromisoformat(last) < policy.cooldown:
@@ -110,6 +106,41 @@ class Notifications:
             uow, user_id, "low_balance", title="Your credit balance is low",
             body=f"You have {available} credits available.", dedupe_key=event_id, data={"available": available},
         )  # fmt: skip
+
+    def rearm_low_balance(self, user_id: str) -> None:
+        """The balance rose to the re-arm level: the next fall below the threshold notifies again
+        (once the cooldown has passed)."""
+        def work() -> None:
+            with self._uow() as uow:
+                state = uow.notifications.state(user_id, "low_balance")
+                if state is not None and not state.get("armed"):
+                    uow.notifications.set_state(user_id, "low_balance", {**state, "armed": True}, self._clock.now())
+                uow.commit()
+
+        retrying(work)
+
+    def new_login(self, user_id: str, attempt_id: str, ip: str | None, user_agent: str | None) -> bool:
+        """Security: notify a sign-in from an address none of the user's earlier sign-ins came from
+        (the last 200 looked at; the very first sign-in is not news)."""
+        if not ip:
+            return False
+
+        def work() -> bool:
+            with self._uow() as uow:
+                earlier = [a for a in uow.logins.list_for_user(user_id, limit=200)
+                           if a.success and a.event.value == "login" and a.id != attempt_id]  # fmt: skip
+                if not earlier or any(a.ip == ip for a in earlier):
+                    return False
+                sent = self.notify(
+                    uow, user_id, "security_new_login", title="New sign-in to your account",
+                    body=f"Someone signed in from {ip} ({(user_agent or 'unknown device')[:100]}). "
+                         "If it was not you, change your password now.",
+                    dedupe_key=attempt_id, data={"ip": ip},
+                )  # fmt: skip
+                uow.commit()
+                return sent
+
+        return retrying(work)
 
     def _preference(self, uow: PlatformEventsUnitOfWork, user_id: str, type_: str) -> Preference:
         chosen = uow.notifications.preferences(user_id).get(type_, default_preference(type_))

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
+from domain.identity.logins import LoginRepository
 from domain.identity.model import User
 from domain.platform.notifications_model import NotificationRepository
 from domain.platform.webhooks_model import Attempt, Endpoint, Message, SendResult, StoredEvent
@@ -62,6 +63,8 @@ class NotificationsUnitOfWorkPart(Protocol):
     def notifications(self) -> NotificationRepository: ...
     @property
     def users(self) -> _Users: ...
+    @property
+    def logins(self) -> LoginRepository: ...
 
 
 class _Users(Protocol):
@@ -77,3 +80,5 @@ class PlatformEventsUnitOfWork(UnitOfWork, Protocol):
     def notifications(self) -> NotificationRepository: ...
     @property
     def users(self) -> _Users: ...
+    @property
+    def logins(self) -> LoginRepository: ...

@@ -74,6 +74,29 @@ def emit(
     return new_id
 
 
+LOW_BALANCE_REARM_JOB = "notifications.low_balance_rearm"
+NEW_LOGIN_JOB = "notifications.new_login"
+
+
+def balance_crossed(uow: Enqueues, account_id: str, before: int, after: int, balance: int, at: datetime,
+                    *, threshold: int, rearm_at: int) -> None:  # fmt: skip
+    """Called by the ledger with the available credits before and after a change of `account_id`
+    (the user's id): a fall below `threshold` is the event `credits.low_balance`; a rise to
+    `rearm_at` or more re-arms the low-balance notice (hysteresis, domain/platform/notifications.py)."""
+    if before >= threshold > after:
+        obj = {"object": "balance", "available": after, "balance": balance, "threshold": threshold}
+        emit(uow, "credits.low_balance", user_id=account_id, object_id=account_id, obj=obj,
+             version=version_of(at), at=at)  # fmt: skip
+    elif before < rearm_at <= after:
+        uow.enqueue(Job(LOW_BALANCE_REARM_JOB, {"user_id": account_id}, job_id=f"rearm-{account_id}-{version_of(at)}"))
+
+
+def signed_in(uow: Enqueues, user_id: str, attempt_id: str, ip: str | None, user_agent: str | None) -> None:
+    """A successful sign-in: the notifier checks whether the address is new (security notice)."""
+    payload = {"user_id": user_id, "attempt_id": attempt_id, "ip": ip, "user_agent": user_agent}
+    uow.enqueue(Job(NEW_LOGIN_JOB, payload, job_id=f"login-{attempt_id}"))
+
+
 def _json_safe(obj: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():

@@ -41,10 +41,24 @@ def notifications_email(container: Container, payload: Mapping[str, Any]) -> dic
     return {"notification_id": notification_id, "sent": _platform(container).notifications.send_email(notification_id)}
 
 
+def notifications_low_balance_rearm(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    _platform(container).notifications.rearm_low_balance(str(payload["user_id"]))
+    return {"user_id": payload["user_id"]}
+
+
+def notifications_new_login(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    sent = _platform(container).notifications.new_login(
+        str(payload["user_id"]), str(payload["attempt_id"]), payload.get("ip"), payload.get("user_agent")
+    )
+    return {"notified": sent}
+
+
 JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "outbox.relay": outbox_relay,
     "platform.event": platform_event,
     "webhooks.deliver": webhooks_deliver,
     "webhooks.sweep": webhooks_sweep,
     "notifications.email": notifications_email,
+    "notifications.low_balance_rearm": notifications_low_balance_rearm,
+    "notifications.new_login": notifications_new_login,
 }
