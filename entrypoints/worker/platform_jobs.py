@@ -53,6 +53,12 @@ def notifications_new_login(container: Container, payload: Mapping[str, Any]) ->
     return {"notified": sent}
 
 
+def credits_announce_expiring(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    from domain.platform.expiring import announce_expiring
+
+    return {"announced": announce_expiring(container.uow, container.clock)}
+
+
 JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "outbox.relay": outbox_relay,
     "platform.event": platform_event,
@@ -61,4 +67,5 @@ JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "notifications.email": notifications_email,
     "notifications.low_balance_rearm": notifications_low_balance_rearm,
     "notifications.new_login": notifications_new_login,
+    "credits.announce_expiring": credits_announce_expiring,
 }

@@ -84,3 +84,26 @@ def test_a_sign_in_from_a_new_address_is_a_security_notice(container: Container)
     assert container.platform_events is not None
     prefs = container.platform_events.notifications.preferences(user)
     assert prefs["security_new_login"].email is True  # cannot be turned off
+
+
+def test_expiring_credits_are_announced_7_days_and_1_day_before_once_each(
+    container: Container, clock: ManualClock
+) -> None:
+    from datetime import timedelta
+
+    from domain.ledger.model import GrantSource
+    from domain.platform.expiring import announce_expiring
+
+    user = container.identity.register(f"{unique('ex')}@example.com", "correct horse battery").user.id
+    week = container.ledger.grant(user, source=GrantSource.PROMO, amount=30, idempotency_key=unique("g"),
+                                  expires_at=clock.now() + timedelta(days=6))  # fmt: skip
+    container.ledger.grant(user, source=GrantSource.PROMO, amount=10, idempotency_key=unique("g"),
+                           expires_at=clock.now() + timedelta(hours=20))  # fmt: skip
+
+    announce_expiring(container.uow, clock)
+    announce_expiring(container.uow, clock)  # the next run sees them again: nobody is told twice
+    assert types(container, user).count("credits_expiring") == 2
+    clock.advance(days=5, hours=1)  # the 6-day grant now expires within a day
+    announce_expiring(container.uow, clock)
+    notes = [n for n in inbox(container, user) if n.type == "credits_expiring"]
+    assert len(notes) == 3 and sum(1 for n in notes if n.data == {"grant_id": week.grant_id}) == 2
