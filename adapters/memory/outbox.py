@@ -35,5 +35,8 @@ class InMemoryOutboxRepository:
                 row = self._rows[message_id]
                 self._rows[message_id] = replace(row, attempts=row.attempts + 1)
 
-    def unsent_count(self) -> int:
-        return sum(1 for m in self._rows.values() if m.sent_at is None)
+    def purge_sent(self, sent_before: datetime, limit: int) -> int:
+        old = [k for k, m in self._rows.items() if m.sent_at is not None and m.sent_at < sent_before][:limit]
+        for key in old:
+            del self._rows[key]
+        return len(old)

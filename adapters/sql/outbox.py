@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from adapters.sql.outbox_tables import outbox
 from domain.shared.outbox import OutboxMessage, job_from_record, job_to_record
@@ -44,5 +44,10 @@ class SqlOutboxRepository:
         if ids:
             self._db.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(attempts=outbox.c.attempts + 1))
 
-    def unsent_count(self) -> int:
-        return int(self._db.execute(select(outbox.c.id).where(outbox.c.sent_at.is_(None))).all().__len__())
+    def purge_sent(self, sent_before: datetime, limit: int) -> int:
+        ids = list(self._db.execute(
+            select(outbox.c.id).where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < sent_before).limit(limit)
+        ).scalars())  # fmt: skip  (MariaDB takes no LIMIT in an IN subquery: two statements)
+        if ids:
+            self._db.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+        return len(ids)

@@ -83,6 +83,9 @@ class OutboxRepository(Protocol):
     def mark_failed(self, ids: Sequence[str]) -> None:
         """Count one more failed hand-over for each row (kept for the operator's view)."""
 
+    def purge_sent(self, sent_before: datetime, limit: int) -> int:
+        """Delete up to `limit` rows sent before `sent_before`; return how many."""
+
 
 class OutboxUnitOfWork(Protocol):
     outbox: OutboxRepository
@@ -124,3 +127,11 @@ def relay_pending(
                 unit.outbox.mark_failed(failed)
             unit.commit()
     return len(sent)
+
+
+def purge_sent(uow: Callable[[], ContextManager[OutboxUnitOfWork]], sent_before: datetime, *, limit: int = 1000) -> int:
+    """Forget rows sent before `sent_before` (their jobs ran long ago; ids stay in RQ's history)."""
+    with uow() as unit:
+        purged = unit.outbox.purge_sent(sent_before, limit)
+        unit.commit()
+    return purged

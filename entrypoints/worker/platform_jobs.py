@@ -4,11 +4,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from domain.shared.outbox import relay_pending
+from datetime import datetime, timedelta, timezone
+
+from domain.shared.outbox import purge_sent, relay_pending
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
     from entrypoints.platform_wiring import PlatformEvents
+
+
+SENT_KEPT = timedelta(days=7)
 
 
 def _platform(container: Container) -> PlatformEvents:
@@ -17,8 +22,12 @@ def _platform(container: Container) -> PlatformEvents:
 
 
 def outbox_relay(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Send what the committing processes could not (the queue was down, a crash after commit)."""
-    return {"sent": relay_pending(container.uow, container.queue, container.clock.now())}  # type: ignore[arg-type]
+    """Send what the committing processes could not (the queue was down, a crash after commit),
+    then forget rows sent more than a week ago. Outbox times are the machine's clock, not the
+    domain's (a test's manual clock never moves the relay)."""
+    now = datetime.now(timezone.utc)
+    sent = relay_pending(container.uow, container.queue, now)  # type: ignore[arg-type]
+    return {"sent": sent, "purged": purge_sent(container.uow, now - SENT_KEPT)}  # type: ignore[arg-type]
 
 
 def platform_event(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:

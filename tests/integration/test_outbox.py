@@ -109,3 +109,19 @@ def test_the_relay_leaves_rows_younger_than_the_grace_to_their_committer(
     up = RecordingJobQueue()
     assert relay_pending(uow, up, datetime.now(timezone.utc), grace=timedelta(seconds=30)) == 0
     assert relay_pending(uow, up, datetime.now(timezone.utc) + timedelta(seconds=31), grace=timedelta(seconds=30)) == 1
+
+
+def test_rows_sent_long_ago_are_purged_and_unsent_ones_kept(uow_with: Callable[[Any], Callable[[], Any]]) -> None:
+    from domain.shared.outbox import purge_sent
+
+    down = DownQueue()
+    with uow_with(down)() as unit:
+        unit.enqueue(Job("kept"))
+        unit.commit()
+    uow = uow_with(RecordingJobQueue())
+    with uow() as unit:
+        unit.enqueue(Job("sent"))
+        unit.commit()
+    assert purge_sent(uow, datetime.now(timezone.utc) - timedelta(days=7)) == 0
+    assert purge_sent(uow, later()) == 1
+    assert unsent(uow) == 1
