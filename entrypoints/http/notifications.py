@@ -101,7 +101,7 @@ class Preferences(MethodView):
         return {t: asdict(p) for t, p in _notifications().preferences(current_principal().user_id).items()}
 
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(PreferencesPatchSchema)
+    @blp.arguments(PreferencesPatchSchema, required=False)  # no body: nothing changes
     @blp.response(200, PreferencesSchema)
     @blp.errors({401: UNAUTHENTICATED, 422: "An unknown type, or a payment or security type turned off (validation_error)"})
     def patch(self, body: dict[str, Any]) -> Any:
