@@ -105,7 +105,7 @@ def test_a_task_committed_while_redis_is_down_runs_once_when_it_is_back(
 
     switch.target = live_queue  # Redis is back
     assert relay_pending(container.uow, switch, later(), grace=timedelta(0)) == 1
-    work_until(redis, lambda: container.coaching.get_task(user, task.id).status is TaskStatus.SUCCEEDED)  # type: ignore[union-attr]
+    work_until(redis, lambda: container.coaching.get_task(user, task.id).status is TaskStatus.SUCCEEDED, timeout=30)  # type: ignore[union-attr]
     assert relay_pending(container.uow, switch, later(), grace=timedelta(0)) == 0  # a second relay sends nothing
     burst(redis)
 
