@@ -20,6 +20,7 @@ from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
 from entrypoints.container import Container, UowFactory
+from entrypoints.platform_wiring import build_platform_events
 
 log = logging.getLogger(__name__)
 JOB_FUNCTION = "entrypoints.worker.jobs.execute"
@@ -73,6 +74,7 @@ def bootstrap(
         default_hold_ttl=settings.default_hold_ttl,
         free_plan_credits=settings.free_plan_monthly_credits,
         retry_attempts=settings.db_retry_attempts,
+        low_balance=(settings.low_balance_threshold, settings.low_balance_rearm),  # issue 22
     )
     identity = IdentityService(
         uow=uow,
@@ -110,6 +112,7 @@ def bootstrap(
         webhook_verifier=verifier,
         coach_model=coach_model,
         coaching=coaching,
+        platform_events=build_platform_events(settings, uow, clock, ids),  # issue 22
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job

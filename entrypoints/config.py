@@ -80,6 +80,18 @@ class Settings:
     coach_hold_ttl: int = 15 * 60
     task_timeout: int = 10 * 60
     task_queue_timeout: int = 60 * 60
+    # --- outbox, outgoing webhooks, notifications (issue 22) ---
+    webhook_allowed_networks: str = ""  # CIDRs a webhook may reach although not public (tests: 127.0.0.0/8)
+    webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_disable_after_days: float = 5.0
+    webhook_rotation_overlap_hours: float = 24.0
+    webhook_backlog_max: int = 1000
+    webhook_timeout: float = 10.0
+    smtp_url: str | None = field(default=None, repr=False)  # unset: emails are written to the log
+    email_from: str = "Houston <no-reply@localhost>"
+    low_balance_threshold: int = 20
+    low_balance_rearm: int = 50
+    low_balance_cooldown_hours: float = 72.0
 
     @property
     def worker_timeout(self) -> int:
@@ -226,6 +238,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **_operations(env),
         **_billing(env, production, data_dir, _own_base_url(env)),
         **_coaching(env),
+        **_platform(env),
     )
 
 
@@ -354,4 +367,58 @@ def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
         "coach_hold_ttl": hold_ttl,
         "task_timeout": _int(env, "TASK_TIMEOUT_SECONDS", 10 * 60, minimum=10),
         "task_queue_timeout": _int(env, "TASK_QUEUE_TIMEOUT_SECONDS", 60 * 60, minimum=60),
+    }
+
+
+def _platform(env: Mapping[str, str]) -> dict[str, Any]:
+    """Outgoing webhooks and notifications (issue 22)."""
+    networks = env.get("WEBHOOK_ALLOWED_NETWORKS", "")
+    try:
+        import ipaddress
+
+        for part in networks.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+    except ValueError:
+        raise ConfigError(f"WEBHOOK_ALLOWED_NETWORKS must be comma-separated CIDRs, got {networks!r}") from None
+    raw_schedule = env.get("WEBHOOK_RETRY_SCHEDULE") or "5,300,1800,7200,18000,36000,36000"
+    try:
+        schedule = tuple(int(part) for part in raw_schedule.split(",") if part.strip())
+        if any(wait < 1 for wait in schedule):
+            raise ValueError(raw_schedule)
+    except ValueError:
+        raise ConfigError(f"WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds >= 1, got {raw_schedule!r}") from None
+
+    def number(name: str, default: float) -> float:
+        raw = env.get(name) or str(default)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{name} must be above 0, got {raw!r}")
+        return value
+
+    smtp_url = env.get("SMTP_URL") or None
+    if smtp_url is None and env.get("SMTP_HOST"):
+        from urllib.parse import quote
+
+        user = env.get("SMTP_USER", "")
+        auth = f"{quote(user, safe='')}:{quote(env.get('SMTP_PASSWORD', ''), safe='')}@" if user else ""
+        tls = (env.get("SMTP_TLS") or "none").lower()  # none | starttls | ssl
+        scheme = "smtps" if tls == "ssl" else "smtp"
+        smtp_url = f"{scheme}://{auth}{env['SMTP_HOST']}:{env.get('SMTP_PORT') or (465 if tls == 'ssl' else 25)}"
+        smtp_url += "?starttls=1" if tls == "starttls" else ""
+    return {
+        "webhook_allowed_networks": networks,
+        "webhook_retry_schedule": schedule,
+        "webhook_disable_after_days": number("WEBHOOK_DISABLE_AFTER_DAYS", 5.0),
+        "webhook_rotation_overlap_hours": number("WEBHOOK_ROTATION_OVERLAP_HOURS", 24.0),
+        "webhook_backlog_max": _int(env, "WEBHOOK_BACKLOG_MAX", 1000, minimum=1),
+        "webhook_timeout": number("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+        "smtp_url": smtp_url,
+        "email_from": env.get("EMAIL_FROM") or "Houston <no-reply@localhost>",
+        "low_balance_threshold": _int(env, "LOW_BALANCE_THRESHOLD", 20),
+        "low_balance_rearm": _int(env, "LOW_BALANCE_REARM", 50),
+        "low_balance_cooldown_hours": number("LOW_BALANCE_COOLDOWN_HOURS", 72.0),
     }

@@ -23,6 +23,7 @@ from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
+from entrypoints.platform_wiring import PlatformEvents
 from entrypoints.observability import Metrics, NullMetrics
 
 log = logging.getLogger("entrypoints.bootstrap")
@@ -57,6 +58,7 @@ class Container:
     webhook_verifier: WebhookVerifier | None = None
     coach_model: CoachModel | None = None  # issue 14: always set by bootstrap()
     coaching: Coaching | None = None  # issue 14: always set by bootstrap()
+    platform_events: PlatformEvents | None = None  # issue 22: always set by bootstrap()
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

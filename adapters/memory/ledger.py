@@ -59,6 +59,12 @@ class InMemoryLedgerRepository:
     def all_grants(self, account_id: str) -> list[Grant]:
         return [replace(g) for g in self._t("ledger_grants").values() if g.account_id == account_id]
 
+    def grants_expiring(self, start: datetime, end: datetime, *, after: str | None, limit: int) -> list[Grant]:
+        found = [replace(g) for g in self._t("ledger_grants").values()
+                 if g.remaining > 0 and g.expires_at is not None and start < g.expires_at <= end
+                 and (after is None or g.id > after)]  # fmt: skip
+        return sorted(found, key=lambda g: g.id)[:limit]
+
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
         ids = {
             g.account_id

@@ -1,6 +1,7 @@
 """The in-memory unit of work: serialised like SQLite's BEGIN IMMEDIATE, rolled back from a snapshot."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from adapters.memory.billing import InMemoryBillingRepository
@@ -9,6 +10,8 @@ from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTo
 from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
 from adapters.memory.store import MemoryStore
+from adapters.memory.outbox import InMemoryOutboxRepository
+from adapters.memory.webhooks import InMemoryNotificationRepository, InMemoryWebhookRepository
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -23,6 +26,9 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     directory: InMemoryUserDirectory
     billing: InMemoryBillingRepository
     coaching: InMemoryCoachingRepository
+    outbox: InMemoryOutboxRepository
+    webhooks: InMemoryWebhookRepository
+    notifications: InMemoryNotificationRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -37,6 +43,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.directory = InMemoryUserDirectory(store)
         self.billing = InMemoryBillingRepository(store)
         self.coaching = InMemoryCoachingRepository(store)
+        self.outbox, self.webhooks, self.notifications = InMemoryOutboxRepository(store), InMemoryWebhookRepository(store), InMemoryNotificationRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()
@@ -44,6 +51,10 @@ class MemoryUnitOfWork(UnitOfWorkBase):
 
     def _commit(self) -> None:
         self._snapshot = self._store.snapshot()  # later writes in this unit roll back to here
+
+    def _mark_sent(self, ids: list[str]) -> None:  # issue 22: the store's lock is still held
+        self.outbox.mark_sent(ids, datetime.now(timezone.utc))
+        self._snapshot = self._store.snapshot()
 
     def _rollback(self) -> None:
         if self._snapshot is not None:

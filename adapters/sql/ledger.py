@@ -175,6 +175,12 @@ class SqlLedgerRepository:
         statement = select(*GRANT_COLUMNS).where(G.account_id == account_id)
         return [_grant(row) for row in self._db.execute(statement)]
 
+    def grants_expiring(self, start: datetime, end: datetime, *, after: str | None, limit: int) -> list[Grant]:
+        statement = select(*GRANT_COLUMNS).where(G.expires_at > start, G.expires_at <= end, G.remaining > 0)
+        if after is not None:
+            statement = statement.where(G.id > after)
+        return [_grant(row) for row in self._db.execute(statement.order_by(G.id).limit(limit))]
+
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
         statement = (
             select(G.account_id).distinct()

@@ -521,3 +521,6 @@ coaching_claims = Table(
     _ts("created_at"),
     **EXACT,
 )
+
+# --- outbox, outgoing webhooks, notifications (issue 22): their own module ---
+from adapters.sql import outbox_tables as _outbox_tables  # noqa: E402,F401

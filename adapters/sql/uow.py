@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
@@ -14,6 +15,8 @@ from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
 from domain.shared.errors import OutcomeUnknown
+from adapters.sql.outbox import SqlOutboxRepository
+from adapters.sql.webhooks import SqlNotificationRepository, SqlWebhookRepository
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -32,6 +35,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
     directory: SqlUserDirectory
     billing: SqlBillingRepository
     coaching: SqlCoachingRepository
+    outbox: SqlOutboxRepository
+    webhooks: SqlWebhookRepository
+    notifications: SqlNotificationRepository
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -51,6 +57,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.directory = SqlUserDirectory(db)
         self.billing = SqlBillingRepository(db)
         self.coaching = SqlCoachingRepository(db)
+        self.outbox, self.webhooks, self.notifications = SqlOutboxRepository(db), SqlWebhookRepository(db), SqlNotificationRepository(db)
 
     def _commit(self) -> None:
         """COMMIT. A connection lost on the way (or a Galera node that stopped serving) leaves the
@@ -70,6 +77,11 @@ class SqlUnitOfWork(UnitOfWorkBase):
             ) from error
         except exc.PendingRollbackError as error:  # the transaction had already died: nothing committed
             raise connection_unusable() from error
+
+    def _mark_sent(self, ids: list[str]) -> None:  # issue 22: the outbox rows just handed to the queue
+        assert self._connection is not None
+        self.outbox.mark_sent(ids, datetime.now(timezone.utc))
+        guarded(self._connection.commit)
 
     def _rollback(self) -> None:
         """Roll back, and never replace the error in flight: a ROLLBACK on a dead connection

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 
+from domain.shared.events import signed_in
 from domain.identity.core import AuthResult, IdentityCore
 from domain.identity.errors import (
     InvalidCredentials,
@@ -76,7 +77,9 @@ class SessionUseCases(IdentityCore):
             if user is None:  # deleted between the password check and now
                 raise InvalidCredentials()
             result = self._issue(uow, user, now, family_id=None)
-            uow.logins.add(self._attempt(LoginEvent.LOGIN, user.id, user.email, client))
+            attempt = self._attempt(LoginEvent.LOGIN, user.id, user.email, client)
+            uow.logins.add(attempt)
+            signed_in(uow, user.id, attempt.id, attempt.ip, attempt.user_agent)  # issue 22: new-address check
             uow.commit()
         return result
 

@@ -39,6 +39,8 @@ class LedgerRepository(Protocol):
         """Every grant of the account, spent or not, in any order."""
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
         """Ids of accounts that have a grant with expires_at <= now and remaining > 0, ascending."""
+    def grants_expiring(self, start: datetime, end: datetime, *, after: str | None, limit: int) -> list[Grant]:
+        """Grants with start < expires_at <= end and remaining > 0, by id ascending, ids > after (issue 22)."""
 
     def add_entry(self, entry: Entry, allocations: Sequence[Allocation] = ()) -> None: ...
     def list_entries(

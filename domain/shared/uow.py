@@ -1,16 +1,24 @@
-"""The unit of work: one transaction per use case, jobs dispatched only after it commits."""
+"""The unit of work: one transaction per use case, jobs dispatched only after it commits.
+
+A unit of work with an `outbox` repository (every storage adapter has one) writes each job to
+the outbox in its own transaction, hands it to the queue after the commit and marks it sent;
+when the queue is down the commit still stands and the relay sends it later (domain/shared/outbox.py).
+"""
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
-from domain.shared.errors import TransientError
+from domain.shared.errors import TransientError, Unavailable
 from domain.shared.jobs import Job, JobQueue
+from domain.shared.outbox import OutboxMessage
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class UnitOfWork(Protocol):
@@ -34,10 +42,12 @@ class UnitOfWorkBase:
     def __init__(self, queue: JobQueue | None = None) -> None:
         self._queue = queue
         self._jobs: list[Job] = []
+        self._outboxed: list[str] = []
         self._committed = False
 
     def __enter__(self) -> Self:
         self._jobs = []
+        self._outboxed = []
         self._committed = False
         self._begin()
         return self
@@ -60,17 +70,51 @@ class UnitOfWorkBase:
         self._commit()
         self._committed = True
         jobs, self._jobs = self._jobs, []
+        outboxed, self._outboxed = self._outboxed, []
+        if outboxed:
+            self._hand_over(jobs, outboxed)
+            return
         for job in jobs:
             if self._queue is None:
                 raise RuntimeError(f"job {job.name!r} queued on a unit of work without a queue")
             self._queue.enqueue(job)
 
+    def _hand_over(self, jobs: list[Job], ids: list[str]) -> None:
+        """After the commit: send the outbox rows' jobs and mark them sent. A queue that is down
+        leaves the rest to the relay; the committed work stands either way."""
+        sent: list[str] = []
+        for job, message_id in zip(jobs, ids):
+            if self._queue is None:
+                break  # nothing to send with here: the relay will
+            try:
+                self._queue.enqueue(job)
+            except Unavailable:
+                log.warning("queue unavailable after commit; the outbox relay will send", extra={"job": job.name})
+                break
+            sent.append(message_id)
+        if sent:
+            try:
+                self._mark_sent(sent)
+            except Exception:  # marked later by the relay; a second hand-over is de-duplicated
+                log.warning("could not mark outbox rows sent", exc_info=True)
+
     def rollback(self) -> None:
         self._jobs = []
+        self._outboxed = []
         self._rollback()
 
     def enqueue(self, job: Job) -> None:
-        self._jobs.append(job)
+        outbox = getattr(self, "outbox", None)
+        if outbox is None:
+            self._jobs.append(job)
+            return
+        message = OutboxMessage.of(job)
+        outbox.add(message)
+        self._jobs.append(message.job)
+        self._outboxed.append(message.id)
+
+    def _mark_sent(self, ids: list[str]) -> None:
+        """Mark outbox rows sent after the commit, in a transaction of their own."""
 
     def _begin(self) -> None:
         pass

@@ -66,6 +66,10 @@ def _register_blueprints(api: Api) -> None:
     from entrypoints.http import coaching
 
     api.register_blueprint(coaching.blp)
+    from entrypoints.http import notifications, webhooks  # issue 22
+
+    api.register_blueprint(webhooks.blp)
+    api.register_blueprint(notifications.blp)
 
 
 def _register_fake_checkout(app: Flask, container: Container) -> None:

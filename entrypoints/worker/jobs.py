@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from domain.identity.model import FREE_PLAN
 from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
-from entrypoints.worker import billing_jobs
+from entrypoints.worker import billing_jobs, platform_jobs
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -95,6 +95,7 @@ JOBS: Mapping[str, JobFunction] = {
     "billing.reconcile": billing_jobs.reconcile,
     "coaching.run_task": run_coaching_task,
     "coaching.sweep": coaching_sweep,
+    **platform_jobs.JOBS,  # issue 22: outbox relay, event fan-out, webhooks, emails
 }
 
 

@@ -9,6 +9,9 @@ What runs when (all times UTC):
 | `grant_free_plan_monthly_credits` | `ledger.grant_free_plan_monthly_credits` | daily at 00:10     |
 | `billing_reconcile`               | `billing.reconcile`                      | daily at 03:20     |
 | `coaching_sweep`                  | `coaching.sweep`                         | every minute       |
+| `outbox_relay`                    | `outbox.relay`                           | every minute       |
+| `webhooks_sweep`                  | `webhooks.sweep`                         | every minute       |
+| `announce_expiring`               | `credits.announce_expiring`              | daily at 09:00     |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -120,6 +123,9 @@ SCHEDULE: tuple[Periodic, ...] = (
         retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600)),
     ),
     Periodic("coaching_sweep", "coaching.sweep", interval_seconds=60),
+    Periodic("outbox_relay", "outbox.relay", interval_seconds=60),  # issue 22
+    Periodic("webhooks_sweep", "webhooks.sweep", interval_seconds=60),  # issue 22
+    Periodic("announce_expiring", "credits.announce_expiring", cron="0 9 * * *"),  # issue 22
 )
 
 

@@ -88,8 +88,11 @@ class Api:
         headers = api_key_headers(self.user_key)
         workspace = self.client.post("/v1/workspaces", json={"name": "Hostile"}, headers=headers).get_json()
         session = self.client.post(f"/v1/workspaces/{workspace['id']}/chat/sessions", json={}, headers=headers)
+        endpoint = self.client.post("/v1/webhook-endpoints", json={"url": "https://example.com/hook",
+                                    "events": ["payment.succeeded"]}, headers=headers).get_json()  # fmt: skip
         self.path_values = {
             "workspace_id": workspace["id"], "session_id": session.get_json()["id"], "user_id": self.user["user"]["id"],
+            "endpoint_id": endpoint["id"],
         }  # fmt: skip
 
     def headers(self, path: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ others (for example HOUSTON_FUZZ_SEED=$RANDOM). Hypothesis writes .hypothesis/ a
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import schemathesis
@@ -21,7 +22,9 @@ from hypothesis import HealthCheck, settings
 
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from adapters.queue.recording import RecordingJobQueue
+from domain.platform.notifications_model import optional
 from domain.shared.clock import ManualClock
+from domain.shared.pagination import encode_cursor
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
 from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, login, register, register_admin
@@ -100,6 +103,37 @@ REAL_CURSORS.update({
     "/v1/tasks": _second_page_cursor("/v1/tasks", _user_headers),
 })
 
+# Webhooks and notifications (issue 22): two endpoints and two notifications (second pages), real
+# ids for half the cases, public URLs, and no turning off of what cannot be turned off.
+_platform = _container.platform_events
+_platform.webhooks.config = replace(_platform.webhooks.config, endpoints_per_user=10**6)
+_ENDPOINTS = [_platform.webhooks.create(USER["user"]["id"], f"https://example.com/hook/{n}", ["payment.succeeded"], None)
+              for n in (1, 2)]  # fmt: skip
+for _n in (1, 2):
+    with _container.uow() as _uow:
+        _platform.notifications.notify(_uow, USER["user"]["id"], "task_finished", title="t", body="b", dedupe_key=f"fuzz{_n}")
+        _uow.commit()
+_NOTES = _platform.notifications.inbox(USER["user"]["id"], unread_only=False, limit=2, cursor=None)[0].items
+PLATFORM_IDS = {"endpoint_id": _ENDPOINTS[0].id, "notification_id": _NOTES[0].id}
+REAL_CURSORS.update({
+    "/v1/webhook-endpoints": _second_page_cursor("/v1/webhook-endpoints", _user_headers),
+    "/v1/notifications": _second_page_cursor("/v1/notifications", _user_headers),
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries": encode_cursor({"id": "wha_0"}),
+})
+
+
+def _platform_runtime_values(case: Any) -> None:
+    for name, real in PLATFORM_IDS.items():
+        if name in (case.path_parameters or {}) and len(case.path_parameters[name]) % 2:
+            case.path_parameters[name] = real
+    if isinstance(case.body, dict) and case.operation.path.startswith("/v1/webhook-endpoints") and "url" in case.body:
+        case.body["url"] = "https://example.com/hook"
+    if case.operation.path == "/v1/me/notification-preferences" and isinstance(case.body, dict):
+        for locked in [t for t in case.body if not optional(t)]:
+            case.body.pop(locked)
+    if case.operation.path == "/v1/notifications/unsubscribe" and isinstance(case.query, dict):
+        case.query["token"] = _platform.notifications._token(USER["user"]["id"], "task_finished")
+
 
 def _coaching_runtime_values(case: Any) -> None:
     for name, real in COACHING_IDS.items():
@@ -171,6 +205,7 @@ def _with_runtime_values(case: Any) -> None:
     if path.startswith("/v1/admin/users/{user_id}") and len(case.path_parameters["user_id"]) % 2:
         case.path_parameters["user_id"] = USER["user"]["id"]  # the other half stays random: 404
     _coaching_runtime_values(case)
+    _platform_runtime_values(case)
 
 
 @schema.parametrize()

@@ -273,6 +273,9 @@ def test_the_schedule_releases_holds_every_minute_expires_grants_hourly_and_gran
         ("grant_free_plan_monthly_credits", "ledger.grant_free_plan_monthly_credits", None, "10 0 * * *"),
         ("billing_reconcile", "billing.reconcile", None, "20 3 * * *"),
         ("coaching_sweep", "coaching.sweep", 60, None),
+        ("outbox_relay", "outbox.relay", 60, None),
+        ("webhooks_sweep", "webhooks.sweep", 60, None),
+        ("announce_expiring", "credits.announce_expiring", None, "0 9 * * *"),
     ]
     assert all(entry.job_name in JOBS for entry in SCHEDULE)
 
@@ -311,9 +314,11 @@ def test_a_tick_enqueues_the_current_slot_of_every_entry_once() -> None:
     assert first == ["periodic-release_expired_holds-20260115T120000Z", "periodic-expire_grants-20260115T120000Z",
                      "periodic-grant_free_plan_monthly_credits-20260115T001000Z",
                      "periodic-billing_reconcile-20260115T032000Z",
-                     "periodic-coaching_sweep-20260115T120000Z"]  # fmt: skip
+                     "periodic-coaching_sweep-20260115T120000Z", "periodic-outbox_relay-20260115T120000Z",
+                     "periodic-webhooks_sweep-20260115T120000Z", "periodic-announce_expiring-20260115T090000Z"]  # fmt: skip
     assert tick(SCHEDULE, T0 + timedelta(seconds=59), queue, claims) == []
-    next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z"]
+    next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z",
+                   "periodic-outbox_relay-20260115T120100Z", "periodic-webhooks_sweep-20260115T120100Z"]
     assert tick(SCHEDULE, T0 + timedelta(seconds=60), queue, claims) == next_minute
     assert [job.job_id for job in queue.jobs] == [*first, *next_minute]
     assert queue.jobs[2].retry == RetryPolicy(3, (60, 300, 900))

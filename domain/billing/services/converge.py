@@ -34,6 +34,7 @@ from domain.billing import convergence as c
 from domain.billing import objects as o
 from domain.billing.model import EventStatus, Payment, PaymentKind, PaymentStatus, ProviderEvent
 from domain.billing.ports import BillingUnitOfWork
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.billing.services.handlers import EventHandlers, Outcome, PaymentNotYetKnown, _done
 from domain.ledger.errors import AccountNotFound
 from domain.ledger.model import EntryKind, GrantSource, consumption_order
@@ -239,6 +240,13 @@ class ConvergeUseCases(EventHandlers):
         must follow a payment (outgoing `payment.succeeded/refunded/failed`, a referral's first
         paid purchase and its refund or dispute) belong here, one line each, written to an outbox
         in this same transaction."""
+        now = self._clock.now()
+        if after.settled and not before.settled:  # issue 22: first time paid (late events may skip PAID)
+            emitters.payment(uow, "payment.succeeded", after, now)
+        if after.status is PaymentStatus.FAILED and before.status is not PaymentStatus.FAILED:
+            emitters.payment(uow, "payment.failed", after, now)
+        if after.refunded_cents > before.refunded_cents:
+            emitters.payment(uow, "payment.refunded", after, now)
 
 
 def _payloads(events: list[ProviderEvent]) -> list[Mapping[str, Any]]:

@@ -39,6 +39,7 @@ from domain.billing.ports import BillingUnitOfWork
 from domain.billing.services.events import EventUseCases
 from domain.identity.model import FREE_PLAN
 from domain.ledger.model import GrantSource
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.shared.errors import DomainError, DuplicateRecord, InvalidInput
 
 Outcome = tuple[EventStatus, str | None]
@@ -212,6 +213,10 @@ class EventHandlers(EventUseCases):
             if subscription is not None and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
                 subscription.status, subscription.updated_at = SubscriptionStatus.PAST_DUE, self._clock.now()
                 uow.billing.save_subscription(subscription)
+            owner = payment.user_id if payment is not None else subscription.user_id if subscription is not None else None
+            if owner is not None:
+                emitters.invoice_failed(uow, owner, invoice_id, payment.id if payment else None, o.integer(invoice, "amount_due") or 0,
+                                        o.text(invoice, "currency") or "", o.integer(invoice, "attempt_count") or 1, self._clock.now())  # fmt: skip
             uow.commit()
         return _done("payment failed; subscription past_due")
 
@@ -235,6 +240,7 @@ class EventHandlers(EventUseCases):
             if synced.customer_id and uow.billing.customer_id(user_id) is None:
                 uow.billing.set_customer_id(user_id, synced.customer_id)
             self._follow_plan(uow, user_id, synced.plan_id if synced.live else FREE_PLAN)
+            emitters.subscription(uow, synced, self._clock.now())
             if synced.status in ENDED_SUBSCRIPTION:
                 self._free_plan_slot(uow, user_id, provider_id)
             uow.commit()

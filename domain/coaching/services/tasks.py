@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
 from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
 from domain.coaching.policy import Action, authorize
@@ -112,6 +113,7 @@ class TaskUseCases(CoachingBase):
             now = self._clock.now()
             task.status, task.error, task.finished_at, task.updated_at = TaskStatus.FAILED, error, now, now
             uow.coaching.update_task(task)
+            emitters.task(uow, task, now)
             uow.commit()
         return task
 
@@ -227,6 +229,7 @@ class TaskUseCases(CoachingBase):
             else:
                 task.status, task.error = TaskStatus.FAILED, failure[:500]
             uow.coaching.update_task(task)
+            emitters.task(uow, task, now)
             uow.commit()
         if task.status is TaskStatus.SUCCEEDED:
             self._settle(task)

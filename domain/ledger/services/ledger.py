@@ -25,6 +25,7 @@ from domain.ledger.services.sweeps import LedgerSweeps
 from domain.shared.audit import AuditingUnitOfWork, AuditRecord
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
+from domain.shared.events import balance_crossed
 from domain.shared.ids import IdGenerator
 
 
@@ -44,7 +45,9 @@ class Ledger(LedgerQueries, LedgerSweeps):
         default_hold_ttl: int = 900,
         free_plan_credits: int = 100,
         retry_attempts: int = 5,
+        low_balance: tuple[int, int] | None = None,  # issue 22: (threshold, rearm_at) of available credits
     ) -> None:
+        self._low_balance = low_balance
         self._uow = uow
         self._clock = clock
         self._ids = ids
@@ -54,8 +57,25 @@ class Ledger(LedgerQueries, LedgerSweeps):
         self._retry_attempts = retry_attempts  # whole-call tries on contention (Galera: certification conflicts)
 
     def _once(self, account_id: str, key: str, operation: str, args: dict[str, Any], work: Work) -> Movement:
+        work = self._watch_balance(work)
         return once(self._uow, self._clock, self._ids, account_id, key, operation, fingerprint(operation, args), work,
                     attempts=self._retry_attempts)  # fmt: skip
+
+    def _watch_balance(self, work: Work) -> Work:
+        """Issue 22: tell the notifier, in the same transaction, when the available balance crosses
+        the low-balance threshold downwards (or the re-arm level upwards)."""
+        if self._low_balance is None:
+            return work
+        threshold, rearm_at = self._low_balance
+
+        def watched(book: Book) -> Movement:
+            before = book.account.available
+            result = work(book)
+            balance_crossed(book.uow, book.account.id, before, book.account.available, book.account.balance, book.now,
+                            threshold=threshold, rearm_at=rearm_at)  # fmt: skip
+            return result
+
+        return watched
 
     # --- accounts ------------------------------------------------------------------------
     def open_account(self, account_id: str) -> None:
