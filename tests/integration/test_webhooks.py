@@ -235,7 +235,8 @@ def test_a_host_name_resolving_to_loopback_is_refused_at_delivery(
 
 
 def test_https_is_required_in_production(make_container: Callable[..., Container], clock: ManualClock) -> None:
-    container = build(make_container, clock, env="production")
+    container = build(make_container, clock, env="production",  # production never runs on the fake gateway
+                      stripe_secret_key="sk_test_x", stripe_webhook_secret="whsec_x")
     with pytest.raises(InvalidInput):
         platform(container).webhooks.create(a_user(container), "http://example.com/hook", ["payment.succeeded"], None)
 

@@ -120,5 +120,7 @@ def test_reading_the_settings_logs_nothing_the_service_says_its_warnings_once_at
 
 def test_threads_default_to_the_gthread_worker_in_development_and_sync_in_production(tmp_path: Path) -> None:
     assert load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).web_threads == 4
-    assert load_settings({"HOUSTON_ENV": "production", "JWT_SECRET": STRONG}).web_threads == 1
+    production = {"HOUSTON_ENV": "production", "JWT_SECRET": STRONG, "STRIPE_SECRET_KEY": "sk_test_x",
+                  "STRIPE_WEBHOOK_SECRET": "whsec_x"}  # production refuses to start without them (issue 18)
+    assert load_settings(production).web_threads == 1
     assert load_settings({"JWT_SECRET": STRONG, "WEB_THREADS": "8"}).web_threads == 8
