@@ -20,6 +20,7 @@ from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
 from entrypoints.container import Container, UowFactory
+from entrypoints.platform24 import build_platform24
 
 log = logging.getLogger(__name__)
 JOB_FUNCTION = "entrypoints.worker.jobs.execute"
@@ -92,6 +93,9 @@ def bootstrap(
     )  # fmt: skip
     coach_model = coach_model or _coach_model(settings)
     coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
+    platform24 = build_platform24(settings, uow=uow, ledger=ledger, clock=clock, ids=ids, hasher=hasher,
+                                  gateway=gateway, catalogue=catalogue)  # issue 24
+    billing.purchase_hooks = platform24.referrals  # issue 24: first paid purchase, refunds and disputes
     container = Container(
         settings=settings,
         clock=clock,
@@ -108,6 +112,7 @@ def bootstrap(
         webhook_verifier=verifier,
         coach_model=coach_model,
         coaching=coaching,
+        platform24=platform24,
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job

@@ -75,6 +75,11 @@ class Settings:
     coach_hold_ttl: int = 15 * 60
     task_timeout: int = 10 * 60
     task_queue_timeout: int = 60 * 60
+    # --- referrals (issue 24) ---
+    referral_bonus: int = 200
+    referral_referee_bonus: int = 50
+    referral_hold_days: int = 14
+    referral_monthly_cap: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -190,7 +195,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **_operations(env),
         **_billing(env, production, data_dir),
         **_coaching(env),
+        **_referrals(env),
     )
+
+
+def _referrals(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "referral_bonus": _int(env, "REFERRAL_BONUS_CREDITS", 200),
+        "referral_referee_bonus": _int(env, "REFERRAL_REFEREE_BONUS_CREDITS", 50),
+        "referral_hold_days": _int(env, "REFERRAL_HOLD_DAYS", 14),
+        "referral_monthly_cap": _int(env, "REFERRAL_MONTHLY_CAP", 10),
+    }
 
 
 def _operations(env: Mapping[str, str]) -> dict[str, Any]:

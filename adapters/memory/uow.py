@@ -8,6 +8,7 @@ from adapters.memory.coaching import InMemoryCoachingRepository
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
+from adapters.memory.referrals import InMemoryReferralRepository
 from adapters.memory.store import MemoryStore
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
@@ -23,6 +24,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     directory: InMemoryUserDirectory
     billing: InMemoryBillingRepository
     coaching: InMemoryCoachingRepository
+    referrals: InMemoryReferralRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -37,6 +39,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.directory = InMemoryUserDirectory(store)
         self.billing = InMemoryBillingRepository(store)
         self.coaching = InMemoryCoachingRepository(store)
+        self.referrals = InMemoryReferralRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

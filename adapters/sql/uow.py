@@ -9,6 +9,9 @@ from adapters.sql.coaching import SqlCoachingRepository
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
+from adapters.sql.personal_data import SqlPersonalData
+from adapters.sql.referrals import SqlReferralRepository
+from adapters.sql.sales import SqlSalesStore
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -25,6 +28,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
     directory: SqlUserDirectory
     billing: SqlBillingRepository
     coaching: SqlCoachingRepository
+    referrals: SqlReferralRepository
+    personal_data: SqlPersonalData
+    sales: SqlSalesStore
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -44,6 +50,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.directory = SqlUserDirectory(db)
         self.billing = SqlBillingRepository(db)
         self.coaching = SqlCoachingRepository(db)
+        self.referrals = SqlReferralRepository(db)
+        self.personal_data = SqlPersonalData(db)
+        self.sales = SqlSalesStore(db)
 
     def _commit(self) -> None:
         assert self._connection is not None

@@ -162,6 +162,8 @@ class EventHandlers(EventUseCases):
             locked.updated_at = self._clock.now()
             uow.billing.update_payment(locked)
             uow.commit()
+        if locked.status is PaymentStatus.PAID:  # issue 24: referrals count the first paid purchase
+            self.purchase_hooks.paid(locked.id, locked.user_id, locked.customer_id, locked.amount_cents)
 
     # --- invoices ----------------------------------------------------------------------------
     def _on_invoice_paid(self, event: Mapping[str, Any]) -> Outcome:

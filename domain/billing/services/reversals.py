@@ -45,6 +45,7 @@ class ReversalUseCases(EventHandlers):
             self._claim(uow, payment, payment.credits_for_refund(refunded), "refund", f"refund:{o.text(charge, 'id')}:{refunded}")
             uow.commit()
         self._apply_reversals(payment.id)
+        self.purchase_hooks.reversed(payment.id)  # issue 24: a refunded first purchase voids the referral bonus
         return _done(f"refunded {refunded} cents in all")
 
     def _on_dispute_created(self, event: Mapping[str, Any]) -> Outcome:
@@ -57,6 +58,7 @@ class ReversalUseCases(EventHandlers):
             self._claim(uow, payment, payment.credits, "dispute", f"dispute:{o.text(dispute, 'id')}")
             uow.commit()
         self._apply_reversals(payment.id)
+        self.purchase_hooks.reversed(payment.id)  # issue 24: so does a dispute
         return _done("disputed: what was left of the grant is reversed")
 
     def _on_dispute_closed(self, event: Mapping[str, Any]) -> Outcome:
