@@ -22,6 +22,7 @@ from domain.identity.model import FREE_PLAN
 from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
 from entrypoints.worker import billing_jobs
+from entrypoints.worker.platform24_jobs import PLATFORM24_JOBS
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -95,6 +96,7 @@ JOBS: Mapping[str, JobFunction] = {
     "billing.reconcile": billing_jobs.reconcile,
     "coaching.run_task": run_coaching_task,
     "coaching.sweep": coaching_sweep,
+    **PLATFORM24_JOBS,  # issue 24
 }
 
 

@@ -9,6 +9,8 @@ What runs when (all times UTC):
 | `grant_free_plan_monthly_credits` | `ledger.grant_free_plan_monthly_credits` | daily at 00:10     |
 | `billing_reconcile`               | `billing.reconcile`                      | daily at 03:20     |
 | `coaching_sweep`                  | `coaching.sweep`                         | every minute       |
+| `referrals_release`               | `referrals.release_due`                  | every hour, at :00 |
+| `sales_rollup`                    | `sales.rollup`                           | daily at 00:20     |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -120,6 +122,8 @@ SCHEDULE: tuple[Periodic, ...] = (
         retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600)),
     ),
     Periodic("coaching_sweep", "coaching.sweep", interval_seconds=60),
+    Periodic("referrals_release", "referrals.release_due", interval_seconds=3600),  # issue 24
+    Periodic("sales_rollup", "sales.rollup", cron="20 0 * * *", retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600))),  # issue 24
 )
 
 

@@ -273,6 +273,8 @@ def test_the_schedule_releases_holds_every_minute_expires_grants_hourly_and_gran
         ("grant_free_plan_monthly_credits", "ledger.grant_free_plan_monthly_credits", None, "10 0 * * *"),
         ("billing_reconcile", "billing.reconcile", None, "20 3 * * *"),
         ("coaching_sweep", "coaching.sweep", 60, None),
+        ("referrals_release", "referrals.release_due", 3600, None),  # issue 24
+        ("sales_rollup", "sales.rollup", None, "20 0 * * *"),  # issue 24
     ]
     assert all(entry.job_name in JOBS for entry in SCHEDULE)
 
