@@ -313,7 +313,9 @@ def test_a_tick_enqueues_the_current_slot_of_every_entry_once() -> None:
     assert first == ["periodic-release_expired_holds-20260115T120000Z", "periodic-expire_grants-20260115T120000Z",
                      "periodic-grant_free_plan_monthly_credits-20260115T001000Z",
                      "periodic-billing_reconcile-20260115T032000Z",
-                     "periodic-coaching_sweep-20260115T120000Z"]  # fmt: skip
+                     "periodic-coaching_sweep-20260115T120000Z",
+                     "periodic-referrals_release-20260115T120000Z",  # issue 24
+                     "periodic-sales_rollup-20260115T002000Z"]  # fmt: skip
     assert tick(SCHEDULE, T0 + timedelta(seconds=59), queue, claims) == []
     next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z"]
     assert tick(SCHEDULE, T0 + timedelta(seconds=60), queue, claims) == next_minute
