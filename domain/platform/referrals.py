@@ -256,13 +256,12 @@ class Referrals:
     def _qualify(self, payment_id: str, user_id: str, customer_id: str | None) -> str | None:
         now = self._clock.now()
         with self._uow() as uow:
-            found = uow.referrals.of_referee(user_id)
-            if found is None or found.status is not ReferralStatus.SIGNED_UP:
-                return None
-            uow.referrals.lock_referrer(found.referrer_id)  # then the cap counts every concurrent qualifier
+            # Locking reads first: on MySQL/MariaDB (REPEATABLE READ) the snapshot the cap's count
+            # reads is taken at the first plain read, which must come after the referrer's lock.
             referral = uow.referrals.of_referee(user_id, for_update=True)
             if referral is None or referral.status is not ReferralStatus.SIGNED_UP:
                 return None
+            uow.referrals.lock_referrer(referral.referrer_id)  # serialises the referrer's qualifiers
             referral.payment_id, referral.qualified_at, referral.updated_at = payment_id, now, now
             start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
             end = (start + timedelta(days=32)).replace(day=1)
