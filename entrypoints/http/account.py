@@ -35,7 +35,8 @@ class Account(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(EraseAccountSchema)
     @blp.response(204)
-    @blp.errors({401: "Not signed in, or the password is wrong (unauthenticated, invalid_credentials)", 503: UNAVAILABLE})
+    @blp.errors({401: "Not signed in, or the password is wrong (unauthenticated, invalid_credentials)",
+                 422: "No password, or one too long (validation_error)", 503: UNAVAILABLE})
     def delete(self, body: dict[str, Any]) -> Any:
         """Erase the caller's account: personal data removed, financial records kept under an id that
         leads to no one, the subscription cancelled and the payment provider's customer deleted"""
