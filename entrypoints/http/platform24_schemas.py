@@ -1,8 +1,10 @@
 """Schemas of issue 24's routes: referrals, the GDPR export and erasure, the owner's sales figures."""
 from __future__ import annotations
 
+from datetime import date
+
 import marshmallow as ma
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 
 from domain.identity.model import PASSWORD_MAX_LENGTH
 from domain.platform.sales import INTERVALS
@@ -52,9 +54,14 @@ class ExportSchema(ma.Schema):
     user_id = ma.fields.String(required=True)
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 1, 1)
+
+
 class MetricsArgsSchema(ma.Schema):
-    from_ = ma.fields.Date(data_key="from", load_default=None, metadata={"description": "First UTC day (YYYY-MM-DD)."})
-    to = ma.fields.Date(load_default=None, metadata={"description": "UTC day after the last one (excluded)."})
+    from_ = ma.fields.Date(data_key="from", load_default=None, validate=Range(min=EARLIEST, max=LATEST),
+                           metadata={"description": "First UTC day (YYYY-MM-DD)."})  # fmt: skip
+    to = ma.fields.Date(load_default=None, validate=Range(min=EARLIEST, max=LATEST),
+                        metadata={"description": "UTC day after the last one (excluded)."})  # fmt: skip
     interval = ma.fields.String(load_default="day", validate=OneOf(INTERVALS))
 
 
