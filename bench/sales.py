@@ -111,7 +111,10 @@ def timed(label: str, call: Any) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default=None)
+    parser.add_argument("--entries", type=int, default=1_000_000, help="ledger entries to load")
     args = parser.parse_args()
+    global ENTRIES
+    ENTRIES = args.entries
     url = _fresh(args.url)
     upgrade(url)
     engine = make_engine(url)
