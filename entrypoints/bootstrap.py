@@ -21,6 +21,7 @@ from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
 from entrypoints.container import Container, UowFactory
 from entrypoints.platform_wiring import build_platform_events
+from entrypoints.platform24 import build_platform24
 
 log = logging.getLogger(__name__)
 JOB_FUNCTION = "entrypoints.worker.jobs.execute"
@@ -96,6 +97,9 @@ def bootstrap(
     )  # fmt: skip
     coach_model = coach_model or _coach_model(settings, clock)
     coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
+    platform24 = build_platform24(settings, uow=uow, ledger=ledger, clock=clock, ids=ids, hasher=hasher,
+                                  gateway=gateway, catalogue=catalogue)  # issue 24
+    billing.purchase_hooks = platform24.referrals  # issue 24: first paid purchase, refunds and disputes
     container = Container(
         settings=settings,
         clock=clock,
@@ -113,6 +117,7 @@ def bootstrap(
         coach_model=coach_model,
         coaching=coaching,
         platform_events=build_platform_events(settings, uow, clock, ids),  # issue 22
+        platform24=platform24,
     )
     if inline is not None:
         from entrypoints.worker.jobs import run_job

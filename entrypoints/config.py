@@ -100,6 +100,11 @@ class Settings:
         would kill the worker: the deadline, plus the database's bounded waits around it (hold,
         store, capture: about 2 x DB_READ_TIMEOUT_SECONDS each at worst), plus 5 s."""
         return int(self.llm_deadline) + 2 * self.db_read_timeout + 5
+    # --- referrals (issue 24) ---
+    referral_bonus: int = 200
+    referral_referee_bonus: int = 50
+    referral_hold_days: int = 14
+    referral_monthly_cap: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -239,7 +244,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **_billing(env, production, data_dir, _own_base_url(env)),
         **_coaching(env),
         **_platform(env),
+        **_referrals(env),
     )
+
+
+def _referrals(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "referral_bonus": _int(env, "REFERRAL_BONUS_CREDITS", 200),
+        "referral_referee_bonus": _int(env, "REFERRAL_REFEREE_BONUS_CREDITS", 50),
+        "referral_hold_days": _int(env, "REFERRAL_HOLD_DAYS", 14),
+        "referral_monthly_cap": _int(env, "REFERRAL_MONTHLY_CAP", 10),
+    }
 
 
 def _operations(env: Mapping[str, str]) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Container:
     coach_model: CoachModel | None = None  # issue 14: always set by bootstrap()
     coaching: Coaching | None = None  # issue 14: always set by bootstrap()
     platform_events: PlatformEvents | None = None  # issue 22: always set by bootstrap()
+    platform24: Any = None  # issue 24: entrypoints.platform24.Platform24 (referrals, GDPR, sales figures)
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -22,8 +22,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits
-from domain.ledger.model import GrantSource, Price, PriceList
+from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, PendingGrantClosed
+from domain.ledger.model import GrantSource, PendingStatus, Price, PriceList
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from domain.shared.errors import DomainError, IdempotencyConflict
@@ -59,7 +59,8 @@ def state_of(ledger: Ledger, uow_factory: Any, account_id: str) -> tuple[Any, ..
         entries = sorted(repo.list_entries(account_id, limit=10**9), key=lambda e: e.seq)
         holds = sorted(repo.active_holds(account_id), key=lambda h: h.id)
         allocations = [repo.allocations_of_entry(e.id) for e in entries]
-    return account, grants, entries, holds, [sorted(a, key=lambda x: x.grant_id) for a in allocations]
+        pending = sorted(repo.pending_grants(account_id), key=lambda p: p.id)
+    return account, grants, entries, holds, [sorted(a, key=lambda x: x.grant_id) for a in allocations], pending
 
 
 def canonical(value: Any, namespace: str) -> str:
@@ -73,7 +74,7 @@ def canonical(value: Any, namespace: str) -> str:
     def rename(match: re.Match[str]) -> str:
         return names.setdefault(match.group(0), f"{match.group(1)}#{len(names) + 1}")
 
-    return re.sub(rf"\b(txn|grt|hld)_{re.escape(namespace)}\d{{6}}\b", rename, repr(value))
+    return re.sub(rf"\b(txn|grt|hld|pgr)_{re.escape(namespace)}\d{{6}}\b", rename, repr(value))
 
 
 def outcome(call: Any) -> Any:
@@ -94,6 +95,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     grants = Bundle("grants")
     holds = Bundle("holds")
+    pendings = Bundle("pendings")
 
     def make_uow(self) -> Any:
         raise NotImplementedError
@@ -217,6 +219,61 @@ class LedgerMachine(RuleBasedStateMachine):
         except InsufficientCredits:
             assert amount < 0
 
+    # --- pending grants (issue 24): recorded, never spendable, released or voided once ---------
+    # Every ledger call first expires due grants and releases due holds (housekeeping that writes
+    # its own `expiry:` entries), so these rules look at what the call itself wrote: its key's entries.
+    @rule(target=pendings, amount=amounts)
+    def add_pending(self, amount: int) -> str:
+        key = self.fresh_key()
+        pending_id = self.call("add_pending_grant", account_id=self.account, source="referral", amount=amount,
+                               idempotency_key=key, reference="referral:test")  # fmt: skip
+        assert self.entries_of(key) == []  # nothing spendable arrived
+        assert self.pending_status(pending_id) is PendingStatus.PENDING
+        return str(pending_id)
+
+    @rule(pending=pendings)
+    def release_pending(self, pending: str) -> None:
+        state = self.pending_status(pending)
+        key = self.fresh_key()
+        try:
+            result = self.call("release_pending_grant", pending_id=pending, idempotency_key=key)
+        except PendingGrantClosed:
+            assert state is not PendingStatus.PENDING
+            return
+        assert state is PendingStatus.PENDING
+        assert [e.amount for e in self.entries_of(key)] == [self.pending_amount(pending)]
+        assert result.entry is not None and result.entry.balance_after == result.balance.balance
+        assert self.pending_status(pending) is PendingStatus.RELEASED
+
+    @rule(pending=pendings)
+    def void_pending(self, pending: str) -> None:
+        state = self.pending_status(pending)
+        key = self.fresh_key()
+        try:
+            self.call("void_pending_grant", pending_id=pending, idempotency_key=key)
+        except PendingGrantClosed:
+            assert state is not PendingStatus.PENDING
+            return
+        assert state is PendingStatus.PENDING
+        assert self.entries_of(key) == []  # nothing moved
+        assert self.pending_status(pending) is PendingStatus.VOIDED
+
+    def entries_of(self, key: str) -> list[Any]:
+        with self.uow() as uow:
+            return [e for e in uow.ledger.list_entries(self.account, limit=10**9) if e.idempotency_key == key]
+
+    def pending_status(self, pending_id: str) -> PendingStatus:
+        with self.uow() as uow:
+            found = uow.ledger.get_pending_grant(pending_id)
+        assert found is not None
+        return found.status
+
+    def pending_amount(self, pending_id: str) -> int:
+        with self.uow() as uow:
+            found = uow.ledger.get_pending_grant(pending_id)
+        assert found is not None
+        return found.amount
+
     @rule(seconds=st.integers(0, 3600) | st.integers(0, 3600 * 8) | st.integers(0, 3600 * 24 * 10))
     def advance_clock(self, seconds: int) -> None:
         self.clock.advance(seconds=seconds)
@@ -327,6 +384,9 @@ operations = st.lists(
         st.tuples(st.just("expire")),
         st.tuples(st.just("release")),
         st.tuples(st.just("replay"), st.integers(0, 60)),
+        st.tuples(st.just("pending"), amounts),
+        st.tuples(st.just("release_pending"), st.integers(0, 30)),
+        st.tuples(st.just("void_pending"), st.integers(0, 30)),
     ),
     max_size=40,
 )
@@ -334,7 +394,7 @@ operations = st.lists(
 
 def run_sequence(ledger: Ledger, clock: ManualClock, account: str, steps: list[tuple[Any, ...]]) -> list[Any]:
     """Apply `steps` and return what each one gave (result or error code), for comparison."""
-    made: dict[str, list[str]] = {"grants": [], "holds": []}
+    made: dict[str, list[str]] = {"grants": [], "holds": [], "pendings": []}
     calls: list[tuple[str, dict[str, Any]]] = []
     results = []
     for number, (op, *args) in enumerate(steps):
@@ -345,6 +405,8 @@ def run_sequence(ledger: Ledger, clock: ManualClock, account: str, steps: list[t
             made["grants"].append(result[1].grant_id)
         if result[0] == "ok" and op == "hold":
             made["holds"].append(result[1].hold.id)
+        if result[0] == "ok" and op == "pending":
+            made["pendings"].append(result[1])
         results.append(result)
     return results
 
@@ -399,6 +461,11 @@ def _kwargs(
         return "reverse_grant", dict(grant_id=grant, amount=args[1], reason="refund", idempotency_key=key)
     if op == "adjust":
         return "adjust", dict(mine, amount=args[0], reason="fix", actor="admin")
+    if op == "pending":
+        return "add_pending_grant", dict(mine, source="referral", amount=args[0], reference="referral:x")
+    if op in ("release_pending", "void_pending"):
+        name = "release_pending_grant" if op == "release_pending" else "void_pending_grant"
+        return name, dict(pending_id=_pick(made["pendings"], args[0]), idempotency_key=key)
     raise ValueError(op)
 
 

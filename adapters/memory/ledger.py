@@ -8,7 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from adapters.memory.store import MemoryStore
-from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, HoldStatus, IdempotencyRecord
+from domain.ledger.model import (
+    Account,
+    Allocation,
+    Entry,
+    EntryKind,
+    Grant,
+    Hold,
+    HoldStatus,
+    IdempotencyRecord,
+    PendingGrant,
+)
 from domain.shared.errors import DuplicateRecord
 
 
@@ -136,6 +146,20 @@ class InMemoryLedgerRepository:
             if h.status == HoldStatus.ACTIVE and h.expires_at <= now
         }
         return sorted(ids)[:limit]
+
+    # pending grants
+    def add_pending_grant(self, pending: PendingGrant) -> None:
+        self._insert("ledger_pending_grants", pending.id, replace(pending))
+
+    def get_pending_grant(self, pending_id: str) -> PendingGrant | None:
+        found = self._t("ledger_pending_grants").get(pending_id)
+        return replace(found) if found else None
+
+    def update_pending_grant(self, pending: PendingGrant) -> None:
+        self._t("ledger_pending_grants")[pending.id] = replace(pending)
+
+    def pending_grants(self, account_id: str) -> list[PendingGrant]:
+        return [replace(p) for p in self._t("ledger_pending_grants").values() if p.account_id == account_id]
 
     # idempotency
     def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None:

@@ -9,6 +9,7 @@ from adapters.memory.coaching import InMemoryCoachingRepository
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
+from adapters.memory.referrals import InMemoryReferralRepository
 from adapters.memory.store import MemoryStore
 from adapters.memory.outbox import InMemoryOutboxRepository
 from adapters.memory.webhooks import InMemoryNotificationRepository, InMemoryWebhookRepository
@@ -29,6 +30,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     outbox: InMemoryOutboxRepository
     webhooks: InMemoryWebhookRepository
     notifications: InMemoryNotificationRepository
+    referrals: InMemoryReferralRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -44,6 +46,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.billing = InMemoryBillingRepository(store)
         self.coaching = InMemoryCoachingRepository(store)
         self.outbox, self.webhooks, self.notifications = InMemoryOutboxRepository(store), InMemoryWebhookRepository(store), InMemoryNotificationRepository(store)
+        self.referrals = InMemoryReferralRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

@@ -21,6 +21,7 @@ from adapters.sql.tables import (
     ledger_grants,
     ledger_holds,
     ledger_idempotency,
+    ledger_pending_grants,
     ledger_usage,
 )
 from domain.ledger.model import (
@@ -33,6 +34,8 @@ from domain.ledger.model import (
     Hold,
     HoldStatus,
     IdempotencyRecord,
+    PendingGrant,
+    PendingStatus,
 )
 
 
@@ -59,6 +62,7 @@ HOLD_COLUMNS = (
 )
 IDEMPOTENCY_COLUMNS = (K.account_id, K.idempotency_key, K.operation, K.fingerprint, K.result, K.created_at)
 U = ledger_usage.c
+P = ledger_pending_grants.c
 
 # The hot path's statements, built once (each call then only binds values; the compiled form is
 # cached by the engine). The account lock reads the open grants in the same round trip.
@@ -263,6 +267,22 @@ class SqlLedgerRepository:
         )
         return list(self._db.execute(statement).scalars())
 
+    # pending grants (read and written under the account's lock) ---------------------------
+    def add_pending_grant(self, pending: PendingGrant) -> None:
+        self._db.execute(insert(ledger_pending_grants).values(_pending_values(pending)))
+
+    def get_pending_grant(self, pending_id: str) -> PendingGrant | None:
+        row = self._db.execute(select(ledger_pending_grants).where(P.id == pending_id)).mappings().first()
+        return _pending(row) if row else None
+
+    def update_pending_grant(self, pending: PendingGrant) -> None:
+        values = {"status": pending.status.value, "grant_id": pending.grant_id, "finished_at": pending.finished_at}
+        self._db.execute(update(ledger_pending_grants).where(P.id == pending.id).values(values))
+
+    def pending_grants(self, account_id: str) -> list[PendingGrant]:
+        rows = self._db.execute(select(ledger_pending_grants).where(P.account_id == account_id)).mappings()
+        return [_pending(row) for row in rows]
+
     # idempotency ---------------------------------------------------------------------------
     def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None:
         row = self._db.execute(GET_IDEMPOTENCY, {"account_id": account_id, "key": key}).first()
@@ -285,6 +305,22 @@ def dump_result(result: Mapping[str, Any]) -> str:
 
 
 # rows -> dataclasses ---------------------------------------------------------------------------
+def _pending(row: Any) -> PendingGrant:
+    return PendingGrant(
+        id=row["id"], account_id=row["account_id"], source=GrantSource(row["source"]), amount=int(row["amount"]),
+        status=PendingStatus(row["status"]), created_at=row["created_at"], reference=row["reference"],
+        grant_id=row["grant_id"], finished_at=row["finished_at"],
+    )  # fmt: skip
+
+
+def _pending_values(pending: PendingGrant) -> dict[str, Any]:
+    return {
+        "id": pending.id, "account_id": pending.account_id, "source": pending.source.value, "amount": pending.amount,
+        "status": pending.status.value, "reference": pending.reference, "grant_id": pending.grant_id,
+        "created_at": pending.created_at, "finished_at": pending.finished_at,
+    }  # fmt: skip
+
+
 def _account(row: Row[Any]) -> Account:
     return Account(
         id=row.id,

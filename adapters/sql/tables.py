@@ -524,3 +524,76 @@ coaching_claims = Table(
 
 # --- outbox, outgoing webhooks, notifications (issue 22): their own module ---
 from adapters.sql import outbox_tables as _outbox_tables  # noqa: E402,F401
+# --- issue 24: pending grants, referrals, metrics rollup -----------------------------------------
+# Credits promised and not yet given (a referral bonus during its hold): outside the balance, so no
+# invariant of the ledger changes; `grant_id` names the grant a release made.
+ledger_pending_grants = Table(
+    "ledger_pending_grants",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("reference", String(255), nullable=True),
+    _id("grant_id", nullable=True),
+    _ts("created_at"),
+    _ts("finished_at", nullable=True),
+    CheckConstraint("amount > 0", name="pending_amount_positive"),
+    Index(None, "account_id", "status"),
+    **EXACT,
+)
+
+referral_codes = Table(
+    "referral_codes",
+    metadata,
+    _id("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("code", String(16), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("code"),
+    **EXACT,
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    _id(primary_key=True),
+    _id("referrer_id", ForeignKey("users.id"), nullable=False),
+    _id("referee_id", ForeignKey("users.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32), nullable=True),  # why it earns nothing (an abuse signal for admins)
+    _id("payment_id", nullable=True),  # the referee's first paid purchase
+    _id("pending_grant_id", nullable=True),  # the referrer's bonus while it is held
+    _id("referee_grant_id", nullable=True),  # the referee's own bonus, if any
+    Column("bonus", BigInteger, nullable=False),
+    Column("referee_bonus", BigInteger, nullable=False),
+    _ts("qualified_at", nullable=True),  # the first paid purchase: the month the cap counts in
+    _ts("release_after", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    UniqueConstraint("referee_id"),  # one referrer per referee
+    Index(None, "referrer_id", "status"),
+    Index(None, "referrer_id", "qualified_at"),  # the monthly cap
+    Index(None, "status", "release_after"),  # the release sweep
+    Index(None, "payment_id"),
+    **EXACT,
+)
+
+# Figures of one UTC day, computed once the day is over (see domain/platform/metrics.py): the
+# owner's report reads one row per (day, figure, key) instead of every entry and payment.
+metrics_daily = Table(
+    "metrics_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("figure", String(40), primary_key=True),
+    Column("key", String(40), primary_key=True),  # a currency, a plan id, or "" for a plain count
+    Column("value", BigInteger, nullable=False),
+    **EXACT,
+)
+
+# The daily rollup scans one day of entries, payments and users: by time, not by account.
+Index("ix_ledger_entries_created_at", ledger_entries.c.created_at)
+Index("ix_billing_payments_paid_at", billing_payments.c.paid_at)
+Index("ix_users_created_at", users.c.created_at)
+Index("ix_ledger_grants_created_at", ledger_grants.c.created_at)
+Index("ix_billing_events_type_received_at", billing_events.c.type, billing_events.c.received_at)

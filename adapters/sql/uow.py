@@ -17,6 +17,9 @@ from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUse
 from domain.shared.errors import OutcomeUnknown
 from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.webhooks import SqlNotificationRepository, SqlWebhookRepository
+from adapters.sql.personal_data import SqlPersonalData
+from adapters.sql.referrals import SqlReferralRepository
+from adapters.sql.sales import SqlSalesStore
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -38,6 +41,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
     outbox: SqlOutboxRepository
     webhooks: SqlWebhookRepository
     notifications: SqlNotificationRepository
+    referrals: SqlReferralRepository
+    personal_data: SqlPersonalData
+    sales: SqlSalesStore
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -58,6 +64,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.billing = SqlBillingRepository(db)
         self.coaching = SqlCoachingRepository(db)
         self.outbox, self.webhooks, self.notifications = SqlOutboxRepository(db), SqlWebhookRepository(db), SqlNotificationRepository(db)
+        self.referrals = SqlReferralRepository(db)
+        self.personal_data = SqlPersonalData(db)
+        self.sales = SqlSalesStore(db)
 
     def _commit(self) -> None:
         """COMMIT. A connection lost on the way (or a Galera node that stopped serving) leaves the

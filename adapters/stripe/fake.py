@@ -92,7 +92,8 @@ class _State:
 
 
 def _empty_state() -> dict[str, Any]:
-    return {"sessions": {}, "charges": {}, "subscriptions": {}, "refunds": {}, "events": [], "portal_sessions": []}
+    return {"sessions": {}, "charges": {}, "subscriptions": {}, "refunds": {}, "events": [], "portal_sessions": [],
+            "deleted_customers": []}
 
 
 class FakePaymentGateway:
@@ -252,6 +253,35 @@ class FakePaymentGateway:
         self._maybe_fail()
         with self._state.open() as state:
             return copy.deepcopy(_subscription(state, subscription_id))
+
+    def cancel_subscription_now(self, subscription_id: str) -> None:
+        self._maybe_fail()
+        now = ev.unix(self._clock.now())
+        with self._state.open() as state:
+            sub = state["subscriptions"].get(subscription_id)
+            if sub is None or sub["status"] == "canceled":
+                return
+            sub.update(status="canceled", canceled_at=now, ended_at=now)
+            sent = [ev.event("customer.subscription.deleted", sub, created=now)]
+            _remember(state, sent)
+        self._send(sent)
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Like Stripe: the customer's live subscriptions end at once, and the customer is gone."""
+        self._maybe_fail()
+        live = [sid for sid, sub in self.subscriptions.items()
+                if sub.get("customer") == customer_id and sub.get("status") != "canceled"]  # fmt: skip
+        for subscription_id in live:
+            self.cancel_subscription_now(subscription_id)
+        with self._state.open() as state:
+            deleted = state.setdefault("deleted_customers", [])
+            if customer_id not in deleted:
+                deleted.append(customer_id)
+
+    @property
+    def deleted_customers(self) -> list[str]:
+        with self._state.open() as state:
+            return list(state.get("deleted_customers", []))
 
     def refund(self, *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str) -> RefundResult:
         self._maybe_fail()

@@ -93,6 +93,24 @@ class StripePaymentGateway:
         )
         return subscription
 
+    def cancel_subscription_now(self, subscription_id: str) -> None:
+        current = self.retrieve_subscription(subscription_id)
+        if current.get("status") in ("canceled", "incomplete_expired"):
+            return
+        self._call("cancel a subscription now", lambda: self._client.v1.subscriptions.cancel(subscription_id))
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Stripe deletes the customer and cancels its subscriptions at once; a second delete
+        of the same customer answers 404 (resource_missing), which means done."""
+        try:
+            self._client.v1.customers.delete(customer_id)
+        except stripe.InvalidRequestError as error:
+            if getattr(error, "code", None) == "resource_missing":
+                return
+            raise translate(error, "delete a customer") from None
+        except stripe.StripeError as error:
+            raise translate(error, "delete a customer") from None
+
     def retrieve_subscription(self, subscription_id: str) -> Mapping[str, Any]:
         subscription: dict[str, Any] = self._call(
             "read a subscription", lambda: self._client.v1.subscriptions.retrieve(subscription_id)

@@ -54,6 +54,13 @@ class PaymentGateway(Protocol):
 
     def retrieve_subscription(self, subscription_id: str) -> Mapping[str, Any]: ...
 
+    def cancel_subscription_now(self, subscription_id: str) -> None:
+        """End the subscription at once, without proration (account erasure); done already is fine."""
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Ask the provider to delete the customer and its personal data (account erasure; the
+        provider keeps what its own legal duties require); deleted already is fine."""
+
     def refund(self, *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str) -> RefundResult: ...
 
     def list_events(

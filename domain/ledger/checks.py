@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from domain.ledger.model import Entry, Grant
+from domain.ledger.model import Entry, Grant, PendingStatus
 from domain.ledger.ports import LedgerRepository
 
 EVERYTHING = 10**12
@@ -40,6 +40,32 @@ def violations(repo: LedgerRepository, account_id: str) -> list[str]:
         found.append(f"held {account.held} != active holds {sum(h.amount for h in holds)}")
     found += [f"hold {h.id}: amount {h.amount} of {h.requested}" for h in holds if not 0 <= h.amount <= h.requested]
     found += _allocation_violations(repo, entries, grants)
+    found += _pending_violations(repo, account_id, grants)
+    return found
+
+
+def _pending_violations(repo: LedgerRepository, account_id: str, grants: list[Grant]) -> list[str]:
+    """Pending grants stay outside the balance: an open or voided one has no grant behind it; a
+    released one has exactly one grant of its source and amount, and no two share a grant."""
+    found: list[str] = []
+    by_id = {g.id: g for g in grants}
+    claimed: set[str] = set()
+    for pending in repo.pending_grants(account_id):
+        if pending.amount <= 0:
+            found.append(f"pending grant {pending.id}: amount {pending.amount}")
+        if pending.status is PendingStatus.RELEASED:
+            grant = by_id.get(pending.grant_id or "")
+            if grant is None:
+                found.append(f"pending grant {pending.id} released without a grant")
+            elif grant.granted != pending.amount or grant.source is not pending.source:
+                found.append(f"pending grant {pending.id} of {pending.amount} released as {grant.granted} ({grant.source})")
+            if pending.grant_id in claimed:
+                found.append(f"pending grant {pending.id} shares grant {pending.grant_id}")
+            claimed.add(pending.grant_id or "")
+        elif pending.grant_id is not None:
+            found.append(f"pending grant {pending.id} is {pending.status.value} but names grant {pending.grant_id}")
+        if (pending.status is PendingStatus.PENDING) != (pending.finished_at is None):
+            found.append(f"pending grant {pending.id}: status {pending.status.value}, finished_at {pending.finished_at}")
     return found
 
 

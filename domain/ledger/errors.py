@@ -53,3 +53,14 @@ class SweepIncomplete(DomainError):
             f"{len(failed)} account(s) failed during the sweep ({done} items done): {', '.join(failed[:10])}",
             details={"done": done, "failed": failed[:100]},
         )
+
+
+class PendingGrantNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No such pending grant.")
+
+
+class PendingGrantClosed(Conflict):
+    """Release after a void, or void after a release: the first end stands."""
+
+    code = "pending_grant_closed"

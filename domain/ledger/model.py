@@ -218,3 +218,34 @@ def take_from_grants(grants: Iterable[Grant], amount: int, available: int) -> li
     if left:
         raise AssertionError(f"grants hold {amount - left} credits but the balance promised {amount}")
     return plan
+
+
+class PendingStatus(StrEnum):
+    PENDING = "pending"
+    RELEASED = "released"
+    VOIDED = "voided"
+
+
+@dataclass(slots=True)
+class PendingGrant:
+    """Credits promised and not yet given (a referral bonus during its hold period).
+
+    Recorded in the ledger but outside the balance: no entry, no grant, nothing spendable, so
+    every balance invariant holds unchanged. Released, it becomes one ordinary grant (and its one
+    entry), `grant_id` says which; voided, it ends with nothing moved. Either end is final.
+    """
+
+    id: str
+    account_id: str
+    source: GrantSource
+    amount: int
+    status: PendingStatus
+    created_at: datetime
+    reference: str | None = None
+    grant_id: str | None = None
+    finished_at: datetime | None = None
+
+    def close(self, status: PendingStatus, now: datetime, grant_id: str | None = None) -> None:
+        if self.status is not PendingStatus.PENDING:
+            raise LedgerInvariantBroken(f"pending grant {self.id} is already {self.status.value}")
+        self.status, self.finished_at, self.grant_id = status, now, grant_id

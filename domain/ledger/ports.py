@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.ledger.results import BalanceView, Movement
-from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord
+from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord, PendingGrant
 from domain.shared.uow import UnitOfWork
 
 
@@ -60,6 +60,12 @@ class LedgerRepository(Protocol):
     def active_holds(self, account_id: str) -> list[Hold]: ...
     def accounts_with_expired_holds(self, now: datetime, limit: int) -> list[str]:
         """Ids of accounts that have an active hold with expires_at <= now, ascending."""
+
+    def add_pending_grant(self, pending: PendingGrant) -> None: ...
+    def get_pending_grant(self, pending_id: str) -> PendingGrant | None: ...
+    def update_pending_grant(self, pending: PendingGrant) -> None: ...
+    def pending_grants(self, account_id: str) -> list[PendingGrant]:
+        """Every pending grant of the account, whatever its status, in any order."""
 
     def get_idempotency(self, account_id: str, key: str) -> IdempotencyRecord | None: ...
     def add_idempotency(self, record: IdempotencyRecord) -> None: ...

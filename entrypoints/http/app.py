@@ -70,6 +70,11 @@ def _register_blueprints(api: Api) -> None:
 
     api.register_blueprint(webhooks.blp)
     api.register_blueprint(notifications.blp)
+    from entrypoints.http import account, admin_metrics, referrals  # issue 24
+
+    api.register_blueprint(referrals.blp)  # issue 24
+    api.register_blueprint(account.blp)  # issue 24
+    api.register_blueprint(admin_metrics.blp)  # issue 24
 
 
 def _register_fake_checkout(app: Flask, container: Container) -> None:

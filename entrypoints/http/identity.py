@@ -9,6 +9,7 @@ from domain.identity.model import ApiKey
 from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint, ErrorSchema
 from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
+from entrypoints.platform24 import register_with_referral
 from entrypoints.http.operations import client_info
 from entrypoints.http.schemas import PageArgsSchema
 from entrypoints.http.identity_schemas import (
@@ -38,8 +39,7 @@ class Register(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="The email is already registered (email_taken)")
     def post(self, body: dict[str, Any]) -> Any:
         """Create an account and sign in (emails are case-insensitive; passwords 8-128 characters)"""
-        body.pop("referral_code")  # accepted and ignored until referrals exist
-        return container().identity.register(**body)
+        return register_with_referral(container(), body)  # issue 24: records the referral
 
 
 @blp.route("/auth/login")

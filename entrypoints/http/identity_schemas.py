@@ -47,7 +47,7 @@ class RegisterSchema(ma.Schema):
     name = _name(NAME_MAX_LENGTH, load_default=None, allow_none=True)
     referral_code = ma.fields.String(
         load_default=None, allow_none=True, validate=Length(max=REFERRAL_CODE_MAX_LENGTH),
-        metadata={"description": "Accepted; referral credits are not granted yet."},
+        metadata={"description": "A referrer's code (GET /v1/referrals); an unknown code is ignored."},
     )
 
 

@@ -22,6 +22,8 @@ from domain.identity.model import FREE_PLAN
 from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
 from entrypoints.worker import billing_jobs, platform_jobs
+from entrypoints.worker import billing_jobs
+from entrypoints.worker.platform24_jobs import PLATFORM24_JOBS
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -96,6 +98,7 @@ JOBS: Mapping[str, JobFunction] = {
     "coaching.run_task": run_coaching_task,
     "coaching.sweep": coaching_sweep,
     **platform_jobs.JOBS,  # issue 22: outbox relay, event fan-out, webhooks, emails
+    **PLATFORM24_JOBS,  # issue 24
 }
 
 

@@ -12,6 +12,8 @@ What runs when (all times UTC):
 | `outbox_relay`                    | `outbox.relay`                           | every minute       |
 | `webhooks_sweep`                  | `webhooks.sweep`                         | every minute       |
 | `announce_expiring`               | `credits.announce_expiring`              | daily at 09:00     |
+| `referrals_release`               | `referrals.release_due`                  | every hour, at :00 |
+| `sales_rollup`                    | `sales.rollup`                           | daily at 00:20     |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -126,6 +128,8 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("outbox_relay", "outbox.relay", interval_seconds=60),  # issue 22
     Periodic("webhooks_sweep", "webhooks.sweep", interval_seconds=60),  # issue 22
     Periodic("announce_expiring", "credits.announce_expiring", cron="0 9 * * *"),  # issue 22
+    Periodic("referrals_release", "referrals.release_due", interval_seconds=3600),  # issue 24
+    Periodic("sales_rollup", "sales.rollup", cron="20 0 * * *", retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600))),  # issue 24
 )
 
 

@@ -276,6 +276,8 @@ def test_the_schedule_releases_holds_every_minute_expires_grants_hourly_and_gran
         ("outbox_relay", "outbox.relay", 60, None),
         ("webhooks_sweep", "webhooks.sweep", 60, None),
         ("announce_expiring", "credits.announce_expiring", None, "0 9 * * *"),
+        ("referrals_release", "referrals.release_due", 3600, None),  # issue 24
+        ("sales_rollup", "sales.rollup", None, "20 0 * * *"),  # issue 24
     ]
     assert all(entry.job_name in JOBS for entry in SCHEDULE)
 
@@ -315,7 +317,9 @@ def test_a_tick_enqueues_the_current_slot_of_every_entry_once() -> None:
                      "periodic-grant_free_plan_monthly_credits-20260115T001000Z",
                      "periodic-billing_reconcile-20260115T032000Z",
                      "periodic-coaching_sweep-20260115T120000Z", "periodic-outbox_relay-20260115T120000Z",
-                     "periodic-webhooks_sweep-20260115T120000Z", "periodic-announce_expiring-20260115T090000Z"]  # fmt: skip
+                     "periodic-webhooks_sweep-20260115T120000Z", "periodic-announce_expiring-20260115T090000Z",
+                     "periodic-referrals_release-20260115T120000Z",  # issue 24
+                     "periodic-sales_rollup-20260115T002000Z"]  # fmt: skip
     assert tick(SCHEDULE, T0 + timedelta(seconds=59), queue, claims) == []
     next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z",
                    "periodic-outbox_relay-20260115T120100Z", "periodic-webhooks_sweep-20260115T120100Z"]

@@ -12,6 +12,7 @@ from domain.ledger.services import Ledger
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import RetryPolicy
+from domain.shared.purchase_hooks import NoPurchaseHooks, PurchaseHooks
 
 HANDLE_EVENT_JOB = "billing.handle_event"
 # A failing handler is tried again by the job queue after 30 s, 2 min, 10 min, 1 h and 6 h;
@@ -47,6 +48,7 @@ class BillingBase:
         self.gateway = gateway
         self.verifier = verifier
         self.config = config or BillingConfig()
+        self.purchase_hooks: PurchaseHooks = NoPurchaseHooks()  # referrals (issue 24); set by bootstrap
 
     def _locked_payment(self, uow: BillingUnitOfWork, payment_id: str) -> Payment:
         payment = uow.billing.get_payment(payment_id, for_update=True)

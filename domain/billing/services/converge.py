@@ -43,6 +43,7 @@ from domain.ledger.services.book import Book, apply
 from domain.ledger.services.inputs import fingerprint
 from domain.shared.uow import retrying
 
+_REVERSED = {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED}
 _KEYS = {"session_id": "cs", "payment_intent_id": "pi", "charge_id": "ch", "invoice_id": "in"}
 _REF_FIELDS = {"payment_intent": "payment_intent_id", "charge": "charge_id", "customer": "customer_id"}
 _PLAN_REF_FIELDS = {"subscription": "subscription_id", "invoice": "invoice_id"}
@@ -63,7 +64,10 @@ class ConvergeUseCases(EventHandlers):
         committing the payment intent until the pending write was in)."""
         event_id = str(event["id"])
 
+        converged: list[Payment] = []  # the payment as committed, for the hooks after the commit
+
         def attempt(write_pending: bool) -> Outcome | None:
+            converged.clear()
             with self._uow() as uow:
                 payment = self._place(uow, event)
                 stored = uow.billing.get_event(event_id)
@@ -80,11 +84,14 @@ class ConvergeUseCases(EventHandlers):
                 if stored.payment_id is None:
                     stored.payment_id, stored.awaiting = payment.id, None
                     uow.billing.update_event(stored)
-                converged = self._converge_locked(uow, payment)
+                done = self._converge_locked(uow, payment)
                 uow.commit()
-                return _done(f"payment {converged.status.value}, holds {converged.credits_held} credits")
+                converged.append(done)
+                return _done(f"payment {done.status.value}, holds {done.credits_held} credits")
 
         outcome = retrying(lambda: attempt(True)) or retrying(lambda: attempt(False))
+        for payment in converged:
+            self._tell_purchase_hooks(payment)
         return outcome or (EventStatus.PENDING, f"waiting for {_awaited(event)}"[:255])
 
     def converge(self, payment_id: str) -> Payment:
@@ -97,7 +104,18 @@ class ConvergeUseCases(EventHandlers):
                 uow.commit()
                 return converged
 
-        return retrying(attempt)
+        converged = retrying(attempt)
+        self._tell_purchase_hooks(converged)
+        return converged
+
+    def _tell_purchase_hooks(self, payment: Payment) -> None:
+        """After the commit, from the converged state (never from one event): referrals (issue 24)
+        hear of a paid purchase and of one refunded or disputed. Every hook is idempotent and is
+        told again at each convergence; an exception fails the event, which the queue retries."""
+        if payment.status is PaymentStatus.PAID and payment.refunded_cents == 0:
+            self.purchase_hooks.paid(payment.id, payment.user_id, payment.customer_id, payment.amount_cents)
+        elif payment.refunded_cents > 0 or payment.status in _REVERSED:
+            self.purchase_hooks.reversed(payment.id)
 
     def _place(self, uow: BillingUnitOfWork, event: Mapping[str, Any]) -> Payment | None:
         """The payment the event concerns, locked; None when no payment of ours is known for it yet."""

@@ -6,8 +6,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from domain.ledger.errors import GrantNotFound
-from domain.ledger.model import Account, EntryKind, GrantSource, Hold, HoldStatus, PriceList
+from domain.ledger.errors import GrantNotFound, PendingGrantClosed, PendingGrantNotFound
+from domain.ledger.model import (
+    Account,
+    EntryKind,
+    GrantSource,
+    Hold,
+    HoldStatus,
+    PendingGrant,
+    PendingStatus,
+    PriceList,
+)
 from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.results import Movement
 from domain.ledger.services.book import Book, Work, apply, once
@@ -135,6 +144,73 @@ class Ledger(LedgerQueries, LedgerSweeps):
             return book.add_grant(GrantSource.PLAN, credits, expires_at=end, reference=f"free-plan:{period}")
 
         return f"allowance:{period}", {"period": period}, work
+
+    # --- credits promised: pending grants (referral bonuses during their hold) ---------------
+    def add_pending_grant(
+        self, account_id: str, *, source: GrantSource | str, amount: int, idempotency_key: str,
+        reference: str | None = None,
+    ) -> str:  # fmt: skip
+        """Record credits promised to the account; nothing moves (no entry, no grant, not
+        spendable). Returns the pending grant's id; a replayed key returns the first one."""
+        source = grant_source(source)
+        check_amount(amount)
+
+        def work(book: Book) -> Movement:
+            pending = PendingGrant(
+                id=self._ids.new_id("pgr"), account_id=book.account.id, source=source, amount=amount,
+                status=PendingStatus.PENDING, created_at=book.now, reference=reference,
+            )  # fmt: skip
+            book.uow.ledger.add_pending_grant(pending)
+            return book.movement(grant_id=pending.id)
+
+        args = {"source": source.value, "amount": amount, "reference": reference}
+        return str(self._once(account_id, idempotency_key, "add_pending", args, work).grant_id)
+
+    def release_pending_grant(
+        self, pending_id: str, *, idempotency_key: str, expires_at: datetime | None = None
+    ) -> Movement:
+        """Turn a pending grant into an ordinary grant (one entry). Refused after a void."""
+
+        def work(book: Book) -> Movement:
+            pending = self._open_pending(book, pending_id)
+            movement = book.add_grant(pending.source, pending.amount, expires_at=expires_at, reference=pending.reference)
+            pending.close(PendingStatus.RELEASED, book.now, grant_id=movement.grant_id)
+            book.uow.ledger.update_pending_grant(pending)
+            return movement
+
+        args = {"pending": pending_id, "expires_at": expires_at}
+        return self._once(self._pending_account(pending_id), idempotency_key, "release_pending", args, work)
+
+    def void_pending_grant(self, pending_id: str, *, idempotency_key: str) -> Movement:
+        """End a pending grant with nothing given. Refused after a release."""
+
+        def work(book: Book) -> Movement:
+            pending = self._open_pending(book, pending_id)
+            pending.close(PendingStatus.VOIDED, book.now)
+            book.uow.ledger.update_pending_grant(pending)
+            return book.movement()
+
+        return self._once(self._pending_account(pending_id), idempotency_key, "void_pending", {"pending": pending_id}, work)
+
+    def pending_grants(self, account_id: str) -> list[PendingGrant]:
+        with self._uow() as uow:
+            return uow.ledger.pending_grants(account_id)
+
+    def _pending_account(self, pending_id: str) -> str:
+        with self._uow() as uow:
+            found = uow.ledger.get_pending_grant(pending_id)
+        if found is None:
+            raise PendingGrantNotFound()
+        return found.account_id
+
+    @staticmethod
+    def _open_pending(book: Book, pending_id: str) -> PendingGrant:
+        pending = book.uow.ledger.get_pending_grant(pending_id)  # read under the account's lock
+        if pending is None or pending.account_id != book.account.id:
+            raise PendingGrantNotFound()
+        if pending.status is not PendingStatus.PENDING:
+            raise PendingGrantClosed(f"The pending grant was already {pending.status.value}.")
+        return pending
 
     # --- credits out -----------------------------------------------------------------------
     def charge(
