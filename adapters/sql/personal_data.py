@@ -39,6 +39,7 @@ from adapters.sql.tables import (
     ledger_grants,
     ledger_pending_grants,
     login_events,
+    metadata,
     referral_codes,
     referrals,
     refresh_tokens,
@@ -89,11 +90,11 @@ INVENTORY: dict[str, dict[str, str]] = {
         **_k("id", "kind", "item_id", "item_name", "credits", "amount_cents", "currency", "status", "price_id",
              "checkout_key", "session_id", "payment_intent_id", "subscription_id", "invoice_id", "grant_id",
              "grant_expires_at", "paid_at", "refunded_cents", "reversal_target", "credits_reversed", "shortfall",
-             "created_at", "updated_at"),
-        **_p("user_id"), **_e("customer_email", "checkout_url", "customer_id"),
+             "created_at", "updated_at", "credits_held", "ledger_version", "charge_id", "review"),
+        **_p("user_id", "plan_slot"), **_e("customer_email", "checkout_url", "customer_id"),
     },
     "billing_events": {**_k("id", "type", "created", "status", "source", "attempts", "last_error", "note",
-                            "received_at", "handled_at"), **_e("payload")},
+                            "received_at", "handled_at", "payment_id", "awaiting"), **_e("payload")},
     "billing_subscriptions": {
         **_p("user_id"), **_e("customer_id"),
         **_k("provider_id", "plan_id", "status", "price_id", "current_period_start", "current_period_end",
@@ -121,13 +122,35 @@ INVENTORY: dict[str, dict[str, str]] = {
                        "referee_bonus", "qualified_at", "release_after", "created_at", "updated_at"),
                   **_p("referrer_id", "referee_id")},
     "metrics_daily": _k("day", "figure", "key", "value"),
+    # issue 19: hashes of (user, route, key) and of the request: nothing that leads to the person
+    "coaching_claims": _k("idempotency_key", "fingerprint", "created_at"),
+    # issue 22: outbox jobs can name the user and carry what a notification says: erased by content
+    "outbox": {**_k("id", "job_name", "created_at", "sent_at", "attempts"), **_e("job")},
+    "platform_events": {**_k("id", "type", "created_at"), **_p("user_id"), **_e("body")},
+    "webhook_endpoints": {**_k("id", "events", "status", "disabled_reason", "previous_valid_until", "failing_since",
+                               "failing_notified", "created_at", "updated_at"), **_p("user_id"),
+                          **_e("url", "description", "secret", "previous_secret")},
+    "webhook_messages": _k("id", "endpoint_id", "event_id", "event_type", "dedupe_key", "status", "attempts",
+                           "next_attempt_at", "created_at", "updated_at"),
+    "webhook_attempts": {**_k("id", "endpoint_id", "message_id", "event_id", "event_type", "attempt", "status_code",
+                              "duration_ms", "created_at"), **_e("error", "response")},
+    "notifications": {**_k("id", "type", "dedupe_key", "in_app", "created_at", "read_at"), **_p("user_id"),
+                      **_e("title", "body", "data")},
+    "notification_preferences": {**_p("user_id"), **_k("type", "in_app", "email")},
+    "notification_state": {**_p("user_id"), **_k("key", "updated_at"), **_e("value")},
     "alembic_version": _k("version_num"),
 }
 
 SECRET = {("users", "password_hash"), ("refresh_tokens", "token_hash"), ("api_keys", "key_hash"),
-          ("billing_payments", "checkout_url")}  # fmt: skip
+          ("billing_payments", "checkout_url"), ("webhook_endpoints", "secret"),
+          ("webhook_endpoints", "previous_secret")}  # fmt: skip
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: can never be a real mailbox
+
+
+def _t(name: str) -> Table:
+    """A table defined outside tables.py's names (issue 22's module registers them on `metadata`)."""
+    return metadata.tables[name]
 
 
 def _plain(value: Any) -> Any:
@@ -186,6 +209,12 @@ class SqlPersonalData:
             },
             "audit": self._rows(audit_log, or_(audit_log.c.subject_id == user_id, audit_log.c.actor_id == user_id),
                                 order=audit_log.c.at),  # fmt: skip
+            "webhook_endpoints": self._rows(_t("webhook_endpoints"), _t("webhook_endpoints").c.user_id == user_id,
+                                            order=_t("webhook_endpoints").c.id),  # fmt: skip
+            "notifications": self._rows(_t("notifications"), _t("notifications").c.user_id == user_id,
+                                        order=_t("notifications").c.id),  # fmt: skip
+            "notification_preferences": self._rows(_t("notification_preferences"),
+                                                   _t("notification_preferences").c.user_id == user_id),
         }
 
     def provider_ids(self, user_id: str) -> tuple[list[str], list[str]]:
@@ -248,6 +277,16 @@ class SqlPersonalData:
         touched["billing_events"] = db.execute(
             update(billing_events).where(or_(*[E.payload.contains(n, autoescape=True) for n in needles]))
             .values(payload=json.dumps({"erased": True}))).rowcount  # fmt: skip
+
+        # issue 22: endpoints with their messages and attempts, notifications, events, queued jobs
+        endpoints = select(_t("webhook_endpoints").c.id).where(_t("webhook_endpoints").c.user_id == user_id)
+        for name in ("webhook_attempts", "webhook_messages"):
+            touched[name] = db.execute(delete(_t(name)).where(_t(name).c.endpoint_id.in_(endpoints.scalar_subquery()))).rowcount
+        for name in ("webhook_endpoints", "notifications", "notification_preferences", "notification_state",
+                     "platform_events"):  # fmt: skip
+            touched[name] = db.execute(delete(_t(name)).where(_t(name).c.user_id == user_id)).rowcount
+        touched["outbox"] = db.execute(
+            delete(_t("outbox")).where(or_(*[_t("outbox").c.job.contains(n, autoescape=True) for n in needles]))).rowcount
 
         tombstone = f"erased-{secrets.token_hex(12)}@{ERASED_DOMAIN}"
         touched["users"] = db.execute(

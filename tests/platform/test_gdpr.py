@@ -137,7 +137,9 @@ def plant(engine: Any, user_id: str, marker: str) -> dict[str, dict[str, Any]]:
     run = secrets.token_hex(4)
     planted: dict[str, dict[str, Any]] = {}
     with engine.begin() as connection:
-        for table in metadata.sorted_tables:
+        # webhook messages and attempts name their endpoint without a foreign key: plant it first
+        ordered = sorted(metadata.sorted_tables, key=lambda table: table.name in ("webhook_messages", "webhook_attempts"))
+        for table in ordered:
             classes = INVENTORY[table.name]
             if table.name in ("users", "ledger_accounts"):  # the registered user's own rows exist
                 planted[table.name] = {"id": user_id}
@@ -158,6 +160,10 @@ def plant(engine: Any, user_id: str, marker: str) -> dict[str, dict[str, Any]]:
                     row[column.name] = _filler(column, run, marker)
             if table.name == "billing_events":  # the provider's copy names our user, as Stripe's does
                 row["payload"] = json.dumps({"client_reference_id": user_id, "customer_details": {"name": marker}})
+            if table.name == "outbox":  # a queued job names the user, as a notification email job does
+                row["job"] = json.dumps({"user_id": user_id, "note": marker})
+            if "endpoint_id" in row and "webhook_endpoints" in planted:  # no foreign key: linked by hand
+                row["endpoint_id"] = planted["webhook_endpoints"]["id"]
             if table.name == "audit_log":
                 row["details"] = json.dumps({"note": marker})
             if table.name == "billing_subscriptions":
