@@ -25,3 +25,24 @@ def make_settings(**overrides: Any) -> Settings:
     )
     values.update(overrides)
     return Settings(**values)
+
+
+def own_mariadb_database(url: str, suffix: str) -> Any:
+    """A migrated sibling database of `url`'s (`<database>_<suffix>`, made anew) and an engine on
+    it: for tests whose rows must never meet what other tests' sweeps and reconciliations read."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from adapters.sql.engine import make_engine
+    from adapters.sql.migrate import upgrade
+
+    base = make_url(url)
+    name = f"{base.database}_{suffix}"
+    server = make_engine(base.set(database=""))
+    with server.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    server.dispose()
+    own = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(own)
+    return make_engine(own)

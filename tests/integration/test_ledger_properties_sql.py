@@ -15,7 +15,7 @@ from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.helpers import T0
+from tests.helpers import T0, own_mariadb_database
 from tests.ledger_support import (
     PRICES,
     LedgerMachine,
@@ -42,23 +42,8 @@ def engine_for(backend: str) -> Any:
 def _own_mariadb_database() -> Any:
     """A sibling database of TEST_MYSQL_URL's for these runs alone: the sweeps here touch every
     account, and the repository contract tests leave raw rows that no use case would write."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from adapters.sql.engine import make_engine
-    from adapters.sql.migrate import upgrade
-
     assert MYSQL_URL
-    url = make_url(MYSQL_URL)
-    name = f"{url.database}_ledger_props"
-    server = make_engine(url.set(database=""))
-    with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    server.dispose()
-    own = url.set(database=name).render_as_string(hide_password=False)
-    upgrade(own)
-    return make_engine(own)
+    return own_mariadb_database(MYSQL_URL, "ledger_props")
 
 
 needs_mysql = pytest.mark.skipif(not MYSQL_URL, reason="TEST_MYSQL_URL is not set")

@@ -26,7 +26,7 @@ from domain.identity.errors import InvalidCredentials
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
 from tests.conftest import sqlite_engine
-from tests.helpers import T0, make_settings, unique
+from tests.helpers import T0, make_settings, own_mariadb_database, unique
 
 PASSWORD = "correct horse battery"
 
@@ -34,24 +34,11 @@ PASSWORD = "correct horse battery"
 def _own_mariadb() -> Any:
     """A database of the GDPR tests' own: the planted rows (one per table, with filler values)
     must never reach what other tests' sweeps and reconciliations read."""
-    from sqlalchemy.engine import make_url
-
-    from adapters.sql.engine import make_engine
-    from adapters.sql.migrate import upgrade
     from tests.conftest import MYSQL_URL
 
     if not MYSQL_URL:
         pytest.skip("TEST_MYSQL_URL is not set")
-    url = make_url(MYSQL_URL)
-    name = f"{url.database}_gdpr"
-    server = make_engine(url.set(database=""))
-    with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    server.dispose()
-    own = url.set(database=name).render_as_string(hide_password=False)
-    upgrade(own)
-    return make_engine(own)
+    return own_mariadb_database(MYSQL_URL, "gdpr")
 
 
 @pytest.fixture(scope="module")

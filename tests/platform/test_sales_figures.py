@@ -26,29 +26,15 @@ from entrypoints.bootstrap import Container, bootstrap
 from tests.billing.conftest import urls
 from tests.billing.support import WEBHOOK_SECRET, InMemoryGateway, Stripe
 from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.helpers import T0, make_settings, unique
+from tests.helpers import T0, make_settings, own_mariadb_database, unique
 
 PASSWORD = "correct horse battery"
 
 
 def _own_mariadb() -> Any:
-    from sqlalchemy.engine import make_url
-
-    from adapters.sql.engine import make_engine
-    from adapters.sql.migrate import upgrade
-
     if not MYSQL_URL:
         pytest.skip("TEST_MYSQL_URL is not set")
-    url = make_url(MYSQL_URL)
-    name = f"{url.database}_sales"
-    server = make_engine(url.set(database=""))
-    with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    server.dispose()
-    own = url.set(database=name).render_as_string(hide_password=False)
-    upgrade(own)
-    return make_engine(own)
+    return own_mariadb_database(MYSQL_URL, "sales")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
