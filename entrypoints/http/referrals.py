@@ -28,10 +28,11 @@ class MyReferrals(MethodView):
 class UserReferralSignals(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, ReferralSignalsSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: "Admins only (forbidden)"})
+    @blp.errors({401: UNAUTHENTICATED, 403: "Admins only (forbidden)", 404: "No such user (not_found)"})
     def get(self, user_id: str) -> Any:
         """A user's referrals with the abuse signals: refusals by reason, voided bonuses (admins only; newest 200)"""
         require_admin()
+        container().identity.get_user(user_id)  # an unknown user (or an id in another case) is 404
         found = container().platform24.referrals.of_referrer(user_id)
         refused = Counter(r.reason or "" for r in found if r.status.value == "ineligible")
         return {
