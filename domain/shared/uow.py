@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
-from domain.shared.errors import TransientError, Unavailable
+from domain.shared.errors import OutcomeUnknown, TransientError, Unavailable
 from domain.shared.jobs import Job, JobQueue
 from domain.shared.outbox import OutboxMessage
 
@@ -145,3 +145,56 @@ def retrying(
                 raise
             sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))
     raise AssertionError("unreachable")
+
+
+# After a lost COMMIT (issue 20): look the outcome up at once, then after these pauses, while the
+# next try would still end within SETTLE_BUDGET seconds, judged by how long the last try took. A
+# database that refuses connections gets three quick tries; a frozen one, whose every try waits a
+# whole read timeout, gets one, so a lost COMMIT costs at most two read timeouts before the answer.
+# A Galera node whose COMMIT timed out in the cluster's pause after a node died (about 6 s) answers
+# the lookup once the pause ends.
+SETTLE_WAITS = (0.2, 1.0)
+SETTLE_BUDGET = 2.0
+
+
+def learn_outcome(
+    lookup: Callable[[], T],
+    unknown: OutcomeUnknown,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> T:
+    """`lookup()` on a fresh unit of work after a COMMIT whose answer was lost: its result as soon as
+    the database answers; `unknown` (or a later OutcomeUnknown) when it does not within the budget.
+    `lookup` finds out by the work's own key whether it committed and acts on it (replays the
+    result, or runs the work again when nothing was committed)."""
+    started = monotonic()
+    for wait in (*SETTLE_WAITS, None):
+        tried = monotonic()
+        try:
+            return lookup()
+        except (Unavailable, TransientError, OutcomeUnknown) as error:
+            unknown = error if isinstance(error, OutcomeUnknown) else unknown
+            now = monotonic()
+            if wait is None or (now - started) + wait + (now - tried) > SETTLE_BUDGET:
+                break
+            sleep(wait)
+    raise unknown
+
+
+def retrying_unavailable(
+    call: Callable[[], T],
+    *,
+    backoff: tuple[float, ...],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call()` again after each pause in `backoff` while storage is unavailable, contended or its
+    outcome unknown: only for calls whose own idempotency key makes a repeat safe."""
+    for pause in (*backoff, None):
+        try:
+            return call()
+        except (Unavailable, TransientError, OutcomeUnknown):
+            if pause is None:
+                raise
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -8,8 +8,8 @@ import pytest
 from adapters.memory.uow import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
-from domain.shared.errors import NotFound, TransientError
-from domain.shared.uow import retrying
+from domain.shared.errors import NotFound, OutcomeUnknown, TransientError, Unavailable
+from domain.shared.uow import SETTLE_BUDGET, learn_outcome, retrying
 from tests.helpers import T0
 from tests.ledger_support import PRICES, NamespacedIds
 
@@ -81,3 +81,53 @@ def test_a_charge_hit_by_a_deadlock_is_retried_and_applied_exactly_once() -> Non
     assert result.balance.balance == 7
     assert [e.amount for e in ledger.transactions("acc").items] == [-3, 10]
     assert ledger.check_invariants("acc") == []
+
+
+class _Clock:
+    """A monotonic clock that the lookups and sleeps advance."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _failing_lookup(clock: _Clock, took: float, tries: list[float]) -> Any:
+    def lookup() -> str:
+        tries.append(clock.now)
+        clock.now += took
+        raise Unavailable("no answer")
+
+    return lookup
+
+
+def test_a_lost_commit_on_a_frozen_database_gets_one_lookup_so_the_answer_costs_two_read_timeouts() -> None:
+    # Each lookup waits a whole (1 s) read timeout: a second one would end past the budget.
+    clock, tries = _Clock(), []
+    unknown = OutcomeUnknown("lost")
+    with pytest.raises(OutcomeUnknown) as raised:
+        learn_outcome(_failing_lookup(clock, 1.0, tries), unknown, sleep=clock.sleep, monotonic=clock)
+    assert raised.value is unknown and tries == [0.0]
+
+
+def test_a_database_that_refuses_at_once_gets_three_quick_lookups() -> None:
+    clock, tries = _Clock(), []
+    with pytest.raises(OutcomeUnknown):
+        learn_outcome(_failing_lookup(clock, 0.01, tries), OutcomeUnknown("lost"), sleep=clock.sleep, monotonic=clock)
+    assert len(tries) == 3 and clock.now <= SETTLE_BUDGET
+
+
+def test_the_first_lookup_that_answers_settles_it() -> None:
+    clock, answers = _Clock(), iter([Unavailable("blip"), "committed"])
+
+    def lookup() -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert learn_outcome(lookup, OutcomeUnknown("lost"), sleep=clock.sleep, monotonic=clock) == "committed"

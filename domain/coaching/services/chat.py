@@ -40,7 +40,6 @@ A model failure voids the hold (`coach:void:<hold id>`) and stores nothing: 502 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -61,6 +60,7 @@ from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import (
     Conflict, DuplicateRecord, IdempotencyConflict, NotFound, OutcomeUnknown, TransientError, Unavailable,
 )
+from domain.shared.uow import learn_outcome, retrying_unavailable
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
@@ -324,19 +324,14 @@ class ChatUseCases(SessionUseCases):
         try:
             return self._store(session_id, user_message, answer)
         except OutcomeUnknown as unknown:
-            for wait in (*STORE_SETTLE_WAITS, None):
-                try:
-                    with self._uow() as uow:
-                        recent = {m.id: m for m in uow.coaching.recent_messages(session_id, STORE_SETTLE_WINDOW)}
-                except (Unavailable, TransientError, OutcomeUnknown):
-                    if wait is None:
-                        raise unknown from None
-                    time.sleep(wait)
-                    continue
-                if answer.id in recent and user_message.id in recent:
-                    return recent[user_message.id], recent[answer.id]
-                raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
-            raise unknown from None
+            recent = learn_outcome(lambda: self._recent(session_id), unknown)
+            if answer.id in recent and user_message.id in recent:
+                return recent[user_message.id], recent[answer.id]
+            raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
+
+    def _recent(self, session_id: str) -> dict[str, Message]:
+        with self._uow() as uow:
+            return {m.id: m for m in uow.coaching.recent_messages(session_id, STORE_SETTLE_WINDOW)}
 
     def _store(self, session_id: str, user_message: Message, answer: Message) -> tuple[Message, Message]:
         with self._uow() as uow:
@@ -458,22 +453,13 @@ class ChatUseCases(SessionUseCases):
 
 
 DELETE_ROUNDS = 3
-STORE_SETTLE_WAITS = (0.2, 1.0)  # seconds between lookups of a lost COMMIT's two messages
 STORE_SETTLE_WINDOW = 16  # newest messages read to find them (a concurrent exchange may follow)
-CAPTURE_ATTEMPTS = 3
 CAPTURE_BACKOFF = (0.2, 0.5)  # seconds between attempts: a short database blip passes within the request
 
 
 def _retrying(call: Callable[[], T]) -> T:
     """`call()`, retried on Unavailable/TransientError (its ledger key makes a retry safe)."""
-    for attempt in range(CAPTURE_ATTEMPTS):
-        try:
-            return call()
-        except (Unavailable, TransientError, OutcomeUnknown):
-            if attempt == CAPTURE_ATTEMPTS - 1:
-                raise
-            time.sleep(CAPTURE_BACKOFF[min(attempt, len(CAPTURE_BACKOFF) - 1)])
-    raise AssertionError("not reached")  # pragma: no cover
+    return retrying_unavailable(call, backoff=CAPTURE_BACKOFF)
 
 
 def _predicted(prepared: _Prepared, answer: Message) -> BalanceSnapshot | None:

@@ -19,7 +19,6 @@ same key"), never `Unavailable`. Every verb gets this: they all go through `once
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -44,7 +43,7 @@ from domain.ledger.services.inputs import check_key
 from domain.shared.clock import Clock
 from domain.shared.errors import DomainError, IdempotencyConflict, OutcomeUnknown, TransientError, Unavailable
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import retrying
+from domain.shared.uow import learn_outcome, retrying
 
 Work = Callable[["Book"], Movement]
 log = logging.getLogger(__name__)
@@ -222,33 +221,21 @@ def once(
 
     def settle(unknown: OutcomeUnknown) -> Movement:
         """After a lost COMMIT: the committed result, or the call run again when nothing was."""
-        started = time.monotonic()
-        for wait in (*SETTLE_WAITS, None):
-            try:
-                with uow() as unit:  # a fresh connection: the lost one was dropped
-                    previous = unit.ledger.get_idempotency(account_id, key)
-                log.warning("a COMMIT's answer was lost; settled by the idempotency key",
-                            extra={"operation": operation, "committed": previous is not None})  # fmt: skip
-                if previous is not None:
-                    return replay(previous, operation, fingerprint)
-                return attempt()
-            except (Unavailable, TransientError, OutcomeUnknown) as error:
-                unknown = error if isinstance(error, OutcomeUnknown) else unknown
-                if wait is None or time.monotonic() - started + wait > SETTLE_BUDGET:
-                    break
-                time.sleep(wait)
-        raise unknown
+
+        def lookup() -> Movement:
+            with uow() as unit:  # a fresh connection: the lost one was dropped
+                previous = unit.ledger.get_idempotency(account_id, key)
+            log.warning("a COMMIT's answer was lost; settled by the idempotency key",
+                        extra={"operation": operation, "committed": previous is not None})  # fmt: skip
+            if previous is not None:
+                return replay(previous, operation, fingerprint)
+            return attempt()
+
+        return learn_outcome(lookup, unknown)
 
     return retrying(attempt_knowing_the_outcome, attempts=attempts)
 
 
-# Tries to learn a lost COMMIT's outcome: at once, then after these pauses, while less than
-# SETTLE_BUDGET seconds have gone by. A database that refuses connections gets three quick tries;
-# a frozen one, whose every try waits a whole read timeout, gets one (so a lost COMMIT costs at
-# most two read timeouts before the answer). A Galera node whose COMMIT timed out in the
-# cluster's pause after a node died (about 6 s) answers the lookup once the pause ends.
-SETTLE_WAITS = (0.2, 1.0)
-SETTLE_BUDGET = 2.0
 
 
 def apply(book: Book, operation: str, fingerprint: str, work: Work) -> Movement:
