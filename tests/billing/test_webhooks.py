@@ -4,6 +4,7 @@ memory, SQLite and MariaDB. Each test names the ledger effect it proves."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,8 @@ from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
 from entrypoints.worker.jobs import run_job
 from tests.billing.conftest import new_user, urls
-from tests.billing.support import Stripe
+from tests.billing.support import WEBHOOK_SECRET, InMemoryGateway, Stripe
+from tests.helpers import make_settings
 
 FREE = 100  # the free plan's allowance every new user starts with (this month)
 
@@ -286,6 +288,23 @@ def test_a_refund_in_two_parts_reverses_in_proportion_and_a_repeat_reverses_noth
     assert balance(container, user_id) == FREE
     assert (payment.status, payment.refunded_cents, payment.credits_reversed, payment.shortfall) == (
         PaymentStatus.REFUNDED, 2000, 500, 0)
+
+
+def test_a_refund_that_takes_the_balance_below_the_low_balance_threshold_is_noticed(
+    build: Callable[..., Container], clock: ManualClock, gateway: InMemoryGateway
+) -> None:
+    # A clawback is a ledger movement like any other: the low-balance watcher sees it (before,
+    # billing wrote its reversal past the watcher and nobody was told).
+    container = build(settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET, low_balance_threshold=150,
+                                             low_balance_rearm=300))  # fmt: skip
+    assert container.billing is not None and container.platform_events is not None
+    stripe, user_id = Stripe(container.billing, clock, gateway), new_user(container)
+    session_id = buy_pack(container, stripe, user_id)  # 100 -> 600: re-armed
+    clock.advance(seconds=1)
+    stripe.refund(session_id, amount_refunded=2000)  # 600 -> 100: a crossing
+    assert balance(container, user_id) == FREE
+    inbox = container.platform_events.notifications.inbox(user_id, unread_only=False, limit=50, cursor=None)[0]
+    assert [n.type for n in inbox.items].count("low_balance") == 1
 
 
 def test_refunds_arriving_out_of_order_never_reverse_more_than_the_total(

@@ -36,11 +36,9 @@ from domain.billing.model import EventStatus, Payment, PaymentKind, PaymentStatu
 from domain.billing.ports import BillingUnitOfWork
 from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.billing.services.handlers import EventHandlers, Outcome, PaymentNotYetKnown, _done
-from domain.ledger.errors import AccountNotFound
 from domain.ledger.model import EntryKind, GrantSource, consumption_order
 from domain.ledger.results import Movement
-from domain.ledger.services.book import Book, apply
-from domain.ledger.services.inputs import fingerprint
+from domain.ledger.services.book import Book
 from domain.shared.uow import retrying
 
 _REVERSED = {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED}
@@ -211,12 +209,8 @@ class ConvergeUseCases(EventHandlers):
         if delta == 0:
             payment.shortfall = 0
             return
-        locked = uow.ledger.lock_account(payment.user_id)
-        if locked is None:
-            raise AccountNotFound()
         key = f"billing:{payment.id}:{payment.ledger_version + 1}"
         reference = f"payment:{payment.id}"
-        book = Book(uow, *locked, now=now, key=key, ids=self._ids)
         moved = 0
 
         def work(book: Book) -> Movement:
@@ -244,7 +238,8 @@ class ConvergeUseCases(EventHandlers):
             return book.movement(entry, shortfall=-delta + moved)
 
         restoring = payment.grant_id is not None
-        apply(book, "billing", fingerprint("billing", {"payment": payment.id, "delta": delta}), work)
+        self._ledger.book_within(uow, payment.user_id, key=key, operation="billing",
+                                 args={"payment": payment.id, "delta": delta}, work=work)  # fmt: skip
         payment.ledger_version += 1
         payment.credits_held += moved
         if moved < 0:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from domain.ledger.errors import GrantNotFound, PendingGrantClosed, PendingGrantNotFound
+from domain.ledger.errors import AccountNotFound, GrantNotFound, PendingGrantClosed, PendingGrantNotFound
 from domain.ledger.model import (
     Account,
     EntryKind,
@@ -85,6 +85,19 @@ class Ledger(LedgerQueries, LedgerSweeps):
             return result
 
         return watched
+
+    def book_within(self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str,
+                    args: dict[str, Any], work: Work) -> Movement:  # fmt: skip
+        """Run `work` on the account inside the caller's unit of work, for a use case whose own
+        records must commit with the credits (billing: a payment and what it moved). The same path
+        as every ledger verb (the account locked, brought up to date, the balance watchers told,
+        the result saved under `key`); the caller commits, and its own keyed retry settles a
+        COMMIT whose answer was lost."""
+        locked = uow.ledger.lock_account(account_id)
+        if locked is None:
+            raise AccountNotFound()
+        book = Book(uow, *locked, now=self._clock.now(), key=key, ids=self._ids)
+        return apply(book, operation, fingerprint(operation, args), self._watch_balance(work))
 
     # --- accounts ------------------------------------------------------------------------
     def open_account(self, account_id: str) -> None:
