@@ -35,7 +35,6 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
         self._store = store
-        self._snapshot: dict[str, dict[Any, Any]] | None = None
         self.users = InMemoryUserRepository(store)
         self.refresh_tokens = InMemoryRefreshTokenRepository(store)
         self.api_keys = InMemoryApiKeyRepository(store)
@@ -50,22 +49,20 @@ class MemoryUnitOfWork(UnitOfWorkBase):
 
     def _begin(self) -> None:
         self._store.lock.acquire()
-        self._snapshot = self._store.snapshot()
+        self._store.begin()
 
     def _commit(self) -> None:
-        self._snapshot = self._store.snapshot()  # later writes in this unit roll back to here
+        self._store.keep()  # later writes in this unit roll back to here
 
     def _mark_sent(self, ids: list[str]) -> None:  # issue 22: the store's lock is still held
         self.outbox.mark_sent(ids, datetime.now(timezone.utc))
-        self._snapshot = self._store.snapshot()
+        self._store.keep()
 
     def _rollback(self) -> None:
-        if self._snapshot is not None:
-            self._store.restore(self._snapshot)
-            self._snapshot = self._store.snapshot()
+        self._store.undo()
 
     def _close(self) -> None:
-        self._snapshot = None
+        self._store.end()
         self._store.lock.release()
 
 
