@@ -32,7 +32,7 @@ from domain.billing.model import (
 )
 
 if TYPE_CHECKING:
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
 T = TypeVar("T")
 P, EV, S, R, C = billing_payments.c, billing_events.c, billing_subscriptions.c, billing_reversals.c, billing_customers.c

@@ -24,7 +24,7 @@ from adapters.sql.tables import (
 from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
 
 if TYPE_CHECKING:  # the unit of work imports this module
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
 
 # --- mapping ---------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from adapters.sql.tables import (
 )
 
 if TYPE_CHECKING:
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
 ERASE, PSEUDO, KEEP = "erase", "pseudonymise", "keep"
 

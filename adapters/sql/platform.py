@@ -16,7 +16,7 @@ from domain.platform.model import UserSummary
 from domain.shared.audit import AuditRecord
 
 if TYPE_CHECKING:  # the unit of work imports this module
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
 
 def _attempt(row: RowMapping) -> LoginAttempt:

@@ -10,7 +10,7 @@ from adapters.sql.tables import billing_customers, billing_payments, referral_co
 from domain.platform.referrals import Referral, ReferralStatus
 
 if TYPE_CHECKING:  # the unit of work imports this module
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
 R, C = referrals.c, referral_codes.c
 FIELDS = ("id", "referrer_id", "referee_id", "status", "reason", "payment_id", "pending_grant_id", "referee_grant_id",

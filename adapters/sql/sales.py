@@ -23,7 +23,7 @@ from adapters.sql.tables import (
 from domain.platform.sales import Figures
 
 if TYPE_CHECKING:
-    from adapters.sql.uow import Db
+    from adapters.sql.db import Db
 
 G, E, L, P, S, U, EV, M = (ledger_grants.c, ledger_entries.c, ledger_allocations.c, billing_payments.c,
                            billing_subscriptions.c, users.c, billing_events.c, metrics_daily.c)  # fmt: skip
