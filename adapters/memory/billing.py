@@ -102,7 +102,7 @@ class InMemoryBillingRepository:
             raise _duplicate()
         self._t(EVENTS)[event.id] = replace(event)
 
-    def get_event(self, event_id: str) -> ProviderEvent | None:
+    def get_event(self, event_id: str, *, for_update: bool = False) -> ProviderEvent | None:
         found = self._t(EVENTS).get(event_id)
         return replace(found) if found is not None else None
 

@@ -139,8 +139,8 @@ class SqlBillingRepository:
     def add_event(self, event: ProviderEvent) -> None:
         self._db.execute(insert(billing_events).values(_values(event)))
 
-    def get_event(self, event_id: str) -> ProviderEvent | None:
-        return self._one(ProviderEvent, billing_events, EV.id == event_id)
+    def get_event(self, event_id: str, *, for_update: bool = False) -> ProviderEvent | None:
+        return self._one(ProviderEvent, billing_events, EV.id == event_id, for_update)
 
     def update_event(self, event: ProviderEvent) -> None:
         self._db.execute(update(billing_events).where(EV.id == event.id).values(_values(event)))

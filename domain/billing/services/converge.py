@@ -56,10 +56,17 @@ class ConvergeUseCases(EventHandlers):
     def _on_payment_event(self, event: Mapping[str, Any]) -> Outcome:
         """Attach the event to its payment and converge it; or leave it pending.
 
-        Pending is written, then the payment is looked for once more: a checkout that learnt this
-        event's payment intent concurrently either saw the pending event (and attached it), or
-        commits before this second, locking look finds it (the first look's lock kept it from
-        committing the payment intent until the pending write was in)."""
+        Two writers meet here without gap locks (MariaDB runs READ COMMITTED): this event, which
+        names an id (a payment intent, a charge…) no payment has yet, and a convergence that is
+        learning that id. Each publishes first and looks second: this side commits the pending
+        event, then looks for the payment by the id with a locking read; the convergence writes
+        the id onto the payment (`_attach_and_fold`), then looks for pending events awaiting it
+        with a locking read. Whichever looks second sees the other's write, or waits for its
+        commit on the row lock, so the event is never left pending beside a payment that knows
+        its id. (Before, the convergence wrote the id only at its end: a refund delivered with its
+        checkout's completion stayed pending for good, found on MariaDB with real threads,
+        tests/platform/test_referral_convergence_mariadb.py.) The event row is read with a lock,
+        so a pending write never overwrites an attachment a concurrent convergence just made."""
         event_id = str(event["id"])
 
         converged: list[Payment] = []  # the payment as committed, for the hooks after the commit
@@ -68,9 +75,11 @@ class ConvergeUseCases(EventHandlers):
             converged.clear()
             with self._uow() as uow:
                 payment = self._place(uow, event)
-                stored = uow.billing.get_event(event_id)
+                stored = uow.billing.get_event(event_id, for_update=True)
                 if stored is None:
                     raise PaymentNotYetKnown(f"event {event_id} is not stored")
+                if payment is None and stored.payment_id is not None:  # a convergence placed it meanwhile
+                    return _done("placed by its payment's convergence")
                 if payment is None:
                     if not write_pending:
                         return None
@@ -109,10 +118,17 @@ class ConvergeUseCases(EventHandlers):
     def _tell_purchase_hooks(self, payment: Payment) -> None:
         """After the commit, from the converged state (never from one event): referrals (issue 24)
         hear of a paid purchase and of one refunded or disputed. Every hook is idempotent and is
-        told again at each convergence; an exception fails the event, which the queue retries."""
-        if payment.status is PaymentStatus.PAID and payment.refunded_cents == 0:
+        told again at each convergence; an exception fails the event, which the queue retries.
+
+        A payment refunded or disputed was paid first, and the hooks always hear both, in that
+        order, whatever order the events came in: a refund that converged before any thread told
+        "paid" would otherwise find nothing to void, and a "paid" told late by a slower thread
+        would start a bonus for a refunded purchase (found on MariaDB with real threads,
+        tests/platform/test_referral_convergence_mariadb.py). `paid` only ever moves a referral
+        forward once, so a late or repeated one is a no-op after `reversed`."""
+        if payment.settled:
             self.purchase_hooks.paid(payment.id, payment.user_id, payment.customer_id, payment.amount_cents)
-        elif payment.refunded_cents > 0 or payment.status in _REVERSED:
+        if payment.refunded_cents > 0 or payment.status in _REVERSED:
             self.purchase_hooks.reversed(payment.id)
 
     def _place(self, uow: BillingUnitOfWork, event: Mapping[str, Any]) -> Payment | None:
@@ -166,6 +182,7 @@ class ConvergeUseCases(EventHandlers):
             learnt = self._link(payment, facts)
             if not learnt:
                 return facts
+            uow.billing.update_payment(payment)  # publish the ids learnt before looking for their events
         return facts
 
     def _link(self, payment: Payment, facts: c.Facts) -> bool:
