@@ -88,9 +88,12 @@ class Db:
         self.connection = connection
         self.dialect = connection.dialect.name
         self._first = True
+        self.read_only = True  # nothing but plain SELECTs so far: no write, no lock (issue 25)
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         first, self._first = self._first, False
+        if self.read_only and not (statement.is_select and getattr(statement, "_for_update_arg", None) is None):
+            self.read_only = False
         try:
             return self.connection.execute(statement, params)
         except exc.DBAPIError as error:
