@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 
 from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, TransientError
@@ -74,6 +74,27 @@ def guarded(call: Callable[[], T]) -> T:
         raise connection_unusable() from error
 
 
+class Precompiled:
+    """A hot read compiled once per dialect (issue 25, direction 3): on MySQL/MariaDB it is sent as
+    driver SQL, with no cache-key walk, compile lookup or result processing per execution
+    (bench/statements.py: about half the CPU of Core's execute). Only for plain SELECTs whose
+    columns need no type conversion (strings, numbers): rows come back as the driver gives them.
+    SQLite runs the statement through Core as before."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        if not statement.is_select or getattr(statement, "_for_update_arg", None) is not None:
+            raise ValueError("only plain SELECTs are precompiled")
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def for_dialect(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            form = self.statement.compile(dialect=dialect)
+            compiled = self._compiled[dialect.name] = (str(form), dict(form.params))
+        return compiled
+
+
 class Db:
     """The connection the repositories share, with driver errors translated to domain errors.
 
@@ -103,3 +124,21 @@ class Db:
         except exc.PendingRollbackError as error:
             raise connection_unusable() from error
         return guarded(lambda: self.connection.execute(statement, params))
+
+    def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> CursorResult[Any]:
+        """`hot` with `params`: driver SQL on MySQL/MariaDB (same errors, same first-statement
+        retry as `execute`), Core elsewhere."""
+        if self.dialect not in ("mysql", "mariadb"):
+            return self.execute(hot.statement, params)
+        sql, constants = hot.for_dialect(self.connection.dialect)
+        values = {**constants, **params}
+        first, self._first = self._first, False
+        try:
+            return self.connection.exec_driver_sql(sql, values)
+        except exc.DBAPIError as error:
+            if not (first and error.connection_invalidated) or is_timeout(error):
+                raise_translated(error)
+            self.connection.rollback()
+        except exc.PendingRollbackError as error:
+            raise connection_unusable() from error
+        return guarded(lambda: self.connection.exec_driver_sql(sql, values))
