@@ -6,7 +6,8 @@ unit of work, which imports them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from datetime import datetime, timezone
+from typing import Any, NoReturn, TypeVar, overload
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
@@ -74,17 +75,29 @@ def guarded(call: Callable[[], T]) -> T:
         raise connection_unusable() from error
 
 
+@overload
+def aware_utc(value: datetime) -> datetime: ...
+@overload
+def aware_utc(value: None) -> None: ...
+def aware_utc(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) datetime as the aware one the domain uses; an aware one unchanged."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
 class Precompiled:
     """A hot read compiled once per dialect (issue 25, direction 3): on MySQL/MariaDB it is sent as
     driver SQL, with no cache-key walk, compile lookup or result processing per execution
-    (bench/statements.py: about half the CPU of Core's execute). Only for plain SELECTs whose
-    columns need no type conversion (strings, numbers): rows come back as the driver gives them.
-    SQLite runs the statement through Core as before."""
+    (bench/statements.py: about half the CPU of Core's execute). Only for SELECTs (a locking one
+    too): rows come back as the driver gives them, so the caller converts what needs it (a
+    DATETIME comes back naive: `aware_utc`). SQLite runs the statement through Core as before."""
 
     def __init__(self, statement: Select[Any]) -> None:
-        if not statement.is_select or getattr(statement, "_for_update_arg", None) is not None:
-            raise ValueError("only plain SELECTs are precompiled")
+        if not statement.is_select:
+            raise ValueError("only SELECTs are precompiled")
         self.statement = statement
+        self.locks = getattr(statement, "_for_update_arg", None) is not None
         self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def for_dialect(self, dialect: Any) -> tuple[str, dict[str, Any]]:
@@ -133,6 +146,8 @@ class Db:
         sql, constants = hot.for_dialect(self.connection.dialect)
         values = {**constants, **params}
         first, self._first = self._first, False
+        if hot.locks:
+            self.read_only = False
         try:
             return self.connection.exec_driver_sql(sql, values)
         except exc.DBAPIError as error:
