@@ -205,8 +205,15 @@ class SqlUnitOfWork(UnitOfWorkBase):
         )
 
     def _close(self) -> None:
-        # a committed unit of work leaves no transaction open: the next one may take the connection
-        self._close_after(keep=self._committed and self._connection is not None and not self._connection.invalidated)
+        # a committed unit of work that sent nothing after its COMMIT leaves no transaction open:
+        # the next one may take the connection; otherwise it is rolled back and given back
+        connection = self._connection
+        self._close_after(
+            keep=self._committed
+            and connection is not None
+            and not connection.invalidated
+            and not connection.in_transaction()
+        )
 
     def _close_after(self, *, keep: bool) -> None:
         connection, self._connection, self._db = self._connection, None, None

@@ -144,3 +144,20 @@ def test_a_failed_unit_of_work_gives_the_connection_back(mysql_engine: Engine) -
                 raise RuntimeError("the use case failed")
         with factory() as uow:
             assert uow.users._db.connection is not first
+
+
+def test_a_write_after_the_commit_is_not_carried_into_the_next_unit_of_work(mysql_engine: Engine) -> None:
+    factory = SqlUnitOfWorkFactory(mysql_engine)
+    name = f"late-{uuid.uuid4().hex[:12]}"
+    with factory.request_scope():
+        with factory() as uow:
+            uow.users._db.execute(select(literal(1)))
+            uow.commit()
+            uow.users._db.execute(
+                text("INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
+                     "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"), {"id": name})  # fmt: skip
+        with factory() as uow:
+            uow.users._db.execute(select(literal(1)))
+            uow.commit()  # must not commit the write the unit of work before left uncommitted
+    with mysql_engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM ledger_accounts WHERE id = :id"), {"id": name}).first() is None
