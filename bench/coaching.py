@@ -58,6 +58,7 @@ from bench.ledger import (
     free_port,
     recreate_database,
     server_env,
+    use_ports,
     wait_until_serving,
 )
 from bench.timers import PHASES
@@ -313,6 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         choices=["short", "long", "stream"])  # fmt: skip
     parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false",
                         help="what-if: the server's pool does not ping before each unit of work")  # fmt: skip
+    parser.add_argument("--ports", help="LO-HI: start servers only on ports in this range")
     return parser.parse_args(argv)
 
 
@@ -321,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(client_main(json.loads(sys.argv[2]))))
         return 0
     args = parse_args(argv)
+    use_ports(args.ports)
     started, run = time.perf_counter(), uuid.uuid4().hex[:8]
     recreate_database(args.database_url)
     upgrade(args.database_url)

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import create_engine, inspect, text
 
 from bench.bare import seed as seed_bare
-from bench.ledger import expect, free_port, recreate_database, seed_sql, server_env, wait_until_serving
+from bench.ledger import expect, free_port, recreate_database, seed_sql, server_env, use_ports, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -255,7 +255,9 @@ class Load:
 # --- in-process figures -----------------------------------------------------------------------------
 @contextmanager
 def counting_queries() -> Iterator[list[int]]:
-    """Count COM_QUERY packets pymysql sends (what MariaDB's Questions counts; pings are not)."""
+    """Count the round trips pymysql makes: every command packet it sends and waits on (statements,
+    COMMIT and ROLLBACK, which MariaDB's Questions counts, and pings, which it does not). A batch of
+    several statements in one COM_QUERY is one round trip."""
     import pymysql.connections
     from pymysql.constants import COMMAND
 
@@ -263,7 +265,7 @@ def counting_queries() -> Iterator[list[int]]:
     count = [0]
 
     def counted(self: Any, command: int, sql: Any) -> Any:
-        if command in (COMMAND.COM_QUERY, COMMAND.COM_STMT_EXECUTE):
+        if command in (COMMAND.COM_QUERY, COMMAND.COM_STMT_EXECUTE, COMMAND.COM_PING):
             count[0] += 1
         return original(self, command, sql)
 
@@ -302,6 +304,30 @@ def in_process(url: str, tokens: list[str], repeat: int) -> dict[str, dict[str, 
             cpu = time.process_time() - started
         figures[name] = {"statements": count[0] / repeat, "cpu_ms": cpu * 1000 / repeat}
     app.extensions["houston"].resources["engine"].dispose()
+    figures.update(bare_in_process(url, repeat))
+    return figures
+
+
+def bare_in_process(url: str, repeat: int) -> dict[str, dict[str, float]]:
+    """The bare endpoints' round trips and CPU per request, counted like the project's."""
+    from bench.bare import create_app as create_bare
+
+    client = create_bare(url).test_client()
+    calls: dict[str, Callable[[], Any]] = {
+        "bare charge": lambda: client.post("/charge", headers={"X-Account": "bare-0",
+                                                               "Idempotency-Key": uuid.uuid4().hex}),
+        "bare balance": lambda: client.get("/balance", headers={"X-Account": "bare-0"}),
+    }  # fmt: skip
+    figures: dict[str, dict[str, float]] = {}
+    for name, call in calls.items():
+        for _ in range(20):
+            call()
+        with counting_queries() as count:
+            started = time.process_time()
+            for _ in range(repeat):
+                call()
+            cpu = time.process_time() - started
+        figures[name] = {"statements": count[0] / repeat, "cpu_ms": cpu * 1000 / repeat}
     return figures
 
 
@@ -387,7 +413,7 @@ def summarise(runs: list[Run], rounds: int) -> dict[str, Any]:
     return table
 
 
-def print_table(table: dict[str, Any], runs: list[Run]) -> None:
+def print_table(table: dict[str, Any], runs: list[Run], figures: dict[str, dict[str, float]]) -> None:
     print()
     print(f"{'scenario':24s} {'side':8s} {'req/s':>7s} {'p99 ms':>7s} {'stmts/req':>10s} {'(raw)':>6s} "
           f"{'gunicorn CPU ms/req':>20s} {'MariaDB CPU ms/req':>19s}")  # fmt: skip
@@ -396,7 +422,12 @@ def print_table(table: dict[str, Any], runs: list[Run]) -> None:
             s = row[side]
             print(f"{name:24s} {side:8s} {s['rps']:7.0f} {s['p99_ms']:7.1f} {s['questions']:10.1f} "
                   f"{s['questions_raw']:6.1f} {s['gunicorn_cpu_ms']:20.2f} {s['mariadb_cpu_ms']:19.2f}")  # fmt: skip
-        print(f"{'':24s} ratio    req/s {spread(row['rps_ratio'])}   p99 {spread(row['p99_ratio'])}")
+        operation = name.split(",")[0]
+        trips = ""
+        if operation in figures and f"bare {operation}" in figures:
+            trips = (f"   round trips/request {figures[operation]['statements']:.1f}"
+                     f" (bare {figures['bare ' + operation]['statements']:.1f})")  # fmt: skip
+        print(f"{'':24s} ratio    req/s {spread(row['rps_ratio'])}   p99 {spread(row['p99_ratio'])}{trips}")
     hot = table["charge, 1 hot account"]["project"]["rps"]
     eight = table["charge, 8 accounts"]["project"]["rps"]
     print(f"one hot account / 8 accounts (project): {hot / eight:.2f}   "
@@ -417,11 +448,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=200, help="in-process requests per figure")
     parser.add_argument("--usage-entries", type=int, default=1_000_000, help="0 skips the usage-at-scale figure")
     parser.add_argument("--only", choices=["load", "inproc", "usage"], action="append")
+    parser.add_argument("--ports", help="LO-HI: start servers only on ports in this range")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    use_ports(args.ports)
     if shutil.which("wrk") is None:
         print("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu package 'wrk').", file=sys.stderr)
         return 2
@@ -452,16 +485,20 @@ def main(argv: list[str] | None = None) -> int:
                     load.measure("bare", scenario.name, rnd, bare, bare_script)
                     load.measure("project", scenario.name, rnd, project, project_script)
             load.questions.close()
-            table = summarise(load.runs, args.rounds)
-            report["runs"] = [vars(r) for r in load.runs]
-            report["table"] = table
-            print_table(table, load.runs)
+    figures: dict[str, dict[str, float]] = {}
     if "inproc" in only:
         figures = in_process(url, tokens[ACCOUNTS:], args.repeat)
         report["in_process"] = figures
-        print("\nin-process (Flask test client, one thread): COM_QUERY packets and Python CPU per request")
+    if "load" in only:
+        table = summarise(load.runs, args.rounds)
+        report["runs"] = [vars(r) for r in load.runs]
+        report["table"] = table
+        print_table(table, load.runs, figures)
+    if figures:
+        print("\nin-process (Flask test client, one thread): round trips to the database (statements, COMMIT,"
+              " ROLLBACK, pings) and Python CPU per request")
         for name, f in figures.items():
-            print(f"  {name:8s} {f['statements']:5.1f} statements  {f['cpu_ms']:6.2f} ms CPU")
+            print(f"  {name:13s} {f['statements']:5.1f} round trips  {f['cpu_ms']:6.2f} ms CPU")
     if "usage" in only and args.usage_entries:
         sizes = {"big": args.usage_entries, "small": 1000}
         timings = usage_at_scale(url, {"big": tokens[ACCOUNTS + 1], "small": tokens[ACCOUNTS + 2]}, sizes, 100)

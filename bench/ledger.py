@@ -214,10 +214,26 @@ class HttpClient:
         self._connection.close()
 
 
+PORTS: list[range] = []  # set by `--ports LO-HI` (a machine shared by several benches keeps to its range)
+
+
+def use_ports(spec: str | None) -> None:
+    """`LO-HI`: the servers this bench starts listen only on ports in that range."""
+    if spec:
+        low, _, high = spec.partition("-")
+        PORTS[:] = [range(int(low), int(high or low) + 1)]
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    candidates = list(PORTS[0]) if PORTS else [0]
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise SystemExit(f"no free port in {PORTS[0]}")
 
 
 def http_routes_present() -> bool:

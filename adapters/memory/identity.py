@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.memory.store import MemoryStore
-from domain.identity.model import ApiKey, RefreshToken, User
+from domain.identity.model import ApiKey, Principal, RefreshToken, User
 from domain.shared.errors import NotFound, DuplicateRecord
 
 USERS = "users"
@@ -44,12 +44,13 @@ class InMemoryUserRepository(_Repository):
     def get_for_update(self, user_id: str) -> User | None:
         return self.get(user_id)  # the memory unit of work already runs one at a time
 
-    def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
+    def get_for_access(self, user_id: str, family_id: str) -> tuple[Principal | None, bool]:
         user = self.get(user_id)
         if user is None:
             return None, False
         tokens: dict[str, RefreshToken] = self._t(REFRESH_TOKENS)
-        return user, any(t.family_id == family_id and t.revoked_at is not None for t in tokens.values())
+        revoked = any(t.family_id == family_id and t.revoked_at is not None for t in tokens.values())
+        return Principal(user_id=user.id, role=user.role, plan=user.plan), revoked
 
     def get_by_email(self, email: str) -> User | None:
         owner = self._email_owner(email)

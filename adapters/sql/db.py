@@ -6,11 +6,12 @@ unit of work, which imports them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from datetime import datetime, timezone
+from typing import Any, NoReturn, TypeVar, overload
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 
 from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, TransientError
@@ -74,6 +75,39 @@ def guarded(call: Callable[[], T]) -> T:
         raise connection_unusable() from error
 
 
+@overload
+def aware_utc(value: datetime) -> datetime: ...
+@overload
+def aware_utc(value: None) -> None: ...
+def aware_utc(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) datetime as the aware one the domain uses; an aware one unchanged."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+class Precompiled:
+    """A hot read compiled once per dialect (issue 25, direction 3): on MySQL/MariaDB it is sent as
+    driver SQL, with no cache-key walk, compile lookup or result processing per execution
+    (bench/statements.py: about half the CPU of Core's execute). Only for SELECTs (a locking one
+    too): rows come back as the driver gives them, so the caller converts what needs it (a
+    DATETIME comes back naive: `aware_utc`). SQLite runs the statement through Core as before."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        if not statement.is_select:
+            raise ValueError("only SELECTs are precompiled")
+        self.statement = statement
+        self.locks = getattr(statement, "_for_update_arg", None) is not None
+        self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def for_dialect(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            form = self.statement.compile(dialect=dialect)
+            compiled = self._compiled[dialect.name] = (str(form), dict(form.params))
+        return compiled
+
+
 class Db:
     """The connection the repositories share, with driver errors translated to domain errors.
 
@@ -88,9 +122,12 @@ class Db:
         self.connection = connection
         self.dialect = connection.dialect.name
         self._first = True
+        self.read_only = True  # nothing but plain SELECTs so far: no write, no lock (issue 25)
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         first, self._first = self._first, False
+        if self.read_only and not (statement.is_select and getattr(statement, "_for_update_arg", None) is None):
+            self.read_only = False
         try:
             return self.connection.execute(statement, params)
         except exc.DBAPIError as error:
@@ -100,3 +137,23 @@ class Db:
         except exc.PendingRollbackError as error:
             raise connection_unusable() from error
         return guarded(lambda: self.connection.execute(statement, params))
+
+    def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> CursorResult[Any]:
+        """`hot` with `params`: driver SQL on MySQL/MariaDB (same errors, same first-statement
+        retry as `execute`), Core elsewhere."""
+        if self.dialect not in ("mysql", "mariadb"):
+            return self.execute(hot.statement, params)
+        sql, constants = hot.for_dialect(self.connection.dialect)
+        values = {**constants, **params}
+        first, self._first = self._first, False
+        if hot.locks:
+            self.read_only = False
+        try:
+            return self.connection.exec_driver_sql(sql, values)
+        except exc.DBAPIError as error:
+            if not (first and error.connection_invalidated) or is_timeout(error):
+                raise_translated(error)
+            self.connection.rollback()
+        except exc.PendingRollbackError as error:
+            raise connection_unusable() from error
+        return guarded(lambda: self.connection.exec_driver_sql(sql, values))

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
-from adapters.sql.db import Db
+from adapters.sql.db import Db, Precompiled
 from adapters.sql.tables import api_keys, refresh_tokens, users
-from domain.identity.model import ApiKey, RefreshToken, Role, User
+from domain.identity.model import ApiKey, Principal, RefreshToken, Role, User
 
 
 # --- mapping ---------------------------------------------------------------------------------
@@ -60,11 +60,16 @@ def _key_row(key: ApiKey) -> dict[str, Any]:
 # --- repositories ----------------------------------------------------------------------------
 # Authenticating an access token, on every request: the user and its token's family in one read.
 _FOR_ACCESS = select(
-    users,
+    users.c.id,
+    users.c.role,
+    users.c.plan,
     exists()
     .where(refresh_tokens.c.family_id == bindparam("family_id"), refresh_tokens.c.revoked_at.is_not(None))
     .label("family_revoked"),
 ).where(users.c.id == bindparam("user_id"))
+
+
+_HOT_FOR_ACCESS = Precompiled(_FOR_ACCESS)
 
 
 class SqlUserRepository:
@@ -82,11 +87,12 @@ class SqlUserRepository:
         row = self._db.execute(select(users).where(users.c.id == user_id).with_for_update()).mappings().first()
         return _user(row) if row is not None else None
 
-    def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
-        row = self._db.execute(_FOR_ACCESS, {"user_id": user_id, "family_id": family_id}).mappings().first()
+    def get_for_access(self, user_id: str, family_id: str) -> tuple[Principal | None, bool]:
+        row = self._db.execute_precompiled(_HOT_FOR_ACCESS, {"user_id": user_id, "family_id": family_id}).first()
         if row is None:
             return None, False
-        return _user(row), bool(row["family_revoked"])
+        found_id, role, plan, revoked = tuple(row)  # driver values: strings, and 0 or 1
+        return Principal(user_id=str(found_id), role=Role(role), plan=str(plan)), bool(revoked)
 
     def get_by_email(self, email: str) -> User | None:
         row = self._db.execute(select(users).where(users.c.email == email)).mappings().first()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import mysql, sqlite
 
-from adapters.sql.db import Db
+from adapters.sql.db import Db, Precompiled, aware_utc
 from adapters.sql.tables import (
     ledger_accounts,
     ledger_allocations,
@@ -72,6 +72,7 @@ READ_ACCOUNT = (
     .where(A.id == bindparam("account_id"))
 )
 LOCK_ACCOUNT = READ_ACCOUNT.with_for_update()
+HOT_READ_ACCOUNT, HOT_LOCK_ACCOUNT = Precompiled(READ_ACCOUNT), Precompiled(LOCK_ACCOUNT)  # issue 25
 GET_ACCOUNT = select(*ACCOUNT_COLUMNS).where(A.id == bindparam("account_id"))
 GET_ACCOUNT_FOR_UPDATE = GET_ACCOUNT.with_for_update()
 UPDATE_ACCOUNT = (
@@ -131,18 +132,20 @@ class SqlLedgerRepository:
         return _account(row) if row else None
 
     def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
-        return self._account_with_grants(LOCK_ACCOUNT, account_id)
+        return self._account_with_grants(HOT_LOCK_ACCOUNT, account_id)
 
     def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
-        return self._account_with_grants(READ_ACCOUNT, account_id)
+        return self._account_with_grants(HOT_READ_ACCOUNT, account_id)
 
-    def _account_with_grants(self, statement: Any, account_id: str) -> tuple[Account, list[Grant]] | None:
-        rows: list[Any] = list(self._db.execute(statement, {"account_id": account_id}))
+    def _account_with_grants(self, statement: Precompiled, account_id: str) -> tuple[Account, list[Grant]] | None:
+        """Driver rows on MySQL/MariaDB (naive datetimes), Core rows elsewhere (aware ones)."""
+        rows: list[Any] = list(self._db.execute_precompiled(statement, {"account_id": account_id}))
         if not rows:
             return None
         first = rows[0]
-        account = Account(id=first[0], balance=int(first[1]), held=int(first[2]), last_seq=int(first[3]), created_at=first[4])
-        grants = [_grant_at(row, 5) for row in rows if row[5] is not None]
+        account = Account(id=first[0], balance=int(first[1]), held=int(first[2]), last_seq=int(first[3]),
+                          created_at=aware_utc(first[4]))  # fmt: skip
+        grants = [_grant_from_driver(row, 5) for row in rows if row[5] is not None]
         return account, grants
 
     def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
@@ -347,6 +350,13 @@ def _grant_at(row: Row[Any], i: int) -> Grant:
         reference=row[i + 6],
         created_at=row[i + 7],
     )
+
+
+def _grant_from_driver(row: Any, i: int) -> Grant:
+    """`_grant_at` for a row whose datetimes may be the driver's naive UTC ones."""
+    grant = _grant_at(row, i)
+    grant.expires_at, grant.created_at = aware_utc(grant.expires_at), aware_utc(grant.created_at)
+    return grant
 
 
 def _whole_month(start: datetime, end: datetime) -> str | None:

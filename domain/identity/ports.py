@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.identity.logins import LoginRepository
-from domain.identity.model import AccessClaims, ApiKey, RefreshToken, User
+from domain.identity.model import AccessClaims, ApiKey, Principal, RefreshToken, User
 from domain.shared.audit import AuditRepository
 from domain.shared.uow import UnitOfWork
 
@@ -24,9 +24,10 @@ class UserRepository(Protocol):
         """The user, its row locked until the unit of work ends (FOR UPDATE on MySQL/MariaDB): what
         serialises the per-user checks that count rows and then insert (the API-key cap)."""
 
-    def get_for_access(self, user_id: str, family_id: str) -> tuple[User | None, bool]:
-        """The user, and whether refresh family `family_id` is revoked: what authenticating an
-        access token needs, in one read (it runs on every request)."""
+    def get_for_access(self, user_id: str, family_id: str) -> tuple[Principal | None, bool]:
+        """The user as a caller (id, stored role and plan), and whether refresh family `family_id`
+        is revoked: what authenticating an access token needs, in one read of only those columns
+        (it runs on every request)."""
 
     def get_by_email(self, email: str) -> User | None: ...
     def update(self, user: User) -> None: ...

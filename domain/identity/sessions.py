@@ -135,15 +135,17 @@ class SessionUseCases(IdentityCore):
             raise TokenExpired()
         with self._uow() as uow:
             if claims.family_id is None:
-                user, revoked = uow.users.get(claims.user_id), False
+                user = uow.users.get(claims.user_id)
+                caller = None if user is None else Principal(user_id=user.id, role=user.role, plan=user.plan)
+                revoked = False
             else:
-                user, revoked = uow.users.get_for_access(claims.user_id, claims.family_id)
+                caller, revoked = uow.users.get_for_access(claims.user_id, claims.family_id)
         if revoked:
             raise TokenRevoked()
-        if user is None:
+        if caller is None:
             raise InvalidToken("The account no longer exists.")
         # the stored role (a demotion applies at once) and plan (per-plan rate limits)
-        return Principal(user_id=user.id, role=user.role, plan=user.plan)
+        return caller
 
 
 def _email_tried(email: str) -> str | None:

@@ -41,6 +41,7 @@ def create_app(container: Container) -> Flask:
     _register_blueprints(api)
     _register_fake_checkout(app, container)
     _register_plumbing(app)
+    _one_connection_per_request(app, container)
     hostile.register(app)
     _register_operations(app, api, container)
     state_the_contract(api, container)  # issue 21: enums and patterns known only at start
@@ -87,6 +88,27 @@ def _register_fake_checkout(app: Flask, container: Container) -> None:
         from entrypoints.http import fake_checkout
 
         fake_checkout.register(app, checkout)
+
+
+def _one_connection_per_request(app: Flask, container: Container) -> None:
+    """Issue 25: authentication and the use case share one connection and, when authentication
+    only read, one transaction (adapters/sql/uow.py, RequestConnection). Nothing outlives the
+    request: its end gives the connection back."""
+    request_scope = getattr(container.uow, "request_scope", None)
+    if request_scope is None:  # the memory adapters
+        return
+
+    @app.before_request
+    def _share() -> None:
+        scope = request_scope()
+        scope.__enter__()
+        g.connection_scope = scope
+
+    @app.teardown_request
+    def _unshare(_error: BaseException | None) -> None:
+        scope = g.pop("connection_scope", None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
 
 
 def _register_plumbing(app: Flask) -> None:

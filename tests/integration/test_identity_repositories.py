@@ -18,7 +18,7 @@ import pytest
 
 from adapters.queue.recording import RecordingJobQueue
 from domain.identity.errors import TokenRevoked
-from domain.identity.model import ApiKey, RefreshToken, Role, User
+from domain.identity.model import ApiKey, Principal, RefreshToken, Role, User
 from domain.shared.errors import DuplicateRecord, NotFound
 from entrypoints.bootstrap import bootstrap
 from tests.helpers import T0, make_settings, unique
@@ -217,15 +217,20 @@ def test_revoke_family_revokes_that_family_only_and_counts(uow: UowFactory) -> N
         assert u.refresh_tokens.revoke_family(fam, NOW + 2 * S) == 0
 
 
+def as_caller(user: User) -> Principal:
+    return Principal(user_id=user.id, role=user.role, plan=user.plan)
+
+
 def test_get_for_access_reads_the_user_and_whether_its_family_is_revoked(uow: UowFactory) -> None:
     user, other = new_user(), new_user()
     live, dead = unique("fam"), unique("fam")
     saved(uow, user, other, new_token(user.id, family_id=live), new_token(user.id, family_id=dead, revoked_at=NOW),
           new_token(user.id, family_id=dead))  # fmt: skip
     with uow() as u:
-        assert u.users.get_for_access(user.id, live) == (user, False)
-        assert u.users.get_for_access(user.id, dead) == (user, True)  # one revoked token revokes the family
-        assert u.users.get_for_access(other.id, unique("fam")) == (other, False)
+        caller, other_caller = as_caller(user), as_caller(other)
+        assert u.users.get_for_access(user.id, live) == (caller, False)
+        assert u.users.get_for_access(user.id, dead) == (caller, True)  # one revoked token revokes the family
+        assert u.users.get_for_access(other.id, unique("fam")) == (other_caller, False)
         assert u.users.get_for_access("usr_nobody", dead) == (None, False)
 
 
