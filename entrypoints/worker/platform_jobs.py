@@ -68,6 +68,14 @@ def credits_announce_expiring(container: Container, payload: Mapping[str, Any]) 
     return {"announced": announce_expiring(container.uow, container.clock)}
 
 
+def notifications_announce_renewals(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    from domain.platform.renewals import announce_renewals
+
+    notified = announce_renewals(container.uow, _platform(container).notifications, container.clock,  # type: ignore[arg-type]
+                                 notice_days=container.settings.subscription_renewal_notice_days)  # fmt: skip
+    return {"notified": notified}
+
+
 JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "outbox.relay": outbox_relay,
     "platform.event": platform_event,
@@ -77,4 +85,5 @@ JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "notifications.low_balance_rearm": notifications_low_balance_rearm,
     "notifications.new_login": notifications_new_login,
     "credits.announce_expiring": credits_announce_expiring,
+    "notifications.announce_renewals": notifications_announce_renewals,
 }
