@@ -76,6 +76,19 @@ def notifications_announce_renewals(container: Container, payload: Mapping[str, 
     return {"notified": notified}
 
 
+def platform_retention(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    from domain.platform.retention import RetentionPolicy, sweep_retention
+
+    settings = container.settings
+    policy = RetentionPolicy(
+        platform_events=timedelta(days=settings.retention_platform_events_days),
+        webhook_attempts=timedelta(days=settings.retention_webhook_attempts_days),
+        read_notifications=timedelta(days=settings.retention_read_notifications_days),
+        batch=settings.retention_batch_size,
+    )
+    return sweep_retention(container.uow, container.clock, policy)  # type: ignore[arg-type]
+
+
 JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "outbox.relay": outbox_relay,
     "platform.event": platform_event,
@@ -86,4 +99,5 @@ JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "notifications.new_login": notifications_new_login,
     "credits.announce_expiring": credits_announce_expiring,
     "notifications.announce_renewals": notifications_announce_renewals,
+    "platform.retention": platform_retention,
 }

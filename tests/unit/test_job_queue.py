@@ -279,6 +279,7 @@ def test_the_schedule_releases_holds_every_minute_expires_grants_hourly_and_gran
         ("referrals_release", "referrals.release_due", 3600, None),  # issue 24
         ("sales_rollup", "sales.rollup", None, "20 0 * * *"),  # issue 24
         ("announce_renewals", "notifications.announce_renewals", None, "0 8 * * *"),  # issue 27
+        ("retention", "platform.retention", None, "40 4 * * *"),  # issue 27
     ]
     assert all(entry.job_name in JOBS for entry in SCHEDULE)
 
