@@ -105,6 +105,12 @@ class Settings:
     referral_referee_bonus: int = 50
     referral_hold_days: int = 14
     referral_monthly_cap: int = 10
+    # --- platform gaps (issue 27): the renewal notice and retention ---
+    subscription_renewal_notice_days: int = 3
+    retention_platform_events_days: int = 90
+    retention_webhook_attempts_days: int = 30
+    retention_read_notifications_days: int = 90
+    retention_batch_size: int = 500
 
     @property
     def is_production(self) -> bool:
@@ -254,6 +260,11 @@ def _referrals(env: Mapping[str, str]) -> dict[str, Any]:
         "referral_referee_bonus": _int(env, "REFERRAL_REFEREE_BONUS_CREDITS", 50),
         "referral_hold_days": _int(env, "REFERRAL_HOLD_DAYS", 14),
         "referral_monthly_cap": _int(env, "REFERRAL_MONTHLY_CAP", 10),
+        "subscription_renewal_notice_days": _int(env, "SUBSCRIPTION_RENEWAL_NOTICE_DAYS", 3, minimum=1),
+        "retention_platform_events_days": _int(env, "RETENTION_PLATFORM_EVENTS_DAYS", 90, minimum=1),
+        "retention_webhook_attempts_days": _int(env, "RETENTION_WEBHOOK_ATTEMPTS_DAYS", 30, minimum=1),
+        "retention_read_notifications_days": _int(env, "RETENTION_READ_NOTIFICATIONS_DAYS", 90, minimum=1),
+        "retention_batch_size": _int(env, "RETENTION_BATCH_SIZE", 500, minimum=1),
     }
 
 

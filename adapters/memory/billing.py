@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from adapters.memory.store import MemoryStore
-from domain.billing.model import EventStatus, Payment, ProviderEvent, Reversal, ReversalStatus, Subscription
+from domain.billing.model import (
+    EventStatus,
+    Payment,
+    ProviderEvent,
+    Reversal,
+    ReversalStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from domain.shared.errors import DuplicateRecord
 
 PAYMENTS = "billing_payments"
@@ -128,6 +136,17 @@ class InMemoryBillingRepository:
 
     def subscription_by_provider_id(self, provider_id: str) -> Subscription | None:
         return next((replace(s) for s in self._t(SUBSCRIPTIONS).values() if s.provider_id == provider_id), None)
+
+    def subscriptions_renewing(self, after: datetime, until: datetime, *, after_user: str | None,
+                               limit: int) -> list[Subscription]:  # fmt: skip
+        renewing = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
+        rows = sorted(
+            (s for s in self._t(SUBSCRIPTIONS).values()
+             if s.status in renewing and not s.cancel_at_period_end and s.current_period_end is not None
+             and after < s.current_period_end <= until and (after_user is None or s.user_id > after_user)),
+            key=lambda s: s.user_id,
+        )  # fmt: skip
+        return [replace(s) for s in rows[:limit]]
 
     def save_subscription(self, subscription: Subscription) -> None:
         for other in self._t(SUBSCRIPTIONS).values():

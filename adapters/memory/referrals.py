@@ -87,3 +87,7 @@ class InMemoryReferralRepository:
                  if p.user_id == user_id and p.customer_id}  # fmt: skip
         known = self._store.table("billing_customers").get(user_id)
         return found | ({known} if known else set())
+
+    def card_fingerprints_of(self, user_id: str) -> set[str]:
+        return {p.card_fingerprint for p in self._store.table("billing_payments").values()
+                if p.user_id == user_id and p.card_fingerprint}  # fmt: skip

@@ -90,6 +90,22 @@ class InMemoryWebhookRepository:
     def add_attempt(self, attempt: Attempt) -> None:
         self._t("webhook_attempts")[attempt.id] = attempt
 
+    def purge_events(self, before: datetime, limit: int) -> int:
+        waiting = (MessageStatus.PENDING, MessageStatus.BACKLOG)
+        needed = {m.event_id for m in self._t("webhook_messages").values() if m.status in waiting}
+        old = sorted((e for e in self._t("platform_events").values()
+                      if e.created_at is not None and e.created_at < before and e.id not in needed), key=lambda e: e.created_at)[:limit]  # fmt: skip
+        for event in old:
+            del self._t("platform_events")[event.id]
+        return len(old)
+
+    def purge_attempts(self, before: datetime, limit: int) -> int:
+        old = sorted((a for a in self._t("webhook_attempts").values() if a.created_at < before),
+                     key=lambda a: a.created_at)[:limit]  # fmt: skip
+        for attempt in old:
+            del self._t("webhook_attempts")[attempt.id]
+        return len(old)
+
     def attempts_of(self, endpoint_id: str, *, after: str | None, limit: int) -> list[Attempt]:
         rows = [a for a in self._t("webhook_attempts").values() if a.endpoint_id == endpoint_id and (after is None or a.id < after)]
         return sorted(rows, key=lambda a: a.id, reverse=True)[:limit]
@@ -135,6 +151,13 @@ class InMemoryNotificationRepository:
             if n.user_id == user_id and n.in_app and n.read_at is None:
                 n.read_at, count = at, count + 1
         return count
+
+    def purge_read(self, before: datetime, limit: int) -> int:
+        old = sorted((n for n in self._t("notifications").values() if n.read_at is not None and n.read_at < before),
+                     key=lambda n: n.read_at)[:limit]  # fmt: skip
+        for notification in old:
+            del self._t("notifications")[notification.id]
+        return len(old)
 
     def preferences(self, user_id: str) -> dict[str, Preference]:
         return {t: p for (u, t), p in self._t("notification_preferences").items() if u == user_id}

@@ -164,6 +164,18 @@ class SqlBillingRepository:
     def subscription_by_provider_id(self, provider_id: str) -> Subscription | None:
         return self._one(Subscription, billing_subscriptions, S.provider_id == provider_id)
 
+    def subscriptions_renewing(self, after: datetime, until: datetime, *, after_user: str | None,
+                               limit: int) -> list[Subscription]:  # fmt: skip
+        query = (
+            select(billing_subscriptions)
+            .where(S.current_period_end > after, S.current_period_end <= until, S.cancel_at_period_end == 0,
+                   S.status.in_([SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TRIALING.value]))
+            .order_by(S.user_id).limit(limit)
+        )  # fmt: skip
+        if after_user is not None:
+            query = query.where(S.user_id > after_user)
+        return [_record(Subscription, row) for row in self._db.execute(query)]
+
     def save_subscription(self, subscription: Subscription) -> None:
         values = _values(subscription)
         changed = self._db.execute(

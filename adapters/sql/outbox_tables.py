@@ -39,6 +39,7 @@ platform_events = Table(
     Column("body", Text, nullable=False),  # JSON: the webhook payload, as sent
     _ts("created_at"),
     Index("ix_platform_events_user_id_created_at", "user_id", "created_at", "id"),  # replay since T
+    Index("ix_platform_events_created_at", "created_at"),  # retention (migration 0012)
     **EXACT,
 )
 
@@ -78,6 +79,7 @@ webhook_messages = Table(
     _ts("updated_at"),
     Index("ix_webhook_messages_status_next_attempt_at", "status", "next_attempt_at"),  # the due sweep
     Index("ix_webhook_messages_endpoint_id_status_created_at", "endpoint_id", "status", "created_at"),
+    Index("ix_webhook_messages_event_id_status", "event_id", "status"),  # retention keeps what is pending
     **EXACT,
 )
 
@@ -96,6 +98,7 @@ webhook_attempts = Table(
     Column("response", String(1000), nullable=True),
     _ts("created_at"),
     Index("ix_webhook_attempts_endpoint_id_id", "endpoint_id", "id"),
+    Index("ix_webhook_attempts_created_at", "created_at"),  # retention (migration 0012)
     **EXACT,
 )
 
@@ -114,6 +117,7 @@ notifications = Table(
     _ts("read_at", nullable=True),
     Index("ix_notifications_user_id_id", "user_id", "in_app", "id"),
     Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+    Index("ix_notifications_read_at", "read_at"),  # retention (migration 0012)
     **EXACT,
 )
 

@@ -92,6 +92,8 @@ INVENTORY: dict[str, dict[str, str]] = {
              "grant_expires_at", "paid_at", "refunded_cents", "reversal_target", "credits_reversed", "shortfall",
              "created_at", "updated_at", "credits_held", "ledger_version", "charge_id", "review"),
         **_p("user_id", "plan_slot"), **_e("customer_email", "checkout_url", "customer_id"),
+        # the card's fingerprint identifies the person's card across accounts (issue 27): erased
+        **_e("card_fingerprint"),
     },
     "billing_events": {**_k("id", "type", "created", "status", "source", "attempts", "last_error", "note",
                             "received_at", "handled_at", "payment_id", "awaiting"), **_e("payload")},
@@ -265,7 +267,7 @@ class SqlPersonalData:
         P, E = billing_payments.c, billing_events.c
         touched["billing_payments"] = db.execute(
             update(billing_payments).where(P.user_id == user_id)
-            .values(customer_email="", checkout_url=None, customer_id=None)).rowcount  # fmt: skip
+            .values(customer_email="", checkout_url=None, customer_id=None, card_fingerprint=None)).rowcount  # fmt: skip
         touched["billing_subscriptions"] = db.execute(
             update(billing_subscriptions).where(billing_subscriptions.c.user_id == user_id).values(customer_id=None)
         ).rowcount  # fmt: skip

@@ -105,3 +105,8 @@ class SqlReferralRepository:
         paid = select(P.customer_id).where(P.user_id == user_id, P.customer_id.is_not(None))
         known = select(BC.customer_id).where(BC.user_id == user_id)
         return {row[0] for row in self._db.execute(paid.union(known))}
+
+    def card_fingerprints_of(self, user_id: str) -> set[str]:
+        P = billing_payments.c
+        query = select(P.card_fingerprint).where(P.user_id == user_id, P.card_fingerprint.is_not(None)).distinct()
+        return {row[0] for row in self._db.execute(query)}

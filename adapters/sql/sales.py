@@ -133,9 +133,9 @@ class SqlSalesStore:
             P.paid_at >= start, P.paid_at < end, P.status.in_(SETTLED), P.amount_cents > 0)
         return int(self._db.execute(statement).scalar() or 0)
 
-    def live_subscriptions(self, before: datetime) -> list[str]:
-        statement = select(S.plan_id).where(S.created_at < before, S.status.in_(LIVE))
-        return list(self._db.execute(statement).scalars())
+    def live_subscriptions(self, before: datetime) -> list[tuple[str, datetime]]:
+        statement = select(S.plan_id, S.created_at).where(S.created_at < before, S.status.in_(LIVE))
+        return [(str(row.plan_id), row.created_at) for row in self._db.execute(statement)]
 
 
 def _charge(payload: str) -> tuple[str, int, str] | None:

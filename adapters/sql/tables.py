@@ -293,6 +293,8 @@ billing_payments = Table(
     _id("plan_slot", nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    # issue 27 (migration 0012): the card's fingerprint as the provider reports it on the charge
+    Column("card_fingerprint", String(64), nullable=True),
     UniqueConstraint("plan_slot"),  # one open or live plan checkout per user
     Index(None, "charge_id"),
     UniqueConstraint("session_id"),
@@ -343,6 +345,7 @@ billing_subscriptions = Table(
     _ts("created_at"),
     _ts("updated_at"),
     UniqueConstraint("provider_id"),
+    Index("ix_billing_subscriptions_current_period_end", "current_period_end"),  # the renewal notice (0012)
     **EXACT,
 )
 

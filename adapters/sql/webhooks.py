@@ -180,6 +180,28 @@ class SqlWebhookRepository:
             query = query.where(c.id < after)
         return [_attempt(row) for row in self._db.execute(query.order_by(c.id.desc()).limit(limit)).mappings()]
 
+    # --- retention (domain/platform/retention.py): ids first, then a delete by primary key -----
+    def purge_events(self, before: datetime, limit: int) -> int:
+        e, m = platform_events.c, webhook_messages.c
+        still_needed = select(m.id).where(
+            m.event_id == e.id, m.status.in_([MessageStatus.PENDING.value, MessageStatus.BACKLOG.value]))
+        ids = self._db.execute(select(e.id).where(e.created_at < before, ~still_needed.exists())
+                               .order_by(e.created_at).limit(limit)).scalars().all()  # fmt: skip
+        return _delete_ids(self._db, platform_events, list(ids))
+
+    def purge_attempts(self, before: datetime, limit: int) -> int:
+        c = webhook_attempts.c
+        ids = self._db.execute(select(c.id).where(c.created_at < before).order_by(c.created_at).limit(limit)).scalars().all()
+        return _delete_ids(self._db, webhook_attempts, list(ids))
+
+
+def _delete_ids(db: Db, table: Any, ids: list[str]) -> int:
+    """DELETE ... WHERE id IN (a batch selected just before): MariaDB refuses LIMIT inside an IN
+    subquery, and a delete by primary key locks only the rows it deletes."""
+    if not ids:
+        return 0
+    return int(db.execute(delete(table).where(table.c.id.in_(ids))).rowcount)
+
 
 def _notification(row: RowMapping) -> Notification:
     return Notification(
@@ -236,6 +258,11 @@ class SqlNotificationRepository:
         result = self._db.execute(update(notifications).where(
             c.user_id == user_id, c.in_app.is_(True), c.read_at.is_(None)).values(read_at=at))  # fmt: skip
         return int(result.rowcount)
+
+    def purge_read(self, before: datetime, limit: int) -> int:
+        c = notifications.c
+        ids = self._db.execute(select(c.id).where(c.read_at < before).order_by(c.read_at).limit(limit)).scalars().all()
+        return _delete_ids(self._db, notifications, list(ids))
 
     def preferences(self, user_id: str) -> dict[str, Preference]:
         c = notification_preferences.c

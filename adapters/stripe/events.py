@@ -558,9 +558,12 @@ def charge(
     email: str | None = None,
     created: int,
     disputed: bool = False,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """A `charge` object (its `refunds` list is not expanded in this API version)."""
+    """A `charge` object (its `refunds` list is not expanded in this API version). The card's
+    `fingerprint` defaults to one per payment intent (a different card each time)."""
     charge_id = derived_id("ch", payment_intent)
+    fingerprint = fingerprint or hashlib.sha256(payment_intent.encode()).hexdigest()[:16]
     return {
         "id": charge_id,
         "object": "charge",
@@ -611,7 +614,7 @@ def charge(
                 "exp_month": 12,
                 "exp_year": 2030,
                 "extended_authorization": {"status": "disabled"},
-                "fingerprint": "FakeFingerprint0",
+                "fingerprint": fingerprint,
                 "funding": "credit",
                 "incremental_authorization": {"status": "unavailable"},
                 "installments": None,
@@ -729,6 +732,14 @@ def charge_refunded(
     return event("charge.refunded", obj, created=now,
                  previous_attributes={"amount_refunded": previously_refunded},
                  request_id=f"req_fake_{secrets.token_hex(7)}")
+
+
+def charge_succeeded(*, payment_intent: str, amount_cents: int, currency: str, now: int,
+                     customer: str | None = None, fingerprint: str | None = None) -> Event:
+    """`charge.succeeded`: the charge that paid, with the card's fingerprint."""
+    obj = charge(payment_intent=payment_intent, amount_cents=amount_cents, currency=currency, customer=customer,
+                 created=now, fingerprint=fingerprint)
+    return event("charge.succeeded", obj, created=now)
 
 
 def dispute_created(*, payment_intent: str, amount_cents: int, currency: str, now: int,

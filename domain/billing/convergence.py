@@ -50,13 +50,17 @@ SESSION_EVENTS = (
     "checkout.session.async_payment_failed", "checkout.session.expired",
 )
 CHARGE_EVENTS = ("charge.refunded",)  # charge.succeeded/updated would leave every unmapped charge pending
+# issue 27: the card's fingerprint (referrals). A charge.succeeded only teaches ids and the card;
+# one whose payment is not known is stored `ignored` (never retried) and attached if a payment
+# learns its payment intent or charge later, so a charge that is not ours stays nobody's problem.
+CARD_EVENTS = ("charge.succeeded",)
 REFUND_EVENTS = ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
 DISPUTE_EVENTS = (
     "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
     "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated",
 )
 INVOICE_EVENTS = ("invoice.paid", "invoice_payment.paid")
-PAYMENT_EVENTS = SESSION_EVENTS + CHARGE_EVENTS + REFUND_EVENTS + DISPUTE_EVENTS + INVOICE_EVENTS
+PAYMENT_EVENTS = SESSION_EVENTS + CHARGE_EVENTS + REFUND_EVENTS + DISPUTE_EVENTS + INVOICE_EVENTS + CARD_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,8 @@ def fold(events: Iterable[Mapping[str, Any]]) -> Facts:
     disputes: dict[str, tuple[tuple[int, int], int, str]] = {}
     for event in events:
         kind, created, obj = str(event.get("type")), o.integer(event, "created") or 0, o.obj(event)
+        if kind in CHARGE_EVENTS + CARD_EVENTS:  # the card that paid (every charge object carries it)
+            _learn(facts, "card_fingerprint", o.text(obj, "payment_method_details", "card", "fingerprint"))
         if kind in SESSION_EVENTS:
             _session(facts, kind, obj)
         elif kind == "invoice.paid":
@@ -101,6 +107,9 @@ def fold(events: Iterable[Mapping[str, Any]]) -> Facts:
         elif kind == "invoice_payment.paid":
             _learn(facts, "payment_intent", o.text(obj, "payment", "payment_intent"))
             _learn(facts, "charge", o.text(obj, "payment", "charge"))
+        elif kind in CARD_EVENTS:
+            _learn(facts, "charge", o.text(obj, "id"))
+            _learn(facts, "payment_intent", o.text(obj, "payment_intent"))
         elif kind in CHARGE_EVENTS:
             amount, refunded = o.integer(obj, "amount"), o.integer(obj, "amount_refunded")
             _learn(facts, "charge", o.text(obj, "id"))

@@ -59,6 +59,7 @@ class Payment:
     charge_id: str | None = None
     review: str | None = None  # why a paid payment grants nothing (amount or currency not what we sold)
     plan_slot: str | None = None  # the user id while this plan checkout is open or its subscription lives
+    card_fingerprint: str | None = None  # the provider's fingerprint of the card that paid (referral checks)
 
     @property
     def settled(self) -> bool:

@@ -113,6 +113,10 @@ class BillingRepository(Protocol):
 
     def get_subscription(self, user_id: str, *, for_update: bool = False) -> Subscription | None: ...
     def subscription_by_provider_id(self, provider_id: str) -> Subscription | None: ...
+    def subscriptions_renewing(self, after: datetime, until: datetime, *, after_user: str | None,
+                               limit: int) -> list[Subscription]:  # fmt: skip
+        """Active or trialing subscriptions not set to cancel whose period ends in (after, until],
+        by user id, user ids > after_user (a page of the daily renewal notice)."""
     def save_subscription(self, subscription: Subscription) -> None:
         """Insert or replace the user's one subscription."""
 

@@ -10,6 +10,7 @@ Earns nothing (the referral is kept, `ineligible`, with the reason as an abuse s
 | `same_email`      | the referee's email, canonical (lower case, `+tag` cut, Gmail dots dropped), is the referrer's |
 | `disposable_email`| the referee's email domain is on the maintained disposable-domain list       |
 | `same_customer`   | the first purchase was paid by a payment-provider customer of the referrer's |
+| `same_card`       | the first purchase was paid with a card (the provider's fingerprint) the referrer has paid with; when the card is learnt after the purchase (its charge event comes later), the pending bonus is voided with this reason, up to the release, which checks again |
 | `monthly_cap`     | the referrer already has `monthly_cap` bonuses whose purchase fell in that UTC month |
 | `no_bonus`        | the configured bonus is 0                                                    |
 
@@ -136,6 +137,8 @@ class ReferralRepository(Protocol):
         """Ids of pending referrals due for release (release_after <= now) or missing a ledger step."""
     def customer_ids_of(self, user_id: str) -> set[str]:
         """The payment provider's customer ids the user has paid with."""
+    def card_fingerprints_of(self, user_id: str) -> set[str]:
+        """The fingerprints of the cards the user's payments were made with (as far as known)."""
 
 
 class _Users(Protocol):
@@ -245,15 +248,21 @@ class Referrals:
         return referral
 
     # --- billing's hooks -------------------------------------------------------------------
-    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int) -> None:
-        """The referee's first paid purchase starts the hold (later purchases change nothing)."""
+    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int,
+             card_fingerprint: str | None = None) -> None:  # fmt: skip
+        """The referee's first paid purchase starts the hold (later purchases change nothing). Told
+        again when the purchase's card becomes known: a card the referrer paid with voids the bonus."""
         if amount_cents <= 0:
             return
-        referral_id = retrying(lambda: self._qualify(payment_id, user_id, customer_id))
+        referral_id = retrying(lambda: self._qualify(payment_id, user_id, customer_id, card_fingerprint))
         if referral_id is not None:
             self._finish(referral_id)
+        if card_fingerprint:
+            voided = retrying(lambda: self._void(payment_id, "same_card", card_fingerprint))
+            if voided is not None:
+                self._void_in_ledger(voided)
 
-    def _qualify(self, payment_id: str, user_id: str, customer_id: str | None) -> str | None:
+    def _qualify(self, payment_id: str, user_id: str, customer_id: str | None, card: str | None) -> str | None:
         now = self._clock.now()
         with self._uow() as uow:
             # Locking reads first: on MySQL/MariaDB (REPEATABLE READ) the snapshot the cap's count
@@ -267,6 +276,8 @@ class Referrals:
             end = (start + timedelta(days=32)).replace(day=1)
             if customer_id and customer_id in uow.referrals.customer_ids_of(referral.referrer_id):
                 referral.status, referral.reason = ReferralStatus.INELIGIBLE, "same_customer"
+            elif card and card in uow.referrals.card_fingerprints_of(referral.referrer_id):
+                referral.status, referral.reason = ReferralStatus.INELIGIBLE, "same_card"
             elif uow.referrals.qualified_between(referral.referrer_id, start, end) >= self.policy.monthly_cap:
                 referral.status, referral.reason = ReferralStatus.INELIGIBLE, "monthly_cap"
             elif self.policy.bonus <= 0 and self.policy.referee_bonus <= 0:
@@ -309,17 +320,22 @@ class Referrals:
     def reversed(self, payment_id: str) -> None:
         """A refund or dispute of the first purchase voids the pending bonus (and takes back what
         is left of the referee's). After the release nothing changes: the hold was the wait."""
-        referral = retrying(lambda: self._void(payment_id))
+        referral = retrying(lambda: self._void(payment_id, "reversed"))
         if referral is not None:
             self._void_in_ledger(referral)
 
-    def _void(self, payment_id: str) -> Referral | None:
+    def _void(self, payment_id: str, reason: str, card: str | None = None) -> Referral | None:
+        """Void the pending bonus of this purchase (for `same_card`: only when `card` is one the
+        referrer paid with); the referral when it is voided, else None."""
         with self._uow() as uow:
             referral = uow.referrals.of_payment(payment_id, for_update=True)
             if referral is None:
                 return None
+            if card is not None and (referral.status is not ReferralStatus.PENDING
+                                     or card not in uow.referrals.card_fingerprints_of(referral.referrer_id)):  # fmt: skip
+                return None
             if referral.status is ReferralStatus.PENDING:
-                referral.status, referral.reason, referral.updated_at = ReferralStatus.VOIDED, "reversed", self._clock.now()
+                referral.status, referral.reason, referral.updated_at = ReferralStatus.VOIDED, reason, self._clock.now()
                 uow.referrals.update(referral)
                 uow.commit()
             return referral if referral.status is ReferralStatus.VOIDED else None
@@ -359,6 +375,12 @@ class Referrals:
         if payment is None or str(getattr(payment.status, "value", payment.status)) != "paid":
             self.reversed(referral.payment_id or "")  # refunded or disputed, the event not yet handled
             return 0
+        card = getattr(payment, "card_fingerprint", None)
+        if card:  # the referrer's card may have become known after the purchase: check once more
+            voided = retrying(lambda: self._void(payment.id, "same_card", card))
+            if voided is not None:
+                self._void_in_ledger(voided)
+                return 0
         if referral.pending_grant_id is not None:
             try:
                 self._ledger.release_pending_grant(referral.pending_grant_id, idempotency_key=f"referral-release:{referral.id}")

@@ -62,8 +62,10 @@ class SalesStore(Protocol):
     def first_day(self) -> date | None:
         """The day of the oldest ledger entry or payment (where rollups must start)."""
     def paying_users(self, start: datetime, end: datetime) -> int: ...
-    def live_subscriptions(self, before: datetime) -> list[str]:
-        """Plan ids of the subscriptions created before `before` that are live now."""
+    def live_subscriptions(self, before: datetime) -> list[tuple[str, datetime]]:
+        """(plan id, created_at) of the subscriptions created before `before` that are live now:
+        read once per report, each point keeps those created before its end (issue 27: one
+        statement per point was most of a 90-point report's time on MariaDB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +166,9 @@ class SalesFigures:
             for day in (today,) if start <= today < end else ():
                 daily[day] = store.day_figures(_midnight(day), _midnight(day + timedelta(days=1)))
             liability_start = store.paid_net_before(start) if start <= today else None
-            series = [self._point(store, daily, a, b) for a, b in points]
-            totals = self._point(store, daily, start, end)
+            live = store.live_subscriptions(_midnight(end))
+            series = [self._point(store, daily, a, b, live) for a, b in points]
+            totals = self._point(store, daily, start, end, live)
         liability = liability_start or 0
         for point in series:  # the liability at each point's end: the running sum of paid_net
             liability += point.figures.pop("paid_net")
@@ -175,7 +178,8 @@ class SalesFigures:
         return Report(start=_midnight(start), end=_midnight(end), interval=interval, totals=totals.figures,
                       series=series)  # fmt: skip
 
-    def _point(self, store: SalesStore, daily: Mapping[date, Figures], a: date, b: date) -> Point:
+    def _point(self, store: SalesStore, daily: Mapping[date, Figures], a: date, b: date,
+               live: list[tuple[str, datetime]]) -> Point:  # fmt: skip
         summed: dict[str, Any] = {name: {} if name in MAPS else 0 for name in ADDITIVE}
         day = a
         while day < b:
@@ -193,7 +197,9 @@ class SalesFigures:
         summed["paying_users"] = store.paying_users(_midnight(a), _midnight(b))
         by_plan: dict[str, int] = defaultdict(int)
         mrr: dict[str, int] = defaultdict(int)
-        for plan_id in store.live_subscriptions(_midnight(b)):
+        for plan_id, created_at in live:
+            if created_at >= _midnight(b):
+                continue
             by_plan[plan_id] += 1
             plan = self._catalogue.plan(plan_id)
             if plan is not None:

@@ -39,6 +39,12 @@ class WebhookRepository(Protocol):
     def drop_backlog_over(self, endpoint_id: str, keep: int) -> int:
         """Mark `failed` the oldest backlog messages beyond the newest `keep`; return how many."""
 
+    def purge_events(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` events created before `before` that no pending or backlog message
+        refers to; return how many."""
+    def purge_attempts(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` delivery-log rows created before `before`; return how many."""
+
     def add_attempt(self, attempt: Attempt) -> None: ...
     def attempts_of(self, endpoint_id: str, *, after: str | None, limit: int) -> list[Attempt]:
         """The delivery log, newest first (id descending), ids < after."""

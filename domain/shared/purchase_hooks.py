@@ -10,15 +10,18 @@ from typing import Protocol
 
 
 class PurchaseHooks(Protocol):
-    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int) -> None:
-        """A payment of the user's is paid (a credit pack, or a plan's invoice)."""
+    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int,
+             card_fingerprint: str | None = None) -> None:  # fmt: skip
+        """A payment of the user's is paid (a credit pack, or a plan's invoice); the card's
+        fingerprint once a charge event told it (told again when it does, after the payment)."""
 
     def reversed(self, payment_id: str) -> None:
         """A payment was refunded (in part or in full) or disputed."""
 
 
 class NoPurchaseHooks:
-    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int) -> None:
+    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int,
+             card_fingerprint: str | None = None) -> None:  # fmt: skip
         return None
 
     def reversed(self, payment_id: str) -> None:

@@ -68,6 +68,27 @@ def credits_announce_expiring(container: Container, payload: Mapping[str, Any]) 
     return {"announced": announce_expiring(container.uow, container.clock)}
 
 
+def notifications_announce_renewals(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    from domain.platform.renewals import announce_renewals
+
+    notified = announce_renewals(container.uow, _platform(container).notifications, container.clock,  # type: ignore[arg-type]
+                                 notice_days=container.settings.subscription_renewal_notice_days)  # fmt: skip
+    return {"notified": notified}
+
+
+def platform_retention(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
+    from domain.platform.retention import RetentionPolicy, sweep_retention
+
+    settings = container.settings
+    policy = RetentionPolicy(
+        platform_events=timedelta(days=settings.retention_platform_events_days),
+        webhook_attempts=timedelta(days=settings.retention_webhook_attempts_days),
+        read_notifications=timedelta(days=settings.retention_read_notifications_days),
+        batch=settings.retention_batch_size,
+    )
+    return sweep_retention(container.uow, container.clock, policy)  # type: ignore[arg-type]
+
+
 JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "outbox.relay": outbox_relay,
     "platform.event": platform_event,
@@ -77,4 +98,6 @@ JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str, Any]]] = {
     "notifications.low_balance_rearm": notifications_low_balance_rearm,
     "notifications.new_login": notifications_new_login,
     "credits.announce_expiring": credits_announce_expiring,
+    "notifications.announce_renewals": notifications_announce_renewals,
+    "platform.retention": platform_retention,
 }

@@ -14,6 +14,8 @@ What runs when (all times UTC):
 | `announce_expiring`               | `credits.announce_expiring`              | daily at 09:00     |
 | `referrals_release`               | `referrals.release_due`                  | every hour, at :00 |
 | `sales_rollup`                    | `sales.rollup`                           | daily at 00:20     |
+| `announce_renewals`               | `notifications.announce_renewals`        | daily at 08:00     |
+| `retention`                       | `platform.retention`                     | daily at 04:40     |
 
 The schedule is polled every 5 s, so a job is enqueued within about 5 s of its slot's start.
 The free-plan grant runs daily although it grants monthly: the ledger's idempotency key makes
@@ -130,6 +132,8 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("announce_expiring", "credits.announce_expiring", cron="0 9 * * *"),  # issue 22
     Periodic("referrals_release", "referrals.release_due", interval_seconds=3600),  # issue 24
     Periodic("sales_rollup", "sales.rollup", cron="20 0 * * *", retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600))),  # issue 24
+    Periodic("announce_renewals", "notifications.announce_renewals", cron="0 8 * * *"),  # issue 27
+    Periodic("retention", "platform.retention", cron="40 4 * * *"),  # issue 27
 )
 
 

@@ -278,6 +278,8 @@ def test_the_schedule_releases_holds_every_minute_expires_grants_hourly_and_gran
         ("announce_expiring", "credits.announce_expiring", None, "0 9 * * *"),
         ("referrals_release", "referrals.release_due", 3600, None),  # issue 24
         ("sales_rollup", "sales.rollup", None, "20 0 * * *"),  # issue 24
+        ("announce_renewals", "notifications.announce_renewals", None, "0 8 * * *"),  # issue 27
+        ("retention", "platform.retention", None, "40 4 * * *"),  # issue 27
     ]
     assert all(entry.job_name in JOBS for entry in SCHEDULE)
 
@@ -319,7 +321,9 @@ def test_a_tick_enqueues_the_current_slot_of_every_entry_once() -> None:
                      "periodic-coaching_sweep-20260115T120000Z", "periodic-outbox_relay-20260115T120000Z",
                      "periodic-webhooks_sweep-20260115T120000Z", "periodic-announce_expiring-20260115T090000Z",
                      "periodic-referrals_release-20260115T120000Z",  # issue 24
-                     "periodic-sales_rollup-20260115T002000Z"]  # fmt: skip
+                     "periodic-sales_rollup-20260115T002000Z",
+                     "periodic-announce_renewals-20260115T080000Z",  # issue 27
+                     "periodic-retention-20260115T044000Z"]  # fmt: skip
     assert tick(SCHEDULE, T0 + timedelta(seconds=59), queue, claims) == []
     next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z",
                    "periodic-outbox_relay-20260115T120100Z", "periodic-webhooks_sweep-20260115T120100Z"]

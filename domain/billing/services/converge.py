@@ -43,7 +43,8 @@ from domain.shared.uow import retrying
 
 _REVERSED = {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED}
 _KEYS = {"session_id": "cs", "payment_intent_id": "pi", "charge_id": "ch", "invoice_id": "in"}
-_REF_FIELDS = {"payment_intent": "payment_intent_id", "charge": "charge_id", "customer": "customer_id"}
+_REF_FIELDS = {"payment_intent": "payment_intent_id", "charge": "charge_id", "customer": "customer_id",
+               "card_fingerprint": "card_fingerprint"}  # fmt: skip
 _PLAN_REF_FIELDS = {"subscription": "subscription_id", "invoice": "invoice_id"}
 
 
@@ -85,6 +86,8 @@ class ConvergeUseCases(EventHandlers):
                         return None
                     stored.awaiting = _awaited(event)
                     stored.status, stored.note = EventStatus.PENDING, f"waiting for {stored.awaiting}"[:255]
+                    if event["type"] in c.CARD_EVENTS:  # perhaps never ours: not retried, attached if it is
+                        stored.status, stored.note = EventStatus.IGNORED, f"no payment yet; attached on {stored.awaiting}"[:255]
                     uow.billing.update_event(stored)
                     uow.commit()
                     return None
@@ -99,6 +102,8 @@ class ConvergeUseCases(EventHandlers):
         outcome = retrying(lambda: attempt(True)) or retrying(lambda: attempt(False))
         for payment in converged:
             self._tell_purchase_hooks(payment)
+        if outcome is None and event["type"] in c.CARD_EVENTS:
+            return EventStatus.IGNORED, f"no payment yet; attached on {_awaited(event)}"[:255]
         return outcome or (EventStatus.PENDING, f"waiting for {_awaited(event)}"[:255])
 
     def converge(self, payment_id: str) -> Payment:
@@ -127,7 +132,8 @@ class ConvergeUseCases(EventHandlers):
         tests/platform/test_referral_convergence_mariadb.py). `paid` only ever moves a referral
         forward once, so a late or repeated one is a no-op after `reversed`."""
         if payment.settled:
-            self.purchase_hooks.paid(payment.id, payment.user_id, payment.customer_id, payment.amount_cents)
+            self.purchase_hooks.paid(payment.id, payment.user_id, payment.customer_id, payment.amount_cents,
+                                     payment.card_fingerprint)  # fmt: skip
         if payment.refunded_cents > 0 or payment.status in _REVERSED:
             self.purchase_hooks.reversed(payment.id)
 
@@ -139,7 +145,7 @@ class ConvergeUseCases(EventHandlers):
         if kind in ("invoice.paid", "invoice_payment.paid"):
             invoice_id = o.text(obj, "id") if kind == "invoice.paid" else o.text(obj, "invoice")
             return uow.billing.payment_by("invoice_id", invoice_id, for_update=True) if invoice_id else None
-        charge_id = o.text(obj, "id") if kind in c.CHARGE_EVENTS else o.text(obj, "charge")
+        charge_id = o.text(obj, "id") if kind in c.CHARGE_EVENTS + c.CARD_EVENTS else o.text(obj, "charge")
         intent = o.text(obj, "payment_intent")
         payment = uow.billing.payment_by("payment_intent_id", intent, for_update=True) if intent else None
         if payment is None and charge_id:
@@ -295,5 +301,5 @@ def _awaited(event: Mapping[str, Any]) -> str:
     intent = o.text(obj, "payment_intent")
     if intent:
         return f"pi:{intent}"
-    charge_id = o.text(obj, "id") if kind in c.CHARGE_EVENTS else o.text(obj, "charge")
+    charge_id = o.text(obj, "id") if kind in c.CHARGE_EVENTS + c.CARD_EVENTS else o.text(obj, "charge")
     return f"ch:{charge_id}"
