@@ -12,9 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.coaching.model import Role
+from domain.identity.model import EMAIL_MAX_LENGTH, normalize_email
 from domain.shared.errors import Conflict, InvalidInput, NotFound
 
-EMAIL_MAX = 254
+EMAIL_MAX = EMAIL_MAX_LENGTH
 MAX_MONTHLY_LIMIT = 10**12  # credits; the ledger's own ceiling is far below anything real
 INVITABLE = (Role.ADMIN, Role.MEMBER, Role.VIEWER)  # ownership moves only by transfer
 
@@ -120,8 +121,5 @@ def check_limit_value(value: int | None, field: str = "monthly_credit_limit") ->
 
 
 def check_email(value: str) -> str:
-    cleaned = value.strip().lower()
-    local, at, domain = cleaned.partition("@")
-    if not at or not local or "." not in domain or len(cleaned) > EMAIL_MAX or any(c.isspace() for c in cleaned):
-        raise InvalidInput("Not an e-mail address.", details={"email": "An e-mail address."})
-    return cleaned
+    """The address as identity stores it (stripped, lower-cased), so an invitation meets its account."""
+    return normalize_email(value)

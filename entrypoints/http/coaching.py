@@ -70,8 +70,11 @@ def me() -> str:
     return current_principal().user_id
 
 
+FORBIDDEN = "Your role in the workspace may not do this, e.g. a viewer writing (forbidden)"
+
+
 def errors(what: str, **extra: str) -> Any:
-    responses = {401: UNAUTHENTICATED, 404: NOT_FOUND.format(what), 422: INVALID}
+    responses = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND.format(what), 422: INVALID}
     responses.update({int(k.removeprefix("s")): v for k, v in extra.items()})
     return blp.errors(responses)
 

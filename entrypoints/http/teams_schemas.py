@@ -6,6 +6,7 @@ import marshmallow as ma
 from domain.coaching.members import EMAIL_MAX, INVITABLE, InvitationStatus
 from domain.coaching.model import Role
 from entrypoints.http.coaching_schemas import monthly_limit
+from entrypoints.http.identity_schemas import EmailField
 from entrypoints.http.schemas import UtcDateTime, page_schema
 
 ID_MAX = 40
@@ -16,7 +17,7 @@ def _role(values: tuple[Role, ...], **kwargs: object) -> ma.fields.String:
 
 
 class InvitationCreateSchema(ma.Schema):
-    email = ma.fields.String(required=True, validate=ma.validate.Length(min=3, max=EMAIL_MAX))
+    email = EmailField(required=True, validate=ma.validate.Length(max=EMAIL_MAX))
     role = _role(INVITABLE, required=True)
 
 
@@ -58,8 +59,8 @@ class TransferSchema(ma.Schema):
 
 
 class UsageArgsSchema(ma.Schema):
-    month = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"),
-                             metadata={"description": "YYYY-MM (UTC); the current month when left out"})  # fmt: skip
+    month = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^2\d{3}-(0[1-9]|1[0-2])$"),
+                             metadata={"description": "YYYY-MM (years 2000-2999, UTC); the current month when left out"})  # fmt: skip
 
 
 class WorkspaceUsageSchema(ma.Schema):
