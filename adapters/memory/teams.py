@@ -119,12 +119,14 @@ class InMemoryBudgetRepository:
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         return int(self._t(USAGE).get((budget_id, member_id, month), 0))
 
-    def usage_of_month(self, budget_id: str, month: str) -> dict[str, int]:
-        return {m: v for (b, m, mo), v in self._t(USAGE).items() if b == budget_id and mo == month}
+    def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:
+        return {m: v for (b, m, mo), v in self._t(USAGE).items()
+                if b == budget_id and mo == month and (members is None or m in members)}  # fmt: skip
 
-    def add_usage(self, budget_id: str, member_id: str, month: str, credits: int) -> None:
-        key = (budget_id, member_id, month)
-        self._t(USAGE)[key] = self._t(USAGE).get(key, 0) + credits
+    def add_usage(self, budget_id: str, members: tuple[str, ...], month: str, credits: int) -> None:
+        for member_id in members:
+            key = (budget_id, member_id, month)
+            self._t(USAGE)[key] = self._t(USAGE).get(key, 0) + credits
 
     def add_reservation(self, reservation: Reservation) -> None:
         if reservation.hold_id in self._t(RESERVATIONS):

@@ -151,18 +151,25 @@ class SqlBudgetRepository:
                                                        t.c.member_id == member_id)).scalar_one_or_none()  # fmt: skip
         return int(used or 0)
 
-    def usage_of_month(self, budget_id: str, month: str) -> dict[str, int]:
+    def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:
         t = budget_usage
-        rows = self._db.execute(select(t.c.member_id, t.c.used).where(t.c.budget_id == budget_id, t.c.month == month))
-        return {str(r["member_id"]): int(r["used"]) for r in rows.mappings()}
+        query = select(t.c.member_id, t.c.used).where(t.c.budget_id == budget_id, t.c.month == month)
+        if members is not None:
+            query = query.where(t.c.member_id.in_(members))
+        return {str(r["member_id"]): int(r["used"]) for r in self._db.execute(query).mappings()}
 
-    def add_usage(self, budget_id: str, member_id: str, month: str, credits: int) -> None:
-        """An UPDATE, then an INSERT when no row was there: both under the payer's account lock,
-        which every writer of this budget's rows holds, so the two cannot race."""
+    def add_usage(self, budget_id: str, members: tuple[str, ...], month: str, credits: int) -> None:
+        """One UPDATE of the rows (both levels: one round trip); an INSERT for each row that was not
+        there yet (the first spend of a month). All under the payer's account lock, which every
+        writer of this budget's rows holds, so an UPDATE and its INSERT cannot race."""
         t = budget_usage
-        where = (t.c.budget_id == budget_id) & (t.c.month == month) & (t.c.member_id == member_id)
+        wanted = set(members)
+        where = (t.c.budget_id == budget_id) & (t.c.month == month) & t.c.member_id.in_(wanted)
         changed = self._db.execute(update(t).where(where).values(used=t.c.used + credits)).rowcount
-        if not changed:
+        if changed == len(wanted):
+            return
+        present = set(self._db.execute(select(t.c.member_id).where(where)).scalars())
+        for member_id in sorted(wanted - present):
             self._db.execute(insert(t).values(budget_id=budget_id, month=month, member_id=member_id, used=credits))
 
     def add_reservation(self, reservation: Reservation) -> None:

@@ -71,10 +71,11 @@ class BudgetRepository(Protocol):
     def caps(self, scope: BudgetScope) -> Caps: ...
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         """Credits used (reserved by active holds plus captured) in the month; WORKSPACE_LEVEL for all."""
-    def usage_of_month(self, budget_id: str, month: str) -> dict[str, int]:
-        """Every row of the month: member_id -> credits (WORKSPACE_LEVEL is the whole workspace)."""
-    def add_usage(self, budget_id: str, member_id: str, month: str, credits: int) -> None:
-        """Add a signed amount to one rollup row (created at 0 when missing)."""
+    def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:
+        """The month's rows (only these members' when given; one read): member_id -> credits
+        (WORKSPACE_LEVEL is the whole workspace). Missing rows are missing, not 0."""
+    def add_usage(self, budget_id: str, members: tuple[str, ...], month: str, credits: int) -> None:
+        """Add a signed amount to these members' rollup rows (each created at 0 when missing)."""
     def add_reservation(self, reservation: Reservation) -> None: ...
     def take_reservation(self, hold_id: str) -> Reservation | None:
         """The hold's reservation, removed; None when the hold spent no budget."""

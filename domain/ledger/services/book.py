@@ -142,13 +142,13 @@ class Book:
         """Check `hold` against the balance and the scope's caps, then count it as used this month;
         under this account's lock, which every spend of the payer takes."""
         budgets, month = self.uow.budgets, self.now.strftime("%Y-%m")
+        levels = (WORKSPACE_LEVEL, scope.member_id)
+        used = budgets.usage_of_month(scope.budget_id, month, levels)
         check_spend(
             hold.amount, available=self.account.available, caps=budgets.caps(scope),
-            budget_used=budgets.usage(scope.budget_id, WORKSPACE_LEVEL, month),
-            member_used=budgets.usage(scope.budget_id, scope.member_id, month),
+            budget_used=used.get(WORKSPACE_LEVEL, 0), member_used=used.get(scope.member_id, 0),
         )  # fmt: skip
-        for member in (WORKSPACE_LEVEL, scope.member_id):
-            budgets.add_usage(scope.budget_id, member, month, hold.amount)
+        budgets.add_usage(scope.budget_id, levels, month, hold.amount)
         budgets.add_reservation(Reservation(hold.id, scope.budget_id, scope.member_id, month, hold.amount))
 
     def _release_budget(self, hold_id: str, captured: int) -> None:
@@ -156,8 +156,8 @@ class Book:
         reservation = self.uow.budgets.take_reservation(hold_id)
         if reservation is None or reservation.reserved == captured:
             return
-        for member in (WORKSPACE_LEVEL, reservation.member_id):
-            self.uow.budgets.add_usage(reservation.budget_id, member, reservation.month, captured - reservation.reserved)
+        self.uow.budgets.add_usage(reservation.budget_id, (WORKSPACE_LEVEL, reservation.member_id), reservation.month,
+                                   captured - reservation.reserved)  # fmt: skip
 
     # what the sweeps do, done for this account -----------------------------------------------
     def expire_due(self) -> list[Grant]:
