@@ -217,3 +217,31 @@ def test_usage_shows_everyone_to_admins_and_ones_own_row_to_members(app: Flask) 
     for role in ("member", "admin"):  # members' own balances were never touched
         assert ok(client.get("/v1/credits/balance", headers=team.headers[role]))["balance"] == 100
     assert client.get(f"/v1/workspaces/{team.ws}/usage?month=2026-13", headers=team.headers["owner"]).status_code == 422
+
+
+def test_every_spending_route_refuses_past_a_cap_naming_the_level(app: Flask) -> None:
+    client = app.test_client()
+    team = Team(client)
+    ws = team.ws
+    session = ok(client.post(f"/v1/workspaces/{ws}/chat/sessions", json={}, headers=team.headers["member"]), 201)
+    message = f"/v1/chat/sessions/{session['id']}/messages"
+    task = {"type": "strategy", "workspace_id": ws, "input": {}}
+
+    def refusal(path: str, body: Any) -> tuple[int, str]:
+        response = client.post(path, json=body, headers=team.headers["member"])
+        return response.status_code, response.get_json()["error"]["code"]
+
+    ok(client.patch(f"/v1/workspaces/{ws}/members/{team.ids['member']}", json={"monthly_credit_limit": 0},
+                    headers=team.headers["admin"]))  # fmt: skip
+    assert refusal(message, {"content": "hi"}) == (402, "member_budget_exceeded")
+    assert refusal("/v1/tasks", task) == (402, "member_budget_exceeded")
+    ok(client.patch(f"/v1/workspaces/{ws}", json={"monthly_credit_limit": 0}, headers=team.headers["admin"]))
+    ok(client.patch(f"/v1/workspaces/{ws}/members/{team.ids['member']}", json={"monthly_credit_limit": None},
+                    headers=team.headers["owner"]))  # fmt: skip
+    assert refusal(message, {"content": "hi"}) == (402, "workspace_budget_exceeded")
+    assert refusal("/v1/tasks", task) == (402, "workspace_budget_exceeded")
+    ok(client.patch(f"/v1/workspaces/{ws}", json={"monthly_credit_limit": None}, headers=team.headers["owner"]))
+    ok(client.post("/v1/tasks", json=task, headers=team.headers["member"]), 202)
+    usage = ok(client.get(f"/v1/workspaces/{ws}/usage", headers=team.headers["owner"]))
+    assert usage["total"] > 0 and usage["by_member"] == {team.ids["member"]: usage["total"]}  # held, not yet captured
+    assert ok(client.get("/v1/credits/balance", headers=team.headers["owner"]))["held"] == usage["total"]
