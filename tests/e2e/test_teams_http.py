@@ -245,3 +245,23 @@ def test_every_spending_route_refuses_past_a_cap_naming_the_level(app: Flask) ->
     usage = ok(client.get(f"/v1/workspaces/{ws}/usage", headers=team.headers["owner"]))
     assert usage["total"] > 0 and usage["by_member"] == {team.ids["member"]: usage["total"]}  # held, not yet captured
     assert ok(client.get("/v1/credits/balance", headers=team.headers["owner"]))["held"] == usage["total"]
+
+
+def test_an_invitee_with_an_account_is_notified_once_in_the_app(app: Flask) -> None:
+    client = app.test_client()
+    team = Team(client)
+    container = app.extensions["houston"]
+    container.queue.clear()
+    invitee = team.headers["stranger:email"]["email"]
+    invitation = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": invitee, "role": "viewer"},
+                                headers=team.headers["owner"]), 201)  # fmt: skip
+    events = [job.payload for job in container.queue.jobs if job.name == "platform.event"]
+    assert [(e["user_id"], e["event"]["type"]) for e in events] == [(team.ids["stranger"], "workspace.invitation")]
+    for _ in range(2):  # a redelivered event notifies nobody twice
+        container.platform_events.fan_out.handle(events[0]["user_id"], events[0]["event"])
+    inbox = ok(client.get("/v1/notifications", headers=team.headers["stranger"]))["items"]
+    assert [(n["type"], n["data"]["invitation_id"]) for n in inbox] == [("workspace_invitation", invitation["id"])]
+    container.queue.clear()
+    ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": new_email("nobody"), "role": "viewer"},
+                   headers=team.headers["owner"]), 201)  # fmt: skip
+    assert [job.name for job in container.queue.jobs] == []  # no account yet: nobody to notify
