@@ -67,6 +67,7 @@ def coaching_config(settings: Settings, prices: PriceList) -> CoachingConfig:
         prices=prices,
         min_reply_tokens=settings.coach_min_reply_tokens,
         chat_hold_ttl=settings.coach_hold_ttl,
+        invitation_ttl_days=settings.invitation_ttl_days,
         task_timeout=settings.task_timeout,
         task_queue_timeout=settings.task_queue_timeout,
     )

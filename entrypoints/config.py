@@ -80,6 +80,7 @@ class Settings:
     coach_hold_ttl: int = 15 * 60
     task_timeout: int = 10 * 60
     task_queue_timeout: int = 60 * 60
+    invitation_ttl_days: int = 7  # issue 23: a workspace invitation expires after this many days
     # --- outbox, outgoing webhooks, notifications (issue 22) ---
     webhook_allowed_networks: str = ""  # CIDRs a webhook may reach although not public (tests: 127.0.0.0/8)
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -393,7 +394,15 @@ def _coaching(env: Mapping[str, str]) -> dict[str, Any]:
         "coach_hold_ttl": hold_ttl,
         "task_timeout": _int(env, "TASK_TIMEOUT_SECONDS", 10 * 60, minimum=10),
         "task_queue_timeout": _int(env, "TASK_QUEUE_TIMEOUT_SECONDS", 60 * 60, minimum=60),
+        "invitation_ttl_days": _invitation_days(env),
     }
+
+
+def _invitation_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "INVITATION_TTL_DAYS", 7, minimum=1)
+    if days > 365:
+        raise ConfigError(f"INVITATION_TTL_DAYS must be between 1 and 365, got {days}")
+    return days
 
 
 def _platform(env: Mapping[str, str]) -> dict[str, Any]:

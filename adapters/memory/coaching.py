@@ -144,8 +144,10 @@ class InMemoryCoachingRepository:
             del messages[key]
         self._t(SESSIONS).pop(session_id, None)
 
-    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None) -> list[ChatSession]:
-        return _newest_first(self._t(SESSIONS).values(), lambda s: s.workspace_id == workspace_id, limit, before)
+    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None,
+                      owner_id: str | None = None) -> list[ChatSession]:  # fmt: skip
+        return _newest_first(self._t(SESSIONS).values(), lambda s: s.workspace_id == workspace_id and (
+            owner_id is None or s.owner_id == owner_id), limit, before)  # fmt: skip
 
     # messages
     def add_message(self, message: Message) -> None:

@@ -11,6 +11,7 @@ from adapters.memory.ledger import InMemoryLedgerRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
 from adapters.memory.referrals import InMemoryReferralRepository
 from adapters.memory.store import MemoryStore
+from adapters.memory.teams import InMemoryBudgetRepository, InMemoryTeamsRepository
 from adapters.memory.outbox import InMemoryOutboxRepository
 from adapters.memory.webhooks import InMemoryNotificationRepository, InMemoryWebhookRepository
 from domain.shared.jobs import JobQueue
@@ -31,6 +32,8 @@ class MemoryUnitOfWork(UnitOfWorkBase):
     webhooks: InMemoryWebhookRepository
     notifications: InMemoryNotificationRepository
     referrals: InMemoryReferralRepository
+    teams: InMemoryTeamsRepository
+    budgets: InMemoryBudgetRepository
 
     def __init__(self, store: MemoryStore, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -46,6 +49,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.coaching = InMemoryCoachingRepository(store)
         self.outbox, self.webhooks, self.notifications = InMemoryOutboxRepository(store), InMemoryWebhookRepository(store), InMemoryNotificationRepository(store)
         self.referrals = InMemoryReferralRepository(store)
+        self.teams, self.budgets = InMemoryTeamsRepository(store), InMemoryBudgetRepository(store)
 
     def _begin(self) -> None:
         self._store.lock.acquire()

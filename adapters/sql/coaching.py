@@ -189,9 +189,13 @@ class SqlCoachingRepository:
         self._db.execute(delete(coaching_messages).where(coaching_messages.c.session_id == session_id))
         self._db.execute(delete(coaching_sessions).where(coaching_sessions.c.id == session_id))
 
-    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None) -> list[ChatSession]:
+    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None,
+                      owner_id: str | None = None) -> list[ChatSession]:  # fmt: skip
         t = coaching_sessions
-        query = _newest_first(select(t).where(t.c.workspace_id == workspace_id), t, limit, before)
+        query = select(t).where(t.c.workspace_id == workspace_id)
+        if owner_id is not None:
+            query = query.where(t.c.owner_id == owner_id)
+        query = _newest_first(query, t, limit, before)
         return [_session(r) for r in self._all(query)]
 
     # messages

@@ -44,6 +44,8 @@ from adapters.sql.tables import (
     referrals,
     refresh_tokens,
     users,
+    workspace_invitations,
+    workspace_members,
 )
 
 if TYPE_CHECKING:
@@ -105,7 +107,7 @@ INVENTORY: dict[str, dict[str, str]] = {
     "billing_reversals": _k("id", "payment_id", "reason", "reference", "credits", "status", "taken", "shortfall",
                             "created_at", "done_at"),
     "billing_customers": {**_p("user_id"), **_e("customer_id")},
-    "coaching_workspaces": {**_k("id", "created_at", "updated_at"), **_p("owner_id"),
+    "coaching_workspaces": {**_k("id", "created_at", "updated_at", "monthly_credit_limit"), **_p("owner_id"),
                             **_e("name", "industry", "description")},
     "coaching_goals": {**_k("id", "workspace_id", "status", "progress", "due_date", "created_at", "updated_at"),
                        **_e("title", "specific", "measurable", "target_value", "achievable", "relevant")},
@@ -118,7 +120,7 @@ INVENTORY: dict[str, dict[str, str]] = {
                                "created_at"), **_p("account_id"), **_e("content")},
     "coaching_tasks": {**_k("id", "workspace_id", "type", "status", "credits_held", "credits_charged", "hold_id",
                             "settled", "idempotency_key", "fingerprint", "created_at", "updated_at", "started_at",
-                            "finished_at"), **_p("owner_id"), **_e("input", "result", "error")},
+                            "finished_at"), **_p("owner_id", "payer_id"), **_e("input", "result", "error")},
     "referral_codes": {**_p("user_id"), **_e("code"), **_k("created_at")},
     "referrals": {**_k("id", "status", "reason", "payment_id", "pending_grant_id", "referee_grant_id", "bonus",
                        "referee_bonus", "qualified_at", "release_after", "created_at", "updated_at"),
@@ -141,6 +143,13 @@ INVENTORY: dict[str, dict[str, str]] = {
     "notification_preferences": {**_p("user_id"), **_k("type", "in_app", "email")},
     "notification_state": {**_p("user_id"), **_k("key", "updated_at"), **_e("value")},
     "alembic_version": _k("version_num"),
+    # issue 23: memberships and invitations are deleted with the person (or their workspace); usage
+    # rollups and reservations keep only our ids (a tombstone after erasure) next to the amounts
+    "workspace_members": {**_k("workspace_id", "role", "monthly_credit_limit", "joined_at"), **_p("user_id")},
+    "workspace_invitations": {**_k("id", "workspace_id", "role", "status", "created_at", "expires_at",
+                                   "responded_at"), **_p("invited_by"), **_e("email")},
+    "budget_usage": {**_k("budget_id", "month", "used"), **_p("member_id")},
+    "budget_reservations": {**_k("hold_id", "budget_id", "month", "reserved"), **_p("member_id")},
 }
 
 SECRET = {("users", "password_hash"), ("refresh_tokens", "token_hash"), ("api_keys", "key_hash"),
@@ -203,6 +212,10 @@ class SqlPersonalData:
             "payments": self._rows(billing_payments, billing_payments.c.user_id == user_id, order=billing_payments.c.id),
             "subscription": next(iter(self._rows(billing_subscriptions, billing_subscriptions.c.user_id == user_id)), None),
             "workspaces": workspaces,
+            "memberships": self._rows(workspace_members, workspace_members.c.user_id == user_id,
+                                      order=workspace_members.c.workspace_id),  # fmt: skip
+            "invitations": self._rows(workspace_invitations, workspace_invitations.c.email == (profile[0]["email"]
+                                      if profile else ""), order=workspace_invitations.c.id),  # fmt: skip
             "tasks": self._rows(coaching_tasks, coaching_tasks.c.owner_id == user_id, order=coaching_tasks.c.id),
             "referrals": {
                 "code": next(iter(self._rows(referral_codes, referral_codes.c.user_id == user_id)), None),
@@ -252,6 +265,13 @@ class SqlPersonalData:
             delete(coaching_tasks).where(or_(K.owner_id == user_id, K.workspace_id.in_(owned)))).rowcount
         touched["coaching_todos"] = db.execute(delete(coaching_todos).where(T.workspace_id.in_(owned))).rowcount
         touched["coaching_goals"] = db.execute(delete(coaching_goals).where(G.workspace_id.in_(owned))).rowcount
+        # issue 23: the person's memberships and the invitations to their address go; a workspace they
+        # own goes with its members and invitations (its members lose it: erasure does not wait for a transfer)
+        WM, WI = workspace_members.c, workspace_invitations.c
+        touched["workspace_members"] = db.execute(
+            delete(workspace_members).where(or_(WM.user_id == user_id, WM.workspace_id.in_(owned)))).rowcount
+        touched["workspace_invitations"] = db.execute(
+            delete(workspace_invitations).where(or_(WI.email == email, WI.workspace_id.in_(owned)))).rowcount
         touched["coaching_workspaces"] = db.execute(delete(coaching_workspaces).where(W.owner_id == user_id)).rowcount
 
         touched["api_keys"] = db.execute(delete(api_keys).where(api_keys.c.user_id == user_id)).rowcount

@@ -400,6 +400,7 @@ coaching_workspaces = Table(
     Column("name", String(200), nullable=False),
     Column("industry", String(100), nullable=True),
     Column("description", Text, nullable=True),
+    Column("monthly_credit_limit", BigInteger, nullable=True),  # issue 23: null is no cap
     _ts("created_at"),
     _ts("updated_at"),
     Index("ix_coaching_workspaces_owner", "owner_id", "id"),  # the owner's list, newest first
@@ -500,6 +501,7 @@ coaching_tasks = Table(
     Column("settled", Boolean, nullable=False),
     Column("idempotency_key", String(64), nullable=True),
     Column("fingerprint", String(64), nullable=True),
+    _id("payer_id", nullable=True),  # issue 23: whose account holds the credits (null: owner_id)
     _ts("created_at"),
     _ts("updated_at"),
     _ts("started_at", nullable=True),
@@ -579,6 +581,62 @@ referrals = Table(
     Index(None, "referrer_id", "qualified_at"),  # the monthly cap
     Index(None, "status", "release_after"),  # the release sweep
     Index(None, "payment_id"),
+    **EXACT,
+)
+
+# --- teams and budgets (issue 23) -------------------------------------------------------------
+# The owner is coaching_workspaces.owner_id; everyone else in a workspace has a row here.
+workspace_members = Table(
+    "workspace_members",
+    metadata,
+    _id("workspace_id", ForeignKey("coaching_workspaces.id"), primary_key=True),
+    _id("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("role", String(12), nullable=False),
+    Column("monthly_credit_limit", BigInteger, nullable=True),  # null is no cap
+    _ts("joined_at"),
+    Index(None, "user_id", "workspace_id"),  # the workspaces one is a member of
+    **EXACT,
+)
+
+workspace_invitations = Table(
+    "workspace_invitations",
+    metadata,
+    _id(primary_key=True),
+    _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
+    Column("email", String(320), nullable=False),  # lower-cased, like users.email
+    Column("role", String(12), nullable=False),
+    _id("invited_by", nullable=False),
+    Column("status", String(12), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("responded_at", nullable=True),
+    Index(None, "workspace_id", "id"),
+    Index(None, "email", "status", "id"),  # one's own invitations
+    **EXACT,
+)
+
+# Budget usage per (workspace, month) -- member_id "" -- and per (workspace, member, month): held
+# plus captured credits, written under the payer's account lock with each hold and its end
+# (domain/ledger/budgets.py). No foreign keys: the ledger side knows a budget only by its id.
+budget_usage = Table(
+    "budget_usage",
+    metadata,
+    _id("budget_id", primary_key=True),
+    Column("month", String(7), primary_key=True),
+    _id("member_id", primary_key=True),
+    Column("used", BigInteger, nullable=False),
+    **EXACT,
+)
+
+# What each active hold added to budget_usage; removed when the hold is captured, voided or expires.
+budget_reservations = Table(
+    "budget_reservations",
+    metadata,
+    _id("hold_id", primary_key=True),
+    _id("budget_id", nullable=False),
+    _id("member_id", nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("reserved", BigInteger, nullable=False),
     **EXACT,
 )
 

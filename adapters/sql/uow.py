@@ -24,6 +24,7 @@ from adapters.sql.webhooks import SqlNotificationRepository, SqlWebhookRepositor
 from adapters.sql.personal_data import SqlPersonalData
 from adapters.sql.referrals import SqlReferralRepository
 from adapters.sql.sales import SqlSalesStore
+from adapters.sql.teams import SqlBudgetRepository, SqlTeamsRepository
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -108,6 +109,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
     referrals: SqlReferralRepository
     personal_data: SqlPersonalData
     sales: SqlSalesStore
+    teams: SqlTeamsRepository
+    budgets: SqlBudgetRepository
 
     def __init__(self, engine: Engine, queue: JobQueue | None = None) -> None:
         super().__init__(queue)
@@ -144,6 +147,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.referrals = SqlReferralRepository(db)
         self.personal_data = SqlPersonalData(db)
         self.sales = SqlSalesStore(db)
+        self.teams, self.budgets = SqlTeamsRepository(db), SqlBudgetRepository(db)
 
     def _commit(self) -> None:
         """COMMIT. A connection lost on the way (or a Galera node that stopped serving) leaves the

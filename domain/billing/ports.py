@@ -76,6 +76,7 @@ class WebhookVerifier(Protocol):
 
 # --- storage (not part of the Stripe contract) -------------------------------------------------
 from domain.billing.model import Payment, ProviderEvent, Reversal, Subscription  # noqa: E402
+from domain.ledger.budgets import BudgetRepository  # noqa: E402
 from domain.ledger.ports import LedgerRepository  # noqa: E402
 from domain.shared.uow import UnitOfWork  # noqa: E402
 
@@ -152,5 +153,7 @@ class BillingUnitOfWork(UnitOfWork, Protocol):
     def billing(self) -> BillingRepository: ...
     @property
     def ledger(self) -> LedgerRepository: ...
+    @property
+    def budgets(self) -> BudgetRepository: ...  # the ledger's Book needs it (issue 23); billing spends no budget
     @property
     def users(self) -> UserPlans: ...

@@ -46,7 +46,7 @@ class TaskStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """A person's role in a workspace. Only the owner exists today; members come next (policy.py)."""
+    """A person's role in a workspace (policy.py says what each may do; members.py holds memberships)."""
 
     OWNER = "owner"
     ADMIN = "admin"
@@ -63,6 +63,7 @@ class Workspace:
     updated_at: datetime
     industry: str | None = None
     description: str | None = None
+    monthly_credit_limit: int | None = None  # issue 23: the cap on all spending in it per UTC month
 
 
 @dataclass(slots=True)
@@ -149,6 +150,7 @@ class Task:
     settled: bool = True  # False: succeeded and stored, capture not yet confirmed
     idempotency_key: str | None = None
     fingerprint: str | None = None
+    payer_id: str | None = None  # issue 23: whose credits the hold is on (the workspace's owner then)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from domain.coaching.members import Invitation, Membership, MemberView
+from domain.coaching.model import Role
+from domain.ledger.budgets import BudgetRepository
 from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
 from domain.shared.uow import UnitOfWork
 
@@ -89,7 +92,9 @@ class CoachingRepository(Protocol):
     def update_session(self, session: ChatSession) -> None: ...
     def delete_session(self, session_id: str) -> None:
         """The session and its messages."""
-    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None) -> list[ChatSession]: ...
+    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None,
+                      owner_id: str | None = None) -> list[ChatSession]:
+        """Sessions of the workspace (only `owner_id`'s when given)."""
 
     def add_message(self, message: Message) -> None:
         """Raises DuplicateRecord when a user message's idempotency_key is already stored."""
@@ -130,6 +135,38 @@ class CoachingRepository(Protocol):
     def unsettled_tasks(self, finished_before: datetime, limit: int) -> list[Task]: ...
 
 
+class TeamsRepository(Protocol):
+    """Memberships and invitations (issue 23). Getters return copies. Never commits."""
+
+    def get_member(self, workspace_id: str, user_id: str) -> Membership | None: ...
+    def add_member(self, membership: Membership) -> None:
+        """Raises DuplicateRecord when the user is already a member."""
+    def update_member(self, membership: Membership) -> None: ...
+    def remove_member(self, workspace_id: str, user_id: str) -> None: ...
+    def list_members(self, workspace_id: str) -> list[MemberView]:
+        """Every membership row of the workspace (the owner has none) with e-mail and name, by user id."""
+    def contact(self, user_id: str) -> tuple[str, str | None] | None:
+        """A user's (e-mail, name), or None when there is no such user."""
+    def user_id_by_email(self, email: str) -> str | None: ...
+    def workspaces_of(self, user_id: str, *, limit: int, before: str | None) -> list[tuple[Workspace, Role]]:
+        """Workspaces the user owns or is a member of, with the user's role, id descending."""
+
+    def add_invitation(self, invitation: Invitation) -> None: ...
+    def get_invitation(self, invitation_id: str) -> Invitation | None: ...
+    def update_invitation(self, invitation: Invitation) -> None: ...
+    def pending_invitation(self, workspace_id: str, email: str) -> Invitation | None:
+        """The stored-pending invitation of this address to this workspace, if any (expired or not)."""
+    def invitations_of_workspace(self, workspace_id: str, *, limit: int, before: str | None) -> list[Invitation]: ...
+    def invitations_for(self, email: str, *, limit: int, before: str | None) -> list[Invitation]:
+        """Stored-pending invitations to this address, id descending."""
+    def delete_workspace_teams(self, workspace_id: str) -> None:
+        """The workspace's memberships and invitations (before the workspace is deleted)."""
+
+
 class CoachingUnitOfWork(UnitOfWork, Protocol):
     @property
     def coaching(self) -> CoachingRepository: ...
+    @property
+    def teams(self) -> TeamsRepository: ...
+    @property
+    def budgets(self) -> BudgetRepository: ...

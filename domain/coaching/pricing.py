@@ -24,9 +24,11 @@ class ChatPricing:
         return math.ceil(multiplier * (self.base * 1000 + self.per_1k * tokens) / 1000)
 
     def affordable_cap(
-        self, prompt_tokens: int, cap: int, minimum: int, available: int, multiplier: Fraction = Fraction(1)
+        self, prompt_tokens: int, cap: int, minimum: int, available: int, multiplier: Fraction = Fraction(1),
+        refusal: InsufficientCredits | None = None,
     ) -> int:
-        """The largest reply cap in [minimum, cap] whose estimate fits `available`, else 402."""
+        """The largest reply cap in [minimum, cap] whose estimate fits `available`, else 402 (of the
+        `refusal`'s kind: the balance, or a workspace's or member's budget that binds; issue 23)."""
         minimum = min(minimum, cap)
         if self.cost(prompt_tokens + cap, multiplier) <= available:
             return cap
@@ -36,4 +38,5 @@ class ChatPricing:
             largest = math.floor(budget / self.per_1k) - prompt_tokens
             if largest >= minimum:
                 return min(largest, cap)
-        raise InsufficientCredits(needed=self.cost(prompt_tokens + minimum, multiplier), available=available)
+        kind = type(refusal) if refusal is not None else InsufficientCredits
+        raise kind(needed=self.cost(prompt_tokens + minimum, multiplier), available=available)

@@ -13,6 +13,30 @@ class InsufficientCredits(DomainError):
         )
 
 
+class WorkspaceBudgetExceeded(InsufficientCredits):
+    """Issue 23: the workspace's monthly cap has less room than the spend (402)."""
+
+    code = "workspace_budget_exceeded"
+
+    def __init__(self, needed: int, available: int) -> None:
+        DomainError.__init__(
+            self, f"Need {needed} credits, {available} left in the workspace's monthly budget.",
+            details={"needed": needed, "available": available},
+        )
+
+
+class MemberBudgetExceeded(InsufficientCredits):
+    """Issue 23: the member's monthly cap in the workspace has less room than the spend (402)."""
+
+    code = "member_budget_exceeded"
+
+    def __init__(self, needed: int, available: int) -> None:
+        DomainError.__init__(
+            self, f"Need {needed} credits, {available} left in your monthly budget in this workspace.",
+            details={"needed": needed, "available": available},
+        )
+
+
 class AccountNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("No credit account.")

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from domain.ledger.budgets import BudgetRepository, BudgetScope
 from domain.ledger.results import BalanceView, Movement
 from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord, PendingGrant
 from domain.shared.uow import UnitOfWork
@@ -74,6 +75,8 @@ class LedgerRepository(Protocol):
 class LedgerUnitOfWork(UnitOfWork, Protocol):
     @property
     def ledger(self) -> LedgerRepository: ...
+    @property
+    def budgets(self) -> BudgetRepository: ...
 
 
 class CreditHolds(Protocol):
@@ -82,7 +85,8 @@ class CreditHolds(Protocol):
     by its key. `domain.ledger.services.Ledger` satisfies it structurally."""
 
     def hold(self, account_id: str, *, amount: int, idempotency_key: str, ttl_seconds: int | None = None,
-             feature_key: str | None = None, reference: str | None = None) -> Movement: ...  # fmt: skip
+             feature_key: str | None = None, reference: str | None = None,
+             budget: BudgetScope | None = None) -> Movement: ...  # fmt: skip
 
     def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement: ...
 

@@ -47,3 +47,12 @@ def task(uow: Enqueues, t: Any, at: datetime) -> str:
     }  # fmt: skip
     type_ = "task.succeeded" if t.status.value == "succeeded" else "task.failed"
     return emit(uow, type_, user_id=t.owner_id, object_id=t.id, obj=obj, version=version_of(t.updated_at), at=at)
+
+
+def invitation(uow: Enqueues, i: Any, invitee_id: str, workspace_name: str, at: datetime) -> str:
+    """workspace.invitation, told to the invitee (an address with an account) once per invitation."""
+    obj = {
+        "object": "invitation", "workspace_id": i.workspace_id, "workspace_name": workspace_name,
+        "role": i.role, "expires_at": i.expires_at,
+    }  # fmt: skip
+    return emit(uow, "workspace.invitation", user_id=invitee_id, object_id=i.id, obj=obj, version=1, at=at)

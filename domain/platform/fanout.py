@@ -11,6 +11,7 @@ transaction, once (every write below is keyed on the event id, so a second run a
 |                       |         | balance back at LOW_BALANCE_REARM) and after the cooldown       |
 | credits.expiring      | yes     | credits_expiring, per grant and window (7 d, 1 d)              |
 | task.succeeded/failed | yes     | task_finished, per task                                        |
+| workspace.invitation  | yes     | workspace_invitation, per invitation (issue 23)                |
 """
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ class EventFanOut:
             done = "finished" if type_ == "task.succeeded" else "failed"
             notify(uow, user_id, "task_finished", title=f"Your task {done}",
                    body=f"Task {oid} ({obj.get('type')}) {done}.", dedupe_key=oid, data={"task_id": oid, "status": obj.get("status")})  # fmt: skip
+        elif type_ == "workspace.invitation":
+            notify(uow, user_id, "workspace_invitation", title=f"You are invited to {obj.get('workspace_name')}",
+                   body=f"You were invited as {obj.get('role')}; accept or decline before {obj.get('expires_at')}.",
+                   dedupe_key=oid, data={"invitation_id": oid, "workspace_id": obj.get("workspace_id")})  # fmt: skip
 
 
 def _money(obj: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ NOTIFICATION_TYPES: Mapping[str, bool] = {
     "subscription_renewing": True,
     "subscription_cancelled": True,
     "task_finished": True,
+    "workspace_invitation": True,
 }
 # Off by email unless the user turns it on (a finished task is seen in the app).
 EMAIL_OFF_BY_DEFAULT = frozenset({"task_finished"})

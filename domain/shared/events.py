@@ -33,6 +33,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "credits.expiring": "A grant's credits expire within 7 days (and again within 1 day). object: the grant.",
     "task.succeeded": "An AI task finished with a result. object: the task.",
     "task.failed": "An AI task failed; its held credits were released. object: the task.",
+    "workspace.invitation": "You were invited into a workspace (issue 23). object: the invitation.",
 }
 TEST_EVENT = "webhook.test"
 

@@ -67,6 +67,9 @@ def _register_blueprints(api: Api) -> None:
     from entrypoints.http import coaching
 
     api.register_blueprint(coaching.blp)
+    from entrypoints.http import teams  # issue 23
+
+    api.register_blueprint(teams.blp)
     from entrypoints.http import notifications, webhooks  # issue 22
 
     api.register_blueprint(webhooks.blp)

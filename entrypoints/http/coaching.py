@@ -70,8 +70,11 @@ def me() -> str:
     return current_principal().user_id
 
 
+FORBIDDEN = "Your role in the workspace may not do this, e.g. a viewer writing (forbidden)"
+
+
 def errors(what: str, **extra: str) -> Any:
-    responses = {401: UNAUTHENTICATED, 404: NOT_FOUND.format(what), 422: INVALID}
+    responses = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND.format(what), 422: INVALID}
     responses.update({int(k.removeprefix("s")): v for k, v in extra.items()})
     return blp.errors(responses)
 
@@ -300,7 +303,8 @@ class Messages(MethodView):
     )  # fmt: skip
     @errors(
         "chat session",
-        s402="Not enough credits even for the smallest reply; the model was not called (insufficient_credits)",
+        s402="Not enough credits, or the workspace's or your monthly budget is spent, even for the smallest reply; "
+             "the model was not called (insufficient_credits, workspace_budget_exceeded, member_budget_exceeded)",
         s409=("The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
               "with it is still being served (request_in_progress)"),
         s502="The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
@@ -436,7 +440,8 @@ class Tasks(MethodView):
     @blp.response(202, TaskSchema)
     @errors(
         "workspace",
-        s402="Not enough credits for this task (insufficient_credits)",
+        s402="Not enough credits, or a workspace or member budget is spent (insufficient_credits, "
+             "workspace_budget_exceeded, member_budget_exceeded)",
         s409="The Idempotency-Key was used for a different request (idempotency_conflict)",
     )
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:

@@ -14,6 +14,8 @@ from domain.coaching.model import (
     TaskStatus,
     TodoStatus,
 )
+from domain.coaching.members import MAX_MONTHLY_LIMIT
+from domain.coaching.model import Role
 from domain.coaching.prompts import TASK_INSTRUCTIONS
 from entrypoints.http.ledger import PRINTABLE_ASCII, BalanceSchema
 from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
@@ -55,8 +57,19 @@ class WorkspaceSchema(ma.Schema):
     name = ma.fields.String(required=True)
     industry = ma.fields.String(required=True, allow_none=True)
     description = ma.fields.String(required=True, allow_none=True)
+    owner_id = ma.fields.String(required=True, metadata={"description": "The owner, whose credits pay (issue 23)"})
+    role = ma.fields.Enum(Role, by_value=True, required=True, metadata={"type": "string",
+                          "description": "The caller's role in the workspace"})  # fmt: skip
+    monthly_credit_limit = ma.fields.Integer(required=True, allow_none=True,
+                                             metadata={"description": "Credits per UTC month for all spending in it; null: no cap"})  # fmt: skip
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
+
+
+def monthly_limit() -> ma.fields.Integer:
+    """A monthly credit limit in a request: null (no cap) or 0 .. MAX_MONTHLY_LIMIT (issue 23)."""
+    return ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0, max=MAX_MONTHLY_LIMIT),
+                             metadata={"description": "Credits per UTC month; null: no cap"})  # fmt: skip
 
 
 class WorkspaceCreateSchema(ma.Schema):
@@ -69,6 +82,7 @@ class WorkspacePatchSchema(ma.Schema):
     name = _title(required=False)
     industry = _text(INDUSTRY_MAX)
     description = _text()
+    monthly_credit_limit = monthly_limit()  # owner, admin (issue 23)
 
 
 # --- goals ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ID_PREFIXES = {
     "user_id": "usr", "key_id": "key", "payment_id": "pay", "workspace_id": "wsp", "goal_id": "gol",
     "todo_id": "tdo", "session_id": "chs", "task_id": "tsk", "endpoint_id": "whe", "notification_id": "ntf",
+    "invitation_id": "inv",
 }  # fmt: skip
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 CURSOR_DESCRIPTION = "Opaque: the `next_cursor` of the previous page, unchanged (any other value is 422)"

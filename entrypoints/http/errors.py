@@ -33,6 +33,7 @@ STATUS: dict[type[e.DomainError], int] = {
     PaymentNotYetKnown: 500,
 }
 EXTRA_STATUS: dict[str, int] = {"insufficient_credits": 402}
+EXTRA_STATUS.update({"workspace_budget_exceeded": 402, "member_budget_exceeded": 402})  # issue 23
 EXTRA_STATUS["llm_unavailable"] = 502  # issue 14: the coach model failed; nothing was charged
 
 HTTP_CODES = {

@@ -148,6 +148,34 @@ def _coaching_runtime_values(case: Any) -> None:
     if isinstance(case.query, dict) and case.query.get("goal_id") is not None:
         case.query["goal_id"] = _goals[1].id
 
+# Teams (issue 23): two invitations out of the first workspace, two to USER from someone else's
+# workspaces, a member in the first workspace (second pages everywhere); real ids for half the cases.
+_teammate = register(_client)
+for _n in (1, 2):
+    _coach.invite(USER["user"]["id"], _WS[0].id, email=f"fuzz-invitee-{_n}@example.com", role="viewer")
+_inviter = register(_client)
+_theirs = [_coach.create_workspace(_inviter["user"]["id"], name=f"theirs {n}") for n in (1, 2, 3)]
+_to_user = [_coach.invite(_inviter["user"]["id"], w.id, email=USER["user"]["email"], role="member") for w in _theirs]
+_joined = _coach.invite(USER["user"]["id"], _WS[0].id, email=_teammate["user"]["email"], role="member")
+_coach.respond_to_invitation(_teammate["user"]["id"], _joined.id, accept=True)
+TEAM_IDS = {"invitation_id": _to_user[0].id, "user_id": _teammate["user"]["id"]}
+REAL_CURSORS.update({
+    "/v1/workspaces/{workspace_id}/invitations": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/invitations",
+                                                                     _user_headers),
+    "/v1/invitations": _second_page_cursor("/v1/invitations", _user_headers),
+    "/v1/workspaces/{workspace_id}/members": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/members", _user_headers),
+})  # fmt: skip
+
+
+def _teams_runtime_values(case: Any) -> None:
+    path = case.operation.path
+    if not (path.startswith("/v1/invitations/") or path.startswith("/v1/workspaces/{workspace_id}/")):
+        return
+    for name, real in TEAM_IDS.items():
+        if name in (case.path_parameters or {}) and len(case.path_parameters[name]) % 2:
+            case.path_parameters[name] = real
+
+
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=schemathesis.Config(seed=SEED)).exclude(
     path_regex=SQL_ONLY_PATHS)  # issue 24: these need SQL storage; tests/e2e/test_platform24_fuzz.py fuzzes them on SQLite
 
@@ -208,6 +236,7 @@ def _with_runtime_values(case: Any) -> None:
         case.path_parameters["user_id"] = USER["user"]["id"]  # the other half stays random: 404
     _coaching_runtime_values(case)
     _platform_runtime_values(case)
+    _teams_runtime_values(case)
 
 
 @schema.parametrize()

@@ -452,9 +452,9 @@ def test_one_broken_task_does_not_stop_the_sweep_which_then_fails_visibly(world:
     ws = world.session().workspace_id
     task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
     with world.uow() as uow:
-        ghost = replace(uow.coaching.get_task(task.id), id="tsk_0", owner_id="usr_ghost", hold_id="hld_x",
-                        idempotency_key=None)  # fmt: skip
-        uow.coaching.add_task(ghost)  # its owner has no account: releasing its hold fails
+        ghost = replace(uow.coaching.get_task(task.id), id="tsk_0", owner_id="usr_ghost", payer_id="usr_ghost",
+                        hold_id="hld_x", idempotency_key=None)  # fmt: skip
+        uow.coaching.add_task(ghost)  # its payer has no account: releasing its hold fails
         uow.commit()
     world.clock.advance(seconds=3601)
     with pytest.raises(SweepIncomplete) as incomplete:

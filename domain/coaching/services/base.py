@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from domain.coaching.errors import UnknownTaskType
-from domain.coaching.model import Coach, Goal, GoalStatus, Todo, TodoStatus, Workspace
-from domain.coaching.policy import Action, authorize
+from domain.coaching.model import Coach, Goal, GoalStatus, Role, Todo, TodoStatus, Workspace
+from domain.coaching.policy import Action, authorize, role_of
 from domain.coaching.ports import CoachingUnitOfWork, CoachModel
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, TASK_INSTRUCTIONS
@@ -36,6 +36,7 @@ class CoachingConfig:
     task_queue_timeout: int = 3600  # seconds a task may wait queued before the sweep fails it
     settle_grace: int = 60  # seconds before the sweep settles a stored but uncaptured charge
     task_max_tokens: int = 1200
+    invitation_ttl_days: int = 7  # issue 23: INVITATION_TTL_DAYS
 
     @property
     def task_hold_ttl(self) -> int:
@@ -80,14 +81,28 @@ class CoachingBase:
         self.config = config
 
     def _workspace(self, uow: CoachingUnitOfWork, workspace_id: str, user_id: str, action: Action) -> Workspace:
-        return authorize(uow.coaching.get_workspace(workspace_id), user_id, action)
+        return self._authorize(uow, uow.coaching.get_workspace(workspace_id), user_id, action)
 
     def _within(
         self, uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action, what: str
     ) -> Workspace:
         """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
         workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
-        return authorize(workspace, user_id, action, what=what)
+        return self._authorize(uow, workspace, user_id, action, what)
+
+    @staticmethod
+    def _authorize(uow: CoachingUnitOfWork, workspace: Workspace | None, user_id: str, action: Action,
+                   what: str = "workspace") -> Workspace:  # fmt: skip
+        """The policy, given the caller's membership read in this unit of work (the owner needs none)."""
+        membership = None
+        if workspace is not None and workspace.owner_id != user_id:
+            membership = uow.teams.get_member(workspace.id, user_id)
+        return authorize(workspace, user_id, action, what=what, membership=membership)
+
+    @staticmethod
+    def _role(uow: CoachingUnitOfWork, workspace: Workspace, user_id: str) -> Role | None:
+        membership = None if workspace.owner_id == user_id else uow.teams.get_member(workspace.id, user_id)
+        return role_of(workspace, user_id, membership)
 
     def _context(self, uow: CoachingUnitOfWork, workspace_id: str) -> tuple[list[Goal], list[Todo]]:
         """The workspace's active goals and open todos for a prompt, soonest due first (prompts.py)."""

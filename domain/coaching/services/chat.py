@@ -9,7 +9,7 @@ not reach the user costs nothing; a 503 means nothing was charged.**
 | step | key | the process dies here | the database refuses | the user deletes the session or workspace | the same key twice |
 | --- | --- | --- | --- | --- | --- |
 | 1 claim the Idempotency-Key (`coaching_claims`) | sha256(user, "chat", key) | the claim stays; after `COACH_HOLD_TTL_SECONDS` it is stale and one retry takes it over | 503, nothing held | - | replay when stored; `409 request_in_progress` while the first runs (never a second model call); `409 idempotency_conflict` for another body |
-| 2 hold the estimate (shrinking the cap; 402 below the minimum) | `coach:hold:<attempt id>` | the hold expires after its TTL and the ledger's sweep releases it | 503 (or 402); the claim is released | 404 before anything is held | - (claimed) |
+| 2 hold the estimate on the workspace owner's account, within the workspace's and the member's monthly caps (issue 23; shrinking the cap; 402 below the minimum) | `coach:hold:<attempt id>` | the hold expires after its TTL and the ledger's sweep releases it | 503 (or 402); the claim is released | 404 before anything is held | - (claimed) |
 | 3 call the model, within `LLM_DEADLINE_SECONDS` (all retries included) | - | as above: nothing charged | - | JSON: step 5 finds no session, voids: nothing was sent, nothing charged | - |
 | 4 relay deltas (SSE), heartbeats while the model is silent | - | text sent but nothing stored: the hold expires (see "not covered") | - | the stream goes on; step 5 charges it anyway | - |
 | 5 store both messages under the session's row lock; the answer `settled=False`, priced | user message's key (unique) | a stored answer is captured by step 6 of the sweep | JSON: void + release the claim, 503/502, nothing charged. Stream (text sent): capture anyway, then `error` | JSON: void, 404. Stream: capture what was sent (`coach:capture:<hold id>`), then `error not_found` saying so | - |
@@ -55,6 +55,7 @@ from domain.coaching.services.base import DEFAULT_COACH, fingerprint, request_ke
 from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.coaching.services.sessions import SessionUseCases
 from domain.coaching.tokens import estimate_tokens
+from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import (
@@ -71,7 +72,7 @@ FEATURE = "coach.message"
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    user_id: str
+    payer: str  # whose credits the hold is on: the workspace's owner (issue 23), not always the sender
     session: ChatSession
     coach: Coach
     content: str
@@ -175,6 +176,7 @@ class ChatUseCases(SessionUseCases):
             workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
                                      "chat session")  # fmt: skip
             assert session is not None
+            self._own_session(uow, workspace, session, user_id, others_may=False)  # one talks in one's own
             goals, todos = self._context(uow, workspace.id)
             history = uow.coaching.recent_messages(session_id, HISTORY_MAX)
         coach = self.coaches.get(session.coach) or self.coaches[DEFAULT_COACH]
@@ -184,24 +186,29 @@ class ChatUseCases(SessionUseCases):
         pricing = self._pricing()
         cap = coach.max_reply_tokens
         estimate = pricing.cost(tokens + cap, multiplier)
+        # Issue 23: the workspace's owner pays, within the workspace's and the member's monthly caps,
+        # all checked in the hold. A refusal at any level (402 naming it) says how much room is left:
+        # the cap shrinks to that, as it does to the balance.
+        payer, budget = workspace.owner_id, BudgetScope(workspace.id, user_id)
         try:  # the full cap first: no balance read when the caller can afford it (the common case)
-            hold_id, after_hold = self._hold(user_id, session_id, estimate)
+            hold_id, after_hold = self._hold(payer, budget, session_id, estimate)
         except InsufficientCredits as short:  # shrink the cap to what is available, down to the minimum
             available = int(short.details["available"])
-            cap = pricing.affordable_cap(tokens, cap, self.config.min_reply_tokens, available, multiplier)
+            cap = pricing.affordable_cap(tokens, cap, self.config.min_reply_tokens, available, multiplier, short)
             estimate = pricing.cost(tokens + cap, multiplier)
-            hold_id, after_hold = self._hold(user_id, session_id, estimate)  # a concurrent spend may still 402
+            hold_id, after_hold = self._hold(payer, budget, session_id, estimate)  # a concurrent spend may still 402
         settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=cap)
-        return _Prepared(user_id, session, coach, content, key, print_, messages, settings, tokens, estimate, hold_id,
+        return _Prepared(payer, session, coach, content, key, print_, messages, settings, tokens, estimate, hold_id,
                          after_hold)  # fmt: skip
 
-    def _hold(self, user_id: str, session_id: str, estimate: int) -> tuple[str | None, BalanceSnapshot | None]:
+    def _hold(self, payer: str, budget: BudgetScope, session_id: str,
+              estimate: int) -> tuple[str | None, BalanceSnapshot | None]:  # fmt: skip
         """Hold `estimate` credits (a refused hold writes nothing in the ledger); None when free."""
         if estimate <= 0:
             return None, None
         movement = self._ledger.hold(
-            user_id, amount=estimate, idempotency_key=f"coach:hold:{self._ids.new_id('att')}",
-            ttl_seconds=self.config.chat_hold_ttl, feature_key=FEATURE, reference=f"chat:{session_id}",
+            payer, amount=estimate, idempotency_key=f"coach:hold:{self._ids.new_id('att')}",
+            ttl_seconds=self.config.chat_hold_ttl, feature_key=FEATURE, reference=f"chat:{session_id}", budget=budget,
         )  # fmt: skip
         assert movement.hold is not None
         return movement.hold.id, movement.balance
@@ -267,19 +274,19 @@ class ChatUseCases(SessionUseCases):
         user_message = Message(
             id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="user",
             content=prepared.content, created_at=now, idempotency_key=prepared.key,
-            fingerprint=prepared.fingerprint, account_id=prepared.user_id,
+            fingerprint=prepared.fingerprint, account_id=prepared.payer,
         )  # fmt: skip
         answer = Message(
             id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="assistant", content=reply.text,
             created_at=now, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
             credits_charged=min(used, prepared.estimate), model=reply.model, cut_short=reply.cut_short,
-            hold_id=prepared.hold_id, settled=prepared.hold_id is None, account_id=prepared.user_id,
+            hold_id=prepared.hold_id, settled=prepared.hold_id is None, account_id=prepared.payer,
         )  # fmt: skip
         try:
             user_message, answer = self._store_knowing_the_outcome(prepared.session.id, user_message, answer)
         except DuplicateRecord:  # a stale claim was taken over and the first request stored after all
             self._void(prepared)
-            replayed = self._replay_exchange(prepared.user_id, prepared.key, prepared.fingerprint)
+            replayed = self._replay_exchange(prepared.payer, prepared.key, prepared.fingerprint)
             if replayed is None:
                 raise
             return replayed
@@ -298,7 +305,7 @@ class ChatUseCases(SessionUseCases):
                 raise NotFound(f"The chat session was deleted while the answer streamed; the {charged} credits "
                                "for what was sent were charged.") from error  # fmt: skip
             raise
-        answer, balance = self._capture(prepared.user_id, answer, fallback=_predicted(prepared, answer))
+        answer, balance = self._capture(prepared.payer, answer, fallback=_predicted(prepared, answer))
         return Exchange(user_message, answer, answer.credits_charged, balance)
 
     def _capture_unstored(self, prepared: _Prepared, price: int) -> int:
@@ -306,7 +313,7 @@ class ChatUseCases(SessionUseCases):
             return 0
         try:
             movement = _retrying(lambda: self._ledger.capture(
-                prepared.user_id, prepared.hold_id or "", amount=price,
+                prepared.payer, prepared.hold_id or "", amount=price,
                 idempotency_key=f"coach:capture:{prepared.hold_id}"))  # fmt: skip
             return -movement.entry.amount if movement.entry else 0
         except (HoldExpired, HoldNotActive, HoldNotFound):
@@ -392,7 +399,7 @@ class ChatUseCases(SessionUseCases):
         if prepared.hold_id is None:
             return
         try:
-            self._ledger.void(prepared.user_id, prepared.hold_id, idempotency_key=f"coach:void:{prepared.hold_id}")
+            self._ledger.void(prepared.payer, prepared.hold_id, idempotency_key=f"coach:void:{prepared.hold_id}")
         except (HoldExpired, HoldNotActive, HoldNotFound):
             pass
 
@@ -408,7 +415,7 @@ class ChatUseCases(SessionUseCases):
             answer = uow.coaching.get_message_by_seq(first.session_id, first.seq + 1)
         if answer is None:  # the session was deleted between the two reads
             return None
-        answer, balance = self._capture(user_id, answer)
+        answer, balance = self._capture(answer.account_id or user_id, answer)
         return Exchange(first, answer, answer.credits_charged, balance, replayed=True)
 
     # --- deleting a session: its unsettled answers are charged first -----------------------------
@@ -422,8 +429,10 @@ class ChatUseCases(SessionUseCases):
         for _ in range(DELETE_ROUNDS):
             with self._uow() as uow:
                 session = uow.coaching.get_session_for_update(session_id)
-                self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE, "chat session")
+                workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
+                                         "chat session")  # fmt: skip
                 assert session is not None
+                self._own_session(uow, workspace, session, user_id, others_may=True)
                 unsettled = uow.coaching.unsettled_messages_in(session.workspace_id, session_id)
                 if not unsettled:
                     uow.coaching.delete_session(session_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from domain.coaching.errors import UnknownCoach
-from domain.coaching.model import TITLE_MAX, ChatSession, check_length
-from domain.coaching.policy import Action
+from domain.coaching.model import TITLE_MAX, ChatSession, Workspace, check_length
+from domain.coaching.errors import WorkspaceNotFound
+from domain.coaching.policy import Action, may
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, page_of
 from domain.shared.pagination import Page, check_limit, id_cursor, seq_cursor
 from domain.coaching.services.results import SessionView
@@ -31,9 +32,19 @@ class SessionUseCases(CoachingBase):
 
     def _session(self, uow: Any, user_id: str, session_id: str, action: Action) -> ChatSession:
         session: ChatSession | None = uow.coaching.get_session(session_id)
-        self._within(uow, session.workspace_id if session else None, user_id, action, "chat session")
+        workspace = self._within(uow, session.workspace_id if session else None, user_id, action, "chat session")
         assert session is not None
+        self._own_session(uow, workspace, session, user_id, others_may=True)
         return session
+
+    def _own_session(self, uow: Any, workspace: Workspace, session: ChatSession, user_id: str, *,
+                     others_may: bool) -> None:  # fmt: skip
+        """Sessions are their author's (issue 23): another member gets 404. The owner and admins may
+        read and delete every session of the workspace (`others_may`), never talk in someone else's."""
+        if session.owner_id == user_id:
+            return
+        if not (others_may and may(self._role(uow, workspace, user_id), Action.MEMBERS)):
+            raise WorkspaceNotFound("chat session")
 
     def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:
         """The session with a page of its messages, oldest first."""
@@ -53,6 +64,8 @@ class SessionUseCases(CoachingBase):
                       cursor: str | None = None) -> Page[ChatSession]:  # fmt: skip
         check_limit(limit)
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.READ)
-            rows = uow.coaching.list_sessions(workspace_id, limit=limit + 1, before=id_cursor(cursor))
+            workspace = self._workspace(uow, workspace_id, user_id, Action.READ)
+            everyone = may(self._role(uow, workspace, user_id), Action.MEMBERS)  # else one's own sessions
+            rows = uow.coaching.list_sessions(workspace_id, limit=limit + 1, before=id_cursor(cursor),
+                                              owner_id=None if everyone else user_id)  # fmt: skip
         return page_of(rows, limit, lambda s: {"id": s.id})

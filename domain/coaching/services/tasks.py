@@ -34,7 +34,8 @@ from typing import Any
 from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
 from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
-from domain.coaching.policy import Action, authorize
+from domain.coaching.policy import Action
+from domain.ledger.budgets import BudgetScope
 from domain.coaching.ports import ModelSettings
 from domain.coaching.prompts import system_prompt, task_messages
 from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, page_of, request_key
@@ -63,7 +64,7 @@ class TaskUseCases(CoachingBase):
         key = request_key(user_id, "task", idempotency_key) if idempotency_key else None
         print_ = fingerprint({"type": type, "workspace_id": workspace_id, "input": input})
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.WRITE)
+            payer = self._workspace(uow, workspace_id, user_id, Action.WRITE).owner_id  # issue 23: the owner pays
             first = self._replay_task(uow, key, print_)
         if first is not None:
             return first
@@ -71,21 +72,21 @@ class TaskUseCases(CoachingBase):
         hold_id = None
         if price > 0:
             movement = self._ledger.hold(
-                user_id, amount=price, idempotency_key=f"task:hold:{task_id}", ttl_seconds=self.config.task_hold_ttl,
-                feature_key=f"task.{type}", reference=f"task:{task_id}",
+                payer, amount=price, idempotency_key=f"task:hold:{task_id}", ttl_seconds=self.config.task_hold_ttl,
+                feature_key=f"task.{type}", reference=f"task:{task_id}", budget=BudgetScope(workspace_id, user_id),
             )  # fmt: skip
             assert movement.hold is not None
             hold_id = movement.hold.id
         task = Task(
             id=task_id, owner_id=user_id, workspace_id=workspace_id, type=type, input=dict(input),
             status=TaskStatus.QUEUED, credits_held=price, created_at=now, updated_at=now, hold_id=hold_id,
-            idempotency_key=key, fingerprint=print_,
+            idempotency_key=key, fingerprint=print_, payer_id=payer,
         )  # fmt: skip
         try:
             with self._uow() as uow:
                 # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
                 # either the task is stored before the deletion looks for open tasks, or it finds no workspace.
-                authorize(uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
+                self._authorize(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
                 uow.coaching.add_task(task)
                 uow.enqueue(Job(RUN_TASK_JOB, {"task_id": task.id}, job_id=f"task-{task.id}"))
                 uow.commit()
@@ -241,7 +242,7 @@ class TaskUseCases(CoachingBase):
         charged = task.credits_charged
         if task.hold_id is not None:
             try:
-                self._ledger.capture(task.owner_id, task.hold_id, amount=charged,
+                self._ledger.capture(task.payer_id or task.owner_id, task.hold_id, amount=charged,
                                      idempotency_key=f"task:capture:{task.hold_id}")  # fmt: skip
             except (HoldExpired, HoldNotActive, HoldNotFound):  # expired (or gone): nothing left to charge
                 charged = 0
@@ -256,7 +257,7 @@ class TaskUseCases(CoachingBase):
         if task.hold_id is None:
             return
         try:
-            self._ledger.void(task.owner_id, task.hold_id, idempotency_key=f"task:void:{task.hold_id}")
+            self._ledger.void(task.payer_id or task.owner_id, task.hold_id, idempotency_key=f"task:void:{task.hold_id}")
         except (HoldExpired, HoldNotActive, HoldNotFound):
             pass
 

@@ -18,7 +18,10 @@ from domain.coaching.model import (
     check_length,
     check_progress,
 )
+from domain.coaching.members import check_limit_value
+from domain.coaching.model import Role
 from domain.coaching.policy import Action
+from domain.coaching.services.teams import WorkspaceView
 from domain.coaching.services.base import CoachingBase, page_of
 from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.shared.errors import InvalidInput
@@ -54,7 +57,7 @@ def _date(value: Any, field: str) -> date | None:
 class WorkspaceUseCases(CoachingBase):
     # --- workspaces ------------------------------------------------------------------------------
     def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
-                         description: str | None = None) -> Workspace:  # fmt: skip
+                         description: str | None = None) -> WorkspaceView:  # fmt: skip
         _check_texts({"name": name, "industry": industry, "description": description}, WORKSPACE_FIELDS, ("name",))
         now = self._clock.now()
         workspace = Workspace(
@@ -64,29 +67,36 @@ class WorkspaceUseCases(CoachingBase):
         with self._uow() as uow:
             uow.coaching.add_workspace(workspace)
             uow.commit()
-        return workspace
+        return WorkspaceView.of(workspace, Role.OWNER)
 
-    def get_workspace(self, user_id: str, workspace_id: str) -> Workspace:
+    def get_workspace(self, user_id: str, workspace_id: str) -> WorkspaceView:
         with self._uow() as uow:
-            return self._workspace(uow, workspace_id, user_id, Action.READ)
+            workspace = self._workspace(uow, workspace_id, user_id, Action.READ)
+            return WorkspaceView.of(workspace, self._role(uow, workspace, user_id) or Role.VIEWER)
 
-    def update_workspace(self, user_id: str, workspace_id: str, changes: Mapping[str, Any]) -> Workspace:
+    def update_workspace(self, user_id: str, workspace_id: str, changes: Mapping[str, Any]) -> WorkspaceView:
+        """Rename, describe, or set the monthly credit limit (issue 23: null is no cap) — owner, admin."""
         _check_texts(changes, WORKSPACE_FIELDS, ("name",) if "name" in changes else ())
+        if "monthly_credit_limit" in changes:
+            check_limit_value(changes["monthly_credit_limit"])
         with self._uow() as uow:
             workspace: Workspace = self._workspace(uow, workspace_id, user_id, Action.MANAGE)
-            for name in WORKSPACE_FIELDS:
+            for name in (*WORKSPACE_FIELDS, "monthly_credit_limit"):
                 if name in changes:
                     setattr(workspace, name, changes[name])
             workspace.updated_at = self._clock.now()
             uow.coaching.update_workspace(workspace)
+            role = self._role(uow, workspace, user_id) or Role.VIEWER
             uow.commit()
-        return workspace
+        return WorkspaceView.of(workspace, role)
 
-    def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Workspace]:
+    def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[WorkspaceView]:
+        """The workspaces the caller owns or is a member of, with the caller's role, newest first."""
         check_limit(limit)
         with self._uow() as uow:
-            rows = uow.coaching.list_workspaces(user_id, limit=limit + 1, before=id_cursor(cursor))
-        return page_of(rows, limit, lambda w: {"id": w.id})
+            rows = uow.teams.workspaces_of(user_id, limit=limit + 1, before=id_cursor(cursor))
+        page = page_of(rows, limit, lambda pair: {"id": pair[0].id})
+        return Page(items=[WorkspaceView.of(w, role) for w, role in page.items], next_cursor=page.next_cursor)
 
     # --- goals -----------------------------------------------------------------------------------
     def create_goal(self, user_id: str, workspace_id: str, values: Mapping[str, Any]) -> Goal:

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from domain.ledger.budgets import WORKSPACE_LEVEL, BudgetScope, Reservation, check_spend
 from domain.ledger.errors import AccountNotFound, HoldExpired, HoldNotActive, HoldNotFound
 from domain.ledger.model import (
     GRANT_ENTRY_KIND,
@@ -134,6 +135,29 @@ class Book:
     def finish(self, hold: Hold, status: HoldStatus, captured: int | None = None) -> None:
         self.account.release(hold.finish(status, self.now, captured))
         self.uow.ledger.update_hold(hold)
+        self._release_budget(hold.id, captured or 0)
+
+    # budgets (issue 23; domain/ledger/budgets.py) ------------------------------------------------
+    def reserve_budget(self, scope: BudgetScope, hold: Hold) -> None:
+        """Check `hold` against the balance and the scope's caps, then count it as used this month;
+        under this account's lock, which every spend of the payer takes."""
+        budgets, month = self.uow.budgets, self.now.strftime("%Y-%m")
+        levels = (WORKSPACE_LEVEL, scope.member_id)
+        used = budgets.usage_of_month(scope.budget_id, month, levels)
+        check_spend(
+            hold.amount, available=self.account.available, caps=budgets.caps(scope),
+            budget_used=used.get(WORKSPACE_LEVEL, 0), member_used=used.get(scope.member_id, 0),
+        )  # fmt: skip
+        budgets.add_usage(scope.budget_id, levels, month, hold.amount)
+        budgets.add_reservation(Reservation(hold.id, scope.budget_id, scope.member_id, month, hold.amount))
+
+    def _release_budget(self, hold_id: str, captured: int) -> None:
+        """A finished hold keeps only what was captured in its budget's usage (void, expiry: 0)."""
+        reservation = self.uow.budgets.take_reservation(hold_id)
+        if reservation is None or reservation.reserved == captured:
+            return
+        self.uow.budgets.add_usage(reservation.budget_id, (WORKSPACE_LEVEL, reservation.member_id), reservation.month,
+                                   captured - reservation.reserved)  # fmt: skip
 
     # what the sweeps do, done for this account -----------------------------------------------
     def expire_due(self) -> list[Grant]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
+from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import AccountNotFound, GrantNotFound, PendingGrantClosed, PendingGrantNotFound
 from domain.ledger.model import (
     Account,
@@ -298,25 +299,31 @@ class Ledger(LedgerQueries, LedgerSweeps):
         ttl_seconds: int | None = None,
         feature_key: str | None = None,
         reference: str | None = None,
+        budget: BudgetScope | None = None,
     ) -> Movement:
         """Reserve `amount` credits before slow work; they stop being available until the hold
-        is captured, voided or expires."""
+        is captured, voided or expires. With a `budget`, the workspace's and the member's monthly
+        caps must cover it too, checked and counted under the same lock (domain/ledger/budgets.py)."""
         check_amount(amount)
         ttl = self._default_hold_ttl if ttl_seconds is None else ttl_seconds
         if ttl < 1:
             raise InvalidInput("ttl must be at least 1 second.", details={"ttl_seconds": "At least 1."})
 
         def work(book: Book) -> Movement:
-            book.account.reserve(amount)  # refuses more than is available; takes nothing from grants yet
             hold = Hold(
                 id=self._ids.new_id("hld"), account_id=book.account.id, requested=amount, amount=amount,
                 status=HoldStatus.ACTIVE, idempotency_key=book.key, expires_at=book.now + timedelta(seconds=ttl),
                 created_at=book.now, feature_key=feature_key, reference=reference,
             )  # fmt: skip
+            if budget is not None:
+                book.reserve_budget(budget, hold)  # refuses past a cap (or the balance), naming the level
+            book.account.reserve(amount)  # refuses more than is available; takes nothing from grants yet
             book.uow.ledger.add_hold(hold)
             return book.movement(hold=hold)
 
         args = {"amount": amount, "ttl": ttl, "feature_key": feature_key, "reference": reference}
+        if budget is not None:  # a key replayed for another scope is a conflict, not this hold
+            args["budget"] = f"{budget.budget_id}/{budget.member_id}"
         return self._once(account_id, idempotency_key, "hold", args, work)
 
     def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement:
