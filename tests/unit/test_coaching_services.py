@@ -166,6 +166,28 @@ def test_an_idempotent_retry_returns_the_first_answer_and_charges_once(world: Wo
     assert not world.coaching.send_message(BOB, bob.id, "Hi", idempotency_key="k-1").replayed
 
 
+def test_a_fresh_key_is_claimed_without_looking_up_a_first_exchange(world: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25: the claim's INSERT is the only idempotency statement of a new message (JSON and
+    streamed); the first exchange is looked up only when the claim finds the key taken."""
+    from adapters.memory.coaching import InMemoryCoachingRepository
+
+    lookups: list[str] = []
+    original = InMemoryCoachingRepository.get_message_by_key
+
+    def spy(self: InMemoryCoachingRepository, idempotency_key: str) -> Message | None:
+        lookups.append(idempotency_key)
+        return original(self, idempotency_key)
+
+    monkeypatch.setattr(InMemoryCoachingRepository, "get_message_by_key", spy)
+    session = world.session()
+    first = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+    list(world.coaching.stream_message(ADA, session.id, "Again", idempotency_key="k-2"))
+    assert lookups == []
+    again = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")  # the claim is taken
+    assert again.replayed and again.assistant_message.id == first.assistant_message.id and len(lookups) == 1
+
+
 def test_a_retry_after_a_model_failure_calls_the_model_again(world: World) -> None:
     session = world.session()
     world.model.fail = True

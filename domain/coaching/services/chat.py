@@ -95,7 +95,9 @@ class ChatUseCases(SessionUseCases):
         check_length("content", content, CONTENT_MAX, required=True)
         key = request_key(user_id, "chat", idempotency_key) if idempotency_key else None
         print_ = fingerprint({"session": session_id, "content": content})
-        replayed = self._replay_exchange(user_id, key, print_) or self._claim(user_id, key, print_)
+        # The claim first: a fresh key (the common case) costs one INSERT; a key already used fails it
+        # and _claim looks the first exchange up then (claims of stored exchanges are never released).
+        replayed = self._claim(user_id, key, print_)
         if replayed is not None:
             return replayed
         prepared = self._prepare_claimed(user_id, session_id, content, key, print_)
@@ -113,7 +115,9 @@ class ChatUseCases(SessionUseCases):
         check_length("content", content, CONTENT_MAX, required=True)
         key = request_key(user_id, "chat", idempotency_key) if idempotency_key else None
         print_ = fingerprint({"session": session_id, "content": content})
-        replayed = self._replay_exchange(user_id, key, print_) or self._claim(user_id, key, print_)
+        # The claim first: a fresh key (the common case) costs one INSERT; a key already used fails it
+        # and _claim looks the first exchange up then (claims of stored exchanges are never released).
+        replayed = self._claim(user_id, key, print_)
         if replayed is not None:
             return iter([Delta(replayed.assistant_message.content), Done(replayed)])
         prepared = self._prepare_claimed(user_id, session_id, content, key, print_)
