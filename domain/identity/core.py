@@ -1,15 +1,14 @@
-"""What every identity use case shares: the ports it was given, and how a sign-in is issued."""
+"""What identity's use cases share: the token policy, the sign-in result, and how a sign-in is issued."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from domain.identity.model import AccessClaims, RefreshToken, User, hash_secret, new_refresh_secret
-from domain.identity.ports import IdentityUnitOfWork, PasswordHasher, TokenCodec
-from domain.shared.clock import Clock
+from domain.identity.ports import IdentityUnitOfWork, TokenCodec
 from domain.shared.ids import IdGenerator
 
 UserCreatedHook = Callable[[Any, User], None]  # hook(uow, user), inside the registering unit of work
@@ -30,29 +29,16 @@ class AuthResult:
     token_type: str = "Bearer"
 
 
-class IdentityCore:
-    def __init__(
-        self,
-        *,
-        uow: Callable[[], IdentityUnitOfWork],
-        clock: Clock,
-        ids: IdGenerator,
-        hasher: PasswordHasher,
-        tokens: TokenCodec,
-        policy: TokenPolicy,
-        on_user_created: Sequence[UserCreatedHook] = (),
-        api_keys_per_user: int = 50,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
+class TokenIssuer:
+    """Issues a sign-in: a new access token and a new refresh token, for registering, login and
+    refresh alike."""
+
+    def __init__(self, *, ids: IdGenerator, tokens: TokenCodec, policy: TokenPolicy) -> None:
         self._ids = ids
-        self._hasher = hasher
         self._tokens = tokens
         self._policy = policy
-        self._on_user_created = tuple(on_user_created)
-        self._api_keys_per_user = api_keys_per_user
 
-    def _issue(self, uow: IdentityUnitOfWork, user: User, now: datetime, *, family_id: str | None) -> AuthResult:
+    def issue(self, uow: IdentityUnitOfWork, user: User, now: datetime, *, family_id: str | None) -> AuthResult:
         """A new access token and a new refresh token (in `family_id`, or a new family)."""
         secret = new_refresh_secret()
         family_id = family_id or self._ids.new_id("rtf")

@@ -1,18 +1,12 @@
-"""What every billing use case shares: its ports, and a few small helpers."""
+"""What every billing use case shares: its configuration, the handling job, one small helper."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from domain.billing.catalogue import Catalogue
 from domain.billing.errors import PaymentNotFound
 from domain.billing.model import Payment
-from domain.billing.ports import BillingUnitOfWork, PaymentGateway, WebhookVerifier
-from domain.ledger.services import Ledger
-from domain.shared.clock import Clock
-from domain.shared.ids import IdGenerator
+from domain.billing.ports import BillingUnitOfWork
 from domain.shared.jobs import RetryPolicy
-from domain.shared.purchase_hooks import NoPurchaseHooks, PurchaseHooks
 
 HANDLE_EVENT_JOB = "billing.handle_event"
 # A failing handler is tried again by the job queue after 30 s, 2 min, 10 min, 1 h and 6 h;
@@ -27,31 +21,9 @@ class BillingConfig:
     handler_retry: RetryPolicy = HANDLER_RETRY
 
 
-class BillingBase:
-    def __init__(
-        self,
-        *,
-        uow: Callable[[], BillingUnitOfWork],
-        clock: Clock,
-        ids: IdGenerator,
-        ledger: Ledger,
-        catalogue: Catalogue,
-        gateway: PaymentGateway,
-        verifier: WebhookVerifier,
-        config: BillingConfig | None = None,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._ledger = ledger
-        self.catalogue = catalogue
-        self.gateway = gateway
-        self.verifier = verifier
-        self.config = config or BillingConfig()
-        self.purchase_hooks: PurchaseHooks = NoPurchaseHooks()  # referrals (issue 24); set by bootstrap
-
-    def _locked_payment(self, uow: BillingUnitOfWork, payment_id: str) -> Payment:
-        payment = uow.billing.get_payment(payment_id, for_update=True)
-        if payment is None:
-            raise PaymentNotFound()
-        return payment
+def locked_payment(uow: BillingUnitOfWork, payment_id: str) -> Payment:
+    """The payment, locked for this unit of work; PaymentNotFound when there is none."""
+    payment = uow.billing.get_payment(payment_id, for_update=True)
+    if payment is None:
+        raise PaymentNotFound()
+    return payment

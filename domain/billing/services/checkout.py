@@ -1,49 +1,53 @@
-"""Selling: checkout sessions, the billing portal, the subscription view and cancel, payment
-pages, and the admin refund (which only asks the provider: the ledger follows the webhook)."""
+"""Selling: checkout sessions, the billing portal, cancelling a subscription, and the admin
+refund (which only asks the provider: the ledger follows the webhook). What these read back goes
+through `BillingQueries` (queries.py)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 
-from domain.billing.catalogue import Pack, Plan
+from domain.billing.catalogue import Catalogue, Pack, Plan
 from domain.billing.errors import (
-    PaymentNotFound,
     PaymentProviderError,
     PaymentProviderUnavailable,
     SubscriptionNotFound,
     UnknownCatalogueItem,
 )
 from domain.billing.model import (
-    CheckoutDetails,
     CheckoutStarted,
     Payment,
     PaymentKind,
     PaymentStatus,
 )
-from domain.billing.ports import CheckoutRequest, RefundResult
-from domain.billing.services.base import BillingBase
-from domain.identity.model import FREE_PLAN
+from domain.billing.ports import BillingUnitOfWork, CheckoutRequest, PaymentGateway, RefundResult
+from domain.billing.services.base import locked_payment
+from domain.billing.services.queries import BillingQueries, SubscriptionView
+from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
+from domain.shared.ids import IdGenerator
 from domain.shared.uow import retrying
-from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionView:
-    plan_id: str
-    status: str
-    current_period_end: datetime | None
-    cancel_at_period_end: bool
+class CheckoutUseCases:
+    """Checkout, the billing portal, cancelling a subscription and the admin refund: everything
+    that asks the provider for something."""
 
-
-class CheckoutUseCases(BillingBase):
-    # --- the catalogue -----------------------------------------------------------------------
-    def plans(self) -> list[Plan]:
-        return list(self.catalogue.plans)
-
-    def packs(self) -> list[Pack]:
-        return list(self.catalogue.packs)
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], BillingUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        catalogue: Catalogue,
+        gateway: PaymentGateway,
+        queries: BillingQueries,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._catalogue = catalogue
+        self._gateway = gateway
+        self._queries = queries
 
     # --- checkout ----------------------------------------------------------------------------
     def checkout(
@@ -70,12 +74,12 @@ class CheckoutUseCases(BillingBase):
             idempotency_key=f"checkout:{payment.id}",
         )  # fmt: skip
         try:
-            session = self.gateway.create_checkout_session(request)
+            session = self._gateway.create_checkout_session(request)
         except (PaymentProviderUnavailable, PaymentProviderError):
             self._fail_checkout(payment.id)
             raise
         with self._uow() as uow:
-            locked = self._locked_payment(uow, payment.id)
+            locked = locked_payment(uow, payment.id)
             locked.session_id, locked.checkout_url = session.id, session.url
             locked.payment_intent_id = locked.payment_intent_id or session.payment_intent_id
             locked.customer_id = locked.customer_id or session.customer_id
@@ -148,12 +152,12 @@ class CheckoutUseCases(BillingBase):
         if (pack_id is None) == (plan_id is None):
             raise InvalidInput("Give exactly one of pack_id and plan_id.", details={"pack_id": "Or plan_id."})
         if pack_id is not None:
-            pack = self.catalogue.pack(pack_id)
+            pack = self._catalogue.pack(pack_id)
             if pack is None:
                 raise UnknownCatalogueItem("pack_id", pack_id)
             return PaymentKind.PACK, pack, pack.credits, pack.price_id
         assert plan_id is not None
-        plan = self.catalogue.plan(plan_id)
+        plan = self._catalogue.plan(plan_id)
         if plan is None or plan.is_free:
             raise UnknownCatalogueItem("plan_id", plan_id)
         return PaymentKind.PLAN, plan, plan.monthly_credits, plan.price_id
@@ -161,25 +165,12 @@ class CheckoutUseCases(BillingBase):
     def _fail_checkout(self, payment_id: str) -> None:
         """The provider refused or was down: no session exists, so the plan slot is free again."""
         with self._uow() as uow:
-            payment = self._locked_payment(uow, payment_id)
+            payment = locked_payment(uow, payment_id)
             if payment.status is not PaymentStatus.PENDING or payment.session_id is not None:
                 return
             payment.status, payment.plan_slot, payment.updated_at = PaymentStatus.FAILED, None, self._clock.now()
             uow.billing.update_payment(payment)
             uow.commit()
-
-    def checkout_details(self, session_id: str) -> CheckoutDetails | None:
-        """What a Checkout session sells (the local fake checkout page shows it)."""
-        with self._uow() as uow:
-            payment = uow.billing.payment_by("session_id", session_id)
-        if payment is None:
-            return None
-        return CheckoutDetails(
-            session_id=session_id, payment_id=payment.id, user_id=payment.user_id,
-            customer_email=payment.customer_email, kind=payment.kind.value, item_id=payment.item_id,
-            item_name=payment.item_name, credits=payment.credits, amount_cents=payment.amount_cents,
-            currency=payment.currency, status=payment.status.value, price_id=payment.price_id,
-        )  # fmt: skip
 
     # --- the customer's account --------------------------------------------------------------
     def portal(self, user_id: str, *, return_url: str) -> str:
@@ -187,15 +178,7 @@ class CheckoutUseCases(BillingBase):
             customer_id = uow.billing.customer_id(user_id)
         if customer_id is None:
             raise NotFound("No billing account yet: buy a pack or a plan first.")
-        return self.gateway.create_portal_session(customer_id=customer_id, return_url=return_url)
-
-    def subscription(self, user_id: str) -> SubscriptionView:
-        """The user's live subscription, or the free plan when there is none."""
-        with self._uow() as uow:
-            found = uow.billing.get_subscription(user_id)
-        if found is None or not found.live:
-            return SubscriptionView(FREE_PLAN, "active", None, False)
-        return SubscriptionView(found.plan_id, found.status.value, found.current_period_end, found.cancel_at_period_end)
+        return self._gateway.create_portal_session(customer_id=customer_id, return_url=return_url)
 
     def cancel_subscription(self, user_id: str) -> SubscriptionView:
         """Cancel at the end of the paid period, through the provider; the webhooks that follow
@@ -204,36 +187,20 @@ class CheckoutUseCases(BillingBase):
             found = uow.billing.get_subscription(user_id)
         if found is None or not found.live:
             raise SubscriptionNotFound()
-        self.gateway.cancel_subscription_at_period_end(found.provider_id)
+        self._gateway.cancel_subscription_at_period_end(found.provider_id)
         with self._uow() as uow:
             current = uow.billing.get_subscription(user_id, for_update=True)
             if current is not None and current.provider_id == found.provider_id:
                 current.cancel_at_period_end, current.updated_at = True, self._clock.now()
                 uow.billing.save_subscription(current)
                 uow.commit()
-        return self.subscription(user_id)
-
-    def payments(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Payment]:
-        check_limit(limit)
-        before = id_cursor(cursor)
-        with self._uow() as uow:
-            rows = uow.billing.list_payments(user_id, limit=limit + 1, before_id=before)
-        items = rows[:limit]
-        more = len(rows) > limit
-        return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+        return self._queries.subscription(user_id)
 
     # --- admin -------------------------------------------------------------------------------
-    def payment(self, payment_id: str) -> Payment:
-        with self._uow() as uow:
-            found = uow.billing.get_payment(payment_id)
-        if found is None:
-            raise PaymentNotFound()
-        return found
-
     def refund(self, payment_id: str, *, amount_cents: int | None, idempotency_key: str | None = None) -> RefundResult:
         """Ask the provider to refund a paid payment (all that is left, or `amount_cents`). The
         credits follow from the provider's charge.refunded webhook, never from this call."""
-        payment = self.payment(payment_id)
+        payment = self._queries.payment(payment_id)
         if payment.status not in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED) or not payment.payment_intent_id:
             raise Conflict(f"A {payment.status.value} payment cannot be refunded here.")
         left = payment.amount_cents - payment.refunded_cents
@@ -243,6 +210,4 @@ class CheckoutUseCases(BillingBase):
         # the same key lets the provider answer the first one again.
         basis = idempotency_key or f"{payment.refunded_cents}:{amount_cents}"
         key = f"refund:{payment.id}:{hashlib.sha256(basis.encode()).hexdigest()[:32]}"
-        return self.gateway.refund(payment_intent_id=payment.payment_intent_id, amount_cents=amount_cents, idempotency_key=key)
-
-
+        return self._gateway.refund(payment_intent_id=payment.payment_intent_id, amount_cents=amount_cents, idempotency_key=key)

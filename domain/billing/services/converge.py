@@ -25,7 +25,7 @@ where a payment's converged state changes: later hooks (outgoing webhooks, refer
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -35,9 +35,14 @@ from domain.billing import objects as o
 from domain.billing.model import EventStatus, Payment, PaymentKind, PaymentStatus, ProviderEvent
 from domain.billing.ports import BillingUnitOfWork
 from domain.platform import emitters  # issue 22: events to webhooks and notifications
-from domain.billing.services.handlers import EventHandlers, Outcome, PaymentNotYetKnown, _done
+from domain.billing.services.base import locked_payment
+from domain.billing.services.events import Outcome
+from domain.billing.services.handlers import PaymentNotYetKnown, _done
 from domain.ledger.model import EntryKind, GrantSource, consumption_order
 from domain.ledger.results import Movement
+from domain.ledger.services import Ledger
+from domain.shared.clock import Clock
+from domain.shared.purchase_hooks import NoPurchaseHooks, PurchaseHooks
 from domain.ledger.services.book import Book
 from domain.shared.uow import retrying
 
@@ -52,9 +57,24 @@ def awaiting_keys(payment: Payment) -> set[str]:
     return {f"{prefix}:{getattr(payment, name)}" for name, prefix in _KEYS.items() if getattr(payment, name)}
 
 
-class ConvergeUseCases(EventHandlers):
+class Convergence:
+    """Events that concern a payment attach to it, and the payment converges on its target."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], BillingUnitOfWork],
+        clock: Clock,
+        ledger: Ledger,
+        purchase_hooks: PurchaseHooks | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ledger = ledger
+        self.purchase_hooks: PurchaseHooks = purchase_hooks or NoPurchaseHooks()  # referrals (issue 24)
+
     # --- events that concern a payment ------------------------------------------------------
-    def _on_payment_event(self, event: Mapping[str, Any]) -> Outcome:
+    def on_payment_event(self, event: Mapping[str, Any]) -> Outcome:
         """Attach the event to its payment and converge it; or leave it pending.
 
         Two writers meet here without gap locks (MariaDB runs READ COMMITTED): this event, which
@@ -111,7 +131,7 @@ class ConvergeUseCases(EventHandlers):
 
         def attempt() -> Payment:
             with self._uow() as uow:
-                payment = self._locked_payment(uow, payment_id)
+                payment = locked_payment(uow, payment_id)
                 converged = self._converge_locked(uow, payment)
                 uow.commit()
                 return converged
@@ -151,6 +171,20 @@ class ConvergeUseCases(EventHandlers):
         if payment is None and charge_id:
             payment = uow.billing.payment_by("charge_id", charge_id, for_update=True)
         return payment
+
+    def _session_payment(self, uow: BillingUnitOfWork, session: Mapping[str, Any]) -> Payment | None:
+        session_id = o.text(session, "id") or ""
+        payment = uow.billing.payment_by("session_id", session_id, for_update=True)
+        if payment is None:  # our session id never got saved (a crash after the provider answered)
+            meta = o.metadata(session)
+            candidate = uow.billing.get_payment(meta.get("payment_id", ""), for_update=True)
+            if candidate is not None and candidate.session_id is None and candidate.user_id == o.text(
+                session, "client_reference_id"
+            ):
+                candidate.session_id = session_id
+                payment = candidate
+        return payment
+
 
     # --- the convergence --------------------------------------------------------------------
     def _converge_locked(self, uow: BillingUnitOfWork, payment: Payment) -> Payment:

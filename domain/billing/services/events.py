@@ -8,30 +8,57 @@
   so the queue tries again with backoff (HANDLER_RETRY); the daily reconciliation retries what
   is still failed. Handlers are idempotent: every ledger call carries a key derived from the
   payment, invoice or reversal it is for.
+- What an event does is looked up in one registry, event type -> handler, built in one place
+  (`handler_registry` in handlers.py); a type not in it is stored and ignored.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from domain.billing import objects as o
 from domain.billing.model import EventStatus, ProviderEvent
-from domain.billing.services.base import HANDLE_EVENT_JOB, BillingBase
+from domain.billing.ports import BillingUnitOfWork, WebhookVerifier
+from domain.billing.services.base import HANDLE_EVENT_JOB, BillingConfig
+from domain.shared.clock import Clock
 from domain.shared.errors import DuplicateRecord, NotFound
 from domain.shared.jobs import Job
 from domain.shared.uow import retrying
 
 log = logging.getLogger(__name__)
 ERROR_LENGTH = 1000
+Outcome = tuple[EventStatus, str | None]
+Handler = Callable[[Mapping[str, Any]], Outcome]
 
 
-class EventUseCases(BillingBase):
+def _ignored(note: str) -> Outcome:
+    return EventStatus.IGNORED, note
+
+
+class EventIntake:
+    """Receive, store once, and handle provider events through the handler registry."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], BillingUnitOfWork],
+        clock: Clock,
+        verifier: WebhookVerifier,
+        handlers: Mapping[str, Handler],
+        config: BillingConfig,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._verifier = verifier
+        self._handlers = handlers
+        self.config = config  # the facade replaces it when its own config is replaced
+
     def receive_webhook(self, payload: bytes, signature_header: str) -> None:
         """Verify, store once, and leave the handling to the job queue. Raises InvalidSignature
         or InvalidEvent (nothing stored); a repeated event id is a no-op."""
-        event = self.verifier.verify(payload, signature_header)
+        event = self._verifier.verify(payload, signature_header)
         self.store_event(event, source="webhook")
 
     def store_event(self, event: Mapping[str, Any], *, source: str, enqueue: bool = True) -> bool:
@@ -98,9 +125,8 @@ class EventUseCases(BillingBase):
 
         retrying(attempt)
 
-    def event(self, event_id: str) -> ProviderEvent | None:
-        with self._uow() as uow:
-            return uow.billing.get_event(event_id)
-
-    def dispatch(self, event: Mapping[str, Any]) -> tuple[EventStatus, str | None]:
-        raise NotImplementedError  # EventHandlers provides it
+    def dispatch(self, event: Mapping[str, Any]) -> Outcome:
+        handler = self._handlers.get(event["type"])
+        if handler is None:
+            return _ignored("type not handled")
+        return handler(event)

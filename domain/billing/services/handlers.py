@@ -21,11 +21,10 @@ helps find our own payment.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from domain.billing import objects as o
-from domain.billing.convergence import PAYMENT_EVENTS
+from domain.billing.catalogue import Catalogue
 from domain.billing.model import (
     LIVE_SUBSCRIPTION,
     EventStatus,
@@ -36,13 +35,13 @@ from domain.billing.model import (
     SubscriptionStatus,
 )
 from domain.billing.ports import BillingUnitOfWork
-from domain.billing.services.events import EventUseCases
+from domain.billing.services.events import Handler, Outcome, _ignored
 from domain.identity.model import FREE_PLAN
-from domain.ledger.model import GrantSource
 from domain.platform import emitters  # issue 22: events to webhooks and notifications
+from domain.shared.clock import Clock
 from domain.shared.errors import DomainError, DuplicateRecord, InvalidInput
+from domain.shared.ids import IdGenerator
 
-Outcome = tuple[EventStatus, str | None]
 ENDED_SUBSCRIPTION = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED, SubscriptionStatus.UNPAID}
 # Events of one subscription that carry the same `created` second apply in this order.
 SUBSCRIPTION_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
@@ -60,45 +59,27 @@ def _done(note: str | None = None) -> Outcome:
     return EventStatus.PROCESSED, note
 
 
-def _ignored(note: str) -> Outcome:
-    return EventStatus.IGNORED, note
+class EventHandlers:
+    """What invoice and subscription events do. Payment events (and invoice.paid, once its payment
+    is recorded) go to the convergence, given here as `on_payment_event`."""
 
-
-class EventHandlers(EventUseCases):
-    def dispatch(self, event: Mapping[str, Any]) -> Outcome:
-        handler = self._handlers().get(event["type"])
-        if handler is None:
-            return _ignored("type not handled")
-        return handler(event)
-
-    def _handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Outcome]]:
-        handlers: dict[str, Callable[[Mapping[str, Any]], Outcome]] = {
-            kind: self._on_payment_event for kind in PAYMENT_EVENTS
-        }
-        return handlers | {
-            "invoice.paid": self._on_invoice_paid,
-            "invoice.payment_failed": self._on_invoice_failed,
-            "customer.subscription.created": self._on_subscription,
-            "customer.subscription.updated": self._on_subscription,
-            "customer.subscription.deleted": self._on_subscription,
-        }
-
-    # --- checkout ----------------------------------------------------------------------------
-    def _session_payment(self, uow: BillingUnitOfWork, session: Mapping[str, Any]) -> Payment | None:
-        session_id = o.text(session, "id") or ""
-        payment = uow.billing.payment_by("session_id", session_id, for_update=True)
-        if payment is None:  # our session id never got saved (a crash after the provider answered)
-            meta = o.metadata(session)
-            candidate = uow.billing.get_payment(meta.get("payment_id", ""), for_update=True)
-            if candidate is not None and candidate.session_id is None and candidate.user_id == o.text(
-                session, "client_reference_id"
-            ):
-                candidate.session_id = session_id
-                payment = candidate
-        return payment
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], BillingUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        catalogue: Catalogue,
+        on_payment_event: Handler,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._catalogue = catalogue
+        self._on_payment_event = on_payment_event
 
     # --- invoices ----------------------------------------------------------------------------
-    def _on_invoice_paid(self, event: Mapping[str, Any]) -> Outcome:
+    def on_invoice_paid(self, event: Mapping[str, Any]) -> Outcome:
         invoice = o.obj(event)
         invoice_id = o.text(invoice, "id")
         if not invoice_id:
@@ -186,7 +167,7 @@ class EventHandlers(EventUseCases):
         subscription = uow.billing.subscription_by_provider_id(subscription_id) if subscription_id else None
         if subscription is None:
             raise PaymentNotYetKnown(f"invoice {invoice_id} is for a subscription we do not know yet")
-        plan = self.catalogue.plan_for_price(o.invoice_price(invoice)) or self.catalogue.plan(subscription.plan_id)
+        plan = self._catalogue.plan_for_price(o.invoice_price(invoice)) or self._catalogue.plan(subscription.plan_id)
         if plan is None:
             raise PaymentNotYetKnown(f"invoice {invoice_id}: no plan in the catalogue for it")
         now = self._clock.now()
@@ -198,7 +179,7 @@ class EventHandlers(EventUseCases):
             customer_id=o.text(invoice, "customer"), subscription_id=subscription_id, invoice_id=invoice_id,
         )  # fmt: skip
 
-    def _on_invoice_failed(self, event: Mapping[str, Any]) -> Outcome:
+    def on_invoice_failed(self, event: Mapping[str, Any]) -> Outcome:
         invoice = o.obj(event)
         invoice_id = o.text(invoice, "id") or ""
         subscription_id = o.invoice_subscription(invoice)
@@ -221,7 +202,7 @@ class EventHandlers(EventUseCases):
         return _done("payment failed; subscription past_due")
 
     # --- subscriptions -----------------------------------------------------------------------
-    def _on_subscription(self, event: Mapping[str, Any]) -> Outcome:
+    def on_subscription(self, event: Mapping[str, Any]) -> Outcome:
         sub = o.obj(event)
         provider_id = o.text(sub, "id")
         if not provider_id:
@@ -279,11 +260,11 @@ class EventHandlers(EventUseCases):
         item = o.first_item(sub)
         price_id = o.text(item, "price", "id")
         same = current if current is not None and current.provider_id == provider_id else None
-        plan = self.catalogue.plan_for_price(price_id)
+        plan = self._catalogue.plan_for_price(price_id)
         plan_id = plan.id if plan else (same.plan_id if same else None)
         if plan_id is None:
             meta_plan = o.metadata(sub).get("plan_id", "")
-            plan_id = meta_plan if self.catalogue.plan(meta_plan) is not None else None
+            plan_id = meta_plan if self._catalogue.plan(meta_plan) is not None else None
         if plan_id is None:
             raise PaymentNotYetKnown(f"subscription {provider_id}: price {price_id} is in no plan of the catalogue")
         try:
@@ -304,7 +285,3 @@ class EventHandlers(EventUseCases):
         if user is not None and user.plan != plan_id:
             user.plan, user.updated_at = plan_id, self._clock.now()
             uow.users.update(user)
-
-    # --- payments: ConvergeUseCases (converge.py) provides it --------------------------------
-    def _on_payment_event(self, event: Mapping[str, Any]) -> Outcome:
-        raise NotImplementedError

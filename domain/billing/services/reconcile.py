@@ -16,11 +16,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from domain.billing.errors import InvalidEvent
 from domain.billing.model import EventStatus, PaymentStatus, ReconcileReport
-from domain.billing.services.converge import ConvergeUseCases
+from domain.billing.ports import BillingUnitOfWork, PaymentGateway
+from domain.billing.services.base import BillingConfig
+from domain.billing.services.converge import Convergence
+from domain.billing.services.events import EventIntake
+from domain.billing.services.queries import BillingQueries
+from domain.shared.clock import Clock
 
 log = logging.getLogger(__name__)
 RETRY_BATCH = 500
@@ -28,14 +34,33 @@ STUCK_MINUTES = 10  # a stored event not handled after this long lost its job (t
 CHECK_BATCH = 5000
 
 
-class ReconcileUseCases(ConvergeUseCases):
+class Reconciliation:
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], BillingUnitOfWork],
+        clock: Clock,
+        gateway: PaymentGateway,
+        intake: EventIntake,
+        convergence: Convergence,
+        queries: BillingQueries,
+        config: BillingConfig,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._gateway = gateway
+        self._intake = intake
+        self._convergence = convergence
+        self._queries = queries
+        self.config = config  # the facade replaces it when its own config is replaced
+
     def reconcile(self, *, since: datetime | None = None) -> ReconcileReport:
         start = since or self._clock.now() - timedelta(seconds=self.config.reconcile_window_seconds)
         listed, replayed, failing = 0, [], []
-        for event in self.gateway.list_events(created_after=start, types=None):
+        for event in self._gateway.list_events(created_after=start, types=None):
             listed += 1
             try:
-                if not self.store_event(event, source="reconcile", enqueue=False):
+                if not self._intake.store_event(event, source="reconcile", enqueue=False):
                     continue
             except InvalidEvent:  # not an event we could ever handle: say so, go on
                 log.warning("provider listed a malformed event", extra={"event_id": str(event.get("id"))[:255]})
@@ -57,12 +82,12 @@ class ReconcileUseCases(ConvergeUseCases):
             short = [p.id for p in uow.billing.payments_with_shortfall(limit=RETRY_BATCH)]
         for payment_id in short:
             try:
-                self.converge(payment_id)
+                self._convergence.converge(payment_id)
             except Exception:  # reported below as a mismatch; the next run tries again
                 log.warning("billing converge failed", extra={"payment_id": payment_id}, exc_info=True)
         unplaced = []
         for event_id in retried:
-            found = self.event(event_id)
+            found = self._queries.event(event_id)
             if found is not None and found.status is EventStatus.PENDING:
                 unplaced.append(f"event {event_id} ({found.type}): no payment of ours for {found.awaiting}")
         report = ReconcileReport(start, listed, replayed, retried, failing, unplaced + self._mismatches(start))
@@ -75,7 +100,7 @@ class ReconcileUseCases(ConvergeUseCases):
 
     def _try(self, event_id: str) -> bool:
         try:
-            self.handle_event(event_id)
+            self._intake.handle_event(event_id)
         except Exception:  # recorded on the event by handle_event; the report names it
             return False
         return True

@@ -10,6 +10,7 @@ from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import AccountNotFound, GrantNotFound, PendingGrantClosed, PendingGrantNotFound
 from domain.ledger.model import (
     Account,
+    Entry,
     EntryKind,
     GrantSource,
     Hold,
@@ -19,7 +20,7 @@ from domain.ledger.model import (
     PriceList,
 )
 from domain.ledger.ports import LedgerUnitOfWork
-from domain.ledger.results import Movement
+from domain.ledger.results import BalanceView, Movement, Usage
 from domain.ledger.services.book import Book, Work, apply, once
 from domain.ledger.services.inputs import (
     MAX_CREDITS,
@@ -37,6 +38,7 @@ from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
 from domain.shared.events import balance_crossed
 from domain.shared.ids import IdGenerator
+from domain.shared.pagination import Page
 
 
 class _HasPlan(Protocol):
@@ -44,7 +46,9 @@ class _HasPlan(Protocol):
     plan: str
 
 
-class Ledger(LedgerQueries, LedgerSweeps):
+class Ledger:
+    """The ledger's verbs; its reads and sweeps are `LedgerQueries` and `LedgerSweeps`, composed here."""
+
     def __init__(
         self,
         *,
@@ -65,6 +69,29 @@ class Ledger(LedgerQueries, LedgerSweeps):
         self._default_hold_ttl = default_hold_ttl
         self._free_plan_credits = free_plan_credits
         self._retry_attempts = retry_attempts  # whole-call tries on contention (Galera: certification conflicts)
+        self._queries = LedgerQueries(uow=uow, clock=clock)
+        self._sweeps = LedgerSweeps(uow=uow, clock=clock, ids=ids)
+
+    # --- reads (queries.py) and sweeps (sweeps.py) --------------------------------------------
+    def balance(self, account_id: str) -> BalanceView:
+        return self._queries.balance(account_id)
+
+    def transactions(
+        self, account_id: str, *, limit: int = 50, cursor: str | None = None, kind: EntryKind | str | None = None
+    ) -> Page[Entry]:
+        return self._queries.transactions(account_id, limit=limit, cursor=cursor, kind=kind)
+
+    def usage(self, account_id: str, month: str) -> Usage:
+        return self._queries.usage(account_id, month)
+
+    def check_invariants(self, account_id: str) -> list[str]:
+        return self._queries.check_invariants(account_id)
+
+    def expire_grants(self, now: datetime | None = None) -> int:
+        return self._sweeps.expire_grants(now)
+
+    def release_expired_holds(self, now: datetime | None = None) -> int:
+        return self._sweeps.release_expired_holds(now)
 
     def _once(self, account_id: str, key: str, operation: str, args: dict[str, Any], work: Work) -> Movement:
         work = self._watch_balance(work)

@@ -14,8 +14,9 @@ from domain.shared.pagination import Page, check_limit, encode_cursor, seq_curso
 
 
 class LedgerQueries:
-    _uow: Callable[[], LedgerUnitOfWork]
-    _clock: Clock
+    def __init__(self, *, uow: Callable[[], LedgerUnitOfWork], clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
 
     def balance(self, account_id: str) -> BalanceView:
         """The balance as the sweeps would leave it now: grants past their expiry and holds past

@@ -16,9 +16,10 @@ SWEEP_BATCH = 100
 
 
 class LedgerSweeps:
-    _uow: Callable[[], LedgerUnitOfWork]
-    _clock: Clock
-    _ids: IdGenerator
+    def __init__(self, *, uow: Callable[[], LedgerUnitOfWork], clock: Clock, ids: IdGenerator) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
 
     def expire_grants(self, now: datetime | None = None) -> int:
         """Remove what is left of every grant whose expires_at <= now. Returns grants expired."""

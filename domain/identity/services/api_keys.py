@@ -1,9 +1,9 @@
 """API-key use cases: create (shown once), list, revoke, and authenticate by key."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from domain.identity.core import IdentityCore
 from domain.identity.errors import (
     ApiKeyLimitReached,
     ApiKeyNotFound,
@@ -19,8 +19,11 @@ from domain.identity.model import (
     hash_secret,
     new_api_key,
 )
+from domain.identity.ports import IdentityUnitOfWork
 from domain.shared.audit import AuditAction, AuditRecord
+from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
+from domain.shared.ids import IdGenerator
 from domain.shared.pagination import (
     MAX_PAGE,
     Page,
@@ -36,7 +39,22 @@ API_KEY_MAX_LENGTH = 200  # anything longer is not one of ours: refused before a
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often per key
 
 
-class ApiKeyUseCases(IdentityCore):
+class ApiKeyUseCases:
+    """Create, list, revoke and authenticate API keys."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], IdentityUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        api_keys_per_user: int = 50,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._api_keys_per_user = api_keys_per_user
+
     def create_api_key(self, user_id: str, name: str) -> tuple[ApiKey, str]:
         """A new key; the plaintext is returned here only, and only its hash is stored."""
         cleaned = clean_name(name, max_length=API_KEY_NAME_MAX_LENGTH)

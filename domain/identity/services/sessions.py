@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from domain.shared.events import signed_in
-from domain.identity.core import AuthResult, IdentityCore
+from domain.identity.core import AuthResult, TokenIssuer
 from domain.identity.errors import (
     InvalidCredentials,
     InvalidToken,
@@ -19,12 +20,33 @@ from domain.identity.logins import (
     LoginFailure,
 )
 from domain.identity.model import Principal, User, hash_secret, normalize_email
+from domain.identity.ports import IdentityUnitOfWork, PasswordHasher, TokenCodec
+from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
+from domain.shared.ids import IdGenerator
 from domain.shared.uow import retrying
 
 
-class SessionUseCases(IdentityCore):
-    _dummy_hash: str | None = None
+class SessionUseCases:
+    """Login, refresh with rotation and reuse detection, logout, access tokens."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], IdentityUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        issuer: TokenIssuer,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._tokens = tokens
+        self._issuer = issuer
+        self._dummy_hash: str | None = None  # made on first use: an unknown email costs one hash
 
     def login(self, email: str, password: str, *, client: ClientInfo | None = None) -> AuthResult:
         """One answer, InvalidCredentials, for an unknown email and for a wrong password. Every
@@ -76,7 +98,7 @@ class SessionUseCases(IdentityCore):
             user = uow.users.get(user_id)
             if user is None:  # deleted between the password check and now
                 raise InvalidCredentials()
-            result = self._issue(uow, user, now, family_id=None)
+            result = self._issuer.issue(uow, user, now, family_id=None)
             attempt = self._attempt(LoginEvent.LOGIN, user.id, user.email, client)
             uow.logins.add(attempt)
             signed_in(uow, user.id, attempt.id, attempt.ip, attempt.user_agent)  # issue 22: new-address check
@@ -110,7 +132,7 @@ class SessionUseCases(IdentityCore):
             if user is None:
                 raise InvalidToken()
             uow.refresh_tokens.mark_used(token.id, now)
-            result = self._issue(uow, user, now, family_id=token.family_id)
+            result = self._issuer.issue(uow, user, now, family_id=token.family_id)
             uow.commit()
         return result
 

@@ -1,10 +1,11 @@
 """Account use cases: register, admins, the caller's profile, user listings."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
 
-from domain.identity.core import AuthResult, IdentityCore
+from domain.identity.core import AuthResult, TokenIssuer, UserCreatedHook
 from domain.identity.errors import EmailTaken, UserNotFound
 from domain.identity.model import (
     FREE_PLAN,
@@ -14,9 +15,11 @@ from domain.identity.model import (
     clean_name,
     normalize_email,
 )
-from domain.identity.ports import IdentityUnitOfWork
+from domain.identity.ports import IdentityUnitOfWork, PasswordHasher
 from domain.shared.audit import AuditAction, AuditRecord
+from domain.shared.clock import Clock
 from domain.shared.errors import DuplicateRecord
+from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
 from domain.shared.uow import retrying
 
@@ -28,7 +31,26 @@ class Unset(Enum):
 UNSET = Unset.UNSET
 
 
-class AccountUseCases(IdentityCore):
+class AccountUseCases:
+    """Register, admins, the caller's profile, user listings."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], IdentityUnitOfWork],
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        on_user_created: Sequence[UserCreatedHook] = (),
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._issuer = issuer
+        self._on_user_created = tuple(on_user_created)
+
     def register(self, email: str, password: str, name: str | None = None) -> AuthResult:
         email = normalize_email(email)
         check_password(password)
@@ -40,7 +62,7 @@ class AccountUseCases(IdentityCore):
         now = self._clock.now()
         with self._uow() as uow:
             user = self._add_user(uow, email, password_hash, name, Role.USER, now)
-            result = self._issue(uow, user, now, family_id=None)
+            result = self._issuer.issue(uow, user, now, family_id=None)
             uow.commit()
         return result
 
