@@ -22,9 +22,10 @@ from entrypoints.config import ConfigError, Settings
 from entrypoints.container import Container, UowFactory
 from entrypoints.platform_wiring import build_platform_events
 from entrypoints.platform24 import build_platform24
+from entrypoints.worker.jobs import run_job
 
 log = logging.getLogger(__name__)
-JOB_FUNCTION = "entrypoints.worker.jobs.execute"
+JOB_FUNCTION = "entrypoints.worker.rq_entry.execute"  # see entrypoints/worker/rq_entry.py
 
 
 def load_prices(path: str) -> PriceList:
@@ -120,8 +121,6 @@ def bootstrap(
         platform24=platform24,
     )
     if inline is not None:
-        from entrypoints.worker.jobs import run_job
-
         inline.bind(lambda job: run_job(container, job))
     return container
 
