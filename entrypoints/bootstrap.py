@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import secrets
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from domain.billing.catalogue import Catalogue
@@ -20,6 +20,7 @@ from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
 from entrypoints.container import Container, UowFactory
+from entrypoints.observability import Metrics, NullMetrics, counted_ledger, watch_engine
 from entrypoints.platform_wiring import build_platform_events
 from entrypoints.platform24 import build_platform24
 from entrypoints.worker.jobs import run_job
@@ -68,7 +69,9 @@ def bootstrap(
     tokens = tokens or _tokens(settings)
     prices = prices or load_prices(settings.prices_file)
 
-    ledger = Ledger(
+    metrics = _metrics(settings, resources)
+    ledger_type = counted_ledger(Ledger, metrics) if settings.metrics_enabled else Ledger
+    ledger = ledger_type(
         uow=uow,
         clock=clock,
         ids=ids,
@@ -111,7 +114,7 @@ def bootstrap(
         ledger=ledger,
         readiness=readiness,
         resources=resources,
-        **_operations(settings, uow, clock, ids, ledger, resources),
+        **_operations(settings, uow, clock, ids, metrics),
         billing=billing,
         payment_gateway=gateway,
         webhook_verifier=verifier,
@@ -125,22 +128,26 @@ def bootstrap(
     return container
 
 
+def _metrics(settings: Settings, resources: Mapping[str, Any]) -> Metrics:
+    """Metrics (METRICS_ENABLED): the ledger's verbs are counted by building it from
+    `counted_ledger`; database errors by watching the engine."""
+    if not settings.metrics_enabled:
+        return NullMetrics()
+    from adapters.metrics.prometheus import PrometheusMetrics
+
+    metrics = PrometheusMetrics(settings.metrics_dir)
+    if "engine" in resources:
+        watch_engine(resources["engine"], metrics)
+    return metrics
+
+
 def _operations(
-    settings: Settings, uow: UowFactory, clock: Clock, ids: IdGenerator, ledger: Ledger, resources: dict[str, Any]
+    settings: Settings, uow: UowFactory, clock: Clock, ids: IdGenerator, metrics: Metrics
 ) -> dict[str, Any]:
-    """Login history, audit log and admin directory; metrics (counting ledger calls and database
-    errors from outside the domain); the rate limiter (Redis when REDIS_URL is set)."""
+    """Login history, audit log and admin directory; metrics; the rate limiter (Redis when
+    REDIS_URL is set)."""
     from domain.platform.services import Operations
-    from entrypoints.observability import NullMetrics, instrument_ledger, watch_engine
 
-    metrics: Any = NullMetrics()
-    if settings.metrics_enabled:
-        from adapters.metrics.prometheus import PrometheusMetrics
-
-        metrics = PrometheusMetrics(settings.metrics_dir)
-        instrument_ledger(ledger, metrics)
-        if "engine" in resources:
-            watch_engine(resources["engine"], metrics)
     limiter = None
     if settings.ratelimit_enabled:
         from adapters.ratelimit.limits_limiter import LimitsRateLimiter
