@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 import secrets
 import tomllib
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from domain.billing.catalogue import Catalogue
 from domain.billing.ports import PaymentGateway, WebhookVerifier
@@ -15,15 +15,22 @@ from domain.coaching.services import Coaching
 from domain.identity.services import IdentityService, TokenPolicy
 from domain.ledger.model import Price, PriceList
 from domain.ledger.services import Ledger
+from domain.platform.services import Operations
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
-from entrypoints.container import Container, UowFactory
-from entrypoints.observability import Metrics, NullMetrics, counted_ledger, watch_engine
+from entrypoints.container import Container, Resources, UowFactory
+from entrypoints.observability import Metrics, NullMetrics, RateLimiter, counted_ledger, watch_engine
 from entrypoints.platform_wiring import build_platform_events
 from entrypoints.platform24 import build_platform24
 from entrypoints.worker.jobs import run_job
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from sqlalchemy.engine import Engine
+
+    from adapters.queue.inline import InlineJobQueue
 
 log = logging.getLogger(__name__)
 JOB_FUNCTION = "entrypoints.worker.rq_entry.execute"  # see entrypoints/worker/rq_entry.py
@@ -58,13 +65,15 @@ def bootstrap(
     clock = clock or SystemClock()
     ids = ids or RandomIds()
     readiness: dict[str, Callable[[], None]] = {}
-    resources: dict[str, Any] = {}
+    redis: Redis | None = None
+    engine: Engine | None = None
 
     inline = None
     if queue is None:
-        queue, inline = _queue(settings, readiness, resources)
+        queue, inline, redis = _queue(settings, readiness)
     if uow is None:
-        uow = _storage(settings, queue, readiness, resources)
+        uow, engine = _storage(settings, queue, readiness)
+    resources = Resources(engine=engine, redis=redis)
     hasher = hasher or _hasher(settings)
     tokens = tokens or _tokens(settings)
     prices = prices or load_prices(settings.prices_file)
@@ -114,7 +123,9 @@ def bootstrap(
         ledger=ledger,
         readiness=readiness,
         resources=resources,
-        **_operations(settings, uow, clock, ids, metrics),
+        operations=Operations(uow=uow, clock=clock, ids=ids),  # login history, audit log, admin directory
+        metrics=metrics,
+        limiter=_limiter(settings, metrics),
         billing=billing,
         payment_gateway=gateway,
         webhook_verifier=verifier,
@@ -128,7 +139,7 @@ def bootstrap(
     return container
 
 
-def _metrics(settings: Settings, resources: Mapping[str, Any]) -> Metrics:
+def _metrics(settings: Settings, resources: Resources) -> Metrics:
     """Metrics (METRICS_ENABLED): the ledger's verbs are counted by building it from
     `counted_ledger`; database errors by watching the engine."""
     if not settings.metrics_enabled:
@@ -136,38 +147,31 @@ def _metrics(settings: Settings, resources: Mapping[str, Any]) -> Metrics:
     from adapters.metrics.prometheus import PrometheusMetrics
 
     metrics = PrometheusMetrics(settings.metrics_dir)
-    if "engine" in resources:
-        watch_engine(resources["engine"], metrics)
+    if resources.engine is not None:
+        watch_engine(resources.engine, metrics)
     return metrics
 
 
-def _operations(
-    settings: Settings, uow: UowFactory, clock: Clock, ids: IdGenerator, metrics: Metrics
-) -> dict[str, Any]:
-    """Login history, audit log and admin directory; metrics; the rate limiter (Redis when
-    REDIS_URL is set)."""
-    from domain.platform.services import Operations
+def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
+    """The rate limiter (Redis when REDIS_URL is set); None when RATELIMIT_ENABLED=false."""
+    if not settings.ratelimit_enabled:
+        return None
+    from adapters.ratelimit.limits_limiter import LimitsRateLimiter
 
-    limiter = None
-    if settings.ratelimit_enabled:
-        from adapters.ratelimit.limits_limiter import LimitsRateLimiter
+    def on_error(error: Exception) -> None:
+        metrics.dependency_error("redis")  # the requests it lets through are counted by the HTTP hook
 
-        def on_error(error: Exception) -> None:
-            metrics.dependency_error("redis")  # the requests it lets through are counted by the HTTP hook
-
-        storage = settings.redis_url or "memory://"
-        limiter = LimitsRateLimiter(storage, strategy=settings.ratelimit_strategy, on_error=on_error)
-    operations = Operations(uow=uow, clock=clock, ids=ids)
-    return {"operations": operations, "metrics": metrics, "limiter": limiter}
+    storage = settings.redis_url or "memory://"
+    return LimitsRateLimiter(storage, strategy=settings.ratelimit_strategy, on_error=on_error)
 
 
 def _storage(
-    settings: Settings, queue: JobQueue, readiness: dict[str, Callable[[], None]], resources: dict[str, Any]
-) -> UowFactory:
+    settings: Settings, queue: JobQueue, readiness: dict[str, Callable[[], None]]
+) -> tuple[UowFactory, Engine | None]:
     if settings.database_url.startswith("memory:"):
         from adapters.memory.uow import MemoryUnitOfWorkFactory
 
-        return MemoryUnitOfWorkFactory(queue=queue)
+        return MemoryUnitOfWorkFactory(queue=queue), None
     from adapters.sql.engine import make_engine
     from adapters.sql.outage import database_probe
     from adapters.sql.uow import SqlUnitOfWorkFactory
@@ -177,9 +181,8 @@ def _storage(
 
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, timeouts=database_timeouts(settings))
-    resources["engine"] = engine
     readiness["database"] = database_probe(engine, settings.ready_timeout)
-    return SqlUnitOfWorkFactory(engine, queue)
+    return SqlUnitOfWorkFactory(engine, queue), engine
 
 
 def database_timeouts(settings: Settings) -> Any:
@@ -194,24 +197,24 @@ def database_timeouts(settings: Settings) -> Any:
 
 
 def _queue(
-    settings: Settings, readiness: dict[str, Callable[[], None]], resources: dict[str, Any]
-) -> tuple[JobQueue, Any]:
+    settings: Settings, readiness: dict[str, Callable[[], None]]
+) -> tuple[JobQueue, InlineJobQueue | None, Redis | None]:
     if settings.redis_url:
         from redis import Redis
 
         from adapters.queue.rq_queue import RqJobQueue
 
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        resources["redis"] = redis
+
         def check_redis() -> None:
             redis.ping()
 
         readiness["redis"] = check_redis
-        return RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=settings.queues[0]), None
+        return RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=settings.queues[0]), None, redis
     from adapters.queue.inline import InlineJobQueue
 
     inline = InlineJobQueue()
-    return inline, inline
+    return inline, inline, None
 
 
 def _hasher(settings: Settings) -> Any:

@@ -1,15 +1,20 @@
-"""Metrics as the entrypoints see them: a small port, a no-op default, and the wiring that counts
+"""Metrics and the rate limiter as the entrypoints see them: small ports, a no-op default, and the wiring that counts
 ledger calls and database errors from the outside (the domain never knows it is measured)."""
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from domain.ledger.services import Ledger
 from domain.ledger.services.queries import LedgerQueries
 from domain.shared.errors import DomainError
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+    from adapters.ratelimit.limits_limiter import Decision
 
 L = TypeVar("L", bound=Ledger)
 
@@ -24,6 +29,12 @@ class Metrics(Protocol):
     def rate_limit_fail_open(self) -> None: ...
     def dependency_error(self, dependency: str) -> None: ...
     def render(self) -> bytes: ...
+
+
+class RateLimiter(Protocol):
+    """What the HTTP hook asks of the rate limiter (adapters/ratelimit/limits_limiter.py)."""
+
+    def check(self, limits: Sequence[RateLimitItem], *identifiers: str) -> Decision | None: ...
 
 
 class NullMetrics:

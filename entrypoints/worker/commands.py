@@ -57,7 +57,8 @@ def start_cron(settings: Settings) -> int:
     if settings.redis_url:
         from adapters.queue.rq_queue import RedisSlotClaims
 
-        claims = RedisSlotClaims(container.resources["redis"])
+        assert container.resources.redis is not None  # bootstrap() made it from REDIS_URL
+        claims = RedisSlotClaims(container.resources.redis)
     else:
         log.warning("REDIS_URL is not set: periodic jobs run inline, in this process")
         claims = LocalSlotClaims()

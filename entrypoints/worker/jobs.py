@@ -69,7 +69,6 @@ def grant_free_plan_monthly_credits(container: Container, payload: Mapping[str, 
 def run_coaching_task(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run one AI task (issue 14): the use case captures on success and releases on failure;
     a task that is not queued any more (cancelled, a duplicate delivery) is left alone."""
-    assert container.coaching is not None
     status = container.coaching.run_task(str(payload["task_id"]))
     return {"task_id": payload["task_id"], "status": status.value if status else None}
 
@@ -77,7 +76,6 @@ def run_coaching_task(container: Container, payload: Mapping[str, Any]) -> dict[
 def coaching_sweep(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Fail tasks stuck past their timeout (releasing their holds); capture stored answers and
     results whose capture a crash interrupted."""
-    assert container.coaching is not None
     result = container.coaching.sweep()
     return {"failed": result.failed, "settled_tasks": result.settled_tasks, "settled_messages": result.settled_messages}
 

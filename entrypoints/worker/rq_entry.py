@@ -45,6 +45,6 @@ def prepare(settings: Settings | None = None) -> Container:
 
 
 def _fresh_pool_after_fork(container: Container) -> None:
-    engine = container.resources.get("engine")
+    engine = container.resources.engine
     if engine is not None:
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))

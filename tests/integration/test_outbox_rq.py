@@ -99,7 +99,6 @@ def test_a_task_committed_while_redis_is_down_runs_once_when_it_is_back(
 ) -> None:  # fmt: skip
     switch = Switch(dead_queue)
     container = build(make_container, switch, monkeypatch)
-    assert container.coaching is not None
     user = container.identity.register(f"{unique('o')}@example.com", "correct horse battery").user.id
     workspace = container.coaching.create_workspace(user, name="W")
     # rows that earlier tests left unsent in a shared database (their queues were fakes or down)
