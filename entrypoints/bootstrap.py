@@ -25,6 +25,7 @@ from entrypoints.observability import Metrics, NullMetrics, RateLimiter, counted
 from entrypoints.platform_wiring import build_platform_events
 from entrypoints.platform24 import build_platform24
 from entrypoints.worker.jobs import run_job
+from entrypoints.worker.schedule import LocalSlotClaims, SlotClaims
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -133,10 +134,21 @@ def bootstrap(
         coaching=coaching,
         platform_events=build_platform_events(settings, uow, clock, ids),  # issue 22
         platform24=platform24,
+        slot_claims=_slot_claims(redis),
     )
     if inline is not None:
         inline.bind(lambda job: run_job(container, job))
     return container
+
+
+def _slot_claims(redis: Redis | None) -> SlotClaims:
+    """The periodic schedule's slot claims: on Redis, shared by every `houston cron`; without it,
+    this process's own (enough for one scheduler)."""
+    if redis is None:
+        return LocalSlotClaims()
+    from adapters.queue.rq_queue import RedisSlotClaims
+
+    return RedisSlotClaims(redis)
 
 
 def _metrics(settings: Settings, resources: Resources) -> Metrics:

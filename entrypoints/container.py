@@ -27,6 +27,7 @@ from entrypoints.config import Settings
 from entrypoints.platform_wiring import PlatformEvents
 from entrypoints.observability import Metrics, RateLimiter
 from entrypoints.platform24 import Platform24
+from entrypoints.worker.schedule import SlotClaims
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -76,6 +77,7 @@ class Container:
     coaching: Coaching
     platform_events: PlatformEvents  # issue 22
     platform24: Platform24  # issue 24: referrals, GDPR, sales figures
+    slot_claims: SlotClaims  # the periodic schedule's: shared on Redis, else this process's own
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -50,18 +50,12 @@ def start_worker(settings: Settings, queues: Sequence[str], burst: bool) -> int:
 
 def start_cron(settings: Settings) -> int:
     """Tick the periodic schedule until SIGTERM/SIGINT (see entrypoints/worker/schedule.py)."""
-    from entrypoints.worker.schedule import SCHEDULE, LocalSlotClaims, SlotClaims, run_until_stopped, tick
+    from entrypoints.worker.schedule import SCHEDULE, run_until_stopped, tick
 
     container = bootstrap(settings)
-    claims: SlotClaims
-    if settings.redis_url:
-        from adapters.queue.rq_queue import RedisSlotClaims
-
-        assert container.resources.redis is not None  # bootstrap() made it from REDIS_URL
-        claims = RedisSlotClaims(container.resources.redis)
-    else:
+    claims = container.slot_claims  # chosen by bootstrap(): on Redis when REDIS_URL is set
+    if not settings.redis_url:
         log.warning("REDIS_URL is not set: periodic jobs run inline, in this process")
-        claims = LocalSlotClaims()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

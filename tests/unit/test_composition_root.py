@@ -62,3 +62,13 @@ def test_every_ledger_verb_is_counted_and_no_query() -> None:
 def test_bootstrap_builds_the_counted_ledger_when_metrics_are_on() -> None:
     assert type(bootstrap(make_settings(metrics_enabled=True)).ledger).__name__ == "CountedLedger"
     assert type(bootstrap(make_settings(metrics_enabled=False)).ledger) is Ledger
+
+
+def test_bootstrap_chooses_the_schedules_slot_claims() -> None:
+    from adapters.queue.rq_queue import RedisSlotClaims
+    from entrypoints.worker.schedule import LocalSlotClaims
+
+    assert isinstance(bootstrap(make_settings()).slot_claims, LocalSlotClaims)
+    on_redis = bootstrap(make_settings(redis_url="redis://127.0.0.1:1/0"))  # no connection is made here
+    assert isinstance(on_redis.slot_claims, RedisSlotClaims)
+    assert on_redis.resources.redis is not None
