@@ -74,7 +74,7 @@ def bootstrap(
         queue, inline, redis = _queue(settings, readiness)
     if uow is None:
         uow, engine = _storage(settings, queue, readiness)
-    resources = Resources(engine=engine, redis=redis)
+    resources = Resources(engine=engine, redis=redis, worker_redis=_worker_redis(settings))
     hasher = hasher or _hasher(settings)
     tokens = tokens or _tokens(settings)
     prices = prices or load_prices(settings.prices_file)
@@ -139,6 +139,16 @@ def bootstrap(
     if inline is not None:
         inline.bind(lambda job: run_job(container, job))
     return container
+
+
+def _worker_redis(settings: Settings) -> Redis | None:
+    """The client `houston worker` hands RQ's Worker: no socket timeout, it blocks on BLPOP (made
+    lazily: no connection until the worker uses it)."""
+    if not settings.redis_url:
+        return None
+    from redis import Redis
+
+    return Redis.from_url(settings.redis_url)
 
 
 def _slot_claims(redis: Redis | None) -> SlotClaims:

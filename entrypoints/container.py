@@ -47,10 +47,12 @@ UowFactory = Callable[[], AppUnitOfWork]
 @dataclass(frozen=True)
 class Resources:
     """What the container holds open and its owner closes (the app factory, the worker, tests):
-    the database engine (None on memory storage) and the Redis client (None without REDIS_URL)."""
+    the database engine (None on memory storage) and the Redis clients (None without REDIS_URL):
+    `redis` with socket timeouts, `worker_redis` without (RQ's worker blocks on BLPOP)."""
 
     engine: Engine | None = None
     redis: Redis | None = None
+    worker_redis: Redis | None = None
 
 
 @dataclass(frozen=True)

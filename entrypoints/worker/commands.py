@@ -32,12 +32,12 @@ def start_worker(settings: Settings, queues: Sequence[str], burst: bool) -> int:
     """Run an RQ worker on `queues` with RQ's scheduler (delayed jobs and retry waits)."""
     if not _has_redis(settings, "worker"):
         return 2
-    from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from rq import Worker
 
-    prepare(settings)  # built once here; the work horses RQ forks inherit it
-    redis = Redis.from_url(str(settings.redis_url))  # no socket timeout: the worker blocks on BLPOP
+    container = prepare(settings)  # built once here; the work horses RQ forks inherit it
+    redis = container.resources.worker_redis  # bootstrap() made it without socket timeout (BLPOP)
+    assert redis is not None  # REDIS_URL is set (checked above)
     try:
         Worker(list(queues), connection=redis).work(
             burst=burst, with_scheduler=True, logging_level=settings.log_level

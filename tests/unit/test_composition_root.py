@@ -72,3 +72,5 @@ def test_bootstrap_chooses_the_schedules_slot_claims() -> None:
     on_redis = bootstrap(make_settings(redis_url="redis://127.0.0.1:1/0"))  # no connection is made here
     assert isinstance(on_redis.slot_claims, RedisSlotClaims)
     assert on_redis.resources.redis is not None
+    assert on_redis.resources.worker_redis is not None  # houston worker's client, made here too
+    assert bootstrap(make_settings()).resources.worker_redis is None
