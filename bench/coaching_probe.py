@@ -45,7 +45,7 @@ def instrument_all(container: Any) -> None:
     model = type(container.coach_model)
     for name in ("reply", "stream"):
         instrument(model, name, "model")
-    engine = container.resources.get("engine")
+    engine = container.resources.engine
     if engine is not None:
         listen_sql(engine)
         if os.environ.get("BENCH_NO_PRE_PING"):  # a what-if: the pool's ping before every unit of work

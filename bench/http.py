@@ -303,7 +303,7 @@ def in_process(url: str, tokens: list[str], repeat: int) -> dict[str, dict[str, 
                     raise SystemExit(f"in-process {name}: HTTP {response.status_code} {response.data[:200]!r}")
             cpu = time.process_time() - started
         figures[name] = {"statements": count[0] / repeat, "cpu_ms": cpu * 1000 / repeat}
-    app.extensions["houston"].resources["engine"].dispose()
+    app.extensions["houston"].resources.engine.dispose()
     figures.update(bare_in_process(url, repeat))
     return figures
 
@@ -338,7 +338,7 @@ def usage_at_scale(url: str, tokens: dict[str, str], sizes: dict[str, int], repe
     from entrypoints.http.app import create_app
 
     container = bootstrap(load_settings(server_env(url)))
-    engine = container.resources["engine"]
+    engine = container.resources.engine
     app = create_app(container)
     client = app.test_client()
     users = {label: container.identity.authenticate_access_token(tokens[label]).user_id for label in sizes}
@@ -536,7 +536,7 @@ def fund_accounts(url: str, env: dict[str, str], tokens: list[str]) -> None:
     for token in tokens:
         user_id = container.identity.authenticate_access_token(token).user_id
         container.ledger.grant(user_id, source=GrantSource.PURCHASE, amount=FUNDS, idempotency_key="bench-funds")
-    container.resources["engine"].dispose()
+    container.resources.engine.dispose()
 
 
 if __name__ == "__main__":

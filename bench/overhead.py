@@ -135,7 +135,7 @@ def funded_keys(args: argparse.Namespace) -> list[str]:
         user = container.identity.register(f"bench-{uuid.uuid4().hex[:12]}@example.com", "bench password 1").user
         container.ledger.grant(user.id, source="promo", amount=10**9, idempotency_key="bench-funds")
         keys.append(container.identity.create_api_key(user.id, "bench")[1])
-    container.resources["engine"].dispose()
+    container.resources.engine.dispose()
     return keys
 
 

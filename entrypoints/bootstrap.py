@@ -5,7 +5,7 @@ import logging
 import secrets
 import tomllib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.billing.catalogue import Catalogue
 from domain.billing.ports import PaymentGateway, WebhookVerifier
@@ -15,16 +15,26 @@ from domain.coaching.services import Coaching
 from domain.identity.services import IdentityService, TokenPolicy
 from domain.ledger.model import Price, PriceList
 from domain.ledger.services import Ledger
+from domain.platform.services import Operations
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
-from entrypoints.container import Container, UowFactory
+from entrypoints.container import Container, Resources, UowFactory
+from entrypoints.observability import Metrics, NullMetrics, RateLimiter, counted_ledger, watch_engine
 from entrypoints.platform_wiring import build_platform_events
 from entrypoints.platform24 import build_platform24
+from entrypoints.worker.jobs import run_job
+from entrypoints.worker.schedule import LocalSlotClaims, SlotClaims
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from sqlalchemy.engine import Engine
+
+    from adapters.queue.inline import InlineJobQueue
 
 log = logging.getLogger(__name__)
-JOB_FUNCTION = "entrypoints.worker.jobs.execute"
+JOB_FUNCTION = "entrypoints.worker.rq_entry.execute"  # see entrypoints/worker/rq_entry.py
 
 
 def load_prices(path: str) -> PriceList:
@@ -56,18 +66,22 @@ def bootstrap(
     clock = clock or SystemClock()
     ids = ids or RandomIds()
     readiness: dict[str, Callable[[], None]] = {}
-    resources: dict[str, Any] = {}
+    redis: Redis | None = None
+    engine: Engine | None = None
 
     inline = None
     if queue is None:
-        queue, inline = _queue(settings, readiness, resources)
+        queue, inline, redis = _queue(settings, readiness)
     if uow is None:
-        uow = _storage(settings, queue, readiness, resources)
+        uow, engine = _storage(settings, queue, readiness)
+    resources = Resources(engine=engine, redis=redis, worker_redis=_worker_redis(settings))
     hasher = hasher or _hasher(settings)
     tokens = tokens or _tokens(settings)
     prices = prices or load_prices(settings.prices_file)
 
-    ledger = Ledger(
+    metrics = _metrics(settings, resources)
+    ledger_type = counted_ledger(Ledger, metrics) if settings.metrics_enabled else Ledger
+    ledger = ledger_type(
         uow=uow,
         clock=clock,
         ids=ids,
@@ -110,7 +124,9 @@ def bootstrap(
         ledger=ledger,
         readiness=readiness,
         resources=resources,
-        **_operations(settings, uow, clock, ids, ledger, resources),
+        operations=Operations(uow=uow, clock=clock, ids=ids),  # login history, audit log, admin directory
+        metrics=metrics,
+        limiter=_limiter(settings, metrics),
         billing=billing,
         payment_gateway=gateway,
         webhook_verifier=verifier,
@@ -118,50 +134,66 @@ def bootstrap(
         coaching=coaching,
         platform_events=build_platform_events(settings, uow, clock, ids),  # issue 22
         platform24=platform24,
+        slot_claims=_slot_claims(redis),
     )
     if inline is not None:
-        from entrypoints.worker.jobs import run_job
-
         inline.bind(lambda job: run_job(container, job))
     return container
 
 
-def _operations(
-    settings: Settings, uow: UowFactory, clock: Clock, ids: IdGenerator, ledger: Ledger, resources: dict[str, Any]
-) -> dict[str, Any]:
-    """Login history, audit log and admin directory; metrics (counting ledger calls and database
-    errors from outside the domain); the rate limiter (Redis when REDIS_URL is set)."""
-    from domain.platform.services import Operations
-    from entrypoints.observability import NullMetrics, instrument_ledger, watch_engine
+def _worker_redis(settings: Settings) -> Redis | None:
+    """The client `houston worker` hands RQ's Worker: no socket timeout, it blocks on BLPOP (made
+    lazily: no connection until the worker uses it)."""
+    if not settings.redis_url:
+        return None
+    from redis import Redis
 
-    metrics: Any = NullMetrics()
-    if settings.metrics_enabled:
-        from adapters.metrics.prometheus import PrometheusMetrics
+    return Redis.from_url(settings.redis_url)
 
-        metrics = PrometheusMetrics(settings.metrics_dir)
-        instrument_ledger(ledger, metrics)
-        if "engine" in resources:
-            watch_engine(resources["engine"], metrics)
-    limiter = None
-    if settings.ratelimit_enabled:
-        from adapters.ratelimit.limits_limiter import LimitsRateLimiter
 
-        def on_error(error: Exception) -> None:
-            metrics.dependency_error("redis")  # the requests it lets through are counted by the HTTP hook
+def _slot_claims(redis: Redis | None) -> SlotClaims:
+    """The periodic schedule's slot claims: on Redis, shared by every `houston cron`; without it,
+    this process's own (enough for one scheduler)."""
+    if redis is None:
+        return LocalSlotClaims()
+    from adapters.queue.rq_queue import RedisSlotClaims
 
-        storage = settings.redis_url or "memory://"
-        limiter = LimitsRateLimiter(storage, strategy=settings.ratelimit_strategy, on_error=on_error)
-    operations = Operations(uow=uow, clock=clock, ids=ids)
-    return {"operations": operations, "metrics": metrics, "limiter": limiter}
+    return RedisSlotClaims(redis)
+
+
+def _metrics(settings: Settings, resources: Resources) -> Metrics:
+    """Metrics (METRICS_ENABLED): the ledger's verbs are counted by building it from
+    `counted_ledger`; database errors by watching the engine."""
+    if not settings.metrics_enabled:
+        return NullMetrics()
+    from adapters.metrics.prometheus import PrometheusMetrics
+
+    metrics = PrometheusMetrics(settings.metrics_dir)
+    if resources.engine is not None:
+        watch_engine(resources.engine, metrics)
+    return metrics
+
+
+def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
+    """The rate limiter (Redis when REDIS_URL is set); None when RATELIMIT_ENABLED=false."""
+    if not settings.ratelimit_enabled:
+        return None
+    from adapters.ratelimit.limits_limiter import LimitsRateLimiter
+
+    def on_error(error: Exception) -> None:
+        metrics.dependency_error("redis")  # the requests it lets through are counted by the HTTP hook
+
+    storage = settings.redis_url or "memory://"
+    return LimitsRateLimiter(storage, strategy=settings.ratelimit_strategy, on_error=on_error)
 
 
 def _storage(
-    settings: Settings, queue: JobQueue, readiness: dict[str, Callable[[], None]], resources: dict[str, Any]
-) -> UowFactory:
+    settings: Settings, queue: JobQueue, readiness: dict[str, Callable[[], None]]
+) -> tuple[UowFactory, Engine | None]:
     if settings.database_url.startswith("memory:"):
         from adapters.memory.uow import MemoryUnitOfWorkFactory
 
-        return MemoryUnitOfWorkFactory(queue=queue)
+        return MemoryUnitOfWorkFactory(queue=queue), None
     from adapters.sql.engine import make_engine
     from adapters.sql.outage import database_probe
     from adapters.sql.uow import SqlUnitOfWorkFactory
@@ -171,9 +203,8 @@ def _storage(
 
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, timeouts=database_timeouts(settings))
-    resources["engine"] = engine
     readiness["database"] = database_probe(engine, settings.ready_timeout)
-    return SqlUnitOfWorkFactory(engine, queue)
+    return SqlUnitOfWorkFactory(engine, queue), engine
 
 
 def database_timeouts(settings: Settings) -> Any:
@@ -188,24 +219,24 @@ def database_timeouts(settings: Settings) -> Any:
 
 
 def _queue(
-    settings: Settings, readiness: dict[str, Callable[[], None]], resources: dict[str, Any]
-) -> tuple[JobQueue, Any]:
+    settings: Settings, readiness: dict[str, Callable[[], None]]
+) -> tuple[JobQueue, InlineJobQueue | None, Redis | None]:
     if settings.redis_url:
         from redis import Redis
 
         from adapters.queue.rq_queue import RqJobQueue
 
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        resources["redis"] = redis
+
         def check_redis() -> None:
             redis.ping()
 
         readiness["redis"] = check_redis
-        return RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=settings.queues[0]), None
+        return RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=settings.queues[0]), None, redis
     from adapters.queue.inline import InlineJobQueue
 
     inline = InlineJobQueue()
-    return inline, inline
+    return inline, inline, None
 
 
 def _hasher(settings: Settings) -> Any:

@@ -257,7 +257,7 @@ def _jobs_requeue(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _billing_reconcile(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.worker.billing_jobs import reconcile_command
+    from entrypoints.worker.commands import reconcile_command
 
     return reconcile_command(settings, args.since)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from domain.billing.ports import BillingUnitOfWork, PaymentGateway, WebhookVerifier
 from domain.billing.services import BillingService
@@ -19,12 +19,19 @@ from domain.identity.services import IdentityService
 from domain.ledger.ports import LedgerUnitOfWork
 from domain.platform.ports import PlatformUnitOfWork
 from domain.ledger.services import Ledger
+from domain.platform.services import Operations
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
 from entrypoints.platform_wiring import PlatformEvents
-from entrypoints.observability import Metrics, NullMetrics
+from entrypoints.observability import Metrics, RateLimiter
+from entrypoints.platform24 import Platform24
+from entrypoints.worker.schedule import SlotClaims
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger("entrypoints.bootstrap")
 
@@ -38,7 +45,21 @@ UowFactory = Callable[[], AppUnitOfWork]
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What the container holds open and its owner closes (the app factory, the worker, tests):
+    the database engine (None on memory storage) and the Redis clients (None without REDIS_URL):
+    `redis` with socket timeouts, `worker_redis` without (RQ's worker blocks on BLPOP)."""
+
+    engine: Engine | None = None
+    redis: Redis | None = None
+    worker_redis: Redis | None = None
+
+
+@dataclass(frozen=True)
 class Container:
+    """Everything bootstrap() builds; every field is always set (None only where the type says
+    what None means)."""
+
     settings: Settings
     clock: Clock
     ids: IdGenerator
@@ -46,20 +67,19 @@ class Container:
     queue: JobQueue
     identity: IdentityService
     ledger: Ledger
-    readiness: Mapping[str, Callable[[], None]] = field(default_factory=dict)
-    resources: Mapping[str, Any] = field(default_factory=dict)  # engine, redis: closed by the owner
-    # --- operations (issue 15) ---
-    operations: Any = None  # domain.platform.services.Operations
-    metrics: Metrics = field(default_factory=NullMetrics)
-    limiter: Any = None  # adapters.ratelimit.limits_limiter.LimitsRateLimiter, None when limits are off
-    # billing (issue 13): always built by bootstrap(); None only in hand-made containers
-    billing: BillingService | None = None
-    payment_gateway: PaymentGateway | None = None
-    webhook_verifier: WebhookVerifier | None = None
-    coach_model: CoachModel | None = None  # issue 14: always set by bootstrap()
-    coaching: Coaching | None = None  # issue 14: always set by bootstrap()
-    platform_events: PlatformEvents | None = None  # issue 22: always set by bootstrap()
-    platform24: Any = None  # issue 24: entrypoints.platform24.Platform24 (referrals, GDPR, sales figures)
+    readiness: Mapping[str, Callable[[], None]]
+    resources: Resources
+    operations: Operations  # issue 15: login history, audit log, admin directory
+    metrics: Metrics  # NullMetrics when METRICS_ENABLED=false
+    limiter: RateLimiter | None  # None: RATELIMIT_ENABLED=false (no hook at all)
+    billing: BillingService  # issue 13
+    payment_gateway: PaymentGateway
+    webhook_verifier: WebhookVerifier
+    coach_model: CoachModel  # issue 14
+    coaching: Coaching
+    platform_events: PlatformEvents  # issue 22
+    platform24: Platform24  # issue 24: referrals, GDPR, sales figures
+    slot_claims: SlotClaims  # the periodic schedule's: shared on Redis, else this process's own
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

@@ -34,7 +34,7 @@ def fake_checkout_for(container: Container) -> FakeCheckout | None:
     gateway's own events (a refund's `charge.refunded`, a cancellation's
     `customer.subscription.updated`) to the same signed delivery."""
     gateway = container.payment_gateway
-    if not isinstance(gateway, FakePaymentGateway) or container.billing is None:
+    if not isinstance(gateway, FakePaymentGateway):
         return None
     if container.settings.is_production:  # a Pay button that grants credits for nothing: never in production
         raise ConfigError("HOUSTON_ENV=production never mounts the fake checkout page")

@@ -1,18 +1,22 @@
-"""Metrics as the entrypoints see them: a small port, a no-op default, and the wiring that counts
+"""Metrics and the rate limiter as the entrypoints see them: small ports, a no-op default, and the wiring that counts
 ledger calls and database errors from the outside (the domain never knows it is measured)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, Protocol
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from domain.ledger.services import Ledger
+from domain.ledger.services.queries import LedgerQueries
 from domain.shared.errors import DomainError
 
-# The ledger's mutating verbs, counted by outcome: "ok", or the error's stable code
-# (insufficient_credits, idempotency_conflict, ...), or "error" for anything else.
-LEDGER_OPERATIONS = (
-    "grant", "grant_monthly_allowance", "charge", "adjust", "reverse_grant", "hold", "capture", "void",
-)  # fmt: skip
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+    from adapters.ratelimit.limits_limiter import Decision
+
+L = TypeVar("L", bound=Ledger)
 
 
 class Metrics(Protocol):
@@ -25,6 +29,12 @@ class Metrics(Protocol):
     def rate_limit_fail_open(self) -> None: ...
     def dependency_error(self, dependency: str) -> None: ...
     def render(self) -> bytes: ...
+
+
+class RateLimiter(Protocol):
+    """What the HTTP hook asks of the rate limiter (adapters/ratelimit/limits_limiter.py)."""
+
+    def check(self, limits: Sequence[RateLimitItem], *identifiers: str) -> Decision | None: ...
 
 
 class NullMetrics:
@@ -60,12 +70,29 @@ def outcome_of(error: BaseException | None) -> str:
     return error.code if isinstance(error, DomainError) else "error"
 
 
-def instrument_ledger(ledger: Any, metrics: Metrics) -> None:
-    """Count every call of the ledger's mutating verbs on this instance, whoever calls them."""
-    for name in LEDGER_OPERATIONS:
-        verb = getattr(ledger, name, None)
-        if verb is not None:
-            setattr(ledger, name, _counted(verb, name, metrics))
+# Reads the ledger class defines itself (the others are LedgerQueries'). Forgetting one here only
+# counts a read; forgetting a verb cannot happen any more.
+READS_ON_THE_LEDGER = frozenset({"pending_grants"})
+
+
+def ledger_verbs(ledger_type: type[Ledger]) -> tuple[str, ...]:
+    """Every public method of `ledger_type` but the reads (`LedgerQueries`, READS_ON_THE_LEDGER): the verbs
+    that move credits or open accounts. Found by introspection, so a new verb is counted without
+    anyone listing it."""
+    queries = set(vars(LedgerQueries)) | READS_ON_THE_LEDGER
+    return tuple(sorted(
+        name for name in dir(ledger_type)
+        if not name.startswith("_") and name not in queries
+        and inspect.isfunction(inspect.getattr_static(ledger_type, name))
+    ))  # fmt: skip
+
+
+def counted_ledger(ledger_type: type[L], metrics: Metrics) -> type[L]:
+    """A subclass of `ledger_type` whose every verb (`ledger_verbs`) reports its outcome to
+    `metrics`, whoever calls it: bootstrap() builds the ledger from it when metrics are on. Wrapping
+    in a subclass, not patching an instance: the ledger object is what its type says it is."""
+    wrapped = {name: _counted(getattr(ledger_type, name), name, metrics) for name in ledger_verbs(ledger_type)}
+    return type(f"Counted{ledger_type.__name__}", (ledger_type,), wrapped)
 
 
 def _counted(verb: Callable[..., Any], name: str, metrics: Metrics) -> Callable[..., Any]:

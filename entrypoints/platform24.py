@@ -3,7 +3,7 @@ referrals (also billing's purchase hooks), GDPR export and erasure, and the sale
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from domain.billing.catalogue import Catalogue
 from domain.billing.ports import PaymentGateway
@@ -16,6 +16,9 @@ from domain.platform.sales import SalesFigures
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from entrypoints.config import Settings
+
+if TYPE_CHECKING:
+    from entrypoints.container import Container
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,11 @@ def build_platform24(
     )
 
 
-def register_with_referral(container: Any, body: dict[str, Any]) -> AuthResult:
+def register_with_referral(container: Container, body: dict[str, Any]) -> AuthResult:
     """Registration with an optional `referral_code` (an unknown one is ignored); the referral is
     recorded just after (its own transaction: a crash between
     the two leaves a user without a referral, never a referral without a user)."""
-    platform = cast(Platform24, container.platform24)
+    platform = container.platform24
     referrer = platform.referrals.check_code(body.pop("referral_code", None))
     result: AuthResult = container.identity.register(**body)
     platform.referrals.record_signup(result.user, referrer)

@@ -39,9 +39,7 @@ PROVIDER_DOWN = {
 
 
 def billing() -> BillingService:
-    service = container().billing
-    assert service is not None, "bootstrap() always builds billing"
-    return service
+    return container().billing
 
 
 @blp.route("/billing/plans")
@@ -155,7 +153,7 @@ class AdminRefund(MethodView):
         service = billing()
         refund = service.refund(payment_id, amount_cents=body["amount_cents"], idempotency_key=headers["idempotency_key"])
         operations = container().operations
-        details = {"refund_id": refund.id, "amount_cents": refund.amount_cents, "status": refund.status}
+        details: dict[str, str | int | bool | None] = {"refund_id": refund.id, "amount_cents": refund.amount_cents, "status": refund.status}
         operations.record(operations.new_audit(admin.user_id, AuditAction.REFUND_REQUESTED, "payment", payment_id, details))
         return {"refund": refund, "payment": service.payment(payment_id)}
 

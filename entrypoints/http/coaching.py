@@ -61,9 +61,7 @@ EVENT_STREAM = "text/event-stream"
 
 
 def coaching() -> Coaching:
-    found = container().coaching
-    assert found is not None  # bootstrap() always builds it
-    return found
+    return container().coaching
 
 
 def me() -> str:

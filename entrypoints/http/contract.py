@@ -46,15 +46,13 @@ def state_the_contract(api: Api, container: Container) -> None:
         log.warning("the price list could not be read: feature_key is documented without an enum")
     else:
         _enum(schemas["Charge"], "feature_key", features)
-    if container.billing is not None:
-        billing = container.billing
-        _enum(schemas["Checkout"], "pack_id", [pack.id for pack in billing.packs()])
-        _enum(schemas["Checkout"], "plan_id", [plan.id for plan in billing.plans() if not plan.is_free])
-        schemas["Checkout"]["oneOf"] = [
-            {"required": [name], "properties": {name: {"type": "string"}}} for name in ("pack_id", "plan_id")
-        ]
-    if container.coaching is not None:
-        _enum(schemas["SessionCreate"], "coach", sorted(container.coaching.coaches))
+    billing = container.billing
+    _enum(schemas["Checkout"], "pack_id", [pack.id for pack in billing.packs()])
+    _enum(schemas["Checkout"], "plan_id", [plan.id for plan in billing.plans() if not plan.is_free])
+    schemas["Checkout"]["oneOf"] = [
+        {"required": [name], "properties": {name: {"type": "string"}}} for name in ("pack_id", "plan_id")
+    ]
+    _enum(schemas["SessionCreate"], "coach", sorted(container.coaching.coaches))
     for path, item in api.spec._paths.items():  # apispec keeps no public accessor for the paths
         _parameters(item.get("parameters", []))
         for method in METHODS:

@@ -37,9 +37,7 @@ MemberPageSchema = page_schema(MemberSchema, "MemberPage")
 
 
 def teams() -> Coaching:
-    found = container().coaching
-    assert found is not None
-    return found
+    return container().coaching
 
 
 def me() -> str:

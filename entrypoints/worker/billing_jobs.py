@@ -1,4 +1,4 @@
-"""Billing's jobs and its CLI command.
+"""Billing's jobs (its CLI command, `houston billing reconcile`, is in commands.py).
 
 - `billing.handle_event` {event_id}: act on one stored provider event. Enqueued by the webhook
   (after the event is stored) with retries and backoff; a failure leaves the event `failed` with
@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from domain.billing.services import BillingService
 
 if TYPE_CHECKING:
-    from entrypoints.config import Settings
     from entrypoints.container import Container
 
 _SINCE = re.compile(r"^(\d{1,4})([dhm])$")
@@ -27,7 +25,6 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 def _billing(container: Container) -> BillingService:
-    assert container.billing is not None, "bootstrap() always builds billing"
     return container.billing
 
 
@@ -57,25 +54,3 @@ def parse_since(text: str, now: datetime) -> datetime:
     except ValueError:
         raise ValueError(f"--since must look like 3d, 12h, 90m or an ISO time, got {text!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def reconcile_command(settings: Settings, since: str | None) -> int:
-    """`houston billing reconcile`: 0 when everything agrees, 1 when something needs a look."""
-    from entrypoints.bootstrap import bootstrap
-
-    container = bootstrap(settings)
-    try:
-        start = parse_since(since, container.clock.now()) if since else None  # None: the configured window
-    except ValueError as error:
-        print(f"houston: {error}", file=sys.stderr)
-        return 2
-    report = _billing(container).reconcile(since=start)
-    print(f"houston: reconciled billing since {report.since:%Y-%m-%d %H:%M:%S} UTC")
-    print(f"  provider events listed: {report.listed}")
-    print(f"  missed events replayed: {len(report.replayed)} {' '.join(report.replayed)}".rstrip())
-    print(f"  failed events retried:  {len(report.retried)} {' '.join(report.retried)}".rstrip())
-    print(f"  still failing:          {len(report.still_failing)} {' '.join(report.still_failing)}".rstrip())
-    print(f"  mismatches:             {len(report.mismatches)}")
-    for line in report.mismatches:
-        print(f"    - {line}")
-    return 1 if report.still_failing or report.mismatches else 0

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 from domain.shared.errors import Unavailable
 from domain.shared.jobs import Job
 from entrypoints.config import Settings
-from entrypoints.worker.jobs import JOBS, UnknownJob, prepare, run_job
+from entrypoints.bootstrap import JOB_FUNCTION, bootstrap
+from entrypoints.worker import billing_jobs
+from entrypoints.worker.jobs import JOBS, UnknownJob, run_job
+from entrypoints.worker.rq_entry import prepare
 
 if TYPE_CHECKING:
     from adapters.queue.rq_queue import RqFailedJobs
@@ -29,12 +32,12 @@ def start_worker(settings: Settings, queues: Sequence[str], burst: bool) -> int:
     """Run an RQ worker on `queues` with RQ's scheduler (delayed jobs and retry waits)."""
     if not _has_redis(settings, "worker"):
         return 2
-    from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from rq import Worker
 
-    prepare(settings)  # built once here; the work horses RQ forks inherit it
-    redis = Redis.from_url(str(settings.redis_url))  # no socket timeout: the worker blocks on BLPOP
+    container = prepare(settings)  # built once here; the work horses RQ forks inherit it
+    redis = container.resources.worker_redis  # bootstrap() made it without socket timeout (BLPOP)
+    assert redis is not None  # REDIS_URL is set (checked above)
     try:
         Worker(list(queues), connection=redis).work(
             burst=burst, with_scheduler=True, logging_level=settings.log_level
@@ -47,18 +50,12 @@ def start_worker(settings: Settings, queues: Sequence[str], burst: bool) -> int:
 
 def start_cron(settings: Settings) -> int:
     """Tick the periodic schedule until SIGTERM/SIGINT (see entrypoints/worker/schedule.py)."""
-    from entrypoints.bootstrap import bootstrap
-    from entrypoints.worker.schedule import SCHEDULE, LocalSlotClaims, SlotClaims, run_until_stopped, tick
+    from entrypoints.worker.schedule import SCHEDULE, run_until_stopped, tick
 
     container = bootstrap(settings)
-    claims: SlotClaims
-    if settings.redis_url:
-        from adapters.queue.rq_queue import RedisSlotClaims
-
-        claims = RedisSlotClaims(container.resources["redis"])
-    else:
+    claims = container.slot_claims  # chosen by bootstrap(): on Redis when REDIS_URL is set
+    if not settings.redis_url:
         log.warning("REDIS_URL is not set: periodic jobs run inline, in this process")
-        claims = LocalSlotClaims()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -76,7 +73,6 @@ def run_job_now(settings: Settings, name: str, payload: Any) -> int:
     if not isinstance(payload, dict):
         print("houston: --payload must be a JSON object", file=sys.stderr)
         return 2
-    from entrypoints.bootstrap import bootstrap
 
     try:
         summary = run_job(bootstrap(settings), Job(name, payload))
@@ -124,6 +120,26 @@ def requeue_failed(settings: Settings, job_id: str | None) -> int:
     return 0
 
 
+def reconcile_command(settings: Settings, since: str | None) -> int:
+    """`houston billing reconcile`: 0 when everything agrees, 1 when something needs a look."""
+    container = bootstrap(settings)
+    try:
+        start = billing_jobs.parse_since(since, container.clock.now()) if since else None  # None: the configured window
+    except ValueError as error:
+        print(f"houston: {error}", file=sys.stderr)
+        return 2
+    report = billing_jobs._billing(container).reconcile(since=start)
+    print(f"houston: reconciled billing since {report.since:%Y-%m-%d %H:%M:%S} UTC")
+    print(f"  provider events listed: {report.listed}")
+    print(f"  missed events replayed: {len(report.replayed)} {' '.join(report.replayed)}".rstrip())
+    print(f"  failed events retried:  {len(report.retried)} {' '.join(report.retried)}".rstrip())
+    print(f"  still failing:          {len(report.still_failing)} {' '.join(report.still_failing)}".rstrip())
+    print(f"  mismatches:             {len(report.mismatches)}")
+    for line in report.mismatches:
+        print(f"    - {line}")
+    return 1 if report.still_failing or report.mismatches else 0
+
+
 def _has_redis(settings: Settings, command: str) -> bool:
     if settings.redis_url:
         return True
@@ -137,7 +153,6 @@ def _failed_jobs(settings: Settings) -> RqFailedJobs | None:
     from redis import Redis
 
     from adapters.queue.rq_queue import RqFailedJobs
-    from entrypoints.bootstrap import JOB_FUNCTION
 
     redis = Redis.from_url(str(settings.redis_url), socket_connect_timeout=2, socket_timeout=5)
     return RqFailedJobs(redis, settings.queues, job_function=JOB_FUNCTION)

@@ -1,20 +1,15 @@
-"""The job functions: a registry `name -> fn(container, payload)`, `run_job`, and RQ's entry point.
+"""The job functions: a registry `name -> fn(container, payload)` and `run_job`.
 
 Jobs are thin: read the payload, call one use case, return a small JSON-safe summary (RQ keeps
 it as the job's result). Every job is safe to run twice: the use cases are idempotent.
 
-`execute(name, payload)` is the one function RQ calls (`RqJobQueue(job_function=...)`). It runs
-jobs against a container built once per process (`prepare`). `houston worker` calls `prepare`
-before it starts working, so the work horses RQ forks for each job inherit the built container
-instead of bootstrapping again; the database pool is replaced in each child (SQLAlchemy's
-`dispose(close=False)`), so no connection is ever shared across a fork.
+RQ's entry point (`execute`, `prepare`) lives in `entrypoints/worker/rq_entry.py`: it builds the
+container, so it imports the composition root, which imports this module (for `run_job`).
 """
 from __future__ import annotations
 
 import logging
-import os
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +17,10 @@ from domain.identity.model import FREE_PLAN
 from domain.shared.errors import DomainError
 from domain.shared.jobs import Job
 from entrypoints.worker import billing_jobs, platform_jobs
-from entrypoints.worker import billing_jobs
 from entrypoints.worker.platform24_jobs import PLATFORM24_JOBS
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
-    from entrypoints.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +69,6 @@ def grant_free_plan_monthly_credits(container: Container, payload: Mapping[str, 
 def run_coaching_task(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run one AI task (issue 14): the use case captures on success and releases on failure;
     a task that is not queued any more (cancelled, a duplicate delivery) is left alone."""
-    assert container.coaching is not None
     status = container.coaching.run_task(str(payload["task_id"]))
     return {"task_id": payload["task_id"], "status": status.value if status else None}
 
@@ -84,7 +76,6 @@ def run_coaching_task(container: Container, payload: Mapping[str, Any]) -> dict[
 def coaching_sweep(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Fail tasks stuck past their timeout (releasing their holds); capture stored answers and
     results whose capture a crash interrupted."""
-    assert container.coaching is not None
     result = container.coaching.sweep()
     return {"failed": result.failed, "settled_tasks": result.settled_tasks, "settled_messages": result.settled_messages}
 
@@ -135,32 +126,11 @@ def run_job(container: Container, job: Job) -> dict[str, Any]:
     return summary
 
 
-def execute(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """RQ's entry point: run job `name` against this process's container (logged with RQ's job id)."""
-    from rq import get_current_job
+def __getattr__(name: str) -> Any:
+    """Jobs enqueued before RQ's entry point moved to `rq_entry` name `entrypoints.worker.jobs.execute`;
+    resolved at run time only, so this module imports nothing of the composition root."""
+    if name == "execute":
+        import importlib
 
-    current = get_current_job()
-    return run_job(prepare(), Job(name, dict(payload), job_id=current.id if current is not None else None))
-
-
-_container: Container | None = None
-_container_lock = threading.Lock()
-
-
-def prepare(settings: Settings | None = None) -> Container:
-    """This process's container, built on first use from `settings` (default: the environment)."""
-    global _container
-    with _container_lock:
-        if _container is None:
-            from entrypoints.bootstrap import bootstrap
-            from entrypoints.config import load_settings
-
-            _container = bootstrap(settings or load_settings())
-            _fresh_pool_after_fork(_container)
-        return _container
-
-
-def _fresh_pool_after_fork(container: Container) -> None:
-    engine = container.resources.get("engine")
-    if engine is not None:
-        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        return importlib.import_module("entrypoints.worker.rq_entry").execute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

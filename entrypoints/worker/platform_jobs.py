@@ -17,7 +17,6 @@ SENT_KEPT = timedelta(days=7)
 
 
 def _platform(container: Container) -> PlatformEvents:
-    assert container.platform_events is not None
     return container.platform_events
 
 

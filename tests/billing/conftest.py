@@ -42,7 +42,6 @@ def container(build: Callable[..., Container]) -> Container:
 
 @pytest.fixture
 def stripe(container: Container, clock: ManualClock, gateway: InMemoryGateway) -> Stripe:
-    assert container.billing is not None
     return Stripe(container.billing, clock, gateway)
 
 

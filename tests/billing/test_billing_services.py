@@ -34,7 +34,6 @@ def test_refunded_credits_are_in_proportion_rounded_down_and_all_of_them_for_a_f
 
 @MEMORY
 def test_checkout_records_the_catalogue_figures_before_it_answers(container: Container, gateway: InMemoryGateway) -> None:
-    assert container.billing is not None
     user_id = new_user(container)
     started = container.billing.checkout(user_id, pack_id="pack_2000", **urls())
     [request] = gateway.requests
@@ -48,7 +47,6 @@ def test_checkout_records_the_catalogue_figures_before_it_answers(container: Con
 def test_a_provider_outage_fails_the_checkout_and_the_same_key_tries_again(
     container: Container, gateway: InMemoryGateway
 ) -> None:
-    assert container.billing is not None
     user_id = new_user(container)
     gateway.down = True
     with pytest.raises(PaymentProviderUnavailable):
@@ -63,7 +61,6 @@ def test_a_provider_outage_fails_the_checkout_and_the_same_key_tries_again(
 
 @MEMORY
 def test_a_second_plan_while_subscribed_is_refused(container: Container, stripe: Stripe) -> None:
-    assert container.billing is not None
     user_id = new_user(container)
     stripe.outcome(container.billing.checkout(user_id, plan_id="pro", **urls()).session_id)
     with pytest.raises(Conflict):
@@ -73,7 +70,6 @@ def test_a_second_plan_while_subscribed_is_refused(container: Container, stripe:
 
 @MEMORY
 def test_cancel_portal_and_subscription_views(container: Container, stripe: Stripe, gateway: InMemoryGateway) -> None:
-    assert container.billing is not None
     user_id = new_user(container)
     assert container.billing.subscription(user_id).plan_id == "free"
     with pytest.raises(SubscriptionNotFound):
@@ -88,7 +84,6 @@ def test_cancel_portal_and_subscription_views(container: Container, stripe: Stri
 
 @MEMORY
 def test_the_free_plan_cannot_be_bought_and_one_item_is_required(container: Container) -> None:
-    assert container.billing is not None
     user_id = new_user(container)
     with pytest.raises(InvalidInput):
         container.billing.checkout(user_id, plan_id="free", **urls())
@@ -98,7 +93,6 @@ def test_the_free_plan_cannot_be_bought_and_one_item_is_required(container: Cont
 
 @MEMORY
 def test_payments_are_keyset_pages_newest_first(container: Container) -> None:
-    assert container.billing is not None
     user_id = new_user(container)
     ids = [container.billing.checkout(user_id, pack_id="pack_100", **urls()).payment_id for _ in range(5)]
     first = container.billing.payments(user_id, limit=2)

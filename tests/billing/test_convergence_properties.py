@@ -33,7 +33,6 @@ FREE = 100
 
 
 def check_end_state(container: Container, user_id: str, payment_id: str, story: Story) -> None:
-    assert container.billing is not None
     payment = container.billing.payment(payment_id)
     expected = story.expected_credits()
     assert (container.ledger.balance(user_id).balance, payment.credits_held, payment.shortfall) == (
@@ -52,7 +51,6 @@ def test_any_delivery_order_with_repeats_ends_in_the_state_of_the_event_set(
     build: Callable[..., Container], clock: ManualClock, data: st.DataObject
 ) -> None:
     container = build()  # a fresh store per example: the memory store copies itself per unit of work
-    assert container.billing is not None
     stripe = Stripe(container.billing, clock)
     story = data.draw(stories(), label="story")
     user_id = new_user(container)
@@ -97,7 +95,6 @@ THREADS = 4
 def test_concurrent_signed_deliveries_over_http_end_in_the_state_of_the_event_set(
     container: Container, stripe: Stripe, clock: ManualClock, served: int, data: st.DataObject
 ) -> None:
-    assert container.billing is not None
     story = data.draw(stories().filter(lambda s: s.paid), label="story")
     user_id = new_user(container)
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())

@@ -24,7 +24,6 @@ PACK, PRICE = 500, 2000  # pack_500
 
 
 def started_pack(container: Container, user_id: str) -> tuple[str, str]:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     return started.session_id, started.payment_id
 
@@ -51,7 +50,6 @@ def test_a_full_refund_before_the_completion_event_takes_the_credits(
     session_id, payment_id = started_pack(container, user_id)
     early = refund_event(stripe, session_id, PRICE)
     stripe.deliver(early)
-    assert container.billing is not None
     assert container.billing.event(early["id"]).status is EventStatus.PENDING  # type: ignore[union-attr]
     stripe.deliver(ev.checkout_completed(stripe.facts(session_id), now=stripe.now()))
     payment = container.billing.payment(payment_id)
@@ -66,7 +64,6 @@ def test_a_dispute_before_the_completion_event_takes_the_credits(
     t = stripe.now()
     stripe.deliver(dispute(stripe, session_id, "charge.dispute.created", "needs_response", opened=t, now=t))
     stripe.deliver(ev.checkout_completed(stripe.facts(session_id), now=t))
-    assert container.billing is not None
     assert (balance(container, user_id), container.billing.payment(payment_id).status) == (FREE, PaymentStatus.DISPUTED)
 
 
@@ -79,7 +76,6 @@ def test_a_refund_before_the_async_success_leaves_nothing_and_no_false_shortfall
     stripe.deliver(ev.checkout_completed(facts, now=stripe.now(), payment_status="unpaid"))
     stripe.deliver(refund_event(stripe, session_id, PRICE))
     stripe.deliver(ev.checkout_async_payment_succeeded(facts, now=stripe.now()))
-    assert container.billing is not None
     payment = container.billing.payment(payment_id)
     assert (balance(container, user_id), payment.shortfall, payment.status) == (FREE, 0, PaymentStatus.REFUNDED)
 
@@ -154,7 +150,6 @@ def test_a_payment_of_less_than_sold_or_in_another_currency_grants_nothing_and_i
     completed = ev.checkout_completed(stripe.facts(session_id), now=stripe.now())
     completed["data"]["object"].update(amount_total=amount, currency=currency)
     stripe.deliver(completed)
-    assert container.billing is not None
     assert balance(container, user_id) == FREE
     report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
     assert any(m.startswith(f"{payment_id}: no credits granted: paid {amount} {currency}") for m in report.mismatches)
@@ -176,7 +171,6 @@ def test_a_refund_that_failed_gives_the_credits_back(container: Container, strip
 def test_a_shortfall_is_taken_once_the_held_credits_come_back(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
-    assert container.billing is not None
     session_id = buy_pack(container, stripe, user_id)
     hold = container.ledger.hold(user_id, amount=FREE + PACK, idempotency_key="h1")
     stripe.deliver(refund_event(stripe, session_id, PRICE))
@@ -194,7 +188,6 @@ def test_a_shortfall_is_taken_once_the_held_credits_come_back(
 def test_a_second_plan_checkout_while_one_is_open_or_live_is_409(
     container: Container, stripe: Stripe, user_id: str
 ) -> None:
-    assert container.billing is not None
     first = container.billing.checkout(user_id, plan_id="pro", **urls())
     with pytest.raises(Conflict):
         container.billing.checkout(user_id, plan_id="enterprise", **urls())
@@ -226,7 +219,6 @@ def invoice_paid(stripe: Stripe, session_id: str, number: int, reason: str, *, p
 def test_proration_and_zero_invoices_grant_nothing(
     priced: Container, clock: ManualClock, reason: str, amount: int
 ) -> None:
-    assert priced.billing is not None
     stripe = Stripe(priced.billing, clock)
     user_id = new_user(priced)
     session_id = subscribe(priced, stripe, user_id)
@@ -238,7 +230,6 @@ def test_proration_and_zero_invoices_grant_nothing(
 
 
 def test_a_renewal_after_an_upgrade_grants_the_new_plan(priced: Container, clock: ManualClock) -> None:
-    assert priced.billing is not None
     stripe = Stripe(priced.billing, clock)
     user_id = new_user(priced)
     session_id = subscribe(priced, stripe, user_id)
@@ -273,7 +264,6 @@ def test_a_refund_of_a_plan_invoice_claws_back_what_is_left_of_its_grant(
 
 
 def test_a_paid_invoice_clears_past_due(container: Container, stripe: Stripe, user_id: str, clock: ManualClock) -> None:
-    assert container.billing is not None
     session_id = subscribe(container, stripe, user_id)
     clock.set(ev.add_month(clock.now()))
     failed = stripe.renewal(session_id, 2, clock.now(), paid=False)
@@ -288,7 +278,6 @@ def test_a_paid_invoice_clears_past_due(container: Container, stripe: Stripe, us
 
 
 def test_the_reconciliation_window_defaults_to_stripes_thirty_days(container: Container) -> None:
-    assert container.billing is not None
     assert container.billing.config.reconcile_window_seconds == 30 * 24 * 3600
 
 
@@ -318,7 +307,6 @@ mariadb = pytest.mark.parametrize("backend", ["mariadb"], indirect=True)
 
 @mariadb
 def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(container: Container, stripe: Stripe) -> None:
-    assert container.billing is not None
     billing = container.billing
     user_id = new_user(container)
     session_id, payment_id = started_pack(container, user_id)
@@ -338,7 +326,6 @@ def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(conta
 
 @mariadb
 def test_sixteen_concurrent_plan_checkouts_make_one_payment(container: Container) -> None:
-    assert container.billing is not None
     billing = container.billing
     user_id = new_user(container)
     results, errors = together([lambda: billing.checkout(user_id, plan_id="pro", **urls())] * 16)
@@ -347,7 +334,6 @@ def test_sixteen_concurrent_plan_checkouts_make_one_payment(container: Container
 
 @mariadb
 def test_sixteen_concurrent_checkouts_with_one_key_replay_identically(container: Container) -> None:
-    assert container.billing is not None
     billing = container.billing
     user_id = new_user(container)
     results, errors = together(
@@ -359,7 +345,6 @@ def test_sixteen_concurrent_checkouts_with_one_key_replay_identically(container:
 def test_sixteen_invoice_paid_events_for_one_invoice_grant_once_and_none_fails(
     container: Container, stripe: Stripe
 ) -> None:
-    assert container.billing is not None
     billing = container.billing
     user_id = new_user(container)
     session_id = subscribe(container, stripe, user_id)

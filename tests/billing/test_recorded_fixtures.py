@@ -33,7 +33,6 @@ def priced(build) -> Container:  # type: ignore[no-untyped-def]
 
 @BACKENDS
 def test_the_recorded_pack_checkout_and_partial_refund(priced: Container, clock) -> None:  # type: ignore[no-untyped-def]
-    assert priced.billing is not None
     stripe = Stripe(priced.billing, clock)
     user_id = new_user(priced)
     started = priced.billing.checkout(user_id, pack_id="pack_500", **urls())  # 500 credits, 2000 cents
@@ -53,7 +52,6 @@ def test_the_recorded_pack_checkout_and_partial_refund(priced: Container, clock)
 
 @BACKENDS
 def test_the_recorded_subscription_checkout_plan_change_and_renewal(priced: Container, clock) -> None:  # type: ignore[no-untyped-def]
-    assert priced.billing is not None
     stripe = Stripe(priced.billing, clock)
     user_id = new_user(priced)
     started = priced.billing.checkout(user_id, plan_id="pro", **urls())

@@ -28,14 +28,12 @@ def balance(container: Container, user_id: str) -> int:
 
 
 def buy_pack(container: Container, stripe: Stripe, user_id: str, pack_id: str = "pack_500") -> str:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id=pack_id, **urls())
     stripe.outcome(started.session_id, "paid")
     return started.session_id
 
 
 def payment_of(container: Container, session_id: str):  # type: ignore[no-untyped-def]
-    assert container.billing is not None
     details = container.billing.checkout_details(session_id)
     assert details is not None
     return container.billing.payment(details.payment_id)
@@ -72,7 +70,6 @@ def test_a_second_event_for_the_same_session_grants_nothing_more(
 def test_credits_come_from_our_payment_never_from_the_event_metadata(
     container: Container, stripe: Stripe, user_id: str
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_100", **urls())
     event = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
     event["data"]["object"]["metadata"] = {**event["data"]["object"]["metadata"], "credits": "1000000", "pack_id": "pack_2000"}
@@ -84,7 +81,6 @@ def test_credits_come_from_our_payment_never_from_the_event_metadata(
 def test_an_unpaid_completion_grants_nothing_until_the_async_payment_succeeds(
     container: Container, stripe: Stripe, user_id: str
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     facts = stripe.facts(started.session_id)
     stripe.deliver(ev.checkout_completed(facts, now=stripe.now(), payment_status="unpaid"))
@@ -97,7 +93,6 @@ def test_an_unpaid_completion_grants_nothing_until_the_async_payment_succeeds(
 def test_a_failed_payment_grants_nothing_and_the_payment_is_failed(
     container: Container, stripe: Stripe, user_id: str
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     assert ev.types_of(stripe.outcome(started.session_id, "failed")) == [
         "checkout.session.completed", "checkout.session.async_payment_failed"]
@@ -106,7 +101,6 @@ def test_a_failed_payment_grants_nothing_and_the_payment_is_failed(
 
 
 def test_an_expired_session_closes_the_pending_payment(container: Container, stripe: Stripe, user_id: str) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     stripe.outcome(started.session_id, "cancel")
     assert payment_of(container, started.session_id).status is PaymentStatus.EXPIRED
@@ -116,14 +110,12 @@ def test_an_expired_session_closes_the_pending_payment(container: Container, str
 def test_an_event_of_a_type_we_do_not_handle_is_stored_and_ignored(container: Container, stripe: Stripe) -> None:
     event = ev.event("customer.created", {"id": "cus_x", "object": "customer"}, created=stripe.now())
     stripe.deliver(event)
-    assert container.billing is not None
     stored = container.billing.event(event["id"])
     assert stored is not None and stored.status is EventStatus.IGNORED
 
 
 # --- signatures -------------------------------------------------------------------------------
 def _pack_event(container: Container, stripe: Stripe, user_id: str) -> dict:  # type: ignore[type-arg]
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     return ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
 
@@ -132,7 +124,6 @@ def _pack_event(container: Container, stripe: Stripe, user_id: str) -> dict:  # 
 def test_a_bad_signature_is_refused_and_nothing_is_stored(
     container: Container, stripe: Stripe, user_id: str, attack: str
 ) -> None:
-    assert container.billing is not None
     event = _pack_event(container, stripe, user_id)
     payload, header = stripe.signed(event)
     if attack == "tampered":
@@ -155,7 +146,6 @@ def test_a_bad_signature_is_refused_and_nothing_is_stored(
 def test_a_signed_body_that_is_not_an_event_is_refused_and_nothing_is_stored(
     container: Container, stripe: Stripe
 ) -> None:
-    assert container.billing is not None
     for body in ({"hello": "world"}, {"id": "evt_1", "object": "event", "type": "x", "created": 1, "data": []}):
         payload = json.dumps(body).encode()
         header = ev.sign(payload, stripe.secret, int(__import__("time").time()))
@@ -166,7 +156,6 @@ def test_a_signed_body_that_is_not_an_event_is_refused_and_nothing_is_stored(
 
 # --- plans and subscriptions -------------------------------------------------------------------
 def subscribe(container: Container, stripe: Stripe, user_id: str, plan_id: str = "pro") -> str:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, plan_id=plan_id, **urls())
     stripe.outcome(started.session_id, "paid")
     return started.session_id
@@ -175,7 +164,6 @@ def subscribe(container: Container, stripe: Stripe, user_id: str, plan_id: str =
 def test_a_paid_plan_grants_its_monthly_credits_expiring_at_the_end_of_the_invoice_period(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
-    assert container.billing is not None
     session_id = subscribe(container, stripe, user_id)
     period_end = ev.add_month(clock.now()).replace(microsecond=0)
     plan_grants = [g for g in container.ledger.balance(user_id).grants if g.reference == f"payment:{payment_of(container, session_id).id}"]
@@ -203,7 +191,6 @@ def test_each_invoice_grants_once_and_purchased_credits_outlive_the_plan_credits
 def test_a_failed_renewal_makes_the_subscription_past_due_and_a_failure_after_payment_changes_nothing(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
-    assert container.billing is not None
     session_id = subscribe(container, stripe, user_id)
     paid_invoice = next(e for e in stripe.delivered if e["type"] == "invoice.paid")
     late_failure = dict(paid_invoice, id=ev.new_event_id(), type="invoice.payment_failed")
@@ -217,7 +204,6 @@ def test_a_failed_renewal_makes_the_subscription_past_due_and_a_failure_after_pa
 def test_out_of_order_subscription_events_keep_the_newest_state(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
-    assert container.billing is not None
     session_id = subscribe(container, stripe, user_id)
     t = stripe.now()
     start = clock.now()
@@ -264,7 +250,6 @@ def test_a_plan_change_takes_effect_as_stripe_reports_it(
 def test_invoice_paid_before_the_checkout_event_still_grants_once(
     container: Container, stripe: Stripe, user_id: str
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, plan_id="pro", **urls())
     events = ev.checkout_outcome(stripe.facts(started.session_id), "paid", stripe.clock.now())
     for event in reversed(events):  # invoice.paid, subscription.created, checkout.session.completed
@@ -297,7 +282,6 @@ def test_a_refund_that_takes_the_balance_below_the_low_balance_threshold_is_noti
     # billing wrote its reversal past the watcher and nobody was told).
     container = build(settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET, low_balance_threshold=150,
                                              low_balance_rearm=300))  # fmt: skip
-    assert container.billing is not None and container.platform_events is not None
     stripe, user_id = Stripe(container.billing, clock, gateway), new_user(container)
     session_id = buy_pack(container, stripe, user_id)  # 100 -> 600: re-armed
     clock.advance(seconds=1)
@@ -363,7 +347,6 @@ def test_a_refund_for_a_charge_we_do_not_know_stays_pending_and_reconciliation_r
     event = ev.charge_refunded(payment_intent="pi_unknown", amount_cents=1000, currency="usd",
                                amount_refunded=1000, previously_refunded=0, now=stripe.now())
     stripe.deliver(event)
-    assert container.billing is not None
     stored = container.billing.event(event["id"])
     assert stored is not None and (stored.status, stored.awaiting) == (EventStatus.PENDING, "pi:pi_unknown")
     report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
@@ -405,7 +388,6 @@ def test_a_failing_handler_leaves_the_event_failed_and_a_retry_succeeds(
 def test_reconciliation_replays_a_missed_event_exactly_once_and_retries_failed_ones(
     container: Container, stripe: Stripe, user_id: str, gateway, clock: ManualClock  # type: ignore[no-untyped-def]
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     missed = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
     gateway.events.append(missed)  # Stripe has it; its webhook never reached us
@@ -423,7 +405,6 @@ def test_reconciliation_replays_a_missed_event_exactly_once_and_retries_failed_o
 def test_reconciliation_reports_a_shortfall_to_look_at(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
-    assert container.billing is not None
     session_id = buy_pack(container, stripe, user_id)
     container.ledger.charge(user_id, feature_key="task.strategy", quantity=20, idempotency_key="spend")  # 500
     stripe.refund(session_id, amount_refunded=2000)
@@ -436,7 +417,6 @@ def test_reconciliation_reports_a_shortfall_to_look_at(
 def test_reconciliation_skips_a_malformed_listed_event_and_handles_the_rest(
     container: Container, stripe: Stripe, user_id: str, gateway, clock: ManualClock  # type: ignore[no-untyped-def]
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_100", **urls())
     missed = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
     gateway.events.extend([{"id": "evt_broken", "created": stripe.now(), "type": "x"}, missed])
@@ -467,7 +447,6 @@ def test_reconciliation_handles_an_event_whose_job_was_lost(
 def test_an_invoice_without_line_periods_grants_until_the_subscription_period_ends(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
-    assert container.billing is not None
     session_id = subscribe(container, stripe, user_id)
     start = clock.now()
     invoice = ev.invoice_event("invoice.paid", stripe.facts(session_id), now=stripe.now(), number=2,
@@ -484,7 +463,6 @@ def test_an_invoice_without_line_periods_grants_until_the_subscription_period_en
 def test_a_failed_first_invoice_fails_the_checkout_payment_and_grants_nothing(
     container: Container, stripe: Stripe, user_id: str, only_the_invoice: bool
 ) -> None:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, plan_id="pro", **urls())
     events = ev.checkout_outcome(stripe.facts(started.session_id), "failed", stripe.clock.now())
     assert ev.types_of(events) == ["customer.subscription.created", "invoice.payment_failed"]

@@ -47,7 +47,7 @@ def sqlite_app(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[Calla
 
     def build(database_url: str) -> Flask:
         app = make_app(uow=None, settings=make_settings(database_url=database_url))
-        engines.append(app.extensions["houston"].resources["engine"])
+        engines.append(app.extensions["houston"].resources.engine)
         return app
 
     yield build

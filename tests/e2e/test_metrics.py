@@ -102,7 +102,7 @@ def test_database_errors_are_counted(tmp_path: object) -> None:
     from entrypoints.http.app import create_app
 
     container = bootstrap(make_settings(database_url=f"sqlite:///{tmp_path}/m.db"))
-    engine = container.resources["engine"]
+    engine = container.resources.engine
     with pytest.raises(OperationalError), engine.connect() as connection:
         connection.execute(text("SELECT * FROM no_such_table"))
     scrape = create_app(container).test_client().get("/metrics").get_data(as_text=True)

@@ -69,7 +69,7 @@ def nodes(migrated: list[str]) -> Iterator[NodeContainers]:
 
     yield build
     for container in built:
-        engine = container.resources.get("engine")
+        engine = container.resources.engine
         if engine is not None:
             engine.dispose()
 

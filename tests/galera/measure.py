@@ -48,7 +48,7 @@ def _conflicts(containers: list[Container]) -> int:
 
     total = 0
     for container in containers:
-        with container.resources["engine"].connect() as connection:
+        with container.resources.engine.connect() as connection:
             rows = connection.execute(text("SHOW GLOBAL STATUS WHERE Variable_name IN "
                                            "('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')")).all()
             total += sum(int(value) for _, value in rows)

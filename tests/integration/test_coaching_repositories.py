@@ -163,7 +163,6 @@ def test_deleting_a_workspace_deletes_everything_in_it(container: Container) -> 
 
 # --- the use cases on each backend -----------------------------------------------------------------
 def test_a_message_and_an_abandoned_stream_are_charged_and_stored_on_every_backend(container: Container) -> None:
-    assert container.coaching is not None
     user = new_user(container)
     coaching = container.coaching
     session = coaching.create_session(user, coaching.create_workspace(user, name="W").id)

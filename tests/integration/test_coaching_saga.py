@@ -58,7 +58,6 @@ class FlakyHolds:
 class Saga:
     def __init__(self, container: Container, clock: ManualClock) -> None:
         self.container, self.clock = container, clock
-        assert container.coaching is not None
         self.holds = FlakyHolds(container.ledger)
         self.model = FakeCoach()
         base = container.coaching

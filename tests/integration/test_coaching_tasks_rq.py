@@ -13,7 +13,7 @@ from domain.coaching.model import TaskStatus
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job
 from entrypoints.bootstrap import JOB_FUNCTION, Container
-from entrypoints.worker import jobs
+from entrypoints.worker import rq_entry
 from tests.coaching_support import FakeCoach
 from tests.helpers import T0, unique
 from tests.integration.test_rq_worker import BurstWorker
@@ -46,7 +46,7 @@ def container(
 ) -> Container:
     queue = RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=QUEUE)
     built = make_container(queue=queue, clock=clock, coach_model=FakeCoach(text="A three step strategy."))
-    monkeypatch.setattr(jobs, "_container", built)  # what `houston worker` builds with prepare()
+    monkeypatch.setattr(rq_entry, "_container", built)  # what `houston worker` builds with prepare()
     return built
 
 
@@ -56,7 +56,6 @@ def work(redis: Redis) -> None:
 
 
 def a_task(container: Container) -> tuple[str, str]:
-    assert container.coaching is not None
     user = container.identity.register(f"{unique('t')}@example.com", "correct horse battery").user.id
     workspace = container.coaching.create_workspace(user, name="W")
     task = container.coaching.create_task(user, type="strategy", workspace_id=workspace.id, input={"notes": "go"})
@@ -67,7 +66,6 @@ def a_task(container: Container) -> tuple[str, str]:
 def test_a_worker_runs_the_task_stores_its_result_and_captures_the_hold(container: Container, redis: Redis) -> None:
     user, task_id = a_task(container)
     work(redis)
-    assert container.coaching is not None
     task = container.coaching.get_task(user, task_id)
     assert (task.status, task.result, task.credits_charged, task.settled) == (
         TaskStatus.SUCCEEDED, "A three step strategy.", 25, True
@@ -79,7 +77,7 @@ def test_a_worker_runs_the_task_stores_its_result_and_captures_the_hold(containe
 
 
 def test_a_task_whose_model_fails_is_failed_and_its_hold_released(container: Container, redis: Redis) -> None:
-    assert isinstance(container.coach_model, FakeCoach) and container.coaching is not None
+    assert isinstance(container.coach_model, FakeCoach)
     container.coach_model.fail = True
     user, task_id = a_task(container)
     work(redis)
@@ -90,7 +88,7 @@ def test_a_task_whose_model_fails_is_failed_and_its_hold_released(container: Con
 
 
 def test_a_task_cancelled_before_the_worker_takes_it_is_never_run_nor_charged(container: Container, redis: Redis) -> None:
-    assert isinstance(container.coach_model, FakeCoach) and container.coaching is not None
+    assert isinstance(container.coach_model, FakeCoach)
     user, task_id = a_task(container)
     container.coaching.cancel_task(user, task_id)
     assert container.ledger.balance(user).held == 0
@@ -103,7 +101,6 @@ def test_a_task_cancelled_before_the_worker_takes_it_is_never_run_nor_charged(co
 def test_a_task_stuck_running_is_failed_by_the_periodic_sweep_and_released(
     container: Container, redis: Redis, clock: ManualClock
 ) -> None:
-    assert container.coaching is not None
     user, task_id = a_task(container)
     redis.flushdb()  # its job is lost...
     container.coaching._start(task_id)  # ...after a worker took it and died

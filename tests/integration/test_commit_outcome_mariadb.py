@@ -100,7 +100,7 @@ def losing(mysql_engine: Any) -> Iterator[tuple[CommitLosingProxy, Container, Fl
     app = create_app(container)
     app.testing = True
     yield proxy, container, app.test_client()
-    container.resources["engine"].dispose()
+    container.resources.engine.dispose()
     proxy.close()
 
 
@@ -165,7 +165,7 @@ def frozen(mysql_engine: Any) -> Iterator[tuple[FreezableProxy, FlaskClient]]:
     app.testing = True
     yield proxy, app.test_client()
     proxy.thaw()
-    container.resources["engine"].dispose()
+    container.resources.engine.dispose()
     proxy.close()
 
 

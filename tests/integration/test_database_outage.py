@@ -242,7 +242,7 @@ def test_a_row_lock_held_elsewhere_is_a_503_within_the_lock_wait_bound(mysql_eng
     url = mysql_engine.url.render_as_string(hide_password=False)
     client = _client(url, db_read_timeout=10 * TIMEOUT)
     container = client.application.extensions["houston"]
-    with container.resources["engine"].connect() as session:
+    with container.resources.engine.connect() as session:
         assert session.execute(text("SELECT @@SESSION.innodb_lock_wait_timeout")).scalar_one() == TIMEOUT
     user = register(client)
     headers = {**auth_headers(user["access_token"]), "Idempotency-Key": "locked-1"}

@@ -21,7 +21,7 @@ from domain.platform import emitters
 from domain.shared.jobs import Job
 from domain.shared.outbox import relay_pending
 from entrypoints.bootstrap import JOB_FUNCTION, Container
-from entrypoints.worker import jobs
+from entrypoints.worker import rq_entry
 from tests.coaching_support import FakeCoach
 from tests.helpers import make_settings, unique
 from tests.integration.test_rq_worker import QUEUE, burst, work_until
@@ -89,7 +89,7 @@ def build(make_container: Callable[..., Container], switch: Switch, monkeypatch:
         queue=switch, coach_model=FakeCoach(text="Done."),
         settings=make_settings(webhook_allowed_networks="127.0.0.0/8", **settings),
     )  # fmt: skip
-    monkeypatch.setattr(jobs, "_container", built)  # what `houston worker` builds with prepare()
+    monkeypatch.setattr(rq_entry, "_container", built)  # what `houston worker` builds with prepare()
     return built
 
 
@@ -99,7 +99,6 @@ def test_a_task_committed_while_redis_is_down_runs_once_when_it_is_back(
 ) -> None:  # fmt: skip
     switch = Switch(dead_queue)
     container = build(make_container, switch, monkeypatch)
-    assert container.coaching is not None
     user = container.identity.register(f"{unique('o')}@example.com", "correct horse battery").user.id
     workspace = container.coaching.create_workspace(user, name="W")
     # rows that earlier tests left unsent in a shared database (their queues were fakes or down)

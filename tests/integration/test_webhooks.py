@@ -42,7 +42,6 @@ def container(make_container: Callable[..., Container], clock: ManualClock) -> C
 
 
 def platform(container: Container) -> Any:
-    assert container.platform_events is not None
     return container.platform_events
 
 

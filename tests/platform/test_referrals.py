@@ -36,7 +36,6 @@ def signup(container: Container, email: str, referrer: str | None = None) -> str
 
 
 def buy(container: Container, stripe: Stripe, user_id: str, *, customer: str | None = None) -> str:
-    assert container.billing is not None
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     facts = stripe.facts(started.session_id)
     if customer is not None:

@@ -55,7 +55,6 @@ def renew(container: Container, user: str, period_end: datetime) -> None:
 
 
 def notices(container: Container, user: str) -> list[Any]:
-    assert container.platform_events is not None
     page = container.platform_events.notifications.inbox(user, unread_only=False, limit=200, cursor=None)[0]
     return [n for n in page.items if n.type == "subscription_renewing"]
 
@@ -105,7 +104,6 @@ def test_a_subscription_that_will_not_renew_is_not_announced(container: Containe
 
 def test_the_renewal_notice_respects_the_users_preferences(container: Container) -> None:
     user, _ = subscriber(container, timedelta(days=1))
-    assert container.platform_events is not None
     container.platform_events.notifications.set_preferences(user, {"subscription_renewing": {"in_app": False}})
     run(container)
     assert notices(container, user) == []  # email only: not in the inbox

@@ -68,7 +68,6 @@ def _at(day: int, hour: int = 12) -> datetime:
 
 @pytest.fixture
 def scenario(container: Container, clock: ManualClock) -> dict[str, str]:
-    assert container.billing is not None
     stripe = Stripe(container.billing, clock)
     register = container.identity.register
     a = register(f"{unique('a')}@example.com", PASSWORD).user.id

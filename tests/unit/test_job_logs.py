@@ -6,16 +6,16 @@ import pytest
 from rq import Queue
 
 from entrypoints.bootstrap import bootstrap
-from entrypoints.worker import jobs
+from entrypoints.worker import rq_entry
 from tests.helpers import make_settings
 
 
 def test_a_job_run_by_rq_logs_rqs_job_id(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(jobs, "_container", bootstrap(make_settings()))
+    monkeypatch.setattr(rq_entry, "_container", bootstrap(make_settings()))
     queue = Queue("default", is_async=False, connection=fakeredis.FakeStrictRedis())
 
     with caplog.at_level("INFO", logger="entrypoints.worker.jobs"):
-        job = queue.enqueue(jobs.execute, "ledger.release_expired_holds", {})
+        job = queue.enqueue(rq_entry.execute, "ledger.release_expired_holds", {})
 
     [done] = [r for r in caplog.records if r.getMessage() == "job done"]
     assert done.job_id == job.id and done.job == "ledger.release_expired_holds"  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from entrypoints.worker.schedule import SCHEDULE, LocalSlotClaims, Periodic, tic
 from tests.helpers import T0, make_settings, unique
 
 PASSWORD = "correct horse battery"
-FUNCTION = "entrypoints.worker.jobs.execute"
+FUNCTION = "entrypoints.worker.rq_entry.execute"
 
 
 # --- the unit of work hands jobs over after commit ------------------------------------------
