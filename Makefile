@@ -34,7 +34,7 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
-	$(BIN)/mypy domain adapters entrypoints
+	$(BIN)/mypy domain adapters entrypoints bench
 
 # Benchmarks (not part of `make test`): the ledger's hot path against a bare Flask + SQL
 # endpoint (issue 11), the coaching per-message overhead (issue 14), and the cost of rate

@@ -339,6 +339,7 @@ def usage_at_scale(url: str, tokens: dict[str, str], sizes: dict[str, int], repe
 
     container = bootstrap(load_settings(server_env(url)))
     engine = container.resources.engine
+    assert engine is not None, "the bench runs on SQL storage"
     app = create_app(container)
     client = app.test_client()
     users = {label: container.identity.authenticate_access_token(tokens[label]).user_id for label in sizes}
@@ -536,7 +537,8 @@ def fund_accounts(url: str, env: dict[str, str], tokens: list[str]) -> None:
     for token in tokens:
         user_id = container.identity.authenticate_access_token(token).user_id
         container.ledger.grant(user_id, source=GrantSource.PURCHASE, amount=FUNDS, idempotency_key="bench-funds")
-    container.resources.engine.dispose()
+    if container.resources.engine is not None:
+        container.resources.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -135,7 +135,8 @@ def funded_keys(args: argparse.Namespace) -> list[str]:
         user = container.identity.register(f"bench-{uuid.uuid4().hex[:12]}@example.com", "bench password 1").user
         container.ledger.grant(user.id, source="promo", amount=10**9, idempotency_key="bench-funds")
         keys.append(container.identity.create_api_key(user.id, "bench")[1])
-    container.resources.engine.dispose()
+    if container.resources.engine is not None:
+        container.resources.engine.dispose()
     return keys
 
 

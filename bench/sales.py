@@ -47,7 +47,7 @@ def _fresh(url: str | None) -> str:
 
     parsed = make_url(url)
     assert parsed.database and "bench" in parsed.database, "the bench database's name must contain 'bench'"
-    server = make_engine(parsed.set(database=""))
+    server = make_engine(parsed.set(database="").render_as_string(hide_password=False))
     with server.begin() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
         connection.execute(text(f"CREATE DATABASE `{parsed.database}` CHARACTER SET utf8mb4"))

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,13 +67,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def call(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
+def call(port: int, method: str, path: str, body: dict[str, Any] | None = None,
+         headers: dict[str, str] | None = None) -> dict[str, Any]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}", method=method, data=json.dumps(body).encode() if body else None,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"{}")
+        answer: dict[str, Any] = json.loads(response.read() or b"{}")
+        return answer
 
 
 def health_latency(port: int, timeout: float) -> float:
@@ -84,7 +87,7 @@ def health_latency(port: int, timeout: float) -> float:
     return time.monotonic() - started
 
 
-def slowloris(port: int) -> dict:
+def slowloris(port: int) -> dict[str, float | int]:
     head = (b"POST /v1/auth/login HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n" + b'{"email": "slow@example.com", "pass')
     sockets = []
@@ -104,7 +107,7 @@ def slowloris(port: int) -> dict:
             "health_max_s": round(max(samples), 3), "health_median_s": round(sorted(samples)[len(samples) // 2], 3)}
 
 
-def charges(port: int, key: str) -> dict:
+def charges(port: int, key: str) -> dict[str, str | None]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA)
     out = subprocess.run(
@@ -112,12 +115,15 @@ def charges(port: int, key: str) -> dict:
          "-H", "Content-Type: application/json", f"http://127.0.0.1:{port}"],
         capture_output=True, text=True, timeout=60,
     ).stdout
-    pick = lambda pattern: (re.search(pattern, out, re.M) or [None, None])[1]  # noqa: E731
+    def pick(pattern: str) -> str | None:
+        found = re.search(pattern, out, re.M)
+        return found[1] if found else None
+
     return {"charges_per_s": pick(r"Requests/sec:\s+([\d.]+)"), "p50": pick(r"^\s+50%\s+(\S+)"),
             "p99": pick(r"^\s+99%\s+(\S+)"), "non_2xx": pick(r"Non-2xx or 3xx responses: (\d+)") or "0"}
 
 
-def run(name: str, extra: list[str], env: dict[str, str]) -> dict:
+def run(name: str, extra: list[str], env: dict[str, str]) -> dict[str, object]:
     port = upstream = free_port()
     argv = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "-c", "python:entrypoints.gunicorn_conf",
             "--bind", f"127.0.0.1:{upstream}", "--no-control-socket", *extra]

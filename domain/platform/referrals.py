@@ -265,8 +265,9 @@ class Referrals:
     def _qualify(self, payment_id: str, user_id: str, customer_id: str | None, card: str | None) -> str | None:
         now = self._clock.now()
         with self._uow() as uow:
-            # Locking reads first: on MySQL/MariaDB (REPEATABLE READ) the snapshot the cap's count
-            # reads is taken at the first plain read, which must come after the referrer's lock.
+            # Locking reads first: the cap's count must be read after the referrer's lock, so that
+            # it sees every qualifier committed before it (READ COMMITTED reads what is committed
+            # when each statement runs; under REPEATABLE READ the snapshot is the first plain read).
             referral = uow.referrals.of_referee(user_id, for_update=True)
             if referral is None or referral.status is not ReferralStatus.SIGNED_UP:
                 return None
