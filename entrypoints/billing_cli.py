@@ -46,9 +46,7 @@ def _simulate_payment(settings: Settings, args: argparse.Namespace) -> int:
 
 def simulate_payment(container: Any, session_id: str, outcome: str = "paid") -> int:
     """Complete `session_id` with `outcome` (paid | failed | cancel); returns the exit status."""
-    from entrypoints.fake_payments import fake_checkout_for
-
-    checkout = fake_checkout_for(container)
+    checkout = container.fake_checkout
     if checkout is None:
         print("houston: simulate-payment needs the fake gateway: unset STRIPE_SECRET_KEY "
               "(with Stripe, use its CLI: stripe trigger / stripe listen)", file=sys.stderr)

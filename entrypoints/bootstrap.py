@@ -20,6 +20,7 @@ from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
+from entrypoints.fake_payments import build_fake_checkout, fake_state_file
 from entrypoints.container import Container, Resources, UowFactory
 from entrypoints.observability import Metrics, NullMetrics, RateLimiter, counted_ledger, watch_engine
 from entrypoints.platform_wiring import build_platform_events
@@ -135,6 +136,7 @@ def bootstrap(
         platform_events=build_platform_events(settings, uow, clock, ids),  # issue 22
         platform24=platform24,
         slot_claims=_slot_claims(redis),
+        fake_checkout=build_fake_checkout(settings, billing, gateway, clock),
     )
     if inline is not None:
         inline.bind(lambda job: run_job(container, job))
@@ -268,8 +270,6 @@ def _gateway(settings: Settings, clock: Clock, ids: IdGenerator) -> PaymentGatew
     if settings.is_production:  # load_settings refuses this already; a hand-made Settings must not slip through
         raise ConfigError("HOUSTON_ENV=production never runs on the fake payment gateway")
     from adapters.stripe.fake import FakePaymentGateway
-
-    from entrypoints.fake_payments import fake_state_file
 
     return FakePaymentGateway(settings.public_base_url, ids, clock=clock, state_file=fake_state_file(settings))
 

@@ -30,6 +30,7 @@ from entrypoints.platform24 import Platform24
 from entrypoints.worker.schedule import SlotClaims
 
 if TYPE_CHECKING:
+    from adapters.stripe.fake import FakeCheckout
     from redis import Redis
     from sqlalchemy.engine import Engine
 
@@ -80,6 +81,7 @@ class Container:
     platform_events: PlatformEvents  # issue 22
     platform24: Platform24  # issue 24: referrals, GDPR, sales figures
     slot_claims: SlotClaims  # the periodic schedule's: shared on Redis, else this process's own
+    fake_checkout: FakeCheckout | None  # the development checkout page; None with Stripe (or no webhook secret)
 
     def check_readiness(self) -> dict[str, str]:
         results: dict[str, str] = {}

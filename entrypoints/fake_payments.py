@@ -14,8 +14,10 @@ from adapters.stripe.fake import FakeCheckout, FakePaymentGateway
 from entrypoints.config import ConfigError
 
 if TYPE_CHECKING:
+    from domain.billing.ports import PaymentGateway
+    from domain.billing.services import BillingService
+    from domain.shared.clock import Clock
     from entrypoints.config import Settings
-    from entrypoints.container import Container
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +31,20 @@ def fake_state_file(settings: Settings) -> str | None:
     return str(Path(settings.data_dir) / "fake-stripe.json")
 
 
-def fake_checkout_for(container: Container) -> FakeCheckout | None:
-    """A FakeCheckout when the container's gateway is the fake one (else None). Also binds the fake
-    gateway's own events (a refund's `charge.refunded`, a cancellation's
+def build_fake_checkout(
+    settings: Settings, billing: BillingService, gateway: PaymentGateway, clock: Clock
+) -> FakeCheckout | None:
+    """The fake checkout when `gateway` is the fake one (else None), built once by bootstrap().
+    Also binds the fake gateway's own events (a refund's `charge.refunded`, a cancellation's
     `customer.subscription.updated`) to the same signed delivery."""
-    gateway = container.payment_gateway
     if not isinstance(gateway, FakePaymentGateway):
         return None
-    if container.settings.is_production:  # a Pay button that grants credits for nothing: never in production
+    if settings.is_production:  # a Pay button that grants credits for nothing: never in production
         raise ConfigError("HOUSTON_ENV=production never mounts the fake checkout page")
-    secret = container.settings.stripe_webhook_secret
+    secret = settings.stripe_webhook_secret
     if not secret:
         log.warning("no STRIPE_WEBHOOK_SECRET: the fake checkout is off (its events could not be verified)")
         return None
-    checkout = FakeCheckout(billing=container.billing, webhook_secret=secret, clock=container.clock, gateway=gateway)
+    checkout = FakeCheckout(billing=billing, webhook_secret=secret, clock=clock, gateway=gateway)
     gateway.bind_delivery(checkout.deliver)
     return checkout

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import swagger_ui_bundle
 from flask import Flask, Response, g, request, send_from_directory
 
+from entrypoints.config import ConfigError
 from entrypoints.http import errors, hostile
 from entrypoints.http.api import SECURITY_SCHEMES, Api
 from entrypoints.http.contract import state_the_contract
@@ -82,15 +83,16 @@ def _register_blueprints(api: Api) -> None:
 
 
 def _register_fake_checkout(app: Flask, container: Container) -> None:
-    """The development-only fake checkout page, when the fake gateway is in use (no STRIPE_SECRET_KEY).
-    A plain blueprint outside the OpenAPI document: it serves HTML to a browser."""
-    from entrypoints.fake_payments import fake_checkout_for
+    """The development-only fake checkout page, when bootstrap built one (the fake gateway is in
+    use: no STRIPE_SECRET_KEY). A plain blueprint outside the OpenAPI document: it serves HTML."""
+    checkout = container.fake_checkout
+    if checkout is None:
+        return
+    if container.settings.is_production:  # a container built for development, then production settings
+        raise ConfigError("HOUSTON_ENV=production never mounts the fake checkout page")
+    from entrypoints.http import fake_checkout
 
-    checkout = fake_checkout_for(container)
-    if checkout is not None:
-        from entrypoints.http import fake_checkout
-
-        fake_checkout.register(app, checkout)
+    fake_checkout.register(app, checkout)
 
 
 def _one_connection_per_request(app: Flask, container: Container) -> None:

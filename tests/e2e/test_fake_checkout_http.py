@@ -112,9 +112,7 @@ def test_a_repeated_post_with_the_right_token_is_a_conflict_not_a_second_grant(c
                                                                               container: Container) -> None:
     headers = buyer(client)
     session = start_checkout(client, headers)
-    from entrypoints.fake_payments import fake_checkout_for
-
-    checkout = fake_checkout_for(container)
+    checkout = container.fake_checkout
     assert checkout is not None
     token = checkout.form_token(session["session_id"])
     before = balance(client, headers)
