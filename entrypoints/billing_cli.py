@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.shared.errors import DomainError
 from entrypoints.config import Settings
+from entrypoints.fake_payments import TEST_CARDS
 
 
 def add_commands(sub: Any) -> None:
@@ -35,16 +36,20 @@ def add_commands(sub: Any) -> None:
     outcome.add_argument("--end-period", dest="outcome", action="store_const", const="end",
                          help="a plan (typically cancelled): its period ends and the subscription with it "
                               "(customer.subscription.deleted: back to the free plan)")
+    simulate.add_argument("--card", choices=sorted(TEST_CARDS), default=None,
+                          help="pay with this shared test card (its fingerprint is the same for every buyer, "
+                               "as when two accounts pay with one card: the referral same-card rule); "
+                               "default: a card of the buyer's own")
     simulate.set_defaults(handler=_simulate_payment, outcome="paid")
 
 
 def _simulate_payment(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.bootstrap import bootstrap
 
-    return simulate_payment(bootstrap(settings), args.session_id, args.outcome)
+    return simulate_payment(bootstrap(settings), args.session_id, args.outcome, card=args.card)
 
 
-def simulate_payment(container: Any, session_id: str, outcome: str = "paid") -> int:
+def simulate_payment(container: Any, session_id: str, outcome: str = "paid", *, card: str | None = None) -> int:
     """Complete `session_id` with `outcome` (paid | failed | cancel); returns the exit status."""
     checkout = container.fake_checkout
     if checkout is None:
@@ -55,7 +60,7 @@ def simulate_payment(container: Any, session_id: str, outcome: str = "paid") -> 
         if outcome in ("renew", "renew-fails", "end"):
             events = checkout.next_period(session_id, outcome)
         else:
-            events = checkout.complete(session_id, outcome)
+            events = checkout.complete(session_id, outcome, card=card)
     except DomainError as error:
         print(f"houston: {error.message}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters.stripe.fake import FakeCheckout, FakePaymentGateway
+from adapters.stripe.fake import TEST_CARDS, FakeCheckout, FakePaymentGateway
 from entrypoints.config import ConfigError
 
 if TYPE_CHECKING:
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from entrypoints.config import Settings
 
 log = logging.getLogger(__name__)
+
+__all__ = ["TEST_CARDS", "build_fake_checkout", "fake_state_file"]
 
 
 def fake_state_file(settings: Settings) -> str | None:

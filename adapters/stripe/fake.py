@@ -380,6 +380,15 @@ class CheckoutBilling(Protocol):
     def receive_webhook(self, payload: bytes, signature_header: str) -> None: ...
 
 
+TEST_CARDS = {"4242424242424242": "Visa 4242 (shared test card)", "5555555555554444": "Mastercard 4444 (shared test card)"}
+
+
+def card_fingerprint(card: str | None) -> str | None:
+    """The fingerprint of a test card: one per number, like Stripe's one per card (None: the
+    charge's own, a card nobody else used)."""
+    return None if card is None else hashlib.sha256(f"fake-card:{card}".encode()).hexdigest()[:16]
+
+
 class FakeCheckout:
     """Completes, fails or cancels a Checkout session the way Stripe would: with signed webhooks."""
 
@@ -418,15 +427,28 @@ class FakeCheckout:
             raise NotFound("No such checkout session.")
         return details
 
-    def complete(self, session_id: str, outcome: str) -> list[dict[str, Any]]:
-        """Send the events of `outcome` (paid | failed | cancel) for an open session; returns them."""
+    def complete(self, session_id: str, outcome: str, card: str | None = None) -> list[dict[str, Any]]:
+        """Send the events of `outcome` (paid | failed | cancel) for an open session; returns them.
+
+        A paid pack comes with its `charge.succeeded` (sent first, as Stripe mostly does), which carries the card's fingerprint
+        (the referral programme's same-card rule reads it): `card` is a test card number, whose
+        fingerprint is the same for every buyer who names it (two accounts paying with one card);
+        None is a card of the buyer's own (a fingerprint no one else has)."""
         if outcome not in ev.OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(ev.OUTCOMES)}")
+        if card is not None and card not in TEST_CARDS:
+            raise ValueError(f"card must be one of {', '.join(TEST_CARDS)}")
         details = self.details(session_id)
         if str(details.status) not in OPEN_STATUSES:
             raise Conflict(f"This checkout session is already {details.status}.")
         facts = ev.CheckoutFacts.from_details(details)
-        events = ev.checkout_outcome(facts, outcome, self._clock.now())
+        now = self._clock.now()
+        events = ev.checkout_outcome(facts, outcome, now)
+        if outcome == "paid" and facts.payment_intent is not None:  # Stripe usually sends the charge first
+            events.insert(0, ev.charge_succeeded(
+                payment_intent=facts.payment_intent, amount_cents=facts.amount_cents, currency=facts.currency,
+                now=ev.unix(now), customer=facts.customer, fingerprint=card_fingerprint(card),
+            ))
         if self._gateway is not None:
             self._gateway.record(events)
         self.deliver(events)

@@ -36,6 +36,7 @@ from markupsafe import escape
 from werkzeug.wrappers import Response as BaseResponse
 
 from domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from entrypoints.fake_payments import TEST_CARDS
 
 bp = Blueprint("fake_checkout", __name__)
 PATH = "/v1/billing/fake-checkout/<session_id>"
@@ -75,8 +76,11 @@ def complete(session_id: str) -> BaseResponse:
         raise InvalidInput("Unknown outcome.", details={"outcome": "Must be one of paid, failed, cancel."})
     if str(details.status) not in OPEN_STATUSES:  # a second press, another tab, the back button
         return _page(_settled_page(details), status=409)
+    card = request.form.get("card") or None
+    if card is not None and card not in TEST_CARDS:
+        raise InvalidInput("Unknown test card.", details={"card": "Must be one of " + ", ".join(TEST_CARDS) + "."})
     try:
-        events = _checkout().complete(session_id, outcome)
+        events = _checkout().complete(session_id, outcome, card=card)
     except Conflict:  # settled meanwhile (a concurrent press): the same page, never a second outcome
         return _page(_settled_page(_details(session_id)), status=409)
     target = _checkout().return_url(session_id, outcome)
@@ -163,9 +167,12 @@ def _checkout_page(details: Any, token: str) -> str:
         f'<button name="outcome" value="{o}">{label}</button> ' for o, label in OUTCOME_LABELS.items()
     )
     if open_:
-        form = (f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{buttons}</form>'
-                f"<p>From a shell: <code>houston simulate-payment {escape(details.session_id)} "
-                f"[--fail | --cancel]</code></p>")
+        cards = "".join(f'<option value="{n}">{escape(label)}</option>' for n, label in TEST_CARDS.items())
+        card = (f'<p><label>Card <select name="card"><option value="">a card of your own</option>{cards}'
+                f"</select></label></p>") if details.kind != "plan" else ""
+        form = (f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{card}{buttons}'
+                f"</form><p>From a shell: <code>houston simulate-payment {escape(details.session_id)} "
+                f"[--fail | --cancel] [--card 4242424242424242]</code></p>")
     else:
         form = f"<p>This session is <b>{escape(details.status)}</b>: nothing left to do.</p>"
     return f"""

@@ -385,3 +385,44 @@ def test_the_fake_portal_is_a_page_showing_the_subscription_and_the_way_back(cli
     assert "<td>active</td>" in html and 'href="https://app.example/account"' in html
     assert page.headers["X-Frame-Options"] == "DENY"
     assert client.get("/v1/billing/fake-portal/bps_fake_nobody").status_code == 404
+
+
+def test_paying_with_the_referrers_test_card_earns_no_bonus_and_a_card_of_ones_own_does(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The referral programme's same-card rule, offline: the page's shared test card has one
+    fingerprint for every buyer (two accounts paying with one card), a card of one's own another."""
+    from tests.e2e.api_client import register_admin
+
+    def buy(headers: dict[str, str], card: str) -> None:
+        session_id = start_checkout(client, headers)["session_id"]
+        html = client.get(PAGE + session_id).get_data(as_text=True)
+        assert '<option value="4242424242424242">' in html
+        answer = client.post(PAGE + session_id, data={"outcome": "paid", "token": page_token(client, session_id),
+                                                      "card": card})
+        assert answer.status_code == 303, answer.get_data(as_text=True)
+
+    referrer = register(client)
+    code = client.get("/v1/referrals", headers=auth_headers(referrer["access_token"])).get_json()["code"]
+    buy(auth_headers(referrer["access_token"]), "4242424242424242")
+    same_card = register(client, referral_code=code)
+    buy(auth_headers(same_card["access_token"]), "4242424242424242")
+    own_card = register(client, referral_code=code)
+    buy(auth_headers(own_card["access_token"]), "")
+
+    admin = register_admin(client, app.extensions["houston"])
+    path = f"/v1/admin/users/{referrer['user']['id']}/referrals"
+    signals = client.get(path, headers=auth_headers(admin["access_token"])).get_json()
+    by_referee = {r["referee_id"]: (r["status"], r["reason"]) for r in signals["referrals"]}
+    assert by_referee == {same_card["user"]["id"]: ("ineligible", "same_card"),
+                          own_card["user"]["id"]: ("pending", None)}
+
+
+def test_an_unknown_test_card_is_a_422_and_sends_nothing(client: FlaskClient) -> None:
+    headers = buyer(client)
+    session_id = start_checkout(client, headers)["session_id"]
+    answer = client.post(PAGE + session_id, data={"outcome": "paid", "token": page_token(client, session_id),
+                                                  "card": "4000000000000002"})
+    assert answer.status_code == 422 and answer.get_json()["error"]["details"] == {
+        "card": "Must be one of 4242424242424242, 5555555555554444."}
+    assert [p["status"] for p in payments(client, headers)] == ["pending"]

@@ -109,13 +109,14 @@ def test_the_same_idempotency_key_returns_the_same_session_and_a_different_body_
     assert gateway.create_checkout_session(request(idempotency_key="k2")).id != first.id
 
 
-def test_completing_a_pack_sends_one_verified_event_and_makes_its_payment_refundable(
+def test_completing_a_pack_sends_its_charge_and_its_completion_verified_and_makes_it_refundable(
         gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
     session_id = pay(gateway, billing, checkout)
 
-    [event] = billing.received
-    assert event["type"] == "checkout.session.completed"
+    charge, event = billing.received
+    assert (charge["type"], event["type"]) == ("charge.succeeded", "checkout.session.completed")
     intent = event["data"]["object"]["payment_intent"]
+    assert charge["data"]["object"]["payment_intent"] == intent
     assert gateway.charges[intent]["amount"] == 1000
     assert checkout.return_url(session_id, "paid") == f"http://app.example/ok?s={session_id}"
     assert checkout.return_url(session_id, "cancel") == "http://app.example/no"
@@ -174,7 +175,7 @@ def test_list_events_returns_what_was_sent_after_a_time_oldest_first_by_type(
     later = list(gateway.list_events(created_after=T0))
     invoices = list(gateway.list_events(created_after=T0 - timedelta(seconds=1), types=["invoice.paid"]))
 
-    assert len(everything) == 4
+    assert len(everything) == 5  # the pack's charge and completion, the plan's three
     assert [e["created"] for e in everything] == sorted(e["created"] for e in everything)
     assert ev.types_of(later) == ["checkout.session.completed", "customer.subscription.created", "invoice.paid"]
     assert ev.types_of(invoices) == ["invoice.paid"]
@@ -201,7 +202,7 @@ def test_a_failing_delivery_does_not_fail_the_refund_and_the_event_stays_listed(
 
     assert refund.status == "succeeded"
     assert ev.types_of(list(gateway.list_events(created_after=T0 - timedelta(days=1)))) == [
-        "checkout.session.completed", "charge.refunded"]
+        "charge.succeeded", "checkout.session.completed", "charge.refunded"]
 
 
 def test_the_portal_is_a_page_of_the_service_that_knows_its_way_back(gateway: FakePaymentGateway) -> None:
@@ -225,7 +226,7 @@ def test_a_session_that_is_no_longer_pending_cannot_be_completed_again(
 
     with pytest.raises(Conflict):
         checkout.complete(session_id, "paid")
-    assert len(billing.received) == 1
+    assert ev.types_of(billing.received) == ["charge.succeeded", "checkout.session.completed"]
 
 
 def test_the_form_token_is_tied_to_the_session_and_the_secret(billing: RecordingBilling) -> None:
@@ -301,3 +302,20 @@ def test_concurrent_refunds_through_several_gateways_never_refund_more_than_was_
 
     assert sorted(outcomes) == ["ok"] * 10 + ["refused"] * 6
     assert gateways[3].charges[intent]["refunded"] == 1000
+
+
+def test_a_shared_test_card_has_one_fingerprint_for_every_buyer_and_a_card_of_ones_own_another(
+        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
+    def fingerprint(card: str | None) -> str:
+        session = gateway.create_checkout_session(request(idempotency_key=f"k-{len(gateway.sessions)}"))
+        billing.details[session.id] = Details(session.id, "pack")
+        checkout.complete(session.id, "paid", card=card)
+        charge = billing.received[-2]
+        assert charge["type"] == "charge.succeeded"
+        return str(charge["data"]["object"]["payment_method_details"]["card"]["fingerprint"])
+
+    shared = [fingerprint("4242424242424242"), fingerprint("4242424242424242")]
+    own = [fingerprint(None), fingerprint(None)]
+    assert shared[0] == shared[1] and len({*own, shared[0], fingerprint("5555555555554444")}) == 4
+    with pytest.raises(ValueError, match="card must be one of"):
+        checkout.complete("cs_test_fake_any", "paid", card="4000000000000002")
