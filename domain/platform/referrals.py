@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from domain.identity.model import User
 from domain.ledger.errors import PendingGrantClosed
 from domain.ledger.model import GrantSource, PendingStatus
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditGrants
 from domain.shared.errors import DuplicateRecord
 from domain.shared.ids import IdGenerator
 from domain.shared.clock import Clock
@@ -171,7 +171,7 @@ class Referrals:
         self,
         *,
         uow: Callable[[], ReferralUnitOfWork],
-        ledger: Ledger,
+        ledger: CreditGrants,
         clock: Clock,
         ids: IdGenerator,
         disposable: DisposableDomains,

@@ -40,7 +40,7 @@ from domain.billing.services.events import Outcome
 from domain.billing.services.handlers import PaymentNotYetKnown, _done
 from domain.ledger.model import EntryKind, GrantSource, consumption_order
 from domain.ledger.results import Movement
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditBooking
 from domain.shared.clock import Clock
 from domain.shared.purchase_hooks import NoPurchaseHooks, PurchaseHooks
 from domain.ledger.services.book import Book
@@ -65,7 +65,7 @@ class Convergence:
         *,
         uow: Callable[[], BillingUnitOfWork],
         clock: Clock,
-        ledger: Ledger,
+        ledger: CreditBooking,
         purchase_hooks: PurchaseHooks | None = None,
     ) -> None:
         self._uow = uow
