@@ -171,8 +171,9 @@ def retrying(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run `work` (a whole unit of work) again when storage reports contention, with jittered backoff:
-    the retry policy `transaction` applies; called directly only where the transaction has a shape
-    of its own (the ledger's `once`, a sweep's per-account step)."""
+    the retry policy `transaction` applies. Called directly only where the unit of work has a shape
+    of its own: the ledger's `once` (a replay rolls its attempt back; a lost COMMIT is settled by
+    the key) and billing's `handle_event` (a handler, several transactions, rerun whole)."""
     for attempt in range(1, attempts + 1):
         try:
             return work()
