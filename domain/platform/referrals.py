@@ -184,6 +184,11 @@ class Referrals:
     # --- codes -----------------------------------------------------------------------------
     def code_for(self, user_id: str) -> str:
         """The user's code, made on first use (a clash with another code draws again)."""
+        with self._uow() as uow:  # a read (most calls): on MariaDB it goes on in the request's next unit
+            code = uow.referrals.code_of(user_id)
+        if code is not None:
+            return code
+
         def code_of(uow: ReferralUnitOfWork) -> str:
             code = uow.referrals.code_of(user_id)
             if code is None:  # a new random draw on every try
