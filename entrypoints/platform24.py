@@ -9,7 +9,7 @@ from domain.billing.catalogue import Catalogue
 from domain.billing.ports import PaymentGateway
 from domain.identity.core import AuthResult
 from domain.identity.ports import PasswordHasher
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditGrants
 from domain.platform.gdpr import Gdpr
 from domain.platform.referrals import ReferralPolicy, Referrals
 from domain.platform.sales import SalesFigures
@@ -29,7 +29,7 @@ class Platform24:
 
 
 def build_platform24(
-    settings: Settings, *, uow: Any, ledger: Ledger, clock: Clock, ids: IdGenerator, hasher: PasswordHasher,
+    settings: Settings, *, uow: Any, ledger: CreditGrants, clock: Clock, ids: IdGenerator, hasher: PasswordHasher,
     gateway: PaymentGateway, catalogue: Catalogue,
 ) -> Platform24:  # fmt: skip
     from adapters.email.disposable import PackagedDisposableDomains

@@ -3,12 +3,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.ledger.budgets import BudgetRepository, BudgetScope
 from domain.ledger.results import BalanceView, Movement
-from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord, PendingGrant
+from domain.ledger.model import (
+    Account,
+    Allocation,
+    Entry,
+    EntryKind,
+    Grant,
+    GrantSource,
+    Hold,
+    IdempotencyRecord,
+    PendingGrant,
+)
 from domain.shared.uow import UnitOfWork
+
+if TYPE_CHECKING:  # the services import these ports: only the type checker reads this import
+    from domain.ledger.services.book import Work
 
 
 class LedgerRepository(Protocol):
@@ -93,3 +106,41 @@ class CreditHolds(Protocol):
     def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement: ...
 
     def balance(self, account_id: str) -> BalanceView: ...
+
+
+# --- what other areas may ask of the ledger (issue 26 §3) -------------------------------------
+# Each area receives the narrowest of these it needs, never the concrete `Ledger`, so a test can
+# hand it a fake that fails a call (tests/unit/test_ledger_ports.py), and the ledger's verbs an
+# area may call are written down here. `Ledger` satisfies each structurally; mypy checks that
+# where bootstrap() passes it, and in tests/unit/test_ledger_ports.py.
+
+
+class CreditGrants(Protocol):
+    """Credits given and taken back by another area (platform: referral bonuses, the referee's
+    welcome grant and their reversal). Every call is idempotent by its key."""
+
+    def grant(self, account_id: str, *, source: GrantSource | str, amount: int, idempotency_key: str,
+              expires_at: datetime | None = None, reference: str | None = None) -> Movement: ...  # fmt: skip
+
+    def reverse_grant(self, grant_id: str, *, amount: int, reason: str, idempotency_key: str) -> Movement: ...
+
+    def add_pending_grant(self, account_id: str, *, source: GrantSource | str, amount: int, idempotency_key: str,
+                          reference: str | None = None) -> str: ...  # fmt: skip
+
+    def release_pending_grant(
+        self, pending_id: str, *, idempotency_key: str, expires_at: datetime | None = None
+    ) -> Movement: ...
+
+    def void_pending_grant(self, pending_id: str, *, idempotency_key: str) -> Movement: ...
+
+    def pending_grants(self, account_id: str) -> list[PendingGrant]: ...
+
+
+class CreditBooking(Protocol):
+    """A movement of credits inside the caller's own unit of work (billing: a payment converges
+    and its credits move in one transaction, `domain/billing/services/converge.py`). `work` says
+    what happens to the locked account (a `Book`); the result is saved under `key`, and the caller
+    commits. The caller's unit of work must be a `LedgerUnitOfWork` (billing's is)."""
+
+    def book_within(self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str,
+                    args: dict[str, Any], work: Work) -> Movement: ...  # fmt: skip

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
+from domain.ledger.model import Grant
 from domain.ledger.ports import LedgerRepository
 from domain.shared.clock import Clock
 from domain.shared.events import emit
-from domain.shared.uow import UnitOfWork
+from domain.shared.uow import UnitOfWork, transaction
 
 WINDOWS = ((7, timedelta(days=5), timedelta(days=7)), (1, timedelta(0), timedelta(days=1)))
 PAGE = 200
@@ -31,7 +32,7 @@ def announce_expiring(uow: Callable[[], ExpiringUnitOfWork], clock: Clock) -> in
     for days, near, far in WINDOWS:
         after: str | None = None
         while True:
-            with uow() as unit:
+            def page(unit: ExpiringUnitOfWork) -> list[Grant]:  # run at once, in this iteration
                 grants = unit.ledger.grants_expiring(now + near, now + far, after=after, limit=PAGE)
                 for grant in grants:
                     obj: dict[str, Any] = {
@@ -39,7 +40,9 @@ def announce_expiring(uow: Callable[[], ExpiringUnitOfWork], clock: Clock) -> in
                         "granted": grant.granted, "expires_at": grant.expires_at, "window": f"{days}d",
                     }  # fmt: skip
                     emit(unit, "credits.expiring", user_id=grant.account_id, object_id=grant.id, obj=obj, version=days, at=now)
-                unit.commit()
+                return grants
+
+            grants = transaction(uow, page)  # events keyed by grant and window: a rerun adds none twice
             announced += len(grants)
             if len(grants) < PAGE:
                 break

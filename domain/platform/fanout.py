@@ -21,7 +21,7 @@ from typing import Any
 from domain.platform.notifications import Notifications
 from domain.platform.webhooks import Webhooks
 from domain.platform.webhooks_ports import PlatformEventsUnitOfWork
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 
 class EventFanOut:
@@ -34,14 +34,12 @@ class EventFanOut:
 
     def handle(self, user_id: str, body: Mapping[str, Any]) -> int:
         """Returns the number of webhook messages created."""
-        def work() -> int:
-            with self._uow() as uow:
-                count = self._webhooks.fan_out(uow, user_id, body)
-                self._notify(uow, user_id, body)
-                uow.commit()
-                return count
+        def work(uow: PlatformEventsUnitOfWork) -> int:
+            count = self._webhooks.fan_out(uow, user_id, body)
+            self._notify(uow, user_id, body)
+            return count
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def _notify(self, uow: PlatformEventsUnitOfWork, user_id: str, body: Mapping[str, Any]) -> None:
         type_ = body["type"]

@@ -33,7 +33,7 @@ from domain.shared.audit import AuditRecord, AuditRepository
 from domain.shared.clock import Clock
 from domain.shared.errors import Unavailable
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import UnitOfWork, retrying
+from domain.shared.uow import UnitOfWork, transaction
 
 EXPORT_FORMAT = "houston-export/1"
 ERASED_ACTION = "account.erased"
@@ -97,16 +97,14 @@ class Gdpr:
             self._gateway.cancel_subscription_now(subscription_id)
         for customer_id in customers:
             self._gateway.delete_customer(customer_id)
-        return retrying(lambda: self._erase(user_id, len(customers)))
+        return transaction(self._uow, lambda uow: self._erase(uow, user_id, len(customers)))
 
-    def _erase(self, user_id: str, customers: int) -> dict[str, int]:
+    def _erase(self, uow: GdprUnitOfWork, user_id: str, customers: int) -> dict[str, int]:
         now = self._clock.now()
-        with self._uow() as uow:
-            touched = _store(uow).erase_user(user_id, now)
-            uow.audit.add(AuditRecord(
-                id=self._ids.new_id("aud"), at=now, actor_id=user_id, action=ERASED_ACTION, subject_type="user",
-                subject_id=user_id, details={"rows": sum(touched.values()), "tables": len(touched),
-                                             "provider_customers_deleted": customers},
-            ))  # fmt: skip
-            uow.commit()
+        touched = _store(uow).erase_user(user_id, now)
+        uow.audit.add(AuditRecord(
+            id=self._ids.new_id("aud"), at=now, actor_id=user_id, action=ERASED_ACTION, subject_type="user",
+            subject_id=user_id, details={"rows": sum(touched.values()), "tables": len(touched),
+                                         "provider_customers_deleted": customers},
+        ))  # fmt: skip
         return touched

@@ -32,7 +32,7 @@ from domain.shared.errors import InvalidInput, NotFound
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job, RetryPolicy
 from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 EMAIL_JOB = "notifications.email"
 EMAIL_RETRY = RetryPolicy(max_retries=5, intervals=(30, 120, 600, 1800, 3600))
@@ -110,14 +110,12 @@ class Notifications:
     def rearm_low_balance(self, user_id: str) -> None:
         """The balance rose to the re-arm level: the next fall below the threshold notifies again
         (once the cooldown has passed)."""
-        def work() -> None:
-            with self._uow() as uow:
-                state = uow.notifications.state(user_id, "low_balance")
-                if state is not None and not state.get("armed"):
-                    uow.notifications.set_state(user_id, "low_balance", {**state, "armed": True}, self._clock.now())
-                uow.commit()
+        def work(uow: PlatformEventsUnitOfWork) -> None:
+            state = uow.notifications.state(user_id, "low_balance")
+            if state is not None and not state.get("armed"):
+                uow.notifications.set_state(user_id, "low_balance", {**state, "armed": True}, self._clock.now())
 
-        retrying(work)
+        transaction(self._uow, work)
 
     def new_login(self, user_id: str, attempt_id: str, ip: str | None, user_agent: str | None) -> bool:
         """Security: notify a sign-in from an address none of the user's earlier sign-ins came from
@@ -125,22 +123,20 @@ class Notifications:
         if not ip:
             return False
 
-        def work() -> bool:
-            with self._uow() as uow:
-                earlier = [a for a in uow.logins.list_for_user(user_id, limit=200)
-                           if a.success and a.event.value == "login" and a.id != attempt_id]  # fmt: skip
-                if not earlier or any(a.ip == ip for a in earlier):
-                    return False
-                sent = self.notify(
-                    uow, user_id, "security_new_login", title="New sign-in to your account",
-                    body=f"Someone signed in from {ip} ({(user_agent or 'unknown device')[:100]}). "
-                         "If it was not you, change your password now.",
-                    dedupe_key=attempt_id, data={"ip": ip},
-                )  # fmt: skip
-                uow.commit()
-                return sent
+        def work(uow: PlatformEventsUnitOfWork) -> bool:
+            earlier = [a for a in uow.logins.list_for_user(user_id, limit=200)
+                       if a.success and a.event.value == "login" and a.id != attempt_id]  # fmt: skip
+            if not earlier or any(a.ip == ip for a in earlier):
+                return False
+            sent = self.notify(
+                uow, user_id, "security_new_login", title="New sign-in to your account",
+                body=f"Someone signed in from {ip} ({(user_agent or 'unknown device')[:100]}). "
+                     "If it was not you, change your password now.",
+                dedupe_key=attempt_id, data={"ip": ip},
+            )  # fmt: skip
+            return sent
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def _preference(self, uow: PlatformEventsUnitOfWork, user_id: str, type_: str) -> Preference:
         chosen = uow.notifications.preferences(user_id).get(type_, default_preference(type_))
@@ -161,24 +157,20 @@ class Notifications:
         return Page(items, next_cursor), unread
 
     def read(self, user_id: str, notification_id: str) -> Notification:
-        def work() -> Notification:
-            with self._uow() as uow:
-                found = uow.notifications.mark_read(user_id, notification_id, self._clock.now())
-                if found is None:
-                    raise NotFound("No such notification.")
-                uow.commit()
-                return found
+        def work(uow: PlatformEventsUnitOfWork) -> Notification:
+            found = uow.notifications.mark_read(user_id, notification_id, self._clock.now())
+            if found is None:
+                raise NotFound("No such notification.")
+            return found
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def read_all(self, user_id: str) -> int:
-        def work() -> int:
-            with self._uow() as uow:
-                updated = uow.notifications.mark_all_read(user_id, self._clock.now())
-                uow.commit()
-                return updated
+        def work(uow: PlatformEventsUnitOfWork) -> int:
+            updated = uow.notifications.mark_all_read(user_id, self._clock.now())
+            return updated
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     # --- preferences --------------------------------------------------------------------------
     def preferences(self, user_id: str) -> dict[str, Preference]:
@@ -195,18 +187,16 @@ class Notifications:
         if errors:
             raise InvalidInput("Some preferences cannot be set.", details=errors)
 
-        def work() -> dict[str, Preference]:
-            with self._uow() as uow:
-                current = self._all_preferences(uow, user_id)
-                for type_, channels in changes.items():
-                    old = current[type_]
-                    uow.notifications.set_preference(user_id, type_, Preference(
-                        in_app=channels.get("in_app", old.in_app), email=channels.get("email", old.email)))  # fmt: skip
-                result = self._all_preferences(uow, user_id)
-                uow.commit()
-                return result
+        def work(uow: PlatformEventsUnitOfWork) -> dict[str, Preference]:
+            current = self._all_preferences(uow, user_id)
+            for type_, channels in changes.items():
+                old = current[type_]
+                uow.notifications.set_preference(user_id, type_, Preference(
+                    in_app=channels.get("in_app", old.in_app), email=channels.get("email", old.email)))  # fmt: skip
+            result = self._all_preferences(uow, user_id)
+            return result
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def _all_preferences(self, uow: PlatformEventsUnitOfWork, user_id: str) -> dict[str, Preference]:
         return {type_: self._preference(uow, user_id, type_) for type_ in NOTIFICATION_TYPES}

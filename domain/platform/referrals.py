@@ -37,11 +37,11 @@ from typing import Any, Protocol
 from domain.identity.model import User
 from domain.ledger.errors import PendingGrantClosed
 from domain.ledger.model import GrantSource, PendingStatus
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditGrants
 from domain.shared.errors import DuplicateRecord
 from domain.shared.ids import IdGenerator
 from domain.shared.clock import Clock
-from domain.shared.uow import UnitOfWork, retrying
+from domain.shared.uow import UnitOfWork, transaction
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 8
@@ -171,7 +171,7 @@ class Referrals:
         self,
         *,
         uow: Callable[[], ReferralUnitOfWork],
-        ledger: Ledger,
+        ledger: CreditGrants,
         clock: Clock,
         ids: IdGenerator,
         disposable: DisposableDomains,
@@ -184,18 +184,23 @@ class Referrals:
     # --- codes -----------------------------------------------------------------------------
     def code_for(self, user_id: str) -> str:
         """The user's code, made on first use (a clash with another code draws again)."""
-        for _ in range(8):
-            with self._uow() as uow:
-                code = uow.referrals.code_of(user_id)
-                if code is not None:
-                    return code
+        with self._uow() as uow:  # a read (most calls): on MariaDB it goes on in the request's next unit
+            code = uow.referrals.code_of(user_id)
+        if code is not None:
+            return code
+
+        def code_of(uow: ReferralUnitOfWork) -> str:
+            code = uow.referrals.code_of(user_id)
+            if code is None:  # a new random draw on every try
                 code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-                try:
-                    uow.referrals.add_code(user_id, code, self._clock.now())
-                    uow.commit()
-                    return code
-                except DuplicateRecord:
-                    continue  # the code was taken, or a concurrent request made this user's: read again
+                uow.referrals.add_code(user_id, code, self._clock.now())
+            return code
+
+        for _ in range(8):
+            try:
+                return transaction(self._uow, code_of)
+            except DuplicateRecord:
+                continue  # the code was taken, or a concurrent request made this user's: read again
         raise AssertionError("eight random codes in a row were taken")
 
     def check_code(self, code: str | None) -> str | None:
@@ -225,26 +230,24 @@ class Referrals:
         """Record who referred the new user; the rules that need only emails are applied now."""
         if referrer_id is None or referrer_id == referee.id:
             return None
-        return retrying(lambda: self._record_signup(referee, referrer_id))
+        return transaction(self._uow, lambda uow: self._record_signup(uow, referee, referrer_id))
 
-    def _record_signup(self, referee: User, referrer_id: str) -> Referral | None:
+    def _record_signup(self, uow: ReferralUnitOfWork, referee: User, referrer_id: str) -> Referral | None:
         now = self._clock.now()
-        with self._uow() as uow:
-            referrer = uow.users.get(referrer_id)
-            if referrer is None or uow.referrals.of_referee(referee.id) is not None:
-                return None
-            reason = None
-            if canonical_email(referee.email) == canonical_email(referrer.email):
-                reason = "same_email"
-            elif self._disposable.is_disposable(email_domain(referee.email)):
-                reason = "disposable_email"
-            referral = Referral(
-                id=self._ids.new_id("ref"), referrer_id=referrer_id, referee_id=referee.id,
-                status=ReferralStatus.INELIGIBLE if reason else ReferralStatus.SIGNED_UP,
-                reason=reason, created_at=now, updated_at=now,
-            )  # fmt: skip
-            uow.referrals.add(referral)
-            uow.commit()
+        referrer = uow.users.get(referrer_id)
+        if referrer is None or uow.referrals.of_referee(referee.id) is not None:
+            return None
+        reason = None
+        if canonical_email(referee.email) == canonical_email(referrer.email):
+            reason = "same_email"
+        elif self._disposable.is_disposable(email_domain(referee.email)):
+            reason = "disposable_email"
+        referral = Referral(
+            id=self._ids.new_id("ref"), referrer_id=referrer_id, referee_id=referee.id,
+            status=ReferralStatus.INELIGIBLE if reason else ReferralStatus.SIGNED_UP,
+            reason=reason, created_at=now, updated_at=now,
+        )  # fmt: skip
+        uow.referrals.add(referral)
         return referral
 
     # --- billing's hooks -------------------------------------------------------------------
@@ -254,41 +257,42 @@ class Referrals:
         again when the purchase's card becomes known: a card the referrer paid with voids the bonus."""
         if amount_cents <= 0:
             return
-        referral_id = retrying(lambda: self._qualify(payment_id, user_id, customer_id, card_fingerprint))
+        referral_id = transaction(self._uow, lambda uow: self._qualify(uow, payment_id, user_id, customer_id,
+                                                                        card_fingerprint))  # fmt: skip
         if referral_id is not None:
             self._finish(referral_id)
         if card_fingerprint:
-            voided = retrying(lambda: self._void(payment_id, "same_card", card_fingerprint))
+            voided = transaction(self._uow, lambda uow: self._void(uow, payment_id, "same_card", card_fingerprint))
             if voided is not None:
                 self._void_in_ledger(voided)
 
-    def _qualify(self, payment_id: str, user_id: str, customer_id: str | None, card: str | None) -> str | None:
+    def _qualify(
+        self, uow: ReferralUnitOfWork, payment_id: str, user_id: str, customer_id: str | None, card: str | None
+    ) -> str | None:
         now = self._clock.now()
-        with self._uow() as uow:
-            # Locking reads first: the cap's count must be read after the referrer's lock, so that
-            # it sees every qualifier committed before it (READ COMMITTED reads what is committed
-            # when each statement runs; under REPEATABLE READ the snapshot is the first plain read).
-            referral = uow.referrals.of_referee(user_id, for_update=True)
-            if referral is None or referral.status is not ReferralStatus.SIGNED_UP:
-                return None
-            uow.referrals.lock_referrer(referral.referrer_id)  # serialises the referrer's qualifiers
-            referral.payment_id, referral.qualified_at, referral.updated_at = payment_id, now, now
-            start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            end = (start + timedelta(days=32)).replace(day=1)
-            if customer_id and customer_id in uow.referrals.customer_ids_of(referral.referrer_id):
-                referral.status, referral.reason = ReferralStatus.INELIGIBLE, "same_customer"
-            elif card and card in uow.referrals.card_fingerprints_of(referral.referrer_id):
-                referral.status, referral.reason = ReferralStatus.INELIGIBLE, "same_card"
-            elif uow.referrals.qualified_between(referral.referrer_id, start, end) >= self.policy.monthly_cap:
-                referral.status, referral.reason = ReferralStatus.INELIGIBLE, "monthly_cap"
-            elif self.policy.bonus <= 0 and self.policy.referee_bonus <= 0:
-                referral.status, referral.reason = ReferralStatus.INELIGIBLE, "no_bonus"
-            else:
-                referral.status = ReferralStatus.PENDING
-                referral.bonus, referral.referee_bonus = self.policy.bonus, self.policy.referee_bonus
-                referral.release_after = now + timedelta(days=self.policy.hold_days)
-            uow.referrals.update(referral)
-            uow.commit()
+        # Locking reads first: the cap's count must be read after the referrer's lock, so that
+        # it sees every qualifier committed before it (READ COMMITTED reads what is committed
+        # when each statement runs; under REPEATABLE READ the snapshot is the first plain read).
+        referral = uow.referrals.of_referee(user_id, for_update=True)
+        if referral is None or referral.status is not ReferralStatus.SIGNED_UP:
+            return None
+        uow.referrals.lock_referrer(referral.referrer_id)  # serialises the referrer's qualifiers
+        referral.payment_id, referral.qualified_at, referral.updated_at = payment_id, now, now
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=32)).replace(day=1)
+        if customer_id and customer_id in uow.referrals.customer_ids_of(referral.referrer_id):
+            referral.status, referral.reason = ReferralStatus.INELIGIBLE, "same_customer"
+        elif card and card in uow.referrals.card_fingerprints_of(referral.referrer_id):
+            referral.status, referral.reason = ReferralStatus.INELIGIBLE, "same_card"
+        elif uow.referrals.qualified_between(referral.referrer_id, start, end) >= self.policy.monthly_cap:
+            referral.status, referral.reason = ReferralStatus.INELIGIBLE, "monthly_cap"
+        elif self.policy.bonus <= 0 and self.policy.referee_bonus <= 0:
+            referral.status, referral.reason = ReferralStatus.INELIGIBLE, "no_bonus"
+        else:
+            referral.status = ReferralStatus.PENDING
+            referral.bonus, referral.referee_bonus = self.policy.bonus, self.policy.referee_bonus
+            referral.release_after = now + timedelta(days=self.policy.hold_days)
+        uow.referrals.update(referral)
         return referral.id if referral.status is ReferralStatus.PENDING else None
 
     def _finish(self, referral_id: str) -> None:
@@ -308,38 +312,39 @@ class Referrals:
                 referral.referee_id, source=GrantSource.REFERRAL, amount=referral.referee_bonus,
                 idempotency_key=f"referral-welcome:{referral.id}", reference=f"referral:{referral.id}",
             ).grant_id  # fmt: skip
-        with self._uow() as uow:
+
+        def record_ids(uow: ReferralUnitOfWork) -> Referral:  # the ids the keyed ledger calls returned
             locked = uow.referrals.get(referral_id, for_update=True)
             assert locked is not None
             locked.pending_grant_id, locked.referee_grant_id = pending_id, referee_grant
             locked.updated_at = self._clock.now()
             uow.referrals.update(locked)
-            uow.commit()
+            return locked
+
+        locked = transaction(self._uow, record_ids)
         if locked.status is ReferralStatus.VOIDED:  # reversed while the ledger steps ran
             self._void_in_ledger(locked)
 
     def reversed(self, payment_id: str) -> None:
         """A refund or dispute of the first purchase voids the pending bonus (and takes back what
         is left of the referee's). After the release nothing changes: the hold was the wait."""
-        referral = retrying(lambda: self._void(payment_id, "reversed"))
+        referral = transaction(self._uow, lambda uow: self._void(uow, payment_id, "reversed"))
         if referral is not None:
             self._void_in_ledger(referral)
 
-    def _void(self, payment_id: str, reason: str, card: str | None = None) -> Referral | None:
+    def _void(self, uow: ReferralUnitOfWork, payment_id: str, reason: str, card: str | None = None) -> Referral | None:
         """Void the pending bonus of this purchase (for `same_card`: only when `card` is one the
         referrer paid with); the referral when it is voided, else None."""
-        with self._uow() as uow:
-            referral = uow.referrals.of_payment(payment_id, for_update=True)
-            if referral is None:
-                return None
-            if card is not None and (referral.status is not ReferralStatus.PENDING
-                                     or card not in uow.referrals.card_fingerprints_of(referral.referrer_id)):  # fmt: skip
-                return None
-            if referral.status is ReferralStatus.PENDING:
-                referral.status, referral.reason, referral.updated_at = ReferralStatus.VOIDED, reason, self._clock.now()
-                uow.referrals.update(referral)
-                uow.commit()
-            return referral if referral.status is ReferralStatus.VOIDED else None
+        referral = uow.referrals.of_payment(payment_id, for_update=True)
+        if referral is None:
+            return None
+        if card is not None and (referral.status is not ReferralStatus.PENDING
+                                 or card not in uow.referrals.card_fingerprints_of(referral.referrer_id)):  # fmt: skip
+            return None
+        if referral.status is ReferralStatus.PENDING:
+            referral.status, referral.reason, referral.updated_at = ReferralStatus.VOIDED, reason, self._clock.now()
+            uow.referrals.update(referral)
+        return referral if referral.status is ReferralStatus.VOIDED else None
 
     def _void_in_ledger(self, referral: Referral) -> None:
         if referral.pending_grant_id is not None:
@@ -378,7 +383,7 @@ class Referrals:
             return 0
         card = getattr(payment, "card_fingerprint", None)
         if card:  # the referrer's card may have become known after the purchase: check once more
-            voided = retrying(lambda: self._void(payment.id, "same_card", card))
+            voided = transaction(self._uow, lambda uow: self._void(uow, payment.id, "same_card", card))
             if voided is not None:
                 self._void_in_ledger(voided)
                 return 0
@@ -387,14 +392,16 @@ class Referrals:
                 self._ledger.release_pending_grant(referral.pending_grant_id, idempotency_key=f"referral-release:{referral.id}")
             except PendingGrantClosed:
                 return 0
-        with self._uow() as uow:
+
+        def released(uow: ReferralUnitOfWork) -> int:  # decided on the locked row: a rerun changes nothing more
             locked = uow.referrals.get(referral_id, for_update=True)
             if locked is None or locked.status is not ReferralStatus.PENDING:
                 return 0
             locked.status, locked.updated_at = ReferralStatus.RELEASED, now
             uow.referrals.update(locked)
-            uow.commit()
-        return 1
+            return 1
+
+        return transaction(self._uow, released)
 
     def pending_status(self, referral: Referral) -> PendingStatus | None:
         if referral.pending_grant_id is None:

@@ -25,7 +25,7 @@ from domain.billing.ports import BillingRepository
 from domain.platform.notifications import Notifications
 from domain.platform.webhooks_ports import PlatformEventsUnitOfWork
 from domain.shared.clock import Clock
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 PAGE = 200
 
@@ -44,14 +44,11 @@ def announce_renewals(
     notified = 0
     after: str | None = None
     while True:
-        def page(after: str | None = after) -> tuple[int, list[Subscription]]:
-            with uow() as unit:
-                subscriptions = unit.billing.subscriptions_renewing(now, until, after_user=after, limit=PAGE)
-                sent = sum(1 for s in subscriptions if _notify(unit, notifications, s))
-                unit.commit()
-                return sent, subscriptions
+        def page(unit: RenewalsUnitOfWork, after: str | None = after) -> tuple[int, list[Subscription]]:
+            subscriptions = unit.billing.subscriptions_renewing(now, until, after_user=after, limit=PAGE)
+            return sum(1 for s in subscriptions if _notify(unit, notifications, s)), subscriptions
 
-        sent, subscriptions = retrying(page)
+        sent, subscriptions = transaction(uow, page)
         notified += sent
         if len(subscriptions) < PAGE:
             return notified

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from domain.platform.webhooks_ports import PlatformEventsUnitOfWork
 from domain.shared.clock import Clock
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +49,9 @@ def sweep_retention(uow: Callable[[], PlatformEventsUnitOfWork], clock: Clock, p
     for name, purge in purges.items():
         deleted[name] = 0
         for _ in range(policy.max_batches):
-            count = retrying(lambda purge=purge: _batch(uow, purge))  # type: ignore[misc]
+            count = transaction(uow, purge)
             deleted[name] += count
             if count < policy.batch:
                 break
     return deleted
 
-
-def _batch(uow: Callable[[], PlatformEventsUnitOfWork], purge: Callable[[PlatformEventsUnitOfWork], int]) -> int:
-    with uow() as unit:
-        count = purge(unit)
-        unit.commit()
-    return count

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from domain.billing.catalogue import Catalogue
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput, Unavailable
-from domain.shared.uow import UnitOfWork
+from domain.shared.uow import UnitOfWork, transaction
 
 INTERVALS = ("day", "week", "month")
 MAX_DAYS = 3 * 366 + 1
@@ -141,13 +141,15 @@ class SalesFigures:
         missing = [first + timedelta(days=n) for n in range((until - first).days)
                    if first + timedelta(days=n) not in done]  # fmt: skip
         for day in missing:
-            with self._uow() as uow:
-                store = _store(uow)
-                figures = store.day_figures(_midnight(day), _midnight(day + timedelta(days=1)))
-                figures[ROLLED] = 1
-                store.store_day(day, figures)
-                uow.commit()
+            transaction(self._uow, lambda uow: self._roll_up_day(uow, day))
         return len(missing)
+
+    def _roll_up_day(self, uow: UnitOfWork, day: date) -> None:
+        """One closed day's figures, computed and stored in one transaction (a rerun computes the same)."""
+        store = _store(uow)
+        figures = store.day_figures(_midnight(day), _midnight(day + timedelta(days=1)))
+        figures[ROLLED] = 1
+        store.store_day(day, figures)
 
     def report(self, start: date | None, end: date | None, interval: str = "day") -> Report:
         start, end = self.check_range(start, end, interval)

@@ -26,7 +26,7 @@ from domain.shared.pagination import (
     encode_cursor,
     id_cursor,
 )
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 
 class _Timed(Protocol):
@@ -62,9 +62,7 @@ class Operations:
     def record(self, record: AuditRecord) -> None:
         """Write `record` on its own: for an admin action whose change happens elsewhere (a refund
         asked of the payment provider writes nothing of ours until its webhook arrives)."""
-        with self._uow() as uow:
-            uow.audit.add(record)
-            uow.commit()
+        transaction(self._uow, lambda uow: uow.audit.add(record))  # a rerun after contention: nothing was kept
 
     # --- reads -----------------------------------------------------------------------------
     def login_history(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[LoginAttempt]:
@@ -115,23 +113,21 @@ class Operations:
     def change_role(self, actor_id: str, user_id: str, role: Role) -> User:
         """Set a user's role, audited in the same transaction. The last admin cannot be demoted
         (every admin row is locked first, so two admins demoting each other cannot both win)."""
-        return retrying(lambda: self._change_role(actor_id, user_id, role))
+        return transaction(self._uow, lambda uow: self._change_role(uow, actor_id, user_id, role))
 
-    def _change_role(self, actor_id: str, user_id: str, role: Role) -> User:
-        with self._uow() as uow:
-            admins = uow.directory.admin_ids_for_update()
-            user = uow.users.get(user_id)
-            if user is None:
-                raise UserNotFound()
-            if user.role is role:
-                return user  # nothing changes, nothing to audit
-            if user.role is Role.ADMIN and admins == [user.id]:
-                raise LastAdmin()
-            previous, user.role, user.updated_at = user.role, role, self._clock.now()
-            uow.users.update(user)
-            details: dict[str, DetailValue] = {"from": previous.value, "to": role.value}
-            uow.audit.add(self.new_audit(actor_id, AuditAction.ROLE_CHANGED, "user", user.id, details))
-            uow.commit()
+    def _change_role(self, uow: PlatformUnitOfWork, actor_id: str, user_id: str, role: Role) -> User:
+        admins = uow.directory.admin_ids_for_update()
+        user = uow.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        if user.role is role:
+            return user  # nothing changes, nothing to audit
+        if user.role is Role.ADMIN and admins == [user.id]:
+            raise LastAdmin()
+        previous, user.role, user.updated_at = user.role, role, self._clock.now()
+        uow.users.update(user)
+        details: dict[str, DetailValue] = {"from": previous.value, "to": role.value}
+        uow.audit.add(self.new_audit(actor_id, AuditAction.ROLE_CHANGED, "user", user.id, details))
         return user
 
 

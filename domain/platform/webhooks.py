@@ -47,7 +47,7 @@ from domain.shared.events import EVENT_TYPES, TEST_EVENT, event_id
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job
 from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 DELIVER_JOB = "webhooks.deliver"
 MAX_EVENTS_PER_ENDPOINT = 50
@@ -91,15 +91,13 @@ class Webhooks:
             secret=self._signer.new_secret(), created_at=now, updated_at=now,
         )  # fmt: skip
 
-        def work() -> Endpoint:
-            with self._uow() as uow:
-                if uow.webhooks.count_endpoints(user_id) >= self.config.endpoints_per_user:
-                    raise Conflict(f"At most {self.config.endpoints_per_user} webhook endpoints per user.")
-                uow.webhooks.add_endpoint(endpoint)
-                uow.commit()
+        def work(uow: PlatformEventsUnitOfWork) -> Endpoint:
+            if uow.webhooks.count_endpoints(user_id) >= self.config.endpoints_per_user:
+                raise Conflict(f"At most {self.config.endpoints_per_user} webhook endpoints per user.")
+            uow.webhooks.add_endpoint(endpoint)
             return endpoint
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def list(self, user_id: str, *, limit: int, cursor: str | None) -> Page[Endpoint]:
         check_limit(limit)
@@ -125,23 +123,21 @@ class Webhooks:
             self._sender.check_url(url)
         checked = _events(events) if events is not None else None
 
-        def work() -> Endpoint:
-            with self._uow() as uow:
-                endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id, for_update=True), user_id)
-                now = self._clock.now()
-                endpoint.url = url if url is not None else endpoint.url
-                endpoint.events = checked if checked is not None else endpoint.events
-                endpoint.description = description[:DESCRIPTION_MAX] if description is not None else endpoint.description
-                if status is EndpointStatus.ENABLED and endpoint.status is EndpointStatus.DISABLED:
-                    self._enable(uow, endpoint, now)
-                elif status is EndpointStatus.DISABLED:
-                    endpoint.status, endpoint.disabled_reason = EndpointStatus.DISABLED, "by_user"
-                endpoint.updated_at = now
-                uow.webhooks.update_endpoint(endpoint)
-                uow.commit()
-                return endpoint
+        def work(uow: PlatformEventsUnitOfWork) -> Endpoint:
+            endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id, for_update=True), user_id)
+            now = self._clock.now()
+            endpoint.url = url if url is not None else endpoint.url
+            endpoint.events = checked if checked is not None else endpoint.events
+            endpoint.description = description[:DESCRIPTION_MAX] if description is not None else endpoint.description
+            if status is EndpointStatus.ENABLED and endpoint.status is EndpointStatus.DISABLED:
+                self._enable(uow, endpoint, now)
+            elif status is EndpointStatus.DISABLED:
+                endpoint.status, endpoint.disabled_reason = EndpointStatus.DISABLED, "by_user"
+            endpoint.updated_at = now
+            uow.webhooks.update_endpoint(endpoint)
+            return endpoint
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def _enable(self, uow: PlatformEventsUnitOfWork, endpoint: Endpoint, now: datetime) -> None:
         """Enable again: the backlog goes out, oldest first, as fresh messages."""
@@ -153,30 +149,26 @@ class Webhooks:
             self._schedule(uow, message)
 
     def delete(self, user_id: str, endpoint_id: str) -> None:
-        def work() -> None:
-            with self._uow() as uow:
-                _owned(uow.webhooks.get_endpoint(endpoint_id, for_update=True), user_id)
-                uow.webhooks.delete_endpoint(endpoint_id)
-                uow.commit()
+        def work(uow: PlatformEventsUnitOfWork) -> None:
+            _owned(uow.webhooks.get_endpoint(endpoint_id, for_update=True), user_id)
+            uow.webhooks.delete_endpoint(endpoint_id)
 
-        retrying(work)
+        transaction(self._uow, work)
 
     def rotate_secret(self, user_id: str, endpoint_id: str) -> tuple[str, datetime]:
         """A new secret signs from now on; the old one keeps signing beside it for the overlap."""
         new_secret = self._signer.new_secret()
 
-        def work() -> tuple[str, datetime]:
-            with self._uow() as uow:
-                endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id, for_update=True), user_id)
-                now = self._clock.now()
-                endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret
-                endpoint.previous_valid_until = now + self.config.rotation_overlap
-                endpoint.updated_at = now
-                uow.webhooks.update_endpoint(endpoint)
-                uow.commit()
-                return new_secret, endpoint.previous_valid_until
+        def work(uow: PlatformEventsUnitOfWork) -> tuple[str, datetime]:
+            endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id, for_update=True), user_id)
+            now = self._clock.now()
+            endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret
+            endpoint.previous_valid_until = now + self.config.rotation_overlap
+            endpoint.updated_at = now
+            uow.webhooks.update_endpoint(endpoint)
+            return new_secret, endpoint.previous_valid_until
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def deliveries(self, user_id: str, endpoint_id: str, *, limit: int, cursor: str | None) -> Page[Attempt]:
         check_limit(limit)
@@ -188,38 +180,34 @@ class Webhooks:
     # --- test and replay ----------------------------------------------------------------------
     def send_test(self, user_id: str, endpoint_id: str) -> str:
         """Queue a `webhook.test` event for this endpoint only (sent even while it is disabled)."""
-        def work() -> str:
-            with self._uow() as uow:
-                endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id), user_id)
-                now = self._clock.now()
-                test_id = self._ids.new_id("test")
-                new_id = event_id(TEST_EVENT, test_id, 1)
-                body = {"type": TEST_EVENT, "id": new_id, "created_at": _iso(now),
-                        "data": {"object": {"id": test_id, "endpoint_id": endpoint.id}, "version": 1}}  # fmt: skip
-                uow.webhooks.add_event(StoredEvent(new_id, user_id, TEST_EVENT, body, now))
-                self._add_message(uow, endpoint, new_id, TEST_EVENT, f"{endpoint.id}:{new_id}", force=True)
-                uow.commit()
-                return new_id
+        def work(uow: PlatformEventsUnitOfWork) -> str:
+            endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id), user_id)
+            now = self._clock.now()
+            test_id = self._ids.new_id("test")
+            new_id = event_id(TEST_EVENT, test_id, 1)
+            body = {"type": TEST_EVENT, "id": new_id, "created_at": _iso(now),
+                    "data": {"object": {"id": test_id, "endpoint_id": endpoint.id}, "version": 1}}  # fmt: skip
+            uow.webhooks.add_event(StoredEvent(new_id, user_id, TEST_EVENT, body, now))
+            self._add_message(uow, endpoint, new_id, TEST_EVENT, f"{endpoint.id}:{new_id}", force=True)
+            return new_id
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     def replay(self, user_id: str, endpoint_id: str, since: datetime) -> int:
         """Send again every event of the endpoint's types since `since` (at most `replay_max`),
         with their original ids: receivers that already have one drop it."""
         replay_id = self._ids.new_id("rpl")
 
-        def work() -> int:
-            with self._uow() as uow:
-                endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id), user_id)
-                count = 0
-                for event in uow.webhooks.events_since(user_id, since, limit=self.config.replay_max):
-                    if endpoint.wants(event.type):
-                        key = f"{endpoint.id}:{event.id}:{replay_id}"
-                        count += self._add_message(uow, endpoint, event.id, event.type, key)
-                uow.commit()
-                return count
+        def work(uow: PlatformEventsUnitOfWork) -> int:
+            endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id), user_id)
+            count = 0
+            for event in uow.webhooks.events_since(user_id, since, limit=self.config.replay_max):
+                if endpoint.wants(event.type):
+                    key = f"{endpoint.id}:{event.id}:{replay_id}"
+                    count += self._add_message(uow, endpoint, event.id, event.type, key)
+            return count
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
     # --- fan-out (inside the event job's unit of work) ----------------------------------------
     def fan_out(self, uow: PlatformEventsUnitOfWork, user_id: str, body: Mapping[str, Any]) -> int:
@@ -274,43 +262,39 @@ class Webhooks:
         if message.next_attempt_at is not None and message.next_attempt_at > now:
             return "not due"  # an early duplicate, or the inline queue ignoring run_at: the sweep sends it
         if endpoint.status is EndpointStatus.DISABLED and event.type != TEST_EVENT:
-            return self._to_backlog(message_id)
+            return transaction(self._uow, lambda uow: self._to_backlog(uow, message_id))
         body = json.dumps(event.body, separators=(",", ":"), sort_keys=True).encode()
         headers = self._signer.headers(endpoint.signing_secrets(now), event.id, now, body)
         result = self._sender.send(endpoint.url, headers, body)
-        return retrying(lambda: self._record(message_id, result))
+        return transaction(self._uow, lambda uow: self._record(uow, message_id, result))
 
-    def _to_backlog(self, message_id: str) -> str:
-        with self._uow() as uow:
-            message = uow.webhooks.get_message(message_id, for_update=True)
-            if message is not None and message.status is MessageStatus.PENDING:
-                message.status, message.next_attempt_at, message.updated_at = MessageStatus.BACKLOG, None, self._clock.now()
-                uow.webhooks.update_message(message)
-                uow.webhooks.drop_backlog_over(message.endpoint_id, self.config.backlog_max)
-            uow.commit()
+    def _to_backlog(self, uow: PlatformEventsUnitOfWork, message_id: str) -> str:
+        message = uow.webhooks.get_message(message_id, for_update=True)
+        if message is not None and message.status is MessageStatus.PENDING:
+            message.status, message.next_attempt_at, message.updated_at = MessageStatus.BACKLOG, None, self._clock.now()
+            uow.webhooks.update_message(message)
+            uow.webhooks.drop_backlog_over(message.endpoint_id, self.config.backlog_max)
         return "backlog"
 
-    def _record(self, message_id: str, result: SendResult) -> str:
-        with self._uow() as uow:
-            message = uow.webhooks.get_message(message_id, for_update=True)
-            endpoint = uow.webhooks.get_endpoint(message.endpoint_id, for_update=True) if message else None
-            if message is None or endpoint is None:
-                return "gone"
-            now = self._clock.now()
-            message.attempts += 1
-            uow.webhooks.add_attempt(Attempt(
-                id=self._ids.new_id("wha"), endpoint_id=endpoint.id, message_id=message.id, event_id=message.event_id,
-                event_type=message.event_type, attempt=message.attempts, status_code=result.status_code,
-                duration_ms=result.duration_ms, error=(result.error or None) and result.error[:500],
-                response=(result.response or None) and result.response[:1000], created_at=now,
-            ))  # fmt: skip
-            outcome = self._outcome(uow, endpoint, message, result, now)
-            message.updated_at = now
-            uow.webhooks.update_message(message)
-            endpoint.updated_at = now
-            uow.webhooks.update_endpoint(endpoint)
-            uow.commit()
-            return outcome
+    def _record(self, uow: PlatformEventsUnitOfWork, message_id: str, result: SendResult) -> str:
+        message = uow.webhooks.get_message(message_id, for_update=True)
+        endpoint = uow.webhooks.get_endpoint(message.endpoint_id, for_update=True) if message else None
+        if message is None or endpoint is None:
+            return "gone"
+        now = self._clock.now()
+        message.attempts += 1
+        uow.webhooks.add_attempt(Attempt(
+            id=self._ids.new_id("wha"), endpoint_id=endpoint.id, message_id=message.id, event_id=message.event_id,
+            event_type=message.event_type, attempt=message.attempts, status_code=result.status_code,
+            duration_ms=result.duration_ms, error=(result.error or None) and result.error[:500],
+            response=(result.response or None) and result.response[:1000], created_at=now,
+        ))  # fmt: skip
+        outcome = self._outcome(uow, endpoint, message, result, now)
+        message.updated_at = now
+        uow.webhooks.update_message(message)
+        endpoint.updated_at = now
+        uow.webhooks.update_endpoint(endpoint)
+        return outcome
 
     def _outcome(
         self, uow: PlatformEventsUnitOfWork, endpoint: Endpoint, message: Message, result: SendResult, now: datetime
@@ -360,15 +344,13 @@ class Webhooks:
         """Queue every pending message whose attempt is due (a lost job, the inline queue)."""
         now = self._clock.now()
 
-        def work() -> int:
-            with self._uow() as uow:
-                ids = uow.webhooks.due_messages(now - timedelta(seconds=5), limit=limit)
-                for message_id in ids:
-                    uow.enqueue(Job(DELIVER_JOB, {"message_id": message_id}, job_id=f"whm-{message_id}-sweep-{int(now.timestamp()) // 60}"))
-                uow.commit()
-                return len(ids)
+        def work(uow: PlatformEventsUnitOfWork) -> int:
+            ids = uow.webhooks.due_messages(now - timedelta(seconds=5), limit=limit)
+            for message_id in ids:
+                uow.enqueue(Job(DELIVER_JOB, {"message_id": message_id}, job_id=f"whm-{message_id}-sweep-{int(now.timestamp()) // 60}"))
+            return len(ids)
 
-        return retrying(work)
+        return transaction(self._uow, work)
 
 
 def _reason(result: SendResult) -> str:

@@ -129,14 +129,51 @@ class UnitOfWorkBase:
         pass
 
 
+RETRY_ATTEMPTS = 5  # the default number of tries; the ledger's comes from DB_RETRY_ATTEMPTS
+U = TypeVar("U", bound=UnitOfWork)
+
+
+def transaction(
+    uow: Callable[[], U],
+    work: Callable[[U], T],
+    *,
+    attempts: int = RETRY_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """A use case's transaction, the same in every area (issue 26 §3): open a unit of work, run
+    `work` in it, commit, and return what `work` returned. An error from `work` rolls it all back.
+    `work` does not commit; it may only to keep a change before it raises (a reused refresh token
+    revokes its family, then fails the call).
+
+    Retried, as a whole transaction with jittered backoff, `attempts` tries in all: `TransientError`
+    only: a deadlock (MariaDB 1213), a lock wait timeout (1205), a Galera certification conflict
+    (1213 at COMMIT) and SQLite's "database is locked" (adapters/sql/db.py). Each means that nothing
+    was committed, so a rerun is safe for any `work` whose effects all live in its transaction: no
+    payment provider, model or HTTP call inside it (jobs leave only after the commit). Not retried:
+    `Unavailable` (the database did not answer: a 503 at once, nothing happened), `OutcomeUnknown`
+    (a COMMIT whose answer was lost: the caller settles it by its idempotency key, `learn_outcome`),
+    and every other error."""
+
+    def attempt() -> T:
+        with uow() as unit:
+            result = work(unit)
+            unit.commit()
+        return result
+
+    return retrying(attempt, attempts=attempts, sleep=sleep)
+
+
 def retrying(
     work: Callable[[], T],
     *,
-    attempts: int = 5,
+    attempts: int = RETRY_ATTEMPTS,
     base_delay: float = 0.02,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `work` (a whole unit of work) again when storage reports contention, with jittered backoff."""
+    """Run `work` (a whole unit of work) again when storage reports contention, with jittered backoff:
+    the retry policy `transaction` applies. Called directly only where the unit of work has a shape
+    of its own: the ledger's `once` (a replay rolls its attempt back; a lost COMMIT is settled by
+    the key) and billing's `handle_event` (a handler, several transactions, rerun whole)."""
     for attempt in range(1, attempts + 1):
         try:
             return work()

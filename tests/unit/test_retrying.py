@@ -9,7 +9,7 @@ from adapters.memory.uow import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from domain.shared.errors import NotFound, OutcomeUnknown, TransientError, Unavailable
-from domain.shared.uow import SETTLE_BUDGET, learn_outcome, retrying
+from domain.shared.uow import SETTLE_BUDGET, UnitOfWorkBase, learn_outcome, retrying, transaction
 from tests.helpers import T0
 from tests.ledger_support import PRICES, NamespacedIds
 
@@ -131,3 +131,87 @@ def test_the_first_lookup_that_answers_settles_it() -> None:
         return answer
 
     assert learn_outcome(lookup, OutcomeUnknown("lost"), sleep=clock.sleep, monotonic=clock) == "committed"
+
+
+# --- transaction(): the one open-run-commit helper every area uses (issue 26 §3) ----------------
+class RecordingUnit(UnitOfWorkBase):
+    """A unit of work that writes down what happens to it; its commit fails with the next of
+    `failures` (like a deadlock or a lost connection at COMMIT)."""
+
+    def __init__(self, log: list[str], failures: list[Exception]) -> None:
+        super().__init__()
+        self.log, self._failures = log, failures
+
+    def _begin(self) -> None:
+        self.log.append("begin")
+
+    def _commit(self) -> None:
+        if self._failures:
+            self.log.append("commit refused")
+            raise self._failures.pop(0)
+        self.log.append("commit")
+
+    def _rollback(self) -> None:
+        self.log.append("rollback")
+
+
+def _units(*failures: Exception) -> tuple[list[str], Any]:
+    log: list[str] = []
+    pending = list(failures)
+    return log, lambda: RecordingUnit(log, pending)
+
+
+def test_a_transaction_runs_the_work_in_one_unit_and_commits_it_once() -> None:
+    log, units = _units()
+    assert transaction(units, lambda unit: "done") == "done"
+    assert log == ["begin", "commit"]
+
+
+def test_contention_at_commit_runs_the_whole_transaction_again_in_a_new_unit() -> None:
+    log, units = _units(TransientError("Deadlock found when trying to get lock"))
+    runs: list[RecordingUnit] = []
+    assert transaction(units, runs.append, sleep=lambda _: None) is None
+    assert log == ["begin", "commit refused", "rollback", "begin", "commit"]
+    assert len(runs) == 2 and runs[0] is not runs[1]
+
+
+@pytest.mark.parametrize("error", [Unavailable("no database"), OutcomeUnknown("lost COMMIT"), NotFound("gone")],
+                         ids=lambda e: type(e).__name__)
+def test_a_transaction_is_not_retried_when_the_database_is_gone_the_outcome_unknown_or_the_work_refuses(
+    error: Exception,
+) -> None:
+    log, units = _units(error)
+    with pytest.raises(type(error)):
+        transaction(units, lambda unit: None, sleep=lambda _: None)
+    assert log.count("begin") == 1
+
+
+def test_an_error_in_the_work_rolls_the_unit_back_without_committing() -> None:
+    log, units = _units()
+
+    def work(unit: RecordingUnit) -> None:
+        raise NotFound("no such thing")
+
+    with pytest.raises(NotFound):
+        transaction(units, work)
+    assert log == ["begin", "rollback"]
+
+
+def test_work_may_commit_what_must_stand_before_it_raises() -> None:
+    # a reused refresh token: the family's revocation is committed, then the call fails
+    log, units = _units()
+
+    def work(unit: RecordingUnit) -> None:
+        unit.commit()
+        raise NotFound("revoked")
+
+    with pytest.raises(NotFound):
+        transaction(units, work)
+    assert log == ["begin", "commit"]
+
+
+def test_retries_stop_after_the_given_attempts() -> None:
+    log, units = _units(*[TransientError("lock wait timeout")] * 3)
+    with pytest.raises(TransientError):
+        transaction(units, lambda unit: None, attempts=2, sleep=lambda _: None)
+    assert log.count("begin") == 2

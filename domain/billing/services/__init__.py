@@ -29,7 +29,7 @@ from domain.billing.services.handlers import EventHandlers
 from domain.billing.services.queries import BillingQueries, SubscriptionView
 from domain.billing.services.reconcile import Reconciliation
 from domain.billing.services.registry import handler_registry
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditBooking
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page
@@ -45,7 +45,7 @@ class BillingService:
         uow: Callable[[], BillingUnitOfWork],
         clock: Clock,
         ids: IdGenerator,
-        ledger: Ledger,
+        ledger: CreditBooking,  # the one ledger verb billing uses: a movement inside its transaction
         catalogue: Catalogue,
         gateway: PaymentGateway,
         verifier: WebhookVerifier,

@@ -19,13 +19,13 @@ from domain.billing.model import (
     PaymentKind,
     PaymentStatus,
 )
-from domain.billing.ports import BillingUnitOfWork, CheckoutRequest, PaymentGateway, RefundResult
+from domain.billing.ports import BillingUnitOfWork, CheckoutRequest, CheckoutSession, PaymentGateway, RefundResult
 from domain.billing.services.base import locked_payment
 from domain.billing.services.queries import BillingQueries, SubscriptionView
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 
 class CheckoutUseCases:
@@ -78,15 +78,17 @@ class CheckoutUseCases:
         except (PaymentProviderUnavailable, PaymentProviderError):
             self._fail_checkout(payment.id)
             raise
-        with self._uow() as uow:
-            locked = locked_payment(uow, payment.id)
-            locked.session_id, locked.checkout_url = session.id, session.url
-            locked.payment_intent_id = locked.payment_intent_id or session.payment_intent_id
-            locked.customer_id = locked.customer_id or session.customer_id
-            locked.updated_at = self._clock.now()
-            uow.billing.update_payment(locked)
-            uow.commit()
+        transaction(self._uow, lambda uow: self._record_session(uow, payment.id, session))
         return CheckoutStarted(session.id, session.url, payment.id)
+
+    def _record_session(self, uow: BillingUnitOfWork, payment_id: str, session: CheckoutSession) -> None:
+        """The session the provider opened, on its payment (a rerun writes the same values)."""
+        locked = locked_payment(uow, payment_id)
+        locked.session_id, locked.checkout_url = session.id, session.url
+        locked.payment_intent_id = locked.payment_intent_id or session.payment_intent_id
+        locked.customer_id = locked.customer_id or session.customer_id
+        locked.updated_at = self._clock.now()
+        uow.billing.update_payment(locked)
 
     def _pending_payment(
         self, user_id: str, pack_id: str | None, plan_id: str | None, key: str | None
@@ -102,7 +104,7 @@ class CheckoutUseCases:
                 if replayed is not None:
                     return replayed
             try:
-                return retrying(lambda: self._new_payment(user_id, kind, item, credits, price_id, key))
+                return transaction(self._uow, lambda uow: self._new_payment(uow, user_id, kind, item, credits, price_id, key))
             except DuplicateRecord:
                 if key is None:
                     raise Conflict("A plan checkout is already open, or you already have a plan; change it in the billing portal.") from None
@@ -127,26 +129,25 @@ class CheckoutUseCases:
             return existing
 
     def _new_payment(
-        self, user_id: str, kind: PaymentKind, item: Pack | Plan, credits: int, price_id: str | None, key: str | None
-    ) -> Payment:
-        with self._uow() as uow:
-            user = uow.users.get(user_id)
-            if user is None:
-                raise NotFound("No such user.")
-            subscription = uow.billing.get_subscription(user_id)
-            if kind is PaymentKind.PLAN and subscription is not None and subscription.live:
-                raise Conflict("You already have a subscription; change it in the billing portal.")
-            now = self._clock.now()
-            payment = Payment(
-                id=self._ids.new_id("pay"), user_id=user_id, kind=kind, item_id=item.id, item_name=item.name,
-                credits=credits, amount_cents=item.amount_cents, currency=item.currency,
-                status=PaymentStatus.PENDING, created_at=now, updated_at=now, customer_email=user.email,
-                price_id=price_id, checkout_key=key, customer_id=uow.billing.customer_id(user_id),
-                plan_slot=user_id if kind is PaymentKind.PLAN else None,
-            )  # fmt: skip
-            uow.billing.add_payment(payment)
-            uow.commit()
-            return payment
+        self, uow: BillingUnitOfWork, user_id: str, kind: PaymentKind, item: Pack | Plan, credits: int,
+        price_id: str | None, key: str | None,
+    ) -> Payment:  # fmt: skip
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        subscription = uow.billing.get_subscription(user_id)
+        if kind is PaymentKind.PLAN and subscription is not None and subscription.live:
+            raise Conflict("You already have a subscription; change it in the billing portal.")
+        now = self._clock.now()
+        payment = Payment(
+            id=self._ids.new_id("pay"), user_id=user_id, kind=kind, item_id=item.id, item_name=item.name,
+            credits=credits, amount_cents=item.amount_cents, currency=item.currency,
+            status=PaymentStatus.PENDING, created_at=now, updated_at=now, customer_email=user.email,
+            price_id=price_id, checkout_key=key, customer_id=uow.billing.customer_id(user_id),
+            plan_slot=user_id if kind is PaymentKind.PLAN else None,
+        )  # fmt: skip
+        uow.billing.add_payment(payment)
+        return payment
 
     def _item(self, pack_id: str | None, plan_id: str | None) -> tuple[PaymentKind, Pack | Plan, int, str | None]:
         if (pack_id is None) == (plan_id is None):
@@ -164,13 +165,15 @@ class CheckoutUseCases:
 
     def _fail_checkout(self, payment_id: str) -> None:
         """The provider refused or was down: no session exists, so the plan slot is free again."""
-        with self._uow() as uow:
+
+        def fail(uow: BillingUnitOfWork) -> None:  # decided on the locked row: a rerun changes nothing more
             payment = locked_payment(uow, payment_id)
             if payment.status is not PaymentStatus.PENDING or payment.session_id is not None:
                 return
             payment.status, payment.plan_slot, payment.updated_at = PaymentStatus.FAILED, None, self._clock.now()
             uow.billing.update_payment(payment)
-            uow.commit()
+
+        transaction(self._uow, fail)
 
     # --- the customer's account --------------------------------------------------------------
     def portal(self, user_id: str, *, return_url: str) -> str:
@@ -188,12 +191,14 @@ class CheckoutUseCases:
         if found is None or not found.live:
             raise SubscriptionNotFound()
         self._gateway.cancel_subscription_at_period_end(found.provider_id)
-        with self._uow() as uow:
+
+        def mark(uow: BillingUnitOfWork) -> None:  # sets a flag: a rerun writes the same
             current = uow.billing.get_subscription(user_id, for_update=True)
             if current is not None and current.provider_id == found.provider_id:
                 current.cancel_at_period_end, current.updated_at = True, self._clock.now()
                 uow.billing.save_subscription(current)
-                uow.commit()
+
+        transaction(self._uow, mark)
         return self._queries.subscription(user_id)
 
     # --- admin -------------------------------------------------------------------------------

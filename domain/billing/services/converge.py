@@ -40,11 +40,11 @@ from domain.billing.services.events import Outcome
 from domain.billing.services.handlers import PaymentNotYetKnown, _done
 from domain.ledger.model import EntryKind, GrantSource, consumption_order
 from domain.ledger.results import Movement
-from domain.ledger.services import Ledger
+from domain.ledger.ports import CreditBooking
 from domain.shared.clock import Clock
 from domain.shared.purchase_hooks import NoPurchaseHooks, PurchaseHooks
 from domain.ledger.services.book import Book
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 _REVERSED = {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED}
 _KEYS = {"session_id": "cs", "payment_intent_id": "pi", "charge_id": "ch", "invoice_id": "in"}
@@ -65,7 +65,7 @@ class Convergence:
         *,
         uow: Callable[[], BillingUnitOfWork],
         clock: Clock,
-        ledger: Ledger,
+        ledger: CreditBooking,
         purchase_hooks: PurchaseHooks | None = None,
     ) -> None:
         self._uow = uow
@@ -92,34 +92,32 @@ class Convergence:
 
         converged: list[Payment] = []  # the payment as committed, for the hooks after the commit
 
-        def attempt(write_pending: bool) -> Outcome | None:
+        def attempt(uow: BillingUnitOfWork, write_pending: bool) -> Outcome | None:
             converged.clear()
-            with self._uow() as uow:
-                payment = self._place(uow, event)
-                stored = uow.billing.get_event(event_id, for_update=True)
-                if stored is None:
-                    raise PaymentNotYetKnown(f"event {event_id} is not stored")
-                if payment is None and stored.payment_id is not None:  # a convergence placed it meanwhile
-                    return _done("placed by its payment's convergence")
-                if payment is None:
-                    if not write_pending:
-                        return None
-                    stored.awaiting = _awaited(event)
-                    stored.status, stored.note = EventStatus.PENDING, f"waiting for {stored.awaiting}"[:255]
-                    if event["type"] in c.CARD_EVENTS:  # perhaps never ours: not retried, attached if it is
-                        stored.status, stored.note = EventStatus.IGNORED, f"no payment yet; attached on {stored.awaiting}"[:255]
-                    uow.billing.update_event(stored)
-                    uow.commit()
+            payment = self._place(uow, event)
+            stored = uow.billing.get_event(event_id, for_update=True)
+            if stored is None:
+                raise PaymentNotYetKnown(f"event {event_id} is not stored")
+            if payment is None and stored.payment_id is not None:  # a convergence placed it meanwhile
+                return _done("placed by its payment's convergence")
+            if payment is None:
+                if not write_pending:
                     return None
-                if stored.payment_id is None:
-                    stored.payment_id, stored.awaiting = payment.id, None
-                    uow.billing.update_event(stored)
-                done = self._converge_locked(uow, payment)
-                uow.commit()
-                converged.append(done)
-                return _done(f"payment {done.status.value}, holds {done.credits_held} credits")
+                stored.awaiting = _awaited(event)
+                stored.status, stored.note = EventStatus.PENDING, f"waiting for {stored.awaiting}"[:255]
+                if event["type"] in c.CARD_EVENTS:  # perhaps never ours: not retried, attached if it is
+                    stored.status, stored.note = EventStatus.IGNORED, f"no payment yet; attached on {stored.awaiting}"[:255]
+                uow.billing.update_event(stored)
+                return None
+            if stored.payment_id is None:
+                stored.payment_id, stored.awaiting = payment.id, None
+                uow.billing.update_event(stored)
+            done = self._converge_locked(uow, payment)
+            converged.append(done)  # read after the commit: a failed try clears it
+            return _done(f"payment {done.status.value}, holds {done.credits_held} credits")
 
-        outcome = retrying(lambda: attempt(True)) or retrying(lambda: attempt(False))
+        outcome = transaction(self._uow, lambda uow: attempt(uow, True)) or \
+            transaction(self._uow, lambda uow: attempt(uow, False))  # fmt: skip
         for payment in converged:
             self._tell_purchase_hooks(payment)
         if outcome is None and event["type"] in c.CARD_EVENTS:
@@ -129,14 +127,7 @@ class Convergence:
     def converge(self, payment_id: str) -> Payment:
         """Converge one payment now (reconciliation, admin tools, tests)."""
 
-        def attempt() -> Payment:
-            with self._uow() as uow:
-                payment = locked_payment(uow, payment_id)
-                converged = self._converge_locked(uow, payment)
-                uow.commit()
-                return converged
-
-        converged = retrying(attempt)
+        converged = transaction(self._uow, lambda uow: self._converge_locked(uow, locked_payment(uow, payment_id)))
         self._tell_purchase_hooks(converged)
         return converged
 

@@ -25,7 +25,7 @@ from domain.billing.services.base import HANDLE_EVENT_JOB, BillingConfig
 from domain.shared.clock import Clock
 from domain.shared.errors import DuplicateRecord, NotFound
 from domain.shared.jobs import Job
-from domain.shared.uow import retrying
+from domain.shared.uow import retrying, transaction
 
 log = logging.getLogger(__name__)
 ERROR_LENGTH = 1000
@@ -70,23 +70,21 @@ class EventIntake:
             received_at=self._clock.now(), source=source,
         )  # fmt: skip
 
-        def attempt() -> bool:
-            with self._uow() as uow:
-                if uow.billing.get_event(record.id) is not None:
-                    return False
-                try:
-                    uow.billing.add_event(record)
-                    if enqueue:
-                        uow.enqueue(
-                            Job(HANDLE_EVENT_JOB, {"event_id": record.id}, job_id=f"billing-event-{record.id}",
-                                retry=self.config.handler_retry)
-                        )  # fmt: skip
-                    uow.commit()
-                except DuplicateRecord:  # a concurrent delivery stored it first
-                    return False
-                return True
+        def attempt(uow: BillingUnitOfWork) -> bool:
+            if uow.billing.get_event(record.id) is not None:
+                return False
+            uow.billing.add_event(record)
+            if enqueue:
+                uow.enqueue(
+                    Job(HANDLE_EVENT_JOB, {"event_id": record.id}, job_id=f"billing-event-{record.id}",
+                        retry=self.config.handler_retry)
+                )  # fmt: skip
+            return True
 
-        stored = retrying(attempt)
+        try:
+            stored = transaction(self._uow, attempt)
+        except DuplicateRecord:  # a concurrent delivery stored it first (rolled back, not retried)
+            stored = False
         log.info("provider event received", extra={"event_id": record.id, "type": record.type, "new": stored})
         return stored
 
@@ -111,19 +109,17 @@ class EventIntake:
     def _finish_event(
         self, event_id: str, status: EventStatus, *, error: str | None = None, note: str | None = None
     ) -> None:
-        def attempt() -> None:
-            with self._uow() as uow:
-                stored = uow.billing.get_event(event_id)
-                if stored is None or stored.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
-                    return
-                stored.status, stored.attempts = status, stored.attempts + 1
-                stored.last_error = error[:ERROR_LENGTH] if error else None
-                stored.note = note[:255] if note else None
-                stored.handled_at = self._clock.now()
-                uow.billing.update_event(stored)
-                uow.commit()
+        def attempt(uow: BillingUnitOfWork) -> None:
+            stored = uow.billing.get_event(event_id)
+            if stored is None or stored.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+                return
+            stored.status, stored.attempts = status, stored.attempts + 1
+            stored.last_error = error[:ERROR_LENGTH] if error else None
+            stored.note = note[:255] if note else None
+            stored.handled_at = self._clock.now()
+            uow.billing.update_event(stored)
 
-        retrying(attempt)
+        transaction(self._uow, attempt)
 
     def dispatch(self, event: Mapping[str, Any]) -> Outcome:
         handler = self._handlers.get(event["type"])

@@ -41,7 +41,9 @@ from domain.platform import emitters  # issue 22: events to webhooks and notific
 from domain.shared.clock import Clock
 from domain.shared.errors import DomainError, DuplicateRecord, InvalidInput
 from domain.shared.ids import IdGenerator
+from domain.shared.uow import transaction
 
+ONCE = 1  # a handler's transactions are not retried one by one: handle_event retries the whole handler
 ENDED_SUBSCRIPTION = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED, SubscriptionStatus.UNPAID}
 # Events of one subscription that carry the same `created` second apply in this order.
 SUBSCRIPTION_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
@@ -94,7 +96,8 @@ class EventHandlers:
         if not provider_id:
             return
         version = created * 4 + 1
-        with self._uow() as uow:
+
+        def clear(uow: BillingUnitOfWork) -> None:
             found = uow.billing.subscription_by_provider_id(provider_id)
             if found is None or found.status is not SubscriptionStatus.PAST_DUE or found.version > version:
                 return
@@ -103,7 +106,8 @@ class EventHandlers:
                 return
             locked.status, locked.version, locked.updated_at = SubscriptionStatus.ACTIVE, version, self._clock.now()
             uow.billing.save_subscription(locked)
-            uow.commit()
+
+        transaction(self._uow, clear, attempts=ONCE)
 
     def _invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         """Our payment for this invoice: the one already linked to it, else the subscription's
@@ -117,7 +121,8 @@ class EventHandlers:
 
     def _record_invoice_payment(self, invoice: Mapping[str, Any], invoice_id: str) -> Payment:
         subscription_id = o.invoice_subscription(invoice)
-        with self._uow() as uow:
+
+        def record(uow: BillingUnitOfWork) -> Payment:
             payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
             if payment is not None and payment.invoice_id is None:  # the checkout's: claim it for this invoice
                 payment.invoice_id = invoice_id
@@ -129,8 +134,9 @@ class EventHandlers:
                 payment.customer_id = payment.customer_id or o.text(invoice, "customer")
                 payment.updated_at = self._clock.now()
                 uow.billing.update_payment(payment)
-            uow.commit()
             return payment
+
+        return transaction(self._uow, record, attempts=ONCE)
 
     def _known_invoice_payment(
         self, uow: BillingUnitOfWork, invoice: Mapping[str, Any], invoice_id: str, subscription_id: str | None
@@ -183,7 +189,8 @@ class EventHandlers:
         invoice = o.obj(event)
         invoice_id = o.text(invoice, "id") or ""
         subscription_id = o.invoice_subscription(invoice)
-        with self._uow() as uow:
+
+        def fail(uow: BillingUnitOfWork) -> Outcome:
             payment = self._known_invoice_payment(uow, invoice, invoice_id, subscription_id)
             if payment is not None and payment.settled:
                 return _ignored("that invoice is already paid")
@@ -198,8 +205,9 @@ class EventHandlers:
             if owner is not None:
                 emitters.invoice_failed(uow, owner, invoice_id, payment.id if payment else None, o.integer(invoice, "amount_due") or 0,
                                         o.text(invoice, "currency") or "", o.integer(invoice, "attempt_count") or 1, self._clock.now())  # fmt: skip
-            uow.commit()
-        return _done("payment failed; subscription past_due")
+            return _done("payment failed; subscription past_due")
+
+        return transaction(self._uow, fail, attempts=ONCE)
 
     # --- subscriptions -----------------------------------------------------------------------
     def on_subscription(self, event: Mapping[str, Any]) -> Outcome:
@@ -208,7 +216,8 @@ class EventHandlers:
         if not provider_id:
             raise InvalidInput("subscription without an id")
         version = int(event["created"]) * 4 + SUBSCRIPTION_RANK[event["type"]]
-        with self._uow() as uow:
+
+        def sync(uow: BillingUnitOfWork) -> Outcome:
             user_id = self._subscriber(uow, sub, provider_id)
             current = uow.billing.get_subscription(user_id, for_update=True)
             if current is not None and current.provider_id == provider_id:
@@ -224,8 +233,9 @@ class EventHandlers:
             emitters.subscription(uow, synced, self._clock.now())
             if synced.status in ENDED_SUBSCRIPTION:
                 self._free_plan_slot(uow, user_id, provider_id)
-            uow.commit()
-        return _done(f"subscription {synced.status.value} on {synced.plan_id}")
+            return _done(f"subscription {synced.status.value} on {synced.plan_id}")
+
+        return transaction(self._uow, sync, attempts=ONCE)
 
     def _free_plan_slot(self, uow: BillingUnitOfWork, user_id: str, provider_id: str) -> None:
         """The subscription ended: its checkout no longer keeps the user from buying a plan."""

@@ -21,7 +21,7 @@ from domain.shared.clock import Clock
 from domain.shared.errors import DuplicateRecord
 from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 
 class Unset(Enum):
@@ -56,50 +56,40 @@ class AccountUseCases:
         check_password(password)
         name = clean_name(name)
         password_hash = self._hasher.hash(password)  # slow: before the unit of work opens
-        return retrying(lambda: self._register(email, password_hash, name))
+        return transaction(self._uow, lambda uow: self._register(uow, email, password_hash, name))
 
-    def _register(self, email: str, password_hash: str, name: str | None) -> AuthResult:
+    def _register(self, uow: IdentityUnitOfWork, email: str, password_hash: str, name: str | None) -> AuthResult:
         now = self._clock.now()
-        with self._uow() as uow:
-            user = self._add_user(uow, email, password_hash, name, Role.USER, now)
-            result = self._issuer.issue(uow, user, now, family_id=None)
-            uow.commit()
-        return result
+        user = self._add_user(uow, email, password_hash, name, Role.USER, now)
+        return self._issuer.issue(uow, user, now, family_id=None)
 
     def create_admin(self, email: str, password: str) -> User:
         """Create an admin, or promote the user who has this email (the password is then ignored)."""
         email = normalize_email(email)
-        promoted = retrying(lambda: self._promote(email))
+        promoted = transaction(self._uow, lambda uow: self._promote(uow, email))
         if promoted is not None:
             return promoted
         check_password(password)
         password_hash = self._hasher.hash(password)
-        return retrying(lambda: self._create_admin(email, password_hash))
+        return transaction(self._uow, lambda uow: self._add_user(uow, email, password_hash, None, Role.ADMIN,
+                                                                  self._clock.now()))  # fmt: skip
 
     def promote_admin(self, email: str) -> User | None:
         """Make the user who has this email an admin; None when nobody has it (nothing changes)."""
         normalized = normalize_email(email)
-        return retrying(lambda: self._promote(normalized))
+        return transaction(self._uow, lambda uow: self._promote(uow, normalized))
 
-    def _promote(self, email: str) -> User | None:
-        with self._uow() as uow:
-            user = uow.users.get_by_email(email)
-            if user is None:
-                return None
-            if user.role is not Role.ADMIN:  # audited: the system (the CLI) made an admin
-                uow.audit.add(AuditRecord(
-                    id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=None, action=AuditAction.ROLE_CHANGED,
-                    subject_type="user", subject_id=user.id, details={"from": user.role.value, "to": "admin"},
-                ))  # fmt: skip
-            user.role, user.updated_at = Role.ADMIN, self._clock.now()
-            uow.users.update(user)
-            uow.commit()
-        return user
-
-    def _create_admin(self, email: str, password_hash: str) -> User:
-        with self._uow() as uow:
-            user = self._add_user(uow, email, password_hash, None, Role.ADMIN, self._clock.now())
-            uow.commit()
+    def _promote(self, uow: IdentityUnitOfWork, email: str) -> User | None:
+        user = uow.users.get_by_email(email)
+        if user is None:
+            return None
+        if user.role is not Role.ADMIN:  # audited: the system (the CLI) made an admin
+            uow.audit.add(AuditRecord(
+                id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=None, action=AuditAction.ROLE_CHANGED,
+                subject_type="user", subject_id=user.id, details={"from": user.role.value, "to": "admin"},
+            ))  # fmt: skip
+        user.role, user.updated_at = Role.ADMIN, self._clock.now()
+        uow.users.update(user)
         return user
 
     def _add_user(
@@ -129,17 +119,15 @@ class AccountUseCases:
     def update_me(self, user_id: str, *, name: str | None | Unset = UNSET) -> User:
         """Change what users may change about themselves; UNSET leaves a field as it is."""
         new_name = name if isinstance(name, Unset) else clean_name(name)
-        return retrying(lambda: self._update_me(user_id, new_name))
+        return transaction(self._uow, lambda uow: self._update_me(uow, user_id, new_name))
 
-    def _update_me(self, user_id: str, name: str | None | Unset) -> User:
-        with self._uow() as uow:
-            user = uow.users.get(user_id)
-            if user is None:
-                raise UserNotFound()
-            if not isinstance(name, Unset):
-                user.name, user.updated_at = name, self._clock.now()
-                uow.users.update(user)
-            uow.commit()
+    def _update_me(self, uow: IdentityUnitOfWork, user_id: str, name: str | None | Unset) -> User:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        if not isinstance(name, Unset):
+            user.name, user.updated_at = name, self._clock.now()
+            uow.users.update(user)
         return user
 
     def list_users(self, *, limit: int = 50, cursor: str | None = None) -> Page[User]:

@@ -33,7 +33,7 @@ from domain.shared.pagination import (
     encode_cursor,
     id_cursor,
 )
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 API_KEY_MAX_LENGTH = 200  # anything longer is not one of ours: refused before any lookup
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often per key
@@ -65,21 +65,19 @@ class ApiKeyUseCases:
             id=self._ids.new_id("key"), user_id=user_id, name=cleaned, prefix=issued.prefix,
             key_hash=issued.key_hash, created_at=self._clock.now(),
         )
-        retrying(lambda: self._add_api_key(key))
+        transaction(self._uow, lambda uow: self._add_api_key(uow, key))
         return key, issued.plaintext
 
-    def _add_api_key(self, key: ApiKey) -> None:
+    def _add_api_key(self, uow: IdentityUnitOfWork, key: ApiKey) -> None:
         """Count, then insert, under a lock on the user's row: without it, concurrent requests each
         counted 49 and each inserted (64 at once made 51-60 keys against a cap of 50 on MariaDB)."""
-        with self._uow() as uow:
-            if uow.users.get_for_update(key.user_id) is None:
-                raise UserNotFound()
-            cap = self._api_keys_per_user
-            if len(uow.api_keys.list_active(key.user_id, limit=cap)) >= cap:
-                raise ApiKeyLimitReached(cap)
-            uow.api_keys.add(key)
-            uow.audit.add(self._security_event(AuditAction.API_KEY_CREATED, key))
-            uow.commit()
+        if uow.users.get_for_update(key.user_id) is None:
+            raise UserNotFound()
+        cap = self._api_keys_per_user
+        if len(uow.api_keys.list_active(key.user_id, limit=cap)) >= cap:
+            raise ApiKeyLimitReached(cap)
+        uow.api_keys.add(key)
+        uow.audit.add(self._security_event(AuditAction.API_KEY_CREATED, key))
 
     def list_api_keys(self, user_id: str) -> list[ApiKey]:
         """Every non-revoked key of the user, oldest first."""
@@ -104,16 +102,14 @@ class ApiKeyUseCases:
 
     def revoke_api_key(self, user_id: str, key_id: str) -> None:
         """Revoke at once. Unknown, already revoked or another user's key: the same 404 for all."""
-        retrying(lambda: self._revoke_api_key(user_id, key_id))
+        transaction(self._uow, lambda uow: self._revoke_api_key(uow, user_id, key_id))
 
-    def _revoke_api_key(self, user_id: str, key_id: str) -> None:
-        with self._uow() as uow:
-            key = uow.api_keys.get(key_id)
-            if key is None or key.user_id != user_id or key.revoked_at is not None:
-                raise ApiKeyNotFound()
-            uow.api_keys.revoke(key_id, self._clock.now())
-            uow.audit.add(self._security_event(AuditAction.API_KEY_REVOKED, key))
-            uow.commit()
+    def _revoke_api_key(self, uow: IdentityUnitOfWork, user_id: str, key_id: str) -> None:
+        key = uow.api_keys.get(key_id)
+        if key is None or key.user_id != user_id or key.revoked_at is not None:
+            raise ApiKeyNotFound()
+        uow.api_keys.revoke(key_id, self._clock.now())
+        uow.audit.add(self._security_event(AuditAction.API_KEY_REVOKED, key))
 
     def _security_event(self, action: AuditAction, key: ApiKey) -> AuditRecord:
         """The audit record of a key's creation or revocation by its owner (name and prefix only)."""
@@ -125,18 +121,15 @@ class ApiKeyUseCases:
     def authenticate_api_key(self, key: str) -> Principal:
         if not key.startswith(API_KEY_SCHEME) or len(key) > API_KEY_MAX_LENGTH:
             raise InvalidToken("The API key is not valid.")
-        return retrying(lambda: self._authenticate_api_key(hash_secret(key)))
-
-    def _authenticate_api_key(self, key_hash: str) -> Principal:
         now = self._clock.now()
-        with self._uow() as uow:
-            found = uow.api_keys.get_by_hash(key_hash)
+        with self._uow() as uow:  # a read: on MariaDB its transaction goes on in the request's next unit
+            found = uow.api_keys.get_by_hash(hash_secret(key))
             user = uow.users.get(found.user_id) if found is not None else None
-            if found is None or found.revoked_at is not None or user is None:
-                raise InvalidToken("The API key is not valid.")
-            if found.last_used_at is None or now - found.last_used_at >= API_KEY_TOUCH_INTERVAL:
-                uow.api_keys.touch(found.id, now)  # throttled: at most one write per key per interval
-                uow.commit()
+        if found is None or found.revoked_at is not None or user is None:
+            raise InvalidToken("The API key is not valid.")
+        if found.last_used_at is None or now - found.last_used_at >= API_KEY_TOUCH_INTERVAL:
+            # throttled: at most one write per key per interval; a blind write of the time, safe to retry
+            transaction(self._uow, lambda uow: uow.api_keys.touch(found.id, now))
         return Principal(user_id=user.id, role=user.role, api_key_id=found.id, plan=user.plan)
 
 

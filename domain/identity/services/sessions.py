@@ -24,7 +24,7 @@ from domain.identity.ports import IdentityUnitOfWork, PasswordHasher, TokenCodec
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 
 class SessionUseCases:
@@ -60,7 +60,7 @@ class SessionUseCases:
         if not self._hasher.verify(password, user.password_hash):
             self._record_failure(user.id, user.email, LoginFailure.WRONG_PASSWORD, client)
             raise InvalidCredentials()
-        return retrying(lambda: self._sign_in(user.id, client))
+        return transaction(self._uow, lambda uow: self._sign_in(uow, user.id, client))
 
     def _attempt(
         self, event: LoginEvent, user_id: str | None, email: str | None, client: ClientInfo, reason: str | None = None
@@ -71,12 +71,7 @@ class SessionUseCases:
         )  # fmt: skip
 
     def _record_failure(self, user_id: str | None, email: str | None, reason: LoginFailure, client: ClientInfo) -> None:
-        def work() -> None:
-            with self._uow() as uow:
-                uow.logins.add(self._attempt(LoginEvent.LOGIN, user_id, email, client, reason))
-                uow.commit()
-
-        retrying(work)
+        transaction(self._uow, lambda uow: uow.logins.add(self._attempt(LoginEvent.LOGIN, user_id, email, client, reason)))
 
     def _find_by_email(self, email: str) -> User | None:
         try:
@@ -92,17 +87,15 @@ class SessionUseCases:
             self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
         return self._dummy_hash
 
-    def _sign_in(self, user_id: str, client: ClientInfo) -> AuthResult:
+    def _sign_in(self, uow: IdentityUnitOfWork, user_id: str, client: ClientInfo) -> AuthResult:
         now = self._clock.now()
-        with self._uow() as uow:
-            user = uow.users.get(user_id)
-            if user is None:  # deleted between the password check and now
-                raise InvalidCredentials()
-            result = self._issuer.issue(uow, user, now, family_id=None)
-            attempt = self._attempt(LoginEvent.LOGIN, user.id, user.email, client)
-            uow.logins.add(attempt)
-            signed_in(uow, user.id, attempt.id, attempt.ip, attempt.user_agent)  # issue 22: new-address check
-            uow.commit()
+        user = uow.users.get(user_id)
+        if user is None:  # deleted between the password check and now
+            raise InvalidCredentials()
+        result = self._issuer.issue(uow, user, now, family_id=None)
+        attempt = self._attempt(LoginEvent.LOGIN, user.id, user.email, client)
+        uow.logins.add(attempt)
+        signed_in(uow, user.id, attempt.id, attempt.ip, attempt.user_agent)  # issue 22: new-address check
         return result
 
     def refresh(self, refresh_token: str, *, client: ClientInfo | None = None) -> AuthResult:
@@ -112,41 +105,36 @@ class SessionUseCases:
         revoked, so even the newest token of that family stops working.
         """
         cleaned = (client or ClientInfo()).clean()
-        return retrying(lambda: self._refresh(refresh_token, cleaned))
+        return transaction(self._uow, lambda uow: self._refresh(uow, refresh_token, cleaned))
 
-    def _refresh(self, refresh_token: str, client: ClientInfo) -> AuthResult:
+    def _refresh(self, uow: IdentityUnitOfWork, refresh_token: str, client: ClientInfo) -> AuthResult:
         now = self._clock.now()
-        with self._uow() as uow:
-            token = uow.refresh_tokens.get_by_hash_for_update(hash_secret(refresh_token))
-            if token is None:
-                raise InvalidToken()
-            if token.spent:
-                uow.refresh_tokens.revoke_family(token.family_id, now)
-                reused = LoginFailure.REFRESH_TOKEN_REUSED
-                uow.logins.add(self._attempt(LoginEvent.REFRESH_REUSE, token.user_id, None, client, reused))
-                uow.commit()  # the revocation stands although the call fails
-                raise TokenRevoked()
-            if now >= token.expires_at:
-                raise TokenExpired()
-            user = uow.users.get(token.user_id)
-            if user is None:
-                raise InvalidToken()
-            uow.refresh_tokens.mark_used(token.id, now)
-            result = self._issuer.issue(uow, user, now, family_id=token.family_id)
-            uow.commit()
-        return result
+        token = uow.refresh_tokens.get_by_hash_for_update(hash_secret(refresh_token))
+        if token is None:
+            raise InvalidToken()
+        if token.spent:
+            uow.refresh_tokens.revoke_family(token.family_id, now)
+            reused = LoginFailure.REFRESH_TOKEN_REUSED
+            uow.logins.add(self._attempt(LoginEvent.REFRESH_REUSE, token.user_id, None, client, reused))
+            uow.commit()  # the revocation stands although the call fails
+            raise TokenRevoked()
+        if now >= token.expires_at:
+            raise TokenExpired()
+        user = uow.users.get(token.user_id)
+        if user is None:
+            raise InvalidToken()
+        uow.refresh_tokens.mark_used(token.id, now)
+        return self._issuer.issue(uow, user, now, family_id=token.family_id)
 
     def logout(self, refresh_token: str, *, client: ClientInfo | None = None) -> None:
         """Revoke the token's family. An unknown token is a no-op: idempotent, and it reveals nothing."""
         cleaned = (client or ClientInfo()).clean()
-        retrying(lambda: self._logout(refresh_token, cleaned))
+        transaction(self._uow, lambda uow: self._logout(uow, refresh_token, cleaned))
 
-    def _logout(self, refresh_token: str, client: ClientInfo) -> None:
-        with self._uow() as uow:
-            token = uow.refresh_tokens.get_by_hash_for_update(hash_secret(refresh_token))
-            if token is not None and uow.refresh_tokens.revoke_family(token.family_id, self._clock.now()):
-                uow.logins.add(self._attempt(LoginEvent.LOGOUT, token.user_id, None, client))
-            uow.commit()
+    def _logout(self, uow: IdentityUnitOfWork, refresh_token: str, client: ClientInfo) -> None:
+        token = uow.refresh_tokens.get_by_hash_for_update(hash_secret(refresh_token))
+        if token is not None and uow.refresh_tokens.revoke_family(token.family_id, self._clock.now()):
+            uow.logins.add(self._attempt(LoginEvent.LOGOUT, token.user_id, None, client))
 
     def authenticate_access_token(self, token: str) -> Principal:
         """Signature, algorithm, issuer and audience by the codec; expiry against our Clock (the one

@@ -10,7 +10,7 @@ from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.services.book import Book
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import retrying
+from domain.shared.uow import transaction
 
 SWEEP_BATCH = 100
 
@@ -47,21 +47,19 @@ class LedgerSweeps:
             for account_id in batch:
                 seen.add(account_id)  # one pass per account: a sweep always ends
                 try:
-                    done += retrying(lambda: self._locked(account_id, at, per_account))
+                    done += transaction(self._uow, lambda uow: self._locked(uow, account_id, at, per_account))
                 except Exception:  # one broken account must not stall every other one
                     failed.append(account_id)
         if failed:
             raise SweepIncomplete(done, failed)
         return done
 
-    def _locked(self, account_id: str, now: datetime, work: Callable[[Book], int]) -> int:
-        with self._uow() as uow:
-            locked = uow.ledger.lock_account(account_id)
-            if locked is None:
-                return 0
-            book = Book(uow, *locked, now=now, key="", ids=self._ids)
-            count = work(book)
-            book.account.ensure_sound()
-            uow.ledger.update_account(book.account)
-            uow.commit()
-            return count
+    def _locked(self, uow: LedgerUnitOfWork, account_id: str, now: datetime, work: Callable[[Book], int]) -> int:
+        locked = uow.ledger.lock_account(account_id)
+        if locked is None:
+            return 0
+        book = Book(uow, *locked, now=now, key="", ids=self._ids)
+        count = work(book)
+        book.account.ensure_sound()
+        uow.ledger.update_account(book.account)
+        return count
