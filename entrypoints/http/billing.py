@@ -16,7 +16,6 @@ from entrypoints.http.billing_schemas import (
     AdminRefundSchema,
     CheckoutSchema,
     CheckoutSessionSchema,
-    OptionalIdempotencyHeaderSchema,
     PackSchema,
     PaymentPageSchema,
     PlanSchema,
@@ -28,7 +27,7 @@ from entrypoints.http.billing_schemas import (
     WebhookReceivedSchema,
 )
 from entrypoints.http.context import container
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import OptionalIdempotencyKeyHeaderSchema, PageArgsSchema
 
 blp = Blueprint("billing", __name__, url_prefix="/v1", description="Billing: plans, credit packs, Stripe")
 
@@ -61,7 +60,7 @@ class Packs(MethodView):
 @blp.route("/billing/checkout")
 class Checkout(MethodView):
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(OptionalIdempotencyHeaderSchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(CheckoutSchema)
     @blp.response(201, CheckoutSessionSchema)
     @blp.errors(
@@ -134,7 +133,7 @@ class AdminPayment(MethodView):
 @blp.route("/admin/payments/<string:payment_id>/refund")
 class AdminRefund(MethodView):
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(OptionalIdempotencyHeaderSchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(RefundSchema)
     @blp.response(200, AdminRefundSchema)
     @blp.errors(

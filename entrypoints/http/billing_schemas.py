@@ -10,7 +10,6 @@ from entrypoints.http.schemas import UtcDateTime, page_schema
 
 URL_MAX_LENGTH = 2048
 CATALOGUE_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-PRINTABLE_ASCII = r"^[\x21-\x7e][\x20-\x7e]{0,254}$"
 
 
 HTTP_URL = r"^https?://[\x21-\x7e]+$"  # an absolute http(s) URL of printable ASCII; Stripe checks the rest
@@ -34,15 +33,6 @@ class CheckoutSchema(ma.Schema):
     def _one_item(self, data: dict[str, Any], **kwargs: Any) -> None:
         if (data.get("pack_id") is None) == (data.get("plan_id") is None):
             raise ma.ValidationError("Give exactly one of pack_id and plan_id.", field_name="pack_id")
-
-
-class OptionalIdempotencyHeaderSchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
-    idempotency_key = ma.fields.String(
-        data_key="Idempotency-Key", load_default=None, validate=[Length(min=1, max=255), Regexp(PRINTABLE_ASCII)]
-    )
 
 
 class PortalSchema(ma.Schema):

@@ -29,7 +29,6 @@ from entrypoints.http.coaching_schemas import (
     GoalPatchSchema,
     GoalSchema,
     MessageCreateSchema,
-    OptionalIdempotencySchema,
     SessionCreateSchema,
     SessionPageSchema,
     SessionWithMessagesSchema,
@@ -50,7 +49,7 @@ from entrypoints.http.coaching_schemas import (
 )
 from entrypoints.http.context import container
 from entrypoints.http.errors import error_body
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import OptionalIdempotencyKeyHeaderSchema, PageArgsSchema
 
 log = logging.getLogger("houston.http.coaching")
 blp = Blueprint("coaching", __name__, url_prefix="/v1", description="Coaching: workspaces, goals, todos, the AI coach")
@@ -292,7 +291,7 @@ class Messages(MethodView):
             "409 request_in_progress (the model is never called twice for one key)."
         ),
     )
-    @blp.arguments(OptionalIdempotencySchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, ExchangeSchema)
     @blp.alt_response(
@@ -433,7 +432,7 @@ class Tasks(MethodView):
         return coaching().list_tasks(me(), **args)
 
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(OptionalIdempotencySchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(TaskCreateSchema)
     @blp.response(202, TaskSchema)
     @errors(

@@ -6,6 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from domain.shared.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 from domain.shared.pagination import MAX_PAGE
 
 
@@ -38,3 +39,36 @@ class PageArgsSchema(ma.Schema):
     # Query values arrive as text, so not strict=True; "2.7" and "x" are still refused.
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200))
+
+
+# --- the Idempotency-Key header: one definition for every route that takes it (issue 26) -----------
+IDEMPOTENCY_KEY_DESCRIPTION = "A retry with the same key and body returns the first answer, charged once"
+
+
+def _idempotency_key(*, required: bool) -> ma.fields.String:
+    """1-255 printable ASCII (API.md), checked again by domain.shared.idempotency.check_key."""
+    presence: dict[str, Any] = {"required": True} if required else {"load_default": None}
+    return ma.fields.String(
+        data_key="Idempotency-Key",
+        validate=[ma.validate.Length(min=1, max=MAX_KEY_LENGTH), ma.validate.Regexp(KEY_PATTERN)],
+        metadata={"description": IDEMPOTENCY_KEY_DESCRIPTION},
+        **presence,
+    )
+
+
+class IdempotencyKeyHeaderSchema(ma.Schema):
+    """`Idempotency-Key` on a route that requires one (a charge, an admin adjustment)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = _idempotency_key(required=True)
+
+
+class OptionalIdempotencyKeyHeaderSchema(ma.Schema):
+    """`Idempotency-Key` on a route where it is optional (`idempotency_key` is None without one)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = _idempotency_key(required=False)
