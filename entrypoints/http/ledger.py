@@ -9,7 +9,7 @@ from flask.views import MethodView
 from domain.ledger.results import Movement
 from domain.shared.audit import AuditAction
 from domain.shared.idempotency import scoped_key
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import IDEMPOTENCY_CONFLICT, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container
 from entrypoints.http.ledger_schemas import (
@@ -36,7 +36,7 @@ def _movement(result: Movement) -> dict[str, Any]:
 class Balance(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, BalanceViewSchema)
-    @blp.errors({401: UNAUTHENTICATED})
+    @blp.errors(401)
     def get(self) -> Any:
         """The caller's balance, what is held, what is available, and the open grants"""
         return container().ledger.balance(current_principal().user_id)
@@ -47,7 +47,7 @@ class Transactions(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TransactionArgsSchema, location="query")
     @blp.response(200, TransactionPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 422: "A bad limit, cursor or kind (validation_error)"})
+    @blp.errors(401, 422, say={422: "A bad limit, cursor or kind (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's ledger entries, newest first (keyset pages)"""
         return container().ledger.transactions(current_principal().user_id, **args)
@@ -58,7 +58,7 @@ class Usage(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(UsageArgsSchema, location="query")
     @blp.response(200, UsageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 422: "month is not YYYY-MM (validation_error)"})
+    @blp.errors(401, 422, say={422: "month is not YYYY-MM (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """Credits spent in one month (default: this month, UTC), by feature"""
         c = container()
@@ -81,14 +81,10 @@ class Charges(MethodView):
     @blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(ChargeSchema)
     @blp.response(201, MovementSchema)
-    @blp.errors(
-        {
-            401: UNAUTHENTICATED,
-            402: "Not enough available credits; nothing was charged (insufficient_credits)",
-            409: "The Idempotency-Key was used for a different request (idempotency_conflict)",
-            422: "A bad body, an unknown feature_key, or a missing or bad Idempotency-Key (validation_error)",
-        }
-    )
+    @blp.errors(401, 402, 409, 422, say={
+        409: IDEMPOTENCY_CONFLICT,
+        422: "A bad body, an unknown feature_key, or a missing or bad Idempotency-Key (validation_error)",
+    })
     def post(self, headers: dict[str, str], body: dict[str, Any]) -> Any:
         """Charge the caller for a metered feature (server-to-server metering; Idempotency-Key required)"""
         result = container().ledger.charge(
@@ -103,16 +99,11 @@ class AdminCredits(MethodView):
     @blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(AdjustmentSchema)
     @blp.response(201, MovementSchema)
-    @blp.errors(
-        {
-            401: UNAUTHENTICATED,
-            402: "A removal larger than the available balance; nothing was removed (insufficient_credits)",
-            403: "Admins only (forbidden)",
-            404: "No such user (not_found)",
-            409: "The Idempotency-Key was used for a different request (idempotency_conflict)",
-            422: "A bad body, or a missing or bad Idempotency-Key (validation_error)",
-        }
-    )
+    @blp.errors(401, 402, 403, 404, 409, 422, what="user", say={
+        402: "A removal larger than the available balance; nothing was removed (insufficient_credits)",
+        409: IDEMPOTENCY_CONFLICT,
+        422: "A bad body, or a missing or bad Idempotency-Key (validation_error)",
+    })
     def post(self, headers: dict[str, str], body: dict[str, Any], user_id: str) -> Any:
         """Add (positive) or remove (negative) credits for a user, with a reason (admins only)"""
         admin = require_admin()

@@ -44,6 +44,9 @@ class MemberSchema(ma.Schema):
     joined_at = UtcDateTime(required=True)
 
 
+MemberPageSchema = page_schema(MemberSchema, "MemberPage")
+
+
 class MemberListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(MemberSchema), required=True)
 
