@@ -14,6 +14,7 @@ from domain.shared.untrusted import INT64_MAX, INT64_MIN, loads_untrusted
 
 T = TypeVar("T")
 MAX_PAGE = 200
+CURSOR_MAX_LENGTH = 200  # a longer cursor is not one this API gave
 
 
 @dataclass(frozen=True, slots=True)

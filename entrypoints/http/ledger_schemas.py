@@ -1,11 +1,12 @@
 """Request and response schemas of the credits routes, written by hand against API.md.
-Limits come from domain.ledger.services (one number in one place)."""
+Limits come from domain.ledger.services and domain.shared.limits (one number in one place)."""
 from __future__ import annotations
 
 import marshmallow as ma
 
 from domain.ledger.model import EntryKind
 from domain.ledger.services import MAX_CREDITS, MAX_QUANTITY, MAX_REFERENCE_LENGTH
+from domain.shared.limits import ADJUSTMENT_REASON_MAX_LENGTH, FEATURE_KEY_MAX_LENGTH
 from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
 
 
@@ -64,7 +65,7 @@ class PriceSchema(ma.Schema):
 
 
 class ChargeSchema(ma.Schema):
-    feature_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    feature_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=FEATURE_KEY_MAX_LENGTH))
     quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=MAX_QUANTITY))
     reference = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=MAX_REFERENCE_LENGTH))
 
@@ -76,7 +77,7 @@ class AdjustmentSchema(ma.Schema):
         validate=[ma.validate.Range(min=-MAX_CREDITS, max=MAX_CREDITS), ma.validate.NoneOf([0])],
         metadata={"not": {"enum": [0]}, "description": "Positive adds credits, negative removes them; never 0"},
     )
-    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=ADJUSTMENT_REASON_MAX_LENGTH))
 
 
 class MovementSchema(ma.Schema):

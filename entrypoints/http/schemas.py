@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from domain.shared.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
-from domain.shared.pagination import MAX_PAGE
+from domain.shared.pagination import CURSOR_MAX_LENGTH, MAX_PAGE
 
 
 class StatusSchema(ma.Schema):
@@ -38,7 +38,7 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
 class PageArgsSchema(ma.Schema):
     # Query values arrive as text, so not strict=True; "2.7" and "x" are still refused.
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=MAX_PAGE))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=CURSOR_MAX_LENGTH))
 
 
 # --- the Idempotency-Key header: one definition for every route that takes it (issue 26) -----------
