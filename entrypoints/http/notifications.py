@@ -20,6 +20,7 @@ from entrypoints.http.notifications_schemas import (
     UnsubscribeArgsSchema,
     UpdatedSchema,
 )
+from entrypoints.http.schemas import page_body
 
 blp = Blueprint(
     "notifications", __name__,
@@ -49,7 +50,7 @@ class Inbox(MethodView):
         page, unread = _notifications().inbox(
             current_principal().user_id, unread_only=args["unread"], limit=args["limit"], cursor=args["cursor"]
         )
-        return {"items": [_view(n) for n in page.items], "next_cursor": page.next_cursor, "unread_count": unread}
+        return page_body(page, _view, unread_count=unread)
 
 
 @blp.route("/v1/notifications/<string:notification_id>/read")

@@ -24,7 +24,7 @@ from entrypoints.http.operations_schemas import (
     LoginAttemptPageSchema,
     RoleChangeSchema,
 )
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import PageArgsSchema, page_body
 
 blp = Blueprint("operations", __name__, description="Login history, audit log, admin directory, metrics")
 
@@ -97,7 +97,7 @@ class AdminUsers(MethodView):
         pages; admins only)"""
         require_admin()
         page = container().operations.search_users(**args)
-        return {"items": [_summary(found) for found in page.items], "next_cursor": page.next_cursor}
+        return page_body(page, _summary)
 
 
 @blp.route("/v1/admin/users/<string:user_id>")

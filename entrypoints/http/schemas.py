@@ -1,13 +1,16 @@
 """Schemas shared by several areas. Each area keeps its own schemas next to its resources."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow as ma
 
 from domain.shared.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
-from domain.shared.pagination import CURSOR_MAX_LENGTH, MAX_PAGE
+from domain.shared.pagination import CURSOR_MAX_LENGTH, MAX_PAGE, Page
+
+T = TypeVar("T")
 
 
 class StatusSchema(ma.Schema):
@@ -33,6 +36,12 @@ def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
         },
         name=name,
     )
+
+
+def page_body(page: Page[T], view: Callable[[T], Any], **extra: Any) -> dict[str, Any]:
+    """A page as API.md's `{"items": [...], "next_cursor": ...}` (plus `extra`), each item through
+    `view`. A route whose items the page schema dumps as they are returns the Page itself."""
+    return {"items": [view(item) for item in page.items], "next_cursor": page.next_cursor, **extra}
 
 
 class PageArgsSchema(ma.Schema):

@@ -11,7 +11,7 @@ from domain.shared.events import EVENT_TYPES
 from entrypoints.http.api import BAD_PAGE, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import PageArgsSchema, page_body
 from entrypoints.http.webhooks_schemas import (
     AcceptedSchema,
     DeliveryPageSchema,
@@ -60,7 +60,7 @@ class Endpoints(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's webhook endpoints, newest first (no secrets)"""
         page = _webhooks().list(current_principal().user_id, **args)
-        return {"items": [_view(e) for e in page.items], "next_cursor": page.next_cursor}
+        return page_body(page, _view)
 
     @blp.doc(security=USER_AUTH)
     @blp.arguments(EndpointCreateSchema)
