@@ -4,9 +4,11 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text
 
 from adapters.sql.tables import EXACT, ID, UtcDateTime, metadata
+from domain.platform.webhooks import DESCRIPTION_MAX
+from domain.shared.limits import URL_MAX_LENGTH
 
 EVENT_ID = 64
-URL = 2048
+URL = URL_MAX_LENGTH
 
 
 def _id(name: str = "id", **kw: object) -> Column[str]:
@@ -50,7 +52,7 @@ webhook_endpoints = Table(
     _id("user_id", nullable=False),
     Column("url", String(URL), nullable=False),
     Column("events", Text, nullable=False),  # JSON list of event types
-    Column("description", String(500), nullable=False),
+    Column("description", String(DESCRIPTION_MAX), nullable=False),
     Column("status", String(12), nullable=False),
     Column("disabled_reason", String(64), nullable=True),
     Column("secret", String(100), nullable=False),

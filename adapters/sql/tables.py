@@ -24,6 +24,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
+from domain.coaching.model import INDUSTRY_MAX, MODEL_NAME_MAX, TITLE_MAX
+from domain.identity.logins import EMAIL_MAX_LENGTH as LOGIN_EMAIL_MAX_LENGTH
+from domain.identity.logins import IP_MAX_LENGTH, USER_AGENT_MAX_LENGTH
+from domain.identity.model import API_KEY_NAME_MAX_LENGTH, NAME_MAX_LENGTH
+from domain.ledger.services.inputs import MAX_REFERENCE_LENGTH
+from domain.platform.referrals import CODE_MAX_LENGTH
+from domain.shared.idempotency import MAX_KEY_LENGTH
+from domain.shared.ids import ID_MAX_LENGTH
+from domain.shared.limits import (
+    CATALOGUE_ID_MAX_LENGTH,
+    COACH_ID_MAX_LENGTH,
+    FEATURE_KEY_MAX_LENGTH,
+    SHA256_HEX_LENGTH,
+)
+
 # Index names are the table and its column names (not `column_0_N_label`, which repeated the table
 # name per column and went past MySQL's 64 characters, so MariaDB stored hashed names). Migration
 # 0003 renamed the existing indexes to these names.
@@ -43,8 +58,12 @@ metadata = MetaData(naming_convention=NAMING)
 # case-insensitive through their normalised (lower-cased) column, not through a collation.
 EXACT: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_nopad_bin"}
 
-ID = 40  # see domain.shared.ids.ID_MAX_LENGTH
-KEY = 255  # idempotency keys: 1-255 printable ASCII
+# Lengths come from the domain, where the schemas read them too (issue 26 §4): a column never
+# holds less than what a request may carry. Lengths of values only the service writes (statuses,
+# kinds, provider ids) stay here.
+ID = ID_MAX_LENGTH
+KEY = MAX_KEY_LENGTH  # a caller's Idempotency-Key as stored (domain.shared.idempotency)
+EMAIL_COLUMN = LOGIN_EMAIL_MAX_LENGTH  # every email column holds what a sign-in attempt may record (320)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -80,11 +99,11 @@ users = Table(
     "users",
     metadata,
     _id(primary_key=True),
-    Column("email", String(320), nullable=False),  # stored lower-cased
+    Column("email", String(EMAIL_COLUMN), nullable=False),  # stored lower-cased
     Column("password_hash", String(255), nullable=False),
-    Column("name", String(200), nullable=True),
+    Column("name", String(NAME_MAX_LENGTH), nullable=True),
     Column("role", String(16), nullable=False),
-    Column("plan", String(40), nullable=False),
+    Column("plan", String(CATALOGUE_ID_MAX_LENGTH), nullable=False),
     _ts("created_at"),
     _ts("updated_at"),
     UniqueConstraint("email"),
@@ -97,7 +116,7 @@ refresh_tokens = Table(
     _id(primary_key=True),
     _id("user_id", ForeignKey("users.id"), nullable=False),
     _id("family_id", nullable=False),
-    Column("token_hash", String(64), nullable=False),  # sha256 hex of the opaque token
+    Column("token_hash", String(SHA256_HEX_LENGTH), nullable=False),  # sha256 hex of the opaque token
     _ts("created_at"),
     _ts("expires_at"),
     _ts("used_at", nullable=True),
@@ -113,9 +132,9 @@ api_keys = Table(
     metadata,
     _id(primary_key=True),
     _id("user_id", ForeignKey("users.id"), nullable=False),
-    Column("name", String(100), nullable=False),
+    Column("name", String(API_KEY_NAME_MAX_LENGTH), nullable=False),
     Column("prefix", String(24), nullable=False),
-    Column("key_hash", String(64), nullable=False),
+    Column("key_hash", String(SHA256_HEX_LENGTH), nullable=False),
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
     _ts("last_used_at", nullable=True),
@@ -147,7 +166,7 @@ ledger_grants = Table(
     Column("granted", BigInteger, nullable=False),
     Column("remaining", BigInteger, nullable=False),
     _ts("expires_at", nullable=True),
-    Column("reference", String(255), nullable=True),
+    Column("reference", String(MAX_REFERENCE_LENGTH), nullable=True),
     _ts("created_at"),
     CheckConstraint("remaining >= 0 AND remaining <= granted", name="remaining_within_granted"),
     Index(None, "account_id", "remaining"),  # the open grants of an account
@@ -164,8 +183,8 @@ ledger_entries = Table(
     Column("kind", String(16), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("balance_after", BigInteger, nullable=False),
-    Column("feature_key", String(64), nullable=True),
-    Column("reference", String(255), nullable=True),
+    Column("feature_key", String(FEATURE_KEY_MAX_LENGTH), nullable=True),
+    Column("reference", String(MAX_REFERENCE_LENGTH), nullable=True),
     Column("idempotency_key", String(KEY), nullable=False),
     _id("grant_id", nullable=True),
     _id("hold_id", nullable=True),
@@ -195,8 +214,8 @@ ledger_holds = Table(
     Column("amount", BigInteger, nullable=False),  # what is held now (expiry may trim it)
     Column("captured", BigInteger, nullable=True),
     Column("status", String(12), nullable=False),
-    Column("feature_key", String(64), nullable=True),
-    Column("reference", String(255), nullable=True),
+    Column("feature_key", String(FEATURE_KEY_MAX_LENGTH), nullable=True),
+    Column("reference", String(MAX_REFERENCE_LENGTH), nullable=True),
     Column("idempotency_key", String(KEY), nullable=False),
     _ts("expires_at"),
     _ts("created_at"),
@@ -213,7 +232,7 @@ ledger_idempotency = Table(
     _id("account_id", ForeignKey("ledger_accounts.id"), primary_key=True),
     Column("idempotency_key", String(KEY), primary_key=True),
     Column("operation", String(32), nullable=False),
-    Column("fingerprint", String(64), nullable=False),
+    Column("fingerprint", String(SHA256_HEX_LENGTH), nullable=False),
     Column("result", Text, nullable=False),  # JSON of the first result
     _ts("created_at"),
     **EXACT,
@@ -228,9 +247,9 @@ login_events = Table(
     Column("event", String(16), nullable=False),
     Column("success", Boolean, nullable=False),
     _id("user_id", nullable=True),  # no foreign key: the history outlives an erased account
-    Column("email", String(320), nullable=True),
-    Column("ip", String(45), nullable=True),
-    Column("user_agent", String(255), nullable=True),
+    Column("email", String(EMAIL_COLUMN), nullable=True),
+    Column("ip", String(IP_MAX_LENGTH), nullable=True),
+    Column("user_agent", String(USER_AGENT_MAX_LENGTH), nullable=True),
     Column("reason", String(32), nullable=True),
     Index(None, "user_id", "at", "id"),
     **EXACT,
@@ -263,13 +282,13 @@ billing_payments = Table(
     _id(primary_key=True),
     _id("user_id", ForeignKey("users.id"), nullable=False),
     Column("kind", String(8), nullable=False),
-    Column("item_id", String(40), nullable=False),
+    Column("item_id", String(CATALOGUE_ID_MAX_LENGTH), nullable=False),
     Column("item_name", String(200), nullable=False),
     Column("credits", BigInteger, nullable=False),  # the catalogue's figure at checkout: what is granted
     Column("amount_cents", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(20), nullable=False),
-    Column("customer_email", String(320), nullable=False),
+    Column("customer_email", String(EMAIL_COLUMN), nullable=False),
     Column("price_id", String(PROVIDER_ID), nullable=True),
     Column("checkout_key", String(KEY), nullable=True),
     Column("session_id", String(PROVIDER_ID), nullable=True),
@@ -334,7 +353,7 @@ billing_subscriptions = Table(
     metadata,
     _id("user_id", ForeignKey("users.id"), primary_key=True),  # one subscription per user
     Column("provider_id", String(PROVIDER_ID), nullable=False),
-    Column("plan_id", String(40), nullable=False),
+    Column("plan_id", String(CATALOGUE_ID_MAX_LENGTH), nullable=False),
     Column("status", String(20), nullable=False),
     Column("customer_id", String(PROVIDER_ID), nullable=True),
     Column("price_id", String(PROVIDER_ID), nullable=True),
@@ -355,7 +374,7 @@ billing_reversals = Table(
     _id(primary_key=True),
     _id("payment_id", ForeignKey("billing_payments.id"), nullable=False),
     Column("reason", String(12), nullable=False),
-    Column("reference", String(255), nullable=False),
+    Column("reference", String(MAX_REFERENCE_LENGTH), nullable=False),
     Column("credits", BigInteger, nullable=False),
     Column("status", String(12), nullable=False),
     Column("taken", BigInteger, nullable=False),
@@ -384,7 +403,7 @@ ledger_usage = Table(
     metadata,
     _id("account_id", ForeignKey("ledger_accounts.id"), primary_key=True),
     Column("month", String(7), primary_key=True),
-    Column("feature_key", String(64), primary_key=True),
+    Column("feature_key", String(FEATURE_KEY_MAX_LENGTH), primary_key=True),
     Column("spent", BigInteger, nullable=False),
     **EXACT,
 )
@@ -397,8 +416,8 @@ coaching_workspaces = Table(
     metadata,
     _id(primary_key=True),
     _id("owner_id", ForeignKey("users.id"), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("industry", String(100), nullable=True),
+    Column("name", String(TITLE_MAX), nullable=False),
+    Column("industry", String(INDUSTRY_MAX), nullable=True),
     Column("description", Text, nullable=True),
     Column("monthly_credit_limit", BigInteger, nullable=True),  # issue 23: null is no cap
     _ts("created_at"),
@@ -412,12 +431,12 @@ coaching_goals = Table(
     metadata,
     _id(primary_key=True),
     _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
-    Column("title", String(200), nullable=False),
+    Column("title", String(TITLE_MAX), nullable=False),
     Column("status", String(12), nullable=False),
     Column("progress", Integer, nullable=False),
     Column("specific", Text, nullable=True),
     Column("measurable", Text, nullable=True),
-    Column("target_value", String(200), nullable=True),
+    Column("target_value", String(TITLE_MAX), nullable=True),
     Column("achievable", Text, nullable=True),
     Column("relevant", Text, nullable=True),
     Column("due_date", Date, nullable=True),
@@ -434,7 +453,7 @@ coaching_todos = Table(
     _id(primary_key=True),
     _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
     _id("goal_id", ForeignKey("coaching_goals.id"), nullable=True),
-    Column("title", String(200), nullable=False),
+    Column("title", String(TITLE_MAX), nullable=False),
     Column("status", String(12), nullable=False),
     Column("due_date", Date, nullable=True),
     _ts("created_at"),
@@ -450,8 +469,8 @@ coaching_sessions = Table(
     _id(primary_key=True),
     _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
     _id("owner_id", ForeignKey("users.id"), nullable=False),
-    Column("title", String(200), nullable=True),
-    Column("coach", String(64), nullable=False),
+    Column("title", String(TITLE_MAX), nullable=True),
+    Column("coach", String(COACH_ID_MAX_LENGTH), nullable=False),
     Column("message_count", Integer, nullable=False),
     _ts("created_at"),
     _ts("updated_at"),
@@ -470,10 +489,10 @@ coaching_messages = Table(
     Column("tokens_in", Integer, nullable=False),
     Column("tokens_out", Integer, nullable=False),
     Column("credits_charged", BigInteger, nullable=False),
-    Column("model", String(200), nullable=True),
+    Column("model", String(MODEL_NAME_MAX), nullable=True),
     Column("cut_short", Boolean, nullable=False),
-    Column("idempotency_key", String(64), nullable=True),  # sha256 of (user, route, Idempotency-Key)
-    Column("fingerprint", String(64), nullable=True),
+    Column("idempotency_key", String(SHA256_HEX_LENGTH), nullable=True),  # sha256 of (user, route, Idempotency-Key)
+    Column("fingerprint", String(SHA256_HEX_LENGTH), nullable=True),
     _id("hold_id", nullable=True),
     _id("account_id", nullable=True),
     Column("settled", Boolean, nullable=False),
@@ -499,8 +518,8 @@ coaching_tasks = Table(
     Column("result", Text, nullable=True),
     Column("error", String(500), nullable=True),
     Column("settled", Boolean, nullable=False),
-    Column("idempotency_key", String(64), nullable=True),
-    Column("fingerprint", String(64), nullable=True),
+    Column("idempotency_key", String(SHA256_HEX_LENGTH), nullable=True),
+    Column("fingerprint", String(SHA256_HEX_LENGTH), nullable=True),
     _id("payer_id", nullable=True),  # issue 23: whose account holds the credits (null: owner_id)
     _ts("created_at"),
     _ts("updated_at"),
@@ -521,8 +540,8 @@ coaching_tasks = Table(
 coaching_claims = Table(
     "coaching_claims",
     metadata,
-    Column("idempotency_key", String(64), primary_key=True),  # sha256 of (user, route, Idempotency-Key)
-    Column("fingerprint", String(64), nullable=False),
+    Column("idempotency_key", String(SHA256_HEX_LENGTH), primary_key=True),  # sha256 of (user, route, Idempotency-Key)
+    Column("fingerprint", String(SHA256_HEX_LENGTH), nullable=False),
     _ts("created_at"),
     **EXACT,
 )
@@ -540,7 +559,7 @@ ledger_pending_grants = Table(
     Column("source", String(20), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("status", String(12), nullable=False),
-    Column("reference", String(255), nullable=True),
+    Column("reference", String(MAX_REFERENCE_LENGTH), nullable=True),
     _id("grant_id", nullable=True),
     _ts("created_at"),
     _ts("finished_at", nullable=True),
@@ -553,7 +572,7 @@ referral_codes = Table(
     "referral_codes",
     metadata,
     _id("user_id", ForeignKey("users.id"), primary_key=True),
-    Column("code", String(16), nullable=False),
+    Column("code", String(CODE_MAX_LENGTH), nullable=False),
     _ts("created_at"),
     UniqueConstraint("code"),
     **EXACT,
@@ -603,7 +622,7 @@ workspace_invitations = Table(
     metadata,
     _id(primary_key=True),
     _id("workspace_id", ForeignKey("coaching_workspaces.id"), nullable=False),
-    Column("email", String(320), nullable=False),  # lower-cased, like users.email
+    Column("email", String(EMAIL_COLUMN), nullable=False),  # lower-cased, like users.email
     Column("role", String(12), nullable=False),
     _id("invited_by", nullable=False),
     Column("status", String(12), nullable=False),

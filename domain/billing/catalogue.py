@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.shared.errors import InvalidInput
+from domain.shared.limits import CATALOGUE_ID_PATTERN
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_ID = re.compile(CATALOGUE_ID_PATTERN)
 _CURRENCY = re.compile(r"^[a-z]{3}$")
 MAX_AMOUNT_CENTS = 10**9
 

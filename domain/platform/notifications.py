@@ -31,7 +31,7 @@ from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput, NotFound
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job, RetryPolicy
-from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
+from domain.shared.pagination import Page, check_limit, id_cursor, id_position, page_of
 from domain.shared.uow import transaction
 
 EMAIL_JOB = "notifications.email"
@@ -151,10 +151,7 @@ class Notifications:
         with self._uow() as uow:
             items = uow.notifications.list(user_id, unread_only=unread_only, after=after, limit=limit + 1)
             unread = uow.notifications.unread_count(user_id)
-        more = len(items) > limit
-        items = items[:limit]
-        next_cursor = encode_cursor({"id": items[-1].id}) if more and items else None
-        return Page(items, next_cursor), unread
+        return page_of(items, limit, id_position), unread
 
     def read(self, user_id: str, notification_id: str) -> Notification:
         def work(uow: PlatformEventsUnitOfWork) -> Notification:

@@ -23,8 +23,8 @@ from domain.shared.pagination import (
     check_limit,
     cursor_datetime,
     decode_cursor,
-    encode_cursor,
     id_cursor,
+    page_of,
 )
 from domain.shared.uow import transaction
 
@@ -105,9 +105,7 @@ class Operations:
         query = q.strip().lower() if q and q.strip() else None
         with self._uow() as uow:
             found = uow.directory.search(q=query, plan=plan, role=role, after=after, limit=limit + 1)
-        more, items = len(found) > limit, found[:limit]
-        next_cursor = encode_cursor({"id": items[-1].user.id}) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        return page_of(found, limit, lambda last: {"id": last.user.id})
 
     # --- changes ---------------------------------------------------------------------------
     def change_role(self, actor_id: str, user_id: str, role: Role) -> User:
@@ -133,11 +131,7 @@ class Operations:
 
 def _page(found: list[T], limit: int) -> Page[T]:
     """Newest first by (at, id): ids alone are ordered only to the millisecond."""
-    more, items = len(found) > limit, found[:limit]
-    if not more:
-        return Page(items=list(items), next_cursor=None)
-    last = items[-1]
-    return Page(items=list(items), next_cursor=encode_cursor({"t": last.at.isoformat(), "id": last.id}))
+    return page_of(found, limit, lambda last: {"t": last.at.isoformat(), "id": last.id})
 
 
 def _time_cursor(cursor: str | None) -> tuple[datetime, str] | None:

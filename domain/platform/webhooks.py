@@ -46,7 +46,7 @@ from domain.shared.errors import Conflict, InvalidInput, NotFound
 from domain.shared.events import EVENT_TYPES, TEST_EVENT, event_id
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job
-from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
+from domain.shared.pagination import Page, check_limit, id_cursor, id_position, page_of
 from domain.shared.uow import transaction
 
 DELIVER_JOB = "webhooks.deliver"
@@ -103,7 +103,7 @@ class Webhooks:
         check_limit(limit)
         with self._uow() as uow:
             items = uow.webhooks.endpoints_of(user_id, after=id_cursor(cursor), limit=limit + 1)
-        return _page(items, limit)
+        return page_of(items, limit, id_position)
 
     def get(self, user_id: str, endpoint_id: str) -> Endpoint:
         with self._uow() as uow:
@@ -175,7 +175,7 @@ class Webhooks:
         with self._uow() as uow:
             _owned(uow.webhooks.get_endpoint(endpoint_id), user_id)
             items = uow.webhooks.attempts_of(endpoint_id, after=id_cursor(cursor), limit=limit + 1)
-        return _page(items, limit)
+        return page_of(items, limit, id_position)
 
     # --- test and replay ----------------------------------------------------------------------
     def send_test(self, user_id: str, endpoint_id: str) -> str:
@@ -377,10 +377,6 @@ def _owned(endpoint: Endpoint | None, user_id: str) -> Endpoint:
     return endpoint
 
 
-def _page(items: list[Any], limit: int) -> Page[Any]:
-    more = len(items) > limit
-    items = items[:limit]
-    return Page(items, encode_cursor({"id": items[-1].id}) if more and items else None)
 
 
 __all__ = ["DELIVER_JOB", "Webhooks", "replace"]

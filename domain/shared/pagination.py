@@ -6,6 +6,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from domain.shared.errors import InvalidInput
@@ -13,12 +14,21 @@ from domain.shared.untrusted import INT64_MAX, INT64_MIN, loads_untrusted
 
 T = TypeVar("T")
 MAX_PAGE = 200
+CURSOR_MAX_LENGTH = 200  # a longer cursor is not one this API gave
 
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:
+    """The page of `limit` items from `rows` (fetched with limit + 1: one more says there is a next
+    page), whose cursor holds `position` of the last item shown. Every keyset list builds its page here."""
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
 
 
 def encode_cursor(position: Any) -> str:
@@ -45,6 +55,11 @@ def decode_cursor(cursor: str) -> Any:
         if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
             raise bad_cursor()
     return position
+
+
+def id_position(item: Any) -> dict[str, Any]:
+    """The position of an item in a list ordered by id alone: what `id_cursor` reads back."""
+    return {"id": item.id}
 
 
 def id_cursor(cursor: str | None) -> str | None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import USER_AUTH, Blueprint
 from entrypoints.http.auth import require_admin
 from entrypoints.http.context import container
 from entrypoints.http.platform24_schemas import MetricsArgsSchema, MetricsSchema
@@ -18,7 +18,7 @@ class SalesMetrics(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(MetricsArgsSchema, location="query")
     @blp.response(200, MetricsSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: "Admins only (forbidden)", 422: "A bad range or interval (validation_error)"})
+    @blp.errors(401, 403, 422, say={422: "A bad range or interval (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """Cash in, MRR, subscriptions, credits sold/free/consumed/expired, paid-credit liability, users: per UTC
         day, week or month in [from, to) (default: the last 30 days), with totals"""

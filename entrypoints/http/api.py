@@ -1,7 +1,7 @@
 """The flask-smorest Api and Blueprint, bent to API.md's error shape and security schemes."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import flask
@@ -58,6 +58,27 @@ class Api(flask_smorest.Api):
 
 
 NOT_JSON = "The request body must be JSON, sent with Content-Type: application/json."
+UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired, token_revoked)"
+BAD_PAGE = "A bad limit or cursor (validation_error)"  # the 422 of a list that takes only ?limit&cursor
+IDEMPOTENCY_CONFLICT = "The Idempotency-Key was used for a different request (idempotency_conflict)"
+
+# API.md's error table: every error status a route may declare, with what it means when neither
+# the route nor its blueprint says anything more precise (Blueprint.errors).
+CONTRACT_ERRORS: dict[int, str] = {
+    400: "The body is not valid JSON (bad_request)",
+    401: UNAUTHENTICATED,
+    402: "Not enough available credits; nothing was charged (insufficient_credits)",
+    403: "Admins only (forbidden)",
+    404: "No such {what} (not_found)",
+    409: "The request contradicts the current state (conflict)",
+    413: "The request body is larger than this service accepts (payload_too_large)",
+    415: f"{NOT_JSON} (unsupported_media_type)",
+    422: "A field breaks a limit or a rule; details name it (validation_error)",
+    429: "Too many requests; try again after Retry-After (rate_limited)",
+    500: "Something went wrong on our side (internal_error)",
+    502: "An upstream service failed; nothing was charged",
+    503: "A dependency did not answer; nothing happened; try again after Retry-After (service_unavailable)",
+}
 
 
 class JsonBodyParser(FlaskParser):
@@ -84,13 +105,18 @@ def require_json_body() -> None:
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, plus `map_of` and `errors` for the documentation; JSON bodies
-    are read by JsonBodyParser and document their 400 and 415."""
+    are read by JsonBodyParser and document their 400 and 415.
+
+    `errors={status: description}` gives the area's own wording of a status (its 404, its 403),
+    which `errors()` uses where a route says nothing more precise; `{what}` in it is the route's."""
 
     ARGUMENTS_PARSER = JsonBodyParser()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, errors: Mapping[int, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.components: dict[str, type[ma.Schema]] = {}
+        _check_statuses(errors or {})
+        self.described: dict[int, str] = {**CONTRACT_ERRORS, **(errors or {})}
 
     def map_of(self, schema: type[ma.Schema]) -> dict[str, Any]:
         """The OpenAPI schema of a JSON object whose free-form keys all map to `schema` (which
@@ -104,8 +130,7 @@ class Blueprint(flask_smorest.Blueprint):
         parse = super().arguments(schema, location=location, **kwargs)
         if location != "json":
             return parse  # type: ignore[no-any-return]
-        documented = {400: "The body is not valid JSON (bad_request)", 415: f"{NOT_JSON} (unsupported_media_type)"}
-        return lambda func: self.errors(documented)(parse(func))
+        return lambda func: self.errors(400, 415)(parse(func))
 
     def alt_response(self, status_code: Any, response: Any = None, **kwargs: Any) -> Callable[[F], F]:
         """flask-smorest's `alt_response`; a 401 documents its WWW-Authenticate challenge."""
@@ -113,8 +138,19 @@ class Blueprint(flask_smorest.Blueprint):
             kwargs.setdefault("headers", CHALLENGE)
         return super().alt_response(status_code, response, **kwargs)  # type: ignore[no-any-return]
 
-    def errors(self, responses: dict[int, str]) -> Callable[[F], F]:
-        """Document error responses (status -> description), each with the ErrorSchema body."""
+    def errors(self, *statuses: int, what: str | None = None, say: Mapping[int, str] | None = None) -> Callable[[F], F]:
+        """Declare a route's error responses: the one way every blueprint documents them (issue 26).
+
+        Each status is one of API.md's error table (CONTRACT_ERRORS) and is documented with the
+        ErrorSchema body and a description: the route's own (`say`, for a status it lists), else
+        the blueprint's (`Blueprint(errors=...)`), else the contract's. `{what}` in a description
+        is `what` ("No such {what} (not_found)"). The codes a description names in parentheses
+        must be ones the error table answers with that status (tests/e2e/test_error_docs.py)."""
+        said = dict(say or {})
+        if not set(said) <= set(statuses):
+            raise ValueError(f"say= words statuses the route does not list: {sorted(set(said) - set(statuses))}")
+        _check_statuses(dict.fromkeys(statuses, ""))
+        responses = {status: _described(said.get(status, self.described[status]), what) for status in statuses}
 
         def decorator(func: F) -> F:
             for status, description in sorted(responses.items(), reverse=True):
@@ -124,13 +160,26 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+def _described(text: str, what: str | None) -> str:
+    if what is not None:
+        text = text.replace("{what}", what)
+    if "{what}" in text:
+        raise ValueError(f"the description {text!r} needs what=")
+    return text
+
+
+def _check_statuses(responses: Mapping[int, str]) -> None:
+    outside = sorted(set(responses) - set(CONTRACT_ERRORS))
+    if outside:
+        raise ValueError(f"not error statuses of API.md: {outside}")
+
+
 CHALLENGE = {
     "WWW-Authenticate": {
         "description": 'How to authenticate: `Bearer realm="houston"` (with `error="invalid_token"` for a bad token)',
         "schema": {"type": "string"},
     }
 }
-UNAUTHENTICATED = "No valid access token or API key (unauthenticated, token_expired, token_revoked)"
 
 
 SECURITY_SCHEMES = {

@@ -9,14 +9,13 @@ from flask.views import MethodView
 
 from domain.billing.services import BillingService
 from domain.shared.audit import AuditAction
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import BAD_PAGE, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.billing_schemas import (
     AdminPaymentSchema,
     AdminRefundSchema,
     CheckoutSchema,
     CheckoutSessionSchema,
-    OptionalIdempotencyHeaderSchema,
     PackSchema,
     PaymentPageSchema,
     PlanSchema,
@@ -28,14 +27,14 @@ from entrypoints.http.billing_schemas import (
     WebhookReceivedSchema,
 )
 from entrypoints.http.context import container
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import OptionalIdempotencyKeyHeaderSchema, PageArgsSchema
 
-blp = Blueprint("billing", __name__, url_prefix="/v1", description="Billing: plans, credit packs, Stripe")
+blp = Blueprint(
+    "billing", __name__, url_prefix="/v1", description="Billing: plans, credit packs, Stripe",
+    errors={502: "The payment provider refused the request (payment_provider_unavailable)",
+            503: "The payment provider did not answer; try again after Retry-After (payment_provider_unavailable)"},
+)  # fmt: skip
 
-PROVIDER_DOWN = {
-    502: "The payment provider refused the request (payment_provider_unavailable)",
-    503: "The payment provider did not answer; try again after Retry-After (payment_provider_unavailable)",
-}
 
 
 def billing() -> BillingService:
@@ -61,17 +60,13 @@ class Packs(MethodView):
 @blp.route("/billing/checkout")
 class Checkout(MethodView):
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(OptionalIdempotencyHeaderSchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(CheckoutSchema)
     @blp.response(201, CheckoutSessionSchema)
-    @blp.errors(
-        {
-            401: UNAUTHENTICATED,
-            409: "Already subscribed (conflict), or the Idempotency-Key was used for another checkout (idempotency_conflict)",
-            422: "A bad body or an unknown pack_id / plan_id (validation_error)",
-            **PROVIDER_DOWN,
-        }
-    )
+    @blp.errors(401, 409, 422, 502, 503, say={
+        409: "Already subscribed (conflict), or the Idempotency-Key was used for another checkout (idempotency_conflict)",
+        422: "A bad body or an unknown pack_id / plan_id (validation_error)",
+    })
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Start a Checkout for a pack or a plan; credits arrive with the verified webhook, never the redirect"""
         started = billing().checkout(current_principal().user_id, idempotency_key=headers["idempotency_key"], **body)
@@ -83,7 +78,7 @@ class Portal(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PortalSchema)
     @blp.response(201, UrlSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: "Nothing bought yet (not_found)", **PROVIDER_DOWN})
+    @blp.errors(401, 404, 502, 503, say={404: "Nothing bought yet (not_found)"})
     def post(self, body: dict[str, Any]) -> Any:
         """Open the provider's billing portal (payment methods, invoices, plan changes)"""
         return {"url": billing().portal(current_principal().user_id, return_url=body["return_url"])}
@@ -93,7 +88,7 @@ class Portal(MethodView):
 class Subscription(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, SubscriptionSchema)
-    @blp.errors({401: UNAUTHENTICATED})
+    @blp.errors(401)
     def get(self) -> Any:
         """The caller's subscription; the free plan when there is none"""
         return billing().subscription(current_principal().user_id)
@@ -103,7 +98,7 @@ class Subscription(MethodView):
 class CancelSubscription(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, SubscriptionSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: "No paid subscription (not_found)", **PROVIDER_DOWN})
+    @blp.errors(401, 404, 502, 503, say={404: "No paid subscription (not_found)"})
     def post(self) -> Any:
         """Cancel the subscription at the end of the paid period"""
         return billing().cancel_subscription(current_principal().user_id)
@@ -114,7 +109,7 @@ class Payments(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, PaymentPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 422: "A bad limit or cursor (validation_error)"})
+    @blp.errors(401, 422, say={422: BAD_PAGE})
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's payments, newest first (keyset pages)"""
         return billing().payments(current_principal().user_id, **args)
@@ -124,7 +119,7 @@ class Payments(MethodView):
 class AdminPayment(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, AdminPaymentSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: "Admins only (forbidden)", 404: "No such payment (not_found)"})
+    @blp.errors(401, 403, 404, what="payment")
     def get(self, payment_id: str) -> Any:
         """One payment with its refunds, reversals and shortfall (admins only)"""
         require_admin()
@@ -134,19 +129,13 @@ class AdminPayment(MethodView):
 @blp.route("/admin/payments/<string:payment_id>/refund")
 class AdminRefund(MethodView):
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(OptionalIdempotencyHeaderSchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(RefundSchema)
     @blp.response(200, AdminRefundSchema)
-    @blp.errors(
-        {
-            401: UNAUTHENTICATED,
-            403: "Admins only (forbidden)",
-            404: "No such payment (not_found)",
-            409: "The payment is not paid, or already fully refunded (conflict)",
-            422: "amount_cents beyond what is left to refund (validation_error)",
-            **PROVIDER_DOWN,
-        }
-    )
+    @blp.errors(401, 403, 404, 409, 422, 502, 503, what="payment", say={
+        409: "The payment is not paid, or already fully refunded (conflict)",
+        422: "amount_cents beyond what is left to refund (validation_error)",
+    })
     def post(self, headers: dict[str, Any], body: dict[str, Any], payment_id: str) -> Any:
         """Refund a payment in full or in part through the provider (admins only); the credits follow its webhook"""
         admin = require_admin()
@@ -169,7 +158,7 @@ class StripeWebhook(MethodView):
         }
     )
     @blp.response(200, WebhookReceivedSchema)
-    @blp.errors({400: "Bad, missing or stale signature (invalid_signature), or not an event (bad_request)"})
+    @blp.errors(400, say={400: "Bad, missing or stale signature (invalid_signature), or not an event (bad_request)"})
     def post(self, headers: dict[str, Any]) -> Any:
         """Receive a Stripe event: verified on the raw body, stored once, handled by a job (a repeat is a no-op)"""
         billing().receive_webhook(request.get_data(cache=False), headers["stripe_signature"])

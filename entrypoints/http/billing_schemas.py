@@ -6,11 +6,11 @@ from typing import Any
 import marshmallow as ma
 from marshmallow.validate import Length, Range, Regexp
 
+from domain.billing.catalogue import MAX_AMOUNT_CENTS
+from domain.shared.limits import CATALOGUE_ID_PATTERN as CATALOGUE_ID
+from domain.shared.limits import URL_MAX_LENGTH
 from entrypoints.http.schemas import UtcDateTime, page_schema
 
-URL_MAX_LENGTH = 2048
-CATALOGUE_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-PRINTABLE_ASCII = r"^[\x21-\x7e][\x20-\x7e]{0,254}$"
 
 
 HTTP_URL = r"^https?://[\x21-\x7e]+$"  # an absolute http(s) URL of printable ASCII; Stripe checks the rest
@@ -36,22 +36,13 @@ class CheckoutSchema(ma.Schema):
             raise ma.ValidationError("Give exactly one of pack_id and plan_id.", field_name="pack_id")
 
 
-class OptionalIdempotencyHeaderSchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
-    idempotency_key = ma.fields.String(
-        data_key="Idempotency-Key", load_default=None, validate=[Length(min=1, max=255), Regexp(PRINTABLE_ASCII)]
-    )
-
-
 class PortalSchema(ma.Schema):
     return_url = _url()
 
 
 class RefundSchema(ma.Schema):
     amount_cents = ma.fields.Integer(
-        strict=True, load_default=None, allow_none=True, validate=Range(min=1, max=10**9),
+        strict=True, load_default=None, allow_none=True, validate=Range(min=1, max=MAX_AMOUNT_CENTS),
         metadata={"description": "Omit to refund everything not yet refunded"},
     )  # fmt: skip
 

@@ -18,7 +18,7 @@ from flask.views import MethodView
 
 from domain.coaching.services import Coaching, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.shared.errors import DomainError
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import IDEMPOTENCY_CONFLICT, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
 from entrypoints.http.coaching_schemas import (
     CoachSchema,
@@ -29,7 +29,6 @@ from entrypoints.http.coaching_schemas import (
     GoalPatchSchema,
     GoalSchema,
     MessageCreateSchema,
-    OptionalIdempotencySchema,
     SessionCreateSchema,
     SessionPageSchema,
     SessionWithMessagesSchema,
@@ -50,13 +49,14 @@ from entrypoints.http.coaching_schemas import (
 )
 from entrypoints.http.context import container
 from entrypoints.http.errors import error_body
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import OptionalIdempotencyKeyHeaderSchema, PageArgsSchema
 
 log = logging.getLogger("houston.http.coaching")
-blp = Blueprint("coaching", __name__, url_prefix="/v1", description="Coaching: workspaces, goals, todos, the AI coach")
-
-NOT_FOUND = "No such {} (or not yours) (not_found)"
-INVALID = "A field breaks a limit or a rule; details name it (validation_error)"
+blp = Blueprint(
+    "coaching", __name__, url_prefix="/v1", description="Coaching: workspaces, goals, todos, the AI coach",
+    errors={403: "Your role in the workspace may not do this, e.g. a viewer writing (forbidden)",
+            404: "No such {what} (or not yours) (not_found)"},
+)  # fmt: skip
 EVENT_STREAM = "text/event-stream"
 
 
@@ -68,22 +68,13 @@ def me() -> str:
     return current_principal().user_id
 
 
-FORBIDDEN = "Your role in the workspace may not do this, e.g. a viewer writing (forbidden)"
-
-
-def errors(what: str, **extra: str) -> Any:
-    responses = {401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND.format(what), 422: INVALID}
-    responses.update({int(k.removeprefix("s")): v for k, v in extra.items()})
-    return blp.errors(responses)
-
-
 # --- workspaces ----------------------------------------------------------------------------------
 @blp.route("/workspaces")
 class Workspaces(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, WorkspacePageSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's workspaces, newest first (keyset pages)"""
         return coaching().list_workspaces(me(), **args)
@@ -91,7 +82,7 @@ class Workspaces(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(WorkspaceCreateSchema)
     @blp.response(201, WorkspaceSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a workspace"""
         return coaching().create_workspace(me(), **body)
@@ -101,7 +92,7 @@ class Workspaces(MethodView):
 class WorkspaceItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, WorkspaceSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def get(self, workspace_id: str) -> Any:
         """One workspace"""
         return coaching().get_workspace(me(), workspace_id)
@@ -109,14 +100,14 @@ class WorkspaceItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(WorkspacePatchSchema)
     @blp.response(200, WorkspaceSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def patch(self, body: dict[str, Any], workspace_id: str) -> Any:
         """Rename or describe a workspace"""
         return coaching().update_workspace(me(), workspace_id, body)
 
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def delete(self, workspace_id: str) -> None:
         """Delete a workspace and everything in it (unfinished tasks are cancelled, their credits released)"""
         coaching().delete_workspace(me(), workspace_id)
@@ -128,7 +119,7 @@ class Goals(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(GoalArgsSchema, location="query")
     @blp.response(200, GoalPageSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def get(self, args: dict[str, Any], workspace_id: str) -> Any:
         """The workspace's goals, newest first, optionally by status"""
         return coaching().list_goals(me(), workspace_id, **args)
@@ -136,7 +127,7 @@ class Goals(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(GoalCreateSchema)
     @blp.response(201, GoalSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def post(self, body: dict[str, Any], workspace_id: str) -> Any:
         """Add a SMART goal"""
         return coaching().create_goal(me(), workspace_id, body)
@@ -146,7 +137,7 @@ class Goals(MethodView):
 class GoalItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, GoalSchema)
-    @errors("goal")
+    @blp.errors(401, 403, 404, 422, what="goal")
     def get(self, goal_id: str) -> Any:
         """One goal"""
         return coaching().get_goal(me(), goal_id)
@@ -154,14 +145,14 @@ class GoalItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(GoalPatchSchema)
     @blp.response(200, GoalSchema)
-    @errors("goal")
+    @blp.errors(401, 403, 404, 422, what="goal")
     def patch(self, body: dict[str, Any], goal_id: str) -> Any:
         """Change a goal: progress 0-100, status, its SMART fields"""
         return coaching().update_goal(me(), goal_id, body)
 
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @errors("goal")
+    @blp.errors(401, 403, 404, 422, what="goal")
     def delete(self, goal_id: str) -> None:
         """Delete a goal (its todos stay, no longer tied to it)"""
         coaching().delete_goal(me(), goal_id)
@@ -173,7 +164,7 @@ class Todos(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TodoArgsSchema, location="query")
     @blp.response(200, TodoPageSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def get(self, args: dict[str, Any], workspace_id: str) -> Any:
         """The workspace's todos, newest first, optionally by status and goal"""
         return coaching().list_todos(me(), workspace_id, **args)
@@ -181,7 +172,7 @@ class Todos(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TodoCreateSchema)
     @blp.response(201, TodoSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def post(self, body: dict[str, Any], workspace_id: str) -> Any:
         """Add a todo, optionally tied to a goal of the same workspace"""
         return coaching().create_todo(me(), workspace_id, body)
@@ -191,7 +182,7 @@ class Todos(MethodView):
 class TodoItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, TodoSchema)
-    @errors("todo")
+    @blp.errors(401, 403, 404, 422, what="todo")
     def get(self, todo_id: str) -> Any:
         """One todo"""
         return coaching().get_todo(me(), todo_id)
@@ -199,14 +190,14 @@ class TodoItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TodoPatchSchema)
     @blp.response(200, TodoSchema)
-    @errors("todo")
+    @blp.errors(401, 403, 404, 422, what="todo")
     def patch(self, body: dict[str, Any], todo_id: str) -> Any:
         """Change a todo"""
         return coaching().update_todo(me(), todo_id, body)
 
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @errors("todo")
+    @blp.errors(401, 403, 404, 422, what="todo")
     def delete(self, todo_id: str) -> None:
         """Delete a todo"""
         coaching().delete_todo(me(), todo_id)
@@ -227,7 +218,7 @@ class Sessions(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, SessionPageSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def get(self, args: dict[str, Any], workspace_id: str) -> Any:
         """The workspace's chat sessions, newest first"""
         return coaching().list_sessions(me(), workspace_id, **args)
@@ -235,7 +226,7 @@ class Sessions(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(SessionCreateSchema)
     @blp.response(201, SessionSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def post(self, body: dict[str, Any], workspace_id: str) -> Any:
         """Start a chat session with a coach (default houston)"""
         return coaching().create_session(me(), workspace_id, title=body.get("title"), coach=body.get("coach"))
@@ -251,14 +242,14 @@ class SessionItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, SessionWithMessagesSchema)
-    @errors("chat session")
+    @blp.errors(401, 403, 404, 422, what="chat session")
     def get(self, args: dict[str, Any], session_id: str) -> Any:
         """The session with its messages, oldest first (`limit` and `cursor` page through them)"""
         return _session_view(coaching().get_session(me(), session_id, **args))
 
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @errors("chat session")
+    @blp.errors(401, 403, 404, 422, what="chat session")
     def delete(self, session_id: str) -> None:
         """Delete a session and its messages"""
         coaching().delete_session(me(), session_id)
@@ -292,21 +283,20 @@ class Messages(MethodView):
             "409 request_in_progress (the model is never called twice for one key)."
         ),
     )
-    @blp.arguments(OptionalIdempotencySchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, ExchangeSchema)
     @blp.alt_response(
         200, success=True, content_type=EVENT_STREAM, schema={"type": "string"},
         description="With `Accept: text/event-stream`: the answer as server-sent events (delta, then done or error)",
     )  # fmt: skip
-    @errors(
-        "chat session",
-        s402="Not enough credits, or the workspace's or your monthly budget is spent, even for the smallest reply; "
+    @blp.errors(401, 402, 403, 404, 409, 422, 502, what="chat session", say={
+        402: "Not enough credits, or the workspace's or your monthly budget is spent, even for the smallest reply; "
              "the model was not called (insufficient_credits, workspace_budget_exceeded, member_budget_exceeded)",
-        s409=("The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
-              "with it is still being served (request_in_progress)"),
-        s502="The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
-    )
+        409: "The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
+             "with it is still being served (request_in_progress)",
+        502: "The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
+    })  # fmt: skip
     def post(self, headers: dict[str, Any], body: dict[str, Any], session_id: str) -> Any:
         """Send a message to the coach and get its answer, charged by tokens (JSON or SSE)"""
         key = headers.get("idempotency_key")
@@ -427,21 +417,20 @@ class Tasks(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TaskArgsSchema, location="query")
     @blp.response(200, TaskPageSchema)
-    @errors("task")
+    @blp.errors(401, 403, 404, 422, what="task")
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's AI tasks, newest first, optionally by status"""
         return coaching().list_tasks(me(), **args)
 
     @blp.doc(security=USER_AUTH)
-    @blp.arguments(OptionalIdempotencySchema, location="headers")
+    @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(TaskCreateSchema)
     @blp.response(202, TaskSchema)
-    @errors(
-        "workspace",
-        s402="Not enough credits, or a workspace or member budget is spent (insufficient_credits, "
+    @blp.errors(401, 402, 403, 404, 409, 422, what="workspace", say={
+        402: "Not enough credits, or a workspace or member budget is spent (insufficient_credits, "
              "workspace_budget_exceeded, member_budget_exceeded)",
-        s409="The Idempotency-Key was used for a different request (idempotency_conflict)",
-    )
+        409: IDEMPOTENCY_CONFLICT,
+    })  # fmt: skip
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Queue an AI task (strategy, weekly_review); its price is held until it finishes"""
         return coaching().create_task(me(), idempotency_key=headers.get("idempotency_key"), **body)
@@ -451,7 +440,7 @@ class Tasks(MethodView):
 class TaskItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, TaskSchema)
-    @errors("task")
+    @blp.errors(401, 403, 404, 422, what="task")
     def get(self, task_id: str) -> Any:
         """One task, with its result once it succeeded"""
         return coaching().get_task(me(), task_id)
@@ -461,7 +450,8 @@ class TaskItem(MethodView):
 class TaskCancel(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, TaskSchema)
-    @errors("task", s409="The task already succeeded or failed (task_not_cancellable)")
+    @blp.errors(401, 403, 404, 409, 422, what="task",
+                say={409: "The task already succeeded or failed (task_not_cancellable)"})  # fmt: skip
     def post(self, task_id: str) -> Any:
         """Cancel a queued or running task; its held credits are released"""
         return coaching().cancel_task(me(), task_id)

@@ -17,10 +17,12 @@ from domain.coaching.model import (
 from domain.coaching.members import MAX_MONTHLY_LIMIT
 from domain.coaching.model import Role
 from domain.coaching.prompts import TASK_INSTRUCTIONS
-from entrypoints.http.ledger import PRINTABLE_ASCII, BalanceSchema
+from domain.shared.ids import ID_MAX_LENGTH
+from domain.shared.limits import COACH_ID_MAX_LENGTH
+from entrypoints.http.ledger_schemas import BalanceSchema
 from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
 
-ID_MAX = 40
+ID_MAX = ID_MAX_LENGTH
 
 
 def _title(required: bool) -> ma.fields.String:
@@ -37,18 +39,6 @@ def _choice(values: type[GoalStatus] | type[TodoStatus] | type[TaskStatus], **kw
 
 def _id(**kwargs: object) -> ma.fields.String:
     return ma.fields.String(validate=ma.validate.Length(min=1, max=ID_MAX), **kwargs)  # type: ignore[arg-type]
-
-
-class OptionalIdempotencySchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
-    idempotency_key = ma.fields.String(
-        data_key="Idempotency-Key",
-        load_default=None,
-        validate=[ma.validate.Length(min=1, max=255), ma.validate.Regexp(PRINTABLE_ASCII)],
-        metadata={"description": "A retry with the same key and body returns the first answer, charged once"},
-    )
 
 
 # --- workspaces ----------------------------------------------------------------------------------
@@ -169,7 +159,7 @@ class SessionSchema(ma.Schema):
 
 class SessionCreateSchema(ma.Schema):
     title = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=TITLE_MAX))
-    coach = ma.fields.String(allow_none=True, validate=ma.validate.Length(min=1, max=64))
+    coach = ma.fields.String(allow_none=True, validate=ma.validate.Length(min=1, max=COACH_ID_MAX_LENGTH))
 
 
 class MessageSchema(ma.Schema):

@@ -25,7 +25,7 @@ class Health(MethodView):
 @blp.route("/ready")
 class Ready(MethodView):
     @blp.response(200, StatusSchema)
-    @blp.errors({503: "A dependency did not answer (not_ready); details name each check and its state"})
+    @blp.errors(503, say={503: "A dependency did not answer (not_ready); details name each check and its state"})
     def get(self) -> Any:
         """Checks the database, and Redis where it is configured."""
         results = container().check_readiness()

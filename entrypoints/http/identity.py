@@ -6,7 +6,7 @@ from typing import Any
 from flask.views import MethodView
 
 from domain.identity.model import ApiKey
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint, ErrorSchema
+from entrypoints.http.api import USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
 from entrypoints.platform24 import register_with_referral
@@ -36,7 +36,7 @@ def _created_key(key: ApiKey, plaintext: str) -> dict[str, Any]:
 class Register(MethodView):
     @blp.arguments(RegisterSchema)
     @blp.response(201, AuthSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="The email is already registered (email_taken)")
+    @blp.errors(409, say={409: "The email is already registered (email_taken)"})
     def post(self, body: dict[str, Any]) -> Any:
         """Create an account and sign in (emails are case-insensitive; passwords 8-128 characters)"""
         return register_with_referral(container(), body)  # issue 24: records the referral
@@ -46,7 +46,7 @@ class Register(MethodView):
 class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, AuthSchema)
-    @blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password (invalid_credentials)")
+    @blp.errors(401, say={401: "Wrong email or password (invalid_credentials)"})
     def post(self, body: dict[str, Any]) -> Any:
         """Sign in with email and password"""
         return container().identity.login(**body, client=client_info())
@@ -56,11 +56,8 @@ class Login(MethodView):
 class Refresh(MethodView):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(200, AuthSchema)
-    @blp.alt_response(
-        401, schema=ErrorSchema,
-        description="Unknown (unauthenticated), expired (token_expired), or spent or revoked (token_revoked: "
-        "its whole family is revoked)",
-    )
+    @blp.errors(401, say={401: "Unknown (unauthenticated), expired (token_expired), or spent or revoked "
+                               "(token_revoked: its whole family is revoked)"})  # fmt: skip
     def post(self, body: dict[str, Any]) -> Any:
         """Trade a refresh token for a new pair; the presented one is spent (rotation)"""
         return container().identity.refresh(body["refresh_token"], client=client_info())
@@ -79,7 +76,7 @@ class Logout(MethodView):
 class Me(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, UserSchema)
-    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    @blp.errors(401)
     def get(self) -> Any:
         """The caller's account"""
         return container().identity.get_user(current_principal().user_id)
@@ -87,7 +84,7 @@ class Me(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(UpdateMeSchema, required=False)  # an empty PATCH changes nothing
     @blp.response(200, UserSchema)
-    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    @blp.errors(401)
     def patch(self, body: dict[str, Any]) -> Any:
         """Change the caller's display name (absent: unchanged; null: cleared)"""
         return container().identity.update_me(current_principal().user_id, **body)
@@ -98,7 +95,7 @@ class ApiKeys(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, ApiKeyPageSchema)
-    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
+    @blp.errors(401)
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's active API keys, oldest first (keyset pages; no secrets)"""
         return container().identity.api_keys_page(current_principal().user_id, **args)
@@ -106,8 +103,7 @@ class ApiKeys(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(CreateApiKeySchema)
     @blp.response(201, CreatedApiKeySchema)
-    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
-    @blp.alt_response(409, schema=ErrorSchema, description="The caller holds API_KEYS_PER_USER active keys (api_key_limit_reached)")
+    @blp.errors(401, 409, say={409: "The caller holds API_KEYS_PER_USER active keys (api_key_limit_reached)"})
     def post(self, body: dict[str, Any]) -> Any:
         """Create an API key; the whole key is in this response and nowhere else"""
         key, plaintext = container().identity.create_api_key(current_principal().user_id, body["name"])
@@ -118,8 +114,7 @@ class ApiKeys(MethodView):
 class ApiKeyItem(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @blp.alt_response(401, schema=ErrorSchema, description=UNAUTHENTICATED)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such key among the caller's active keys")
+    @blp.errors(401, 404, say={404: "No such key among the caller's active keys"})
     def delete(self, key_id: str) -> None:
         """Revoke an API key; it stops working at once"""
         container().identity.revoke_api_key(current_principal().user_id, key_id)

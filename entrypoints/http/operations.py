@@ -12,7 +12,7 @@ from domain.identity.logins import ClientInfo
 from domain.identity.model import Role
 from domain.platform.model import UserSummary
 from domain.shared.errors import NotFound, Unauthenticated
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import BAD_PAGE, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container
 from entrypoints.http.identity_schemas import UserSchema
@@ -24,11 +24,9 @@ from entrypoints.http.operations_schemas import (
     LoginAttemptPageSchema,
     RoleChangeSchema,
 )
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import PageArgsSchema, page_body
 
 blp = Blueprint("operations", __name__, description="Login history, audit log, admin directory, metrics")
-ADMINS_ONLY = "Admins only (forbidden)"
-PAGE_422 = "A bad limit or cursor (validation_error)"
 
 
 def client_info() -> ClientInfo:
@@ -57,7 +55,7 @@ class MyLogins(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, LoginAttemptPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 422: PAGE_422})
+    @blp.errors(401, 422, say={422: BAD_PAGE})
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's sign-in attempts and refresh-family revocations, newest first (keyset pages)"""
         return container().operations.login_history(current_principal().user_id, **args)
@@ -68,7 +66,7 @@ class UserLogins(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, LoginAttemptPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: ADMINS_ONLY, 404: "No such user (not_found)", 422: PAGE_422})
+    @blp.errors(401, 403, 404, 422, what="user", say={422: BAD_PAGE})
     def get(self, args: dict[str, Any], user_id: str) -> Any:
         """Any user's sign-in attempts, newest first (admins only)"""
         require_admin()
@@ -80,7 +78,7 @@ class Audit(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(AuditArgsSchema, location="query")
     @blp.response(200, AuditRecordPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: ADMINS_ONLY, 422: "A bad filter, limit or cursor (validation_error)"})
+    @blp.errors(401, 403, 422, say={422: "A bad filter, limit or cursor (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """The audit log (admin actions and security events), newest first, filtered by actor,
         action and subject (admins only)"""
@@ -93,13 +91,13 @@ class AdminUsers(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(AdminUserArgsSchema, location="query")
     @blp.response(200, AdminUserPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: ADMINS_ONLY, 422: "A bad filter, limit or cursor (validation_error)"})
+    @blp.errors(401, 403, 422, say={422: "A bad filter, limit or cursor (validation_error)"})
     def get(self, args: dict[str, Any]) -> Any:
         """Find users by id or email prefix, plan and role, with their balance, by id (keyset
         pages; admins only)"""
         require_admin()
         page = container().operations.search_users(**args)
-        return {"items": [_summary(found) for found in page.items], "next_cursor": page.next_cursor}
+        return page_body(page, _summary)
 
 
 @blp.route("/v1/admin/users/<string:user_id>")
@@ -107,15 +105,8 @@ class AdminUser(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(RoleChangeSchema)
     @blp.response(200, UserSchema)
-    @blp.errors(
-        {
-            401: UNAUTHENTICATED,
-            403: ADMINS_ONLY,
-            404: "No such user (not_found)",
-            409: "The user is the last admin (last_admin)",
-            422: "A bad role (validation_error)",
-        }
-    )
+    @blp.errors(401, 403, 404, 409, 422, what="user",
+                say={409: "The user is the last admin (last_admin)", 422: "A bad role (validation_error)"})  # fmt: skip
     def patch(self, body: dict[str, Any], user_id: str) -> Any:
         """Change a user's role (audited; the last admin cannot be demoted; admins only)"""
         admin = require_admin()
@@ -129,8 +120,8 @@ class Metrics(MethodView):
         responses={"200": {"description": "Prometheus text format",
                            "content": {"text/plain": {"schema": {"type": "string"}}}}},
     )  # fmt: skip
-    @blp.errors({401: "METRICS_TOKEN is set and the request does not carry it (unauthenticated)",
-                 404: "Metrics are off (METRICS_ENABLED=false)"})  # fmt: skip
+    @blp.errors(401, 404, say={401: "METRICS_TOKEN is set and the request does not carry it (unauthenticated)",
+                               404: "Metrics are off (METRICS_ENABLED=false)"})  # fmt: skip
     def get(self) -> Response:
         """Prometheus metrics of every worker (Bearer METRICS_TOKEN when one is set)"""
         c = container()

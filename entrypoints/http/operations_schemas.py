@@ -6,6 +6,7 @@ from marshmallow.validate import Length, OneOf
 
 from domain.identity.model import Role
 from domain.platform.model import AUDIT_FILTER_MAX_LENGTH, SEARCH_MAX_LENGTH
+from domain.shared.limits import CATALOGUE_ID_MAX_LENGTH
 from entrypoints.http.identity_schemas import UserSchema
 from entrypoints.http.schemas import PageArgsSchema, UtcDateTime, page_schema
 
@@ -61,7 +62,7 @@ class AdminUserArgsSchema(PageArgsSchema):
         load_default=None, validate=Length(min=1, max=SEARCH_MAX_LENGTH),
         metadata={"description": "A user id (exact) or the start of an email (case-insensitive)"},
     )
-    plan = ma.fields.String(load_default=None, validate=Length(min=1, max=40))
+    plan = ma.fields.String(load_default=None, validate=Length(min=1, max=CATALOGUE_ID_MAX_LENGTH))
     role = ma.fields.Enum(Role, by_value=True, load_default=None)
 
 

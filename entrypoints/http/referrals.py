@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal, require_admin
 from entrypoints.http.context import container
 from entrypoints.http.platform24_schemas import ReferralSignalsSchema, ReferralSummarySchema
@@ -18,7 +18,7 @@ blp = Blueprint("referrals", __name__, description="Referral codes and bonuses")
 class MyReferrals(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, ReferralSummarySchema)
-    @blp.errors({401: UNAUTHENTICATED})
+    @blp.errors(401)
     def get(self) -> Any:
         """The caller's referral code and link, how many signed up with it, bonuses pending (in their hold) and earned"""
         return container().platform24.referrals.summary(current_principal().user_id)
@@ -28,7 +28,7 @@ class MyReferrals(MethodView):
 class UserReferralSignals(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, ReferralSignalsSchema)
-    @blp.errors({401: UNAUTHENTICATED, 403: "Admins only (forbidden)", 404: "No such user (not_found)"})
+    @blp.errors(401, 403, 404, what="user")
     def get(self, user_id: str) -> Any:
         """A user's referrals with the abuse signals: refusals by reason, voided bonuses (admins only; newest 200)"""
         require_admin()

@@ -11,15 +11,16 @@ from typing import Any
 from flask.views import MethodView
 
 from domain.coaching.services import Coaching
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
 from entrypoints.http.coaching_schemas import WorkspaceSchema
-from entrypoints.http.schemas import PageArgsSchema, page_schema
+from entrypoints.http.schemas import PageArgsSchema
 from entrypoints.http.teams_schemas import (
     InvitationCreateSchema,
     InvitationPageSchema,
     InvitationSchema,
+    MemberPageSchema,
     MemberPatchSchema,
     MemberSchema,
     TransferSchema,
@@ -27,13 +28,12 @@ from entrypoints.http.teams_schemas import (
     WorkspaceUsageSchema,
 )
 
-blp = Blueprint("teams", __name__, url_prefix="/v1", description="Teams: workspace members, invitations, budgets")
-
-NOT_FOUND = "No such {} (or not a member of its workspace) (not_found)"
-FORBIDDEN = "Your role in the workspace may not do this (forbidden)"
-INVALID = "A field breaks a limit or a rule; details name it (validation_error)"
-CONFLICT = "The change contradicts the team's state: already a member, the owner, an invitation closed (conflict)"
-MemberPageSchema = page_schema(MemberSchema, "MemberPage")
+blp = Blueprint(
+    "teams", __name__, url_prefix="/v1", description="Teams: workspace members, invitations, budgets",
+    errors={403: "Your role in the workspace may not do this (forbidden)",
+            404: "No such {what} (or not a member of its workspace) (not_found)",
+            409: "The change contradicts the team's state: already a member, the owner, an invitation closed (conflict)"},
+)  # fmt: skip
 
 
 def teams() -> Coaching:
@@ -44,21 +44,12 @@ def me() -> str:
     return current_principal().user_id
 
 
-def errors(what: str, *, forbidden: bool = True, conflict: bool = False) -> Any:
-    responses = {401: UNAUTHENTICATED, 404: NOT_FOUND.format(what), 422: INVALID}
-    if forbidden:
-        responses[403] = FORBIDDEN
-    if conflict:
-        responses[409] = CONFLICT
-    return blp.errors(responses)
-
-
 @blp.route("/workspaces/<string:workspace_id>/invitations")
 class WorkspaceInvitations(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, InvitationPageSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def get(self, args: dict[str, Any], workspace_id: str) -> Any:
         """The workspace's invitations, newest first (owner, admin)"""
         return teams().workspace_invitations(me(), workspace_id, **args)
@@ -66,7 +57,7 @@ class WorkspaceInvitations(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(InvitationCreateSchema)
     @blp.response(201, InvitationSchema)
-    @errors("workspace", conflict=True)
+    @blp.errors(401, 403, 404, 409, 422, what="workspace")
     def post(self, body: dict[str, Any], workspace_id: str) -> Any:
         """Invite an e-mail address as admin, member or viewer (owner, admin); it expires after INVITATION_TTL_DAYS"""
         return teams().invite(me(), workspace_id, email=body["email"], role=body["role"])
@@ -76,7 +67,7 @@ class WorkspaceInvitations(MethodView):
 class WorkspaceInvitation(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @errors("invitation", conflict=True)
+    @blp.errors(401, 403, 404, 409, 422, what="invitation")
     def delete(self, workspace_id: str, invitation_id: str) -> None:
         """Revoke a pending invitation (owner, admin)"""
         teams().revoke_invitation(me(), workspace_id, invitation_id)
@@ -87,7 +78,7 @@ class MyInvitations(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, InvitationPageSchema)
-    @errors("invitation", forbidden=False)
+    @blp.errors(401, 404, 422, what="invitation")
     def get(self, args: dict[str, Any]) -> Any:
         """Pending invitations to the caller's e-mail address, newest first"""
         return teams().my_invitations(me(), **args)
@@ -97,7 +88,7 @@ class MyInvitations(MethodView):
 class AcceptInvitation(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, InvitationSchema)
-    @errors("invitation", forbidden=False, conflict=True)
+    @blp.errors(401, 404, 409, 422, what="invitation")
     def post(self, invitation_id: str) -> Any:
         """Accept an invitation: join the workspace with its role"""
         return teams().respond_to_invitation(me(), invitation_id, accept=True)
@@ -107,7 +98,7 @@ class AcceptInvitation(MethodView):
 class DeclineInvitation(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, InvitationSchema)
-    @errors("invitation", forbidden=False, conflict=True)
+    @blp.errors(401, 404, 409, 422, what="invitation")
     def post(self, invitation_id: str) -> Any:
         """Decline an invitation"""
         return teams().respond_to_invitation(me(), invitation_id, accept=False)
@@ -118,7 +109,7 @@ class Members(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, MemberPageSchema)
-    @errors("workspace", forbidden=False)
+    @blp.errors(401, 404, 422, what="workspace")
     def get(self, args: dict[str, Any], workspace_id: str) -> Any:
         """The owner and the members, with roles and monthly credit limits (any member)"""
         return teams().members(me(), workspace_id, **args)
@@ -129,14 +120,14 @@ class Member(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(MemberPatchSchema)
     @blp.response(200, MemberSchema)
-    @errors("member", conflict=True)
+    @blp.errors(401, 403, 404, 409, 422, what="member")
     def patch(self, body: dict[str, Any], workspace_id: str, user_id: str) -> Any:
         """Change a member's role or monthly credit limit (owner, admin; never the owner's)"""
         return teams().update_member(me(), workspace_id, user_id, body)
 
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @errors("member", conflict=True)
+    @blp.errors(401, 403, 404, 409, 422, what="member")
     def delete(self, workspace_id: str, user_id: str) -> None:
         """Remove a member (owner, admin), or leave the workspace (one's own user id)"""
         teams().remove_member(me(), workspace_id, user_id)
@@ -147,7 +138,7 @@ class Transfer(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(TransferSchema)
     @blp.response(200, WorkspaceSchema)
-    @errors("workspace")
+    @blp.errors(401, 403, 404, 422, what="workspace")
     def post(self, body: dict[str, Any], workspace_id: str) -> Any:
         """Transfer ownership (and the bills) to an admin; the owner becomes an admin (owner only)"""
         return teams().transfer_ownership(me(), workspace_id, body["user_id"])
@@ -158,7 +149,7 @@ class Usage(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(UsageArgsSchema, location="query")
     @blp.response(200, WorkspaceUsageSchema)
-    @errors("workspace", forbidden=False)
+    @blp.errors(401, 404, 422, what="workspace")
     def get(self, args: dict[str, Any], workspace_id: str) -> Any:
         """Credits used this month (or `month`) in the workspace, per member (owner, admin) or one's own"""
         return teams().workspace_usage(me(), workspace_id, args["month"])

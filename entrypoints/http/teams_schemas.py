@@ -5,11 +5,12 @@ import marshmallow as ma
 
 from domain.coaching.members import EMAIL_MAX, INVITABLE, InvitationStatus
 from domain.coaching.model import Role
+from domain.shared.ids import ID_MAX_LENGTH
 from entrypoints.http.coaching_schemas import monthly_limit
 from entrypoints.http.identity_schemas import EmailField
 from entrypoints.http.schemas import UtcDateTime, page_schema
 
-ID_MAX = 40
+ID_MAX = ID_MAX_LENGTH
 
 
 def _role(values: tuple[Role, ...], **kwargs: object) -> ma.fields.String:
@@ -42,6 +43,9 @@ class MemberSchema(ma.Schema):
     role = ma.fields.Enum(Role, by_value=True, required=True, metadata={"type": "string"})
     monthly_credit_limit = ma.fields.Integer(required=True, allow_none=True)
     joined_at = UtcDateTime(required=True)
+
+
+MemberPageSchema = page_schema(MemberSchema, "MemberPage")
 
 
 class MemberListSchema(ma.Schema):

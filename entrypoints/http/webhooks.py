@@ -8,10 +8,10 @@ from flask.views import MethodView
 from domain.platform.webhooks import Webhooks
 from domain.platform.webhooks_model import Endpoint, EndpointStatus
 from domain.shared.events import EVENT_TYPES
-from entrypoints.http.api import UNAUTHENTICATED, USER_AUTH, Blueprint
+from entrypoints.http.api import BAD_PAGE, USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
-from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.http.schemas import PageArgsSchema, page_body
 from entrypoints.http.webhooks_schemas import (
     AcceptedSchema,
     DeliveryPageSchema,
@@ -33,9 +33,9 @@ blp = Blueprint(
         "`webhook.test` for test sends). Retries: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (with jitter); "
         "410 disables the endpoint; so do 5 days of failures.\n\nEvent types:\n" + _CATALOGUE
     ),
+    errors={404: "No such endpoint of the caller (not_found)",
+            422: "Bad URL (not public, not https in production), unknown event type (validation_error)"},
 )  # fmt: skip
-NOT_FOUND = "No such endpoint of the caller (not_found)"
-INVALID = "Bad URL (not public, not https in production), unknown event type (validation_error)"
 
 
 def _webhooks() -> Webhooks:
@@ -56,16 +56,16 @@ class Endpoints(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, EndpointPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 422: "A bad limit or cursor (validation_error)"})
+    @blp.errors(401, 422, say={422: BAD_PAGE})
     def get(self, args: dict[str, Any]) -> Any:
         """The caller's webhook endpoints, newest first (no secrets)"""
         page = _webhooks().list(current_principal().user_id, **args)
-        return {"items": [_view(e) for e in page.items], "next_cursor": page.next_cursor}
+        return page_body(page, _view)
 
     @blp.doc(security=USER_AUTH)
     @blp.arguments(EndpointCreateSchema)
     @blp.response(201, EndpointWithSecretSchema)
-    @blp.errors({401: UNAUTHENTICATED, 409: "Too many endpoints (conflict)", 422: INVALID})
+    @blp.errors(401, 409, 422, say={409: "Too many endpoints (conflict)"})
     def post(self, body: dict[str, Any]) -> Any:
         """Register an endpoint; its signing secret is in this answer only"""
         endpoint = _webhooks().create(current_principal().user_id, body["url"], body["events"], body.get("description"))
@@ -76,7 +76,7 @@ class Endpoints(MethodView):
 class OneEndpoint(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, EndpointSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND})
+    @blp.errors(401, 404)
     def get(self, endpoint_id: str) -> Any:
         """One endpoint (no secret)"""
         return _view(_webhooks().get(current_principal().user_id, endpoint_id))
@@ -84,7 +84,7 @@ class OneEndpoint(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(EndpointUpdateSchema)
     @blp.response(200, EndpointSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND, 422: INVALID})
+    @blp.errors(401, 404, 422)
     def patch(self, body: dict[str, Any], endpoint_id: str) -> Any:
         """Change an endpoint; `status: enabled` sends the backlog kept while it was disabled"""
         status = EndpointStatus(body["status"]) if "status" in body else None
@@ -96,7 +96,7 @@ class OneEndpoint(MethodView):
 
     @blp.doc(security=USER_AUTH)
     @blp.response(204)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND})
+    @blp.errors(401, 404)
     def delete(self, endpoint_id: str) -> None:
         """Delete an endpoint, its pending messages and its delivery log"""
         _webhooks().delete(current_principal().user_id, endpoint_id)
@@ -106,7 +106,7 @@ class OneEndpoint(MethodView):
 class RotateSecret(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(201, RotatedSecretSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND})
+    @blp.errors(401, 404)
     def post(self, endpoint_id: str) -> Any:
         """A new secret; the previous one keeps signing beside it until `previous_valid_until`"""
         secret, until = _webhooks().rotate_secret(current_principal().user_id, endpoint_id)
@@ -117,7 +117,7 @@ class RotateSecret(MethodView):
 class TestSend(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(202, AcceptedSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND})
+    @blp.errors(401, 404)
     def post(self, endpoint_id: str) -> Any:
         """Send a `webhook.test` event to this endpoint"""
         event_id = _webhooks().send_test(current_principal().user_id, endpoint_id)
@@ -129,7 +129,7 @@ class Replay(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(ReplaySchema)
     @blp.response(202, AcceptedSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND, 422: "`since` is not an ISO 8601 time with its offset (validation_error)"})
+    @blp.errors(401, 404, 422, say={422: "`since` is not an ISO 8601 time with its offset (validation_error)"})
     def post(self, body: dict[str, Any], endpoint_id: str) -> Any:
         """Send again every event of the endpoint's types since `since` (same event ids; at most 1000)"""
         queued = _webhooks().replay(current_principal().user_id, endpoint_id, body["since"])
@@ -141,7 +141,7 @@ class Deliveries(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, DeliveryPageSchema)
-    @blp.errors({401: UNAUTHENTICATED, 404: NOT_FOUND, 422: "A bad limit or cursor (validation_error)"})
+    @blp.errors(401, 404, 422, say={422: BAD_PAGE})
     def get(self, args: dict[str, Any], endpoint_id: str) -> Any:
         """The endpoint's delivery attempts, newest first"""
         return _webhooks().deliveries(current_principal().user_id, endpoint_id, **args)

@@ -6,19 +6,20 @@ from marshmallow.validate import Length, OneOf
 
 from domain.platform.webhooks import DESCRIPTION_MAX, MAX_EVENTS_PER_ENDPOINT
 from domain.shared.events import EVENT_TYPES
+from domain.shared.limits import URL_MAX_LENGTH
 from entrypoints.http.schemas import UtcDateTime, page_schema
 
 EVENT_TYPE = ma.fields.String(validate=OneOf(sorted(EVENT_TYPES)))
 
 
 class EndpointCreateSchema(ma.Schema):
-    url = ma.fields.String(required=True, validate=Length(min=1, max=2048))
+    url = ma.fields.String(required=True, validate=Length(min=1, max=URL_MAX_LENGTH))
     events = ma.fields.List(EVENT_TYPE, required=True, validate=Length(min=1, max=MAX_EVENTS_PER_ENDPOINT))
     description = ma.fields.String(load_default=None, allow_none=True, validate=Length(max=DESCRIPTION_MAX))
 
 
 class EndpointUpdateSchema(ma.Schema):
-    url = ma.fields.String(validate=Length(min=1, max=2048))
+    url = ma.fields.String(validate=Length(min=1, max=URL_MAX_LENGTH))
     events = ma.fields.List(EVENT_TYPE, validate=Length(min=1, max=MAX_EVENTS_PER_ENDPOINT))
     description = ma.fields.String(allow_none=True, validate=Length(max=DESCRIPTION_MAX))
     status = ma.fields.String(validate=OneOf(["enabled", "disabled"]))

@@ -60,6 +60,16 @@ def test_a_provider_outage_fails_the_checkout_and_the_same_key_tries_again(
 
 
 @MEMORY
+def test_a_checkout_key_is_checked_and_stored_in_the_one_scoped_form(container: Container) -> None:
+    """Issue 26 §4: the key as stored comes from domain.shared.idempotency, like the ledger's."""
+    user_id = new_user(container)
+    started = container.billing.checkout(user_id, pack_id="pack_100", idempotency_key="k1", **urls())
+    assert container.billing.payment(started.payment_id).checkout_key == "checkout:k1"
+    with pytest.raises(InvalidInput):
+        container.billing.checkout(user_id, pack_id="pack_100", idempotency_key="tab\tkey", **urls())
+
+
+@MEMORY
 def test_a_second_plan_while_subscribed_is_refused(container: Container, stripe: Stripe) -> None:
     user_id = new_user(container)
     stripe.outcome(container.billing.checkout(user_id, plan_id="pro", **urls()).session_id)

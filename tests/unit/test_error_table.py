@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import domain
 from domain.shared.errors import DomainError
-from entrypoints.http.errors import EXTRA_STATUS, STATUS, handle_domain_error, status_of
+from entrypoints.http.errors import STATUS, handle_domain_error, status_of
 
 
 def _all_domain_errors() -> Iterator[type[DomainError]]:
@@ -27,7 +27,7 @@ def _all_domain_errors() -> Iterator[type[DomainError]]:
 def test_every_domain_error_subclass_has_an_explicit_status() -> None:
     unmapped = sorted(
         f"{cls.__module__}.{cls.__name__}" for cls in _all_domain_errors()
-        if getattr(cls, "code", None) not in EXTRA_STATUS and not any(k in STATUS for k in cls.__mro__)
+        if not any(k in STATUS for k in cls.__mro__)
     )  # fmt: skip
     assert unmapped == []
 
@@ -45,3 +45,14 @@ def test_an_unmapped_domain_error_is_a_logged_500_that_keeps_its_message_to_itse
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"
     assert "secret" not in response.get_data(as_text=True)
+
+
+def test_codes_once_mapped_by_name_keep_their_statuses_as_rows_of_the_one_table() -> None:
+    """Issue 26: 402 and 502 were a second table keyed by code; they are class rows now."""
+    from domain.coaching.errors import CoachUnavailable
+    from domain.ledger.errors import InsufficientCredits, MemberBudgetExceeded, WorkspaceBudgetExceeded
+
+    statuses = {cls.code: status_of(cls.__new__(cls)) for cls in
+                (InsufficientCredits, WorkspaceBudgetExceeded, MemberBudgetExceeded, CoachUnavailable)}  # fmt: skip
+    assert statuses == {"insufficient_credits": 402, "workspace_budget_exceeded": 402,
+                        "member_budget_exceeded": 402, "llm_unavailable": 502}  # fmt: skip

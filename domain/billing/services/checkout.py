@@ -24,6 +24,7 @@ from domain.billing.services.base import locked_payment
 from domain.billing.services.queries import BillingQueries, SubscriptionView
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
+from domain.shared.idempotency import check_key, scoped_key
 from domain.shared.ids import IdGenerator
 from domain.shared.uow import transaction
 
@@ -62,7 +63,11 @@ class CheckoutUseCases:
     ) -> CheckoutStarted:
         """Record a pending payment with the catalogue's figures, then open a Checkout session
         for it. The same Idempotency-Key returns the same session."""
-        payment = self._pending_payment(user_id, pack_id, plan_id, idempotency_key)
+        key = None
+        if idempotency_key is not None:
+            check_key(idempotency_key)
+            key = scoped_key("checkout", idempotency_key)  # issue 26: the one stored form (domain.shared.idempotency)
+        payment = self._pending_payment(user_id, pack_id, plan_id, key)
         if payment.session_id and payment.checkout_url:
             return CheckoutStarted(payment.session_id, payment.checkout_url, payment.id)
         request = CheckoutRequest(

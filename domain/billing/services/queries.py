@@ -11,7 +11,7 @@ from domain.billing.errors import PaymentNotFound
 from domain.billing.model import CheckoutDetails, Payment, ProviderEvent
 from domain.billing.ports import BillingUnitOfWork
 from domain.identity.model import FREE_PLAN
-from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
+from domain.shared.pagination import Page, check_limit, id_cursor, id_position, page_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,7 @@ class BillingQueries:
         before = id_cursor(cursor)
         with self._uow() as uow:
             rows = uow.billing.list_payments(user_id, limit=limit + 1, before_id=before)
-        items = rows[:limit]
-        more = len(rows) > limit
-        return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+        return page_of(rows, limit, id_position)
 
     # --- admin and reconciliation -------------------------------------------------------------
     def payment(self, payment_id: str) -> Payment:

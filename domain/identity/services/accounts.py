@@ -20,7 +20,7 @@ from domain.shared.audit import AuditAction, AuditRecord
 from domain.shared.clock import Clock
 from domain.shared.errors import DuplicateRecord
 from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, encode_cursor, id_cursor
+from domain.shared.pagination import Page, check_limit, id_cursor, id_position, page_of
 from domain.shared.uow import transaction
 
 
@@ -136,8 +136,7 @@ class AccountUseCases:
         after = id_cursor(cursor)
         with self._uow() as uow:
             users = uow.users.list_after(after, limit + 1)
-        more, items = len(users) > limit, users[:limit]
-        return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+        return page_of(users, limit, id_position)
 
     def user_ids_on_plan(self, plan: str, *, after: str | None, limit: int) -> list[str]:
         """Ids of the users on `plan`, ascending, after `after` (keyset for periodic jobs)."""

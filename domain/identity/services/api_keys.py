@@ -30,8 +30,8 @@ from domain.shared.pagination import (
     check_limit,
     cursor_datetime,
     decode_cursor,
-    encode_cursor,
     id_cursor,
+    page_of,
 )
 from domain.shared.uow import transaction
 
@@ -94,11 +94,7 @@ class ApiKeyUseCases:
         after = _key_cursor(cursor)
         with self._uow() as uow:
             keys = uow.api_keys.list_active(user_id, limit=limit + 1, after=after)
-        more, items = len(keys) > limit, keys[:limit]
-        if not more:
-            return Page(items=items, next_cursor=None)
-        last = items[-1]
-        return Page(items=items, next_cursor=encode_cursor({"t": last.created_at.isoformat(), "id": last.id}))
+        return page_of(keys, limit, lambda last: {"t": last.created_at.isoformat(), "id": last.id})
 
     def revoke_api_key(self, user_id: str, key_id: str) -> None:
         """Revoke at once. Unknown, already revoked or another user's key: the same 404 for all."""

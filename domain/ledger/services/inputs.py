@@ -1,26 +1,20 @@
-"""The ledger's input checks and limits, defined once (the HTTP schemas import the limits)."""
+"""The ledger's input checks and limits, defined once (the HTTP schemas import the limits); the
+Idempotency-Key checks and forms are domain.shared.idempotency's."""
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timezone
 from typing import Any
 
 from domain.ledger.model import EntryKind, GrantSource
 from domain.shared.errors import InvalidInput
+from domain.shared.idempotency import MAX_KEY_LENGTH as MAX_KEY_LENGTH  # re-exported for the ledger's callers
+from domain.shared.idempotency import check_key as check_key
+from domain.shared.idempotency import fingerprint as request_fingerprint
+from domain.shared.idempotency import scoped_key as scoped_key
 
 MAX_CREDITS = 10**12  # far above any real grant, far below BIGINT
 MAX_QUANTITY = 10**6
-MAX_KEY_LENGTH = 255  # an Idempotency-Key: 1-255 printable ASCII characters
 MAX_REFERENCE_LENGTH = 255
-
-
-def check_key(key: str) -> None:
-    if not (1 <= len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable()):
-        raise InvalidInput(
-            "Idempotency-Key must be 1-255 printable ASCII characters.",
-            details={"Idempotency-Key": "1-255 printable ASCII characters."},
-        )
 
 
 def check_amount(amount: int) -> None:
@@ -34,18 +28,8 @@ def check_quantity(quantity: int) -> None:
 
 
 def fingerprint(operation: str, args: dict[str, Any]) -> str:
-    """What a request was, so that a replayed key can tell the same request from another one."""
-    canonical = json.dumps({"op": operation, **args}, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def scoped_key(scope: str, key: str) -> str:
-    """A caller's Idempotency-Key inside one account's key space, apart from other callers' keys
-    (an admin's "abc" must not replay the user's own "abc"). Long keys are hashed to fit."""
-    scoped = f"{scope}:{key}"
-    if len(scoped) <= MAX_KEY_LENGTH:
-        return scoped
-    return f"{scope}:#{hashlib.sha256(key.encode()).hexdigest()}"
+    """What a ledger request was: the operation and its arguments (domain.shared.idempotency)."""
+    return request_fingerprint({"op": operation, **args})
 
 
 def grant_source(source: GrantSource | str) -> GrantSource:

@@ -10,7 +10,7 @@ from domain.ledger.ports import LedgerUnitOfWork
 from domain.ledger.results import BalanceView, Usage
 from domain.ledger.services.inputs import entry_kind, month_bounds
 from domain.shared.clock import Clock
-from domain.shared.pagination import Page, check_limit, encode_cursor, seq_cursor
+from domain.shared.pagination import Page, check_limit, page_of, seq_cursor
 
 
 class LedgerQueries:
@@ -45,9 +45,7 @@ class LedgerQueries:
             if uow.ledger.get_account(account_id) is None:
                 raise AccountNotFound()
             rows = uow.ledger.list_entries(account_id, limit=limit + 1, before_seq=before, kind=entry_kind(kind))
-        more = len(rows) > limit
-        items = rows[:limit]
-        return Page(items=items, next_cursor=encode_cursor({"seq": items[-1].seq}) if more else None)
+        return page_of(rows, limit, lambda last: {"seq": last.seq})
 
     def usage(self, account_id: str, month: str) -> Usage:
         start, end = month_bounds(month)
