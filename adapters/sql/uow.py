@@ -156,7 +156,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
         idempotency key on a fresh connection (domain/ledger/services/book.py, `once`)."""
         assert self._connection is not None
         try:
-            self._connection.commit()
+            if self._db is not None and self._db.batch is not None and self._db.batch.pending:
+                self._db.batch.send(commit=True)  # the deferred writes and COMMIT, one round trip
+            self._connection.commit()  # after a batch: ends SQLAlchemy's transaction, sends nothing
         except exc.DBAPIError as error:
             if database_unavailable(error) is None:
                 raise_translated(error)  # 1213 (a certification conflict) and the like: nothing committed
@@ -179,6 +181,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
         server rolls back an abandoned transaction by itself. The connection is dropped instead."""
         if self._connection is None:
             return
+        if self._db is not None and self._db.batch is not None:
+            self._db.batch.discard()
         try:
             self._connection.rollback()
         except Exception:  # noqa: BLE001 - whatever it was, the transaction is gone with the connection

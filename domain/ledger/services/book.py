@@ -227,14 +227,14 @@ def once(
             book = Book(unit, *locked, now=clock.now(), key=key, ids=ids)
             try:
                 result = apply(book, operation, fingerprint, work)
-            except (TransientError, Unavailable):  # storage failed: no read on this connection can help
+                unit.commit()  # a store may refuse a write only here (a duplicate key): replayed the same
+            except (TransientError, Unavailable, OutcomeUnknown):  # no read on this connection can help
                 raise
             except DomainError:  # a used key (duplicate write), or the first call's state refusing
                 previous = unit.ledger.get_idempotency(account_id, key)
                 if previous is None:
                     raise
                 return replay(previous, operation, fingerprint)  # not committed: this attempt rolls back
-            unit.commit()
             return result
 
     def attempt_knowing_the_outcome() -> Movement:
