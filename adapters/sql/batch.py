@@ -129,6 +129,14 @@ class WriteBatch:
         if commit:
             self.connection.connection.info[BATCH_COMMITTED] = True
 
+    def sent_commit_consumed(self) -> None:
+        """After SQLAlchemy ended its transaction: the COMMIT sent with the batch must never excuse
+        a later one on this connection (`do_commit` takes the mark; this clears it if it did not)."""
+        try:
+            self.connection.connection.info.pop(BATCH_COMMITTED, None)
+        except exc.SQLAlchemyError:  # invalidated or closed meanwhile: nothing will commit on it
+            pass
+
     def _raise(self, error: Exception, failed: tuple[str, RowCheck | None], raw: Any, cursor: Any) -> None:
         sql, check = failed
         code = error.args[0] if error.args else None
