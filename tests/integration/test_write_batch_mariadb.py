@@ -153,3 +153,20 @@ def test_every_value_in_a_batch_is_escaped_by_the_driver(container: Container) -
     with container.uow() as unit:
         (entry,) = unit.ledger.list_entries(account, limit=1, kind=EntryKind.CHARGE)
     assert entry.reference == reference and entry.idempotency_key == key
+
+
+def test_a_commit_after_a_batched_one_on_the_same_connection_is_sent(container: Container, engine: Any) -> None:
+    """The COMMIT a batch carried excuses SQLAlchemy's own once, never a later unit's."""
+    if not mariadb(engine):
+        pytest.skip("batches are MySQL/MariaDB's")
+    account, later = funded(container), unique("acct")
+    factory = container.uow
+    assert isinstance(factory, SqlUnitOfWorkFactory)
+    with factory.request_scope(), packets() as sent:  # one connection for both units of work
+        container.ledger.charge(account, feature_key="api.call", idempotency_key=unique("k"))
+        with factory() as unit:
+            unit.ledger.add_account(Account(id=later, created_at=T0))  # sent at once: not a deferred write
+            unit.commit()
+    assert shape(sent)[-2:] == ["INSERT", "COMMIT"], sent
+    with engine.connect() as other:  # committed: another connection sees it
+        assert other.exec_driver_sql("SELECT id FROM ledger_accounts WHERE id = %s", (later,)).scalar() == later
