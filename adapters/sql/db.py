@@ -13,6 +13,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Executable, Select
 
+from adapters.sql.batch import RowCheck, WriteBatch, batches_writes
 from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, TransientError
 
@@ -123,8 +124,28 @@ class Db:
         self.dialect = connection.dialect.name
         self._first = True
         self.read_only = True  # nothing but plain SELECTs so far: no write, no lock (issue 25)
+        # issue 25: writes deferred to the next statement or the COMMIT (adapters/sql/batch.py)
+        self.batch: WriteBatch | None = WriteBatch(connection) if batches_writes(connection) else None
+
+    def write(self, statement: Executable, params: Any, *, check: RowCheck | None = None) -> None:
+        """A write whose result nobody reads: sent with the next statement or the COMMIT where
+        writes are batched (its errors, `check`'s included, are raised then), at once elsewhere."""
+        self.read_only = False
+        if self.batch is None:
+            result = self.execute(statement, params)
+            if check is not None and result.rowcount < check.rows:
+                raise check.error()
+            return
+        self._first = False  # a lost connection is never retried once writes were made
+        self.batch.add(statement, params, check)
+
+    def flush(self) -> None:
+        """Send the deferred writes (before a statement that may read them)."""
+        if self.batch is not None and self.batch.pending:
+            guarded(lambda: self.batch.send(commit=False))  # type: ignore[union-attr]
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        self.flush()
         first, self._first = self._first, False
         if self.read_only and not (statement.is_select and getattr(statement, "_for_update_arg", None) is None):
             self.read_only = False
@@ -145,6 +166,7 @@ class Db:
             return self.execute(hot.statement, params)
         sql, constants = hot.for_dialect(self.connection.dialect)
         values = {**constants, **params}
+        self.flush()
         first, self._first = self._first, False
         if hot.locks:
             self.read_only = False

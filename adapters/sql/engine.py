@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from adapters.sql.batch import BATCH_COMMITTED, MULTI_STATEMENTS
 from adapters.sql.outage import DbTimeouts, mysql_connect_args
 
 
@@ -31,6 +32,8 @@ def make_engine(url: str, *, timeouts: DbTimeouts | None = None, **kw: Any) -> E
             **kw,
         )
         _rollback_on_return_only_when_needed(engine)
+        if engine.dialect.driver == "pymysql":
+            _batch_writes_with_commit(engine)
         if timeouts is not None and timeouts.sync_wait:
             _causal_reads_on_galera(engine, timeouts.sync_wait)
         return engine
@@ -73,6 +76,27 @@ def _rollback_on_return_only_when_needed(engine: Engine) -> None:
             return
         dbapi_connection.rollback()
         info["houston_open"] = False
+
+
+def _batch_writes_with_commit(engine: Engine) -> None:
+    """Issue 25: a unit of work's writes leave in one batch with its COMMIT (adapters/sql/batch.py).
+    Every connection may send several statements per COM_QUERY (CLIENT.MULTI_STATEMENTS: only the
+    batch does; every value in it is escaped by the driver), and a COMMIT that went with the batch
+    is not sent again when SQLAlchemy ends its transaction."""
+    dialect: Any = engine.dialect
+    send_commit = dialect.do_commit
+
+    @event.listens_for(engine, "do_connect")
+    def _multi_statements(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["client_flag"] = cparams.get("client_flag", 0) | MULTI_STATEMENTS
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if dbapi_connection.info.pop(BATCH_COMMITTED, False):
+            return
+        send_commit(dbapi_connection)
+
+    dialect.do_commit = do_commit
+    dialect.houston_batches = True
 
 
 def _causal_reads_on_galera(engine: Engine, sync_wait: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import mysql, sqlite
 
+from adapters.sql.batch import RowCheck
 from adapters.sql.db import Db, Precompiled, aware_utc
 from adapters.sql.tables import (
     ledger_accounts,
@@ -94,6 +95,7 @@ UPDATE_GRANT = (
     .where(G.id == bindparam("grant_id"))
     .values(remaining=bindparam("remaining"), expires_at=bindparam("expires_at"), reference=bindparam("reference"))
 )
+INSERT_GRANT = insert(ledger_grants)
 INSERT_ENTRY = insert(ledger_entries)
 INSERT_ALLOCATIONS = insert(ledger_allocations)
 INSERT_HOLD = insert(ledger_holds)
@@ -102,6 +104,12 @@ GET_IDEMPOTENCY = select(*IDEMPOTENCY_COLUMNS).where(
     K.account_id == bindparam("account_id"), K.idempotency_key == bindparam("key")
 )
 ACTIVE_HOLDS = select(*HOLD_COLUMNS).where(H.account_id == bindparam("account_id"), H.status == HoldStatus.ACTIVE.value)
+UPDATE_HOLD = (
+    update(ledger_holds)
+    .where(H.id == bindparam("hold_id"))
+    .values(amount=bindparam("amount"), captured=bindparam("captured"), status=bindparam("status"),
+            expires_at=bindparam("expires_at"), finished_at=bindparam("finished_at"))
+)
 GET_HOLD = select(*HOLD_COLUMNS).where(H.id == bindparam("hold_id"))
 MONTHLY_USAGE = select(U.feature_key, U.spent).where(U.account_id == bindparam("account_id"), U.month == bindparam("month"))
 _mysql_usage = mysql.insert(ledger_usage)
@@ -154,17 +162,19 @@ class SqlLedgerRepository:
             values = {"a_id": account.id, "a_balance": account.balance, "a_held": account.held,
                       "a_last_seq": account.last_seq, "g_id": grant.id, "g_remaining": grant.remaining,
                       "g_expires_at": grant.expires_at, "g_reference": grant.reference}  # fmt: skip
-            if self._db.execute(UPDATE_ACCOUNT_AND_GRANT, values).rowcount < 1:
-                raise LookupError(f"grant {grant.id} is not account {account.id}'s")
+            # rows found, not changed: 0 only when the grant is not this account's (issue 25: checked
+            # in the batch, before its COMMIT)
+            missing = RowCheck(1, lambda: LookupError(f"grant {grant.id} is not account {account.id}'s"))
+            self._db.write(UPDATE_ACCOUNT_AND_GRANT, values, check=missing)
             return
         for grant in grants:
             self.update_grant(grant)
         values = {"account_id": account.id, "balance": account.balance, "held": account.held, "last_seq": account.last_seq}
-        self._db.execute(UPDATE_ACCOUNT, values)
+        self._db.write(UPDATE_ACCOUNT, values)
 
     # grants --------------------------------------------------------------------------------
     def add_grant(self, grant: Grant) -> None:
-        self._db.execute(insert(ledger_grants).values(_grant_values(grant)))
+        self._db.write(INSERT_GRANT, _grant_values(grant))
 
     def get_grant(self, grant_id: str) -> Grant | None:
         row = self._db.execute(select(*GRANT_COLUMNS).where(G.id == grant_id)).first()
@@ -173,7 +183,7 @@ class SqlLedgerRepository:
     def update_grant(self, grant: Grant) -> None:
         values = {"grant_id": grant.id, "remaining": grant.remaining, "expires_at": grant.expires_at,
                   "reference": grant.reference}  # fmt: skip
-        self._db.execute(UPDATE_GRANT, values)
+        self._db.write(UPDATE_GRANT, values)
 
     def open_grants(self, account_id: str) -> list[Grant]:
         return [_grant_at(row, 0) for row in self._db.execute(OPEN_GRANTS, {"account_id": account_id})]
@@ -199,14 +209,14 @@ class SqlLedgerRepository:
 
     # entries -------------------------------------------------------------------------------
     def add_entry(self, entry: Entry, allocations: Sequence[Allocation] = ()) -> None:
-        self._db.execute(INSERT_ENTRY, _entry_values(entry))
+        self._db.write(INSERT_ENTRY, _entry_values(entry))
         if allocations:
             rows = [{"entry_id": a.entry_id, "grant_id": a.grant_id, "amount": a.amount} for a in allocations]
-            self._db.execute(INSERT_ALLOCATIONS, rows if len(rows) > 1 else rows[0])
+            self._db.write(INSERT_ALLOCATIONS, rows if len(rows) > 1 else rows[0])
         if entry.kind is EntryKind.CHARGE:  # the monthly usage rollup, in the same transaction
             usage = {"account_id": entry.account_id, "month": entry.created_at.strftime("%Y-%m"),
                      "feature_key": entry.feature_key or "", "spent": -entry.amount}  # fmt: skip
-            self._db.execute(ADD_USAGE[self._db.dialect], usage)
+            self._db.write(ADD_USAGE[self._db.dialect], usage)
 
     def list_entries(
         self, account_id: str, *, limit: int, before_seq: int | None = None, kind: EntryKind | None = None
@@ -242,7 +252,7 @@ class SqlLedgerRepository:
 
     # holds ---------------------------------------------------------------------------------
     def add_hold(self, hold: Hold) -> None:
-        self._db.execute(INSERT_HOLD, _hold_values(hold))
+        self._db.write(INSERT_HOLD, _hold_values(hold))
 
     def get_hold(self, hold_id: str) -> Hold | None:
         row = self._db.execute(GET_HOLD, {"hold_id": hold_id}).first()
@@ -250,13 +260,14 @@ class SqlLedgerRepository:
 
     def update_hold(self, hold: Hold) -> None:
         values = {
+            "hold_id": hold.id,
             "amount": hold.amount,
             "captured": hold.captured,
             "status": hold.status.value,
             "expires_at": hold.expires_at,
             "finished_at": hold.finished_at,
         }
-        self._db.execute(update(ledger_holds).where(H.id == hold.id).values(values))
+        self._db.write(UPDATE_HOLD, values)
 
     def active_holds(self, account_id: str) -> list[Hold]:
         return [_hold(row) for row in self._db.execute(ACTIVE_HOLDS, {"account_id": account_id})]
@@ -300,7 +311,7 @@ class SqlLedgerRepository:
             "result": dump_result(record.result),
             "created_at": record.created_at,
         }
-        self._db.execute(INSERT_IDEMPOTENCY, values)
+        self._db.write(INSERT_IDEMPOTENCY, values)
 
 
 def dump_result(result: Mapping[str, Any]) -> str:

@@ -153,10 +153,20 @@ class SqlUnitOfWork(UnitOfWorkBase):
         """COMMIT. A connection lost on the way (or a Galera node that stopped serving) leaves the
         outcome unknown: the server may have committed before the answer was lost. That is
         `OutcomeUnknown`, never `Unavailable` ("nothing happened"): the caller finds out by its
-        idempotency key on a fresh connection (domain/ledger/services/book.py, `once`)."""
+        idempotency key on a fresh connection (domain/ledger/services/book.py, `once`). Writes that
+        waited for the COMMIT (adapters/sql/batch.py) go with it in one round trip: a connection
+        lost then is the same unknown outcome, a duplicate key the same `DuplicateRecord`."""
         assert self._connection is not None
         try:
-            self._connection.commit()
+            batch = self._db.batch if self._db is not None else None
+            if batch is not None and batch.pending:
+                batch.send(commit=True)  # the deferred writes and COMMIT, one round trip
+                try:
+                    self._connection.commit()  # ends SQLAlchemy's transaction, sends nothing
+                finally:
+                    batch.sent_commit_consumed()
+            else:
+                self._connection.commit()
         except exc.DBAPIError as error:
             if database_unavailable(error) is None:
                 raise_translated(error)  # 1213 (a certification conflict) and the like: nothing committed
@@ -179,6 +189,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
         server rolls back an abandoned transaction by itself. The connection is dropped instead."""
         if self._connection is None:
             return
+        if self._db is not None and self._db.batch is not None:
+            self._db.batch.discard()
         try:
             self._connection.rollback()
         except Exception:  # noqa: BLE001 - whatever it was, the transaction is gone with the connection

@@ -1,4 +1,8 @@
-"""What the ledger needs from storage. Repositories never commit; the unit of work does."""
+"""What the ledger needs from storage. Repositories never commit; the unit of work does.
+
+A write's refusal (a duplicate key, a grant that is not the account's) is raised by the write
+itself, by the unit of work's next read, or by its commit: a store may send writes with the
+COMMIT. Either way nothing of the unit of work is committed."""
 from __future__ import annotations
 
 from collections.abc import Sequence

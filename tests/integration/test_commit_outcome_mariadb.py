@@ -35,6 +35,13 @@ pytestmark = pytest.mark.mysql
 COMMIT_PACKET = (7).to_bytes(3, "little") + b"\x00\x03COMMIT"  # length 7, sequence 0, COM_QUERY "COMMIT"
 
 
+def commits(data: bytes) -> bool:
+    """A whole COM_QUERY packet that ends with COMMIT: the COMMIT alone, or the last statement of a
+    batch of writes (issue 25: `INSERT ...; UPDATE ...; COMMIT`)."""
+    whole = len(data) >= 5 and int.from_bytes(data[:3], "little") == len(data) - 4
+    return whole and data[3] == 0 and data[4] == 3 and data[5:].rstrip().upper().endswith(b"COMMIT")
+
+
 class CommitLosingProxy:
     """127.0.0.1:<port> -> MariaDB. After `lose_next_commit(delivered=...)`, the next COMMIT a
     client sends is passed on and the connection then cut before the answer (delivered=True), or
@@ -46,6 +53,7 @@ class CommitLosingProxy:
         self.port = self.server.getsockname()[1]
         self.armed: bool | None = None
         self.lost = 0
+        self.cut = b""  # the packet whose answer (or delivery) was lost
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -69,10 +77,11 @@ class CommitLosingProxy:
     def _pump(self, source: socket.socket, sink: socket.socket, muted: threading.Event, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
-                if from_client and data == COMMIT_PACKET and self.armed is not None:
+                if from_client and commits(data) and self.armed is not None:
                     with self.lock:
                         delivered, self.armed = self.armed, None
                         self.lost += 1
+                        self.cut = data
                     if delivered:
                         muted.set()
                         sink.sendall(data)
@@ -114,6 +123,7 @@ def test_a_charge_whose_commit_answer_was_lost_answers_the_truth(
     proxy.lose_next_commit(delivered=delivered)
     first = client.post("/v1/credits/charges", json={"feature_key": "coach.message"}, headers=headers)
     assert proxy.lost == 1
+    assert proxy.cut.count(b"INSERT") >= 2  # issue 25: the writes went with the COMMIT, in one packet
     assert first.status_code == 201, first.get_json()  # before issue 20: 503 "nothing was charged"
     assert first.get_json()["balance"]["balance"] == 99
     again = client.post("/v1/credits/charges", json={"feature_key": "coach.message"}, headers=headers)

@@ -319,8 +319,9 @@ def test_a_second_entry_with_the_same_idempotency_key_is_refused(uow: UowFactory
     first = new_entry(account.id, 1)
     add_all(uow, first)
 
-    with pytest.raises(DuplicateRecord), uow() as work:
+    with pytest.raises(DuplicateRecord), uow() as work:  # raised by the write, or by the commit it left with
         work.ledger.add_entry(replace(new_entry(account.id, 2), idempotency_key=first.idempotency_key))
+        work.commit()
 
     assert read(uow, lambda repo: repo.list_entries(account.id, limit=5)) == [first]
 
@@ -342,6 +343,7 @@ def test_a_second_entry_with_the_same_seq_is_refused(uow: UowFactory) -> None:
 
     with pytest.raises(DuplicateRecord), uow() as work:
         work.ledger.add_entry(new_entry(account.id, 1))
+        work.commit()
 
 
 @pytest.mark.parametrize("what", ["account", "hold key", "idempotency record"])
@@ -359,6 +361,7 @@ def test_other_duplicates_are_refused(uow: UowFactory, what: str) -> None:
 
     with pytest.raises(DuplicateRecord), uow() as work:
         again[what](work.ledger)
+        work.commit()
 
 
 # --- listings -----------------------------------------------------------------------------------

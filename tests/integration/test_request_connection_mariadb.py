@@ -69,7 +69,10 @@ def test_a_charge_is_one_checkout_and_one_transaction(app: Flask, mysql_engine: 
     words = first_words(seen["statements"])
     assert seen["checkouts"] == 1
     assert "ROLLBACK" not in words, seen["statements"]  # before: the authentication's own ROLLBACK
-    assert words.count("COMMIT") == 1 and words[-1] == "COMMIT", seen["statements"]
+    # the COMMIT leaves with the writes, as the last statement of the last packet (issue 25)
+    ends = [s.rstrip().rsplit(None, 1)[-1].upper() for s in seen["statements"]]
+    assert ends.count("COMMIT") == 1 and ends[-1] == "COMMIT", seen["statements"]
+    assert words == ["SELECT", "SELECT", "INSERT"], seen["statements"]  # the user, the lock, the writes
 
 
 def test_a_read_is_one_checkout_and_ends_with_one_rollback(app: Flask, mysql_engine: Engine) -> None:

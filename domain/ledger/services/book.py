@@ -4,9 +4,9 @@ idempotent by its key, committed once.
 `once()` is the whole shape. It assumes the key is new, which it almost always is: it locks the
 account (and reads its open grants in the same round trip), lets the verb's `work` change the
 `Book`, and writes the idempotency record last. If the key was used before, that write (or the
-entry's own unique key) refuses, or the work fails on the state the first call left: then the
-first result is read back and replayed (or refused as a conflict), and this attempt's writes are
-rolled back. The outcome is the one a lookup first would give, without a lookup per call.
+entry's own unique key) refuses, at once or at the COMMIT (a store may send its writes with it),
+or the work fails on the state the first call left: then the first result is read back and
+replayed (or refused as a conflict), and this attempt's writes are rolled back. The outcome is the one a lookup first would give, without a lookup per call.
 
 A connection lost during COMMIT (`OutcomeUnknown`: a Galera node dying, a frozen server, a
 timeout) leaves the outcome unknown. `once()` never answers that as "nothing happened": it looks
@@ -227,14 +227,14 @@ def once(
             book = Book(unit, *locked, now=clock.now(), key=key, ids=ids)
             try:
                 result = apply(book, operation, fingerprint, work)
-            except (TransientError, Unavailable):  # storage failed: no read on this connection can help
+                unit.commit()  # a store may refuse a write only here (a duplicate key): replayed the same
+            except (TransientError, Unavailable, OutcomeUnknown):  # no read on this connection can help
                 raise
             except DomainError:  # a used key (duplicate write), or the first call's state refusing
                 previous = unit.ledger.get_idempotency(account_id, key)
                 if previous is None:
                     raise
                 return replay(previous, operation, fingerprint)  # not committed: this attempt rolls back
-            unit.commit()
             return result
 
     def attempt_knowing_the_outcome() -> Movement:

@@ -1,0 +1,172 @@
+"""A ledger call's writes leave with its COMMIT in one round trip on MariaDB (issue 25, direction 1).
+
+What the batch must keep: a read sees the writes made before it in its unit of work; every value
+is escaped by the driver; a duplicate key in the batch is the same `DuplicateRecord` (and a reused
+Idempotency-Key replays the first result); a write that must have matched a row stops the COMMIT
+behind it. A connection lost during the batched COMMIT is settled by the key:
+tests/integration/test_commit_outcome_mariadb.py (its proxy cuts the batch).
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pymysql.connections
+import pytest
+from pymysql.constants import COMMAND
+
+from adapters.queue.recording import RecordingJobQueue
+from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.ledger.model import Account, Entry, EntryKind, Grant, GrantSource
+from domain.shared.clock import ManualClock
+from entrypoints.bootstrap import Container, bootstrap
+from tests.conftest import sqlite_engine
+from tests.helpers import T0, make_settings, unique
+
+
+@contextmanager
+def packets() -> Iterator[list[str]]:
+    """The COM_QUERY packets pymysql sends: one per round trip."""
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def record(self: Any, command: int, sql: Any) -> Any:
+        if command == COMMAND.COM_QUERY:
+            sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
+        return original(self, command, sql)
+
+    pymysql.connections.Connection._execute_command = record  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        pymysql.connections.Connection._execute_command = original  # type: ignore[method-assign]
+
+
+def shape(sent: list[str]) -> list[str]:
+    """Each packet as its first word, and `+COMMIT` when it ends with a COMMIT it carries."""
+    words = []
+    for sql in sent:
+        first, last = sql.split()[0].upper(), sql.rstrip().rsplit(None, 1)[-1].upper()
+        words.append(first + ("+COMMIT" if last == "COMMIT" and first != "COMMIT" else ""))
+    return words
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        engine = sqlite_engine(tmp_path / "batch.db")
+        request.addfinalizer(engine.dispose)
+        return engine
+    return request.getfixturevalue("mysql_engine")
+
+
+@pytest.fixture
+def container(engine: Any) -> Container:
+    queue = RecordingJobQueue()
+    return bootstrap(make_settings(), clock=ManualClock(T0), queue=queue, uow=SqlUnitOfWorkFactory(engine, queue))
+
+
+def funded(container: Container, credits: int = 100) -> str:
+    account = unique("acct")
+    container.ledger.open_account(account)
+    container.ledger.grant(account, source=GrantSource.ADMIN, amount=credits, idempotency_key=unique("fund"))
+    return account
+
+
+def mariadb(engine: Any) -> bool:
+    return bool(engine.dialect.name in ("mysql", "mariadb"))
+
+
+def test_a_charge_is_the_lock_read_then_its_writes_with_the_commit(container: Container, engine: Any) -> None:
+    account = funded(container)
+    with packets() as sent:
+        charged = container.ledger.charge(account, feature_key="api.call", idempotency_key=unique("k"))
+    assert charged.balance.balance == 99
+    if mariadb(engine):  # before: SELECT, then INSERT x4, UPDATE, INSERT, COMMIT (8 round trips)
+        assert shape(sent) == ["SELECT", "INSERT+COMMIT"], sent
+        assert sent[1].count(";") >= 4  # entry, allocation, usage, account + grant, idempotency record
+    assert container.ledger.balance(account).balance == 99
+
+
+def test_a_reused_key_replays_the_first_charge_when_the_batch_meets_the_duplicate(
+    container: Container, engine: Any
+) -> None:
+    account = funded(container)
+    key = unique("k")
+    first = container.ledger.charge(account, feature_key="api.call", idempotency_key=key)
+    with packets() as sent:
+        again = container.ledger.charge(account, feature_key="api.call", idempotency_key=key)
+    assert again == first
+    assert container.ledger.balance(account).balance == 99  # charged once
+    if mariadb(engine):  # the duplicate is met in the batch: its COMMIT never runs, the first result is read back
+        assert shape(sent) == ["SELECT", "INSERT+COMMIT", "SELECT", "ROLLBACK"], sent
+
+
+def test_a_write_that_missed_its_row_stops_the_commit_behind_it(container: Container, engine: Any) -> None:
+    """MariaDB's one-grant charge updates the account and the grant in one statement, which finds no
+    row when the grant is another account's (SQLite updates the grant by its id: no such check)."""
+    if not mariadb(engine):
+        pytest.skip("the account-and-grant UPDATE is MySQL/MariaDB's")
+    mine, other = funded(container), funded(container)
+    uow = container.uow
+    with uow() as unit:
+        others = unit.ledger.all_grants(other)
+    stray = Grant(id=others[0].id, account_id=mine, source=GrantSource.ADMIN, granted=100, remaining=1, created_at=T0)
+    entry = Entry(id=unique("txn"), account_id=mine, seq=99, kind=EntryKind.ADJUSTMENT, amount=0, balance_after=100,
+                  idempotency_key=unique("k"), created_at=T0)  # fmt: skip
+    with pytest.raises(LookupError), uow() as unit:  # raised by the batch's guard, before its COMMIT
+        locked = unit.ledger.lock_account(mine)
+        assert locked is not None
+        unit.ledger.add_entry(entry)
+        unit.ledger.update_account(locked[0], [stray])  # the grant is not this account's: no row
+        unit.commit()
+    with uow() as unit:
+        assert entry.id not in [e.id for e in unit.ledger.list_entries(mine, limit=50)]  # nothing committed
+        assert unit.ledger.get_grant(stray.id) == others[0]
+
+
+def test_a_read_sees_the_writes_its_unit_of_work_made_before_it(container: Container, engine: Any) -> None:
+    account = unique("acct")
+    with container.uow() as unit:
+        unit.ledger.add_account(Account(id=account, created_at=T0))
+        grant = Grant(id=unique("grt"), account_id=account, source=GrantSource.PROMO, granted=5, remaining=5,
+                      created_at=T0)  # fmt: skip
+        with packets() as sent:
+            unit.ledger.add_grant(grant)
+            deferred = list(sent)
+            assert unit.ledger.all_grants(account) == [grant]
+        unit.commit()
+    if mariadb(engine):
+        assert deferred == []  # the INSERT waited for the read, and went just before it
+        assert shape(sent) == ["INSERT", "SELECT"], sent
+
+
+def test_every_value_in_a_batch_is_escaped_by_the_driver(container: Container) -> None:
+    account = funded(container)
+    reference = "o'hara \\' \"; DELETE FROM ledger_entries; -- 100% ☃ COMMIT"
+    key = f"k-{uuid.uuid4().hex}"
+    charged = container.ledger.charge(account, feature_key="api.call", idempotency_key=key, reference=reference)
+    assert charged.entry is not None and charged.entry.reference == reference
+    with container.uow() as unit:
+        (entry,) = unit.ledger.list_entries(account, limit=1, kind=EntryKind.CHARGE)
+    assert entry.reference == reference and entry.idempotency_key == key
+
+
+def test_a_commit_after_a_batched_one_on_the_same_connection_is_sent(container: Container, engine: Any) -> None:
+    """The COMMIT a batch carried excuses SQLAlchemy's own once, never a later unit's."""
+    if not mariadb(engine):
+        pytest.skip("batches are MySQL/MariaDB's")
+    account, later = funded(container), unique("acct")
+    factory = container.uow
+    assert isinstance(factory, SqlUnitOfWorkFactory)
+    with factory.request_scope(), packets() as sent:  # one connection for both units of work
+        container.ledger.charge(account, feature_key="api.call", idempotency_key=unique("k"))
+        with factory() as unit:
+            unit.ledger.add_account(Account(id=later, created_at=T0))  # sent at once: not a deferred write
+            unit.commit()
+    assert shape(sent)[-2:] == ["INSERT", "COMMIT"], sent
+    with engine.connect() as other:  # committed: another connection sees it
+        assert other.exec_driver_sql("SELECT id FROM ledger_accounts WHERE id = %s", (later,)).scalar() == later
