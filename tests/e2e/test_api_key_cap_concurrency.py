@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 
-from tests.e2e.api_client import auth_headers, register
-from tests.e2e.sql_backends import any_app  # noqa: F401  (a fixture)
+from tests.fixtures.http import auth_headers, register
 
 REQUESTS = 64
 CAP = 50

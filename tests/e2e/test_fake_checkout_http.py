@@ -17,8 +17,8 @@ from entrypoints.billing_cli import simulate_payment
 from entrypoints.bootstrap import Container
 from entrypoints.config import Settings
 from entrypoints.worker.jobs import run_job
-from tests.e2e.api_client import auth_headers, register
-from tests.helpers import make_settings, unique
+from tests.fixtures.http import auth_headers, register
+from tests.fixtures.settings import make_settings, unique
 
 SECRET = "whsec_e2e_" + "w" * 32
 PAGE = "/v1/billing/fake-checkout/"
@@ -289,7 +289,7 @@ def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reve
     overrides: dict[str, Any] = {}
     if storage != "memory":
         from adapters.sql.uow import SqlUnitOfWorkFactory
-        from tests.conftest import sqlite_engine
+        from tests.fixtures.backends import sqlite_engine
 
         engine = sqlite_engine(tmp_path / "refund.db") if storage == "sqlite" else request.getfixturevalue("mysql_engine")
         overrides["uow"] = SqlUnitOfWorkFactory(engine, queue)

@@ -17,8 +17,8 @@ import pytest
 from adapters.queue.recording import RecordingJobQueue
 from domain.ledger.errors import InsufficientCredits
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.helpers import unique
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import unique
 
 pytestmark = pytest.mark.mysql
 

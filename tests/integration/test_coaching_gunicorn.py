@@ -25,10 +25,10 @@ import pytest
 
 from domain.ledger.model import GrantSource
 from entrypoints.bootstrap import Container, bootstrap
-from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.fake_openai_server import DEFAULT_TEXT, FakeOpenAI, Step
-from tests.helpers import make_settings, unique
-from tests.integration.serving import ROOT, free_port, get
+from tests.fixtures.backends import MYSQL_URL, sqlite_engine
+from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step
+from tests.fixtures.serving import ROOT, free_port, get
+from tests.fixtures.settings import make_settings, unique
 
 DEADLINE = 2.0
 FUNDS = 100_000

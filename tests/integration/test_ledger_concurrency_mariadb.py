@@ -19,7 +19,7 @@ from domain.ledger.model import GrantSource, Price, PriceList
 from domain.ledger.services import Ledger
 from domain.shared.clock import SystemClock
 from domain.shared.ids import RandomIds
-from tests.helpers import unique
+from tests.fixtures.settings import unique
 
 pytestmark = pytest.mark.mysql
 

@@ -20,7 +20,7 @@ from domain.ledger.errors import InsufficientCredits
 from domain.platform.errors import LastAdmin
 from domain.shared.audit import AuditAction
 from entrypoints.bootstrap import Container
-from tests.helpers import unique
+from tests.fixtures.settings import unique
 
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest/" + "x" * 400)

@@ -24,10 +24,10 @@ from adapters.queue.rq_queue import RedisSlotClaims, RqJobQueue
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job, RetryPolicy
 from entrypoints.bootstrap import JOB_FUNCTION, Container, bootstrap
-from entrypoints.worker import commands, rq_entry
+from entrypoints.worker import commands
 from entrypoints.worker.schedule import SCHEDULE, tick
-from tests.helpers import make_settings, unique
-from tests.integration.rq_jobs import ENTRY_POINT
+from tests.fixtures.rq import ENTRY_POINT, worker_uses
+from tests.fixtures.settings import make_settings, unique
 
 pytestmark = pytest.mark.redis
 
@@ -167,7 +167,7 @@ def test_requeue_all_puts_every_failed_job_back_on_its_queue(
 def test_an_unknown_job_name_fails_visibly_through_the_real_entry_point(
     redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(rq_entry, "_container", bootstrap(make_settings()))  # what prepare() would build
+    worker_uses(monkeypatch, bootstrap(make_settings()))  # what prepare() would build
     RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=QUEUE).enqueue(Job("ledger.nope", job_id="nope-1"))
     work_until(redis, failed(redis, "nope-1"))
     assert commands.list_failed(make_settings(redis_url=redis_url, queues=(QUEUE,))) == 0

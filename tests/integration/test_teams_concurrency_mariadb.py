@@ -17,8 +17,8 @@ from adapters.queue.recording import RecordingJobQueue
 from domain.ledger.budgets import WORKSPACE_LEVEL
 from domain.ledger.errors import InsufficientCredits, WorkspaceBudgetExceeded
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.helpers import unique
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import unique
 
 pytestmark = pytest.mark.mysql
 

@@ -25,8 +25,8 @@ from adapters.stripe.fake import FakePaymentGateway
 from domain.identity.errors import InvalidCredentials
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
-from tests.conftest import sqlite_engine
-from tests.helpers import T0, make_settings, own_mariadb_database, unique
+from tests.fixtures.backends import own_mariadb_database, sqlite_engine
+from tests.fixtures.settings import T0, make_settings, unique
 
 PASSWORD = "correct horse battery"
 
@@ -34,7 +34,7 @@ PASSWORD = "correct horse battery"
 def _own_mariadb() -> Any:
     """A database of the GDPR tests' own: the planted rows (one per table, with filler values)
     must never reach what other tests' sweeps and reconciliations read."""
-    from tests.conftest import MYSQL_URL
+    from tests.fixtures.backends import MYSQL_URL
 
     if not MYSQL_URL:
         pytest.skip("TEST_MYSQL_URL is not set")

@@ -10,8 +10,8 @@ from adapters.sql.tables import coaching_workspaces, workspace_invitations, work
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import bootstrap
-from tests.conftest import sqlite_engine
-from tests.helpers import T0, make_settings, unique
+from tests.fixtures.backends import sqlite_engine
+from tests.fixtures.settings import T0, make_settings, unique
 
 PASSWORD = "correct horse battery"
 

@@ -9,8 +9,8 @@ from domain.billing.model import EventStatus
 from domain.platform.referrals import ReferralStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import urls
-from tests.billing.support import Stripe
+from tests.fixtures.containers import urls
+from tests.fixtures.stripe import Stripe
 from tests.platform.test_referrals import HOLD_DAYS, earned, email, referral_of, signup, sound, spendable
 
 

@@ -14,7 +14,6 @@ another thread's refund has already converged."""
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +25,9 @@ from domain.ledger.model import PendingStatus
 from domain.platform.referrals import ReferralStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import urls
-from tests.billing.support import Stripe
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.containers import urls
+from tests.fixtures.stripe import Stripe
 from tests.platform.test_referrals import HOLD_DAYS, _settings, earned, email, referral_of, signup
 
 pytestmark = pytest.mark.mysql
@@ -44,25 +44,6 @@ def _deliver_until_accepted(stripe: Stripe, event: dict[str, Any]) -> None:
         except Exception:  # noqa: BLE001 - the next delivery is the provider's retry
             if attempt == 7:
                 raise
-
-
-def _together(calls: list[Callable[[], None]]) -> None:
-    start = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], None]) -> None:
-        start.wait()
-        try:
-            call()
-        except BaseException as error:  # a thread's failure fails the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
 
 
 @pytest.mark.parametrize("backend", ["mariadb"])
@@ -85,7 +66,8 @@ def test_a_first_purchase_completed_and_refunded_at_once_never_pays_the_referrer
                                     previously_refunded=0, now=stripe.now())  # fmt: skip
         deliveries = [*paid, *paid, refund, refund]  # each event twice: Stripe does not promise once
         rng.shuffle(deliveries)
-        _together([lambda e=event: _deliver_until_accepted(stripe, e) for event in deliveries])  # type: ignore[misc]
+        calls = [lambda e=event: _deliver_until_accepted(stripe, e) for event in deliveries]
+        assert run_together(calls)[1] == []
         pairs.append((referrer, referee))
         details = container.billing.checkout_details(started.session_id)
         assert details is not None

@@ -14,15 +14,15 @@ from domain.ledger.model import PendingStatus
 from domain.platform.referrals import ReferralStatus, canonical_email
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import urls
-from tests.billing.support import Stripe
-from tests.helpers import make_settings, unique
+from tests.fixtures.containers import urls
+from tests.fixtures.settings import make_settings, unique
+from tests.fixtures.stripe import Stripe
 
 BONUS, REFEREE_BONUS, HOLD_DAYS = 200, 50, 14
 
 
 def _settings(**overrides: object) -> object:
-    from tests.billing.support import WEBHOOK_SECRET
+    from tests.fixtures.stripe import WEBHOOK_SECRET
 
     return make_settings(stripe_webhook_secret=WEBHOOK_SECRET, **overrides)
 

@@ -2,8 +2,6 @@
 reported twice at once must hold whatever the interleaving (the referrer's code row is the lock)."""
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +11,8 @@ from domain.platform.referrals import ReferralStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.platform24 import register_with_referral
-from tests.helpers import T0, make_settings, unique
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.settings import T0, make_settings, unique
 
 pytestmark = pytest.mark.mysql
 PASSWORD = "correct horse battery"
@@ -31,25 +30,6 @@ def _signup(container: Container, referrer: str | None = None) -> str:
     return register_with_referral(container, body).user.id
 
 
-def _together(calls: list[Callable[[], None]]) -> None:
-    start = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], None]) -> None:
-        start.wait()
-        try:
-            call()
-        except BaseException as error:  # reported below: a thread's failure must fail the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-
-
 def _statuses(container: Container, referees: list[str]) -> list[ReferralStatus]:
     with container.uow() as uow:
         return [uow.referrals.of_referee(r).status for r in referees]  # type: ignore[attr-defined]
@@ -59,7 +39,8 @@ def test_concurrent_first_purchases_never_pass_the_monthly_cap(container: Contai
     referrer = _signup(container)
     referees = [_signup(container, referrer) for _ in range(8)]
     hooks = container.platform24.referrals
-    _together([lambda r=r: hooks.paid(f"pay_{r}", r, None, 2000) for r in referees])  # type: ignore[misc]
+    calls = [lambda r=r: hooks.paid(f"pay_{r}", r, None, 2000) for r in referees]
+    assert run_together(calls, timeout=60)[1] == []
     statuses = _statuses(container, referees)
     assert statuses.count(ReferralStatus.PENDING) == 3
     assert statuses.count(ReferralStatus.INELIGIBLE) == 5
@@ -71,7 +52,7 @@ def test_a_first_purchase_reported_twice_at_once_makes_one_pending_bonus(contain
     referrer = _signup(container)
     referee = _signup(container, referrer)
     hooks = container.platform24.referrals
-    _together([lambda: hooks.paid("pay_same", referee, None, 2000) for _ in range(4)])
+    assert run_together([lambda: hooks.paid("pay_same", referee, None, 2000) for _ in range(4)], timeout=60)[1] == []
     assert len(container.ledger.pending_grants(referrer)) == 1
     assert [g.granted for g in container.ledger.balance(referee).grants if g.source.value == "referral"] == [50]
     assert container.ledger.check_invariants(referrer) == []

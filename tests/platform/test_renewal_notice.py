@@ -13,10 +13,10 @@ import pytest
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.billing.model import Subscription, SubscriptionStatus
 from domain.shared.clock import ManualClock
+from domain.shared.jobs import Job
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.worker.jobs import run_job
-from domain.shared.jobs import Job
-from tests.helpers import make_settings, unique
+from tests.fixtures.settings import make_settings, unique
 
 PASSWORD = "correct horse battery"
 

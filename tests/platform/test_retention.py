@@ -19,10 +19,10 @@ from domain.platform.webhooks_model import Attempt, Message, MessageStatus, Stor
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job
 from domain.shared.outbox import OutboxMessage
-from entrypoints.worker.jobs import run_job
 from entrypoints.bootstrap import bootstrap
-from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.helpers import make_settings, own_mariadb_database, unique
+from entrypoints.worker.jobs import run_job
+from tests.fixtures.backends import MYSQL_URL, own_mariadb_database, sqlite_engine
+from tests.fixtures.settings import make_settings, unique
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 OLD, RECENT = NOW - timedelta(days=200), NOW - timedelta(days=5)

@@ -20,13 +20,14 @@ import pytest
 from sqlalchemy import text
 
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from adapters.stripe.fake import FakePaymentGateway
 from domain.billing.model import Subscription, SubscriptionStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
-from tests.billing.conftest import urls
-from tests.billing.support import WEBHOOK_SECRET, InMemoryGateway, Stripe
-from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.helpers import T0, make_settings, own_mariadb_database, unique
+from tests.fixtures.backends import MYSQL_URL, own_mariadb_database, sqlite_engine
+from tests.fixtures.containers import urls
+from tests.fixtures.settings import T0, make_settings, unique
+from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
 
 PASSWORD = "correct horse battery"
 
@@ -57,7 +58,7 @@ def container(engine: Any, clock: ManualClock) -> Container:
     settings = make_settings(stripe_webhook_secret=WEBHOOK_SECRET, referral_referee_bonus=0)
     queue = InlineJobQueue(raise_errors=True)
     built = bootstrap(settings, clock=clock, queue=queue, uow=SqlUnitOfWorkFactory(engine, queue),
-                      gateway=InMemoryGateway())  # fmt: skip
+                      gateway=FakePaymentGateway())  # fmt: skip
     queue.bind(lambda job: run_job(built, job))
     return built
 

@@ -22,8 +22,9 @@ from domain.shared.errors import IdempotencyConflict, InvalidInput
 from domain.shared.ids import SequentialIds
 from entrypoints.coaches import load_coaches
 from entrypoints.config import Settings
-from tests.coaching_support import CrashingCaptureLedger, FakeCoach
-from tests.helpers import T0
+from tests.fixtures.ledger import CrashingCaptureLedger
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import T0
 
 PRICES = PriceList({
     "coach.message": Price(1, "message"), "coach.tokens_1k": Price(10, "1k tokens"),

@@ -12,8 +12,8 @@ from domain.ledger.errors import InsufficientCredits, PendingGrantClosed
 from domain.ledger.model import PendingStatus
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
-from tests.helpers import T0
-from tests.ledger_support import PRICES, NamespacedIds
+from tests.fixtures.ledger import PRICES, NamespacedIds
+from tests.fixtures.settings import T0
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from domain.billing.model import EventStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
 from entrypoints.http.app import create_app
-from tests.billing.conftest import new_user, urls
-from tests.billing.scenarios import Story, deliveries, events_for, stories
-from tests.billing.support import WEBHOOK_SECRET, Stripe
+from tests.fixtures.containers import new_user, urls
+from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
+from tests.fixtures.stripe_stories import Story, deliveries, events_for, stories
 
 FREE = 100
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import new_user, urls
-from tests.billing.support import WEBHOOK_SECRET, Stripe
-from tests.helpers import make_settings
+from tests.fixtures.containers import new_user, urls
+from tests.fixtures.settings import make_settings
+from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
 
-FIXTURES = Path(__file__).parent / "fixtures"  # a copy of the shared samples, unchanged
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe_recorded"  # a copy of the shared samples, unchanged
 PRO_PRICE = "price_1Io6dWB7WZ01zgkWhO6e88Pc"
 ENTERPRISE_PRICE = "price_1BzIRQB7WZ01zgkWFkHT4LXd"
 BACKENDS = pytest.mark.parametrize("backend", ["memory", "sqlite"], indirect=True)
@@ -55,11 +55,16 @@ def test_the_recorded_subscription_checkout_plan_change_and_renewal(priced: Cont
     stripe = Stripe(priced.billing, clock)
     user_id = new_user(priced)
     started = priced.billing.checkout(user_id, plan_id="pro", **urls())
+    # The fake provider named the customer at checkout (as Stripe does when given one): the
+    # recording's customer is renamed to it, as its session id is to ours.
+    customer = priced.billing.payment(started.payment_id).customer_id
     completed = sample("05_checkout.session.completed.subscription.json")
-    completed["data"]["object"].update(id=started.session_id, client_reference_id=user_id)
+    completed["data"]["object"].update(id=started.session_id, client_reference_id=user_id, customer=customer)
     stripe.deliver(completed)
     assert priced.billing.payment(started.payment_id).subscription_id == "sub_1be9goB7WZ01zgkW6eaflQq8"
-    stripe.deliver(sample("14_customer.subscription.updated.plan_change.json"))  # pro -> enterprise
+    plan_change = sample("14_customer.subscription.updated.plan_change.json")  # pro -> enterprise
+    plan_change["data"]["object"].update(customer=customer)
+    stripe.deliver(plan_change)
     view = priced.billing.subscription(user_id)
     assert (view.plan_id, view.status) == ("enterprise", "active")
     assert view.current_period_end == datetime.fromtimestamp(1791022488, tz=timezone.utc)

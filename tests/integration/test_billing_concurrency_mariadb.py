@@ -2,39 +2,16 @@
 delivery is still being handled, and several refunds of one charge can land at once."""
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from adapters.stripe import events as ev
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import new_user, urls
-from tests.billing.support import Stripe
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.containers import new_user, urls
+from tests.fixtures.stripe import Stripe
 
 pytestmark = pytest.mark.parametrize("backend", ["mariadb"], indirect=True)
 THREADS = 16
-
-
-def together(calls: list[Callable[[], Any]]) -> list[BaseException]:
-    """Run every call in its own thread, released at the same moment; return what they raised."""
-    barrier = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            call()
-        except BaseException as error:  # collected and asserted on by the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
 
 
 def test_sixteen_concurrent_deliveries_of_one_event_grant_once(container: Container, stripe: Stripe) -> None:
@@ -43,7 +20,7 @@ def test_sixteen_concurrent_deliveries_of_one_event_grant_once(container: Contai
     started = billing.checkout(user_id, pack_id="pack_500", **urls())
     event = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
     payload, header = stripe.signed(event)
-    errors = together([lambda: billing.receive_webhook(payload, header)] * THREADS)
+    _, errors = run_together([lambda: billing.receive_webhook(payload, header)] * THREADS, timeout=60)
     assert errors == []
     assert container.ledger.balance(user_id).balance == 100 + 500
     purchases = container.ledger.transactions(user_id, kind="purchase").items
@@ -65,7 +42,7 @@ def test_concurrent_partial_refunds_of_one_charge_reverse_the_total_once(contain
         for n in range(1, 6)
     ]  # fmt: skip
     signed = [stripe.signed(event) for event in refunds] * 3  # each delivered three times
-    errors = together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed])
+    _, errors = run_together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed], timeout=60)
     assert errors == []
     assert container.ledger.balance(user_id).balance == 100
     payment = billing.payment(billing.checkout_details(started.session_id).payment_id)  # type: ignore[union-attr]

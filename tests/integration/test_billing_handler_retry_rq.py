@@ -12,15 +12,16 @@ from rq import SimpleWorker
 
 from adapters.queue.rq_queue import RqJobQueue
 from adapters.stripe import events as ev
+from adapters.stripe.fake import FakePaymentGateway
 from domain.billing.model import EventStatus
 from domain.billing.services import BillingConfig
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import RetryPolicy
-from tests.billing import rq_entry
-from tests.billing.conftest import new_user, urls
-from tests.billing.support import WEBHOOK_SECRET, InMemoryGateway, Stripe
-from tests.conftest import container_builder
-from tests.helpers import make_settings, unique
+from entrypoints.bootstrap import JOB_FUNCTION
+from tests.fixtures.containers import container_builder, new_user, urls
+from tests.fixtures.rq import worker_uses
+from tests.fixtures.settings import make_settings, unique
+from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
 
 pytestmark = pytest.mark.redis
 
@@ -38,17 +39,16 @@ def redis(redis_url: str) -> Iterator[Redis]:
 
 
 def test_a_failing_handler_is_retried_by_the_queue_with_backoff_until_it_succeeds(
-    redis: Redis, tmp_path: Path, request: pytest.FixtureRequest, clock: ManualClock
+    redis: Redis, tmp_path: Path, request: pytest.FixtureRequest, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue_name = unique("billing")  # a queue of its own: no flush of a Redis db others may share
-    queue = RqJobQueue(redis, job_function=rq_entry.ENTRY_POINT, default_queue=queue_name)
+    queue = RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=queue_name)
     container = container_builder("sqlite", tmp_path, request)(
         settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET), clock=clock, queue=queue,
-        gateway=InMemoryGateway(),
+        gateway=FakePaymentGateway(),
     )  # fmt: skip
     container.billing.config = BillingConfig(handler_retry=RetryPolicy(max_retries=5, intervals=(1,)))
-    rq_entry.CONTAINER = container
-    request.addfinalizer(lambda: setattr(rq_entry, "CONTAINER", None))
+    worker_uses(monkeypatch, container)
     stripe = Stripe(container.billing, clock)
     user_id = new_user(container)
     started = container.billing.checkout(user_id, plan_id="pro", **urls())

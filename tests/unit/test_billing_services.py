@@ -5,12 +5,13 @@ from datetime import datetime, timezone
 
 import pytest
 
+from adapters.stripe.fake import FakePaymentGateway
 from domain.billing.errors import PaymentProviderUnavailable, SubscriptionNotFound
 from domain.billing.model import Payment, PaymentKind, PaymentStatus
 from domain.shared.errors import Conflict, InvalidInput, NotFound
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import new_user, urls
-from tests.billing.support import InMemoryGateway, Stripe
+from tests.fixtures.containers import new_user, urls
+from tests.fixtures.stripe import Stripe
 
 MEMORY = pytest.mark.parametrize("backend", ["memory"], indirect=True)  # rules, not storage
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -33,27 +34,26 @@ def test_refunded_credits_are_in_proportion_rounded_down_and_all_of_them_for_a_f
 
 
 @MEMORY
-def test_checkout_records_the_catalogue_figures_before_it_answers(container: Container, gateway: InMemoryGateway) -> None:
+def test_checkout_records_the_catalogue_figures_before_it_answers(container: Container, gateway: FakePaymentGateway) -> None:
     user_id = new_user(container)
     started = container.billing.checkout(user_id, pack_id="pack_2000", **urls())
-    [request] = gateway.requests
-    assert (request.mode, request.amount_cents, request.currency, request.product_name) == ("payment", 7000, "usd", "2,000 credits")
-    assert request.metadata == {"payment_id": started.payment_id, "user_id": user_id, "pack_id": "pack_2000"}
+    [request] = gateway.sessions.values()  # what the gateway was asked (a CheckoutRequest's fields)
+    assert (request["mode"], request["amount_cents"], request["currency"], request["product_name"]) == ("payment", 7000, "usd", "2,000 credits")
+    assert request["metadata"] == {"payment_id": started.payment_id, "user_id": user_id, "pack_id": "pack_2000"}
     payment = container.billing.payment(started.payment_id)
     assert (payment.status, payment.credits, payment.session_id) == (PaymentStatus.PENDING, 2000, started.session_id)
 
 
 @MEMORY
 def test_a_provider_outage_fails_the_checkout_and_the_same_key_tries_again(
-    container: Container, gateway: InMemoryGateway
+    container: Container, gateway: FakePaymentGateway
 ) -> None:
     user_id = new_user(container)
-    gateway.down = True
+    gateway.fail_next(PaymentProviderUnavailable())  # the provider is down for the next call
     with pytest.raises(PaymentProviderUnavailable):
         container.billing.checkout(user_id, pack_id="pack_100", idempotency_key="k1", **urls())
     [failed] = container.billing.payments(user_id).items
     assert failed.status is PaymentStatus.FAILED and failed.grant_id is None
-    gateway.down = False
     started = container.billing.checkout(user_id, pack_id="pack_100", idempotency_key="k1", **urls())
     assert started.payment_id == failed.id
     assert container.billing.payment(failed.id).status is PaymentStatus.PENDING
@@ -69,7 +69,7 @@ def test_a_second_plan_while_subscribed_is_refused(container: Container, stripe:
 
 
 @MEMORY
-def test_cancel_portal_and_subscription_views(container: Container, stripe: Stripe, gateway: InMemoryGateway) -> None:
+def test_cancel_portal_and_subscription_views(container: Container, stripe: Stripe, gateway: FakePaymentGateway) -> None:
     user_id = new_user(container)
     assert container.billing.subscription(user_id).plan_id == "free"
     with pytest.raises(SubscriptionNotFound):
@@ -78,8 +78,11 @@ def test_cancel_portal_and_subscription_views(container: Container, stripe: Stri
         container.billing.portal(user_id, return_url="https://app.example")
     stripe.outcome(container.billing.checkout(user_id, plan_id="pro", **urls()).session_id)
     view = container.billing.cancel_subscription(user_id)
-    assert view.cancel_at_period_end is True and len(gateway.cancelled) == 1
-    assert container.billing.portal(user_id, return_url="https://app.example").startswith("https://portal.example/cus_fake_")
+    cancelled = [s for s in gateway.subscriptions.values() if s["cancel_at_period_end"]]
+    assert view.cancel_at_period_end is True and len(cancelled) == 1
+    assert container.billing.portal(user_id, return_url="https://app.example").startswith(gateway.public_base_url)
+    [(customer, _)] = gateway.portal_sessions
+    assert customer.startswith("cus_fake_")
 
 
 @MEMORY

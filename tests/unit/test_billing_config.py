@@ -12,7 +12,7 @@ from domain.billing.catalogue import Catalogue
 from domain.shared.errors import InvalidInput
 from entrypoints.bootstrap import bootstrap, load_catalogue
 from entrypoints.config import ConfigError, load_settings
-from tests.helpers import make_settings
+from tests.fixtures.settings import make_settings
 
 STRONG = "s" * 40
 

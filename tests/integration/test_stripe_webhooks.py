@@ -11,33 +11,15 @@ import pytest
 
 from adapters.queue.recording import RecordingJobQueue
 from adapters.stripe import events as ev
+from adapters.stripe.fake import FakePaymentGateway
 from domain.billing.errors import InvalidEvent, InvalidSignature
 from domain.billing.model import EventStatus, PaymentStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
 from entrypoints.worker.jobs import run_job
-from tests.billing.conftest import new_user, urls
-from tests.billing.support import WEBHOOK_SECRET, InMemoryGateway, Stripe
-from tests.helpers import make_settings
-
-FREE = 100  # the free plan's allowance every new user starts with (this month)
-
-
-def balance(container: Container, user_id: str) -> int:
-    return container.ledger.balance(user_id).balance
-
-
-def buy_pack(container: Container, stripe: Stripe, user_id: str, pack_id: str = "pack_500") -> str:
-    started = container.billing.checkout(user_id, pack_id=pack_id, **urls())
-    stripe.outcome(started.session_id, "paid")
-    return started.session_id
-
-
-def payment_of(container: Container, session_id: str):  # type: ignore[no-untyped-def]
-    details = container.billing.checkout_details(session_id)
-    assert details is not None
-    return container.billing.payment(details.payment_id)
-
+from tests.fixtures.containers import new_user, urls
+from tests.fixtures.settings import make_settings
+from tests.fixtures.stripe import FREE, WEBHOOK_SECRET, Stripe, balance, buy_pack, payment_of, subscribe
 
 # --- packs ------------------------------------------------------------------------------------
 def test_a_paid_pack_grants_its_credits_once_and_the_payment_is_paid(
@@ -155,12 +137,6 @@ def test_a_signed_body_that_is_not_an_event_is_refused_and_nothing_is_stored(
 
 
 # --- plans and subscriptions -------------------------------------------------------------------
-def subscribe(container: Container, stripe: Stripe, user_id: str, plan_id: str = "pro") -> str:
-    started = container.billing.checkout(user_id, plan_id=plan_id, **urls())
-    stripe.outcome(started.session_id, "paid")
-    return started.session_id
-
-
 def test_a_paid_plan_grants_its_monthly_credits_expiring_at_the_end_of_the_invoice_period(
     container: Container, stripe: Stripe, user_id: str, clock: ManualClock
 ) -> None:
@@ -232,8 +208,8 @@ def test_an_ended_subscription_never_touches_purchased_credits(
 def test_a_plan_change_takes_effect_as_stripe_reports_it(
     build, stripe: Stripe, clock: ManualClock  # type: ignore[no-untyped-def]
 ) -> None:
-    from tests.billing.support import WEBHOOK_SECRET
-    from tests.helpers import make_settings
+    from tests.fixtures.stripe import WEBHOOK_SECRET
+    from tests.fixtures.settings import make_settings
 
     container = build(settings=make_settings(
         stripe_webhook_secret=WEBHOOK_SECRET, stripe_price_ids=(("pro", "price_pro"), ("enterprise", "price_ent"))))
@@ -276,7 +252,7 @@ def test_a_refund_in_two_parts_reverses_in_proportion_and_a_repeat_reverses_noth
 
 
 def test_a_refund_that_takes_the_balance_below_the_low_balance_threshold_is_noticed(
-    build: Callable[..., Container], clock: ManualClock, gateway: InMemoryGateway
+    build: Callable[..., Container], clock: ManualClock, gateway: FakePaymentGateway
 ) -> None:
     # A clawback is a ledger movement like any other: the low-balance watcher sees it (before,
     # billing wrote its reversal past the watcher and nobody was told).
@@ -386,11 +362,11 @@ def test_a_failing_handler_leaves_the_event_failed_and_a_retry_succeeds(
 
 
 def test_reconciliation_replays_a_missed_event_exactly_once_and_retries_failed_ones(
-    container: Container, stripe: Stripe, user_id: str, gateway, clock: ManualClock  # type: ignore[no-untyped-def]
+    container: Container, stripe: Stripe, user_id: str, gateway: FakePaymentGateway, clock: ManualClock
 ) -> None:
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     missed = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
-    gateway.events.append(missed)  # Stripe has it; its webhook never reached us
+    gateway.record([missed])  # Stripe has it; its webhook never reached us
     clock.advance(hours=1)
     report = container.billing.reconcile(since=clock.now() - timedelta(days=3))
     assert report.replayed == [missed["id"]] and report.still_failing == []
@@ -415,11 +391,12 @@ def test_reconciliation_reports_a_shortfall_to_look_at(
 
 
 def test_reconciliation_skips_a_malformed_listed_event_and_handles_the_rest(
-    container: Container, stripe: Stripe, user_id: str, gateway, clock: ManualClock  # type: ignore[no-untyped-def]
+    container: Container, stripe: Stripe, user_id: str, gateway: FakePaymentGateway, clock: ManualClock
 ) -> None:
     started = container.billing.checkout(user_id, pack_id="pack_100", **urls())
     missed = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
-    gateway.events.extend([{"id": "evt_broken", "created": stripe.now(), "type": "x"}, missed])
+    broken = {"id": "evt_broken", "created": stripe.now(), "type": "x", "data": {"object": None}}  # no object
+    gateway.record([broken, missed])
     report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
     assert (report.listed, report.replayed) == (2, [missed["id"]])
     assert container.billing.event("evt_broken") is None

@@ -3,7 +3,6 @@ with real Stripe-shaped events signed and verified, on memory, SQLite and MariaD
 MariaDB only, with threads."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,10 +14,10 @@ from domain.billing.model import EventStatus, PaymentStatus
 from domain.shared.clock import ManualClock
 from domain.shared.errors import Conflict
 from entrypoints.bootstrap import Container
-from tests.billing.conftest import new_user, urls
-from tests.billing.support import WEBHOOK_SECRET, Stripe
-from tests.billing.test_webhooks import FREE, balance, buy_pack, payment_of, subscribe
-from tests.helpers import make_settings
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.containers import new_user, urls
+from tests.fixtures.settings import make_settings
+from tests.fixtures.stripe import FREE, WEBHOOK_SECRET, Stripe, balance, buy_pack, payment_of, subscribe
 
 PACK, PRICE = 500, 2000  # pack_500
 
@@ -282,24 +281,6 @@ def test_the_reconciliation_window_defaults_to_stripes_thirty_days(container: Co
 
 
 # --- the races (MariaDB) -----------------------------------------------------------------------
-def together(calls: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results.append(call())
-        except BaseException as error:  # collected and asserted on
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results, errors
 
 
 mariadb = pytest.mark.parametrize("backend", ["mariadb"], indirect=True)
@@ -316,7 +297,7 @@ def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(conta
     events += [ev.checkout_async_payment_succeeded(facts, now=t) for _ in range(4)]
     events += [refund_event(stripe, session_id, 250 * (i + 1), now=t + i + 1) for i in range(8)]  # up to 2000
     signed = [stripe.signed(e) for e in events]
-    _, errors = together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed])
+    _, errors = run_together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed])
     assert errors == []
     payment = billing.payment(payment_id)
     assert (balance(container, user_id), payment.credits_held, payment.shortfall, payment.status) == (
@@ -328,7 +309,7 @@ def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(conta
 def test_sixteen_concurrent_plan_checkouts_make_one_payment(container: Container) -> None:
     billing = container.billing
     user_id = new_user(container)
-    results, errors = together([lambda: billing.checkout(user_id, plan_id="pro", **urls())] * 16)
+    results, errors = run_together([lambda: billing.checkout(user_id, plan_id="pro", **urls())] * 16)
     assert len(results) == 1 and len(errors) == 15 and all(isinstance(e, Conflict) for e in errors)
 
 
@@ -336,7 +317,7 @@ def test_sixteen_concurrent_plan_checkouts_make_one_payment(container: Container
 def test_sixteen_concurrent_checkouts_with_one_key_replay_identically(container: Container) -> None:
     billing = container.billing
     user_id = new_user(container)
-    results, errors = together(
+    results, errors = run_together(
         [lambda: billing.checkout(user_id, pack_id="pack_500", idempotency_key="k-1", **urls())] * 16)
     assert errors == [] and len({(r.payment_id, r.session_id, r.url) for r in results}) == 1
 
@@ -353,7 +334,7 @@ def test_sixteen_invoice_paid_events_for_one_invoice_grant_once_and_none_fails(
                            amount=2000, start=clock_now)
     copies = [dict(renewal, id=ev.new_event_id()) for _ in range(16)]
     signed = [stripe.signed(e) for e in copies]
-    _, errors = together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed])
+    _, errors = run_together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed])
     assert errors == []
     assert balance(container, user_id) == FREE + 2000 + 2000
     assert [billing.event(e["id"]).status for e in copies] == [EventStatus.PROCESSED] * 16  # type: ignore[union-attr]
