@@ -1,5 +1,5 @@
 """Pending grants (issue 24): recorded in the ledger, outside the balance, released or voided once.
-The state machine (tests/ledger_support.py) runs them with every other verb; these pin the edges
+The state machine (tests/fixtures/ledger_machine.py) runs them with every other verb; these pin the edges
 and prove the invariant checker sees a broken pending grant."""
 from __future__ import annotations
 

@@ -2,11 +2,10 @@
 
 The invariant for every path: the referrer's spendable credits grow by the bonus only after the
 referee's first paid purchase has stood through the hold with no refund or dispute, once, and
-never for a farming attempt; both ledgers stay sound (tests/ledger_support.py's checker)."""
+never for a farming attempt; both ledgers stay sound (the ledger's invariant checker)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 
 from adapters.stripe import events as ev
@@ -14,60 +13,9 @@ from domain.ledger.model import PendingStatus
 from domain.platform.referrals import ReferralStatus, canonical_email
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.fixtures.containers import urls
-from tests.fixtures.settings import make_settings, unique
+from tests.fixtures.referrals import BONUS, HOLD_DAYS, REFEREE_BONUS, buy, earned, email, referral_of, referral_settings, signup, sound, spendable
+from tests.fixtures.settings import unique
 from tests.fixtures.stripe import Stripe
-
-BONUS, REFEREE_BONUS, HOLD_DAYS = 200, 50, 14
-
-
-def _settings(**overrides: object) -> object:
-    from tests.fixtures.stripe import WEBHOOK_SECRET
-
-    return make_settings(stripe_webhook_secret=WEBHOOK_SECRET, **overrides)
-
-
-def signup(container: Container, email: str, referrer: str | None = None) -> str:
-    from entrypoints.platform24 import register_with_referral
-
-    code = container.platform24.referrals.code_for(referrer) if referrer else None
-    body = {"email": email, "password": "correct horse battery", "name": None, "referral_code": code}
-    return register_with_referral(container, body).user.id
-
-
-def buy(container: Container, stripe: Stripe, user_id: str, *, customer: str | None = None) -> str:
-    started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
-    facts = stripe.facts(started.session_id)
-    if customer is not None:
-        facts = replace(facts, customer_id=customer)
-    for event in ev.checkout_outcome(facts, "paid", stripe.clock.now()):
-        stripe.deliver(event)
-    return started.session_id
-
-
-def spendable(container: Container, user_id: str) -> int:
-    return container.ledger.balance(user_id).available
-
-
-def earned(container: Container, user_id: str) -> int:
-    """Referral credits that reached the user's spendable grants (free allowances expire meanwhile)."""
-    with container.uow() as uow:
-        return sum(g.granted for g in uow.ledger.all_grants(user_id) if g.source.value == "referral")
-
-
-def referral_of(container: Container, referee: str):  # type: ignore[no-untyped-def]
-    with container.uow() as uow:
-        return uow.referrals.of_referee(referee)  # type: ignore[attr-defined]
-
-
-def sound(container: Container, *users: str) -> None:
-    for user in users:
-        assert container.ledger.check_invariants(user) == []
-
-
-def email(tag: str = "u") -> str:
-    return f"{unique(tag)}@example.com"
-
 
 # --- the bonus: pending, then released after the hold ---------------------------------------
 def test_the_bonus_is_pending_after_the_first_purchase_and_released_only_after_the_hold(
@@ -122,7 +70,7 @@ def test_the_referee_gets_the_smaller_bonus_at_the_first_purchase_only(
 def test_a_referee_bonus_of_zero_gives_the_referee_nothing(
     build: Callable[..., Container], stripe: Stripe, clock: ManualClock
 ) -> None:
-    container = build(settings=_settings(referral_referee_bonus=0))
+    container = build(settings=referral_settings(referral_referee_bonus=0))
     shop = Stripe(container.billing, clock, stripe.gateway)  # type: ignore[arg-type]
     referrer = signup(container, email("referrer"))
     referee = signup(container, email("referee"), referrer)
@@ -233,7 +181,7 @@ def test_a_purchase_paid_by_the_referrers_customer_earns_nothing(
 def test_bonuses_stop_at_the_monthly_cap_and_start_again_next_month(
     build: Callable[..., Container], stripe: Stripe, clock: ManualClock
 ) -> None:
-    container = build(settings=_settings(referral_monthly_cap=2))
+    container = build(settings=referral_settings(referral_monthly_cap=2))
     shop = Stripe(container.billing, clock, stripe.gateway)  # type: ignore[arg-type]
     referrer = signup(container, email("referrer"))
     referees = [signup(container, email("referee"), referrer) for _ in range(4)]

@@ -10,8 +10,8 @@ from domain.platform.referrals import ReferralStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
 from tests.fixtures.containers import urls
+from tests.fixtures.referrals import HOLD_DAYS, earned, email, referral_of, signup, sound, spendable
 from tests.fixtures.stripe import Stripe
-from tests.platform.test_referrals import HOLD_DAYS, earned, email, referral_of, signup, sound, spendable
 
 
 def card() -> str:

@@ -27,8 +27,8 @@ from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
 from tests.fixtures.concurrency import run_together
 from tests.fixtures.containers import urls
+from tests.fixtures.referrals import HOLD_DAYS, earned, email, referral_of, referral_settings, signup
 from tests.fixtures.stripe import Stripe
-from tests.platform.test_referrals import HOLD_DAYS, _settings, earned, email, referral_of, signup
 
 pytestmark = pytest.mark.mysql
 ROUNDS = 6
@@ -50,7 +50,7 @@ def _deliver_until_accepted(stripe: Stripe, event: dict[str, Any]) -> None:
 def test_a_first_purchase_completed_and_refunded_at_once_never_pays_the_referrer(
     build: Callable[..., Container], clock: ManualClock, gateway: Any
 ) -> None:
-    container = build(settings=_settings(referral_hold_days=HOLD_DAYS))
+    container = build(settings=referral_settings(referral_hold_days=HOLD_DAYS))
     stripe = Stripe(container.billing, clock, gateway)
     rng = random.Random(20261202)
     pairs = []
