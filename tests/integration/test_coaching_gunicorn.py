@@ -25,7 +25,7 @@ import pytest
 
 from domain.ledger.model import GrantSource
 from entrypoints.bootstrap import Container, bootstrap
-from tests.fixtures.backends import MYSQL_URL, sqlite_engine
+from tests.fixtures.backends import MYSQL_URL, backend_params, sqlite_engine
 from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step
 from tests.fixtures.serving import ROOT, free_port, get
 from tests.fixtures.settings import make_settings, unique
@@ -66,7 +66,7 @@ class Streamed:
         return self.events[-1]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+@pytest.fixture(scope="module", params=backend_params("sqlite", "mariadb"))
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("served") / "served.db"
@@ -118,8 +118,7 @@ def running(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture
 def server(running: Server) -> Server:
     running.fake.script(Step())
-    with running.fake._lock:
-        running.fake.requests.clear()
+    running.fake.forget_requests()
     running.fake.aborted.clear()
     return running
 

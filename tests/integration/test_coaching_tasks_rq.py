@@ -17,12 +17,13 @@ from tests.fixtures.llm import FakeCoach
 from tests.fixtures.rq import worker_uses
 from tests.fixtures.settings import T0, unique
 from tests.integration.test_rq_worker import BurstWorker
+from tests.fixtures.backends import backend_params
 
 pytestmark = pytest.mark.redis
 QUEUE = "default"
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=backend_params("sqlite", "mariadb"))
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

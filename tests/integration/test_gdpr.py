@@ -25,30 +25,20 @@ from adapters.stripe.fake import FakePaymentGateway
 from domain.identity.errors import InvalidCredentials
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
-from tests.fixtures.backends import own_mariadb_database, sqlite_engine
+from tests.fixtures.backends import backend_params, own_mariadb_engine, sqlite_engine
 from tests.fixtures.settings import T0, make_settings, unique
 
 PASSWORD = "correct horse battery"
 
 
-def _own_mariadb() -> Any:
-    """A database of the GDPR tests' own: the planted rows (one per table, with filler values)
-    must never reach what other tests' sweeps and reconciliations read."""
-    from tests.fixtures.backends import MYSQL_URL
-
-    if not MYSQL_URL:
-        pytest.skip("TEST_MYSQL_URL is not set")
-    return own_mariadb_database(MYSQL_URL, "gdpr")
-
-
 @pytest.fixture(scope="module")
 def _mariadb() -> Iterator[Any]:
-    made = _own_mariadb()
+    made = own_mariadb_engine("gdpr")  # the planted rows (one per table) must never reach other tests' sweeps
     yield made
     made.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+@pytest.fixture(params=backend_params("sqlite", "mariadb"))
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "sqlite":
         made = sqlite_engine(tmp_path / "gdpr.db")

@@ -27,6 +27,7 @@ from tests.fixtures.serving import free_port
 from tests.fixtures.settings import make_settings, unique
 from tests.fixtures.webhooks import FakePayment, Mailbox, Receiver
 from tests.integration.test_rq_worker import QUEUE, burst, work_until
+from tests.fixtures.backends import backend_params
 
 pytestmark = pytest.mark.redis
 
@@ -49,7 +50,7 @@ class Sink:
         self.jobs.append(job)
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=backend_params("sqlite", "mariadb"))
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -21,7 +21,7 @@ from domain.shared.jobs import Job
 from domain.shared.outbox import OutboxMessage
 from entrypoints.bootstrap import bootstrap
 from entrypoints.worker.jobs import run_job
-from tests.fixtures.backends import MYSQL_URL, own_mariadb_database, sqlite_engine
+from tests.fixtures.backends import backend_params, own_mariadb_engine, sqlite_engine
 from tests.fixtures.settings import make_settings, unique
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -30,7 +30,7 @@ POLICY = RetentionPolicy(platform_events=timedelta(days=90), webhook_attempts=ti
                          read_notifications=timedelta(days=90), batch=3)  # fmt: skip
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+@pytest.fixture(params=backend_params())
 def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
     if request.param == "memory":
         yield MemoryUnitOfWorkFactory()
@@ -38,9 +38,7 @@ def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[],
     if request.param == "sqlite":
         engine = sqlite_engine(tmp_path / "retention.db")
     else:
-        if not MYSQL_URL:
-            pytest.skip("TEST_MYSQL_URL is not set")
-        engine = own_mariadb_database(MYSQL_URL, "retention")
+        engine = own_mariadb_engine("retention")
     yield SqlUnitOfWorkFactory(engine)
     engine.dispose()
 

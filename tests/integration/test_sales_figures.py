@@ -24,7 +24,7 @@ from adapters.stripe.fake import FakePaymentGateway
 from domain.billing.model import Subscription, SubscriptionStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
-from tests.fixtures.backends import MYSQL_URL, own_mariadb_database, sqlite_engine
+from tests.fixtures.backends import backend_params, own_mariadb_engine, sqlite_engine
 from tests.fixtures.containers import urls
 from tests.fixtures.settings import T0, make_settings, unique
 from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
@@ -32,15 +32,9 @@ from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
 PASSWORD = "correct horse battery"
 
 
-def _own_mariadb() -> Any:
-    if not MYSQL_URL:
-        pytest.skip("TEST_MYSQL_URL is not set")
-    return own_mariadb_database(MYSQL_URL, "sales")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+@pytest.fixture(params=backend_params("sqlite", "mariadb"))
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    made = sqlite_engine(tmp_path / "sales.db") if request.param == "sqlite" else _own_mariadb()
+    made = sqlite_engine(tmp_path / "sales.db") if request.param == "sqlite" else own_mariadb_engine("sales")
     yield made
     made.dispose()
 

@@ -366,8 +366,8 @@ def test_deleting_a_workspace_deletes_what_is_in_it_and_releases_its_tasks_holds
                  lambda: world.coaching.get_task(ADA, task.id)):  # fmt: skip
         with pytest.raises(WorkspaceNotFound):
             call()
-    with world.uow() as uow:
-        assert all(not uow._store.table(t) for t in ("coaching_goals", "coaching_messages", "coaching_tasks"))
+    with world.uow():
+        assert all(not world.uow.store.table(t) for t in ("coaching_goals", "coaching_messages", "coaching_tasks"))
 
 
 # --- tasks ---------------------------------------------------------------------------------------
