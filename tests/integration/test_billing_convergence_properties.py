@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from domain.billing.model import EventStatus
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
 from entrypoints.http.app import create_app
+from tests.fixtures.concurrency import run_together
 from tests.fixtures.containers import new_user, urls
 from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
 from tests.fixtures.stripe_stories import Story, deliveries, events_for, stories
@@ -101,18 +103,11 @@ def test_concurrent_signed_deliveries_over_http_end_in_the_state_of_the_event_se
     events = events_for(story, stripe.facts(started.session_id), ev.unix(clock.now()))
     order = data.draw(deliveries(len(events)), label="order")
     shares = [order[i::THREADS] for i in range(THREADS)]
-    barrier = threading.Barrier(THREADS)
-    statuses: list[int] = []
 
-    def run(share: list[int]) -> None:
-        barrier.wait()
-        for index in share:
-            statuses.append(post_signed(served, events[index]))
+    def run(share: list[int]) -> list[int]:
+        return [post_signed(served, events[index]) for index in share]
 
-    threads = [threading.Thread(target=run, args=(share,)) for share in shares]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    answered, _ = run_together([partial(run, share) for share in shares])
+    statuses = [status for part in answered for status in part]
     assert statuses == [200] * len(order)
     check_end_state(container, user_id, started.payment_id, story)

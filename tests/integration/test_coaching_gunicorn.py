@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest
 from domain.ledger.model import GrantSource
 from entrypoints.bootstrap import Container, bootstrap
 from tests.fixtures.backends import MYSQL_URL, backend_params, sqlite_engine
+from tests.fixtures.concurrency import run_together
 from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step
 from tests.fixtures.serving import ROOT, free_port, get
 from tests.fixtures.settings import make_settings, unique
@@ -347,18 +347,8 @@ def test_parallel_streams_with_one_key_call_the_model_once_and_charge_once(serve
     user = new_user(server)
     server.fake.script(Step(text="One two three four five six", chunk_delay=0.2))
     key = unique("key")
-    barrier = threading.Barrier(3)
-    results: list[Streamed] = []
-
-    def send() -> None:
-        barrier.wait()
-        results.append(stream(server.port, user, "Plan my week", key=key))
-
-    threads = [threading.Thread(target=send) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results: list[Streamed]
+    results, _ = run_together([lambda: stream(server.port, user, "Plan my week", key=key)] * 3, timeout=30)
 
     assert len(server.fake.requests) == 1, "the model was called more than once for one key"
     done = [r for r in results if r.events and r.final[0] == "done"]

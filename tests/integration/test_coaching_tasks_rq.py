@@ -13,11 +13,11 @@ from domain.coaching.model import TaskStatus
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job
 from entrypoints.bootstrap import JOB_FUNCTION, Container
+from tests.fixtures.backends import backend_params
 from tests.fixtures.llm import FakeCoach
 from tests.fixtures.rq import worker_uses
 from tests.fixtures.settings import T0, unique
 from tests.integration.test_rq_worker import BurstWorker
-from tests.fixtures.backends import backend_params
 
 pytestmark = pytest.mark.redis
 QUEUE = "default"

@@ -21,13 +21,13 @@ from domain.platform import emitters
 from domain.shared.jobs import Job
 from domain.shared.outbox import relay_pending
 from entrypoints.bootstrap import JOB_FUNCTION, Container
+from tests.fixtures.backends import backend_params
 from tests.fixtures.llm import FakeCoach
 from tests.fixtures.rq import worker_uses
 from tests.fixtures.serving import free_port
 from tests.fixtures.settings import make_settings, unique
 from tests.fixtures.webhooks import FakePayment, Mailbox, Receiver
 from tests.integration.test_rq_worker import QUEUE, burst, work_until
-from tests.fixtures.backends import backend_params
 
 pytestmark = pytest.mark.redis
 

@@ -3,7 +3,6 @@ renews, once per renewal period, on every backend; a repeat, or two runs at once
 sends nothing new."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,6 +15,7 @@ from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.worker.jobs import run_job
+from tests.fixtures.concurrency import run_together
 from tests.fixtures.settings import make_settings, unique
 
 PASSWORD = "correct horse battery"
@@ -124,22 +124,8 @@ def test_concurrent_runs_notify_and_email_once(mysql_engine: Any) -> None:
                           uow=SqlUnitOfWorkFactory(mysql_engine, queue))  # fmt: skip
     users = [subscriber(container, timedelta(days=1, minutes=i))[0] for i in range(6)]
 
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
-
-    def one() -> None:
-        start.wait()
-        try:
-            run(container)
-        except BaseException as error:  # a thread's failure must fail the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=one) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    _, errors = run_together([lambda: run(container)] * 4, timeout=60)
+    assert errors == []  # a thread's failure must fail the test
     for user in users:
         [notice] = notices(container, user)
         emails = [j for j in queue.jobs if j.name == "notifications.email" and j.payload["notification_id"] == notice.id]
