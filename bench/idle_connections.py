@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.browser import embedded_serve
-from tests.integration.serving import get
+from tests.fixtures.browser import embedded_serve
+from tests.fixtures.serving import get
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""Settings, Hypothesis profiles, markers and the container builders shared by every test level.
+"""Settings, Hypothesis profiles, markers, and the fixtures shared by every test level.
 
-Storage backends: `memory` and `sqlite` always run; `mariadb` runs when TEST_MYSQL_URL is set
-(CI sets it, and fails rather than skips when it is missing). Redis tests need TEST_REDIS_URL.
+What the fixtures build on lives in tests/fixtures (one module per subject): storage backends
+(`tests.fixtures.backends`), containers, apps, HTTP client helpers, RQ, Stripe, concurrency, LLM
+fakes. Billing's fixtures (`gateway`, `build`, `container`, `stripe`, `user_id`) are here for the
+unit and integration levels; tests/e2e/conftest.py has its own `container` (the app's).
 """
 from __future__ import annotations
 
@@ -11,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings as hsettings
 
-from domain.shared.clock import ManualClock
-from entrypoints.bootstrap import Container, bootstrap
-from tests.helpers import T0, make_settings
+pytest.register_assert_rewrite("tests.fixtures")  # the helpers' asserts report like the tests' own
+
+from hypothesis import HealthCheck, settings as hsettings  # noqa: E402
+
+from adapters.stripe.fake import FakePaymentGateway  # noqa: E402
+from domain.shared.clock import ManualClock  # noqa: E402
+from entrypoints.bootstrap import Container  # noqa: E402
+from tests.fixtures.backends import IN_CI, MYSQL_URL, REDIS_URL, backend_params, storage_engine  # noqa: E402
+from tests.fixtures.containers import ContainerBuilder, billing_builder, container_builder, new_user  # noqa: E402
+from tests.fixtures.settings import T0  # noqa: E402
+from tests.fixtures.stripe import Stripe  # noqa: E402
 
 hsettings.register_profile(
     "dev", max_examples=60, stateful_step_count=30, deadline=None,
@@ -30,11 +39,6 @@ hsettings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 hsettings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
-
-MYSQL_URL = os.environ.get("TEST_MYSQL_URL")
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-IN_CI = bool(os.environ.get("CI"))
-BACKENDS = ["memory", "sqlite", "mariadb"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,24 +78,12 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-def sqlite_engine(path: Path) -> Any:
-    from adapters.sql.engine import make_engine
-    from adapters.sql.migrate import upgrade
-
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    return make_engine(url)
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-ContainerBuilder = Callable[..., Container]
-
-
-@pytest.fixture(params=[pytest.param(b, marks=pytest.mark.mysql) if b == "mariadb" else b for b in BACKENDS])
+@pytest.fixture(params=backend_params())
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -102,46 +94,6 @@ def make_container(backend: str, tmp_path: Path, request: pytest.FixtureRequest)
     return container_builder(backend, tmp_path, request)
 
 
-def container_builder(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> ContainerBuilder:
-    from adapters.memory.uow import MemoryUnitOfWorkFactory
-    from adapters.queue.inline import InlineJobQueue
-    from adapters.sql.uow import SqlUnitOfWorkFactory
-
-    engine = storage_engine(backend, tmp_path, request)
-
-    def build(**overrides: Any) -> Container:
-        settings = overrides.pop("settings", None) or make_settings()
-        queue = overrides.pop("queue", None) or InlineJobQueue(raise_errors=True)
-        uow = MemoryUnitOfWorkFactory(queue=queue) if engine is None else SqlUnitOfWorkFactory(engine, queue)
-        container = bootstrap(settings, uow=uow, queue=queue, **overrides)
-        if isinstance(queue, InlineJobQueue) and not queue.bound:
-            from entrypoints.worker.jobs import run_job
-
-            queue.bind(lambda job: run_job(container, job))
-        return container
-
-    return build
-
-
-# --- one way to choose a backend at every test level (issue 11) ------------------------------
-# `backend` (memory, sqlite, mariadb) parametrises; `storage_engine` turns it into an engine;
-# `make_container` (whole services) and `backend_uow` (a bare unit-of-work factory, for the
-# repository contracts) build on it. Hypothesis state machines, which cannot take fixtures,
-# call `storage_engine`'s helpers (`sqlite_engine`, the session's MariaDB URL) directly.
-def storage_engine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    """The SQL engine for `backend`, or None for memory: SQLite in tmp_path (disposed after the
-    test), MariaDB the session's migrated engine (skipped without TEST_MYSQL_URL)."""
-    if backend == "sqlite":
-        engine = sqlite_engine(tmp_path / "test.db")
-        request.addfinalizer(engine.dispose)
-        return engine
-    if backend == "mariadb":
-        return request.getfixturevalue("mysql_engine")
-    if backend != "memory":
-        raise ValueError(f"unknown backend {backend!r}")
-    return None
-
-
 @pytest.fixture
 def backend_uow(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Any]:
     """A unit-of-work factory on the parametrised backend, with no job queue."""
@@ -150,3 +102,32 @@ def backend_uow(backend: str, tmp_path: Path, request: pytest.FixtureRequest) ->
 
     engine = storage_engine(backend, tmp_path, request)
     return MemoryUnitOfWorkFactory() if engine is None else SqlUnitOfWorkFactory(engine)
+
+
+# --- billing: a container with the product's fake payment gateway, and the provider's side -----
+@pytest.fixture
+def gateway(clock: ManualClock) -> FakePaymentGateway:
+    return FakePaymentGateway(clock=clock)
+
+
+@pytest.fixture
+def build(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: ManualClock, gateway: FakePaymentGateway
+) -> ContainerBuilder:
+    """Billing's containers on the parametrised backend (the webhook secret `Stripe` signs with)."""
+    return billing_builder(container_builder(backend, tmp_path, request), clock=clock, gateway=gateway)
+
+
+@pytest.fixture
+def container(build: ContainerBuilder) -> Container:
+    return build()
+
+
+@pytest.fixture
+def stripe(container: Container, clock: ManualClock, gateway: FakePaymentGateway) -> Stripe:
+    return Stripe(container.billing, clock, gateway)
+
+
+@pytest.fixture
+def user_id(container: Container) -> str:
+    return new_user(container)

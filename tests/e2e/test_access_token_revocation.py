@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tests.e2e.api_client import auth_headers, login, logout, me, new_email, refresh, register
-from tests.e2e.sql_backends import any_app  # noqa: F401  (a fixture)
+from tests.fixtures.http import auth_headers, login, logout, me, new_email, refresh, register
 
 
 def test_logout_ends_the_access_tokens_of_that_family_only(any_app: Flask) -> None:

@@ -7,14 +7,13 @@ work as the insert, so exactly 50 are created and the other 14 are 409.
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from flask import Flask
 
-from tests.e2e.api_client import auth_headers, register
-from tests.e2e.sql_backends import any_app  # noqa: F401  (a fixture)
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.http import auth_headers, register
 
 REQUESTS = 64
 CAP = 50
@@ -23,17 +22,16 @@ CAP = 50
 def test_64_concurrent_key_creations_make_exactly_50_keys_and_14_conflicts(any_app: Flask) -> None:  # noqa: F811
     user = register(any_app.test_client())
     headers = auth_headers(user["access_token"])
-    barrier = threading.Barrier(REQUESTS)
+    clients = [any_app.test_client() for _ in range(REQUESTS)]
 
     def create(index: int) -> tuple[int, str | None]:
-        client = any_app.test_client()
-        barrier.wait(timeout=30)
-        response = client.post("/v1/api-keys", json={"name": f"race {index}"}, headers=headers)
+        response = clients[index].post("/v1/api-keys", json={"name": f"race {index}"}, headers=headers)
         body = response.get_json() or {}
         return response.status_code, body.get("error", {}).get("code")
 
-    with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
-        answers = Counter(pool.map(create, range(REQUESTS)))
+    made, errors = run_together([partial(create, index) for index in range(REQUESTS)])
+    assert errors == []
+    answers = Counter(made)
 
     assert answers[(201, None)] == CAP, answers
     assert sum(n for (status, _), n in answers.items() if status == 409) == REQUESTS - CAP, answers

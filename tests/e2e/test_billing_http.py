@@ -17,9 +17,9 @@ from domain.shared.jobs import Job
 from entrypoints.bootstrap import Container
 from entrypoints.http.app import create_app
 from entrypoints.worker.jobs import run_job
-from tests.conftest import ContainerBuilder
-from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
-from tests.helpers import make_settings
+from tests.fixtures.containers import ContainerBuilder
+from tests.fixtures.http import api_key_headers, auth_headers, create_api_key, register, register_admin
+from tests.fixtures.settings import make_settings
 
 SECRET = "whsec_e2e_" + "s" * 32
 URLS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/no"}

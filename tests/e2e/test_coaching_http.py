@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.e2e.api_client import auth_headers, register
+from tests.fixtures.http import auth_headers, register
+from tests.fixtures.llm import FakeCoach
 
 
 @pytest.fixture

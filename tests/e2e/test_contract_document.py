@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.e2e.api_client import auth_headers, register
+from tests.fixtures.http import auth_headers, register
 
 
 def spec(client: FlaskClient) -> dict[str, Any]:

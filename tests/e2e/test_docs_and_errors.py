@@ -14,19 +14,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.e2e.api_client import auth_headers, register
-from tests.helpers import make_settings
+from tests.fixtures.http import auth_headers, error, register
+from tests.fixtures.settings import make_settings
 
 SECRET = "disk on fire at /srv/houston/prices.toml"
-
-
-def error(response: Any, status: int) -> dict[str, Any]:
-    """The API.md error body, served as JSON, after checking the status and the shape."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json", response.content_type
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]  # type: ignore[no-any-return]
 
 
 class BrokenPrices:

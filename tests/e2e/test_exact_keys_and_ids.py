@@ -12,10 +12,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.e2e.api_client import (
-    api_key_headers, auth_headers, create_api_key, login, new_email, register, register_admin,
+from tests.fixtures.apps import sql_app
+from tests.fixtures.http import (
+    api_key_headers,
+    auth_headers,
+    create_api_key,
+    login,
+    new_email,
+    register,
+    register_admin,
 )
-from tests.e2e.sql_backends import sql_app, sql_engine  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from entrypoints.billing_cli import simulate_payment
 from entrypoints.bootstrap import Container
 from entrypoints.config import Settings
 from entrypoints.worker.jobs import run_job
-from tests.e2e.api_client import auth_headers, register
-from tests.helpers import make_settings, unique
+from tests.fixtures.http import auth_headers, register, register_admin
+from tests.fixtures.settings import make_settings, unique
 
 SECRET = "whsec_e2e_" + "w" * 32
 PAGE = "/v1/billing/fake-checkout/"
@@ -287,7 +287,7 @@ def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reve
     overrides: dict[str, Any] = {}
     if storage != "memory":
         from adapters.sql.uow import SqlUnitOfWorkFactory
-        from tests.conftest import sqlite_engine
+        from tests.fixtures.backends import sqlite_engine
 
         engine = sqlite_engine(tmp_path / "refund.db") if storage == "sqlite" else request.getfixturevalue("mysql_engine")
         overrides["uow"] = SqlUnitOfWorkFactory(engine, queue)
@@ -392,8 +392,6 @@ def test_paying_with_the_referrers_test_card_earns_no_bonus_and_a_card_of_ones_o
 ) -> None:
     """The referral programme's same-card rule, offline: the page's shared test card has one
     fingerprint for every buyer (two accounts paying with one card), a card of one's own another."""
-    from tests.e2e.api_client import register_admin
-
     def buy(headers: dict[str, str], card: str) -> None:
         session_id = start_checkout(client, headers)["session_id"]
         html = client.get(PAGE + session_id).get_data(as_text=True)

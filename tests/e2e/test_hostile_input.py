@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from adapters.sql import tables
 from entrypoints.http.hostile import NOT_TEXT, reject_hostile_input
-from tests.e2e.sql_backends import sql_app, sql_engine  # noqa: F401  (a fixture)
-from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
+from tests.fixtures.apps import sql_app
+from tests.fixtures.http import api_key_headers, auth_headers, create_api_key, register, register_admin
 
 METHODS = ("get", "post", "put", "patch", "delete")
 SURROGATE = "\ud800"

@@ -10,11 +10,12 @@ from flask.testing import FlaskClient
 
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.e2e.api_client import (
+from tests.fixtures.http import (
     PASSWORD,
     api_key_headers,
     auth_headers,
     create_api_key,
+    error,
     login,
     logout,
     me,
@@ -26,14 +27,6 @@ from tests.e2e.api_client import (
 
 USER_FIELDS = {"id", "email", "name", "role", "plan", "created_at"}
 ACCESS_TTL = 15 * 60
-
-
-def error(response: Any, status: int) -> dict[str, Any]:
-    """The API.md error body, after checking the status and the shape."""
-    assert response.status_code == status, response.get_json()
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]  # type: ignore[no-any-return]
 
 
 def invalid_fields(response: Any) -> set[str]:

@@ -8,21 +8,13 @@ from flask.testing import FlaskClient
 
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, register, register_admin
-from tests.helpers import unique
+from tests.fixtures.http import api_key_headers, auth_headers, create_api_key, error, register, register_admin
+from tests.fixtures.settings import unique
 
 FREE_CREDITS = 100  # Settings.free_plan_monthly_credits: granted at registration
 JANUARY_ENDS = "2026-02-01T00:00:00.000000Z"  # the clock starts at 2026-01-15 12:00 UTC
 NOW = "2026-01-15T12:00:00.000000Z"
 ENTRY_FIELDS = {"id", "kind", "amount", "balance_after", "feature_key", "reference", "created_at"}
-
-
-def error(response: Any, status: int) -> dict[str, Any]:
-    """The API.md error body, after checking the status and the shape."""
-    assert response.status_code == status, response.get_json()
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]  # type: ignore[no-any-return]
 
 
 def new_user(client: FlaskClient) -> tuple[str, dict[str, str]]:

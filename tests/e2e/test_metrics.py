@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from domain.shared.jobs import Job
 from entrypoints.bootstrap import Container
 from entrypoints.worker.jobs import run_job
-from tests.e2e.api_client import api_key_headers, create_api_key, register
-from tests.helpers import make_settings
+from tests.fixtures.http import api_key_headers, create_api_key, register
+from tests.fixtures.settings import make_settings
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 
 from adapters.queue.inline import InlineJobQueue
 from entrypoints.worker.jobs import run_job
-from tests.e2e.api_client import PASSWORD, auth_headers, new_email, register
-from tests.helpers import make_settings
+from tests.fixtures.http import PASSWORD, auth_headers, new_email, register
+from tests.fixtures.settings import make_settings
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from domain.shared.clock import ManualClock
 from domain.shared.pagination import encode_cursor
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, login, register, register_admin
-from tests.helpers import T0, make_settings
+from tests.fixtures.http import api_key_headers, auth_headers, create_api_key, login, register, register_admin
+from tests.fixtures.settings import T0, make_settings
 
 SEED = int(os.environ.get("HOUSTON_FUZZ_SEED", "20260115"))
 SQL_ONLY_PATHS = r"^/v1/(account|account/export|admin/metrics)$"
@@ -245,7 +245,7 @@ def test_every_operation_answers_as_documented(case: Any) -> None:
     _with_runtime_values(case)
     if case.operation.path == "/v1/webhooks/stripe":
         # No schema-valid body carries a valid Stripe signature, so acceptance of positive data
-        # cannot hold here (tests/billing/test_webhooks.py covers signed events); every other check runs.
+        # cannot hold here (tests/integration/test_stripe_webhooks.py covers signed events); every other check runs.
         case.call_and_validate(excluded_checks=[schemathesis.checks.positive_data_acceptance])
         return
     case.call_and_validate()

@@ -4,21 +4,9 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from entrypoints.bootstrap import Container
-from tests.e2e.api_client import (
-    auth_headers,
-    create_api_key,
-    login,
-    new_email,
-    register,
-    register_admin,
-)
+from tests.fixtures.http import auth_headers, create_api_key, error, login, new_email, register, register_admin
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (test)"}
-
-
-def error(response: object, status: int) -> dict[str, object]:
-    assert response.status_code == status, (response.status_code, response.get_json())  # type: ignore[attr-defined]
-    return response.get_json()["error"]  # type: ignore[attr-defined,no-any-return]
 
 
 def test_a_user_sees_their_own_login_attempts_newest_first(client: FlaskClient) -> None:

@@ -15,15 +15,15 @@ from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from tests.conftest import sqlite_engine
-from tests.e2e.api_client import auth_headers, register, register_admin
+from tests.fixtures.backends import sqlite_engine
+from tests.fixtures.http import auth_headers, register, register_admin
 from tests.e2e.test_openapi_fuzz import (  # noqa: F401  (registers the house's two checks)
     SEED,
     SQL_ONLY_PATHS,
     error_body_has_the_contract_shape,
     error_status_is_listed_on_the_operation,
 )
-from tests.helpers import T0, make_settings
+from tests.fixtures.settings import T0, make_settings
 
 _queue = RecordingJobQueue()
 _engine = sqlite_engine(Path(tempfile.mkdtemp()) / "fuzz24.db")

@@ -7,8 +7,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.e2e.api_client import PASSWORD, auth_headers, login, me, new_email, register, register_admin
-from tests.e2e.sql_backends import any_app  # noqa: F401  (a fixture)
+from tests.fixtures.http import PASSWORD, auth_headers, login, me, new_email, register, register_admin
 
 
 def _backend(app: Flask) -> str:

@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from entrypoints.bootstrap import Container
-from tests.e2e.api_client import PASSWORD, api_key_headers, auth_headers, create_api_key, new_email
-from tests.helpers import make_settings, unique
+from tests.fixtures.http import PASSWORD, api_key_headers, auth_headers, create_api_key, new_email
+from tests.fixtures.settings import make_settings, unique
 
 LIMITED = dict(ratelimit_enabled=True, ratelimit_auth="3/minute", ratelimit_default="5/minute")
 

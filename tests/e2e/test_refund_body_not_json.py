@@ -6,8 +6,8 @@ nothing moves; the same body sent as JSON refunds the one cent it asks for. Memo
 """
 from __future__ import annotations
 
-from tests.e2e.api_client import auth_headers, register_admin
 from tests.e2e.test_billing_http import FREE, Shop, shop  # noqa: F401  (a fixture)
+from tests.fixtures.http import auth_headers, register_admin
 
 
 def test_a_refund_body_that_is_not_json_refunds_nothing(shop: Shop) -> None:  # noqa: F811

@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import sqlite_engine
-from tests.e2e.api_client import auth_headers, login, new_email, register
-from tests.e2e.sql_backends import sql_app
+from tests.fixtures.apps import sql_app
+from tests.fixtures.backends import sqlite_engine
+from tests.fixtures.http import auth_headers, login, new_email, register
 
 ROLES = ("owner", "admin", "member", "viewer", "stranger", "removed")
 

@@ -15,10 +15,10 @@ from adapters.queue.inline import InlineJobQueue
 from domain.shared.clock import ManualClock
 from entrypoints.config import Settings
 from entrypoints.worker.jobs import run_job
-from tests.e2e.api_client import auth_headers, register
 from tests.e2e.test_fake_checkout_http import SECRET, press, start_checkout
-from tests.helpers import make_settings
-from tests.webhook_support import Receiver
+from tests.fixtures.http import auth_headers, error, register
+from tests.fixtures.settings import make_settings
+from tests.fixtures.webhooks import Receiver
 
 URL = "/v1/webhook-endpoints"
 
@@ -56,13 +56,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def headers(client: FlaskClient) -> dict[str, str]:
     return auth_headers(register(client)["access_token"])
-
-
-def error(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.get_json()
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]  # type: ignore[no-any-return]
 
 
 def create(client: FlaskClient, headers: dict[str, str], receiver: Receiver, **extra: Any) -> dict[str, Any]:

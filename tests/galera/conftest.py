@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from entrypoints.bootstrap import Container, bootstrap
+from tests.fixtures.settings import make_settings
 from tests.galera.cluster import Cluster
-from tests.helpers import make_settings
 
 GALERA_URLS = [url for url in os.environ.get("TEST_GALERA_URLS", "").split(",") if url]
 IN_CI = bool(os.environ.get("CI"))

@@ -26,8 +26,8 @@ from domain.ledger.errors import HoldNotFound
 from domain.ledger.model import GrantSource
 from domain.shared.errors import DomainError
 from entrypoints.bootstrap import Container, bootstrap
+from tests.fixtures.settings import make_settings
 from tests.galera.conftest import appliers_busy
-from tests.helpers import make_settings
 
 URLS = [url for url in os.environ.get("TEST_GALERA_URLS", "").split(",") if url]
 

@@ -26,7 +26,7 @@ from domain.ledger.model import GrantSource
 from domain.shared.errors import DomainError
 from entrypoints.bootstrap import Container
 from entrypoints.http.app import create_app
-from tests.e2e.api_client import auth_headers, register
+from tests.fixtures.http import auth_headers, register
 from tests.galera.cluster import Cluster
 from tests.galera.conftest import NodeContainers, appliers_busy, scalar
 

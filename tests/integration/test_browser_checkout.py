@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser import chromium, embedded_serve, require_chromium
-from tests.integration.serving import free_port
+from tests.fixtures.browser import chromium, embedded_serve, require_chromium
+from tests.fixtures.serving import free_port
 
 BUTTONS = {"paid": "Pay", "failed": "Fail the payment", "cancel": "Cancel"}
 

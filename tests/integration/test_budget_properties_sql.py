@@ -1,4 +1,4 @@
-"""The budget state machine (tests/budget_support.py) on SQLite and MariaDB (issue 23): caps,
+"""The budget state machine (tests/fixtures/budget_machine.py) on SQLite and MariaDB (issue 23): caps,
 usage rollups and reservations written by the SQL adapter under the owner's account row lock."""
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 from hypothesis import settings
 
 from adapters.sql.uow import SqlUnitOfWorkFactory
-from tests.budget_support import BudgetMachine
-from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.helpers import own_mariadb_database
+from tests.fixtures.backends import MYSQL_URL, own_mariadb_database, sqlite_engine
+from tests.fixtures.budget_machine import BudgetMachine
 
 _engines: dict[str, Any] = {}
 

@@ -7,9 +7,8 @@ other one is 402 before its model call; no hold is left; the ledger's invariants
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ import pytest
 from adapters.queue.recording import RecordingJobQueue
 from domain.ledger.errors import InsufficientCredits
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.helpers import unique
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import unique
 
 pytestmark = pytest.mark.mysql
 
@@ -46,17 +46,14 @@ def test_100_concurrent_messages_with_credits_for_40_answer_exactly_40(container
     assert ledger.balance(user).available == AFFORDABLE * price
     calls_before = len(model.calls)
 
-    barrier = threading.Barrier(MESSAGES)
-
     def send(index: int) -> Any:
-        barrier.wait(timeout=60)
         try:
             return coaching.send_message(user, sessions[index + 1].id, "Plan my day")
         except InsufficientCredits as refused:
             return refused
 
-    with ThreadPoolExecutor(max_workers=MESSAGES) as pool:
-        outcomes = list(pool.map(send, range(MESSAGES)))
+    outcomes, errors = run_together([partial(send, index) for index in range(MESSAGES)])
+    assert errors == []  # anything but a refusal fails the test
 
     answered = [o for o in outcomes if not isinstance(o, InsufficientCredits)]
     refused = [o for o in outcomes if isinstance(o, InsufficientCredits)]
@@ -77,14 +74,9 @@ def test_concurrent_messages_in_one_session_each_get_their_own_place_in_the_hist
     user = container.identity.register(f"{unique('race')}@example.com", "correct horse battery").user.id
     container.ledger.grant(user, source="promo", amount=10_000, idempotency_key=unique("fund"))
     session = coaching.create_session(user, coaching.create_workspace(user, name="One").id)
-    barrier = threading.Barrier(12)
-
-    def send(index: int) -> Any:
-        barrier.wait(timeout=60)
-        return coaching.send_message(user, session.id, f"message {index}")
-
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        answers = list(pool.map(send, range(12)))
+    answers, errors = run_together([partial(coaching.send_message, user, session.id, f"message {index}")
+                                    for index in range(12)])  # fmt: skip
+    assert errors == []
 
     messages = coaching.get_session(user, session.id, limit=200).messages.items
     assert [m.seq for m in messages] == list(range(1, 25))

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,10 +24,11 @@ import pytest
 
 from domain.ledger.model import GrantSource
 from entrypoints.bootstrap import Container, bootstrap
-from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.fake_openai_server import DEFAULT_TEXT, FakeOpenAI, Step
-from tests.helpers import make_settings, unique
-from tests.integration.serving import ROOT, free_port, get
+from tests.fixtures.backends import MYSQL_URL, backend_params, sqlite_engine
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step
+from tests.fixtures.serving import ROOT, free_port, get
+from tests.fixtures.settings import make_settings, unique
 
 DEADLINE = 2.0
 FUNDS = 100_000
@@ -66,7 +66,7 @@ class Streamed:
         return self.events[-1]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mysql)])
+@pytest.fixture(scope="module", params=backend_params("sqlite", "mariadb"))
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("served") / "served.db"
@@ -118,8 +118,7 @@ def running(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture
 def server(running: Server) -> Server:
     running.fake.script(Step())
-    with running.fake._lock:
-        running.fake.requests.clear()
+    running.fake.forget_requests()
     running.fake.aborted.clear()
     return running
 
@@ -348,18 +347,8 @@ def test_parallel_streams_with_one_key_call_the_model_once_and_charge_once(serve
     user = new_user(server)
     server.fake.script(Step(text="One two three four five six", chunk_delay=0.2))
     key = unique("key")
-    barrier = threading.Barrier(3)
-    results: list[Streamed] = []
-
-    def send() -> None:
-        barrier.wait()
-        results.append(stream(server.port, user, "Plan my week", key=key))
-
-    threads = [threading.Thread(target=send) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results: list[Streamed]
+    results, _ = run_together([lambda: stream(server.port, user, "Plan my week", key=key)] * 3, timeout=30)
 
     assert len(server.fake.requests) == 1, "the model was called more than once for one key"
     done = [r for r in results if r.events and r.final[0] == "done"]

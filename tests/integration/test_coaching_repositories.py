@@ -16,8 +16,8 @@ from adapters.queue.recording import RecordingJobQueue
 from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
 from domain.shared.errors import DuplicateRecord
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.helpers import T0, unique
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import T0, unique
 
 NOW = T0.replace(microsecond=654321)  # microseconds must survive the round trip
 

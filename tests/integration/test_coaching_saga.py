@@ -24,8 +24,8 @@ from domain.ledger.results import BalanceView, Movement
 from domain.shared.clock import ManualClock
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, Unavailable
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.helpers import T0, unique
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import T0, unique
 
 FUNDS = 10_000
 

@@ -13,16 +13,17 @@ from domain.coaching.model import TaskStatus
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job
 from entrypoints.bootstrap import JOB_FUNCTION, Container
-from entrypoints.worker import rq_entry
-from tests.coaching_support import FakeCoach
-from tests.helpers import T0, unique
+from tests.fixtures.backends import backend_params
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.rq import worker_uses
+from tests.fixtures.settings import T0, unique
 from tests.integration.test_rq_worker import BurstWorker
 
 pytestmark = pytest.mark.redis
 QUEUE = "default"
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=backend_params("sqlite", "mariadb"))
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -46,7 +47,7 @@ def container(
 ) -> Container:
     queue = RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=QUEUE)
     built = make_container(queue=queue, clock=clock, coach_model=FakeCoach(text="A three step strategy."))
-    monkeypatch.setattr(rq_entry, "_container", built)  # what `houston worker` builds with prepare()
+    worker_uses(monkeypatch, built)  # what `houston worker` builds with prepare()
     return built
 
 

@@ -27,8 +27,8 @@ from sqlalchemy.engine import make_url
 from domain.ledger.model import GrantSource
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app
-from tests.e2e.api_client import auth_headers, register
-from tests.helpers import make_settings
+from tests.fixtures.http import auth_headers, register
+from tests.fixtures.settings import make_settings
 from tests.integration.test_database_outage import FreezableProxy
 
 pytestmark = pytest.mark.mysql

@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from tests.e2e.api_client import auth_headers, register
-from tests.helpers import make_settings
+from tests.fixtures.http import auth_headers, register
+from tests.fixtures.settings import make_settings
 
 TIMEOUT = 1  # seconds: DB_CONNECT/READ/WRITE_TIMEOUT_SECONDS and READY_TIMEOUT_SECONDS in these tests
 
@@ -206,7 +206,7 @@ def test_a_server_that_accepts_and_never_answers_is_a_503_within_the_timeout() -
 def test_under_gunicorn_a_silent_database_is_a_json_503_and_the_worker_lives(tmp_path: Any) -> None:
     """What production runs: `houston serve`. The worker answers 503 itself within the database
     timeouts (long before gunicorn's 30 s worker timeout), and the same worker keeps serving."""
-    from tests.integration.serving import exchange, get, houston_serve
+    from tests.fixtures.serving import exchange, get, houston_serve
 
     silent = SilentServer()
     settings = {

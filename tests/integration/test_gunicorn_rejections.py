@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from entrypoints import gunicorn_conf
-from tests.integration.serving import exchange, houston_serve
+from tests.fixtures.serving import exchange, houston_serve
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:

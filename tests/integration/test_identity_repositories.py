@@ -21,7 +21,7 @@ from domain.identity.errors import TokenRevoked
 from domain.identity.model import ApiKey, Principal, RefreshToken, Role, User
 from domain.shared.errors import DuplicateRecord, NotFound
 from entrypoints.bootstrap import bootstrap
-from tests.helpers import T0, make_settings, unique
+from tests.fixtures.settings import T0, make_settings, unique
 
 UowFactory = Callable[[], Any]
 NOW = T0.replace(microsecond=123456)  # microseconds must survive the round trip

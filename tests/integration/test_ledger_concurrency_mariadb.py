@@ -6,10 +6,9 @@ racing charges, holds and captures never overdraw it and a replayed key writes e
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -19,7 +18,8 @@ from domain.ledger.model import GrantSource, Price, PriceList
 from domain.ledger.services import Ledger
 from domain.shared.clock import SystemClock
 from domain.shared.ids import RandomIds
-from tests.helpers import unique
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.settings import unique
 
 pytestmark = pytest.mark.mysql
 
@@ -44,15 +44,11 @@ def funded_account(ledger: Ledger, credits: int) -> str:
 
 
 def race(work: Callable[[int], T]) -> list[T]:
-    """Run work(0..THREADS-1) on THREADS threads released together by a barrier."""
-    barrier = threading.Barrier(THREADS)
-
-    def start(index: int) -> T:
-        barrier.wait(timeout=30)
-        return work(index)
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return list(pool.map(start, range(THREADS)))
+    """Run work(0..THREADS-1) on THREADS threads released together; what any of them raises fails
+    the test. The results come in the order the threads finished."""
+    results, errors = run_together([partial(work, index) for index in range(THREADS)])
+    assert errors == []
+    return results
 
 
 def entry_count(ledger: Ledger, account_id: str) -> int:

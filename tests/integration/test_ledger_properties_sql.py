@@ -14,17 +14,11 @@ from adapters.memory.uow import MemoryUnitOfWorkFactory
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
-from tests.conftest import MYSQL_URL, sqlite_engine
-from tests.helpers import T0, own_mariadb_database
-from tests.ledger_support import (
-    PRICES,
-    LedgerMachine,
-    NamespacedIds,
-    canonical,
-    operations,
-    run_sequence,
-    state_of,
-)
+from tests.fixtures.backends import MYSQL_URL, own_mariadb_database, sqlite_engine
+from tests.fixtures.ledger import PRICES, NamespacedIds, canonical, state_of
+from tests.fixtures.ledger_machine import LedgerMachine
+from tests.fixtures.ledger_sequences import operations, run_sequence
+from tests.fixtures.settings import T0
 
 _engines: dict[str, Any] = {}
 

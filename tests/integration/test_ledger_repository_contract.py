@@ -27,7 +27,7 @@ from domain.ledger.model import (
     IdempotencyRecord,
 )
 from domain.shared.errors import DuplicateRecord, TransientError
-from tests.helpers import T0, unique
+from tests.fixtures.settings import T0, unique
 
 UowFactory = Callable[[], Any]
 NOW = T0.replace(microsecond=123456)

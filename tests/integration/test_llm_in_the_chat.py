@@ -16,8 +16,8 @@ from domain.coaching.errors import CoachUnavailable
 from domain.coaching.services.chat import Delta, Done
 from domain.ledger.model import GrantSource
 from entrypoints.bootstrap import Container, bootstrap
-from tests.fake_openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
-from tests.helpers import make_settings, unique
+from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
+from tests.fixtures.settings import make_settings, unique
 
 FUNDS = 100_000
 

@@ -13,7 +13,7 @@ from domain.coaching.errors import CoachUnavailable
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
 from domain.coaching.prompts import prompt_tokens
 from domain.coaching.tokens import estimate_tokens
-from tests.fake_openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
+from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
 
 KEY = "sk-test-never-shown-0123456789"
 MESSAGES = (

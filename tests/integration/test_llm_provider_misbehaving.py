@@ -22,7 +22,7 @@ from domain.coaching.model import MODEL_NAME_MAX, REPLY_MAX_BYTES, TOKENS_MAX
 from domain.coaching.ports import ChatMessage, ModelSettings, Reply
 from domain.coaching.prompts import prompt_tokens
 from domain.coaching.tokens import estimate_tokens
-from tests.fake_openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
+from tests.fixtures.openai_server import DEFAULT_TEXT, FakeOpenAI, Step, words
 
 MESSAGES = (ChatMessage("system", "You are Houston."), ChatMessage("user", "How do I start my week?"))
 CAP = 100

@@ -11,7 +11,7 @@ import pytest
 from domain.identity.logins import ClientInfo
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.helpers import make_settings, unique
+from tests.fixtures.settings import make_settings, unique
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ each test to its own rows.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,8 @@ from domain.ledger.errors import InsufficientCredits
 from domain.platform.errors import LastAdmin
 from domain.shared.audit import AuditAction
 from entrypoints.bootstrap import Container
-from tests.helpers import unique
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.settings import unique
 
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest/" + "x" * 400)
@@ -165,23 +165,16 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(c: Container) ->
     a = c.identity.create_admin(email(), PASSWORD)
     b = c.identity.create_admin(email(), PASSWORD)
     _only_admins(c, {a.id, b.id})
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
 
-    def demote(actor: str, target: str) -> None:
-        barrier.wait()
+    def demote(actor: str, target: str) -> str:
         try:
             c.operations.change_role(actor, target, Role.USER)
-            outcomes.append("demoted")
+            return "demoted"
         except LastAdmin:
-            outcomes.append("last_admin")
+            return "last_admin"
 
-    threads = [threading.Thread(target=demote, args=pair) for pair in ((a.id, b.id), (b.id, a.id))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["demoted", "last_admin"]
+    outcomes, errors = run_together([lambda: demote(a.id, b.id), lambda: demote(b.id, a.id)])
+    assert sorted(outcomes) == ["demoted", "last_admin"], errors
     roles = {c.identity.get_user(a.id).role, c.identity.get_user(b.id).role}
     assert roles == {Role.ADMIN, Role.USER}
 

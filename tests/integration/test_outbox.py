@@ -13,7 +13,7 @@ from adapters.queue.recording import RecordingJobQueue
 from domain.shared.errors import Unavailable
 from domain.shared.jobs import Job, RetryPolicy
 from domain.shared.outbox import relay_pending
-from tests.conftest import storage_engine
+from tests.fixtures.backends import storage_engine
 
 
 class DownQueue:

@@ -21,11 +21,13 @@ from domain.platform import emitters
 from domain.shared.jobs import Job
 from domain.shared.outbox import relay_pending
 from entrypoints.bootstrap import JOB_FUNCTION, Container
-from entrypoints.worker import rq_entry
-from tests.coaching_support import FakeCoach
-from tests.helpers import make_settings, unique
+from tests.fixtures.backends import backend_params
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.rq import worker_uses
+from tests.fixtures.serving import free_port
+from tests.fixtures.settings import make_settings, unique
+from tests.fixtures.webhooks import FakePayment, Mailbox, Receiver
 from tests.integration.test_rq_worker import QUEUE, burst, work_until
-from tests.webhook_support import FakePayment, Mailbox, Receiver, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -48,7 +50,7 @@ class Sink:
         self.jobs.append(job)
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=backend_params("sqlite", "mariadb"))
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -89,7 +91,7 @@ def build(make_container: Callable[..., Container], switch: Switch, monkeypatch:
         queue=switch, coach_model=FakeCoach(text="Done."),
         settings=make_settings(webhook_allowed_networks="127.0.0.0/8", **settings),
     )  # fmt: skip
-    monkeypatch.setattr(rq_entry, "_container", built)  # what `houston worker` builds with prepare()
+    worker_uses(monkeypatch, built)  # what `houston worker` builds with prepare()
     return built
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from tests.helpers import make_settings
+from tests.fixtures.settings import make_settings
 
 
 def test_ready_checks_a_configured_redis_that_answers(redis_url: str) -> None:

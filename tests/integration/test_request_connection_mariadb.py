@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.identity.model import Role
-from tests.e2e.api_client import api_key_headers, auth_headers, create_api_key, logout, me, register
-from tests.e2e.sql_backends import sql_app
+from tests.fixtures.apps import sql_app
+from tests.fixtures.http import api_key_headers, auth_headers, create_api_key, logout, me, register
 
 pytestmark = pytest.mark.mysql
 

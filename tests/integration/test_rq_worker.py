@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,11 @@ from adapters.queue.rq_queue import RedisSlotClaims, RqJobQueue
 from domain.shared.clock import ManualClock
 from domain.shared.jobs import Job, RetryPolicy
 from entrypoints.bootstrap import JOB_FUNCTION, Container, bootstrap
-from entrypoints.worker import commands, rq_entry
+from entrypoints.worker import commands
 from entrypoints.worker.schedule import SCHEDULE, tick
-from tests.helpers import make_settings, unique
-from tests.integration.rq_jobs import ENTRY_POINT
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.rq import ENTRY_POINT, worker_uses
+from tests.fixtures.settings import make_settings, unique
 
 pytestmark = pytest.mark.redis
 
@@ -167,7 +168,7 @@ def test_requeue_all_puts_every_failed_job_back_on_its_queue(
 def test_an_unknown_job_name_fails_visibly_through_the_real_entry_point(
     redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(rq_entry, "_container", bootstrap(make_settings()))  # what prepare() would build
+    worker_uses(monkeypatch, bootstrap(make_settings()))  # what prepare() would build
     RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=QUEUE).enqueue(Job("ledger.nope", job_id="nope-1"))
     work_until(redis, failed(redis, "nope-1"))
     assert commands.list_failed(make_settings(redis_url=redis_url, queues=(QUEUE,))) == 0
@@ -179,20 +180,13 @@ def test_an_unknown_job_name_fails_visibly_through_the_real_entry_point(
 # --- the periodic schedule ---------------------------------------------------------------------
 def test_racing_schedulers_enqueue_each_slots_job_exactly_once(redis_url: str, redis: Redis) -> None:
     now, racers = datetime.now(timezone.utc), 8
-    barrier = threading.Barrier(racers)
-    enqueued: list[list[str]] = [[] for _ in range(racers)]
+    clients = [Redis.from_url(redis_url) for _ in range(racers)]  # one connection per scheduler, as on separate hosts
 
-    def scheduler(n: int) -> None:
-        client = Redis.from_url(redis_url)  # one connection per scheduler, as on separate hosts
-        queue = RqJobQueue(client, job_function=JOB_FUNCTION, default_queue=QUEUE)
-        barrier.wait()
-        enqueued[n] = tick(SCHEDULE, now, queue, RedisSlotClaims(client))
+    def scheduler(client: Redis) -> list[str]:
+        return tick(SCHEDULE, now, RqJobQueue(client, job_function=JOB_FUNCTION, default_queue=QUEUE),
+                    RedisSlotClaims(client))
 
-    threads = [threading.Thread(target=scheduler, args=(n,)) for n in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    enqueued, _ = run_together([partial(scheduler, client) for client in clients], timeout=10)
     expected = sorted(entry.job_id(entry.slot(now)[0]) for entry in SCHEDULE)
     assert sorted(job_id for ids in enqueued for job_id in ids) == expected
     assert sorted(Queue(QUEUE, connection=redis).job_ids) == expected

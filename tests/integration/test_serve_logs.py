@@ -8,8 +8,8 @@ import socket
 import time
 from pathlib import Path
 
-from tests.integration.browser import embedded_serve
-from tests.integration.serving import get
+from tests.fixtures.browser import embedded_serve
+from tests.fixtures.serving import get
 
 
 def test_make_run_logs_each_request_once_and_the_secret_warning_once(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.ledger.model import Account
-from tests.conftest import MYSQL_URL
-from tests.helpers import T0
+from tests.fixtures.backends import MYSQL_URL
+from tests.fixtures.settings import T0
 
 pytestmark = pytest.mark.skipif(not MYSQL_URL, reason="TEST_MYSQL_URL is not set")
 

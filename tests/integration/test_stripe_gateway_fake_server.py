@@ -15,7 +15,7 @@ from adapters.stripe import events as ev
 from adapters.stripe.gateway import API_VERSION, StripePaymentGateway
 from domain.billing.errors import PaymentProviderError, PaymentProviderUnavailable
 from domain.billing.ports import CheckoutRequest
-from tests.integration.stripe_servers import FakeStripeServer, stripe_error
+from tests.fixtures.stripe_servers import FakeStripeServer, stripe_error
 
 
 @pytest.fixture

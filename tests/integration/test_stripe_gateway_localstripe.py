@@ -12,8 +12,8 @@ import stripe
 
 from adapters.stripe.gateway import StripePaymentGateway
 from domain.billing.errors import PaymentProviderError, PaymentProviderUnavailable
-from tests.helpers import unique
-from tests.integration.stripe_servers import localstripe_server
+from tests.fixtures.settings import unique
+from tests.fixtures.stripe_servers import localstripe_server
 
 KEY = "sk_test_localstripe"
 # localstripe registers plain functions as aiohttp handlers, which aiohttp deprecates (its code, not ours)

@@ -6,9 +6,8 @@ each capture equals its hold): exactly cap // price messages are answered; every
 left; the owner paid for all of them and the members for none; the ledger's invariants hold."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from adapters.queue.recording import RecordingJobQueue
 from domain.ledger.budgets import WORKSPACE_LEVEL
 from domain.ledger.errors import InsufficientCredits, WorkspaceBudgetExceeded
 from entrypoints.bootstrap import Container
-from tests.coaching_support import FakeCoach
-from tests.helpers import unique
+from tests.fixtures.concurrency import run_together
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import unique
 
 pytestmark = pytest.mark.mysql
 
@@ -54,17 +54,15 @@ def test_50_messages_from_5_members_answer_exactly_what_the_workspace_cap_allows
     sessions = [(m, coaching.create_session(m, workspace.id).id) for m in members for _ in range(PER_MEMBER)]
     before = ledger.balance(owner)
     calls_before = len(model.calls)
-    barrier = threading.Barrier(len(sessions))
 
     def send(pair: tuple[str, str]) -> Any:
-        barrier.wait(timeout=60)
         try:
             return coaching.send_message(pair[0], pair[1], "Plan my day")
         except InsufficientCredits as refused:
             return refused
 
-    with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
-        outcomes = list(pool.map(send, sessions))
+    outcomes, errors = run_together([partial(send, pair) for pair in sessions])
+    assert errors == []  # anything but a refusal fails the test
 
     answered = [o for o in outcomes if not isinstance(o, InsufficientCredits)]
     refused = [o for o in outcomes if isinstance(o, InsufficientCredits)]

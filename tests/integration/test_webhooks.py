@@ -15,8 +15,8 @@ from domain.platform.webhooks_model import EndpointStatus
 from domain.shared.clock import ManualClock
 from domain.shared.errors import InvalidInput
 from entrypoints.bootstrap import Container
-from tests.helpers import make_settings, unique
-from tests.webhook_support import FakePayment, Receiver
+from tests.fixtures.settings import make_settings, unique
+from tests.fixtures.webhooks import FakePayment, Receiver
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from tests.integration.serving import ROOT, free_port, get
+from tests.fixtures.serving import ROOT, free_port, get
 
 RUNTIME_FILES = ("entrypoints/catalogue.toml", "entrypoints/coaches.toml", "entrypoints/prices.toml",
                  "migrations/script.py.mako", "migrations/env.py", "wsgi.py")

@@ -23,8 +23,8 @@ from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.ledger.model import Account, Entry, EntryKind, Grant, GrantSource
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container, bootstrap
-from tests.conftest import sqlite_engine
-from tests.helpers import T0, make_settings, unique
+from tests.fixtures.backends import sqlite_engine
+from tests.fixtures.settings import T0, make_settings, unique
 
 
 @contextmanager

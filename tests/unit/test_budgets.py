@@ -13,9 +13,9 @@ from domain.ledger.budgets import WORKSPACE_LEVEL, BudgetScope, Caps, check_spen
 from domain.ledger.errors import InsufficientCredits, MemberBudgetExceeded, WorkspaceBudgetExceeded
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
-from tests.budget_support import BudgetMachine, make_team
-from tests.helpers import T0
-from tests.ledger_support import PRICES, NamespacedIds
+from tests.fixtures.budget_machine import BudgetMachine, make_team
+from tests.fixtures.ledger import PRICES, NamespacedIds
+from tests.fixtures.settings import T0
 
 OWNER, WS, ANN, BOB = "usr_owner", "wsp_1", "usr_ann", "usr_bob"
 

@@ -22,8 +22,9 @@ from domain.shared.errors import IdempotencyConflict, InvalidInput
 from domain.shared.ids import SequentialIds
 from entrypoints.coaches import load_coaches
 from entrypoints.config import Settings
-from tests.coaching_support import CrashingCaptureLedger, FakeCoach
-from tests.helpers import T0
+from tests.fixtures.ledger import CrashingCaptureLedger
+from tests.fixtures.llm import FakeCoach
+from tests.fixtures.settings import T0
 
 PRICES = PriceList({
     "coach.message": Price(1, "message"), "coach.tokens_1k": Price(10, "1k tokens"),
@@ -365,8 +366,8 @@ def test_deleting_a_workspace_deletes_what_is_in_it_and_releases_its_tasks_holds
                  lambda: world.coaching.get_task(ADA, task.id)):  # fmt: skip
         with pytest.raises(WorkspaceNotFound):
             call()
-    with world.uow() as uow:
-        assert all(not uow._store.table(t) for t in ("coaching_goals", "coaching_messages", "coaching_tasks"))
+    with world.uow():
+        assert all(not world.uow.store.table(t) for t in ("coaching_goals", "coaching_messages", "coaching_tasks"))
 
 
 # --- tasks ---------------------------------------------------------------------------------------

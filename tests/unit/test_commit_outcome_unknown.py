@@ -22,8 +22,8 @@ from domain.ledger.model import GrantSource
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from domain.shared.errors import OutcomeUnknown, Unavailable
-from tests.helpers import T0
-from tests.ledger_support import PRICES, NamespacedIds
+from tests.fixtures.ledger import PRICES, NamespacedIds
+from tests.fixtures.settings import T0
 
 ACC = "acc_lost"
 

@@ -8,7 +8,7 @@ from domain.ledger.errors import InsufficientCredits
 from domain.ledger.services import Ledger
 from entrypoints.bootstrap import bootstrap
 from entrypoints.observability import NullMetrics, counted_ledger, ledger_verbs
-from tests.helpers import make_settings
+from tests.fixtures.settings import make_settings
 
 
 def test_the_job_registry_does_not_import_the_composition_root() -> None:

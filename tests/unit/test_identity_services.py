@@ -29,7 +29,7 @@ from domain.shared.clock import ManualClock
 from domain.shared.errors import InvalidInput
 from domain.shared.ids import SequentialIds
 from entrypoints.bootstrap import Container, bootstrap
-from tests.helpers import T0, make_settings
+from tests.fixtures.settings import T0, make_settings
 
 PASSWORD = "correct horse battery staple"
 ACCESS_TTL = 15 * 60

@@ -7,11 +7,12 @@ from rq import Queue
 
 from entrypoints.bootstrap import bootstrap
 from entrypoints.worker import rq_entry
-from tests.helpers import make_settings
+from tests.fixtures.rq import worker_uses
+from tests.fixtures.settings import make_settings
 
 
 def test_a_job_run_by_rq_logs_rqs_job_id(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(rq_entry, "_container", bootstrap(make_settings()))
+    worker_uses(monkeypatch, bootstrap(make_settings()))
     queue = Queue("default", is_async=False, connection=fakeredis.FakeStrictRedis())
 
     with caplog.at_level("INFO", logger="entrypoints.worker.jobs"):

@@ -26,7 +26,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.worker import commands, jobs
 from entrypoints.worker.jobs import JOBS, UnknownJob, run_job
 from entrypoints.worker.schedule import SCHEDULE, LocalSlotClaims, Periodic, tick
-from tests.helpers import T0, make_settings, unique
+from tests.fixtures.settings import T0, make_settings, unique
 
 PASSWORD = "correct horse battery"
 FUNCTION = "entrypoints.worker.rq_entry.execute"

@@ -8,8 +8,10 @@ from hypothesis import given
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
-from tests.helpers import T0
-from tests.ledger_support import PRICES, LedgerMachine, NamespacedIds, operations, run_sequence, state_of
+from tests.fixtures.ledger import PRICES, NamespacedIds, state_of
+from tests.fixtures.ledger_machine import LedgerMachine
+from tests.fixtures.ledger_sequences import operations, run_sequence
+from tests.fixtures.settings import T0
 
 
 class MemoryLedgerMachine(LedgerMachine):

@@ -18,8 +18,8 @@ from domain.ledger.model import EntryKind
 from domain.ledger.services import Ledger, scoped_key
 from domain.shared.clock import ManualClock
 from domain.shared.errors import IdempotencyConflict, InvalidInput
-from tests.helpers import T0
-from tests.ledger_support import PRICES, NamespacedIds
+from tests.fixtures.ledger import PRICES, NamespacedIds
+from tests.fixtures.settings import T0
 
 ACC = "acc_1"
 

@@ -1,5 +1,5 @@
 """Pending grants (issue 24): recorded in the ledger, outside the balance, released or voided once.
-The state machine (tests/ledger_support.py) runs them with every other verb; these pin the edges
+The state machine (tests/fixtures/ledger_machine.py) runs them with every other verb; these pin the edges
 and prove the invariant checker sees a broken pending grant."""
 from __future__ import annotations
 
@@ -12,13 +12,19 @@ from domain.ledger.errors import InsufficientCredits, PendingGrantClosed
 from domain.ledger.model import PendingStatus
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
-from tests.helpers import T0
-from tests.ledger_support import PRICES, NamespacedIds
+from tests.fixtures.ledger import PRICES, NamespacedIds
+from tests.fixtures.settings import T0
 
 
 @pytest.fixture
-def ledger() -> Ledger:
-    ledger = Ledger(uow=MemoryUnitOfWorkFactory(), clock=ManualClock(T0), ids=NamespacedIds("p"), prices=PRICES)
+def uow() -> MemoryUnitOfWorkFactory:
+    """The ledger's storage, for the tests that seed a bug the checker must see."""
+    return MemoryUnitOfWorkFactory()
+
+
+@pytest.fixture
+def ledger(uow: MemoryUnitOfWorkFactory) -> Ledger:
+    ledger = Ledger(uow=uow, clock=ManualClock(T0), ids=NamespacedIds("p"), prices=PRICES)
     ledger.open_account("acc")
     return ledger
 
@@ -48,9 +54,8 @@ def test_a_voided_pending_grant_cannot_be_released_and_a_released_one_cannot_be_
     assert ledger.check_invariants("acc") == []
 
 
-def _corrupt(ledger: Ledger, pending_id: str, **changes: object) -> list[str]:
-    uow = ledger._uow  # the test reaches into storage to seed the bug the checker must see
-    with uow() as unit:
+def _corrupt(uow: MemoryUnitOfWorkFactory, ledger: Ledger, pending_id: str, **changes: object) -> list[str]:
+    with uow() as unit:  # the test writes to storage to seed the bug the checker must see
         found = unit.ledger.get_pending_grant(pending_id)
         assert found is not None
         unit.ledger.update_pending_grant(replace(found, **changes))  # type: ignore[arg-type]
@@ -58,21 +63,21 @@ def _corrupt(ledger: Ledger, pending_id: str, **changes: object) -> list[str]:
     return ledger.check_invariants("acc")
 
 
-def test_the_checker_sees_a_release_without_a_grant(ledger: Ledger) -> None:
+def test_the_checker_sees_a_release_without_a_grant(uow: MemoryUnitOfWorkFactory, ledger: Ledger) -> None:
     pending = ledger.add_pending_grant("acc", source="referral", amount=30, idempotency_key="k1")
-    found = _corrupt(ledger, pending, status=PendingStatus.RELEASED, finished_at=T0)
+    found = _corrupt(uow, ledger, pending, status=PendingStatus.RELEASED, finished_at=T0)
     assert any("released without a grant" in v for v in found)
 
 
-def test_the_checker_sees_a_release_of_the_wrong_amount(ledger: Ledger) -> None:
+def test_the_checker_sees_a_release_of_the_wrong_amount(uow: MemoryUnitOfWorkFactory, ledger: Ledger) -> None:
     pending = ledger.add_pending_grant("acc", source="referral", amount=30, idempotency_key="k1")
     ledger.release_pending_grant(pending, idempotency_key="k2")
-    found = _corrupt(ledger, pending, amount=31)
+    found = _corrupt(uow, ledger, pending, amount=31)
     assert any("released as 30" in v for v in found)
 
 
-def test_the_checker_sees_an_open_pending_grant_that_names_a_grant(ledger: Ledger) -> None:
+def test_the_checker_sees_an_open_pending_grant_that_names_a_grant(uow: MemoryUnitOfWorkFactory, ledger: Ledger) -> None:
     pending = ledger.add_pending_grant("acc", source="referral", amount=30, idempotency_key="k1")
     assert ledger.check_invariants("acc") == []
-    found = _corrupt(ledger, pending, grant_id="grt_x")
+    found = _corrupt(uow, ledger, pending, grant_id="grt_x")
     assert any("names grant" in v for v in found)

@@ -10,8 +10,8 @@ from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from domain.shared.errors import NotFound, OutcomeUnknown, TransientError, Unavailable
 from domain.shared.uow import SETTLE_BUDGET, UnitOfWorkBase, learn_outcome, retrying, transaction
-from tests.helpers import T0
-from tests.ledger_support import PRICES, NamespacedIds
+from tests.fixtures.ledger import PRICES, NamespacedIds
+from tests.fixtures.settings import T0
 
 
 def test_a_transient_error_is_retried_until_the_work_succeeds() -> None:

@@ -13,7 +13,7 @@ import stripe
 
 from adapters.stripe import events as ev
 
-FIXTURES = Path(__file__).resolve().parents[1] / "billing" / "fixtures"  # the recorded samples, unchanged
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe_recorded"  # the recorded samples, unchanged
 NOW = datetime(2026, 8, 31, 10, 0, tzinfo=timezone.utc)
 PACK = ev.CheckoutFacts(
     session_id="cs_test_fake_pack", mode="payment", user_id="usr_1", customer_email="ada@example.com",

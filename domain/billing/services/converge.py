@@ -86,7 +86,7 @@ class Convergence:
         commit on the row lock, so the event is never left pending beside a payment that knows
         its id. (Before, the convergence wrote the id only at its end: a refund delivered with its
         checkout's completion stayed pending for good, found on MariaDB with real threads,
-        tests/platform/test_referral_convergence_mariadb.py.) The event row is read with a lock,
+        tests/integration/test_referral_convergence_mariadb.py.) The event row is read with a lock,
         so a pending write never overwrites an attachment a concurrent convergence just made."""
         event_id = str(event["id"])
 
@@ -140,7 +140,7 @@ class Convergence:
         order, whatever order the events came in: a refund that converged before any thread told
         "paid" would otherwise find nothing to void, and a "paid" told late by a slower thread
         would start a bonus for a refunded purchase (found on MariaDB with real threads,
-        tests/platform/test_referral_convergence_mariadb.py). `paid` only ever moves a referral
+        tests/integration/test_referral_convergence_mariadb.py). `paid` only ever moves a referral
         forward once, so a late or repeated one is a no-op after `reversed`."""
         if payment.settled:
             self.purchase_hooks.paid(payment.id, payment.user_id, payment.customer_id, payment.amount_cents,
