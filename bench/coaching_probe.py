@@ -4,10 +4,11 @@ Timers wrap the use case's phases in the server process and record, for each cha
 the time spent in each phase, exclusive of the phases nested inside it:
 - auth:     resolving the caller (access token or API key);
 - balance:  the ledger's balance read (what the user can afford, before the hold);
-- ledger:   the ledger's hold and capture (and void, on failure);
-- context:  preparing the message (session, workspace, goals, todos and history reads, pricing,
-            the cap) and building the prompt (system prompt, messages, token estimate);
-- storage:  storing both messages, the idempotency replay read, marking the answer settled;
+- ledger:   the ledger's hold and capture (and void, on failure), run inside the chat's own
+            transactions (`hold_within`, `capture_within`);
+- context:  transaction 1 (the key's claim, the session, workspace, goals, todos and history reads,
+            pricing, the cap, its COMMIT) and building the prompt (system prompt, messages, tokens);
+- storage:  transaction 3 (the session's lock, both messages, its COMMIT), the idempotency replay read;
 - model:    the coach model (the scripted coach: the model's own time, excluded from the target);
 - http:     everything else inside the app: Flask, routing, schemas, JSON, error handling.
 Each phase gets its wall time and the worker thread's CPU time (`time.thread_time`): on a shared
@@ -33,7 +34,7 @@ def instrument_all(container: Any) -> None:
     for name in ("authenticate_access_token", "authenticate_api_key"):
         instrument(IdentityService, name, "auth")
     instrument(Ledger, "balance", "balance")
-    for name in ("hold", "capture", "void"):
+    for name in ("hold", "capture", "void", "hold_within", "capture_within"):
         instrument(Ledger, name, "ledger")
     uses = chat.ChatUseCases
     instrument(uses, "_prepare", "context")

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import Select
 
@@ -21,7 +21,10 @@ from adapters.sql.tables import (
     coaching_todos,
     coaching_workspaces,
 )
-from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import (
+    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
+    Workspace,
+)  # fmt: skip
 
 if TYPE_CHECKING:  # the unit of work imports this module
     from adapters.sql.db import Db
@@ -71,6 +74,26 @@ def _newest_first(query: Select[Any], table: Table, limit: int, before: str | No
     if before is not None:
         query = query.where(table.c.id < before)
     return query.order_by(table.c.id.desc()).limit(limit)
+
+
+# --- the prompt's context: only the columns it shows (issue 25), built once ---------------------
+_G, _T, _M = coaching_goals.c, coaching_todos.c, coaching_messages.c
+CONTEXT_GOALS = (
+    select(_G.id, _G.title, _G.progress, _G.created_at, _G.specific, _G.measurable, _G.target_value, _G.achievable,
+           _G.relevant, _G.due_date)
+    .where(_G.workspace_id == bindparam("workspace_id"), _G.status == GoalStatus.ACTIVE.value)
+    .order_by(_G.id.desc()).limit(bindparam("limit"))
+)  # fmt: skip
+CONTEXT_TODOS = (
+    select(_T.id, _T.title, _T.status, _T.created_at, _T.goal_id, _T.due_date)
+    .where(_T.workspace_id == bindparam("workspace_id"),
+           _T.status.in_([TodoStatus.OPEN.value, TodoStatus.IN_PROGRESS.value]))
+    .order_by(_T.id.desc()).limit(bindparam("limit"))
+)  # fmt: skip
+RECENT_TURNS = (
+    select(_M.role, _M.content).where(_M.session_id == bindparam("session_id"))
+    .order_by(_M.seq.desc()).limit(bindparam("limit"))
+)  # fmt: skip
 
 
 # --- the repository --------------------------------------------------------------------------
@@ -213,6 +236,18 @@ class SqlCoachingRepository:
         t = coaching_messages
         query = select(t).where(t.c.session_id == session_id).order_by(t.c.seq.desc()).limit(limit)
         return [_message(r) for r in reversed(self._all(query))]
+
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+        rows: list[Any] = list(self._db.execute(RECENT_TURNS, {"session_id": session_id, "limit": limit}))
+        return [Turn(r[0], r[1]) for r in reversed(rows)]
+
+    def context_goals(self, workspace_id: str, limit: int) -> list[GoalBrief]:
+        rows: list[Any] = list(self._db.execute(CONTEXT_GOALS, {"workspace_id": workspace_id, "limit": limit}))
+        return [GoalBrief(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
+
+    def context_todos(self, workspace_id: str, limit: int) -> list[TodoBrief]:
+        rows: list[Any] = list(self._db.execute(CONTEXT_TODOS, {"workspace_id": workspace_id, "limit": limit}))
+        return [TodoBrief(r[0], r[1], TodoStatus(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def get_message_by_key(self, idempotency_key: str) -> Message | None:
         row = self._one(select(coaching_messages).where(coaching_messages.c.idempotency_key == idempotency_key))

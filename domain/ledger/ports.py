@@ -1,11 +1,12 @@
 """What the ledger needs from storage. Repositories never commit; the unit of work does."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from domain.ledger.budgets import BudgetRepository, BudgetScope
+from domain.ledger.errors import InsufficientCredits
 from domain.ledger.results import BalanceView, Movement
 from domain.ledger.model import Account, Allocation, Entry, EntryKind, Grant, Hold, IdempotencyRecord, PendingGrant
 from domain.shared.uow import UnitOfWork
@@ -93,3 +94,14 @@ class CreditHolds(Protocol):
     def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement: ...
 
     def balance(self, account_id: str) -> BalanceView: ...
+
+    # The same two verbs inside the caller's unit of work, for a use case whose own records must
+    # commit with the credits (coaching: a message's checks and its hold; its answer and its charge).
+    # The caller commits; a domain error leaves the unit of work unfit to commit (roll it back).
+    def hold_within(self, uow: LedgerUnitOfWork, account_id: str, *, amount: int, idempotency_key: str,
+                    ttl_seconds: int | None = None, feature_key: str | None = None, reference: str | None = None,
+                    budget: BudgetScope | None = None,
+                    shrink: Callable[[InsufficientCredits], int] | None = None) -> Movement: ...  # fmt: skip
+
+    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
+                       idempotency_key: str) -> Movement: ...  # fmt: skip

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from adapters.queue.recording import RecordingJobQueue
-from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import (
+    ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn, Workspace,
+)  # fmt: skip
 from domain.shared.errors import DuplicateRecord
 from entrypoints.bootstrap import Container
 from tests.coaching_support import FakeCoach
@@ -124,6 +126,30 @@ def test_lists_are_newest_first_pages_with_filters(container: Container) -> None
             rows["task"].id
         ]
         assert repo.recent_messages(rows["session"].id, 1) == [rows["answer"]]
+
+
+def test_the_prompt_context_reads_give_exactly_what_the_prompt_shows(container: Container) -> None:
+    rows = seeded(container)
+    ws, goal, todo = rows["ws"].id, rows["goal"], rows["todo"]
+    extra = [
+        replace(goal, id=unique("gol"), status=GoalStatus.DONE),  # not active: left out
+        replace(todo, id=unique("tdo"), status=TodoStatus.DONE),  # done: left out
+        replace(todo, id=unique("tdo"), status=TodoStatus.OPEN, goal_id=None, due_date=None, title="Call"),
+    ]
+    with container.uow() as uow:
+        uow.coaching.add_goal(extra[0])
+        uow.coaching.add_todo(extra[1])
+        uow.coaching.add_todo(extra[2])
+        uow.commit()
+    with container.uow() as uow:
+        repo = uow.coaching
+        assert repo.context_goals(ws, 10) == [GoalBrief(goal.id, "Ship", 40, NOW, "s", "m", "10", "a", "r",
+                                                        date(2026, 3, 1))]  # fmt: skip
+        briefs = [TodoBrief(t.id, t.title, t.status, NOW, t.goal_id, t.due_date) for t in (todo, extra[2])]
+        assert repo.context_todos(ws, 10) == sorted(briefs, key=lambda t: t.id, reverse=True)
+        assert len(repo.context_todos(ws, 1)) == 1
+        assert repo.recent_turns(rows["session"].id, 10) == [Turn("user", "Hi"), Turn("assistant", "Hello")]
+        assert repo.recent_turns(rows["session"].id, 1) == [Turn("assistant", "Hello")]
 
 
 def test_the_sweeps_find_unsettled_answers_and_stuck_tasks(container: Container) -> None:

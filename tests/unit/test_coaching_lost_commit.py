@@ -1,9 +1,11 @@
 """A chat answer whose storing COMMIT loses its answer (issue 20's `OutcomeUnknown`, issue 19's
 saga): the service finds out on a fresh unit of work whether the two messages were stored.
 
-Stored: the answer is captured once and returned (201), never voided while it sits in the history
-for free. Not stored: nothing is charged. Unknown (storage still unreachable): the hold is kept, so
-the sweep charges a stored answer; the error says the outcome is unknown."""
+Storing and capturing are one transaction: stored means charged. Stored: the answer is returned
+(201) with its charge, never voided while it sits in the history for free. Not stored: nothing is
+charged. Unknown (storage still unreachable): the hold is kept, never voided (a stored answer was
+charged with it; an answer not stored leaves a hold that expires); the error says the outcome is
+unknown."""
 from __future__ import annotations
 
 from typing import Any
@@ -75,15 +77,29 @@ def test_a_lost_commit_that_stored_nothing_charges_nothing(world: World) -> None
     assert world.messages(session.id) == []
 
 
-def test_an_unknown_outcome_keeps_the_hold_so_the_sweep_charges_the_stored_answer(world: World) -> None:
+def test_an_unknown_outcome_that_stored_the_answer_had_charged_it_in_the_same_commit(world: World) -> None:
     session = world.session()
     losing = LosingCommits(world, committed=True, refuse=3)
     with pytest.raises(OutcomeUnknown):
         world.coaching.send_message(ADA, session.id, "Hi")
     world.coaching._uow = losing.real  # type: ignore[attr-defined]  # the database is back
     stored = world.messages(session.id)[1]
-    assert not stored.settled and world.ledger.balance(ADA).held > 0  # the hold was not voided
+    assert stored.settled and world.charges() == [stored.credits_charged] > [0]
+    assert world.ledger.balance(ADA).held == 0  # captured, not voided: never a stored answer for free
 
     world.clock.advance(seconds=61)
-    assert world.coaching.sweep().settled_messages == 1
-    assert world.charges() == [stored.credits_charged] and world.ledger.balance(ADA).held == 0
+    assert world.coaching.sweep().settled_messages == 0
+    assert world.charges() == [stored.credits_charged]
+
+
+def test_an_unknown_outcome_that_stored_nothing_keeps_the_hold_until_it_expires(world: World) -> None:
+    session = world.session()
+    losing = LosingCommits(world, committed=False, refuse=3)
+    with pytest.raises(OutcomeUnknown):
+        world.coaching.send_message(ADA, session.id, "Hi")
+    world.coaching._uow = losing.real  # type: ignore[attr-defined]
+    assert world.messages(session.id) == [] and world.ledger.balance(ADA).held > 0  # kept: nobody could tell
+
+    world.clock.advance(seconds=world.coaching.config.chat_hold_ttl + 1)
+    world.ledger.release_expired_holds()
+    assert world.ledger.balance(ADA).held == 0 and world.charges() == []

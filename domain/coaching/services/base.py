@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from domain.coaching.errors import UnknownTaskType
-from domain.coaching.model import Coach, Goal, GoalStatus, Role, Todo, TodoStatus, Workspace
+from domain.coaching.model import Coach, GoalBrief, Role, TodoBrief, Workspace
 from domain.coaching.policy import Action, authorize, role_of
 from domain.coaching.ports import CoachingUnitOfWork, CoachModel
 from domain.coaching.pricing import ChatPricing
@@ -104,12 +104,11 @@ class CoachingBase:
         membership = None if workspace.owner_id == user_id else uow.teams.get_member(workspace.id, user_id)
         return role_of(workspace, user_id, membership)
 
-    def _context(self, uow: CoachingUnitOfWork, workspace_id: str) -> tuple[list[Goal], list[Todo]]:
-        """The workspace's active goals and open todos for a prompt, soonest due first (prompts.py)."""
-        goals = uow.coaching.list_goals(workspace_id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
-        todos = uow.coaching.list_todos(
-            workspace_id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
-        )
+    def _context(self, uow: CoachingUnitOfWork, workspace_id: str) -> tuple[list[GoalBrief], list[TodoBrief]]:
+        """The workspace's active goals and open todos for a prompt, soonest due first (prompts.py);
+        only the columns the prompt shows are read."""
+        goals = uow.coaching.context_goals(workspace_id, CONTEXT_GOALS)
+        todos = uow.coaching.context_todos(workspace_id, CONTEXT_TODOS)
         goals.sort(key=lambda g: (g.due_date is None, g.due_date or g.created_at.date(), g.id))
         todos.sort(key=lambda t: (t.due_date is None, t.due_date or t.created_at.date(), t.id))
         return goals, todos
