@@ -139,6 +139,11 @@ class InMemoryCoachingRepository:
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
         return self.get_session(session_id)  # the unit of work already serialises writers
 
+    def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
+        session = self.get_session(session_id)
+        workspace = self.get_workspace(session.workspace_id) if session is not None else None
+        return (session, workspace) if session is not None and workspace is not None else None
+
     def update_session(self, session: ChatSession) -> None:
         self._update(SESSIONS, session)
 
@@ -163,6 +168,10 @@ class InMemoryCoachingRepository:
             if same_seq or same_key:
                 raise DuplicateRecord("The record already exists.")
         self._add(MESSAGES, message)
+
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        for message in messages:  # the unit of work rolls back the first if the second is refused
+            self.add_message(message)
 
     def _messages(self, session_id: str) -> list[Message]:
         rows = [replace(m) for m in self._t(MESSAGES).values() if m.session_id == session_id]

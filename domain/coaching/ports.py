@@ -93,6 +93,8 @@ class CoachingRepository(Protocol):
     def get_session(self, session_id: str) -> ChatSession | None: ...
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
         """Locks the session row until the unit of work ends (messages take their seq from it)."""
+    def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
+        """The session and its workspace in one read (a chat message's first check)."""
     def update_session(self, session: ChatSession) -> None: ...
     def delete_session(self, session_id: str) -> None:
         """The session and its messages."""
@@ -102,6 +104,8 @@ class CoachingRepository(Protocol):
 
     def add_message(self, message: Message) -> None:
         """Raises DuplicateRecord when a user message's idempotency_key is already stored."""
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        """`add_message` for each, in order (an exchange: one round trip on SQL)."""
     def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
         """Oldest first (seq ascending), seq > after_seq."""
     def recent_messages(self, session_id: str, limit: int) -> list[Message]:

@@ -71,6 +71,8 @@ def test_every_entity_survives_the_round_trip_field_for_field(container: Contain
         assert repo.get_todo(rows["todo"].id) == rows["todo"]
         assert repo.get_session(rows["session"].id) == rows["session"]
         assert repo.get_session_for_update(rows["session"].id) == rows["session"]
+        assert repo.get_session_with_workspace(rows["session"].id) == (rows["session"], rows["ws"])
+        assert repo.get_session_with_workspace(unique("chs")) is None
         assert repo.list_messages(rows["session"].id, limit=10, after_seq=None) == [rows["ask"], rows["answer"]]
         assert repo.get_message_by_key(rows["ask"].idempotency_key) == rows["ask"]
         assert repo.get_message_by_seq(rows["session"].id, 2) == rows["answer"]
@@ -99,6 +101,23 @@ def test_a_second_message_with_the_same_key_or_seq_is_a_duplicate(container: Con
             uow.coaching.add_message(clash)
     with container.uow() as uow, pytest.raises(DuplicateRecord):
         uow.coaching.add_task(replace(rows["task"], id=unique("tsk")))
+
+
+def test_an_exchange_is_stored_by_one_call_and_a_clash_refuses_it(container: Container) -> None:
+    rows = seeded(container)
+    session = rows["session"].id
+    pair = [replace(rows["ask"], id=unique("msg"), seq=3, idempotency_key=unique("k").ljust(64, "0")),
+            replace(rows["answer"], id=unique("msg"), seq=4, settled=True)]  # fmt: skip
+    with container.uow() as uow:
+        uow.coaching.add_messages(pair)
+        uow.commit()
+    with container.uow() as uow:
+        assert uow.coaching.list_messages(session, limit=10, after_seq=2) == pair
+    clash = [replace(pair[0], id=unique("msg"), seq=5, idempotency_key=None), replace(pair[1], id=unique("msg"))]
+    with container.uow() as uow, pytest.raises(DuplicateRecord):
+        uow.coaching.add_messages(clash)  # the second has seq 4 again
+    with container.uow() as uow:
+        assert uow.coaching.list_messages(session, limit=10, after_seq=2) == pair
 
 
 def test_lists_are_newest_first_pages_with_filters(container: Container) -> None:

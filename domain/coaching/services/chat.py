@@ -225,10 +225,10 @@ class ChatUseCases(SessionUseCases):
     def _draft(self, uow: CoachingUnitOfWork, user_id: str, session_id: str, content: str, key: str | None,
                print_: str, hold_key: str) -> _Prepared:  # fmt: skip
         """Read what the prompt needs (only the columns it shows) and hold its estimate, in `uow`."""
-        session = uow.coaching.get_session(session_id)
-        workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
-                                 "chat session")  # fmt: skip
-        assert session is not None
+        found = uow.coaching.get_session_with_workspace(session_id)
+        workspace = self._authorize(uow, found[1] if found else None, user_id, Action.WRITE, "chat session")
+        assert found is not None
+        session = found[0]
         self._own_session(uow, workspace, session, user_id, others_may=False)  # one talks in one's own
         goals, todos = self._context(uow, workspace.id)
         history = uow.coaching.recent_turns(session_id, HISTORY_MAX)
@@ -419,8 +419,7 @@ class ChatUseCases(SessionUseCases):
                 answer = replace(answer, credits_charged=-movement.entry.amount if movement.entry else 0)
             user_message = replace(user_message, seq=session.message_count + 1)
             answer = replace(answer, seq=session.message_count + 2)
-            uow.coaching.add_message(user_message)
-            uow.coaching.add_message(answer)
+            uow.coaching.add_messages([user_message, answer])
             session.message_count += 2
             session.updated_at = answer.created_at
             uow.coaching.update_session(session)
