@@ -41,7 +41,7 @@ def instrument_all(container: Any) -> None:
     for name in ("system_prompt", "chat_messages", "prompt_tokens"):
         if getattr(chat, name, None) is getattr(prompts, name, object()):
             instrument(chat, name, "context")
-    for name in ("_store", "_replay_exchange", "_capture"):
+    for name in ("_store", "_replay_exchange", "capture_answer"):
         instrument(uses, name, "storage")
     model = type(container.coach_model)
     for name in ("reply", "stream"):

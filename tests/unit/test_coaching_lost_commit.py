@@ -23,7 +23,7 @@ class LosingCommits:
 
     def __init__(self, world: World, *, committed: bool, refuse: int = 0) -> None:
         self.real, self.committed, self.refuse, self.armed = world.uow, committed, refuse, True
-        world.coaching._uow = self  # type: ignore[attr-defined]  # the use cases' factory
+        world.coaching_uow = self  # the use cases' factory
 
     def __call__(self) -> MemoryUnitOfWork:
         if self.refuse and not self.armed:
@@ -82,7 +82,7 @@ def test_an_unknown_outcome_that_stored_the_answer_had_charged_it_in_the_same_co
     losing = LosingCommits(world, committed=True, refuse=3)
     with pytest.raises(OutcomeUnknown):
         world.coaching.send_message(ADA, session.id, "Hi")
-    world.coaching._uow = losing.real  # type: ignore[attr-defined]  # the database is back
+    world.coaching_uow = losing.real  # the database is back
     stored = world.messages(session.id)[1]
     assert stored.settled and world.charges() == [stored.credits_charged] > [0]
     assert world.ledger.balance(ADA).held == 0  # captured, not voided: never a stored answer for free
@@ -97,7 +97,7 @@ def test_an_unknown_outcome_that_stored_nothing_keeps_the_hold_until_it_expires(
     losing = LosingCommits(world, committed=False, refuse=3)
     with pytest.raises(OutcomeUnknown):
         world.coaching.send_message(ADA, session.id, "Hi")
-    world.coaching._uow = losing.real  # type: ignore[attr-defined]
+    world.coaching_uow = losing.real
     assert world.messages(session.id) == [] and world.ledger.balance(ADA).held > 0  # kept: nobody could tell
 
     world.clock.advance(seconds=world.coaching.config.chat_hold_ttl + 1)

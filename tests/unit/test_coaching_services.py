@@ -40,8 +40,9 @@ class World:
         ids = SequentialIds()
         self.ledger = CrashingCaptureLedger(uow=self.uow, clock=self.clock, ids=ids, prices=PRICES)
         self.model = FakeCoach()
+        self.coaching_uow: Any = self.uow  # the use cases' unit-of-work factory; a test may wrap it
         self.coaching = Coaching(
-            uow=self.uow, ledger=self.ledger, model=self.model, coaches=load_coaches(Settings().coaches_file),
+            uow=lambda: self.coaching_uow(), ledger=self.ledger, model=self.model, coaches=load_coaches(Settings().coaches_file),
             clock=self.clock, ids=ids, config=CoachingConfig(prices=PRICES, **config),
         )  # fmt: skip
         for user in (ADA, BOB):
@@ -253,7 +254,7 @@ class CountingUnits:
 
     def __init__(self, world: World) -> None:
         self.real, self.units, self.commits = world.uow, 0, 0
-        world.coaching._uow = self  # type: ignore[attr-defined]  # the use cases' factory
+        world.coaching_uow = self
 
     def __call__(self) -> Any:
         unit = self.real()
@@ -492,7 +493,7 @@ def test_a_finished_task_cannot_be_cancelled(world: World) -> None:
 def test_the_sweep_fails_a_task_stuck_running_and_releases_its_hold(world: World) -> None:
     ws = world.session().workspace_id
     task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
-    world.coaching._start(task.id)  # a worker took it, then died
+    world.coaching.tasks.start(task.id)  # a worker took it, then died
     world.clock.advance(seconds=599)
     assert world.coaching.sweep().failed == 0
     world.clock.advance(seconds=2)

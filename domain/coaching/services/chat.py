@@ -55,19 +55,24 @@ from typing import TypeVar
 from domain.coaching.errors import CoachUnavailable, RequestInProgress
 from domain.coaching.model import CONTENT_MAX, HISTORY_MAX, ChatSession, Claim, Coach, Message, check_length
 from domain.coaching.policy import Action
-from domain.coaching.ports import ChatMessage, CoachingUnitOfWork, ModelSettings, Reply
+from domain.coaching.ports import ChatMessage, CoachingUnitOfWork, CoachModel, ModelSettings, Reply
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt
-from domain.coaching.services.base import DEFAULT_COACH, fingerprint, request_key
+from domain.coaching.services.base import (
+    DEFAULT_COACH, CoachingConfig, access_within, authorized, fingerprint, prompt_context, request_key,
+)  # fmt: skip
 from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
-from domain.coaching.services.sessions import SessionUseCases
+from domain.coaching.services.sessions import own_session
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
+from domain.ledger.ports import CreditHolds
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import (
     Conflict, DuplicateRecord, IdempotencyConflict, NotFound, OutcomeUnknown, TransientError, Unavailable,
 )
+from domain.shared.clock import Clock
+from domain.shared.ids import IdGenerator
 from domain.shared.uow import learn_outcome, retrying_unavailable
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
@@ -98,8 +103,15 @@ class _KeyTaken(Exception):
     """The Idempotency-Key's claim INSERT was refused: another request has it (transaction 1 rolls back)."""
 
 
-class ChatUseCases(SessionUseCases):
-    """Sending a message (JSON or streamed) and settling its charge; sessions come from SessionUseCases."""
+class ChatUseCases:
+    """Sending a message (JSON or streamed), settling its charge, deleting a session (its answers
+    charged first) and the sweep of answers stored before they were charged."""
+
+    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, model: CoachModel,
+                 coaches: dict[str, Coach], clock: Clock, ids: IdGenerator, config: CoachingConfig) -> None:  # fmt: skip
+        self._uow, self._ledger, self._model = uow, ledger, model
+        self._coaches = coaches  # the catalogue the facade owns (shared, so a change is seen here)
+        self._clock, self._ids, self._config = clock, ids, config
 
     # --- one message, all or nothing -------------------------------------------------------------
     def send_message(self, user_id: str, session_id: str, content: str, *,
@@ -180,7 +192,7 @@ class ChatUseCases(SessionUseCases):
 
     # --- transaction 1: the claim, the checks, the context and the hold ------------------------
     def _pricing(self) -> ChatPricing:
-        return self.config.pricing
+        return self._config.pricing
 
     def _begin(self, user_id: str, session_id: str, content: str, key: str | None,
                print_: str) -> _Prepared | Exchange:  # fmt: skip
@@ -226,13 +238,13 @@ class ChatUseCases(SessionUseCases):
                print_: str, hold_key: str) -> _Prepared:  # fmt: skip
         """Read what the prompt needs (only the columns it shows) and hold its estimate, in `uow`."""
         found = uow.coaching.get_session_with_workspace(session_id)
-        workspace = self._authorize(uow, found[1] if found else None, user_id, Action.WRITE, "chat session")
+        workspace = authorized(uow, found[1] if found else None, user_id, Action.WRITE, "chat session")
         assert found is not None
         session = found[0]
-        self._own_session(uow, workspace, session, user_id, others_may=False)  # one talks in one's own
-        goals, todos = self._context(uow, workspace.id)
+        own_session(uow, workspace, session, user_id, others_may=False)  # one talks in one's own
+        goals, todos = prompt_context(uow, workspace.id)
         history = uow.coaching.recent_turns(session_id, HISTORY_MAX)
-        coach = self.coaches.get(session.coach) or self.coaches[DEFAULT_COACH]
+        coach = self._coaches.get(session.coach) or self._coaches[DEFAULT_COACH]
         messages = chat_messages(system_prompt(coach, workspace, goals, todos), history, content)
         tokens = prompt_tokens(messages)
         multiplier = _multiplier(coach)
@@ -243,7 +255,7 @@ class ChatUseCases(SessionUseCases):
         def shrink(short: InsufficientCredits) -> int:
             """The cap shrunk to what is available (the refusal says how much), down to the minimum."""
             nonlocal cap
-            cap = pricing.affordable_cap(tokens, cap, self.config.min_reply_tokens, int(short.details["available"]),
+            cap = pricing.affordable_cap(tokens, cap, self._config.min_reply_tokens, int(short.details["available"]),
                                          multiplier, short)  # fmt: skip
             return pricing.cost(tokens + cap, multiplier)
 
@@ -253,7 +265,7 @@ class ChatUseCases(SessionUseCases):
         payer, hold_id, after_hold = workspace.owner_id, None, None
         if estimate > 0:
             movement = self._ledger.hold_within(
-                uow, payer, amount=estimate, idempotency_key=hold_key, ttl_seconds=self.config.chat_hold_ttl,
+                uow, payer, amount=estimate, idempotency_key=hold_key, ttl_seconds=self._config.chat_hold_ttl,
                 feature_key=FEATURE, reference=f"chat:{session_id}", budget=BudgetScope(workspace.id, user_id),
                 shrink=shrink,
             )  # fmt: skip
@@ -291,7 +303,7 @@ class ChatUseCases(SessionUseCases):
             claim = uow.coaching.get_claim(key)
             if claim is not None and claim.fingerprint != print_:
                 raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
-            stale = claim is not None and claim.created_at <= now - timedelta(seconds=self.config.chat_hold_ttl)
+            stale = claim is not None and claim.created_at <= now - timedelta(seconds=self._config.chat_hold_ttl)
             if stale and claim is not None and uow.coaching.renew_claim(key, claim.created_at, now):
                 uow.commit()
                 return None
@@ -379,7 +391,7 @@ class ChatUseCases(SessionUseCases):
         except OutcomeUnknown as unknown:
             recent = learn_outcome(lambda: self._recent(session_id), unknown)
             if answer.id in recent and user_message.id in recent:
-                stored, balance = self._capture(prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer))
+                stored, balance = self.capture_answer(prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer))
                 return recent[user_message.id], stored, balance
             raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
 
@@ -426,7 +438,7 @@ class ChatUseCases(SessionUseCases):
             uow.commit()
         return user_message, answer, balance
 
-    def _capture(self, user_id: str, answer: Message,
+    def capture_answer(self, user_id: str, answer: Message,
                  fallback: BalanceSnapshot | None = None) -> tuple[Message, BalanceSnapshot]:  # fmt: skip
         """Capture the answer's hold at its price (idempotent by the hold's key) and mark it settled.
 
@@ -486,7 +498,7 @@ class ChatUseCases(SessionUseCases):
             answer = uow.coaching.get_message_by_seq(first.session_id, first.seq + 1)
         if answer is None:  # the session was deleted between the two reads
             return None
-        answer, balance = self._capture(answer.account_id or user_id, answer)
+        answer, balance = self.capture_answer(answer.account_id or user_id, answer)
         return Exchange(first, answer, answer.credits_charged, balance, replayed=True)
 
     # --- deleting a session: its unsettled answers are charged first -----------------------------
@@ -500,30 +512,30 @@ class ChatUseCases(SessionUseCases):
         for _ in range(DELETE_ROUNDS):
             with self._uow() as uow:
                 session = uow.coaching.get_session_for_update(session_id)
-                workspace = self._within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
+                workspace = access_within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
                                          "chat session")  # fmt: skip
                 assert session is not None
-                self._own_session(uow, workspace, session, user_id, others_may=True)
+                own_session(uow, workspace, session, user_id, others_may=True)
                 unsettled = uow.coaching.unsettled_messages_in(session.workspace_id, session_id)
                 if not unsettled:
                     uow.coaching.delete_session(session_id)
                     uow.commit()
                     return
             for message in unsettled:
-                self._capture(message.account_id or user_id, message)
+                self.capture_answer(message.account_id or user_id, message)
         raise Conflict("The session's last answers are still being charged; try again.")
 
     # --- the sweep -------------------------------------------------------------------------------
     def settle_pending_messages(self, limit: int = 100) -> int:
         """Capture stored answers whose capture never happened (stored by a release before one
         transaction did both, or after a crash between the two then)."""
-        before = self._clock.now() - timedelta(seconds=self.config.settle_grace)
+        before = self._clock.now() - timedelta(seconds=self._config.settle_grace)
         with self._uow() as uow:
             pending = uow.coaching.unsettled_messages(before, limit)
         broken = []
         for message in pending:
             try:
-                self._capture(message.account_id or "", message)
+                self.capture_answer(message.account_id or "", message)
             except Exception:  # one broken message must not stall the others; the job fails at the end
                 broken.append(message.id)
         if broken:
