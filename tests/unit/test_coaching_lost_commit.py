@@ -18,11 +18,13 @@ from tests.unit.test_coaching_services import ADA, World
 
 
 class LosingCommits:
-    """Wraps the world's unit-of-work factory: the next commit that stores messages ends like a
-    lost connection, after (`committed=True`) or before the data is in; then `refuse` units cannot begin."""
+    """Wraps the world's unit-of-work factory: the next commit that stores messages (`on="claim"`:
+    that claims a key, the first transaction) ends like a lost connection, after (`committed=True`)
+    or before the data is in; then `refuse` units cannot begin."""
 
-    def __init__(self, world: World, *, committed: bool, refuse: int = 0) -> None:
+    def __init__(self, world: World, *, committed: bool, refuse: int = 0, on: str = "messages") -> None:
         self.real, self.committed, self.refuse, self.armed = world.uow, committed, refuse, True
+        self.on = on
         world.coaching_uow = self  # the use cases' factory
 
     def __call__(self) -> MemoryUnitOfWork:
@@ -47,7 +49,16 @@ class LosingCommits:
                 raise OutcomeUnknown("The connection was lost during COMMIT.")
             commit()
 
-        unit.coaching.add_message = add_message  # type: ignore[method-assign]
+        add_claim = unit.coaching.add_claim
+
+        def claim(claimed: Any) -> None:
+            stored.append(claimed)
+            add_claim(claimed)
+
+        if self.on == "claim":
+            unit.coaching.add_claim = claim  # type: ignore[method-assign]
+        else:
+            unit.coaching.add_message = add_message  # type: ignore[method-assign]
         unit._commit = losing_commit  # type: ignore[method-assign]
         return unit
 
@@ -103,3 +114,26 @@ def test_an_unknown_outcome_that_stored_nothing_keeps_the_hold_until_it_expires(
     world.clock.advance(seconds=world.coaching.config.chat_hold_ttl + 1)
     world.ledger.release_expired_holds()
     assert world.ledger.balance(ADA).held == 0 and world.charges() == []
+
+
+# --- the first transaction (claim, checks, hold) loses its COMMIT's answer -------------------------
+def test_a_lost_first_commit_that_held_goes_on_and_charges_the_message_once(world: World) -> None:
+    session = world.session()
+    LosingCommits(world, committed=True, on="claim")
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+
+    assert world.charges() == [exchange.credits_charged] > [0] and world.ledger.balance(ADA).held == 0
+    assert [m.role for m in world.messages(session.id)] == ["user", "assistant"]
+
+
+def test_a_lost_first_commit_that_held_nothing_is_503_and_leaves_the_key_free(world: World) -> None:
+    session = world.session()
+    LosingCommits(world, committed=False, on="claim")
+    with pytest.raises(Unavailable):
+        world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+    assert world.holds() == [] and world.messages(session.id) == []
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")  # the retry
+
+    assert world.charges() == [exchange.credits_charged] and not exchange.replayed
