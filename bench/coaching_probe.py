@@ -25,7 +25,7 @@ from typing import Any
 import wsgi
 from bench.timers import Recorder, instrument, listen_sql
 from domain.coaching import prompts
-from domain.coaching.services import chat
+from domain.coaching.services import chat, settlement
 from domain.identity.services import IdentityService
 from domain.ledger.services import Ledger
 
@@ -41,8 +41,9 @@ def instrument_all(container: Any) -> None:
     for name in ("system_prompt", "chat_messages", "prompt_tokens"):
         if getattr(chat, name, None) is getattr(prompts, name, object()):
             instrument(chat, name, "context")
-    for name in ("_store", "_replay_exchange", "capture_answer"):
-        instrument(uses, name, "storage")
+    instrument(uses, "_store", "storage")
+    for name in ("replay", "capture"):
+        instrument(settlement.AnswerSettlement, name, "storage")
     model = type(container.coach_model)
     for name in ("reply", "stream"):
         instrument(model, name, "model")

@@ -4,7 +4,8 @@
 | ------------------- | ----------------- | ------------------------------------------------------------ |
 | `WorkspaceUseCases` | `workspaces.py`   | workspaces, SMART goals, todos                               |
 | `SessionUseCases`   | `sessions.py`     | chat sessions: start, read with their messages, list         |
-| `ChatUseCases`      | `chat.py`         | a message (JSON or streamed) and its charge; deleting a session; the answers' sweep |
+| `ChatUseCases`      | `chat.py`         | a message (JSON or streamed) and its charge                  |
+| `AnswerSettlement`  | `settlement.py`   | a stored answer's charge: replays, deleting a session, the answers' sweep |
 | `TaskUseCases`      | `tasks.py`        | AI tasks: ask, run (the worker), cancel, read; the tasks' sweep |
 | `TeamUseCases`      | `teams.py`        | invitations, members, ownership, a workspace's usage         |
 | `Housekeeping`      | `housekeeping.py` | deleting a workspace (its charges settled first), the sweep  |
@@ -12,7 +13,7 @@
 The policy check, the prompt's context, keyset pages and keys are functions in `base.py`.
 `Coaching` is the facade the composition root builds and entrypoints call: it composes the
 groups and keeps one method per use case (route -> use case: /v1/workspaces, /goals, /todos ->
-workspaces.py; /v1/chat -> sessions.py and chat.py; /v1/tasks -> tasks.py; members and
+workspaces.py; /v1/chat -> sessions.py, chat.py, settlement.py (delete); /v1/tasks -> tasks.py; members and
 invitations -> teams.py)."""
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from domain.coaching.services.base import DEFAULT_COACH, CoachingConfig, check_c
 from domain.coaching.services.chat import ChatUseCases, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.coaching.services.housekeeping import Housekeeping
 from domain.coaching.services.sessions import SessionUseCases
+from domain.coaching.services.settlement import AnswerSettlement
 from domain.coaching.services.tasks import RUN_TASK_JOB, SweepResult, TaskUseCases
 from domain.coaching.services.teams import InvitationView, TeamUseCases, WorkspaceUsage, WorkspaceView
 from domain.coaching.services.workspaces import WorkspaceUseCases
@@ -54,12 +56,13 @@ class Coaching:
         self.config = config
         self.workspaces = WorkspaceUseCases(uow=uow, clock=clock, ids=ids)
         self.sessions = SessionUseCases(uow=uow, clock=clock, ids=ids, coaches=self.coaches)
+        self.answers = AnswerSettlement(uow=uow, ledger=ledger, clock=clock, config=config)
         self.chat = ChatUseCases(uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids,
-                                 config=config)  # fmt: skip
+                                 config=config, settlement=self.answers)  # fmt: skip
         self.tasks = TaskUseCases(uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids,
                                   config=config)  # fmt: skip
         self.teams = TeamUseCases(uow=uow, clock=clock, ids=ids, config=config)
-        self.housekeeping = Housekeeping(uow=uow, chat=self.chat, tasks=self.tasks)
+        self.housekeeping = Housekeeping(uow=uow, answers=self.answers, tasks=self.tasks)
 
     # --- workspaces, goals, todos -------------------------------------------------------------
     def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
@@ -124,7 +127,7 @@ class Coaching:
         return self.sessions.list_sessions(user_id, workspace_id, limit=limit, cursor=cursor)
 
     def delete_session(self, user_id: str, session_id: str) -> None:
-        self.chat.delete_session(user_id, session_id)
+        self.answers.delete_session(user_id, session_id)
 
     def send_message(self, user_id: str, session_id: str, content: str, *,
                      idempotency_key: str | None = None) -> Exchange:  # fmt: skip

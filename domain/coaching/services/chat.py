@@ -59,21 +59,22 @@ from domain.coaching.ports import ChatMessage, CoachingUnitOfWork, CoachModel, M
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt
 from domain.coaching.services.base import (
-    DEFAULT_COACH, CoachingConfig, access_within, authorized, fingerprint, prompt_context, request_key,
+    DEFAULT_COACH, CoachingConfig, authorized, fingerprint, prompt_context, request_key,
 )  # fmt: skip
 from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.coaching.services.sessions import own_session
+from domain.coaching.services.settlement import CAPTURE_BACKOFF, AnswerSettlement, retrying_capture
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.budgets import BudgetScope
-from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits, SweepIncomplete
+from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits
 from domain.ledger.ports import CreditHolds
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.errors import (
-    Conflict, DuplicateRecord, IdempotencyConflict, NotFound, OutcomeUnknown, TransientError, Unavailable,
+    DuplicateRecord, IdempotencyConflict, NotFound, OutcomeUnknown, TransientError, Unavailable,
 )
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import learn_outcome, retrying_unavailable
+from domain.shared.uow import learn_outcome
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
@@ -104,12 +105,13 @@ class _KeyTaken(Exception):
 
 
 class ChatUseCases:
-    """Sending a message (JSON or streamed), settling its charge, deleting a session (its answers
-    charged first) and the sweep of answers stored before they were charged."""
+    """Sending a message (JSON or streamed) and charging it; a stored answer's charge is the
+    `AnswerSettlement`'s (settlement.py)."""
 
     def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, model: CoachModel,
-                 coaches: dict[str, Coach], clock: Clock, ids: IdGenerator, config: CoachingConfig) -> None:  # fmt: skip
-        self._uow, self._ledger, self._model = uow, ledger, model
+                 coaches: dict[str, Coach], clock: Clock, ids: IdGenerator, config: CoachingConfig,
+                 settlement: AnswerSettlement) -> None:  # fmt: skip
+        self._uow, self._ledger, self._model, self._settlement = uow, ledger, model, settlement
         self._coaches = coaches  # the catalogue the facade owns (shared, so a change is seen here)
         self._clock, self._ids, self._config = clock, ids, config
 
@@ -296,7 +298,7 @@ class ChatUseCases:
         than the hold's TTL belongs to a request that died (its hold has expired): exactly one
         caller takes it over."""
         now = self._clock.now()
-        replayed = self._replay_exchange(user_id, key, print_)
+        replayed = self._settlement.replay(user_id, key, print_)
         if replayed is not None:
             return replayed
         with self._uow() as uow:
@@ -343,7 +345,7 @@ class ChatUseCases:
             user_message, answer, balance = self._store_knowing_the_outcome(prepared, user_message, answer)
         except DuplicateRecord:  # a stale claim was taken over and the first request stored after all
             self._void(prepared)
-            replayed = self._replay_exchange(prepared.payer, prepared.key, prepared.fingerprint)
+            replayed = self._settlement.replay(prepared.payer, prepared.key, prepared.fingerprint)
             if replayed is None:
                 raise
             return replayed
@@ -368,7 +370,7 @@ class ChatUseCases:
         if prepared.hold_id is None:
             return 0
         try:
-            movement = _retrying(lambda: self._ledger.capture(
+            movement = retrying_capture(lambda: self._ledger.capture(
                 prepared.payer, prepared.hold_id or "", amount=price,
                 idempotency_key=f"coach:capture:{prepared.hold_id}"))  # fmt: skip
             return -movement.entry.amount if movement.entry else 0
@@ -391,7 +393,7 @@ class ChatUseCases:
         except OutcomeUnknown as unknown:
             recent = learn_outcome(lambda: self._recent(session_id), unknown)
             if answer.id in recent and user_message.id in recent:
-                stored, balance = self.capture_answer(prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer))
+                stored, balance = self._settlement.capture(prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer))
                 return recent[user_message.id], stored, balance
             raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
 
@@ -438,46 +440,6 @@ class ChatUseCases:
             uow.commit()
         return user_message, answer, balance
 
-    def capture_answer(self, user_id: str, answer: Message,
-                 fallback: BalanceSnapshot | None = None) -> tuple[Message, BalanceSnapshot]:  # fmt: skip
-        """Capture the answer's hold at its price (idempotent by the hold's key) and mark it settled.
-
-        The capture is retried a few times within the request (defect 8). When the ledger still
-        cannot be reached and a `fallback` balance is given (the request that stored the answer),
-        the answer is returned as it stands: stored, priced, and charged by the sweep within
-        `settle_grace` plus one sweep period (COACH_HOLD_TTL_SECONDS always outlives that window:
-        entrypoints/config.py), so the 201 tells the truth. Without a fallback the error goes up."""
-        balance: BalanceSnapshot | None = None
-        charged = answer.credits_charged
-        try:
-            if answer.hold_id is not None:
-                hold_id = answer.hold_id
-                try:
-                    movement = _retrying(lambda: self._ledger.capture(
-                        user_id, hold_id, amount=charged, idempotency_key=f"coach:capture:{hold_id}"))  # fmt: skip
-                    balance = movement.balance
-                    charged = movement.entry.amount * -1 if movement.entry else 0
-                except (HoldExpired, HoldNotActive, HoldNotFound):  # it expired before we could capture: free
-                    charged = 0
-            if balance is None:
-                view = self._ledger.balance(user_id)
-                balance = BalanceSnapshot(view.balance, view.held, view.available)
-        except (Unavailable, TransientError, OutcomeUnknown):
-            if fallback is None:
-                raise
-            log.warning("capture deferred to the sweep", extra={"hold_id": answer.hold_id})
-            return answer, fallback
-        if not answer.settled or charged != answer.credits_charged:
-            answer = replace(answer, settled=True, credits_charged=charged)
-            try:
-                with self._uow() as uow:
-                    uow.coaching.update_message(answer)
-                    uow.commit()
-            except (Unavailable, TransientError):  # the capture stands; the sweep marks it (its key replays)
-                if fallback is None:
-                    raise
-        return answer, balance
-
     def _void(self, prepared: _Prepared) -> None:
         if prepared.hold_id is None:
             return
@@ -486,71 +448,8 @@ class ChatUseCases:
         except (HoldExpired, HoldNotActive, HoldNotFound):
             pass
 
-    def _replay_exchange(self, user_id: str, key: str | None, print_: str) -> Exchange | None:
-        if key is None:
-            return None
-        with self._uow() as uow:
-            first = uow.coaching.get_message_by_key(key)
-            if first is None:
-                return None
-            if first.fingerprint != print_:
-                raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
-            answer = uow.coaching.get_message_by_seq(first.session_id, first.seq + 1)
-        if answer is None:  # the session was deleted between the two reads
-            return None
-        answer, balance = self.capture_answer(answer.account_id or user_id, answer)
-        return Exchange(first, answer, answer.credits_charged, balance, replayed=True)
 
-    # --- deleting a session: its unsettled answers are charged first -----------------------------
-    def delete_session(self, user_id: str, session_id: str) -> None:
-        """Delete a session and its messages, never an answer whose charge is not captured yet.
-
-        The session row is locked first (the first statement: on MariaDB the transaction's snapshot
-        is taken after the lock, so it sees every message stored before); unsettled answers are
-        captured outside the transaction, then the deletion is tried again. An answer still
-        streaming finds the session gone when it stores and is charged for what was sent anyway."""
-        for _ in range(DELETE_ROUNDS):
-            with self._uow() as uow:
-                session = uow.coaching.get_session_for_update(session_id)
-                workspace = access_within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
-                                         "chat session")  # fmt: skip
-                assert session is not None
-                own_session(uow, workspace, session, user_id, others_may=True)
-                unsettled = uow.coaching.unsettled_messages_in(session.workspace_id, session_id)
-                if not unsettled:
-                    uow.coaching.delete_session(session_id)
-                    uow.commit()
-                    return
-            for message in unsettled:
-                self.capture_answer(message.account_id or user_id, message)
-        raise Conflict("The session's last answers are still being charged; try again.")
-
-    # --- the sweep -------------------------------------------------------------------------------
-    def settle_pending_messages(self, limit: int = 100) -> int:
-        """Capture stored answers whose capture never happened (stored by a release before one
-        transaction did both, or after a crash between the two then)."""
-        before = self._clock.now() - timedelta(seconds=self._config.settle_grace)
-        with self._uow() as uow:
-            pending = uow.coaching.unsettled_messages(before, limit)
-        broken = []
-        for message in pending:
-            try:
-                self.capture_answer(message.account_id or "", message)
-            except Exception:  # one broken message must not stall the others; the job fails at the end
-                broken.append(message.id)
-        if broken:
-            raise SweepIncomplete(len(pending) - len(broken), broken)
-        return len(pending)
-
-
-DELETE_ROUNDS = 3
 STORE_SETTLE_WINDOW = 16  # newest messages read to find them (a concurrent exchange may follow)
-CAPTURE_BACKOFF = (0.2, 0.5)  # seconds between attempts: a short database blip passes within the request
-
-
-def _retrying(call: Callable[[], T]) -> T:
-    """`call()`, retried on Unavailable/TransientError (its ledger key makes a retry safe)."""
-    return retrying_unavailable(call, backoff=CAPTURE_BACKOFF)
 
 
 def _retrying_unless_unknown(call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:

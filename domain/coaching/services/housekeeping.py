@@ -8,14 +8,15 @@ from domain.coaching.model import TaskStatus
 from domain.coaching.policy import Action
 from domain.coaching.ports import CoachingUnitOfWork
 from domain.coaching.services.base import authorized
-from domain.coaching.services.chat import DELETE_ROUNDS, ChatUseCases
+from domain.coaching.services.settlement import DELETE_ROUNDS, AnswerSettlement
 from domain.coaching.services.tasks import SweepResult, TaskUseCases
 from domain.shared.errors import Conflict
 
 
 class Housekeeping:
-    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], chat: ChatUseCases, tasks: TaskUseCases) -> None:
-        self._uow, self._chat, self._tasks = uow, chat, tasks
+    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], answers: AnswerSettlement,
+                 tasks: TaskUseCases) -> None:  # fmt: skip
+        self._uow, self._answers, self._tasks = uow, answers, tasks
 
     def delete_workspace(self, user_id: str, workspace_id: str) -> None:
         """Delete the workspace and everything in it, never a charge (issue 19, defects 1 and 7).
@@ -46,7 +47,7 @@ class Housekeeping:
             for task in uncaptured:
                 self._tasks.settle(task)
             for message in unsettled:
-                self._chat.capture_answer(message.account_id or user_id, message)  # the payer of that answer
+                self._answers.capture(message.account_id or user_id, message)  # the payer of that answer
         raise Conflict("The workspace's last charges are still being settled; try again.")
 
     def sweep(self) -> SweepResult:
@@ -54,5 +55,5 @@ class Housekeeping:
         try:
             failed, settled_tasks = self._tasks.sweep_tasks()
         finally:
-            settled_messages = self._chat.settle_pending_messages()  # runs even when some task was broken
+            settled_messages = self._answers.settle_pending_messages()  # runs even when some task was broken
         return SweepResult(failed=failed, settled_tasks=settled_tasks, settled_messages=settled_messages)
