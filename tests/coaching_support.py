@@ -16,6 +16,7 @@ from domain.coaching.prompts import prompt_tokens
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.ports import CreditHolds
 from domain.ledger.services import Ledger
+from domain.shared.errors import Unavailable
 
 
 @dataclass
@@ -66,6 +67,13 @@ class CrashingCaptureLedger(Ledger):
 
     crash_next_capture = False
     crash_next_void = False
+    balance_unavailable = 0  # the next reads of a balance find the database gone
+
+    def balance(self, *args: Any, **kwargs: Any) -> Any:
+        if self.balance_unavailable:
+            self.balance_unavailable -= 1
+            raise Unavailable("The database is unreachable.")
+        return super().balance(*args, **kwargs)
 
     def capture(self, *args: Any, **kwargs: Any) -> Any:
         if self.crash_next_capture:

@@ -249,6 +249,24 @@ def test_an_answer_stored_without_its_capture_is_settled_by_the_sweep(world: Wor
     assert world.coaching.sweep().settled_messages == 0
 
 
+def test_a_hold_that_expired_while_the_model_ran_stores_the_answer_free_and_once(world: World) -> None:
+    session = world.session()
+    reply = world.model.reply
+
+    def slow_reply(*args: Any) -> Any:
+        world.clock.advance(seconds=world.coaching.config.chat_hold_ttl + 1)  # the model outlives the hold
+        return reply(*args)
+
+    world.model.reply = slow_reply  # type: ignore[method-assign]
+    world.ledger.balance_unavailable = 1  # and the balance read after storing finds the database gone
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi")
+
+    assert [m.role for m in world.messages(session.id)] == ["user", "assistant"]  # stored once, not retried
+    assert exchange.credits_charged == 0 and world.charges() == [] and world.ledger.balance(ADA).held == 0
+    assert exchange.balance.available == 1000
+
+
 class CountingUnits:
     """The world's unit-of-work factory, counting the units opened and the commits."""
 

@@ -389,32 +389,43 @@ class ChatUseCases:
         still unknown, the `OutcomeUnknown` goes up and the hold is kept for its expiry."""
         session_id = prepared.session.id
         try:
-            return _retrying_unless_unknown(lambda: self._settle_exchange(prepared, user_message, answer))
+            stored_user, stored, balance = _retrying_unless_unknown(
+                lambda: self._settle_exchange(prepared, user_message, answer))  # fmt: skip
         except OutcomeUnknown as unknown:
             recent = learn_outcome(lambda: self._recent(session_id), unknown)
             if answer.id in recent and user_message.id in recent:
                 stored, balance = self._settlement.capture(prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer))
                 return recent[user_message.id], stored, balance
             raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
+        if balance is None:  # nothing captured (a free message, a hold gone): the balance as it stands
+            balance = self._balance_now(prepared, stored)
+        return stored_user, stored, balance
+
+    def _balance_now(self, prepared: _Prepared, answer: Message) -> BalanceSnapshot:
+        """After the exchange committed, outside its retries (a second try would store it twice):
+        read; when the ledger cannot answer, predicted from the balance the hold left."""
+        try:
+            view = self._ledger.balance(prepared.payer)
+        except (Unavailable, TransientError, OutcomeUnknown):
+            predicted = _predicted(prepared, answer)
+            if predicted is None:
+                raise
+            return predicted
+        return BalanceSnapshot(view.balance, view.held, view.available)
 
     def _recent(self, session_id: str) -> dict[str, Message]:
         with self._uow() as uow:
             return {m.id: m for m in uow.coaching.recent_messages(session_id, STORE_SETTLE_WINDOW)}
 
     def _settle_exchange(self, prepared: _Prepared, user_message: Message,
-                         answer: Message) -> tuple[Message, Message, BalanceSnapshot]:  # fmt: skip
+                         answer: Message) -> tuple[Message, Message, BalanceSnapshot | None]:  # fmt: skip
         """Store both messages and capture the hold at the answer's price, in one transaction: the
         answer is stored settled, or nothing is. A hold that is gone (it expired before the answer
-        came) charges nothing: that try is rolled back and the answer stored free."""
+        came) charges nothing: that try is rolled back and the answer stored free (no balance then)."""
         try:
-            stored_user, stored, balance = self._store(prepared, user_message, answer, capture=True)
+            return self._store(prepared, user_message, answer, capture=True)
         except (HoldExpired, HoldNotActive, HoldNotFound):
-            stored_user, stored, balance = self._store(prepared, user_message, replace(answer, credits_charged=0),
-                                                       capture=False)  # fmt: skip
-        if balance is None:  # nothing captured: the payer's balance as it stands
-            view = self._ledger.balance(prepared.payer)
-            balance = BalanceSnapshot(view.balance, view.held, view.available)
-        return stored_user, stored, balance
+            return self._store(prepared, user_message, replace(answer, credits_charged=0), capture=False)
 
     def _store(self, prepared: _Prepared, user_message: Message, answer: Message, *,
                capture: bool) -> tuple[Message, Message, BalanceSnapshot | None]:  # fmt: skip
@@ -467,8 +478,9 @@ def _retrying_unless_unknown(call: Callable[[], T], sleep: Callable[[float], Non
 
 
 def _predicted(prepared: _Prepared, answer: Message) -> BalanceSnapshot | None:
-    """The balance after capturing `answer` from the balance the hold left (exact unless another
-    movement happened meanwhile); None when there is nothing to predict from."""
+    """The balance after the hold ended charging `answer`'s price (0 when the hold was gone), from
+    the balance the hold left (exact unless another movement happened meanwhile); None when there
+    is nothing to predict from."""
     before = prepared.after_hold
     if before is None or prepared.hold_id is None:
         return None
