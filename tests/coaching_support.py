@@ -16,7 +16,7 @@ from domain.coaching.prompts import prompt_tokens
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.ports import CreditHolds
 from domain.ledger.services import Ledger
-from domain.shared.errors import Unavailable
+from domain.shared.errors import TransientError, Unavailable
 
 
 @dataclass
@@ -68,6 +68,13 @@ class CrashingCaptureLedger(Ledger):
     crash_next_capture = False
     crash_next_void = False
     balance_unavailable = 0  # the next reads of a balance find the database gone
+    contended_holds = 0  # the next holds inside a caller's transaction meet a deadlock
+
+    def hold_within(self, *args: Any, **kwargs: Any) -> Any:
+        if self.contended_holds:
+            self.contended_holds -= 1
+            raise TransientError("The database is busy; try again.")
+        return super().hold_within(*args, **kwargs)
 
     def balance(self, *args: Any, **kwargs: Any) -> Any:
         if self.balance_unavailable:

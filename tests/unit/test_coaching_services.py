@@ -267,6 +267,16 @@ def test_a_hold_that_expired_while_the_model_ran_stores_the_answer_free_and_once
     assert exchange.balance.available == 1000
 
 
+def test_a_first_transaction_that_meets_contention_runs_again_and_charges_once(world: World) -> None:
+    session = world.session()
+    world.ledger.contended_holds = 2  # a deadlock (or a Galera conflict) twice: nothing committed
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+
+    assert len(world.holds()) == 1 and world.charges() == [exchange.credits_charged]
+    assert world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1").replayed
+
+
 class CountingUnits:
     """The world's unit-of-work factory, counting the units opened and the commits."""
 

@@ -74,7 +74,7 @@ from domain.shared.errors import (
 )
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import learn_outcome
+from domain.shared.uow import learn_outcome, retrying
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
@@ -169,8 +169,8 @@ class ChatUseCases:
                     return
             if final is None:  # the stream broke after some text: keep what came, as cut short
                 final = self._partial(prepared, chunks)
-            # From here settling is _store_and_capture's job, even if it raises: it voids when the
-            # store fails, and a capture that fails leaves a stored, unsettled answer for the sweep.
+            # From here settling is _store_and_capture's job, even if it raises: the text was sent,
+            # so when storing (with its capture) fails it captures what was sent on its own.
             settled = True
             yield Done(self._store_and_capture(prepared, final, sent=True))
         finally:
@@ -198,12 +198,13 @@ class ChatUseCases:
 
     def _begin(self, user_id: str, session_id: str, content: str, key: str | None,
                print_: str) -> _Prepared | Exchange:  # fmt: skip
-        """Saga steps 1 and 2 in one transaction. A fresh key (the common case) is claimed by its
+        """Saga step 1, one transaction. A fresh key (the common case) is claimed by its
         first INSERT; a key already used fails it, and `_claimed_elsewhere` then replays the first
         exchange, refuses (409), or takes a stale claim over (claims of stored exchanges are never
-        released). Any refusal (404, 402, 422) rolls the claim back with everything else."""
+        released). Any refusal (404, 402, 422) rolls the claim back with everything else; contention
+        (a deadlock, a Galera certification conflict) runs the transaction again, as the ledger does."""
         try:
-            return self._prepare(user_id, session_id, content, key, print_, claim=key is not None)
+            return retrying(lambda: self._prepare(user_id, session_id, content, key, print_, claim=key is not None))
         except _KeyTaken:
             pass
         assert key is not None
@@ -211,7 +212,7 @@ class ChatUseCases:
         if replayed is not None:
             return replayed
         try:  # the stale claim is ours now (committed): a refusal must release it
-            return self._prepare(user_id, session_id, content, key, print_, claim=False)
+            return retrying(lambda: self._prepare(user_id, session_id, content, key, print_, claim=False))
         except BaseException:
             self._release_claim(key)
             raise
