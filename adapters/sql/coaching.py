@@ -105,6 +105,15 @@ RECENT_TURNS = Precompiled(
 )  # fmt: skip
 
 
+# A chat message's writes, built once: each call only binds values (no statement built per call).
+INSERT_CLAIM = insert(coaching_claims)
+INSERT_MESSAGES = insert(coaching_messages)
+UPDATE_SESSION = (
+    update(coaching_sessions).where(_S.id == bindparam("session_id"))
+    .values({c: bindparam(c.name) for c in coaching_sessions.c if c.name != "id"})
+)  # fmt: skip
+
+
 def _session_at(row: Any, i: int = 0) -> ChatSession:
     """A session from a driver row (naive datetimes on MySQL/MariaDB) or a Core row, from column i."""
     return ChatSession(row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], aware_utc(row[i + 5]),
@@ -229,8 +238,9 @@ class SqlCoachingRepository:
         return (_session_at(row), _workspace_at(row, len(SESSION_COLUMNS))) if row is not None else None
 
     def update_session(self, session: ChatSession) -> None:
-        t = coaching_sessions
-        self._db.execute(update(t).where(t.c.id == session.id).values(_row(session)))
+        values = _row(session)
+        values["session_id"] = values.pop("id")
+        self._db.execute(UPDATE_SESSION, values)
 
     def delete_session(self, session_id: str) -> None:
         self._db.execute(delete(coaching_messages).where(coaching_messages.c.session_id == session_id))
@@ -252,7 +262,7 @@ class SqlCoachingRepository:
     def add_messages(self, messages: Sequence[Message]) -> None:
         """One INSERT with a row per message (the driver sends an executemany of one statement as
         one multi-row INSERT on MySQL/MariaDB): an exchange is stored in one round trip."""
-        self._db.execute(insert(coaching_messages), [_row(m) for m in messages])
+        self._db.execute(INSERT_MESSAGES, [_row(m) for m in messages])
 
     def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
         t = coaching_messages
@@ -317,7 +327,7 @@ class SqlCoachingRepository:
 
     # claims
     def add_claim(self, claim: Claim) -> None:
-        self._db.execute(insert(coaching_claims).values(asdict(claim)))
+        self._db.execute(INSERT_CLAIM, asdict(claim))
 
     def get_claim(self, idempotency_key: str) -> Claim | None:
         row = self._one(select(coaching_claims).where(coaching_claims.c.idempotency_key == idempotency_key))
