@@ -4,10 +4,11 @@ Timers wrap the use case's phases in the server process and record, for each cha
 the time spent in each phase, exclusive of the phases nested inside it:
 - auth:     resolving the caller (access token or API key);
 - balance:  the ledger's balance read (what the user can afford, before the hold);
-- ledger:   the ledger's hold and capture (and void, on failure);
-- context:  preparing the message (session, workspace, goals, todos and history reads, pricing,
-            the cap) and building the prompt (system prompt, messages, token estimate);
-- storage:  storing both messages, the idempotency replay read, marking the answer settled;
+- ledger:   the ledger's hold and capture (and void, on failure), run inside the chat's own
+            transactions (`hold_within`, `capture_within`);
+- context:  transaction 1 (the key's claim, the session, workspace, goals, todos and history reads,
+            pricing, the cap, its COMMIT) and building the prompt (system prompt, messages, tokens);
+- storage:  transaction 3 (the session's lock, both messages, its COMMIT), the idempotency replay read;
 - model:    the coach model (the scripted coach: the model's own time, excluded from the target);
 - http:     everything else inside the app: Flask, routing, schemas, JSON, error handling.
 Each phase gets its wall time and the worker thread's CPU time (`time.thread_time`): on a shared
@@ -24,7 +25,7 @@ from typing import Any
 import wsgi
 from bench.timers import Recorder, instrument, listen_sql
 from domain.coaching import prompts
-from domain.coaching.services import chat
+from domain.coaching.services import chat, settlement
 from domain.identity.services import IdentityService
 from domain.ledger.services import Ledger
 
@@ -33,15 +34,16 @@ def instrument_all(container: Any) -> None:
     for name in ("authenticate_access_token", "authenticate_api_key"):
         instrument(IdentityService, name, "auth")
     instrument(Ledger, "balance", "balance")
-    for name in ("hold", "capture", "void"):
+    for name in ("hold", "capture", "void", "hold_within", "capture_within"):
         instrument(Ledger, name, "ledger")
     uses = chat.ChatUseCases
     instrument(uses, "_prepare", "context")
     for name in ("system_prompt", "chat_messages", "prompt_tokens"):
         if getattr(chat, name, None) is getattr(prompts, name, object()):
             instrument(chat, name, "context")
-    for name in ("_store", "_replay_exchange", "_capture"):
-        instrument(uses, name, "storage")
+    instrument(uses, "_store", "storage")
+    for name in ("replay", "capture"):
+        instrument(settlement.AnswerSettlement, name, "storage")
     model = type(container.coach_model)
     for name in ("reply", "stream"):
         instrument(model, name, "model")

@@ -7,13 +7,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from adapters.memory.store import MemoryStore
-from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import (
+    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
+    Workspace,
+)  # fmt: skip
 from domain.shared.errors import DuplicateRecord, NotFound
 
 T = TypeVar("T")
 WORKSPACES, GOALS, TODOS = "coaching_workspaces", "coaching_goals", "coaching_todos"
 SESSIONS, MESSAGES, TASKS = "coaching_sessions", "coaching_messages", "coaching_tasks"
 CLAIMS = "coaching_claims"
+OPEN_TODOS = (TodoStatus.OPEN, TodoStatus.IN_PROGRESS)
 
 
 def _newest_first(rows: Iterable[T], keep: Callable[[T], bool], limit: int, before: str | None) -> list[T]:
@@ -135,6 +139,11 @@ class InMemoryCoachingRepository:
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
         return self.get_session(session_id)  # the unit of work already serialises writers
 
+    def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
+        session = self.get_session(session_id)
+        workspace = self.get_workspace(session.workspace_id) if session is not None else None
+        return (session, workspace) if session is not None and workspace is not None else None
+
     def update_session(self, session: ChatSession) -> None:
         self._update(SESSIONS, session)
 
@@ -160,6 +169,10 @@ class InMemoryCoachingRepository:
                 raise DuplicateRecord("The record already exists.")
         self._add(MESSAGES, message)
 
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        for message in messages:  # the unit of work rolls back the first if the second is refused
+            self.add_message(message)
+
     def _messages(self, session_id: str) -> list[Message]:
         rows = [replace(m) for m in self._t(MESSAGES).values() if m.session_id == session_id]
         return sorted(rows, key=lambda m: m.seq)
@@ -169,6 +182,20 @@ class InMemoryCoachingRepository:
 
     def recent_messages(self, session_id: str, limit: int) -> list[Message]:
         return self._messages(session_id)[-limit:] if limit > 0 else []
+
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+        return [Turn(m.role, m.content) for m in self.recent_messages(session_id, limit)]
+
+    def context_goals(self, workspace_id: str, limit: int) -> list[GoalBrief]:
+        return [
+            GoalBrief(g.id, g.title, g.progress, g.created_at, g.specific, g.measurable, g.target_value, g.achievable,
+                      g.relevant, g.due_date)
+            for g in self.list_goals(workspace_id, limit=limit, before=None, status=GoalStatus.ACTIVE)
+        ]  # fmt: skip
+
+    def context_todos(self, workspace_id: str, limit: int) -> list[TodoBrief]:
+        todos = self.list_todos(workspace_id, limit=limit, before=None, statuses=OPEN_TODOS)
+        return [TodoBrief(t.id, t.title, t.status, t.created_at, t.goal_id, t.due_date) for t in todos]
 
     def get_message_by_key(self, idempotency_key: str) -> Message | None:
         found = next((m for m in self._t(MESSAGES).values() if m.idempotency_key == idempotency_key), None)

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql import Select
 
+from adapters.sql.db import Db, Precompiled, aware_utc
 from adapters.sql.tables import (
     coaching_claims,
     coaching_goals,
@@ -21,10 +22,11 @@ from adapters.sql.tables import (
     coaching_todos,
     coaching_workspaces,
 )
-from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import (
+    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
+    Workspace,
+)  # fmt: skip
 
-if TYPE_CHECKING:  # the unit of work imports this module
-    from adapters.sql.db import Db
 
 
 # --- mapping ---------------------------------------------------------------------------------
@@ -71,6 +73,57 @@ def _newest_first(query: Select[Any], table: Table, limit: int, before: str | No
     if before is not None:
         query = query.where(table.c.id < before)
     return query.order_by(table.c.id.desc()).limit(limit)
+
+
+# --- a chat message's hot reads (issue 25): only the columns used, compiled once ------------------
+_G, _T, _M, _S, _W = coaching_goals.c, coaching_todos.c, coaching_messages.c, coaching_sessions.c, coaching_workspaces.c
+SESSION_COLUMNS = (_S.id, _S.workspace_id, _S.owner_id, _S.title, _S.coach, _S.created_at, _S.updated_at,
+                   _S.message_count)  # fmt: skip
+WORKSPACE_COLUMNS = (_W.id, _W.owner_id, _W.name, _W.created_at, _W.updated_at, _W.industry, _W.description,
+                     _W.monthly_credit_limit)  # fmt: skip
+SESSION_WITH_WORKSPACE = Precompiled(
+    select(*SESSION_COLUMNS, *WORKSPACE_COLUMNS)
+    .select_from(coaching_sessions.join(coaching_workspaces, _W.id == _S.workspace_id))
+    .where(_S.id == bindparam("session_id"))
+)
+SESSION_FOR_UPDATE = Precompiled(select(*SESSION_COLUMNS).where(_S.id == bindparam("session_id")).with_for_update())
+CONTEXT_GOALS = Precompiled(
+    select(_G.id, _G.title, _G.progress, _G.created_at, _G.specific, _G.measurable, _G.target_value, _G.achievable,
+           _G.relevant, _G.due_date)
+    .where(_G.workspace_id == bindparam("workspace_id"), _G.status == GoalStatus.ACTIVE.value)
+    .order_by(_G.id.desc()).limit(bindparam("limit"))
+)  # fmt: skip
+CONTEXT_TODOS = Precompiled(
+    select(_T.id, _T.title, _T.status, _T.created_at, _T.goal_id, _T.due_date)
+    .where(_T.workspace_id == bindparam("workspace_id"),
+           or_(_T.status == TodoStatus.OPEN.value, _T.status == TodoStatus.IN_PROGRESS.value))
+    .order_by(_T.id.desc()).limit(bindparam("limit"))
+)  # fmt: skip
+RECENT_TURNS = Precompiled(
+    select(_M.role, _M.content).where(_M.session_id == bindparam("session_id"))
+    .order_by(_M.seq.desc()).limit(bindparam("limit"))
+)  # fmt: skip
+
+
+# A chat message's writes, built once: each call only binds values (no statement built per call).
+INSERT_CLAIM = insert(coaching_claims)
+INSERT_MESSAGES = insert(coaching_messages)
+UPDATE_SESSION = (
+    update(coaching_sessions).where(_S.id == bindparam("session_id"))
+    .values({c: bindparam(c.name) for c in coaching_sessions.c if c.name != "id"})
+)  # fmt: skip
+
+
+def _session_at(row: Any, i: int = 0) -> ChatSession:
+    """A session from a driver row (naive datetimes on MySQL/MariaDB) or a Core row, from column i."""
+    return ChatSession(row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], aware_utc(row[i + 5]),
+                       aware_utc(row[i + 6]), int(row[i + 7]))  # fmt: skip
+
+
+def _workspace_at(row: Any, i: int) -> Workspace:
+    limit = row[i + 7]
+    return Workspace(row[i], row[i + 1], row[i + 2], aware_utc(row[i + 3]), aware_utc(row[i + 4]), row[i + 5],
+                     row[i + 6], int(limit) if limit is not None else None)  # fmt: skip
 
 
 # --- the repository --------------------------------------------------------------------------
@@ -177,13 +230,17 @@ class SqlCoachingRepository:
         return _session(row) if row is not None else None
 
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
-        query = select(coaching_sessions).where(coaching_sessions.c.id == session_id).with_for_update()
-        row = self._one(query)
-        return _session(row) if row is not None else None
+        row = self._db.execute_precompiled(SESSION_FOR_UPDATE, {"session_id": session_id}).first()
+        return _session_at(row) if row is not None else None
+
+    def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
+        row = self._db.execute_precompiled(SESSION_WITH_WORKSPACE, {"session_id": session_id}).first()
+        return (_session_at(row), _workspace_at(row, len(SESSION_COLUMNS))) if row is not None else None
 
     def update_session(self, session: ChatSession) -> None:
-        t = coaching_sessions
-        self._db.execute(update(t).where(t.c.id == session.id).values(_row(session)))
+        values = _row(session)
+        values["session_id"] = values.pop("id")
+        self._db.execute(UPDATE_SESSION, values)
 
     def delete_session(self, session_id: str) -> None:
         self._db.execute(delete(coaching_messages).where(coaching_messages.c.session_id == session_id))
@@ -202,6 +259,11 @@ class SqlCoachingRepository:
     def add_message(self, message: Message) -> None:
         self._db.execute(insert(coaching_messages).values(_row(message)))
 
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        """One INSERT with a row per message (the driver sends an executemany of one statement as
+        one multi-row INSERT on MySQL/MariaDB): an exchange is stored in one round trip."""
+        self._db.execute(INSERT_MESSAGES, [_row(m) for m in messages])
+
     def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
         t = coaching_messages
         query = select(t).where(t.c.session_id == session_id)
@@ -213,6 +275,20 @@ class SqlCoachingRepository:
         t = coaching_messages
         query = select(t).where(t.c.session_id == session_id).order_by(t.c.seq.desc()).limit(limit)
         return [_message(r) for r in reversed(self._all(query))]
+
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+        rows: list[Any] = list(self._db.execute_precompiled(RECENT_TURNS, {"session_id": session_id, "limit": limit}))
+        return [Turn(r[0], r[1]) for r in reversed(rows)]
+
+    def context_goals(self, workspace_id: str, limit: int) -> list[GoalBrief]:
+        params = {"workspace_id": workspace_id, "limit": limit}
+        rows: list[Any] = list(self._db.execute_precompiled(CONTEXT_GOALS, params))
+        return [GoalBrief(r[0], r[1], int(r[2]), aware_utc(r[3]), r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
+
+    def context_todos(self, workspace_id: str, limit: int) -> list[TodoBrief]:
+        params = {"workspace_id": workspace_id, "limit": limit}
+        rows: list[Any] = list(self._db.execute_precompiled(CONTEXT_TODOS, params))
+        return [TodoBrief(r[0], r[1], TodoStatus(r[2]), aware_utc(r[3]), r[4], r[5]) for r in rows]
 
     def get_message_by_key(self, idempotency_key: str) -> Message | None:
         row = self._one(select(coaching_messages).where(coaching_messages.c.idempotency_key == idempotency_key))
@@ -251,7 +327,7 @@ class SqlCoachingRepository:
 
     # claims
     def add_claim(self, claim: Claim) -> None:
-        self._db.execute(insert(coaching_claims).values(asdict(claim)))
+        self._db.execute(INSERT_CLAIM, asdict(claim))
 
     def get_claim(self, idempotency_key: str) -> Claim | None:
         row = self._one(select(coaching_claims).where(coaching_claims.c.idempotency_key == idempotency_key))

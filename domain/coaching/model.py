@@ -95,6 +95,42 @@ class Todo:
     due_date: date | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GoalBrief:
+    """What a prompt shows of an active goal: the context read fetches only these columns."""
+
+    id: str
+    title: str
+    progress: int
+    created_at: datetime
+    specific: str | None = None
+    measurable: str | None = None
+    target_value: str | None = None
+    achievable: str | None = None
+    relevant: str | None = None
+    due_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TodoBrief:
+    """What a prompt shows of an open todo."""
+
+    id: str
+    title: str
+    status: TodoStatus
+    created_at: datetime
+    goal_id: str | None = None
+    due_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of the history as the model is sent it."""
+
+    role: str
+    content: str
+
+
 @dataclass(slots=True)
 class ChatSession:
     id: str
@@ -109,8 +145,9 @@ class ChatSession:
 
 @dataclass(slots=True)
 class Message:
-    """One stored message. The assistant's carries the usage and what it cost; its `settled` is
-    False between storing it and capturing its hold (the settle sweep finishes a crash there)."""
+    """One stored message. The assistant's carries the usage and what it cost. It is stored and
+    charged in one transaction (settled); `settled=False` marks an answer an earlier release stored
+    before capturing its hold, which the settle sweep (or a deletion) still captures."""
 
     id: str
     session_id: str

@@ -9,7 +9,11 @@ from typing import Protocol
 from domain.coaching.members import Invitation, Membership, MemberView
 from domain.coaching.model import Role
 from domain.ledger.budgets import BudgetRepository
-from domain.coaching.model import Claim, ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.ledger.ports import LedgerRepository
+from domain.coaching.model import (
+    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
+    Workspace,
+)  # fmt: skip
 from domain.shared.uow import UnitOfWork
 
 
@@ -89,6 +93,8 @@ class CoachingRepository(Protocol):
     def get_session(self, session_id: str) -> ChatSession | None: ...
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
         """Locks the session row until the unit of work ends (messages take their seq from it)."""
+    def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
+        """The session and its workspace in one read (a chat message's first check)."""
     def update_session(self, session: ChatSession) -> None: ...
     def delete_session(self, session_id: str) -> None:
         """The session and its messages."""
@@ -98,10 +104,18 @@ class CoachingRepository(Protocol):
 
     def add_message(self, message: Message) -> None:
         """Raises DuplicateRecord when a user message's idempotency_key is already stored."""
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        """`add_message` for each, in order (an exchange: one round trip on SQL)."""
     def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
         """Oldest first (seq ascending), seq > after_seq."""
     def recent_messages(self, session_id: str, limit: int) -> list[Message]:
         """The newest `limit` messages, oldest first."""
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+        """The newest `limit` messages' role and content (all a prompt needs), oldest first."""
+    def context_goals(self, workspace_id: str, limit: int) -> list[GoalBrief]:
+        """The newest `limit` active goals (id descending), only the columns a prompt shows."""
+    def context_todos(self, workspace_id: str, limit: int) -> list[TodoBrief]:
+        """The newest `limit` open or in-progress todos (id descending), only the columns a prompt shows."""
     def get_message_by_key(self, idempotency_key: str) -> Message | None: ...
     def get_message_by_seq(self, session_id: str, seq: int) -> Message | None: ...
     def unsettled_messages(self, created_before: datetime, limit: int) -> list[Message]: ...
@@ -164,8 +178,13 @@ class TeamsRepository(Protocol):
 
 
 class CoachingUnitOfWork(UnitOfWork, Protocol):
+    """Coaching's storage and the ledger's, in one transaction: a chat message's checks and hold
+    commit together, and so do its answer and its charge (CreditHolds.hold_within/capture_within)."""
+
     @property
     def coaching(self) -> CoachingRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
     @property
     def teams(self) -> TeamsRepository: ...
     @property

@@ -16,8 +16,10 @@ todos are listed (soonest due first), so a huge workspace cannot blow up every p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from typing import Protocol
 
-from domain.coaching.model import HISTORY_MAX, Coach, Goal, Message, Todo, Workspace
+from domain.coaching.model import HISTORY_MAX, Coach, TodoStatus, Workspace
 from domain.coaching.ports import ChatMessage
 from domain.coaching.tokens import estimate_tokens
 
@@ -39,11 +41,52 @@ TASK_INSTRUCTIONS = {
 }
 
 
+class PromptGoal(Protocol):
+    """What the context block reads of a goal (a `Goal`, or the `GoalBrief` the chat's context read returns)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def progress(self) -> int: ...
+    @property
+    def specific(self) -> str | None: ...
+    @property
+    def measurable(self) -> str | None: ...
+    @property
+    def target_value(self) -> str | None: ...
+    @property
+    def achievable(self) -> str | None: ...
+    @property
+    def relevant(self) -> str | None: ...
+    @property
+    def due_date(self) -> date | None: ...
+
+
+class PromptTodo(Protocol):
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> TodoStatus: ...
+    @property
+    def goal_id(self) -> str | None: ...
+    @property
+    def due_date(self) -> date | None: ...
+
+
+class PromptTurn(Protocol):
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+
+
 def _due(value: object) -> str:
     return f", due {value}" if value else ""
 
 
-def context_block(workspace: Workspace, goals: Sequence[Goal], todos: Sequence[Todo]) -> str:
+def context_block(workspace: Workspace, goals: Sequence[PromptGoal], todos: Sequence[PromptTodo]) -> str:
     lines = [f"Workspace: {workspace.name}" + (f" ({workspace.industry})" if workspace.industry else "")]
     if workspace.description:
         lines.append(workspace.description)
@@ -70,11 +113,11 @@ def context_block(workspace: Workspace, goals: Sequence[Goal], todos: Sequence[T
     return "\n".join(lines)
 
 
-def system_prompt(coach: Coach, workspace: Workspace, goals: Sequence[Goal], todos: Sequence[Todo]) -> str:
+def system_prompt(coach: Coach, workspace: Workspace, goals: Sequence[PromptGoal], todos: Sequence[PromptTodo]) -> str:
     return f"{coach.system_prompt.strip()}\n\n{context_block(workspace, goals, todos)}"
 
 
-def chat_messages(system: str, history: Sequence[Message], content: str) -> list[ChatMessage]:
+def chat_messages(system: str, history: Sequence[PromptTurn], content: str) -> list[ChatMessage]:
     """System prompt, the newest HISTORY_MAX stored messages (oldest first), then the new one."""
     recent = list(history)[-HISTORY_MAX:]
     return [

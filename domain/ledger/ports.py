@@ -5,11 +5,12 @@ itself, by the unit of work's next read, or by its commit: a store may send writ
 COMMIT. Either way nothing of the unit of work is committed."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.ledger.budgets import BudgetRepository, BudgetScope
+from domain.ledger.errors import InsufficientCredits
 from domain.ledger.results import BalanceView, Movement
 from domain.ledger.model import (
     Account,
@@ -111,6 +112,16 @@ class CreditHolds(Protocol):
 
     def balance(self, account_id: str) -> BalanceView: ...
 
+    # The same two verbs inside the caller's unit of work, for a use case whose own records must
+    # commit with the credits (coaching: a message's checks and its hold; its answer and its charge).
+    # The caller commits; a domain error leaves the unit of work unfit to commit (roll it back).
+    def hold_within(self, uow: LedgerUnitOfWork, account_id: str, *, amount: int, idempotency_key: str,
+                    ttl_seconds: int | None = None, feature_key: str | None = None, reference: str | None = None,
+                    budget: BudgetScope | None = None,
+                    shrink: Callable[[InsufficientCredits], int] | None = None) -> Movement: ...  # fmt: skip
+
+    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
+                       idempotency_key: str) -> Movement: ...  # fmt: skip
 
 # --- what other areas may ask of the ledger (issue 26 §3) -------------------------------------
 # Each area receives the narrowest of these it needs, never the concrete `Ledger`, so a test can

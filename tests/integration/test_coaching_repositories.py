@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from adapters.queue.recording import RecordingJobQueue
-from domain.coaching.model import ChatSession, Goal, GoalStatus, Message, Task, TaskStatus, Todo, TodoStatus, Workspace
+from domain.coaching.model import (
+    ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn, Workspace,
+)  # fmt: skip
 from domain.shared.errors import DuplicateRecord
 from entrypoints.bootstrap import Container
 from tests.fixtures.llm import FakeCoach
@@ -69,6 +71,8 @@ def test_every_entity_survives_the_round_trip_field_for_field(container: Contain
         assert repo.get_todo(rows["todo"].id) == rows["todo"]
         assert repo.get_session(rows["session"].id) == rows["session"]
         assert repo.get_session_for_update(rows["session"].id) == rows["session"]
+        assert repo.get_session_with_workspace(rows["session"].id) == (rows["session"], rows["ws"])
+        assert repo.get_session_with_workspace(unique("chs")) is None
         assert repo.list_messages(rows["session"].id, limit=10, after_seq=None) == [rows["ask"], rows["answer"]]
         assert repo.get_message_by_key(rows["ask"].idempotency_key) == rows["ask"]
         assert repo.get_message_by_seq(rows["session"].id, 2) == rows["answer"]
@@ -99,6 +103,23 @@ def test_a_second_message_with_the_same_key_or_seq_is_a_duplicate(container: Con
         uow.coaching.add_task(replace(rows["task"], id=unique("tsk")))
 
 
+def test_an_exchange_is_stored_by_one_call_and_a_clash_refuses_it(container: Container) -> None:
+    rows = seeded(container)
+    session = rows["session"].id
+    pair = [replace(rows["ask"], id=unique("msg"), seq=3, idempotency_key=unique("k").ljust(64, "0")),
+            replace(rows["answer"], id=unique("msg"), seq=4, settled=True)]  # fmt: skip
+    with container.uow() as uow:
+        uow.coaching.add_messages(pair)
+        uow.commit()
+    with container.uow() as uow:
+        assert uow.coaching.list_messages(session, limit=10, after_seq=2) == pair
+    clash = [replace(pair[0], id=unique("msg"), seq=5, idempotency_key=None), replace(pair[1], id=unique("msg"))]
+    with container.uow() as uow, pytest.raises(DuplicateRecord):
+        uow.coaching.add_messages(clash)  # the second has seq 4 again
+    with container.uow() as uow:
+        assert uow.coaching.list_messages(session, limit=10, after_seq=2) == pair
+
+
 def test_lists_are_newest_first_pages_with_filters(container: Container) -> None:
     rows = seeded(container)
     ws = rows["ws"].id
@@ -124,6 +145,30 @@ def test_lists_are_newest_first_pages_with_filters(container: Container) -> None
             rows["task"].id
         ]
         assert repo.recent_messages(rows["session"].id, 1) == [rows["answer"]]
+
+
+def test_the_prompt_context_reads_give_exactly_what_the_prompt_shows(container: Container) -> None:
+    rows = seeded(container)
+    ws, goal, todo = rows["ws"].id, rows["goal"], rows["todo"]
+    extra = [
+        replace(goal, id=unique("gol"), status=GoalStatus.DONE),  # not active: left out
+        replace(todo, id=unique("tdo"), status=TodoStatus.DONE),  # done: left out
+        replace(todo, id=unique("tdo"), status=TodoStatus.OPEN, goal_id=None, due_date=None, title="Call"),
+    ]
+    with container.uow() as uow:
+        uow.coaching.add_goal(extra[0])
+        uow.coaching.add_todo(extra[1])
+        uow.coaching.add_todo(extra[2])
+        uow.commit()
+    with container.uow() as uow:
+        repo = uow.coaching
+        assert repo.context_goals(ws, 10) == [GoalBrief(goal.id, "Ship", 40, NOW, "s", "m", "10", "a", "r",
+                                                        date(2026, 3, 1))]  # fmt: skip
+        briefs = [TodoBrief(t.id, t.title, t.status, NOW, t.goal_id, t.due_date) for t in (todo, extra[2])]
+        assert repo.context_todos(ws, 10) == sorted(briefs, key=lambda t: t.id, reverse=True)
+        assert len(repo.context_todos(ws, 1)) == 1
+        assert repo.recent_turns(rows["session"].id, 10) == [Turn("user", "Hi"), Turn("assistant", "Hello")]
+        assert repo.recent_turns(rows["session"].id, 1) == [Turn("assistant", "Hello")]
 
 
 def test_the_sweeps_find_unsettled_answers_and_stuck_tasks(container: Container) -> None:

@@ -18,35 +18,51 @@ import pytest
 from domain.coaching.errors import RequestInProgress, WorkspaceNotFound
 from domain.coaching.model import Claim, TaskStatus
 from domain.coaching.services import Coaching
-from domain.coaching.services.base import request_key
-from domain.ledger.ports import CreditHolds
+from domain.shared.idempotency import request_key
+from domain.ledger.ports import LedgerUnitOfWork
+from domain.ledger.services import Ledger
 from domain.ledger.results import BalanceView, Movement
 from domain.shared.clock import ManualClock
+from domain.ledger.errors import SweepIncomplete
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, Unavailable
 from entrypoints.bootstrap import Container
 from tests.fixtures.llm import FakeCoach
 from tests.fixtures.settings import T0, unique
+from tests.fixtures.coaching import store_uncaptured
 
 FUNDS = 10_000
 
 
 class FlakyHolds:
     """A CreditHolds in front of the real ledger whose next `failing` captures fail: with
-    Unavailable (the database gone) or RuntimeError (the process dying between store and capture)."""
+    Unavailable (the database gone) or RuntimeError (the process dying while capturing). A chat
+    answer is captured by `capture_within`, in the transaction that stores it: a failing capture
+    rolls the storing back with it (the request then retries that transaction, or voids)."""
 
-    def __init__(self, inner: CreditHolds) -> None:
+    def __init__(self, inner: Ledger) -> None:
         self.inner = inner
         self.failing = 0
         self.error: type[Exception] = Unavailable
 
-    def hold(self, account_id: str, **kwargs: Any) -> Movement:
-        return self.inner.hold(account_id, **kwargs)
-
-    def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement:
+    def _fail(self) -> None:
         if self.failing:
             self.failing -= 1
             raise self.error("The database is unreachable.")
+
+    def hold(self, account_id: str, **kwargs: Any) -> Movement:
+        return self.inner.hold(account_id, **kwargs)
+
+    def hold_within(self, uow: LedgerUnitOfWork, account_id: str, **kwargs: Any) -> Movement:
+        return self.inner.hold_within(uow, account_id, **kwargs)
+
+    def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement:
+        self._fail()
         return self.inner.capture(account_id, hold_id, amount=amount, idempotency_key=idempotency_key)
+
+    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
+                       idempotency_key: str) -> Movement:  # fmt: skip
+        self._fail()
+        return self.inner.capture_within(uow, account_id, hold_id, amount=amount, idempotency_key=idempotency_key)
 
     def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement:
         return self.inner.void(account_id, hold_id, idempotency_key=idempotency_key)
@@ -95,18 +111,30 @@ def test_a_capture_that_fails_once_is_retried_within_the_request(saga: Saga) -> 
     assert saga.charges() == [exchange.credits_charged] and saga.held() == 0
 
 
-def test_a_capture_that_keeps_failing_answers_201_with_the_true_charge_which_the_sweep_takes(saga: Saga) -> None:
-    saga.holds.failing = 10
+def test_a_capture_that_keeps_failing_stores_nothing_and_answers_503_with_nothing_charged(saga: Saga) -> None:
+    saga.holds.failing = 10  # storing and capturing are one transaction: it fails as a whole, every try
 
-    exchange = saga.coaching.send_message(saga.user, saga.session.id, "Plan my week")
+    with pytest.raises(Unavailable):
+        saga.coaching.send_message(saga.user, saga.session.id, "Plan my week")
 
-    assert exchange.credits_charged > 0 and exchange.assistant_message.settled is False
-    assert exchange.balance.balance == saga.granted - exchange.credits_charged  # what it will be
-    assert saga.charges() == []  # not yet: the sweep captures it after its grace
-    saga.holds.failing = 0
-    saga.clock.advance(seconds=saga.coaching.config.settle_grace + 1)
+    assert saga.charges() == [] and saga.held() == 0
+    assert saga.coaching.get_session(saga.user, saga.session.id).messages.items == []
+
+
+def test_an_answer_stored_without_its_capture_is_charged_by_the_sweep_after_its_grace(saga: Saga) -> None:
+    stored = store_uncaptured(saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9,
+                              at=saga.clock.now())  # fmt: skip
+    saga.clock.advance(seconds=saga.coaching.config.settle_grace - 1)
+    saga.coaching.sweep()
+    assert saga.charges() == []  # within its grace: left alone
+    saga.clock.advance(seconds=2)
+    saga.holds.failing = 3  # the sweep finds the ledger gone on each of its tries: the next sweep takes it
+    with pytest.raises(SweepIncomplete):
+        saga.coaching.sweep()
+    assert saga.charges() == [] and saga.held() > 0
+
     assert saga.coaching.sweep().settled_messages >= 1  # other tests' leftovers may share the database
-    assert saga.charges() == [exchange.credits_charged] and saga.held() == 0
+    assert saga.charges() == [stored.credits_charged] and saga.held() == 0
     assert saga.coaching.get_session(saga.user, saga.session.id).messages.items[1].settled is True
 
 
@@ -126,9 +154,8 @@ def test_the_hold_outlives_the_settlement_window() -> None:
 
 # --- deleting with unsettled answers, running tasks, or a message in flight ----------------------------
 def test_deleting_a_session_with_an_uncaptured_answer_charges_it_first(saga: Saga) -> None:
-    saga.holds.failing, saga.holds.error = 1, RuntimeError
-    with pytest.raises(RuntimeError):  # the process "dies" between storing and capturing
-        saga.coaching.send_message(saga.user, saga.session.id, "Plan my week")
+    store_uncaptured(saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9,
+                     at=saga.clock.now())  # fmt: skip
     assert saga.charges() == [] and saga.held() > 0
 
     saga.coaching.delete_session(saga.user, saga.session.id)
@@ -139,9 +166,8 @@ def test_deleting_a_session_with_an_uncaptured_answer_charges_it_first(saga: Sag
 
 
 def test_deleting_a_workspace_settles_answers_and_tasks_and_releases_running_ones(saga: Saga) -> None:
-    saga.holds.failing, saga.holds.error = 1, RuntimeError
-    with pytest.raises(RuntimeError):
-        saga.coaching.send_message(saga.user, saga.session.id, "Plan my week")
+    store_uncaptured(saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9,
+                     at=saga.clock.now())  # fmt: skip
     queued = saga.coaching.create_task(saga.user, type="strategy", workspace_id=saga.workspace.id, input={})
     assert saga.coaching.get_task(saga.user, queued.id).status in (TaskStatus.QUEUED, TaskStatus.SUCCEEDED)
 
@@ -192,9 +218,7 @@ def test_a_hold_trimmed_by_grant_expiry_charges_what_is_left_and_the_message_say
     ledger.grant(saga.user, source="promo", amount=40, idempotency_key=unique("short"),
                  expires_at=T0 + timedelta(seconds=30))  # fmt: skip
     saga.granted = 40
-    saga.holds.failing, saga.holds.error = 1, RuntimeError
-    with pytest.raises(RuntimeError):
-        saga.coaching.send_message(saga.user, saga.session.id, "Plan my week")
+    store_uncaptured(saga.container.uow, ledger, saga.user, saga.session.id, price=40, at=clock.now())
     priced = saga.coaching.get_session(saga.user, saga.session.id).messages.items[1].credits_charged
     assert priced > 0
     clock.advance(seconds=31)
@@ -283,7 +307,7 @@ def test_parallel_requests_with_one_key_call_the_model_once_on_mariadb(saga: Sag
 
 
 def _print(saga: Saga, content: str) -> str:
-    from domain.coaching.services.base import fingerprint
+    from domain.shared.idempotency import fingerprint
 
     return fingerprint({"session": saga.session.id, "content": content})
 

@@ -104,7 +104,7 @@ def test_a_task_stuck_running_is_failed_by_the_periodic_sweep_and_released(
 ) -> None:
     user, task_id = a_task(container)
     redis.flushdb()  # its job is lost...
-    container.coaching._start(task_id)  # ...after a worker took it and died
+    container.coaching.tasks.start(task_id)  # ...after a worker took it and died
     clock.advance(seconds=container.settings.task_timeout + 1)
     container.queue.enqueue(Job("coaching.sweep", job_id="sweep-1"))  # what `houston cron` enqueues each minute
     work(redis)

@@ -22,6 +22,7 @@ from domain.shared.errors import IdempotencyConflict, InvalidInput
 from domain.shared.ids import SequentialIds
 from entrypoints.coaches import load_coaches
 from entrypoints.config import Settings
+from tests.fixtures.coaching import store_uncaptured
 from tests.fixtures.ledger import CrashingCaptureLedger
 from tests.fixtures.llm import FakeCoach
 from tests.fixtures.settings import T0
@@ -41,8 +42,9 @@ class World:
         ids = SequentialIds()
         self.ledger = CrashingCaptureLedger(uow=self.uow, clock=self.clock, ids=ids, prices=PRICES)
         self.model = FakeCoach()
+        self.coaching_uow: Any = self.uow  # the use cases' unit-of-work factory; a test may wrap it
         self.coaching = Coaching(
-            uow=self.uow, ledger=self.ledger, model=self.model, coaches=load_coaches(Settings().coaches_file),
+            uow=lambda: self.coaching_uow(), ledger=self.ledger, model=self.model, coaches=load_coaches(Settings().coaches_file),
             clock=self.clock, ids=ids, config=CoachingConfig(prices=PRICES, **config),
         )  # fmt: skip
         for user in (ADA, BOB):
@@ -217,19 +219,110 @@ def test_at_most_200_messages_of_history_reach_the_model_older_ones_are_dropped(
     assert sent[-1].content == "And now?"
 
 
-def test_a_crash_between_storing_and_capturing_is_settled_by_the_sweep(world: World) -> None:
+def test_a_crash_while_capturing_stores_nothing_the_answer_is_never_stored_unsettled(world: World) -> None:
     session = world.session()
-    world.ledger.crash_next_capture = True
+    world.ledger.crash_next_capture = True  # inside the transaction that stores the answer
     with pytest.raises(RuntimeError):
         world.coaching.send_message(ADA, session.id, "Hi")
-    stored = world.messages(session.id)[1]
-    assert not stored.settled and world.ledger.balance(ADA).held > 0
+    assert world.messages(session.id) == [] and world.charges() == []
+    assert world.ledger.balance(ADA).held == 0  # the request saw the crash and voided its hold
+
+
+def test_a_process_that_dies_between_holding_and_storing_leaves_a_hold_the_ledger_releases(world: World) -> None:
+    session = world.session()
+    world.ledger.crash_next_capture = world.ledger.crash_next_void = True  # dies before it can void
+    with pytest.raises(RuntimeError):
+        world.coaching.send_message(ADA, session.id, "Hi")
+    assert world.messages(session.id) == [] and world.ledger.balance(ADA).held > 0
+
+    world.clock.advance(seconds=world.coaching.config.chat_hold_ttl + 1)
+    world.ledger.release_expired_holds()
+    assert world.ledger.balance(ADA).held == 0 and world.charges() == []
+
+
+def test_an_answer_stored_without_its_capture_is_settled_by_the_sweep(world: World) -> None:
+    session = world.session()
+    stored = store_uncaptured(world.uow, world.ledger, ADA, session.id, price=7, at=T0)
 
     world.clock.advance(seconds=61)
     assert world.coaching.sweep().settled_messages == 1
     assert world.charges() == [stored.credits_charged] and world.ledger.balance(ADA).held == 0
     assert world.messages(session.id)[1].settled
     assert world.coaching.sweep().settled_messages == 0
+
+
+def test_a_hold_that_expired_while_the_model_ran_stores_the_answer_free_and_once(world: World) -> None:
+    session = world.session()
+    reply = world.model.reply
+
+    def slow_reply(*args: Any) -> Any:
+        world.clock.advance(seconds=world.coaching.config.chat_hold_ttl + 1)  # the model outlives the hold
+        return reply(*args)
+
+    world.model.reply = slow_reply  # type: ignore[method-assign]
+    world.ledger.balance_unavailable = 1  # and the balance read after storing finds the database gone
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi")
+
+    assert [m.role for m in world.messages(session.id)] == ["user", "assistant"]  # stored once, not retried
+    assert exchange.credits_charged == 0 and world.charges() == [] and world.ledger.balance(ADA).held == 0
+    assert exchange.balance.available == 1000
+
+
+def test_a_first_transaction_that_meets_contention_runs_again_and_charges_once(world: World) -> None:
+    session = world.session()
+    world.ledger.contended_holds = 2  # a deadlock (or a Galera conflict) twice: nothing committed
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+
+    assert len(world.holds()) == 1 and world.charges() == [exchange.credits_charged]
+    assert world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1").replayed
+
+
+class CountingUnits:
+    """The world's unit-of-work factory, counting the units opened and the commits."""
+
+    def __init__(self, world: World) -> None:
+        self.real, self.units, self.commits = world.uow, 0, 0
+        world.coaching_uow = self
+
+    def __call__(self) -> Any:
+        unit = self.real()
+        self.units += 1
+        commit = unit.commit
+
+        def counted() -> None:
+            self.commits += 1
+            commit()
+
+        unit.commit = counted
+        return unit
+
+
+def test_a_message_is_two_transactions_around_the_model_call(world: World) -> None:
+    session = world.session()
+    counting = CountingUnits(world)
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+
+    # claim + checks + context + hold; then the model; then store + capture + settle
+    assert (counting.units, counting.commits) == (2, 2)
+    assert exchange.assistant_message.settled and world.charges() == [exchange.credits_charged]
+    assert exchange.balance.balance == 1000 - exchange.credits_charged and exchange.balance.held == 0
+
+
+def test_a_refused_message_leaves_its_key_free_without_a_transaction_to_release_it(world: World) -> None:
+    session = world.session()
+    world.ledger.adjust(ADA, amount=-1000, reason="empty", actor="test", idempotency_key="empty")
+    counting = CountingUnits(world)
+    with pytest.raises(InsufficientCredits):
+        world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+    assert (counting.units, counting.commits) == (1, 0)  # the claim rolled back with the refused hold
+    world.ledger.grant(ADA, source="promo", amount=1000, idempotency_key="refill")
+
+    exchange = world.coaching.send_message(ADA, session.id, "Hi", idempotency_key="k-1")
+
+    assert world.charges() == [exchange.credits_charged] and not exchange.replayed
 
 
 # --- streaming ---------------------------------------------------------------------------------------
@@ -430,7 +523,7 @@ def test_a_finished_task_cannot_be_cancelled(world: World) -> None:
 def test_the_sweep_fails_a_task_stuck_running_and_releases_its_hold(world: World) -> None:
     ws = world.session().workspace_id
     task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
-    world.coaching._start(task.id)  # a worker took it, then died
+    world.coaching.tasks.start(task.id)  # a worker took it, then died
     world.clock.advance(seconds=599)
     assert world.coaching.sweep().failed == 0
     world.clock.advance(seconds=2)
@@ -487,18 +580,19 @@ def test_one_broken_task_does_not_stop_the_sweep_which_then_fails_visibly(world:
     assert world.ledger.balance(ADA).held == 0
 
 
-def test_a_stream_whose_capture_crashes_stores_the_answer_once_for_the_sweep_to_settle(world: World) -> None:
+def test_a_stream_whose_storing_crashes_charges_what_was_sent_once_and_stores_nothing(world: World) -> None:
     session = world.session()
-    world.ledger.crash_next_capture = True
+    world.ledger.crash_next_capture = True  # the transaction storing and capturing dies: neither stands
     stream = world.coaching.stream_message(ADA, session.id, "Go")
     with pytest.raises(RuntimeError):
         list(stream)
-    assert [m.role for m in world.messages(session.id)] == ["user", "assistant"]  # stored once, not twice
-    answer = world.messages(session.id)[1]
-    assert not answer.settled and answer.content == world.model.text
+    assert world.messages(session.id) == []  # not stored, neither once nor twice
+    (hold,) = world.holds()
+    assert hold.status is HoldStatus.CAPTURED  # the text was sent: charged anyway (defect 1)
+    assert world.charges() == [hold.captured] and world.ledger.balance(ADA).held == 0
     world.clock.advance(seconds=61)
     world.coaching.sweep()
-    assert world.charges() == [answer.credits_charged] and world.ledger.balance(ADA).held == 0
+    assert world.charges() == [hold.captured]
 
 
 def test_a_task_whose_capture_crashes_is_charged_once_by_the_sweep(world: World) -> None:

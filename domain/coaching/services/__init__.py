@@ -1,62 +1,196 @@
-"""The coaching use cases, one module per group; `Coaching` is the one object the entrypoints use.
+"""Coaching's use cases, one small class per group, each given its collaborators:
 
-route -> use case: /v1/workspaces, /goals, /todos -> workspaces.py; /v1/chat -> chat.py;
-/v1/tasks -> tasks.py. Shared ports, policy check, pages and keys: base.py.
-"""
+| class               | module            | does                                                         |
+| ------------------- | ----------------- | ------------------------------------------------------------ |
+| `WorkspaceUseCases` | `workspaces.py`   | workspaces, SMART goals, todos                               |
+| `SessionUseCases`   | `sessions.py`     | chat sessions: start, read with their messages, list         |
+| `ChatUseCases`      | `chat.py`         | a message (JSON or streamed) and its charge                  |
+| `AnswerSettlement`  | `settlement.py`   | a stored answer's charge: replays, deleting a session, the answers' sweep |
+| `TaskUseCases`      | `tasks.py`        | AI tasks: ask, run (the worker), cancel, read; the tasks' sweep |
+| `TeamUseCases`      | `teams.py`        | invitations, members, ownership, a workspace's usage         |
+| `Housekeeping`      | `housekeeping.py` | deleting a workspace (its charges settled first), the sweep  |
+
+The policy check, the prompt's context, keyset pages and keys are functions in `base.py`.
+`Coaching` is the facade the composition root builds and entrypoints call: it composes the
+groups and keeps one method per use case (route -> use case: /v1/workspaces, /goals, /todos ->
+workspaces.py; /v1/chat -> sessions.py, chat.py, settlement.py (delete); /v1/tasks -> tasks.py; members and
+invitations -> teams.py)."""
 from __future__ import annotations
 
-from domain.coaching.errors import TaskNotCancellable
-from domain.coaching.model import TaskStatus
-from domain.coaching.policy import Action
-from domain.coaching.services.base import DEFAULT_COACH, CoachingConfig
-from domain.coaching.services.chat import DELETE_ROUNDS
-from domain.shared.errors import Conflict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from domain.coaching.members import MemberView
+from domain.coaching.model import ChatSession, Coach, Goal, Task, TaskStatus, Todo
+from domain.coaching.ports import CoachingUnitOfWork, CoachModel
+from domain.coaching.services.base import DEFAULT_COACH, CoachingConfig, check_catalogue
 from domain.coaching.services.chat import ChatUseCases, Delta, Done, Exchange, Failed, SessionView, StreamEvent
+from domain.coaching.services.housekeeping import Housekeeping
+from domain.coaching.services.sessions import SessionUseCases
+from domain.coaching.services.settlement import AnswerSettlement
 from domain.coaching.services.tasks import RUN_TASK_JOB, SweepResult, TaskUseCases
 from domain.coaching.services.teams import InvitationView, TeamUseCases, WorkspaceUsage, WorkspaceView
 from domain.coaching.services.workspaces import WorkspaceUseCases
+from domain.ledger.ports import CreditHolds
+from domain.shared.clock import Clock
+from domain.shared.ids import IdGenerator
+from domain.shared.pagination import Page
 
 
-class Coaching(WorkspaceUseCases, ChatUseCases, TaskUseCases, TeamUseCases):
+class Coaching:
+    """Every coaching use case; built once by the composition root."""
+
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], CoachingUnitOfWork],
+        ledger: CreditHolds,
+        model: CoachModel,
+        coaches: Mapping[str, Coach],
+        clock: Clock,
+        ids: IdGenerator,
+        config: CoachingConfig,
+    ) -> None:
+        check_catalogue(coaches)
+        self.coaches = dict(coaches)  # one catalogue, shared by the groups that read it
+        self.config = config
+        self.workspaces = WorkspaceUseCases(uow=uow, clock=clock, ids=ids)
+        self.sessions = SessionUseCases(uow=uow, clock=clock, ids=ids, coaches=self.coaches)
+        self.answers = AnswerSettlement(uow=uow, ledger=ledger, clock=clock, config=config)
+        self.chat = ChatUseCases(uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids,
+                                 config=config, settlement=self.answers)  # fmt: skip
+        self.tasks = TaskUseCases(uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids,
+                                  config=config)  # fmt: skip
+        self.teams = TeamUseCases(uow=uow, clock=clock, ids=ids, config=config)
+        self.housekeeping = Housekeeping(uow=uow, answers=self.answers, tasks=self.tasks)
+
+    # --- workspaces, goals, todos -------------------------------------------------------------
+    def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
+                         description: str | None = None) -> WorkspaceView:  # fmt: skip
+        return self.workspaces.create_workspace(user_id, name=name, industry=industry, description=description)
+
+    def get_workspace(self, user_id: str, workspace_id: str) -> WorkspaceView:
+        return self.workspaces.get_workspace(user_id, workspace_id)
+
+    def update_workspace(self, user_id: str, workspace_id: str, changes: Mapping[str, Any]) -> WorkspaceView:
+        return self.workspaces.update_workspace(user_id, workspace_id, changes)
+
+    def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[WorkspaceView]:
+        return self.workspaces.list_workspaces(user_id, limit=limit, cursor=cursor)
+
     def delete_workspace(self, user_id: str, workspace_id: str) -> None:
-        """Delete the workspace and everything in it, never a charge (issue 19, defects 1 and 7).
+        self.housekeeping.delete_workspace(user_id, workspace_id)
 
-        In one transaction whose first statement locks the workspace row (create_task takes the same
-        lock, so a task is either seen here or finds no workspace), then its sessions' rows (answers
-        are stored under them): when nothing is left to settle, everything is deleted. Otherwise,
-        outside the transaction, unfinished tasks are cancelled (holds released), succeeded tasks and
-        stored answers not yet captured are captured, and the deletion is tried again."""
-        for _ in range(DELETE_ROUNDS):
-            with self._uow() as uow:
-                self._authorize(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.OWN)
-                uow.coaching.lock_sessions(workspace_id)
-                unsettled = uow.coaching.unsettled_messages_in(workspace_id)
-                tasks = uow.coaching.tasks_of_workspace(workspace_id)
-                open_tasks = [t for t in tasks if not t.status.finished]
-                uncaptured = [t for t in tasks if t.status is TaskStatus.SUCCEEDED and not t.settled]
-                if not (unsettled or open_tasks or uncaptured):
-                    uow.teams.delete_workspace_teams(workspace_id)
-                    uow.coaching.delete_workspace(workspace_id)
-                    uow.commit()
-                    return
-            for task in open_tasks:
-                try:
-                    self._cancel_task_as(task.owner_id, task.id)  # its creator; the payer is on the task
-                except TaskNotCancellable:  # it finished meanwhile: the next round settles it
-                    pass
-            for task in uncaptured:
-                self._settle(task)
-            for message in unsettled:
-                self._capture(message.account_id or user_id, message)  # the payer of that answer
-        raise Conflict("The workspace's last charges are still being settled; try again.")
+    def create_goal(self, user_id: str, workspace_id: str, values: Mapping[str, Any]) -> Goal:
+        return self.workspaces.create_goal(user_id, workspace_id, values)
+
+    def get_goal(self, user_id: str, goal_id: str) -> Goal:
+        return self.workspaces.get_goal(user_id, goal_id)
+
+    def update_goal(self, user_id: str, goal_id: str, changes: Mapping[str, Any]) -> Goal:
+        return self.workspaces.update_goal(user_id, goal_id, changes)
+
+    def delete_goal(self, user_id: str, goal_id: str) -> None:
+        self.workspaces.delete_goal(user_id, goal_id)
+
+    def list_goals(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
+                   status: str | None = None) -> Page[Goal]:  # fmt: skip
+        return self.workspaces.list_goals(user_id, workspace_id, limit=limit, cursor=cursor, status=status)
+
+    def create_todo(self, user_id: str, workspace_id: str, values: Mapping[str, Any]) -> Todo:
+        return self.workspaces.create_todo(user_id, workspace_id, values)
+
+    def get_todo(self, user_id: str, todo_id: str) -> Todo:
+        return self.workspaces.get_todo(user_id, todo_id)
+
+    def update_todo(self, user_id: str, todo_id: str, changes: Mapping[str, Any]) -> Todo:
+        return self.workspaces.update_todo(user_id, todo_id, changes)
+
+    def delete_todo(self, user_id: str, todo_id: str) -> None:
+        self.workspaces.delete_todo(user_id, todo_id)
+
+    def list_todos(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
+                   status: str | None = None, goal_id: str | None = None) -> Page[Todo]:  # fmt: skip
+        return self.workspaces.list_todos(user_id, workspace_id, limit=limit, cursor=cursor, status=status,
+                                          goal_id=goal_id)  # fmt: skip
+
+    # --- chat ---------------------------------------------------------------------------------
+    def create_session(self, user_id: str, workspace_id: str, *, title: str | None = None,
+                       coach: str | None = None) -> ChatSession:  # fmt: skip
+        return self.sessions.create_session(user_id, workspace_id, title=title, coach=coach)
+
+    def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:
+        return self.sessions.get_session(user_id, session_id, limit=limit, cursor=cursor)
+
+    def list_sessions(self, user_id: str, workspace_id: str, *, limit: int = 50,
+                      cursor: str | None = None) -> Page[ChatSession]:  # fmt: skip
+        return self.sessions.list_sessions(user_id, workspace_id, limit=limit, cursor=cursor)
+
+    def delete_session(self, user_id: str, session_id: str) -> None:
+        self.answers.delete_session(user_id, session_id)
+
+    def send_message(self, user_id: str, session_id: str, content: str, *,
+                     idempotency_key: str | None = None) -> Exchange:  # fmt: skip
+        return self.chat.send_message(user_id, session_id, content, idempotency_key=idempotency_key)
+
+    def stream_message(self, user_id: str, session_id: str, content: str, *,
+                       idempotency_key: str | None = None) -> Iterator[StreamEvent]:  # fmt: skip
+        return self.chat.stream_message(user_id, session_id, content, idempotency_key=idempotency_key)
+
+    # --- tasks --------------------------------------------------------------------------------
+    def create_task(self, user_id: str, *, type: str, workspace_id: str, input: Mapping[str, Any],
+                    idempotency_key: str | None = None) -> Task:  # fmt: skip
+        return self.tasks.create_task(user_id, type=type, workspace_id=workspace_id, input=input,
+                                      idempotency_key=idempotency_key)  # fmt: skip
+
+    def get_task(self, user_id: str, task_id: str) -> Task:
+        return self.tasks.get_task(user_id, task_id)
+
+    def list_tasks(self, user_id: str, *, limit: int = 50, cursor: str | None = None,
+                   status: str | None = None) -> Page[Task]:  # fmt: skip
+        return self.tasks.list_tasks(user_id, limit=limit, cursor=cursor, status=status)
+
+    def cancel_task(self, user_id: str, task_id: str) -> Task:
+        return self.tasks.cancel_task(user_id, task_id)
+
+    def run_task(self, task_id: str) -> TaskStatus | None:
+        return self.tasks.run_task(task_id)
 
     def sweep(self) -> SweepResult:
-        """The periodic job: fail stuck tasks, settle stored-but-uncaptured charges."""
-        try:
-            failed, settled_tasks = self.sweep_tasks()
-        finally:
-            settled_messages = self.settle_pending_messages()  # runs even when some task was broken
-        return SweepResult(failed=failed, settled_tasks=settled_tasks, settled_messages=settled_messages)
+        return self.housekeeping.sweep()
+
+    # --- members and invitations (issue 23) ---------------------------------------------------
+    def invite(self, user_id: str, workspace_id: str, *, email: str, role: str) -> InvitationView:
+        return self.teams.invite(user_id, workspace_id, email=email, role=role)
+
+    def workspace_invitations(self, user_id: str, workspace_id: str, *, limit: int = 50,
+                              cursor: str | None = None) -> Page[InvitationView]:  # fmt: skip
+        return self.teams.workspace_invitations(user_id, workspace_id, limit=limit, cursor=cursor)
+
+    def revoke_invitation(self, user_id: str, workspace_id: str, invitation_id: str) -> None:
+        self.teams.revoke_invitation(user_id, workspace_id, invitation_id)
+
+    def my_invitations(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[InvitationView]:
+        return self.teams.my_invitations(user_id, limit=limit, cursor=cursor)
+
+    def respond_to_invitation(self, user_id: str, invitation_id: str, *, accept: bool) -> InvitationView:
+        return self.teams.respond_to_invitation(user_id, invitation_id, accept=accept)
+
+    def members(self, user_id: str, workspace_id: str, *, limit: int = 50,
+                cursor: str | None = None) -> Page[MemberView]:  # fmt: skip
+        return self.teams.members(user_id, workspace_id, limit=limit, cursor=cursor)
+
+    def update_member(self, user_id: str, workspace_id: str, member_id: str, changes: Mapping[str, Any]) -> MemberView:
+        return self.teams.update_member(user_id, workspace_id, member_id, changes)
+
+    def remove_member(self, user_id: str, workspace_id: str, member_id: str) -> None:
+        self.teams.remove_member(user_id, workspace_id, member_id)
+
+    def transfer_ownership(self, user_id: str, workspace_id: str, new_owner_id: str) -> WorkspaceView:
+        return self.teams.transfer_ownership(user_id, workspace_id, new_owner_id)
+
+    def workspace_usage(self, user_id: str, workspace_id: str, month: str | None = None) -> WorkspaceUsage:
+        return self.teams.workspace_usage(user_id, workspace_id, month)
 
 
 __all__ = [

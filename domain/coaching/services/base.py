@@ -1,25 +1,20 @@
-"""What every coaching use case shares: its ports, the policy check, keyset pages and keys."""
+"""What every group of coaching use cases shares: the configuration, the policy check and the
+prompt's context (functions of a unit of work), keyset pages and keys."""
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from domain.coaching.errors import UnknownTaskType
-from domain.coaching.model import Coach, Goal, GoalStatus, Role, Todo, TodoStatus, Workspace
+from domain.coaching.model import Coach, GoalBrief, Role, TodoBrief, Workspace
 from domain.coaching.policy import Action, authorize, role_of
-from domain.coaching.ports import CoachingUnitOfWork, CoachModel
+from domain.coaching.ports import CoachingUnitOfWork
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import CONTEXT_GOALS, CONTEXT_TODOS, TASK_INSTRUCTIONS
 from domain.ledger.errors import UnknownFeature
 from domain.ledger.model import PriceList
-from domain.ledger.ports import CreditHolds
-from domain.shared.clock import Clock
 from domain.shared.errors import Unavailable
-from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, encode_cursor
 
 T = TypeVar("T")
 DEFAULT_COACH = "houston"
@@ -58,77 +53,43 @@ class CoachingConfig:
             raise UnknownTaskType(task_type) from None
 
 
-class CoachingBase:
-    def __init__(
-        self,
-        *,
-        uow: Callable[[], CoachingUnitOfWork],
-        ledger: CreditHolds,
-        model: CoachModel,
-        coaches: Mapping[str, Coach],
-        clock: Clock,
-        ids: IdGenerator,
-        config: CoachingConfig,
-    ) -> None:
-        if DEFAULT_COACH not in coaches:
-            raise ValueError(f"the coach catalogue must have a {DEFAULT_COACH!r} coach")
-        self._uow = uow
-        self._ledger = ledger
-        self._model = model
-        self.coaches = dict(coaches)
-        self._clock = clock
-        self._ids = ids
-        self.config = config
-
-    def _workspace(self, uow: CoachingUnitOfWork, workspace_id: str, user_id: str, action: Action) -> Workspace:
-        return self._authorize(uow, uow.coaching.get_workspace(workspace_id), user_id, action)
-
-    def _within(
-        self, uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action, what: str
-    ) -> Workspace:
-        """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
-        workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
-        return self._authorize(uow, workspace, user_id, action, what)
-
-    @staticmethod
-    def _authorize(uow: CoachingUnitOfWork, workspace: Workspace | None, user_id: str, action: Action,
-                   what: str = "workspace") -> Workspace:  # fmt: skip
-        """The policy, given the caller's membership read in this unit of work (the owner needs none)."""
-        membership = None
-        if workspace is not None and workspace.owner_id != user_id:
-            membership = uow.teams.get_member(workspace.id, user_id)
-        return authorize(workspace, user_id, action, what=what, membership=membership)
-
-    @staticmethod
-    def _role(uow: CoachingUnitOfWork, workspace: Workspace, user_id: str) -> Role | None:
-        membership = None if workspace.owner_id == user_id else uow.teams.get_member(workspace.id, user_id)
-        return role_of(workspace, user_id, membership)
-
-    def _context(self, uow: CoachingUnitOfWork, workspace_id: str) -> tuple[list[Goal], list[Todo]]:
-        """The workspace's active goals and open todos for a prompt, soonest due first (prompts.py)."""
-        goals = uow.coaching.list_goals(workspace_id, limit=CONTEXT_GOALS, before=None, status=GoalStatus.ACTIVE)
-        todos = uow.coaching.list_todos(
-            workspace_id, limit=CONTEXT_TODOS, before=None, statuses=[TodoStatus.OPEN, TodoStatus.IN_PROGRESS]
-        )
-        goals.sort(key=lambda g: (g.due_date is None, g.due_date or g.created_at.date(), g.id))
-        todos.sort(key=lambda t: (t.due_date is None, t.due_date or t.created_at.date(), t.id))
-        return goals, todos
+# --- the policy and the prompt's context, given a unit of work: every group of use cases asks here ---
+def access(uow: CoachingUnitOfWork, workspace_id: str, user_id: str, action: Action) -> Workspace:
+    """The workspace, when `user_id` may do `action` in it; 404 otherwise (policy.py)."""
+    return authorized(uow, uow.coaching.get_workspace(workspace_id), user_id, action)
 
 
-def page_of(rows: list[T], limit: int, position: Callable[[T], Any]) -> Page[T]:
-    """The page of `limit` items from `rows` (fetched with limit + 1), with the next cursor."""
-    more = len(rows) > limit
-    items = rows[:limit]
-    return Page(items=items, next_cursor=encode_cursor(position(items[-1])) if more and items else None)
+def access_within(uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action,
+                  what: str) -> Workspace:  # fmt: skip
+    """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
+    workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
+    return authorized(uow, workspace, user_id, action, what)
 
 
+def authorized(uow: CoachingUnitOfWork, workspace: Workspace | None, user_id: str, action: Action,
+               what: str = "workspace") -> Workspace:  # fmt: skip
+    """The policy, given the caller's membership read in this unit of work (the owner needs none)."""
+    membership = None
+    if workspace is not None and workspace.owner_id != user_id:
+        membership = uow.teams.get_member(workspace.id, user_id)
+    return authorize(workspace, user_id, action, what=what, membership=membership)
 
-def request_key(user_id: str, scope: str, key: str) -> str:
-    """A caller's Idempotency-Key as stored: hashed with the caller and the route, so two users'
-    keys never meet and any key fits the column (64 hex characters)."""
-    return hashlib.sha256(f"{user_id}\x00{scope}\x00{key}".encode()).hexdigest()
+
+def role_in(uow: CoachingUnitOfWork, workspace: Workspace, user_id: str) -> Role | None:
+    membership = None if workspace.owner_id == user_id else uow.teams.get_member(workspace.id, user_id)
+    return role_of(workspace, user_id, membership)
 
 
-def fingerprint(data: Mapping[str, Any]) -> str:
-    canonical = json.dumps(dict(data), sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def prompt_context(uow: CoachingUnitOfWork, workspace_id: str) -> tuple[list[GoalBrief], list[TodoBrief]]:
+    """The workspace's active goals and open todos for a prompt, soonest due first (prompts.py);
+    only the columns the prompt shows are read."""
+    goals = uow.coaching.context_goals(workspace_id, CONTEXT_GOALS)
+    todos = uow.coaching.context_todos(workspace_id, CONTEXT_TODOS)
+    goals.sort(key=lambda g: (g.due_date is None, g.due_date or g.created_at.date(), g.id))
+    todos.sort(key=lambda t: (t.due_date is None, t.due_date or t.created_at.date(), t.id))
+    return goals, todos
+
+
+def check_catalogue(coaches: Mapping[str, Coach]) -> None:
+    if DEFAULT_COACH not in coaches:
+        raise ValueError(f"the coach catalogue must have a {DEFAULT_COACH!r} coach")

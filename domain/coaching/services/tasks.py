@@ -26,23 +26,30 @@ The task saga (issue 19), beside the chat one in chat.py:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
-from domain.coaching.model import CONTENT_MAX, Task, TaskStatus
+from domain.coaching.model import CONTENT_MAX, Coach, Task, TaskStatus
 from domain.coaching.policy import Action
 from domain.ledger.budgets import BudgetScope
-from domain.coaching.ports import ModelSettings
+from domain.coaching.ports import CoachingUnitOfWork, CoachModel, ModelSettings
 from domain.coaching.prompts import system_prompt, task_messages
-from domain.coaching.services.base import DEFAULT_COACH, CoachingBase, fingerprint, page_of, request_key
+from domain.coaching.services.base import (
+    DEFAULT_COACH, CoachingConfig, access, access_within, authorized, prompt_context,
+)
+from domain.shared.idempotency import fingerprint, request_key
+from domain.shared.pagination import page_of
 from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
 from domain.shared.errors import DuplicateRecord, IdempotencyConflict, InvalidInput
+from domain.shared.clock import Clock
+from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job
+from domain.ledger.ports import CreditHolds
 
 RUN_TASK_JOB = "coaching.run_task"
 TIMED_OUT = "timed_out: the task did not finish in time; its credits were released"
@@ -55,16 +62,24 @@ class SweepResult:
     settled_messages: int
 
 
-class TaskUseCases(CoachingBase):
+class TaskUseCases:
+    """AI tasks: asked for, run by the worker, cancelled, swept; each held, then captured or released."""
+
+    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, model: CoachModel,
+                 coaches: dict[str, Coach], clock: Clock, ids: IdGenerator, config: CoachingConfig) -> None:  # fmt: skip
+        self._uow, self._ledger, self._model = uow, ledger, model
+        self._coaches = coaches
+        self._clock, self._ids, self._config = clock, ids, config
+
     def create_task(self, user_id: str, *, type: str, workspace_id: str, input: Mapping[str, Any],
                     idempotency_key: str | None = None) -> Task:  # fmt: skip
-        price = self.config.task_price(type)
+        price = self._config.task_price(type)
         if len(json.dumps(input, default=str)) > CONTENT_MAX:
             raise InvalidInput("input is too large.", details={"input": f"At most {CONTENT_MAX} characters as JSON."})
         key = request_key(user_id, "task", idempotency_key) if idempotency_key else None
         print_ = fingerprint({"type": type, "workspace_id": workspace_id, "input": input})
         with self._uow() as uow:
-            payer = self._workspace(uow, workspace_id, user_id, Action.WRITE).owner_id  # issue 23: the owner pays
+            payer = access(uow, workspace_id, user_id, Action.WRITE).owner_id  # issue 23: the owner pays
             first = self._replay_task(uow, key, print_)
         if first is not None:
             return first
@@ -72,7 +87,7 @@ class TaskUseCases(CoachingBase):
         hold_id = None
         if price > 0:
             movement = self._ledger.hold(
-                payer, amount=price, idempotency_key=f"task:hold:{task_id}", ttl_seconds=self.config.task_hold_ttl,
+                payer, amount=price, idempotency_key=f"task:hold:{task_id}", ttl_seconds=self._config.task_hold_ttl,
                 feature_key=f"task.{type}", reference=f"task:{task_id}", budget=BudgetScope(workspace_id, user_id),
             )  # fmt: skip
             assert movement.hold is not None
@@ -86,7 +101,7 @@ class TaskUseCases(CoachingBase):
             with self._uow() as uow:
                 # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
                 # either the task is stored before the deletion looks for open tasks, or it finds no workspace.
-                self._authorize(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
+                authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
                 uow.coaching.add_task(task)
                 uow.enqueue(Job(RUN_TASK_JOB, {"task_id": task.id}, job_id=f"task-{task.id}"))
                 uow.commit()
@@ -138,7 +153,7 @@ class TaskUseCases(CoachingBase):
         task: Task | None = uow.coaching.get_task_for_update(task_id) if lock else uow.coaching.get_task(task_id)
         if task is None or task.owner_id != user_id:
             raise WorkspaceNotFound("task")
-        self._within(uow, task.workspace_id, user_id, action, "task")
+        access_within(uow, task.workspace_id, user_id, action, "task")
         return task
 
     def list_tasks(self, user_id: str, *, limit: int = 50, cursor: str | None = None,
@@ -155,9 +170,9 @@ class TaskUseCases(CoachingBase):
         return page_of(rows, limit, lambda t: {"id": t.id})
 
     def cancel_task(self, user_id: str, task_id: str) -> Task:
-        return self._cancel_task_as(user_id, task_id, check_access=True)
+        return self.cancel_as(user_id, task_id, check_access=True)
 
-    def _cancel_task_as(self, user_id: str, task_id: str, *, check_access: bool = False) -> Task:
+    def cancel_as(self, user_id: str, task_id: str, *, check_access: bool = False) -> Task:
         """Cancel under the task's row lock, read and checked in the same transaction that changes it."""
         with self._uow() as uow:
             if check_access:
@@ -182,7 +197,7 @@ class TaskUseCases(CoachingBase):
     def run_task(self, task_id: str) -> TaskStatus | None:
         """Run one queued task (the job `coaching.run_task`); returns its final status, or None
         when there was nothing to run (not found, already running or finished)."""
-        task = self._start(task_id)
+        task = self.start(task_id)
         if task is None:
             return None
         try:
@@ -194,7 +209,8 @@ class TaskUseCases(CoachingBase):
             raise
         return self._finish(task.id, reply_text, failure)
 
-    def _start(self, task_id: str) -> Task | None:
+    def start(self, task_id: str) -> Task | None:
+        """queued -> running under the row lock (the worker's first step); None when not queued."""
         with self._uow() as uow:
             task = uow.coaching.get_task_for_update(task_id)
             if task is None or task.status is not TaskStatus.QUEUED:
@@ -210,11 +226,11 @@ class TaskUseCases(CoachingBase):
             workspace = uow.coaching.get_workspace(task.workspace_id)
             if workspace is None:
                 raise CoachUnavailable("The workspace was deleted.")
-            goals, todos = self._context(uow, workspace.id)
-        coach = self.coaches[DEFAULT_COACH]
+            goals, todos = prompt_context(uow, workspace.id)
+        coach = self._coaches[DEFAULT_COACH]
         notes = str(task.input.get("notes") or task.input.get("prompt") or "")
         messages = task_messages(system_prompt(coach, workspace, goals, todos), task.type, notes)
-        settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=self.config.task_max_tokens)
+        settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=self._config.task_max_tokens)
         return self._model.reply(messages, settings).text
 
     def _finish(self, task_id: str, result: str | None, failure: str | None) -> TaskStatus | None:
@@ -233,12 +249,13 @@ class TaskUseCases(CoachingBase):
             emitters.task(uow, task, now)
             uow.commit()
         if task.status is TaskStatus.SUCCEEDED:
-            self._settle(task)
+            self.settle(task)
         else:
             self._release(task)
         return task.status
 
-    def _settle(self, task: Task) -> None:
+    def settle(self, task: Task) -> None:
+        """Capture a succeeded task's hold at its price (gone: nothing charged) and mark it settled."""
         charged = task.credits_charged
         if task.hold_id is not None:
             try:
@@ -267,11 +284,11 @@ class TaskUseCases(CoachingBase):
         now = self._clock.now()
         with self._uow() as uow:
             stuck = uow.coaching.stuck_tasks(
-                now - timedelta(seconds=self.config.task_timeout),
-                now - timedelta(seconds=self.config.task_queue_timeout),
+                now - timedelta(seconds=self._config.task_timeout),
+                now - timedelta(seconds=self._config.task_queue_timeout),
                 limit,
             )
-            pending = uow.coaching.unsettled_tasks(now - timedelta(seconds=self.config.settle_grace), limit)
+            pending = uow.coaching.unsettled_tasks(now - timedelta(seconds=self._config.settle_grace), limit)
         failed, broken = 0, []
         for candidate in stuck:
             try:
@@ -283,7 +300,7 @@ class TaskUseCases(CoachingBase):
                 broken.append(candidate.id)
         for task in pending:
             try:
-                self._settle(task)
+                self.settle(task)
             except Exception:
                 broken.append(task.id)
         if broken:

@@ -2,7 +2,7 @@
 
 route -> use case: /v1/workspaces/{id}/invitations, /v1/invitations -> invitations; /members ->
 members; /transfer -> transfer_ownership; /usage -> workspace_usage. Every one asks the policy
-(domain/coaching/policy.py) through `_workspace`; a non-member (also a removed one) gets 404.
+(domain/coaching/policy.py) through `access` (base.py); a non-member (also a removed one) gets 404.
 
 Decisions where issue 23 is silent:
 - The owner has no membership row and no member cap: their own spending in the workspace counts
@@ -16,7 +16,7 @@ Decisions where issue 23 is silent:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +36,10 @@ from domain.coaching.members import (
 from domain.coaching.model import Role, Workspace
 from domain.coaching.policy import Action, may
 from domain.coaching.ports import CoachingUnitOfWork
-from domain.coaching.services.base import CoachingBase, page_of
+from domain.coaching.services.base import CoachingConfig, access, authorized, role_in
+from domain.shared.pagination import page_of
+from domain.shared.clock import Clock
+from domain.shared.ids import IdGenerator
 from domain.ledger.budgets import WORKSPACE_LEVEL
 from domain.ledger.services.inputs import month_bounds
 from domain.platform import emitters
@@ -88,15 +91,21 @@ class WorkspaceUsage:
     member_limits: dict[str, int | None]
 
 
-class TeamUseCases(CoachingBase):
+class TeamUseCases:
+    """Invitations, members, ownership and the workspace's usage against its caps (issue 23)."""
+
+    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], clock: Clock, ids: IdGenerator,
+                 config: CoachingConfig) -> None:  # fmt: skip
+        self._uow, self._clock, self._ids, self._config = uow, clock, ids, config
+
     # --- invitations -------------------------------------------------------------------------------
     def invite(self, user_id: str, workspace_id: str, *, email: str, role: str) -> InvitationView:
         address, wanted = check_email(email), invitable_role(role)
         now = self._clock.now()
         with self._uow() as uow:
-            workspace = self._workspace(uow, workspace_id, user_id, Action.MEMBERS)
+            workspace = access(uow, workspace_id, user_id, Action.MEMBERS)
             invitee = uow.teams.user_id_by_email(address)
-            if invitee is not None and self._role(uow, workspace, invitee) is not None:
+            if invitee is not None and role_in(uow, workspace, invitee) is not None:
                 raise Conflict("That person is already in this workspace.")
             existing = uow.teams.pending_invitation(workspace_id, address)
             if existing is not None and existing.status_at(now) is InvitationStatus.PENDING:
@@ -107,7 +116,7 @@ class TeamUseCases(CoachingBase):
             invitation = Invitation(
                 id=self._ids.new_id("inv"), workspace_id=workspace_id, email=address, role=wanted,
                 invited_by=user_id, status=InvitationStatus.PENDING, created_at=now,
-                expires_at=now + timedelta(days=self.config.invitation_ttl_days),
+                expires_at=now + timedelta(days=self._config.invitation_ttl_days),
             )  # fmt: skip
             uow.teams.add_invitation(invitation)
             if invitee is not None:  # an address with no account sees it in GET /v1/invitations once registered
@@ -120,7 +129,7 @@ class TeamUseCases(CoachingBase):
         check_limit(limit)
         now = self._clock.now()
         with self._uow() as uow:
-            workspace = self._workspace(uow, workspace_id, user_id, Action.MEMBERS)
+            workspace = access(uow, workspace_id, user_id, Action.MEMBERS)
             rows = uow.teams.invitations_of_workspace(workspace_id, limit=limit + 1, before=id_cursor(cursor))
         page = page_of(rows, limit, lambda i: {"id": i.id})
         return Page(items=[_view(i, workspace.name, now) for i in page.items], next_cursor=page.next_cursor)
@@ -128,7 +137,7 @@ class TeamUseCases(CoachingBase):
     def revoke_invitation(self, user_id: str, workspace_id: str, invitation_id: str) -> None:
         now = self._clock.now()
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.MEMBERS)
+            access(uow, workspace_id, user_id, Action.MEMBERS)
             invitation = uow.teams.get_invitation(invitation_id)
             if invitation is None or invitation.workspace_id != workspace_id:
                 raise InvitationNotFound()
@@ -159,7 +168,7 @@ class TeamUseCases(CoachingBase):
             invitation.respond(InvitationStatus.ACCEPTED if accept else InvitationStatus.DECLINED, now)
             uow.teams.update_invitation(invitation)
             if accept:
-                if self._role(uow, workspace, user_id) is not None:
+                if role_in(uow, workspace, user_id) is not None:
                     raise Conflict("You are already in this workspace.")
                 uow.teams.add_member(Membership(workspace.id, user_id, invitation.role, now))
             uow.commit()
@@ -178,7 +187,7 @@ class TeamUseCases(CoachingBase):
         check_limit(limit)
         after = id_cursor(cursor)
         with self._uow() as uow:
-            workspace = self._workspace(uow, workspace_id, user_id, Action.READ)
+            workspace = access(uow, workspace_id, user_id, Action.READ)
             email, name = uow.teams.contact(workspace.owner_id) or ("", None)
             owner = MemberView(workspace.owner_id, email, name, Role.OWNER, None, workspace.created_at)
             everyone = sorted([owner, *uow.teams.list_members(workspace_id)], key=lambda m: m.user_id)
@@ -191,7 +200,7 @@ class TeamUseCases(CoachingBase):
         if "monthly_credit_limit" in changes:
             check_limit_value(changes["monthly_credit_limit"])
         with self._uow() as uow:
-            workspace = self._workspace(uow, workspace_id, user_id, Action.MEMBERS)
+            workspace = access(uow, workspace_id, user_id, Action.MEMBERS)
             if member_id == workspace.owner_id:
                 raise OwnerIsFixed()
             membership = uow.teams.get_member(workspace_id, member_id)
@@ -209,7 +218,7 @@ class TeamUseCases(CoachingBase):
         """Remove a member (owner, admin), or leave (anyone but the owner, for themself)."""
         with self._uow() as uow:
             action = Action.READ if member_id == user_id else Action.MEMBERS
-            workspace = self._workspace(uow, workspace_id, user_id, action)
+            workspace = access(uow, workspace_id, user_id, action)
             if member_id == workspace.owner_id:
                 raise OwnerIsFixed("The owner cannot be removed or leave; transfer ownership first.")
             if uow.teams.get_member(workspace_id, member_id) is None:
@@ -221,7 +230,7 @@ class TeamUseCases(CoachingBase):
         """The owner hands the workspace (and its bills) to one of its admins, and becomes an admin."""
         now = self._clock.now()
         with self._uow() as uow:
-            workspace = self._authorize(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.OWN)
+            workspace = authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.OWN)
             heir = uow.teams.get_member(workspace_id, new_owner_id)
             if heir is None:
                 raise MemberNotFound()
@@ -239,8 +248,8 @@ class TeamUseCases(CoachingBase):
         month = month or self._clock.now().strftime("%Y-%m")
         month_bounds(month)  # 422 for anything but YYYY-MM
         with self._uow() as uow:
-            workspace = self._workspace(uow, workspace_id, user_id, Action.READ)
-            everyone = may(self._role(uow, workspace, user_id), Action.MEMBERS)
+            workspace = access(uow, workspace_id, user_id, Action.READ)
+            everyone = may(role_in(uow, workspace, user_id), Action.MEMBERS)
             rows = uow.budgets.usage_of_month(workspace_id, month)
             limits = {m.user_id: m.monthly_credit_limit for m in uow.teams.list_members(workspace_id)}
         total = rows.pop(WORKSPACE_LEVEL, 0)

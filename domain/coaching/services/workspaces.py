@@ -1,7 +1,7 @@
 """Workspaces, SMART goals and todos: create, read, change, delete, keyset lists."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -22,7 +22,11 @@ from domain.coaching.members import check_limit_value
 from domain.coaching.model import Role
 from domain.coaching.policy import Action
 from domain.coaching.services.teams import WorkspaceView
-from domain.coaching.services.base import CoachingBase, page_of
+from domain.coaching.ports import CoachingUnitOfWork
+from domain.coaching.services.base import access, access_within, role_in
+from domain.shared.pagination import page_of
+from domain.shared.clock import Clock
+from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.shared.errors import InvalidInput
 
@@ -54,7 +58,12 @@ def _date(value: Any, field: str) -> date | None:
     raise InvalidInput(f"{field} must be a date.", details={field: "A date (YYYY-MM-DD)."})
 
 
-class WorkspaceUseCases(CoachingBase):
+class WorkspaceUseCases:
+    """Workspaces, goals and todos: their owner's and members' reads and writes, as the policy allows."""
+
+    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], clock: Clock, ids: IdGenerator) -> None:
+        self._uow, self._clock, self._ids = uow, clock, ids
+
     # --- workspaces ------------------------------------------------------------------------------
     def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
                          description: str | None = None) -> WorkspaceView:  # fmt: skip
@@ -71,8 +80,8 @@ class WorkspaceUseCases(CoachingBase):
 
     def get_workspace(self, user_id: str, workspace_id: str) -> WorkspaceView:
         with self._uow() as uow:
-            workspace = self._workspace(uow, workspace_id, user_id, Action.READ)
-            return WorkspaceView.of(workspace, self._role(uow, workspace, user_id) or Role.VIEWER)
+            workspace = access(uow, workspace_id, user_id, Action.READ)
+            return WorkspaceView.of(workspace, role_in(uow, workspace, user_id) or Role.VIEWER)
 
     def update_workspace(self, user_id: str, workspace_id: str, changes: Mapping[str, Any]) -> WorkspaceView:
         """Rename, describe, or set the monthly credit limit (issue 23: null is no cap) — owner, admin."""
@@ -80,13 +89,13 @@ class WorkspaceUseCases(CoachingBase):
         if "monthly_credit_limit" in changes:
             check_limit_value(changes["monthly_credit_limit"])
         with self._uow() as uow:
-            workspace: Workspace = self._workspace(uow, workspace_id, user_id, Action.MANAGE)
+            workspace: Workspace = access(uow, workspace_id, user_id, Action.MANAGE)
             for name in (*WORKSPACE_FIELDS, "monthly_credit_limit"):
                 if name in changes:
                     setattr(workspace, name, changes[name])
             workspace.updated_at = self._clock.now()
             uow.coaching.update_workspace(workspace)
-            role = self._role(uow, workspace, user_id) or Role.VIEWER
+            role = role_in(uow, workspace, user_id) or Role.VIEWER
             uow.commit()
         return WorkspaceView.of(workspace, role)
 
@@ -111,7 +120,7 @@ class WorkspaceUseCases(CoachingBase):
             **{name: values.get(name) for name in GOAL_TEXT_FIELDS if name != "title"},
         )  # fmt: skip
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.WRITE)
+            access(uow, workspace_id, user_id, Action.WRITE)
             uow.coaching.add_goal(goal)
             uow.commit()
         return goal
@@ -122,7 +131,7 @@ class WorkspaceUseCases(CoachingBase):
 
     def _goal(self, uow: Any, user_id: str, goal_id: str, action: Action) -> Goal:
         goal: Goal | None = uow.coaching.get_goal(goal_id)
-        self._within(uow, goal.workspace_id if goal else None, user_id, action, "goal")
+        access_within(uow, goal.workspace_id if goal else None, user_id, action, "goal")
         assert goal is not None
         return goal
 
@@ -157,7 +166,7 @@ class WorkspaceUseCases(CoachingBase):
         check_limit(limit)
         wanted = _status(GoalStatus, status) if status is not None else None
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.READ)
+            access(uow, workspace_id, user_id, Action.READ)
             rows = uow.coaching.list_goals(workspace_id, limit=limit + 1, before=id_cursor(cursor), status=wanted)
         return page_of(rows, limit, lambda g: {"id": g.id})
 
@@ -171,7 +180,7 @@ class WorkspaceUseCases(CoachingBase):
             updated_at=now, goal_id=values.get("goal_id"), due_date=_date(values.get("due_date"), "due_date"),
         )  # fmt: skip
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.WRITE)
+            access(uow, workspace_id, user_id, Action.WRITE)
             self._check_goal_link(uow, workspace_id, todo.goal_id)
             uow.coaching.add_todo(todo)
             uow.commit()
@@ -191,7 +200,7 @@ class WorkspaceUseCases(CoachingBase):
 
     def _todo(self, uow: Any, user_id: str, todo_id: str, action: Action) -> Todo:
         todo: Todo | None = uow.coaching.get_todo(todo_id)
-        self._within(uow, todo.workspace_id if todo else None, user_id, action, "todo")
+        access_within(uow, todo.workspace_id if todo else None, user_id, action, "todo")
         assert todo is not None
         return todo
 
@@ -224,7 +233,7 @@ class WorkspaceUseCases(CoachingBase):
         check_limit(limit)
         statuses = [_status(TodoStatus, status)] if status is not None else None
         with self._uow() as uow:
-            self._workspace(uow, workspace_id, user_id, Action.READ)
+            access(uow, workspace_id, user_id, Action.READ)
             rows = uow.coaching.list_todos(
                 workspace_id, limit=limit + 1, before=id_cursor(cursor), statuses=statuses, goal_id=goal_id
             )

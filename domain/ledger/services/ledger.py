@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from domain.ledger.budgets import BudgetScope
-from domain.ledger.errors import AccountNotFound, GrantNotFound, PendingGrantClosed, PendingGrantNotFound
+from domain.ledger.errors import (
+    AccountNotFound, GrantNotFound, InsufficientCredits, PendingGrantClosed, PendingGrantNotFound,
+)  # fmt: skip
 from domain.ledger.model import (
     Account,
     Entry,
@@ -334,31 +336,76 @@ class Ledger:
         """Reserve `amount` credits before slow work; they stop being available until the hold
         is captured, voided or expires. With a `budget`, the workspace's and the member's monthly
         caps must cover it too, checked and counted under the same lock (domain/ledger/budgets.py)."""
+        args, work = self._hold_work(amount, ttl_seconds, feature_key, reference, budget, None)
+        return self._once(account_id, idempotency_key, "hold", args, work)
+
+    def hold_within(
+        self, uow: LedgerUnitOfWork, account_id: str, *, amount: int, idempotency_key: str,
+        ttl_seconds: int | None = None, feature_key: str | None = None, reference: str | None = None,
+        budget: BudgetScope | None = None, shrink: Callable[[InsufficientCredits], int] | None = None,
+    ) -> Movement:  # fmt: skip
+        """`hold` inside the caller's unit of work (`book_within`: the caller commits, and learns
+        the outcome of a lost COMMIT by its own key). When `amount` is refused (the balance or a
+        budget), `shrink(refusal)` may name a smaller amount, tried once under the same lock; it
+        raises to give up. A refused attempt writes nothing, so the second one starts clean."""
+        args, work = self._hold_work(amount, ttl_seconds, feature_key, reference, budget, shrink)
+        return self.book_within(uow, account_id, key=idempotency_key, operation="hold", args=args, work=work)
+
+    def _hold_work(
+        self, amount: int, ttl_seconds: int | None, feature_key: str | None, reference: str | None,
+        budget: BudgetScope | None, shrink: Callable[[InsufficientCredits], int] | None,
+    ) -> tuple[dict[str, Any], Work]:  # fmt: skip
         check_amount(amount)
         ttl = self._default_hold_ttl if ttl_seconds is None else ttl_seconds
         if ttl < 1:
             raise InvalidInput("ttl must be at least 1 second.", details={"ttl_seconds": "At least 1."})
 
-        def work(book: Book) -> Movement:
+        def place(book: Book, credits: int) -> Movement:
             hold = Hold(
-                id=self._ids.new_id("hld"), account_id=book.account.id, requested=amount, amount=amount,
+                id=self._ids.new_id("hld"), account_id=book.account.id, requested=credits, amount=credits,
                 status=HoldStatus.ACTIVE, idempotency_key=book.key, expires_at=book.now + timedelta(seconds=ttl),
                 created_at=book.now, feature_key=feature_key, reference=reference,
             )  # fmt: skip
             if budget is not None:
                 book.reserve_budget(budget, hold)  # refuses past a cap (or the balance), naming the level
-            book.account.reserve(amount)  # refuses more than is available; takes nothing from grants yet
+            book.account.reserve(credits)  # refuses more than is available; takes nothing from grants yet
             book.uow.ledger.add_hold(hold)
             return book.movement(hold=hold)
 
-        args = {"amount": amount, "ttl": ttl, "feature_key": feature_key, "reference": reference}
+        def work(book: Book) -> Movement:
+            try:
+                return place(book, amount)
+            except InsufficientCredits as refusal:
+                if shrink is None:
+                    raise
+                smaller = shrink(refusal)
+                check_amount(smaller)
+                return place(book, smaller)
+
+        args: dict[str, Any] = {"amount": amount, "ttl": ttl, "feature_key": feature_key, "reference": reference}
         if budget is not None:  # a key replayed for another scope is a conflict, not this hold
             args["budget"] = f"{budget.budget_id}/{budget.member_id}"
-        return self._once(account_id, idempotency_key, "hold", args, work)
+        if shrink is not None:
+            args["shrinks"] = True
+        return args, work
 
     def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement:
         """Charge the actual cost (at most what was requested) and release the rest. If expiry
         trimmed the hold, at most what is still held is charged."""
+        return self._once(account_id, idempotency_key, "capture", {"hold": hold_id, "amount": amount},
+                          self._capture_work(hold_id, amount))  # fmt: skip
+
+    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
+                       idempotency_key: str) -> Movement:  # fmt: skip
+        """`capture` inside the caller's unit of work (`book_within`): coaching stores an answer and
+        charges it in one transaction. A hold that is gone (expired, voided, captured) raises, and
+        the caller must roll back: the account was brought up to date in its unit of work."""
+        return self.book_within(uow, account_id, key=idempotency_key, operation="capture",
+                                args={"hold": hold_id, "amount": amount},
+                                work=self._capture_work(hold_id, amount))  # fmt: skip
+
+    @staticmethod
+    def _capture_work(hold_id: str, amount: int) -> Work:
         if not 0 <= amount <= MAX_CREDITS:
             raise InvalidInput("amount is out of range.", details={"amount": "Zero or more."})
 
@@ -377,7 +424,7 @@ class Ledger:
                                    reference=hold.reference, hold_id=hold.id)  # fmt: skip
             return book.movement(entry, hold=hold)
 
-        return self._once(account_id, idempotency_key, "capture", {"hold": hold_id, "amount": amount}, work)
+        return work
 
     def void(self, account_id: str, hold_id: str, *, idempotency_key: str) -> Movement:
         def work(book: Book) -> Movement:
