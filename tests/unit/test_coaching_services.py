@@ -18,7 +18,7 @@ from domain.coaching.services import Coaching, CoachingConfig, Delta, Done, Fail
 from domain.ledger.errors import InsufficientCredits
 from domain.ledger.model import HoldStatus, Price, PriceList
 from domain.shared.clock import ManualClock
-from domain.shared.errors import IdempotencyConflict, InvalidInput
+from domain.shared.errors import IdempotencyConflict, InvalidInput, TransientError
 from domain.shared.ids import SequentialIds
 from entrypoints.coaches import load_coaches
 from entrypoints.config import Settings
@@ -297,6 +297,61 @@ class CountingUnits:
 
         unit.commit = counted
         return unit
+
+
+class ContendedCommits:
+    """The world's unit-of-work factory, whose commits fail every other time with contention (a
+    deadlock, a Galera certification conflict): nothing is committed then, and the next try passes."""
+
+    def __init__(self, world: World) -> None:
+        self.real, self.tries, self.refused = world.uow, 0, 0
+        world.coaching_uow = self
+
+    def __call__(self) -> Any:
+        unit = self.real()
+        commit = unit.commit
+
+        def contended() -> None:
+            self.tries += 1
+            if self.tries % 2:
+                self.refused += 1
+                raise TransientError("Deadlock found when trying to get lock; try restarting transaction")
+            commit()
+
+        unit.commit = contended
+        return unit
+
+
+def test_every_coaching_write_that_meets_contention_runs_again_and_is_applied_once(world: World) -> None:
+    """Issue 26 §3: a coaching use case's transaction is `transaction(...)`'s, retried like every
+    other area's (before, the first deadlock was the caller's 500)."""
+    contention = ContendedCommits(world)
+
+    ws = world.coaching.create_workspace(ADA, name="Acme").id
+    goal = world.coaching.create_goal(ADA, ws, {"title": "Grow"})
+    world.coaching.update_goal(ADA, goal.id, {"progress": 40})
+    todo = world.coaching.create_todo(ADA, ws, {"title": "Call", "goal_id": goal.id})
+    world.coaching.update_todo(ADA, todo.id, {"status": "done"})
+    session = world.coaching.create_session(ADA, ws)
+    done = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1")
+    assert world.coaching.run_task(done.id) is TaskStatus.SUCCEEDED  # start, finish, settle: three transactions
+    dropped = world.coaching.create_task(ADA, type="weekly_review", workspace_id=ws, input={})
+    world.coaching.cancel_task(ADA, dropped.id)
+
+    assert contention.refused == 12 and contention.tries == 24  # each write refused once, then committed once
+    assert [w.id for w in world.coaching.list_workspaces(ADA).items] == [ws]
+    assert [(g.id, g.progress) for g in world.coaching.list_goals(ADA, ws).items] == [(goal.id, 40)]
+    assert [(t.id, t.status.value) for t in world.coaching.list_todos(ADA, ws).items] == [(todo.id, "done")]
+    assert [s.id for s in world.coaching.list_sessions(ADA, ws).items] == [session.id]
+    assert [t.status for t in world.coaching.list_tasks(ADA).items] == [TaskStatus.CANCELLED, TaskStatus.SUCCEEDED]
+    assert world.coaching.get_task(ADA, done.id).settled
+    assert [j.name for j in world.queue.jobs if j.name == "coaching.run_task"] == ["coaching.run_task"] * 2
+    assert world.charges() == [25] and world.ledger.balance(ADA).held == 0 and len(world.holds()) == 2
+    assert world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1").id == done.id
+
+    world.coaching.delete_session(ADA, session.id)
+    world.coaching.delete_workspace(ADA, ws)
+    assert world.coaching.list_workspaces(ADA).items == [] and contention.refused == 14
 
 
 def test_a_message_is_two_transactions_around_the_model_call(world: World) -> None:

@@ -73,7 +73,7 @@ from domain.shared.errors import (
 )
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import learn_outcome, retrying
+from domain.shared.uow import learn_outcome, retrying, transaction
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
@@ -301,23 +301,23 @@ class ChatUseCases:
         replayed = self._settlement.replay(user_id, key, print_)
         if replayed is not None:
             return replayed
-        with self._uow() as uow:
+
+        def take_over(uow: CoachingUnitOfWork) -> bool:
             claim = uow.coaching.get_claim(key)
             if claim is not None and claim.fingerprint != print_:
                 raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
             stale = claim is not None and claim.created_at <= now - timedelta(seconds=self._config.chat_hold_ttl)
-            if stale and claim is not None and uow.coaching.renew_claim(key, claim.created_at, now):
-                uow.commit()
-                return None
+            return stale and claim is not None and uow.coaching.renew_claim(key, claim.created_at, now)
+
+        if transaction(self._uow, take_over):  # the renewal compares the claim's time: a rerun takes it once
+            return None
         raise RequestInProgress()
 
     def _release_claim(self, key: str | None) -> None:
         if key is None:
             return
         try:
-            with self._uow() as uow:
-                uow.coaching.release_claim(key)
-                uow.commit()
+            transaction(self._uow, lambda uow: uow.coaching.release_claim(key))
         except (Unavailable, TransientError):  # the claim goes stale after the hold's TTL: the key frees then
             log.warning("could not release an Idempotency-Key claim; it frees itself after the hold's TTL")
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from domain.coaching.errors import TaskNotCancellable
-from domain.coaching.model import TaskStatus
+from domain.coaching.model import Message, Task, TaskStatus
 from domain.coaching.policy import Action
 from domain.coaching.ports import CoachingUnitOfWork
 from domain.coaching.services.base import authorized
 from domain.coaching.services.settlement import DELETE_ROUNDS, AnswerSettlement
 from domain.coaching.services.tasks import SweepResult, TaskUseCases
 from domain.shared.errors import Conflict
+from domain.shared.uow import transaction
 
 
 class Housekeeping:
@@ -26,19 +27,24 @@ class Housekeeping:
         are stored under them): when nothing is left to settle, everything is deleted. Otherwise,
         outside the transaction, unfinished tasks are cancelled (holds released), succeeded tasks and
         stored answers not yet captured are captured, and the deletion is tried again."""
+
+        def attempt(uow: CoachingUnitOfWork) -> tuple[list[Message], list[Task], list[Task]]:
+            """Delete when nothing is left to settle; else what is, with nothing changed."""
+            authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.OWN)
+            uow.coaching.lock_sessions(workspace_id)
+            unsettled = uow.coaching.unsettled_messages_in(workspace_id)
+            tasks = uow.coaching.tasks_of_workspace(workspace_id)
+            open_tasks = [t for t in tasks if not t.status.finished]
+            uncaptured = [t for t in tasks if t.status is TaskStatus.SUCCEEDED and not t.settled]
+            if not (unsettled or open_tasks or uncaptured):
+                uow.teams.delete_workspace_teams(workspace_id)
+                uow.coaching.delete_workspace(workspace_id)
+            return unsettled, open_tasks, uncaptured
+
         for _ in range(DELETE_ROUNDS):
-            with self._uow() as uow:
-                authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.OWN)
-                uow.coaching.lock_sessions(workspace_id)
-                unsettled = uow.coaching.unsettled_messages_in(workspace_id)
-                tasks = uow.coaching.tasks_of_workspace(workspace_id)
-                open_tasks = [t for t in tasks if not t.status.finished]
-                uncaptured = [t for t in tasks if t.status is TaskStatus.SUCCEEDED and not t.settled]
-                if not (unsettled or open_tasks or uncaptured):
-                    uow.teams.delete_workspace_teams(workspace_id)
-                    uow.coaching.delete_workspace(workspace_id)
-                    uow.commit()
-                    return
+            unsettled, open_tasks, uncaptured = transaction(self._uow, attempt)
+            if not (unsettled or open_tasks or uncaptured):
+                return
             for task in open_tasks:
                 try:
                     self._tasks.cancel_as(task.owner_id, task.id)  # its creator; the payer is on the task

@@ -14,6 +14,7 @@ from domain.coaching.services.results import SessionView
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page, check_limit, id_cursor, seq_cursor
+from domain.shared.uow import transaction
 
 
 def own_session(uow: CoachingUnitOfWork, workspace: Workspace, session: ChatSession, user_id: str, *,
@@ -52,10 +53,12 @@ class SessionUseCases:
             id=self._ids.new_id("chs"), workspace_id=workspace_id, owner_id=user_id, title=title, coach=coach,
             created_at=now, updated_at=now,
         )  # fmt: skip
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> None:
             access(uow, workspace_id, user_id, Action.WRITE)
             uow.coaching.add_session(session)
-            uow.commit()
+
+        transaction(self._uow, work)
         return session
 
     def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:

@@ -20,7 +20,7 @@ from domain.ledger.ports import CreditHolds
 from domain.ledger.results import BalanceSnapshot
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, IdempotencyConflict, OutcomeUnknown, TransientError, Unavailable
-from domain.shared.uow import retrying_unavailable
+from domain.shared.uow import retrying_unavailable, transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,10 +71,8 @@ class AnswerSettlement:
             return answer, fallback
         if not answer.settled or charged != answer.credits_charged:
             answer = replace(answer, settled=True, credits_charged=charged)
-            try:
-                with self._uow() as uow:
-                    uow.coaching.update_message(answer)
-                    uow.commit()
+            try:  # the capture above committed on its own; this marks the answer settled
+                transaction(self._uow, lambda uow: uow.coaching.update_message(answer))
             except (Unavailable, TransientError):  # the capture stands; the sweep marks it (its key replays)
                 if fallback is None:
                     raise
@@ -104,18 +102,23 @@ class AnswerSettlement:
         is taken after the lock, so it sees every message stored before); unsettled answers are
         captured outside the transaction, then the deletion is tried again. An answer still
         streaming finds the session gone when it stores and is charged for what was sent anyway."""
+
+        def attempt(uow: CoachingUnitOfWork) -> list[Message]:
+            """Delete when every answer is settled; else the unsettled ones, with nothing changed."""
+            session = uow.coaching.get_session_for_update(session_id)
+            workspace = access_within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
+                                      "chat session")  # fmt: skip
+            assert session is not None
+            own_session(uow, workspace, session, user_id, others_may=True)
+            unsettled = uow.coaching.unsettled_messages_in(session.workspace_id, session_id)
+            if not unsettled:
+                uow.coaching.delete_session(session_id)
+            return unsettled
+
         for _ in range(DELETE_ROUNDS):
-            with self._uow() as uow:
-                session = uow.coaching.get_session_for_update(session_id)
-                workspace = access_within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
-                                         "chat session")  # fmt: skip
-                assert session is not None
-                own_session(uow, workspace, session, user_id, others_may=True)
-                unsettled = uow.coaching.unsettled_messages_in(session.workspace_id, session_id)
-                if not unsettled:
-                    uow.coaching.delete_session(session_id)
-                    uow.commit()
-                    return
+            unsettled = transaction(self._uow, attempt)
+            if not unsettled:
+                return
             for message in unsettled:
                 self.capture(message.account_id or user_id, message)
         raise Conflict("The session's last answers are still being charged; try again.")

@@ -50,6 +50,7 @@ from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job
 from domain.ledger.ports import CreditHolds
+from domain.shared.uow import transaction
 
 RUN_TASK_JOB = "coaching.run_task"
 TIMED_OUT = "timed_out: the task did not finish in time; its credits were released"
@@ -97,15 +98,17 @@ class TaskUseCases:
             status=TaskStatus.QUEUED, credits_held=price, created_at=now, updated_at=now, hold_id=hold_id,
             idempotency_key=key, fingerprint=print_, payer_id=payer,
         )  # fmt: skip
-        try:
-            with self._uow() as uow:
-                # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
-                # either the task is stored before the deletion looks for open tasks, or it finds no workspace.
-                authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
-                uow.coaching.add_task(task)
-                uow.enqueue(Job(RUN_TASK_JOB, {"task_id": task.id}, job_id=f"task-{task.id}"))
-                uow.commit()
-        except DuplicateRecord:  # the same Idempotency-Key, concurrently: the first one stands
+
+        def store(uow: CoachingUnitOfWork) -> None:
+            # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
+            # either the task is stored before the deletion looks for open tasks, or it finds no workspace.
+            authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.WRITE)
+            uow.coaching.add_task(task)
+            uow.enqueue(Job(RUN_TASK_JOB, {"task_id": task.id}, job_id=f"task-{task.id}"))
+
+        try:  # the hold stays outside: it commits on its own, and a rerun of `store` must not hold twice
+            transaction(self._uow, store)
+        except DuplicateRecord:  # the same Idempotency-Key, concurrently: the first one stands (never retried)
             self._release(task)
             with self._uow() as uow:
                 first = self._replay_task(uow, key, print_)
@@ -122,7 +125,8 @@ class TaskUseCases:
 
     def _fail(self, task_id: str, error: str) -> Task | None:
         """queued|running -> failed under the row lock; the task when it changed, else None."""
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> Task | None:
             task = uow.coaching.get_task_for_update(task_id)
             if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
                 return None
@@ -130,8 +134,9 @@ class TaskUseCases:
             task.status, task.error, task.finished_at, task.updated_at = TaskStatus.FAILED, error, now, now
             uow.coaching.update_task(task)
             emitters.task(uow, task, now)
-            uow.commit()
-        return task
+            return task
+
+        return transaction(self._uow, work)
 
     def _replay_task(self, uow: Any, key: str | None, print_: str) -> Task | None:
         if key is None:
@@ -173,8 +178,10 @@ class TaskUseCases:
         return self.cancel_as(user_id, task_id, check_access=True)
 
     def cancel_as(self, user_id: str, task_id: str, *, check_access: bool = False) -> Task:
-        """Cancel under the task's row lock, read and checked in the same transaction that changes it."""
-        with self._uow() as uow:
+        """Cancel under the task's row lock, read and checked in the same transaction that changes it;
+        the hold is released after it commits (the ledger's void commits on its own)."""
+
+        def work(uow: CoachingUnitOfWork) -> tuple[Task, bool]:
             if check_access:
                 task = self._task(uow, user_id, task_id, Action.WRITE, lock=True)
             else:  # deleting a workspace cancels its tasks as their owners
@@ -183,14 +190,17 @@ class TaskUseCases:
                     raise WorkspaceNotFound("task")
                 task = found
             if task.status is TaskStatus.CANCELLED:
-                return task
+                return task, False
             if task.status.finished:
                 raise TaskNotCancellable(f"The task already {task.status.value}.")
             now = self._clock.now()
             task.status, task.finished_at, task.updated_at = TaskStatus.CANCELLED, now, now
             uow.coaching.update_task(task)
-            uow.commit()
-        self._release(task)
+            return task, True
+
+        task, cancelled = transaction(self._uow, work)
+        if cancelled:
+            self._release(task)
         return task
 
     # --- the worker ------------------------------------------------------------------------------
@@ -211,15 +221,17 @@ class TaskUseCases:
 
     def start(self, task_id: str) -> Task | None:
         """queued -> running under the row lock (the worker's first step); None when not queued."""
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> Task | None:
             task = uow.coaching.get_task_for_update(task_id)
             if task is None or task.status is not TaskStatus.QUEUED:
                 return None
             now = self._clock.now()
             task.status, task.started_at, task.updated_at = TaskStatus.RUNNING, now, now
             uow.coaching.update_task(task)
-            uow.commit()
-        return task
+            return task
+
+        return transaction(self._uow, work)
 
     def _call_model(self, task: Task) -> str:
         with self._uow() as uow:
@@ -234,10 +246,13 @@ class TaskUseCases:
         return self._model.reply(messages, settings).text
 
     def _finish(self, task_id: str, result: str | None, failure: str | None) -> TaskStatus | None:
-        with self._uow() as uow:
+        """Store the model's outcome under the row lock, then capture or release (outside: the
+        ledger's capture and void commit on their own)."""
+
+        def work(uow: CoachingUnitOfWork) -> tuple[Task | None, bool]:
             task = uow.coaching.get_task_for_update(task_id)
             if task is None or task.status is not TaskStatus.RUNNING:  # cancelled or swept meanwhile
-                return task.status if task is not None else None
+                return task, False
             now = self._clock.now()
             task.finished_at, task.updated_at = now, now
             if failure is None:
@@ -247,7 +262,12 @@ class TaskUseCases:
                 task.status, task.error = TaskStatus.FAILED, failure[:500]
             uow.coaching.update_task(task)
             emitters.task(uow, task, now)
-            uow.commit()
+            return task, True
+
+        task, finished = transaction(self._uow, work)
+        if not finished:
+            return task.status if task is not None else None
+        assert task is not None
         if task.status is TaskStatus.SUCCEEDED:
             self.settle(task)
         else:
@@ -263,12 +283,14 @@ class TaskUseCases:
                                      idempotency_key=f"task:capture:{task.hold_id}")  # fmt: skip
             except (HoldExpired, HoldNotActive, HoldNotFound):  # expired (or gone): nothing left to charge
                 charged = 0
-        with self._uow() as uow:
+
+        def mark(uow: CoachingUnitOfWork) -> None:
             stored = uow.coaching.get_task_for_update(task.id)
             if stored is not None:
                 stored.settled, stored.credits_charged = True, charged
                 uow.coaching.update_task(stored)
-                uow.commit()
+
+        transaction(self._uow, mark)  # after the capture, which commits on its own (its key replays it)
 
     def _release(self, task: Task) -> None:
         if task.hold_id is None:

@@ -45,6 +45,7 @@ from domain.ledger.services.inputs import month_bounds
 from domain.platform import emitters
 from domain.shared.errors import Conflict, InvalidInput
 from domain.shared.pagination import Page, check_limit, id_cursor
+from domain.shared.uow import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,8 @@ class TeamUseCases:
     def invite(self, user_id: str, workspace_id: str, *, email: str, role: str) -> InvitationView:
         address, wanted = check_email(email), invitable_role(role)
         now = self._clock.now()
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> InvitationView:
             workspace = access(uow, workspace_id, user_id, Action.MEMBERS)
             invitee = uow.teams.user_id_by_email(address)
             if invitee is not None and role_in(uow, workspace, invitee) is not None:
@@ -121,8 +123,9 @@ class TeamUseCases:
             uow.teams.add_invitation(invitation)
             if invitee is not None:  # an address with no account sees it in GET /v1/invitations once registered
                 emitters.invitation(uow, invitation, invitee, workspace.name, now)
-            uow.commit()
-        return _view(invitation, workspace.name, now)
+            return _view(invitation, workspace.name, now)
+
+        return transaction(self._uow, work)
 
     def workspace_invitations(self, user_id: str, workspace_id: str, *, limit: int = 50,
                               cursor: str | None = None) -> Page[InvitationView]:  # fmt: skip
@@ -136,14 +139,16 @@ class TeamUseCases:
 
     def revoke_invitation(self, user_id: str, workspace_id: str, invitation_id: str) -> None:
         now = self._clock.now()
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> None:
             access(uow, workspace_id, user_id, Action.MEMBERS)
             invitation = uow.teams.get_invitation(invitation_id)
             if invitation is None or invitation.workspace_id != workspace_id:
                 raise InvitationNotFound()
             invitation.respond(InvitationStatus.REVOKED, now)
             uow.teams.update_invitation(invitation)
-            uow.commit()
+
+        transaction(self._uow, work)
 
     def my_invitations(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[InvitationView]:
         """Pending invitations to the caller's e-mail address (expired ones are left out)."""
@@ -160,7 +165,8 @@ class TeamUseCases:
 
     def respond_to_invitation(self, user_id: str, invitation_id: str, *, accept: bool) -> InvitationView:
         now = self._clock.now()
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> InvitationView:
             invitation = self._my_invitation(uow, user_id, invitation_id)
             workspace = uow.coaching.get_workspace_for_update(invitation.workspace_id)
             if workspace is None:
@@ -171,8 +177,9 @@ class TeamUseCases:
                 if role_in(uow, workspace, user_id) is not None:
                     raise Conflict("You are already in this workspace.")
                 uow.teams.add_member(Membership(workspace.id, user_id, invitation.role, now))
-            uow.commit()
-        return _view(invitation, workspace.name, now)
+            return _view(invitation, workspace.name, now)
+
+        return transaction(self._uow, work)
 
     def _my_invitation(self, uow: CoachingUnitOfWork, user_id: str, invitation_id: str) -> Invitation:
         invitation = uow.teams.get_invitation(invitation_id)
@@ -199,7 +206,8 @@ class TeamUseCases:
         role = invitable_role(changes["role"]) if changes.get("role") is not None else None
         if "monthly_credit_limit" in changes:
             check_limit_value(changes["monthly_credit_limit"])
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> MemberView:
             workspace = access(uow, workspace_id, user_id, Action.MEMBERS)
             if member_id == workspace.owner_id:
                 raise OwnerIsFixed()
@@ -211,12 +219,13 @@ class TeamUseCases:
             if "monthly_credit_limit" in changes:
                 membership.monthly_credit_limit = changes["monthly_credit_limit"]
             uow.teams.update_member(membership)
-            uow.commit()
             return next(m for m in uow.teams.list_members(workspace_id) if m.user_id == member_id)
+
+        return transaction(self._uow, work)
 
     def remove_member(self, user_id: str, workspace_id: str, member_id: str) -> None:
         """Remove a member (owner, admin), or leave (anyone but the owner, for themself)."""
-        with self._uow() as uow:
+        def work(uow: CoachingUnitOfWork) -> None:
             action = Action.READ if member_id == user_id else Action.MEMBERS
             workspace = access(uow, workspace_id, user_id, action)
             if member_id == workspace.owner_id:
@@ -224,12 +233,14 @@ class TeamUseCases:
             if uow.teams.get_member(workspace_id, member_id) is None:
                 raise MemberNotFound()
             uow.teams.remove_member(workspace_id, member_id)
-            uow.commit()
+
+        transaction(self._uow, work)
 
     def transfer_ownership(self, user_id: str, workspace_id: str, new_owner_id: str) -> WorkspaceView:
         """The owner hands the workspace (and its bills) to one of its admins, and becomes an admin."""
         now = self._clock.now()
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> WorkspaceView:
             workspace = authorized(uow, uow.coaching.get_workspace_for_update(workspace_id), user_id, Action.OWN)
             heir = uow.teams.get_member(workspace_id, new_owner_id)
             if heir is None:
@@ -240,8 +251,9 @@ class TeamUseCases:
             uow.teams.add_member(Membership(workspace_id, user_id, Role.ADMIN, now))
             workspace.owner_id, workspace.updated_at = new_owner_id, now
             uow.coaching.update_workspace(workspace)
-            uow.commit()
-        return WorkspaceView.of(workspace, Role.ADMIN)
+            return WorkspaceView.of(workspace, Role.ADMIN)
+
+        return transaction(self._uow, work)
 
     # --- budgets -----------------------------------------------------------------------------------
     def workspace_usage(self, user_id: str, workspace_id: str, month: str | None = None) -> WorkspaceUsage:

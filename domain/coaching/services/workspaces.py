@@ -29,6 +29,7 @@ from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.shared.errors import InvalidInput
+from domain.shared.uow import transaction
 
 WORKSPACE_FIELDS = {"name": TITLE_MAX, "industry": INDUSTRY_MAX, "description": TEXT_MAX}
 GOAL_TEXT_FIELDS = {
@@ -73,9 +74,7 @@ class WorkspaceUseCases:
             id=self._ids.new_id("wsp"), owner_id=user_id, name=name, industry=industry,
             description=description, created_at=now, updated_at=now,
         )  # fmt: skip
-        with self._uow() as uow:
-            uow.coaching.add_workspace(workspace)
-            uow.commit()
+        transaction(self._uow, lambda uow: uow.coaching.add_workspace(workspace))
         return WorkspaceView.of(workspace, Role.OWNER)
 
     def get_workspace(self, user_id: str, workspace_id: str) -> WorkspaceView:
@@ -88,16 +87,17 @@ class WorkspaceUseCases:
         _check_texts(changes, WORKSPACE_FIELDS, ("name",) if "name" in changes else ())
         if "monthly_credit_limit" in changes:
             check_limit_value(changes["monthly_credit_limit"])
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> WorkspaceView:
             workspace: Workspace = access(uow, workspace_id, user_id, Action.MANAGE)
             for name in (*WORKSPACE_FIELDS, "monthly_credit_limit"):
                 if name in changes:
                     setattr(workspace, name, changes[name])
             workspace.updated_at = self._clock.now()
             uow.coaching.update_workspace(workspace)
-            role = role_in(uow, workspace, user_id) or Role.VIEWER
-            uow.commit()
-        return WorkspaceView.of(workspace, role)
+            return WorkspaceView.of(workspace, role_in(uow, workspace, user_id) or Role.VIEWER)
+
+        return transaction(self._uow, work)
 
     def list_workspaces(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[WorkspaceView]:
         """The workspaces the caller owns or is a member of, with the caller's role, newest first."""
@@ -119,10 +119,12 @@ class WorkspaceUseCases:
             created_at=now, updated_at=now, due_date=_date(values.get("due_date"), "due_date"),
             **{name: values.get(name) for name in GOAL_TEXT_FIELDS if name != "title"},
         )  # fmt: skip
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> None:
             access(uow, workspace_id, user_id, Action.WRITE)
             uow.coaching.add_goal(goal)
-            uow.commit()
+
+        transaction(self._uow, work)
         return goal
 
     def get_goal(self, user_id: str, goal_id: str) -> Goal:
@@ -139,7 +141,8 @@ class WorkspaceUseCases:
         _check_texts(changes, GOAL_TEXT_FIELDS, ("title",) if "title" in changes else ())
         if changes.get("progress") is not None:
             check_progress(int(changes["progress"]))
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> Goal:
             goal = self._goal(uow, user_id, goal_id, Action.WRITE)
             for name in GOAL_TEXT_FIELDS:
                 if name in changes:
@@ -152,14 +155,16 @@ class WorkspaceUseCases:
                 goal.due_date = _date(changes["due_date"], "due_date")
             goal.updated_at = self._clock.now()
             uow.coaching.update_goal(goal)
-            uow.commit()
-        return goal
+            return goal
+
+        return transaction(self._uow, work)
 
     def delete_goal(self, user_id: str, goal_id: str) -> None:
-        with self._uow() as uow:
+        def work(uow: CoachingUnitOfWork) -> None:
             self._goal(uow, user_id, goal_id, Action.WRITE)
             uow.coaching.delete_goal(goal_id)
-            uow.commit()
+
+        transaction(self._uow, work)
 
     def list_goals(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
                    status: str | None = None) -> Page[Goal]:  # fmt: skip
@@ -179,11 +184,13 @@ class WorkspaceUseCases:
             status=_status(TodoStatus, values.get("status") or TodoStatus.OPEN), created_at=now,
             updated_at=now, goal_id=values.get("goal_id"), due_date=_date(values.get("due_date"), "due_date"),
         )  # fmt: skip
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> None:
             access(uow, workspace_id, user_id, Action.WRITE)
             self._check_goal_link(uow, workspace_id, todo.goal_id)
             uow.coaching.add_todo(todo)
-            uow.commit()
+
+        transaction(self._uow, work)
         return todo
 
     def _check_goal_link(self, uow: Any, workspace_id: str, goal_id: str | None) -> None:
@@ -206,7 +213,8 @@ class WorkspaceUseCases:
 
     def update_todo(self, user_id: str, todo_id: str, changes: Mapping[str, Any]) -> Todo:
         _check_texts(changes, TODO_TEXT_FIELDS, ("title",) if "title" in changes else ())
-        with self._uow() as uow:
+
+        def work(uow: CoachingUnitOfWork) -> Todo:
             todo = self._todo(uow, user_id, todo_id, Action.WRITE)
             if "title" in changes:
                 todo.title = changes["title"]
@@ -219,14 +227,16 @@ class WorkspaceUseCases:
                 todo.goal_id = changes["goal_id"]
             todo.updated_at = self._clock.now()
             uow.coaching.update_todo(todo)
-            uow.commit()
-        return todo
+            return todo
+
+        return transaction(self._uow, work)
 
     def delete_todo(self, user_id: str, todo_id: str) -> None:
-        with self._uow() as uow:
+        def work(uow: CoachingUnitOfWork) -> None:
             self._todo(uow, user_id, todo_id, Action.WRITE)
             uow.coaching.delete_todo(todo_id)
-            uow.commit()
+
+        transaction(self._uow, work)
 
     def list_todos(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
                    status: str | None = None, goal_id: str | None = None) -> Page[Todo]:  # fmt: skip
