@@ -15,6 +15,7 @@ from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, Workspa
 from domain.coaching.model import HISTORY_MAX, Coach, Message, TaskStatus
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.services import Coaching, CoachingConfig, Delta, Done, Failed
+from domain.coaching.services.tasks import TaskUseCases
 from domain.ledger.errors import InsufficientCredits
 from domain.ledger.model import HoldStatus, Price, PriceList
 from domain.shared.clock import ManualClock
@@ -598,6 +599,26 @@ def test_a_task_asked_for_twice_with_one_idempotency_key_is_held_once(world: Wor
     assert world.charges() == [25]
     with pytest.raises(IdempotencyConflict):
         world.coaching.create_task(ADA, type="weekly_review", workspace_id=ws, input={}, idempotency_key="t-1")
+
+
+def test_a_task_key_stored_concurrently_is_a_duplicate_never_retried_the_first_task_replayed(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    ws = world.session().workspace_id
+    first = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1")
+    real, looked = TaskUseCases._replay_task, []
+
+    def replay(self: TaskUseCases, *args: Any) -> Any:  # the second request looks before the first commits
+        looked.append(args)
+        return None if len(looked) == 1 else real(self, *args)
+
+    monkeypatch.setattr(TaskUseCases, "_replay_task", replay)
+    counting = CountingUnits(world)
+
+    again = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1")
+
+    assert again == first and world.ledger.balance(ADA).held == 25  # the second hold voided
+    assert (counting.units, counting.commits) == (3, 0)  # read; store (refused once, not rerun); replay
+    assert [t.id for t in world.coaching.list_tasks(ADA).items] == [first.id]
 
 
 def test_a_task_the_caller_cannot_afford_is_402_and_not_queued() -> None:
