@@ -7,7 +7,7 @@ from typing import Any
 from adapters.memory.store import MemoryStore
 from domain.coaching.members import Invitation, InvitationStatus, Membership, MemberView
 from domain.coaching.model import Role, Workspace
-from domain.ledger.budgets import BudgetScope, Caps, Reservation
+from domain.ledger.budgets import WORKSPACE_LEVEL, BudgetScope, Caps, Reservation
 from domain.shared.errors import DuplicateRecord
 
 MEMBERS, INVITATIONS = "workspace_members", "workspace_invitations"
@@ -115,6 +115,10 @@ class InMemoryBudgetRepository:
         member = self._t(MEMBERS).get((scope.budget_id, scope.member_id))
         return Caps(budget=workspace.monthly_credit_limit if workspace is not None else None,
                     member=member.monthly_credit_limit if member is not None else None)  # fmt: skip
+
+    def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
+        return (self.caps(scope), self.usage(scope.budget_id, WORKSPACE_LEVEL, month),
+                self.usage(scope.budget_id, scope.member_id, month))  # fmt: skip
 
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         return int(self._t(USAGE).get((budget_id, member_id, month), 0))

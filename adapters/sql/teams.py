@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
 from adapters.sql.tables import (
@@ -17,7 +19,7 @@ from adapters.sql.tables import (
 )
 from domain.coaching.members import Invitation, InvitationStatus, Membership, MemberView
 from domain.coaching.model import Role, Workspace
-from domain.ledger.budgets import BudgetScope, Caps, Reservation
+from domain.ledger.budgets import WORKSPACE_LEVEL, BudgetScope, Caps, Reservation
 
 if TYPE_CHECKING:
     from adapters.sql.db import Db
@@ -129,6 +131,18 @@ class SqlTeamsRepository:
             self._db.execute(delete(t).where(t.c.workspace_id == workspace_id))
 
 
+# The budget's hot writes (a hold's check and its finish), built once so that the write batch
+# compiles each once (adapters/sql/batch.py): rollup rows upserted, reservations added and dropped.
+_upsert = mysql_insert(budget_usage)
+ADD_USAGE_MYSQL = _upsert.on_duplicate_key_update(used=budget_usage.c.used + _upsert.inserted.used)
+_upsert_lite = sqlite_insert(budget_usage)
+ADD_USAGE_SQLITE = _upsert_lite.on_conflict_do_update(
+    index_elements=["budget_id", "month", "member_id"], set_={"used": budget_usage.c.used + _upsert_lite.excluded.used}
+)
+ADD_RESERVATION = insert(budget_reservations)
+DROP_RESERVATION = delete(budget_reservations).where(budget_reservations.c.hold_id == bindparam("hold"))
+
+
 class SqlBudgetRepository:
     """Caps are read from the workspace and the membership rows in the hold's transaction."""
 
@@ -145,6 +159,25 @@ class SqlBudgetRepository:
             return Caps(None, None)
         return Caps(budget=row["budget"], member=row["member"])
 
+    def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
+        """One SELECT of four scalar subqueries (the hold's check: one round trip, not two)."""
+        w, m, u = coaching_workspaces, workspace_members, budget_usage
+
+        def used(member_id: str) -> Any:
+            return (select(u.c.used).where(u.c.budget_id == scope.budget_id, u.c.month == month,
+                                           u.c.member_id == member_id).scalar_subquery())  # fmt: skip
+
+        query = select(
+            select(w.c.monthly_credit_limit).where(w.c.id == scope.budget_id).scalar_subquery().label("budget"),
+            select(m.c.monthly_credit_limit).where(m.c.workspace_id == scope.budget_id,
+                                                   m.c.user_id == scope.member_id).scalar_subquery().label("member"),
+            used(WORKSPACE_LEVEL).label("budget_used"),
+            used(scope.member_id).label("member_used"),
+        )  # fmt: skip
+        row = self._db.execute(query).mappings().one()
+        return (Caps(budget=row["budget"], member=row["member"]), int(row["budget_used"] or 0),
+                int(row["member_used"] or 0))  # fmt: skip
+
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         t = budget_usage
         used = self._db.execute(select(t.c.used).where(t.c.budget_id == budget_id, t.c.month == month,
@@ -159,26 +192,20 @@ class SqlBudgetRepository:
         return {str(r["member_id"]): int(r["used"]) for r in self._db.execute(query).mappings()}
 
     def add_usage(self, budget_id: str, members: tuple[str, ...], month: str, credits: int) -> None:
-        """One UPDATE of the rows (both levels: one round trip); an INSERT for each row that was not
-        there yet (the first spend of a month). All under the payer's account lock, which every
-        writer of this budget's rows holds, so an UPDATE and its INSERT cannot race."""
-        t = budget_usage
-        wanted = set(members)
-        where = (t.c.budget_id == budget_id) & (t.c.month == month) & t.c.member_id.in_(wanted)
-        changed = self._db.execute(update(t).where(where).values(used=t.c.used + credits)).rowcount
-        if changed == len(wanted):
-            return
-        present = set(self._db.execute(select(t.c.member_id).where(where)).scalars())
-        for member_id in sorted(wanted - present):
-            self._db.execute(insert(t).values(budget_id=budget_id, month=month, member_id=member_id, used=credits))
+        """One upsert of the rows (both levels), created at `credits` when missing (the first spend
+        of a month): a write nobody reads back, so it leaves with the unit's next statement or its
+        COMMIT where writes are batched (adapters/sql/batch.py). All under the payer's account
+        lock, which every writer of this budget's rows holds."""
+        rows = [{"budget_id": budget_id, "month": month, "member_id": m, "used": credits} for m in sorted(set(members))]
+        self._db.write(ADD_USAGE_MYSQL if self._db.dialect in ("mysql", "mariadb") else ADD_USAGE_SQLITE, rows)
 
     def add_reservation(self, reservation: Reservation) -> None:
-        self._db.execute(insert(budget_reservations).values(asdict(reservation)))
+        self._db.write(ADD_RESERVATION, asdict(reservation))
 
     def take_reservation(self, hold_id: str) -> Reservation | None:
         t = budget_reservations
         row = self._db.execute(select(t).where(t.c.hold_id == hold_id)).mappings().first()
         if row is None:
             return None
-        self._db.execute(delete(t).where(t.c.hold_id == hold_id))
+        self._db.write(DROP_RESERVATION, {"hold": hold_id})
         return Reservation(**dict(row))

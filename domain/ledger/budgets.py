@@ -69,6 +69,9 @@ class BudgetRepository(Protocol):
     """Caps, usage rollups and live reservations. Never commits."""
 
     def caps(self, scope: BudgetScope) -> Caps: ...
+    def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
+        """What a hold's check reads, in one read: the caps, the workspace's usage of the month
+        and the member's (0 when there is no row yet)."""
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         """Credits used (reserved by active holds plus captured) in the month; WORKSPACE_LEVEL for all."""
     def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:

@@ -175,3 +175,26 @@ def test_a_commit_after_a_batched_one_on_the_same_connection_is_sent(on_mariadb:
     assert shape(sent)[-2:] == ["INSERT", "COMMIT"], sent
     with engine.connect() as other:  # committed: another connection sees it
         assert other.exec_driver_sql("SELECT id FROM ledger_accounts WHERE id = %s", (later,)).scalar() == later
+
+
+def test_a_budgeted_hold_and_its_capture_read_once_each_and_write_with_the_commit(on_mariadb: Container) -> None:
+    """Issue 25 (the chat's ledger phase): a hold under a workspace budget reads the caps and the
+    month's usage in one SELECT and upserts the rollup and its reservation with the COMMIT; its
+    capture finds the hold among the active holds it reads anyway (no second read of the hold) and
+    drops the reservation with the COMMIT. Before, the hold alone took seven round trips or more."""
+    from domain.ledger.budgets import WORKSPACE_LEVEL, BudgetScope
+
+    container = on_mariadb
+    account = funded(container)
+    scope = BudgetScope(budget_id=unique("ws"), member_id=account)  # no such workspace: no caps, usage kept
+    with packets() as sent:
+        held = container.ledger.hold(account, amount=10, idempotency_key=unique("h"), budget=scope)
+    assert held.hold is not None
+    assert shape(sent) == ["SELECT", "SELECT", "INSERT+COMMIT"], shape(sent)  # lock, caps + usage, writes
+    with packets() as sent:
+        captured = container.ledger.capture(account, held.hold.id, amount=4, idempotency_key=unique("c"))
+    assert captured.balance.balance == 96
+    assert shape(sent) == ["SELECT", "SELECT", "SELECT", "DELETE+COMMIT"], sent  # lock, holds, reservation
+    with container.uow() as unit:
+        assert unit.budgets.usage_of_month(scope.budget_id, T0.strftime("%Y-%m")) == {WORKSPACE_LEVEL: 4, account: 4}
+        assert unit.budgets.take_reservation(held.hold.id) is None

@@ -60,6 +60,7 @@ class Book:
         self.uow, self.account, self.grants = uow, account, grants
         self.now, self.key, self._ids = now, key, ids
         self._taken_from: list[Grant] = []  # grants a debit changed: written with the account by save()
+        self._active_holds: list[Hold] | None = None  # read by release_due() under the lock
 
     # credits in and out --------------------------------------------------------------------
     def add_grant(
@@ -123,6 +124,12 @@ class Book:
 
     # holds ---------------------------------------------------------------------------------
     def active_hold(self, hold_id: str) -> Hold:
+        """The account's active hold `hold_id`. `release_due` has just read the account's active
+        holds under its lock (capture and void always run it: the account holds credits): an
+        active hold is one of those, with no second read; anything else is read to say why not."""
+        for known in self._active_holds or ():
+            if known.id == hold_id and known.status is HoldStatus.ACTIVE:
+                return known
         hold = self.uow.ledger.get_hold(hold_id)
         if hold is None or hold.account_id != self.account.id:
             raise HoldNotFound()
@@ -134,8 +141,8 @@ class Book:
 
     def finish(self, hold: Hold, status: HoldStatus, captured: int | None = None) -> None:
         self.account.release(hold.finish(status, self.now, captured))
+        self._release_budget(hold.id, captured or 0)  # its read first: the writes then leave together
         self.uow.ledger.update_hold(hold)
-        self._release_budget(hold.id, captured or 0)
 
     # budgets (issue 23; domain/ledger/budgets.py) ------------------------------------------------
     def reserve_budget(self, scope: BudgetScope, hold: Hold) -> None:
@@ -143,10 +150,10 @@ class Book:
         under this account's lock, which every spend of the payer takes."""
         budgets, month = self.uow.budgets, self.now.strftime("%Y-%m")
         levels = (WORKSPACE_LEVEL, scope.member_id)
-        used = budgets.usage_of_month(scope.budget_id, month, levels)
+        caps, budget_used, member_used = budgets.caps_and_usage(scope, month)
         check_spend(
-            hold.amount, available=self.account.available, caps=budgets.caps(scope),
-            budget_used=used.get(WORKSPACE_LEVEL, 0), member_used=used.get(scope.member_id, 0),
+            hold.amount, available=self.account.available, caps=caps,
+            budget_used=budget_used, member_used=member_used,
         )  # fmt: skip
         budgets.add_usage(scope.budget_id, levels, month, hold.amount)
         budgets.add_reservation(Reservation(hold.id, scope.budget_id, scope.member_id, month, hold.amount))
@@ -186,8 +193,10 @@ class Book:
             self.uow.ledger.update_hold(hold)
 
     def release_due(self) -> int:
-        """Release the active holds whose ttl has passed."""
-        due = [h for h in self.uow.ledger.active_holds(self.account.id) if h.expires_at <= self.now]
+        """Release the active holds whose ttl has passed (the others are kept for `active_hold`)."""
+        active = self.uow.ledger.active_holds(self.account.id)
+        due = [h for h in active if h.expires_at <= self.now]
+        self._active_holds = [h for h in active if h.expires_at > self.now]
         for hold in due:
             self.finish(hold, HoldStatus.EXPIRED)
         return len(due)
