@@ -557,7 +557,7 @@ def measure_side_by_side(ops: dict[Key, Op], repeat: int = READ_REPEAT) -> dict[
 
 
 def read_costs(ledger: Ledger, deep: Accounts, port: int | None) -> list[ReadCost]:
-    histories = dict(zip(HISTORIES, deep.distinct))
+    histories = dict(zip(HISTORIES, deep.distinct, strict=True))
     makers: dict[str, Callable[[str, str], Op]] = {"service": lambda a, read: service_read(ledger, a, read)}
     clients = {a: HttpClient(port, {"X-API-Key": deep.api_keys[a]}) for a in deep.distinct} if port else {}
     if clients:

@@ -173,7 +173,7 @@ def round_of(ports: dict[str, int], keys: list[str], seconds: float, flip: bool)
     for thread in threads:
         thread.join()
     # A client's req/s against one side is 1 / its mean latency there; the side's req/s adds its clients.
-    rps = {side: sum(d[side] / t[side] for d, t in zip(done, time_in) if t[side]) for side in sides}
+    rps = {side: sum(d[side] / t[side] for d, t in zip(done, time_in, strict=True) if t[side]) for side in sides}
     return {"rps": {side: round(rps[side], 1) for side in sides}, "statuses": statuses,
             "ratio": rps["on"] / rps["off"] if rps["off"] else 0.0}  # fmt: skip
 

@@ -101,7 +101,7 @@ def invoice_price(invoice: Mapping[str, Any]) -> str | None:
     """The plan's price the invoice pays a period of: the line that is not a proration and ends
     last (after a plan change the invoice also carries proration lines for the old plan)."""
     best: tuple[bool, int, str] | None = None
-    for index, line in enumerate(invoice_lines(invoice)):
+    for line in invoice_lines(invoice):
         price = text(line, "pricing", "price_details", "price") or text(line, "price")
         if not price:
             continue

@@ -28,7 +28,7 @@ from typing import Any
 from domain.shared.errors import InvalidInput
 
 MAX_KEY_LENGTH = 255
-KEY_PATTERN = r"^[\x21-\x7e][\x20-\x7e]{0,%d}$" % (MAX_KEY_LENGTH - 1)  # printable ASCII, not starting with a space
+KEY_PATTERN = rf"^[\x21-\x7e][\x20-\x7e]{{0,{MAX_KEY_LENGTH - 1}}}$"  # printable ASCII, not starting with a space
 STORED_REQUEST_KEY_LENGTH = 64  # sha256 hex: what `request_key` and `fingerprint` store
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 FEATURE_KEY_MAX_LENGTH = 64  # a price-list feature key (`coach.message`, `task.strategy`, ...)
 CATALOGUE_ID_MAX_LENGTH = 40  # a plan or pack id of the catalogue, also a user's plan
-CATALOGUE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,%d}$" % (CATALOGUE_ID_MAX_LENGTH - 1)
+CATALOGUE_ID_PATTERN = rf"^[a-z0-9][a-z0-9_-]{{0,{CATALOGUE_ID_MAX_LENGTH - 1}}}$"
 COACH_ID_MAX_LENGTH = 64  # a coach of coaches.toml
 SHA256_HEX_LENGTH = 64  # what a stored hash is: token and key hashes, request keys, fingerprints
 URL_MAX_LENGTH = 2048  # a URL a caller gives (checkout and portal returns, webhook endpoints)

@@ -24,7 +24,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, ContextManager, Protocol
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from domain.shared.errors import Unavailable
 from domain.shared.jobs import Job, JobQueue, RetryPolicy
@@ -98,7 +99,7 @@ class OutboxUnitOfWork(Protocol):
 
 
 def relay_pending(
-    uow: Callable[[], ContextManager[OutboxUnitOfWork]],
+    uow: Callable[[], AbstractContextManager[OutboxUnitOfWork]],
     queue: JobQueue,
     now: datetime,
     *,
@@ -129,7 +130,7 @@ def relay_pending(
     return len(sent)
 
 
-def purge_sent(uow: Callable[[], ContextManager[OutboxUnitOfWork]], sent_before: datetime, *, limit: int = 1000) -> int:
+def purge_sent(uow: Callable[[], AbstractContextManager[OutboxUnitOfWork]], sent_before: datetime, *, limit: int = 1000) -> int:
     """Forget rows sent before `sent_before` (their jobs ran long ago; ids stay in RQ's history)."""
     with uow() as unit:
         purged = unit.outbox.purge_sent(sent_before, limit)

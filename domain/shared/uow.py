@@ -83,7 +83,7 @@ class UnitOfWorkBase:
         """After the commit: send the outbox rows' jobs and mark them sent. A queue that is down
         leaves the rest to the relay; the committed work stands either way."""
         sent: list[str] = []
-        for job, message_id in zip(jobs, ids):
+        for job, message_id in zip(jobs, ids, strict=True):
             if self._queue is None:
                 break  # nothing to send with here: the relay will
             try:

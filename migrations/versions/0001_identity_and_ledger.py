@@ -1,7 +1,7 @@
 """identity and ledger tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 11:23:13.072324
 """
 from alembic import op

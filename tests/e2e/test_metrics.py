@@ -123,5 +123,5 @@ def test_invented_methods_and_unknown_paths_fold_into_one_series_each(client: Fl
     assert not any(method in text for method in invented)
     assert sample(text, "houston_http_requests_total", method="other", route="<unmatched>", status="405") == 40
     assert sample(text, "houston_http_requests_total", method="other", route="<unmatched>", status="404") == 40
-    series = lambda t: {l for l in t.splitlines() if l.startswith("houston_http_requests_total{")}  # noqa: E731
+    series = lambda t: {line for line in t.splitlines() if line.startswith("houston_http_requests_total{")}  # noqa: E731
     assert len(series(text) - series(before)) <= 3  # the two above and the first scrape's own GET

@@ -277,7 +277,7 @@ wsrep_slave_threads=2
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        for index, process in self._processes.items():
+        for _index, process in self._processes.items():
             if process.pid == pid:
                 try:
                     process.wait(timeout)

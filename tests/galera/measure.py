@@ -96,7 +96,7 @@ def charge_rate(containers: list[Container], nodes: list[int], accounts: list[st
 def stale_captures(containers: list[Container], tries: int) -> int:
     account = _account(containers[0])
     stale = 0
-    for n in range(tries):
+    for _ in range(tries):
         key = uuid.uuid4().hex[:8]
         hold = containers[0].ledger.hold(account, amount=1, idempotency_key=f"h-{key}").hold
         assert hold is not None

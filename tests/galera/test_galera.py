@@ -159,7 +159,7 @@ def test_capture_void_and_capture_racing_on_three_nodes_have_one_winner(
 def _capture_right_after_hold(containers: list[Container], user_id: str, tries: int) -> int:
     """Hold on node 1, then at once capture on node 2: how many captures did not find the hold."""
     stale = 0
-    for n in range(tries):
+    for _ in range(tries):
         key = uuid.uuid4().hex[:8]
         hold = containers[0].ledger.hold(user_id, amount=1, idempotency_key=f"h-{key}").hold
         assert hold is not None

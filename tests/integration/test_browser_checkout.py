@@ -130,8 +130,8 @@ def test_a_second_press_shows_the_settled_page_and_changes_nothing(base: str) ->
                                "document.querySelector('#again button').click();", form)
         try:
             WebDriverWait(browser, 30).until(lambda b: "already" in b.find_element(By.TAG_NAME, "body").text)
-        except Exception:
-            raise AssertionError((browser.current_url, browser.page_source))
+        except Exception as error:
+            raise AssertionError((browser.current_url, browser.page_source)) from error
         text = browser.find_element(By.TAG_NAME, "body").text
     assert "This session is already paid: nothing was sent again." in text
     assert buyer.balance() == before + 500 and buyer.payment_statuses() == ["paid"]
