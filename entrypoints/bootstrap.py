@@ -92,6 +92,8 @@ def bootstrap(
         retry_attempts=settings.db_retry_attempts,
         low_balance=(settings.low_balance_threshold, settings.low_balance_rearm),  # issue 22
     )
+    coach_model = coach_model or _coach_model(settings, clock)
+    coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
     identity = IdentityService(
         uow=uow,
         clock=clock,
@@ -99,7 +101,7 @@ def bootstrap(
         hasher=hasher,
         tokens=tokens,
         policy=TokenPolicy(access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl),
-        on_user_created=(ledger.open_account_for_new_user,),
+        on_user_created=(ledger.open_account_for_new_user, coaching.on_user_created),  # an account, invitations told
         api_keys_per_user=settings.api_keys_per_user,
     )
     catalogue = catalogue or load_catalogue(settings)
@@ -110,8 +112,6 @@ def bootstrap(
         config=BillingConfig(public_base_url=settings.public_base_url,
                              reconcile_window_seconds=settings.billing_reconcile_window_days * 24 * 3600),
     )  # fmt: skip
-    coach_model = coach_model or _coach_model(settings, clock)
-    coaching = _coaching(settings, uow, ledger, coach_model, clock, ids, prices)
     platform24 = build_platform24(settings, uow=uow, ledger=ledger, clock=clock, ids=ids, hasher=hasher,
                                   gateway=gateway, catalogue=catalogue)  # issue 24
     billing.purchase_hooks = platform24.referrals  # issue 24: first paid purchase, refunds and disputes

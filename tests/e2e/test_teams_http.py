@@ -265,3 +265,29 @@ def test_an_invitee_with_an_account_is_notified_once_in_the_app(app: Flask) -> N
     ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": new_email("nobody"), "role": "viewer"},
                    headers=team.headers["owner"]), 201)  # fmt: skip
     assert [job.name for job in container.queue.jobs] == []  # no account yet: nobody to notify
+
+
+def test_an_address_invited_before_it_had_an_account_is_told_at_sign_up_once_per_pending_invitation(
+    app: Flask,
+) -> None:
+    client = app.test_client()
+    team = Team(client)
+    container = app.extensions["houston"]
+    newcomer = new_email("newcomer")
+    invitation = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": newcomer, "role": "member"},
+                                headers=team.headers["owner"]), 201)
+    other_ws = ok(client.post("/v1/workspaces", json={"name": "Other"}, headers=team.headers["admin"]), 201)["id"]
+    revoked = ok(client.post(f"/v1/workspaces/{other_ws}/invitations", json={"email": newcomer, "role": "viewer"},
+                             headers=team.headers["admin"]), 201)
+    ok(client.delete(f"/v1/workspaces/{other_ws}/invitations/{revoked['id']}", headers=team.headers["admin"]), 204)
+    container.queue.clear()
+
+    body = register(client, newcomer)
+
+    events = [job.payload for job in container.queue.jobs if job.name == "platform.event"]
+    assert [(e["user_id"], e["event"]["type"], e["event"]["data"]["object"]["workspace_name"]) for e in events] == [
+        (body["user"]["id"], "workspace.invitation", "Acme")]  # the revoked one is not told
+    for event in events:
+        container.platform_events.fan_out.handle(event["user_id"], event["event"])
+    inbox = ok(client.get("/v1/notifications", headers=auth_headers(body["access_token"])))["items"]
+    assert [(n["type"], n["data"]["invitation_id"]) for n in inbox] == [("workspace_invitation", invitation["id"])]

@@ -173,6 +173,10 @@ class Coaching:
     def my_invitations(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[InvitationView]:
         return self.teams.my_invitations(user_id, limit=limit, cursor=cursor)
 
+    def on_user_created(self, uow: CoachingUnitOfWork, user: Any) -> None:
+        """Identity's hook at registration: pending invitations to the new address are told."""
+        self.teams.on_user_created(uow, user)
+
     def respond_to_invitation(self, user_id: str, invitation_id: str, *, accept: bool) -> InvitationView:
         return self.teams.respond_to_invitation(user_id, invitation_id, accept=accept)
 

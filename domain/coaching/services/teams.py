@@ -92,6 +92,9 @@ class WorkspaceUsage:
     member_limits: dict[str, int | None]
 
 
+MAX_ANNOUNCED = 100  # pending invitations told to a newcomer at sign-up (the rest are in GET /v1/invitations)
+
+
 class TeamUseCases:
     """Invitations, members, ownership and the workspace's usage against its caps (issue 23)."""
 
@@ -149,6 +152,16 @@ class TeamUseCases:
             uow.teams.update_invitation(invitation)
 
         transaction(self._uow, work)
+
+    def on_user_created(self, uow: CoachingUnitOfWork, user: Any) -> None:
+        """A newcomer is told of each pending invitation to their address (`workspace.invitation`:
+        in the app, and by e-mail), in the registering transaction (identity's `on_user_created`
+        hook): an invitation sent before the account existed had nobody to notify. Each is told once
+        (the event is keyed by the invitation); expired ones are not."""
+        now = self._clock.now()
+        for invitation in uow.teams.invitations_for(user.email, limit=MAX_ANNOUNCED, before=None):
+            if invitation.status_at(now) is InvitationStatus.PENDING:
+                emitters.invitation(uow, invitation, user.id, self._workspace_name(uow, invitation.workspace_id), now)
 
     def my_invitations(self, user_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[InvitationView]:
         """Pending invitations to the caller's e-mail address (expired ones are left out)."""
