@@ -99,6 +99,16 @@ class InMemoryWebhookRepository:
             del self._t("platform_events")[event.id]
         return len(old)
 
+    def purge_messages(self, before: datetime, limit: int) -> int:
+        finished = (MessageStatus.SUCCEEDED, MessageStatus.FAILED)
+        events = self._t("platform_events")
+        old = sorted((m for m in self._t("webhook_messages").values()
+                      if m.status in finished and m.created_at < before and m.event_id not in events),
+                     key=lambda m: m.created_at)[:limit]  # fmt: skip
+        for message in old:
+            del self._t("webhook_messages")[message.id]
+        return len(old)
+
     def purge_attempts(self, before: datetime, limit: int) -> int:
         old = sorted((a for a in self._t("webhook_attempts").values() if a.created_at < before),
                      key=lambda a: a.created_at)[:limit]  # fmt: skip

@@ -82,6 +82,7 @@ webhook_messages = Table(
     Index("ix_webhook_messages_status_next_attempt_at", "status", "next_attempt_at"),  # the due sweep
     Index("ix_webhook_messages_endpoint_id_status_created_at", "endpoint_id", "status", "created_at"),
     Index("ix_webhook_messages_event_id_status", "event_id", "status"),  # retention keeps what is pending
+    Index("ix_webhook_messages_status_created_at", "status", "created_at"),  # retention finds finished ones
     **EXACT,
 )
 

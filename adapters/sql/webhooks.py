@@ -189,6 +189,14 @@ class SqlWebhookRepository:
                                .order_by(e.created_at).limit(limit)).scalars().all()  # fmt: skip
         return _delete_ids(self._db, platform_events, list(ids))
 
+    def purge_messages(self, before: datetime, limit: int) -> int:
+        m, e = webhook_messages.c, platform_events.c
+        finished = [MessageStatus.SUCCEEDED.value, MessageStatus.FAILED.value]
+        ids = self._db.execute(select(m.id).where(m.status.in_(finished), m.created_at < before,
+                                                  ~select(e.id).where(e.id == m.event_id).exists())
+                               .order_by(m.created_at).limit(limit)).scalars().all()  # fmt: skip
+        return _delete_ids(self._db, webhook_messages, list(ids))
+
     def purge_attempts(self, before: datetime, limit: int) -> int:
         c = webhook_attempts.c
         ids = self._db.execute(select(c.id).where(c.created_at < before).order_by(c.created_at).limit(limit)).scalars().all()

@@ -3,6 +3,7 @@
 | what                             | deleted when older than (by)                          | never deleted while          |
 | -------------------------------- | ----------------------------------------------------- | ---------------------------- |
 | `platform_events` (replay store) | `RETENTION_PLATFORM_EVENTS_DAYS` (90), `created_at`   | a pending or backlog webhook message still needs its body |
+| finished `webhook_messages`      | `RETENTION_PLATFORM_EVENTS_DAYS` (90), `created_at`   | their event is still stored (a replay could reach it: the dedupe key keeps it once) |
 | `webhook_attempts` (the log)     | `RETENTION_WEBHOOK_ATTEMPTS_DAYS` (30), `created_at`  | - (history only)             |
 | read notifications               | `RETENTION_READ_NOTIFICATIONS_DAYS` (90), `read_at`   | unread: never deleted        |
 
@@ -13,8 +14,8 @@ one, and a crash or a concurrent run loses nothing (a row deleted twice is delet
 stops at `max_batches` per table and the next day's run goes on.
 
 Not touched: the outbox (its relay forgets sent rows after a week and never an unsent one),
-webhook messages (their dedupe keys stop a replayed event from being delivered twice), unread
-notifications, email-only notifications (kept for their dedupe key), audit and login history.
+pending and backlog webhook messages, unread notifications, email-only notifications (kept for
+their dedupe key), audit and login history.
 `POST /v1/webhook-endpoints/{id}/replay {since}` reaches back as far as events are kept.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ def sweep_retention(uow: Callable[[], PlatformEventsUnitOfWork], clock: Clock, p
     now = clock.now()
     purges: dict[str, Callable[[PlatformEventsUnitOfWork], int]] = {
         "platform_events": lambda u: u.webhooks.purge_events(now - policy.platform_events, policy.batch),
+        "webhook_messages": lambda u: u.webhooks.purge_messages(now - policy.platform_events, policy.batch),
         "webhook_attempts": lambda u: u.webhooks.purge_attempts(now - policy.webhook_attempts, policy.batch),
         "read_notifications": lambda u: u.notifications.purge_read(now - policy.read_notifications, policy.batch),
     }

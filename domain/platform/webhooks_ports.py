@@ -42,6 +42,10 @@ class WebhookRepository(Protocol):
     def purge_events(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` events created before `before` that no pending or backlog message
         refers to; return how many."""
+    def purge_messages(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` finished (succeeded or failed) messages created before `before`
+        whose event is no longer stored; return how many. Their dedupe key guarded a replay of an
+        event that can no longer be replayed."""
     def purge_attempts(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` delivery-log rows created before `before`; return how many."""
 

@@ -52,13 +52,15 @@ def event(uow: Callable[[], Any], at: datetime) -> str:
     return event_id
 
 
-def message(uow: Callable[[], Any], event_id: str, status: MessageStatus) -> None:
+def message(uow: Callable[[], Any], event_id: str, status: MessageStatus) -> str:
+    message_id = unique("msg")
     with uow() as unit:
         unit.webhooks.add_message(Message(
-            id=unique("msg"), endpoint_id="whe_r", event_id=event_id, event_type="payment.succeeded",
+            id=message_id, endpoint_id="whe_r", event_id=event_id, event_type="payment.succeeded",
             dedupe_key=unique("dk"), status=status, attempts=1, next_attempt_at=NOW if status is MessageStatus.PENDING else None,
             created_at=OLD, updated_at=OLD))  # fmt: skip
         unit.commit()
+    return message_id
 
 
 def attempt(uow: Callable[[], Any], at: datetime) -> str:
@@ -89,10 +91,9 @@ def events_left(uow: Callable[[], Any], ids: list[str]) -> set[str]:
 def test_old_rows_go_and_what_is_still_needed_stays(uow: Callable[[], Any]) -> None:
     old_done, old_failed, old_alone = event(uow, OLD), event(uow, OLD), event(uow, OLD)
     old_pending, old_backlog, recent = event(uow, OLD), event(uow, OLD), event(uow, RECENT)
-    message(uow, old_done, MessageStatus.SUCCEEDED)
-    message(uow, old_failed, MessageStatus.FAILED)
-    message(uow, old_pending, MessageStatus.PENDING)
-    message(uow, old_backlog, MessageStatus.BACKLOG)
+    messages = [message(uow, old_done, MessageStatus.SUCCEEDED), message(uow, old_failed, MessageStatus.FAILED),
+                message(uow, old_pending, MessageStatus.PENDING), message(uow, old_backlog, MessageStatus.BACKLOG)]
+    recent_done = message(uow, recent, MessageStatus.SUCCEEDED)  # old itself, but its event is still kept
     old_attempts = [attempt(uow, NOW - timedelta(days=31 + n)) for n in range(4)]
     recent_attempt = attempt(uow, RECENT)
     read_long_ago = notification(uow, OLD, OLD + timedelta(days=1))
@@ -105,7 +106,7 @@ def test_old_rows_go_and_what_is_still_needed_stays(uow: Callable[[], Any]) -> N
 
     deleted = sweep_retention(uow, ManualClock(NOW), POLICY)
 
-    assert deleted == {"platform_events": 3, "webhook_attempts": 4, "read_notifications": 1}
+    assert deleted == {"platform_events": 3, "webhook_messages": 2, "webhook_attempts": 4, "read_notifications": 1}
     assert events_left(uow, [old_done, old_failed, old_alone, old_pending, old_backlog, recent]) == {
         old_pending, old_backlog, recent}  # fmt: skip
     with uow() as unit:
@@ -114,8 +115,10 @@ def test_old_rows_go_and_what_is_still_needed_stays(uow: Callable[[], Any]) -> N
         assert unit.notifications.get(read_long_ago) is None
         assert unit.notifications.get(read_lately) is not None and unit.notifications.get(unread) is not None
         assert unsent.id in {m.id for m in unit.outbox.pending(created_before=NOW, limit=1000)}
+        kept = {m for m in [*messages, recent_done] if unit.webhooks.get_message(m) is not None}
+        assert kept == {messages[2], messages[3], recent_done}  # finished ones whose event went, went too
     assert sweep_retention(uow, ManualClock(NOW), POLICY) == {
-        "platform_events": 0, "webhook_attempts": 0, "read_notifications": 0}  # fmt: skip
+        "platform_events": 0, "webhook_messages": 0, "webhook_attempts": 0, "read_notifications": 0}  # fmt: skip
 
 
 def test_each_batch_deletes_at_most_the_batch_size(uow: Callable[[], Any]) -> None:
