@@ -27,6 +27,10 @@ from sqlalchemy.sql import Executable
 
 MULTI_STATEMENTS = 1 << 16  # CLIENT_MULTI_STATEMENTS, a capability flag of the MySQL protocol
 BATCH_COMMITTED = "houston_batch_committed"  # connection info: the COMMIT went with the batch
+# connection info: the last statement sent was a read that ended its transaction with a COMMIT of its
+# own (`Db`'s reads of a unit of work that only read): nothing is open, no COMMIT or ROLLBACK to send
+TRANSACTION_ENDED = "houston_transaction_ended"
+THEN_COMMIT = "houston_then_commit"  # execution option: send the statement with `;\nCOMMIT` after it
 _SHORT_ROWCOUNT = 1242  # what the guard raises: "Subquery returns more than 1 row"
 
 
@@ -106,6 +110,7 @@ class WriteBatch:
         as SQLAlchemy would have (a `DBAPIError` naming that statement; the connection invalidated
         when it was lost), or the error of a write whose rows were missing."""
         statements, self.pending = self.pending, []
+        self.connection.connection.info.pop(TRANSACTION_ENDED, None)  # writes open a transaction
         if commit:
             statements.append(("COMMIT", None))
         if not statements:
