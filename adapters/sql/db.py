@@ -5,7 +5,7 @@ unit of work, which imports them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar, overload
 
@@ -13,7 +13,15 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Executable, Select
 
-from adapters.sql.batch import THEN_COMMIT, TRANSACTION_ENDED, RowCheck, WriteBatch, batches_writes
+from adapters.sql.batch import (
+    THEN_COMMIT,
+    TRANSACTION_ENDED,
+    RowCheck,
+    WriteBatch,
+    batches_writes,
+    driver_error,
+    statement_sent,
+)
 from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, TransientError
 
@@ -155,19 +163,51 @@ class Db:
             return self._run(lambda: self.connection.execute(statement, params, execution_options=_THEN_COMMIT), ends=True)
         return self._run(lambda: self.connection.execute(statement, params), ends=False)
 
-    def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> CursorResult[Any]:
-        """`hot` with `params`: driver SQL on MySQL/MariaDB (same errors, same first-statement
-        retry as `execute`), Core elsewhere."""
+    def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> list[Sequence[Any]]:
+        """`hot` with `params`, its rows: on MySQL/MariaDB sent as driver SQL on the DBAPI cursor
+        (issue 25, direction 3: no execution context, events or result metadata per execution;
+        the same errors, the same first-statement retry and the same COMMIT after a read as
+        `execute`), through Core elsewhere."""
         if self.dialect not in ("mysql", "mariadb"):
-            return self.execute(hot.statement, params)
+            return list(self.execute(hot.statement, params))
         sql, constants = hot.for_dialect(self.connection.dialect)
-        values = {**constants, **params}
+        values = {**constants, **params} if constants else params
         self.flush()
         if hot.locks:
             self.read_only = False
-        if self._reads_end and self.read_only:
-            return self._run(lambda: self.connection.exec_driver_sql(sql + _COMMIT, values), ends=True)
-        return self._run(lambda: self.connection.exec_driver_sql(sql, values), ends=False)
+        ends = self._reads_end and self.read_only
+        first, self._first = self._first, False
+        try:
+            return self._raw(sql + _COMMIT if ends else sql, values, ends)
+        except exc.DBAPIError as error:
+            if not (first and error.connection_invalidated) or is_timeout(error):
+                raise_translated(error)
+            self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
+        except exc.PendingRollbackError as error:
+            raise connection_unusable() from error
+        return guarded(lambda: self._raw(sql + _COMMIT if ends else sql, values, ends))
+
+    def _raw(self, sql: str, values: dict[str, Any], ends: bool) -> list[Sequence[Any]]:
+        connection = self.connection
+        transaction = connection.get_transaction()
+        if transaction is None:
+            connection.begin()  # what Core's autobegin does (a commit may have ended the last one)
+        elif not transaction.is_active:
+            raise exc.PendingRollbackError("the transaction died with an earlier statement")
+        proxied = connection.connection  # reconnects an invalidated connection, as Core does
+        statement_sent(proxied.info)
+        raw = proxied.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, values)
+            rows = list(cursor.fetchall())
+            cursor.close()  # reads the COMMIT's answer after a read's rows
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise driver_error(connection, sql, values, error, raw, cursor) from error
+        if ends:
+            proxied.info[TRANSACTION_ENDED] = True
+        return rows
 
     def _run(self, call: Callable[[], CursorResult[Any]], *, ends: bool) -> CursorResult[Any]:
         """Run a statement: the same errors, and the first statement of the unit of work sent once

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-from adapters.sql.batch import BATCH_COMMITTED, MULTI_STATEMENTS, THEN_COMMIT, TRANSACTION_ENDED
+from adapters.sql.batch import BATCH_COMMITTED, MULTI_STATEMENTS, THEN_COMMIT, TRANSACTION_ENDED, statement_sent
 from adapters.sql.outage import DbTimeouts, mysql_connect_args
 
 
@@ -48,9 +48,7 @@ def _rollback_on_return_only_when_needed(engine: Engine) -> None:
     or rolled back: a connection goes back to the pool with no transaction open, either way."""
 
     def dirty(conn: Any, *_: Any) -> None:
-        info = conn.info
-        info["houston_open"] = True
-        info.pop(TRANSACTION_ENDED, None)  # whatever this statement is, it may open a transaction
+        statement_sent(conn.info)  # whatever this statement is, it may open a transaction
 
     def clean(conn: Any) -> None:
         if not conn.invalidated:  # an invalidated connection goes, it is never lent again
