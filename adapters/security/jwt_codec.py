@@ -28,6 +28,7 @@ class JwtTokenCodec:
         if not secret:
             raise ValueError("a JWT secret is required")
         self._secret = secret
+        self._key = secret.encode()  # PyJWT encodes a str key on every decode (issue 25: ~8 us of ~45)
         self._issuer = issuer
         self._audience = audience
 
@@ -51,7 +52,7 @@ class JwtTokenCodec:
         try:
             payload = jwt.decode(
                 token,
-                self._secret,
+                self._key,
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,

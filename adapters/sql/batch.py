@@ -27,6 +27,10 @@ from sqlalchemy.sql import Executable
 
 MULTI_STATEMENTS = 1 << 16  # CLIENT_MULTI_STATEMENTS, a capability flag of the MySQL protocol
 BATCH_COMMITTED = "houston_batch_committed"  # connection info: the COMMIT went with the batch
+# connection info: the last statement sent was a read that ended its transaction with a COMMIT of its
+# own (`Db`'s reads of a unit of work that only read): nothing is open, no COMMIT or ROLLBACK to send
+TRANSACTION_ENDED = "houston_transaction_ended"
+THEN_COMMIT = "houston_then_commit"  # execution option: send the statement with `;\nCOMMIT` after it
 _SHORT_ROWCOUNT = 1242  # what the guard raises: "Subquery returns more than 1 row"
 
 
@@ -106,6 +110,7 @@ class WriteBatch:
         as SQLAlchemy would have (a `DBAPIError` naming that statement; the connection invalidated
         when it was lost), or the error of a write whose rows were missing."""
         statements, self.pending = self.pending, []
+        self.connection.connection.info.pop(TRANSACTION_ENDED, None)  # writes open a transaction
         if commit:
             statements.append(("COMMIT", None))
         if not statements:
@@ -142,10 +147,33 @@ class WriteBatch:
         code = error.args[0] if error.args else None
         if check is not None and code == _SHORT_ROWCOUNT:
             raise check.error() from error
-        dialect = self.connection.dialect
-        lost = dialect.is_disconnect(error, raw, cursor)  # type: ignore[arg-type]
-        wrapped = exc.DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
-                                          dialect=dialect)  # fmt: skip
-        if lost:
-            self.connection.invalidate(wrapped)
-        raise wrapped from error
+        raise driver_error(self.connection, sql, None, error, raw, cursor) from error
+
+
+def statement_sent(info: dict[str, Any]) -> None:
+    """What the engine notes on a connection's pool record before each statement (engine.py): it
+    may have opened a transaction. Raw DBAPI statements (`Db.execute_precompiled`) note it too."""
+    info["houston_open"] = True
+    info.pop(TRANSACTION_ENDED, None)
+
+
+def driver_error(connection: Connection, sql: str, params: Any, error: Exception, raw: Any, cursor: Any) -> exc.StatementError:
+    """A driver error met on the raw DBAPI connection, as SQLAlchemy would have raised it: wrapped in
+    a `DBAPIError` naming the statement, the connection invalidated when it was lost, and the
+    engine's `handle_error` listeners told (the database error metric, engine.py's bookkeeping)."""
+    from sqlalchemy.engine.base import ExceptionContextImpl
+
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(error, raw, cursor)  # type: ignore[arg-type]
+    wrapped = exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
+                                      dialect=dialect)  # fmt: skip
+    context = ExceptionContextImpl(error, wrapped, connection.engine, dialect, connection, cursor, sql, params, None,
+                                   lost, False, False)  # fmt: skip
+    for listener in dialect.dispatch.handle_error:
+        try:
+            listener(context)
+        except Exception:  # noqa: BLE001 - a listener's failure must not replace the driver's error
+            pass
+    if lost:
+        connection.invalidate(wrapped)
+    return wrapped

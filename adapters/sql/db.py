@@ -5,7 +5,7 @@ unit of work, which imports them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar, overload
 
@@ -13,7 +13,15 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Executable, Select
 
-from adapters.sql.batch import RowCheck, WriteBatch, batches_writes
+from adapters.sql.batch import (
+    THEN_COMMIT,
+    TRANSACTION_ENDED,
+    RowCheck,
+    WriteBatch,
+    batches_writes,
+    driver_error,
+    statement_sent,
+)
 from adapters.sql.outage import connection_unusable, database_unavailable, is_timeout
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, TransientError
 
@@ -126,6 +134,9 @@ class Db:
         self.read_only = True  # nothing but plain SELECTs so far: no write, no lock (issue 25)
         # issue 25: writes deferred to the next statement or the COMMIT (adapters/sql/batch.py)
         self.batch: WriteBatch | None = WriteBatch(connection) if batches_writes(connection) else None
+        # issue 25: while the unit of work has only read, each read carries its own COMMIT in the same
+        # packet (see `_run`); only on the engine's READ COMMITTED, where nothing spans statements
+        self._reads_end = self.batch is not None and "isolation_level" not in connection.get_execution_options()
 
     def write(self, statement: Executable, params: Any, *, check: RowCheck | None = None) -> None:
         """A write whose result nobody reads: sent with the next statement or the COMMIT where
@@ -146,36 +157,83 @@ class Db:
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         self.flush()
-        first, self._first = self._first, False
         if self.read_only and not (statement.is_select and getattr(statement, "_for_update_arg", None) is None):
             self.read_only = False
+        if self._reads_end and self.read_only:
+            return self._run(lambda: self.connection.execute(statement, params, execution_options=_THEN_COMMIT), ends=True)
+        return self._run(lambda: self.connection.execute(statement, params), ends=False)
+
+    def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> list[Sequence[Any]]:
+        """`hot` with `params`, its rows: on MySQL/MariaDB sent as driver SQL on the DBAPI cursor
+        (issue 25, direction 3: no execution context, events or result metadata per execution;
+        the same errors, the same first-statement retry and the same COMMIT after a read as
+        `execute`), through Core elsewhere."""
+        if self.dialect not in ("mysql", "mariadb"):
+            return list(self.execute(hot.statement, params))
+        sql, constants = hot.for_dialect(self.connection.dialect)
+        values = {**constants, **params} if constants else params
+        self.flush()
+        if hot.locks:
+            self.read_only = False
+        ends = self._reads_end and self.read_only
+        first, self._first = self._first, False
         try:
-            return self.connection.execute(statement, params)
+            return self._raw(sql + _COMMIT if ends else sql, values, ends)
         except exc.DBAPIError as error:
             if not (first and error.connection_invalidated) or is_timeout(error):
                 raise_translated(error)
             self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
         except exc.PendingRollbackError as error:
             raise connection_unusable() from error
-        return guarded(lambda: self.connection.execute(statement, params))
+        return guarded(lambda: self._raw(sql + _COMMIT if ends else sql, values, ends))
 
-    def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> CursorResult[Any]:
-        """`hot` with `params`: driver SQL on MySQL/MariaDB (same errors, same first-statement
-        retry as `execute`), Core elsewhere."""
-        if self.dialect not in ("mysql", "mariadb"):
-            return self.execute(hot.statement, params)
-        sql, constants = hot.for_dialect(self.connection.dialect)
-        values = {**constants, **params}
-        self.flush()
-        first, self._first = self._first, False
-        if hot.locks:
-            self.read_only = False
+    def _raw(self, sql: str, values: dict[str, Any], ends: bool) -> list[Sequence[Any]]:
+        connection = self.connection
+        transaction = connection.get_transaction()
+        if transaction is None:
+            connection.begin()  # what Core's autobegin does (a commit may have ended the last one)
+        elif not transaction.is_active:
+            raise exc.PendingRollbackError("the transaction died with an earlier statement")
+        proxied = connection.connection  # reconnects an invalidated connection, as Core does
+        statement_sent(proxied.info)
+        raw = proxied.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
         try:
-            return self.connection.exec_driver_sql(sql, values)
+            cursor.execute(sql, values)
+            rows = list(cursor.fetchall())
+            cursor.close()  # reads the COMMIT's answer after a read's rows
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise driver_error(connection, sql, values, error, raw, cursor) from error
+        if ends:
+            proxied.info[TRANSACTION_ENDED] = True
+        return rows
+
+    def _run(self, call: Callable[[], CursorResult[Any]], *, ends: bool) -> CursorResult[Any]:
+        """Run a statement: the same errors, and the first statement of the unit of work sent once
+        more on a fresh connection when it found its connection dropped.
+
+        A read of a unit of work that has only read so far goes with a COMMIT in the same packet
+        (issue 25): under READ COMMITTED each plain SELECT reads what is committed when it runs and
+        locks nothing, so ending the transaction after it changes nothing the unit of work can see,
+        and leaves nothing open: no ROLLBACK round trip at the end of a read-only request. The
+        connection is marked, so that SQLAlchemy's COMMIT or ROLLBACK that follows is not sent
+        (engine.py); any other statement clears the mark. A lock or a write later in the unit of
+        work starts a new transaction (autocommit is off) that its COMMIT ends as before."""
+        first, self._first = self._first, False
+        try:
+            result = call()
         except exc.DBAPIError as error:
             if not (first and error.connection_invalidated) or is_timeout(error):
                 raise_translated(error)
-            self.connection.rollback()
+            self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
+            result = guarded(call)
         except exc.PendingRollbackError as error:
             raise connection_unusable() from error
-        return guarded(lambda: self.connection.exec_driver_sql(sql, values))
+        if ends:
+            self.connection.connection.info[TRANSACTION_ENDED] = True
+        return result
+
+
+_COMMIT = ";\nCOMMIT"
+_THEN_COMMIT = {THEN_COMMIT: True}

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-from adapters.sql.batch import BATCH_COMMITTED, MULTI_STATEMENTS
+from adapters.sql.batch import BATCH_COMMITTED, MULTI_STATEMENTS, THEN_COMMIT, TRANSACTION_ENDED, statement_sent
 from adapters.sql.outage import DbTimeouts, mysql_connect_args
 
 
@@ -48,7 +48,7 @@ def _rollback_on_return_only_when_needed(engine: Engine) -> None:
     or rolled back: a connection goes back to the pool with no transaction open, either way."""
 
     def dirty(conn: Any, *_: Any) -> None:
-        conn.info["houston_open"] = True
+        statement_sent(conn.info)  # whatever this statement is, it may open a transaction
 
     def clean(conn: Any) -> None:
         if not conn.invalidated:  # an invalidated connection goes, it is never lent again
@@ -60,6 +60,7 @@ def _rollback_on_return_only_when_needed(engine: Engine) -> None:
 
     def lent(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         record.info["houston_open"] = True  # raw DBAPI use is never seen as clean
+        record.info.pop(TRANSACTION_ENDED, None)
 
     event.listen(engine, "checkout", lent)
     event.listen(engine, "before_cursor_execute", dirty)
@@ -82,20 +83,39 @@ def _batch_writes_with_commit(engine: Engine) -> None:
     """Issue 25: a unit of work's writes leave in one batch with its COMMIT (adapters/sql/batch.py).
     Every connection may send several statements per COM_QUERY (CLIENT.MULTI_STATEMENTS: only the
     batch does; every value in it is escaped by the driver), and a COMMIT that went with the batch
-    is not sent again when SQLAlchemy ends its transaction."""
+    is not sent again when SQLAlchemy ends its transaction. Likewise a read that carried its own
+    COMMIT (adapters/sql/db.py, Db._run) leaves no transaction for a COMMIT or ROLLBACK to end."""
     dialect: Any = engine.dialect
-    send_commit = dialect.do_commit
+    send_commit, send_rollback = dialect.do_commit, dialect.do_rollback
 
     @event.listens_for(engine, "do_connect")
     def _multi_statements(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         cparams["client_flag"] = cparams.get("client_flag", 0) | MULTI_STATEMENTS
 
     def do_commit(dbapi_connection: Any) -> None:
-        if dbapi_connection.info.pop(BATCH_COMMITTED, False):
+        info = dbapi_connection.info
+        ended = info.pop(TRANSACTION_ENDED, False)
+        if info.pop(BATCH_COMMITTED, False) or ended:
             return
         send_commit(dbapi_connection)
 
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            info = dbapi_connection.info
+        except NotImplementedError:  # the engine's first connect: no pool record yet
+            info = {}
+        if info.pop(TRANSACTION_ENDED, False):  # a read's own COMMIT ended it: nothing open
+            return
+        send_rollback(dbapi_connection)
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _then_commit(_conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, _many: bool) -> Any:
+        if context is not None and context.execution_options.get(THEN_COMMIT):
+            statement += ";\nCOMMIT"  # a read that ends its transaction (adapters/sql/db.py, Db._run)
+        return statement, parameters
+
     dialect.do_commit = do_commit
+    dialect.do_rollback = do_rollback
     dialect.houston_batches = True
 
 

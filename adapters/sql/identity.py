@@ -88,9 +88,10 @@ class SqlUserRepository:
         return _user(row) if row is not None else None
 
     def get_for_access(self, user_id: str, family_id: str) -> tuple[Principal | None, bool]:
-        row = self._db.execute_precompiled(_HOT_FOR_ACCESS, {"user_id": user_id, "family_id": family_id}).first()
-        if row is None:
+        rows = self._db.execute_precompiled(_HOT_FOR_ACCESS, {"user_id": user_id, "family_id": family_id})
+        if not rows:
             return None, False
+        row = rows[0]
         found_id, role, plan, revoked = tuple(row)  # driver values: strings, and 0 or 1
         return Principal(user_id=str(found_id), role=Role(role), plan=str(plan)), bool(revoked)
 

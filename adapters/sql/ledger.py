@@ -147,7 +147,7 @@ class SqlLedgerRepository:
 
     def _account_with_grants(self, statement: Precompiled, account_id: str) -> tuple[Account, list[Grant]] | None:
         """Driver rows on MySQL/MariaDB (naive datetimes), Core rows elsewhere (aware ones)."""
-        rows: list[Any] = list(self._db.execute_precompiled(statement, {"account_id": account_id}))
+        rows = self._db.execute_precompiled(statement, {"account_id": account_id})
         if not rows:
             return None
         first = rows[0]

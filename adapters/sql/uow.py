@@ -44,7 +44,9 @@ class RequestConnection:
     back. Under READ COMMITTED every statement reads what is committed when it runs, so the use
     case sees exactly what it would have seen in a transaction of its own: a logout, a reused
     refresh token, a demotion or a revoked API key still count from the next request on, because
-    nothing is kept beyond the request. The scope's end rolls back a transaction still open.
+    nothing is kept beyond the request. The scope's end rolls back a transaction still open. On
+    MariaDB those reads carry their own COMMIT (adapters/sql/db.py, `Db._run`): the carried
+    "transaction" is SQLAlchemy's only, and no ROLLBACK is sent at the end of a read-only request.
 
     Anything else ends as before: a unit of work that wrote or locked and did not commit, or that
     ended with an error, rolls back and gives the connection back to the pool, so the next one

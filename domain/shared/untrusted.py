@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 MAX_JSON_DEPTH = 32  # arrays and objects inside one another; our widest schema needs 3
@@ -31,6 +32,12 @@ def has_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
+@lru_cache(maxsize=1)
+def _decoder() -> json.JSONDecoder:
+    """Built once (json.loads with these hooks builds a decoder per call; issue 25)."""
+    return json.JSONDecoder(parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
+
+
 def loads_untrusted(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """`json.loads` with the bounds of this module; raises UntrustedInput for any input it refuses
     (malformed JSON and undecodable bytes included)."""
@@ -40,7 +47,7 @@ def loads_untrusted(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> An
         except UnicodeDecodeError:
             raise UntrustedInput("The body is not UTF-8.") from None
     try:
-        value = json.loads(text, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
+        value = _decoder().decode(text)
     except RecursionError:
         raise UntrustedInput(f"JSON nested deeper than {max_depth} levels.") from None
     except UntrustedInput:

@@ -37,9 +37,11 @@ COMMIT_PACKET = (7).to_bytes(3, "little") + b"\x00\x03COMMIT"  # length 7, seque
 
 def commits(data: bytes) -> bool:
     """A whole COM_QUERY packet that ends with COMMIT: the COMMIT alone, or the last statement of a
-    batch of writes (issue 25: `INSERT ...; UPDATE ...; COMMIT`)."""
+    batch of writes (issue 25: `INSERT ...; UPDATE ...; COMMIT`). Not a read that ends its own
+    read-only transaction (issue 25: `SELECT ...; COMMIT`, adapters/sql/db.py): it commits nothing."""
     whole = len(data) >= 5 and int.from_bytes(data[:3], "little") == len(data) - 4
-    return whole and data[3] == 0 and data[4] == 3 and data[5:].rstrip().upper().endswith(b"COMMIT")
+    query = data[5:].strip().upper()
+    return whole and data[3] == 0 and data[4] == 3 and query.endswith(b"COMMIT") and not query.startswith(b"SELECT")
 
 
 class CommitLosingProxy:

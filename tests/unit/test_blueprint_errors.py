@@ -37,3 +37,40 @@ def test_a_declaration_outside_the_contract_fails_when_the_module_loads(call: An
 def test_an_area_cannot_word_a_status_the_contract_does_not_have() -> None:
     with pytest.raises(ValueError):
         Blueprint("area", __name__, errors={418: "I'm a teapot"})
+
+
+def test_a_request_schema_is_built_once_not_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25: webargs builds an instance of a schema class on every request (two per charge);
+    Blueprint.arguments hands it one instance, built when the route is declared."""
+    import marshmallow as ma
+    from flask import Flask
+
+    from entrypoints.http.api import Api
+
+    class Body(ma.Schema):
+        name = ma.fields.String(required=True)
+
+    blp = Blueprint("area", __name__)
+
+    @blp.route("/things", methods=["POST"])
+    @blp.arguments(Body)
+    def things(body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    app = Flask("t")
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    Api(app).register_blueprint(blp)
+    built: list[ma.Schema] = []
+    original = ma.Schema.__init__
+
+    def counted(self: ma.Schema, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ma.Schema, "__init__", counted)
+    client = app.test_client()
+    for _ in range(3):
+        response = client.post("/things", json={"name": "x"})
+        assert response.status_code == 200 and response.get_json() == {"name": "x"}
+    assert client.post("/things", json={}).status_code == 422  # still validated
+    assert built == []
