@@ -230,12 +230,12 @@ class SqlCoachingRepository:
         return _session(row) if row is not None else None
 
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
-        row = self._db.execute_precompiled(SESSION_FOR_UPDATE, {"session_id": session_id}).first()
-        return _session_at(row) if row is not None else None
+        rows = self._db.execute_precompiled(SESSION_FOR_UPDATE, {"session_id": session_id})
+        return _session_at(rows[0]) if rows else None
 
     def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
-        row = self._db.execute_precompiled(SESSION_WITH_WORKSPACE, {"session_id": session_id}).first()
-        return (_session_at(row), _workspace_at(row, len(SESSION_COLUMNS))) if row is not None else None
+        rows = self._db.execute_precompiled(SESSION_WITH_WORKSPACE, {"session_id": session_id})
+        return (_session_at(rows[0]), _workspace_at(rows[0], len(SESSION_COLUMNS))) if rows else None
 
     def update_session(self, session: ChatSession) -> None:
         values = _row(session)
