@@ -150,10 +150,10 @@ def test_storage_failing_inside_the_work_is_raised_without_a_read_on_the_dead_co
     def dying(self: TroubledUnitOfWork, store: MemoryStore, t: Trouble) -> None:
         original(self, store, t)
 
-        def gone(_hold_id: str) -> Any:
+        def gone(_account_id: str) -> Any:
             raise Unavailable("The database is not answering.")
 
-        self.ledger.get_hold = gone  # type: ignore[method-assign]
+        self.ledger.active_holds = gone  # type: ignore[method-assign]  # the capture's first read of its hold
 
     TroubledUnitOfWork.__init__ = dying  # type: ignore[method-assign]
     try:
