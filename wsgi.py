@@ -1,4 +1,5 @@
 """`app` for gunicorn: settings from the environment -> container -> Flask app."""
+
 from entrypoints.bootstrap import bootstrap
 from entrypoints.config import load_settings
 from entrypoints.http.app import create_app

@@ -7,6 +7,7 @@ GET  /balance  SELECT id, balance FROM bare_accounts WHERE id = ?
 
 The account is the `X-Account` header. BARE_DATABASE_URL names the database.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,19 +20,23 @@ from adapters.sql.engine import make_engine
 
 metadata = MetaData()
 bare_accounts = Table(
-    "bare_accounts", metadata,
+    "bare_accounts",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("balance", BigInteger, nullable=False),
-    mysql_charset="utf8mb4", mysql_collate="utf8mb4_nopad_bin",
-)  # fmt: skip
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_nopad_bin",
+)
 bare_entries = Table(
-    "bare_entries", metadata,
+    "bare_entries",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("account_id", String(40), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("idempotency_key", String(255), nullable=False),
-    mysql_charset="utf8mb4", mysql_collate="utf8mb4_nopad_bin",
-)  # fmt: skip
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_nopad_bin",
+)
 
 DEBIT = text("UPDATE bare_accounts SET balance = balance - 1 WHERE id = :id AND balance >= 1")
 ENTRY = text("INSERT INTO bare_entries (id, account_id, amount, idempotency_key) VALUES (:id, :a, -1, :k)")

@@ -28,6 +28,7 @@ How:
 The bench database (default houston_bench_coaching; its name must contain "bench") is dropped and
 recreated on every run. Results: a table on stdout and JSON under bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -127,9 +128,21 @@ def gunicorn(url: str, timings: Path, log_path: Path, pre_ping: bool = True) -> 
     """One sync worker serving the probed app on a free loopback port until the block ends."""
     port = free_port()
     binary = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    argv = [binary, "bench.coaching_probe:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-            "--worker-class", "sync", "--keep-alive", "30", "--log-level", "warning",
-            "--no-control-socket"]  # fmt: skip
+    argv = [
+        binary,
+        "bench.coaching_probe:app",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        "sync",
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+    ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env=bench_env(url, timings, pre_ping), stdout=log, stderr=log)
         try:
@@ -157,15 +170,28 @@ def make_user(port: int, run: str) -> User:
     body = {"email": f"coach-bench-{run}@example.com", "password": "bench-password-1", "name": "Bench"}
     user = create(client, "/v1/auth/register", body, "register")
     client = HttpClient(port, {"Authorization": f"Bearer {user['access_token']}"})
-    workspace = create(client, "/v1/workspaces", {"name": "Acme Shoes", "industry": "Retail",
-                       "description": "Handmade shoes, sold online and in two shops."}, "workspace")  # fmt: skip
+    workspace = create(
+        client,
+        "/v1/workspaces",
+        {"name": "Acme Shoes", "industry": "Retail", "description": "Handmade shoes, sold online and in two shops."},
+        "workspace",
+    )
     goals = [
-        create(client, f"/v1/workspaces/{workspace['id']}/goals",
-               {"title": f"Goal {i}: grow online orders by {10 * (i + 1)}%", "specific": "More orders online",
-                "measurable": "orders per week", "target_value": str(100 + i), "due_date": f"2027-0{i + 1}-15",
-                "progress": 10 * i}, "goal")
+        create(
+            client,
+            f"/v1/workspaces/{workspace['id']}/goals",
+            {
+                "title": f"Goal {i}: grow online orders by {10 * (i + 1)}%",
+                "specific": "More orders online",
+                "measurable": "orders per week",
+                "target_value": str(100 + i),
+                "due_date": f"2027-0{i + 1}-15",
+                "progress": 10 * i,
+            },
+            "goal",
+        )
         for i in range(5)
-    ]  # fmt: skip
+    ]
     for i in range(15):
         todo = {"title": f"Todo {i}: call supplier {i}", "goal_id": goals[i % 5]["id"], "due_date": f"2027-01-{i + 10}"}
         create(client, f"/v1/workspaces/{workspace['id']}/todos", todo, "todo")
@@ -203,8 +229,13 @@ def run_scenario(port: int, user: User, scenario: Scenario, args: argparse.Names
     total = args.warmup + args.messages
     count = 1 if scenario.prefill else -(-total // scenario.per_session)
     sessions = make_sessions(port, user, count)
-    base = {"port": port, "token": user.token, "sessions": sessions, "per_session": scenario.per_session,
-            "stream": scenario.stream}  # fmt: skip
+    base = {
+        "port": port,
+        "token": user.token,
+        "sessions": sessions,
+        "per_session": scenario.per_session,
+        "stream": scenario.stream,
+    }
     if scenario.prefill:
         run_client({**base, "label": "prefill", "warmup": scenario.prefill, "count": 0})
     spec = {**base, "label": scenario.label, "warmup": args.warmup, "count": args.messages}
@@ -234,20 +265,25 @@ def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]],
         "scenario": label,
         "messages": len(mine),
         "client_statuses": client["statuses"],
-        "server_statuses": dict(sorted({str(s): sum(1 for r in mine if r["status"] == s)
-                                        for s in {r["status"] for r in mine}}.items())),  # fmt: skip
-        "round_trip_ms": {"p50": percentile(client["latencies_ms"], 0.5),
-                          "p99": percentile(client["latencies_ms"], 0.99)},  # fmt: skip
+        "server_statuses": dict(
+            sorted({str(s): sum(1 for r in mine if r["status"] == s) for s in {r["status"] for r in mine}}.items())
+        ),
+        "round_trip_ms": {
+            "p50": percentile(client["latencies_ms"], 0.5),
+            "p99": percentile(client["latencies_ms"], 0.99),
+        },
         "in_app_ms": {"p50": percentile(total, 0.5), "p99": percentile(total, 0.99)},
         "own_ms": {"p50": percentile(own, 0.5), "p99": percentile(own, 0.99)},
         "own_cpu_ms": {"p50": percentile(own_cpu, 0.5), "p99": percentile(own_cpu, 0.99)},
-        "cpu_phases_mean_ms": {p: statistics.fmean([r["cpu_phases_ms"][p] for r in mine]) if mine else 0.0
-                               for p in PHASES},  # fmt: skip
+        "cpu_phases_mean_ms": {
+            p: statistics.fmean([r["cpu_phases_ms"][p] for r in mine]) if mine else 0.0 for p in PHASES
+        },
         "commits_per_message": statistics.fmean([r["commits"] for r in mine]) if mine else 0.0,
         "checkouts_per_message": statistics.fmean([r["checkouts"] for r in mine]) if mine else 0.0,
         "round_trips_per_message": statistics.fmean([round_trips(r, pre_ping) for r in mine]) if mine else 0.0,
-        "round_trips_by_phase": {p: statistics.fmean([r["trips"].get(p, 0) for r in mine]) if mine else 0.0
-                                 for p in PHASES},  # fmt: skip
+        "round_trips_by_phase": {
+            p: statistics.fmean([r["trips"].get(p, 0) for r in mine]) if mine else 0.0 for p in PHASES
+        },
         "phases_p50_ms": {p: percentile([r["phases_ms"][p] for r in mine], 0.5) for p in PHASES},
         "phases_mean_ms": {p: statistics.fmean([r["phases_ms"][p] for r in mine]) if mine else 0.0 for p in PHASES},
         "sql_per_message": statistics.fmean([r["queries"] for r in mine]) if mine else 0.0,
@@ -256,24 +292,35 @@ def summarise(label: str, client: dict[str, Any], records: list[dict[str, Any]],
 
 
 def print_report(rows: list[dict[str, Any]], sql: dict[str, Any]) -> None:
-    print(f"\n{'scenario':9}{'n':>5}{'round trip':>18}{'in app':>16}{'own (no model)':>18}{'own CPU':>16}"
-          f"{'SQL/msg':>8}{'commits':>8}{'UoWs':>6}{'trips':>6}{'SQL ms':>8}  statuses")  # fmt: skip
+    print(
+        f"\n{'scenario':9}{'n':>5}{'round trip':>18}{'in app':>16}{'own (no model)':>18}{'own CPU':>16}"
+        f"{'SQL/msg':>8}{'commits':>8}{'UoWs':>6}{'trips':>6}{'SQL ms':>8}  statuses"
+    )
     print(f"{'':14}{'p50 / p99 ms':>18}{'p50 / p99':>16}{'p50 / p99':>18}{'p50 / p99':>16}")
     for r in rows:
-        cells = "".join(f"{r[k]['p50']:>{w - 9}.2f} /{r[k]['p99']:>7.2f}" for k, w in
-                        (("round_trip_ms", 18), ("in_app_ms", 16), ("own_ms", 18), ("own_cpu_ms", 16)))  # fmt: skip
-        counts = (f"{r['sql_per_message']:8.1f}{r['commits_per_message']:8.1f}{r['checkouts_per_message']:6.1f}"
-                  f"{r['round_trips_per_message']:6.1f}{r['sql_ms_p50']:8.2f}")  # fmt: skip
+        cells = "".join(
+            f"{r[k]['p50']:>{w - 9}.2f} /{r[k]['p99']:>7.2f}"
+            for k, w in (("round_trip_ms", 18), ("in_app_ms", 16), ("own_ms", 18), ("own_cpu_ms", 16))
+        )
+        counts = (
+            f"{r['sql_per_message']:8.1f}{r['commits_per_message']:8.1f}{r['checkouts_per_message']:6.1f}"
+            f"{r['round_trips_per_message']:6.1f}{r['sql_ms_p50']:8.2f}"
+        )
         print(f"{r['scenario']:9}{r['messages']:5}{cells}{counts}  {r['client_statuses']}")
-    tables = (("wall ms", "phases_mean_ms"), ("CPU ms", "cpu_phases_mean_ms"),
-              ("SQL round trips (statements, commits, rollbacks, pool pings)", "round_trips_by_phase"))
+    tables = (
+        ("wall ms", "phases_mean_ms"),
+        ("CPU ms", "cpu_phases_mean_ms"),
+        ("SQL round trips (statements, commits, rollbacks, pool pings)", "round_trips_by_phase"),
+    )
     for title, key in tables:
         print(f"\nbreakdown, mean {title} per message (exclusive; http = Flask, routing, schemas, JSON):")
         print(f"{'scenario':9}" + "".join(f"{p:>9}" for p in PHASES))
         for r in rows:
             print(f"{r['scenario']:9}" + "".join(f"{r[key][p]:9.3f}" for p in PHASES))
-    print(f"\nbare SQL on this machine now (pymysql, p50 ms): SELECT 1 {sql['select_p50_ms']:.3f},"
-          f" INSERT+COMMIT {sql['insert_commit_p50_ms']:.3f}; load average {sql['load']}")  # fmt: skip
+    print(
+        f"\nbare SQL on this machine now (pymysql, p50 ms): SELECT 1 {sql['select_p50_ms']:.3f},"
+        f" INSERT+COMMIT {sql['insert_commit_p50_ms']:.3f}; load average {sql['load']}"
+    )
     verdict = [f"{r['scenario']}: own p50 {r['own_ms']['p50']:.2f} ms (CPU {r['own_cpu_ms']['p50']:.2f})" for r in rows]
     print(f"target: own time per message, median < {TARGET_MS} ms ({'; '.join(verdict)})")
 
@@ -281,9 +328,14 @@ def print_report(rows: list[dict[str, Any]], sql: dict[str, Any]) -> None:
 def bare_sql(url: str, repeat: int = 200) -> dict[str, Any]:
     """Round trips of the simplest statements on a bare connection: the floor under the service's SQL."""
     parsed = make_url(url)
-    connection = pymysql.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 3306,
-                                 user=parsed.username or "root", password=parsed.password or "",
-                                 database=parsed.database, autocommit=False)  # fmt: skip
+    connection = pymysql.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
+        database=parsed.database,
+        autocommit=False,
+    )
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_probe (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
         selects, commits = [], []
@@ -298,8 +350,11 @@ def bare_sql(url: str, repeat: int = 200) -> dict[str, Any]:
             commits.append((time.perf_counter() - started) * 1000)
         cursor.execute("DROP TABLE bench_probe")
     connection.close()
-    return {"select_p50_ms": percentile(selects, 0.5), "insert_commit_p50_ms": percentile(commits, 0.5),
-            "load": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    return {
+        "select_p50_ms": percentile(selects, 0.5),
+        "insert_commit_p50_ms": percentile(commits, 0.5),
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -310,10 +365,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=500, help="measured messages per scenario")
     parser.add_argument("--warmup", type=int, default=50, help="messages sent first in each scenario, not measured")
     parser.add_argument("--per-session", type=int, default=10, help="exchanges per session in the short scenarios")
-    parser.add_argument("--scenarios", nargs="+", default=["short", "long", "stream"],
-                        choices=["short", "long", "stream"])  # fmt: skip
-    parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false",
-                        help="what-if: the server's pool does not ping before each unit of work")  # fmt: skip
+    parser.add_argument(
+        "--scenarios", nargs="+", default=["short", "long", "stream"], choices=["short", "long", "stream"]
+    )
+    parser.add_argument(
+        "--no-pre-ping",
+        dest="pre_ping",
+        action="store_false",
+        help="what-if: the server's pool does not ping before each unit of work",
+    )
     parser.add_argument("--ports", help="LO-HI: start servers only on ports in this range")
     return parser.parse_args(argv)
 
@@ -347,12 +407,20 @@ def main(argv: list[str] | None = None) -> int:
     rows = [summarise(label, client, records, args.pre_ping) for label, client in clients.items()]
     print_report(rows, sql)
     print(f"ledger invariant violations on the bench account: {invariants}")
-    report = {"run": run, "database_url": args.database_url, "messages": args.messages, "warmup": args.warmup,
-              "per_session": args.per_session, "pre_ping": args.pre_ping,
-              "gunicorn": {"workers": 1, "worker_class": "sync"},
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
-              "results": rows, "bare_sql": sql, "invariant_violations": invariants,
-              "total_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    report = {
+        "run": run,
+        "database_url": args.database_url,
+        "messages": args.messages,
+        "warmup": args.warmup,
+        "per_session": args.per_session,
+        "pre_ping": args.pre_ping,
+        "gunicorn": {"workers": 1, "worker_class": "sync"},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
+        "results": rows,
+        "bare_sql": sql,
+        "invariant_violations": invariants,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
     path = RESULTS_DIR / f"coaching-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"saved {path} after {report['total_seconds']} s")

@@ -17,6 +17,7 @@ statements, their round-trip time, and commits (all phases). One JSON line per r
 BENCH_TIMINGS_PATH, written after the request is finished (outside the timed region).
 Only requests carrying an `X-Bench-Scenario` header are recorded.
 """
+
 from __future__ import annotations
 
 import os

@@ -19,6 +19,7 @@ GET /v1/credits/usage on an account with 1,000,000 entries in the month against 
 The bench database (default houston_bench_http; its name must contain "bench") is dropped and
 recreated. Results: a table on stdout and JSON under bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,19 @@ class Server:
 def gunicorn(name: str, app: str, env: dict[str, str], workers: int, log_dir: Path) -> Iterator[Server]:
     port = free_port()
     binary = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    argv = [binary, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
-            "--log-level", "warning", "--no-control-socket"]  # fmt: skip
+    argv = [
+        binary,
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+    ]
     with open(log_dir / f"{name}.log", "wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
         try:
@@ -197,17 +209,33 @@ SCENARIOS = [
 def lua_script(tokens: list[str], method: str, path: str, header: str, body: str | None) -> str:
     quoted = ", ".join(json.dumps(t) for t in tokens)
     return LUA % {
-        "tokens": quoted, "method": method, "path": path, "header": header,
-        "body": json.dumps(body) if body is not None else "nil", "tag": uuid.uuid4().hex[:12],
-    }  # fmt: skip
+        "tokens": quoted,
+        "method": method,
+        "path": path,
+        "header": header,
+        "body": json.dumps(body) if body is not None else "nil",
+        "tag": uuid.uuid4().hex[:12],
+    }
 
 
 def wrk(port: int, script: str, seconds: int, threads: int, connections: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-                "-s", handle.name, f"http://127.0.0.1:{port}"]  # fmt: skip
+        argv = [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            handle.name,
+            f"http://127.0.0.1:{port}",
+        ]
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(handle.name)
@@ -239,16 +267,27 @@ class Load:
         seconds = result["duration_us"] / 1e6
         raw = (q1 - q0) / n
         run = Run(
-            side=side, scenario=scenario, round=rnd, rps=(n - int(result["non2xx"])) / seconds,  # served, not refused
-            p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000, requests=n,
-            non2xx=int(result["non2xx"]), socket_errors=int(result["socket_errors"]),
-            questions_per_request=max(0.0, (q1 - q0 - idle_rate * seconds) / n), questions_raw_per_request=raw,
-            gunicorn_cpu_ms=cpu_delta(g0, g1) * 1000 / n, mariadb_cpu_ms=(d1 - d0) * 1000 / n,
+            side=side,
+            scenario=scenario,
+            round=rnd,
+            rps=(n - int(result["non2xx"])) / seconds,  # served, not refused
+            p50_ms=result["p50_us"] / 1000,
+            p99_ms=result["p99_us"] / 1000,
+            requests=n,
+            non2xx=int(result["non2xx"]),
+            socket_errors=int(result["socket_errors"]),
+            questions_per_request=max(0.0, (q1 - q0 - idle_rate * seconds) / n),
+            questions_raw_per_request=raw,
+            gunicorn_cpu_ms=cpu_delta(g0, g1) * 1000 / n,
+            mariadb_cpu_ms=(d1 - d0) * 1000 / n,
             machine_busy=(b1[0] - b0[0]) / max(1, b1[1] - b0[1]),
-        )  # fmt: skip
+        )
         self.runs.append(run)
-        print(f"  round {rnd} {side:7s} {scenario:22s} {run.rps:7.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
-              f"non-2xx {run.non2xx}  busy {run.machine_busy:.0%}", flush=True)  # fmt: skip
+        print(
+            f"  round {rnd} {side:7s} {scenario:22s} {run.rps:7.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
+            f"non-2xx {run.non2xx}  busy {run.machine_busy:.0%}",
+            flush=True,
+        )
         return run
 
 
@@ -285,12 +324,15 @@ def in_process(url: str, tokens: list[str], repeat: int) -> dict[str, dict[str, 
     client = app.test_client()
     auth = {"Authorization": f"Bearer {tokens[0]}"}
     calls: dict[str, Callable[[int], Any]] = {
-        "charge": lambda i: client.post("/v1/credits/charges", json={"feature_key": FEATURE},
-                                        headers={**auth, "Idempotency-Key": f"inproc-{uuid.uuid4().hex}"}),
+        "charge": lambda i: client.post(
+            "/v1/credits/charges",
+            json={"feature_key": FEATURE},
+            headers={**auth, "Idempotency-Key": f"inproc-{uuid.uuid4().hex}"},
+        ),
         "balance": lambda i: client.get("/v1/credits/balance", headers=auth),
         "usage": lambda i: client.get("/v1/credits/usage", headers=auth),
         "health": lambda i: client.get("/health"),
-    }  # fmt: skip
+    }
     figures: dict[str, dict[str, float]] = {}
     for name, call in calls.items():
         for i in range(20):  # warm up: compiled statement caches, pool
@@ -314,10 +356,11 @@ def bare_in_process(url: str, repeat: int) -> dict[str, dict[str, float]]:
 
     client = create_bare(url).test_client()
     calls: dict[str, Callable[[], Any]] = {
-        "bare charge": lambda: client.post("/charge", headers={"X-Account": "bare-0",
-                                                               "Idempotency-Key": uuid.uuid4().hex}),
+        "bare charge": lambda: client.post(
+            "/charge", headers={"X-Account": "bare-0", "Idempotency-Key": uuid.uuid4().hex}
+        ),
         "bare balance": lambda: client.get("/balance", headers={"X-Account": "bare-0"}),
-    }  # fmt: skip
+    }
     figures: dict[str, dict[str, float]] = {}
     for name, call in calls.items():
         for _ in range(20):
@@ -368,9 +411,14 @@ def seed_charges(engine: Any, account_id: str, count: int, tag: str) -> None:
         row = connection.execute(
             text("SELECT balance, last_seq FROM ledger_accounts WHERE id = :id FOR UPDATE"), {"id": account_id}
         ).one()
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        params = {"tag": tag, "account": account_id, "base_seq": row.last_seq, "t0": now,
-                  "base_balance": row.balance + count}  # fmt: skip
+        now = datetime.now(UTC).replace(tzinfo=None)
+        params = {
+            "tag": tag,
+            "account": account_id,
+            "base_seq": row.last_seq,
+            "t0": now,
+            "base_balance": row.balance + count,
+        }
         for offset in range(0, count, chunk):
             connection.execute(text(seed_sql(chunk)), {**params, "offset": offset})
         connection.execute(
@@ -378,10 +426,12 @@ def seed_charges(engine: Any, account_id: str, count: int, tag: str) -> None:
         )
         if "ledger_usage" in inspect(connection).get_table_names():
             connection.execute(
-                text("INSERT INTO ledger_usage (account_id, month, feature_key, spent) VALUES (:a, :m, :f, :n) "
-                     "ON DUPLICATE KEY UPDATE spent = spent + VALUES(spent)"),
+                text(
+                    "INSERT INTO ledger_usage (account_id, month, feature_key, spent) VALUES (:a, :m, :f, :n) "
+                    "ON DUPLICATE KEY UPDATE spent = spent + VALUES(spent)"
+                ),
                 {"a": account_id, "m": now.strftime("%Y-%m"), "f": FEATURE, "n": count},
-            )  # fmt: skip
+            )
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -393,10 +443,12 @@ def summarise(runs: list[Run], rounds: int) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for scenario in SCENARIOS:
         pairs = [
-            (next(r for r in runs if r.side == "bare" and r.scenario == scenario.name and r.round == i),
-             next(r for r in runs if r.side == "project" and r.scenario == scenario.name and r.round == i))
+            (
+                next(r for r in runs if r.side == "bare" and r.scenario == scenario.name and r.round == i),
+                next(r for r in runs if r.side == "project" and r.scenario == scenario.name and r.round == i),
+            )
             for i in range(1, rounds + 1)
-        ]  # fmt: skip
+        ]
         table[scenario.name] = {
             side: {
                 "rps": statistics.median(p[k].rps for p in pairs),
@@ -416,26 +468,36 @@ def summarise(runs: list[Run], rounds: int) -> dict[str, Any]:
 
 def print_table(table: dict[str, Any], runs: list[Run], figures: dict[str, dict[str, float]]) -> None:
     print()
-    print(f"{'scenario':24s} {'side':8s} {'req/s':>7s} {'p99 ms':>7s} {'stmts/req':>10s} {'(raw)':>6s} "
-          f"{'gunicorn CPU ms/req':>20s} {'MariaDB CPU ms/req':>19s}")  # fmt: skip
+    print(
+        f"{'scenario':24s} {'side':8s} {'req/s':>7s} {'p99 ms':>7s} {'stmts/req':>10s} {'(raw)':>6s} "
+        f"{'gunicorn CPU ms/req':>20s} {'MariaDB CPU ms/req':>19s}"
+    )
     for name, row in table.items():
         for side in ("bare", "project"):
             s = row[side]
-            print(f"{name:24s} {side:8s} {s['rps']:7.0f} {s['p99_ms']:7.1f} {s['questions']:10.1f} "
-                  f"{s['questions_raw']:6.1f} {s['gunicorn_cpu_ms']:20.2f} {s['mariadb_cpu_ms']:19.2f}")  # fmt: skip
+            print(
+                f"{name:24s} {side:8s} {s['rps']:7.0f} {s['p99_ms']:7.1f} {s['questions']:10.1f} "
+                f"{s['questions_raw']:6.1f} {s['gunicorn_cpu_ms']:20.2f} {s['mariadb_cpu_ms']:19.2f}"
+            )
         operation = name.split(",")[0]
         trips = ""
         if operation in figures and f"bare {operation}" in figures:
-            trips = (f"   round trips/request {figures[operation]['statements']:.1f}"
-                     f" (bare {figures['bare ' + operation]['statements']:.1f})")  # fmt: skip
+            trips = (
+                f"   round trips/request {figures[operation]['statements']:.1f}"
+                f" (bare {figures['bare ' + operation]['statements']:.1f})"
+            )
         print(f"{'':24s} ratio    req/s {spread(row['rps_ratio'])}   p99 {spread(row['p99_ratio'])}{trips}")
     hot = table["charge, 1 hot account"]["project"]["rps"]
     eight = table["charge, 8 accounts"]["project"]["rps"]
-    print(f"one hot account / 8 accounts (project): {hot / eight:.2f}   "
-          f"(bare: {table['charge, 1 hot account']['bare']['rps'] / table['charge, 8 accounts']['bare']['rps']:.2f})")
+    print(
+        f"one hot account / 8 accounts (project): {hot / eight:.2f}   "
+        f"(bare: {table['charge, 1 hot account']['bare']['rps'] / table['charge, 8 accounts']['bare']['rps']:.2f})"
+    )
     busy = [r.machine_busy for r in runs]
-    print(f"machine busy during runs (both cores, all processes): {spread(busy)}; load average now "
-          f"{Path('/proc/loadavg').read_text().split()[:3]}")  # fmt: skip
+    print(
+        f"machine busy during runs (both cores, all processes): {spread(busy)}; load average now "
+        f"{Path('/proc/loadavg').read_text().split()[:3]}"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -469,9 +531,11 @@ def main(argv: list[str] | None = None) -> int:
     seed_bare(url, bare_accounts, FUNDS)
     env = {**server_env(url), "ACCESS_TOKEN_TTL_SECONDS": "86400", "BARE_DATABASE_URL": url}
     log_dir = Path(tempfile.mkdtemp(prefix="houston-bench-"))
-    report: dict[str, Any] = {"url": url, "args": vars(args), "started": datetime.now(timezone.utc).isoformat()}
-    with gunicorn("project", "wsgi:app", env, args.workers, log_dir) as project, \
-            gunicorn("bare", "bench.bare:app", env, args.workers, log_dir) as bare:  # fmt: skip
+    report: dict[str, Any] = {"url": url, "args": vars(args), "started": datetime.now(UTC).isoformat()}
+    with (
+        gunicorn("project", "wsgi:app", env, args.workers, log_dir) as project,
+        gunicorn("bare", "bench.bare:app", env, args.workers, log_dir) as bare,
+    ):
         tokens = register_users(project.port, ACCOUNTS + 3)
         fund_accounts(url, env, tokens)
         if "load" in only:
@@ -480,7 +544,9 @@ def main(argv: list[str] | None = None) -> int:
                 for scenario in SCENARIOS:
                     count = 1 if scenario.hot else ACCOUNTS
                     body = json.dumps({"feature_key": FEATURE}) if scenario.method == "POST" else None
-                    bare_script = lua_script(bare_accounts[:count], scenario.method, scenario.bare_path, "X-Account", None)
+                    bare_script = lua_script(
+                        bare_accounts[:count], scenario.method, scenario.bare_path, "X-Account", None
+                    )
                     bearer = [f"Bearer {t}" for t in tokens[:count]]
                     project_script = lua_script(bearer, scenario.method, scenario.project_path, "Authorization", body)
                     load.measure("bare", scenario.name, rnd, bare, bare_script)
@@ -496,18 +562,22 @@ def main(argv: list[str] | None = None) -> int:
         report["table"] = table
         print_table(table, load.runs, figures)
     if figures:
-        print("\nin-process (Flask test client, one thread): round trips to the database (statements, COMMIT,"
-              " ROLLBACK, pings) and Python CPU per request")
+        print(
+            "\nin-process (Flask test client, one thread): round trips to the database (statements, COMMIT,"
+            " ROLLBACK, pings) and Python CPU per request"
+        )
         for name, f in figures.items():
             print(f"  {name:13s} {f['statements']:5.1f} round trips  {f['cpu_ms']:6.2f} ms CPU")
     if "usage" in only and args.usage_entries:
         sizes = {"big": args.usage_entries, "small": 1000}
         timings = usage_at_scale(url, {"big": tokens[ACCOUNTS + 1], "small": tokens[ACCOUNTS + 2]}, sizes, 100)
         report["usage_ms"] = timings
-        print(f"\nGET /v1/credits/usage: {args.usage_entries:,} entries this month {timings['big']:.2f} ms, "
-              f"1,000 entries {timings['small']:.2f} ms (median of 100, interleaved)")  # fmt: skip
+        print(
+            f"\nGET /v1/credits/usage: {args.usage_entries:,} entries this month {timings['big']:.2f} ms, "
+            f"1,000 entries {timings['small']:.2f} ms (median of 100, interleaved)"
+        )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"http-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path = RESULTS_DIR / f"http-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nsaved {path}")
     return 0

@@ -10,6 +10,7 @@ no answer), the slowest load, and gunicorn's worker kills (WORKER TIMEOUT in its
 
 `--threads 1` is the sync worker (before issue 21), the default 4 the gthread worker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--hold", type=float, default=45, help="seconds an idle connection stays open")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, embedded_serve(Path(tmp), WEB_THREADS=args.threads,
-                                                                RATELIMIT_ENABLED="false") as (port, _):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        embedded_serve(Path(tmp), WEB_THREADS=args.threads, RATELIMIT_ENABLED="false") as (port, _),
+    ):
         idle: list[tuple[float, socket.socket]] = []
         loads, failures, slowest = 0, 0, 0.0
         end = time.monotonic() + args.duration
@@ -51,8 +54,7 @@ def main() -> None:
         for _, conn in idle:
             conn.close()
         kills = (Path(tmp) / "serve.log").read_text().count("WORKER TIMEOUT")
-    print(f"threads={args.threads}: {loads} loads, {failures} failed, slowest {slowest:.2f} s, "
-          f"{kills} worker kills")
+    print(f"threads={args.threads}: {loads} loads, {failures} failed, slowest {slowest:.2f} s, {kills} worker kills")
 
 
 if __name__ == "__main__":

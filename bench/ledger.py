@@ -13,6 +13,7 @@
 The bench database (default houston_bench; its name must contain "bench") is dropped and recreated
 on every run unless --reuse is given. Results: a table on stdout and JSON under bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -165,8 +166,13 @@ def seed_history(engine: Engine, ledger: Ledger, account_id: str, count: int, ta
             text("SELECT balance, last_seq FROM ledger_accounts WHERE id = :id"), {"id": account_id}
         ).one()
     chunk = min(count, SEED_CHUNK)
-    params = {"tag": tag, "account": account_id, "base_seq": row.last_seq, "base_balance": row.balance,
-              "t0": datetime.now(timezone.utc).replace(tzinfo=None)}  # fmt: skip
+    params = {
+        "tag": tag,
+        "account": account_id,
+        "base_seq": row.last_seq,
+        "base_balance": row.balance,
+        "t0": datetime.now(UTC).replace(tzinfo=None),
+    }
     for offset in range(0, count, chunk):
         with engine.begin() as connection:
             connection.execute(text(seed_sql(chunk)), {**params, "offset": offset})
@@ -175,8 +181,10 @@ def seed_history(engine: Engine, ledger: Ledger, account_id: str, count: int, ta
             text("UPDATE ledger_accounts SET balance = balance - :n, last_seq = last_seq + :n WHERE id = :id"),
             {"n": count, "id": account_id},
         )
-        connection.execute(text("UPDATE ledger_grants SET remaining = remaining - :n WHERE id = :id"),
-                           {"n": count, "id": seeded.grant_id})  # fmt: skip
+        connection.execute(
+            text("UPDATE ledger_grants SET remaining = remaining - :n WHERE id = :id"),
+            {"n": count, "id": seeded.grant_id},
+        )
     return time.perf_counter() - started
 
 
@@ -272,9 +280,23 @@ def gunicorn(url: str, workers: int, threads: int, log_path: Path) -> Iterator[S
     port = free_port()
     binary = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     # gunicorn >= 25 opens a control socket at one per-user default path, shared by every instance
-    argv = [binary, "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
-            "--log-level", "info", "--no-control-socket"]  # fmt: skip
+    argv = [
+        binary,
+        "wsgi:app",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "info",
+        "--no-control-socket",
+    ]
     with open(log_path, "wb") as log:
         env = {**os.environ, **server_env(url)}
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -340,12 +362,15 @@ def http_layer(port: int, accounts: Accounts) -> Layer:
     def client(operation: str, index: int, hot: bool) -> tuple[Op, Closer]:
         connection = HttpClient(port, {"X-API-Key": accounts.api_keys[accounts.pick(index, hot)]})
         if operation == "charge":
+
             def op() -> str:
                 headers = {"Idempotency-Key": new_key()}
                 return str(connection.call("POST", "/v1/credits/charges", charge_body, headers)[0])
         else:
+
             def op() -> str:
                 return str(connection.call("GET", "/v1/credits/balance")[0])
+
         return op, connection.close
 
     return client
@@ -363,9 +388,14 @@ class BareSql:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         self._connection = pymysql.connect(
-            host=parsed.host or "127.0.0.1", port=parsed.port or 3306, user=parsed.username or "root",
-            password=parsed.password or "", database=parsed.database, charset="utf8mb4", autocommit=False,
-        )  # fmt: skip
+            host=parsed.host or "127.0.0.1",
+            port=parsed.port or 3306,
+            user=parsed.username or "root",
+            password=parsed.password or "",
+            database=parsed.database,
+            charset="utf8mb4",
+            autocommit=False,
+        )
         with self._connection.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self._ids = RandomIds()
@@ -381,20 +411,20 @@ class BareSql:
             raise
 
     def _guarded_charge(self, cursor: Any, account_id: str) -> str:
-        cursor.execute("SELECT balance, held, last_seq FROM ledger_accounts WHERE id = %s FOR UPDATE",
-                       (account_id,))  # fmt: skip
+        cursor.execute("SELECT balance, held, last_seq FROM ledger_accounts WHERE id = %s FOR UPDATE", (account_id,))
         balance, held, last_seq = cursor.fetchone()
         if balance - held < 1:
             return "insufficient"
-        cursor.execute("SELECT id FROM ledger_grants WHERE account_id = %s AND remaining > 0 LIMIT 1",
-                       (account_id,))  # fmt: skip
+        cursor.execute("SELECT id FROM ledger_grants WHERE account_id = %s AND remaining > 0 LIMIT 1", (account_id,))
         (grant_id,) = cursor.fetchone()
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         entry = (self._ids.new_id("txn"), account_id, last_seq + 1, balance - 1, FEATURE, new_key(), now)
         cursor.execute(INSERT_ENTRY, entry)
         cursor.execute("UPDATE ledger_grants SET remaining = remaining - 1 WHERE id = %s", (grant_id,))
-        cursor.execute("UPDATE ledger_accounts SET balance = %s, last_seq = %s WHERE id = %s",
-                       (balance - 1, last_seq + 1, account_id))  # fmt: skip
+        cursor.execute(
+            "UPDATE ledger_accounts SET balance = %s, last_seq = %s WHERE id = %s",
+            (balance - 1, last_seq + 1, account_id),
+        )
         return "ok"
 
     def balance(self, account_id: str) -> str:
@@ -477,11 +507,17 @@ def run_load(layer_name: str, layer: Layer, operation: str, hot: bool, seconds: 
     samples = [s for per_client in latencies for s in per_client]
     total: Counter[str] = sum(outcomes, Counter())
     return LoadResult(
-        layer=layer_name, operation=operation, accounts="hot" if hot else "distinct", clients=CLIENTS,
-        seconds=round(elapsed, 2), requests=len(samples), outcomes=dict(total),
-        rps=round(len(samples) / elapsed, 1), p50_ms=round(percentile_ms(samples, 50), 2),
+        layer=layer_name,
+        operation=operation,
+        accounts="hot" if hot else "distinct",
+        clients=CLIENTS,
+        seconds=round(elapsed, 2),
+        requests=len(samples),
+        outcomes=dict(total),
+        rps=round(len(samples) / elapsed, 1),
+        p50_ms=round(percentile_ms(samples, 50), 2),
         p99_ms=round(percentile_ms(samples, 99), 2),
-    )  # fmt: skip
+    )
 
 
 def throughput(layers: dict[str, Layer], seconds: float) -> list[LoadResult]:
@@ -566,8 +602,10 @@ def read_costs(ledger: Ledger, deep: Accounts, port: int | None) -> list[ReadCos
     for layer, make in makers.items():
         ops = {(history, read): make(account, read) for read in READS for history, account in histories.items()}
         samples = measure_side_by_side(ops)
-        costs += [ReadCost(layer, h, read, round(percentile_ms(s, 50), 3), round(percentile_ms(s, 99), 3))
-                  for (h, read), s in samples.items()]  # fmt: skip
+        costs += [
+            ReadCost(layer, h, read, round(percentile_ms(s, 50), 3), round(percentile_ms(s, 99), 3))
+            for (h, read), s in samples.items()
+        ]
     for client in clients.values():
         client.close()
     return costs
@@ -602,7 +640,7 @@ def explain_reads(engine: Engine, ledger: Ledger, account_id: str) -> list[dict[
     try:
         for read in READS[1:]:
             service_read(ledger, account_id, read)()
-        ledger.usage(account_id, datetime.now(timezone.utc).strftime("%Y-%m"))
+        ledger.usage(account_id, datetime.now(UTC).strftime("%Y-%m"))
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     with engine.connect() as connection:
@@ -614,8 +652,13 @@ def explain_one(connection: Any, statement: str, parameters: Any) -> dict[str, A
     before = handler_reads(connection)
     connection.exec_driver_sql(statement, parameters).all()
     touched = handler_reads(connection) - before
-    return {"sql": " ".join(statement.split())[-160:], "type": plan["type"], "key": plan["key"],
-            "rows_estimate": plan["rows"], "index_rows_read": touched}  # fmt: skip
+    return {
+        "sql": " ".join(statement.split())[-160:],
+        "type": plan["type"],
+        "key": plan["key"],
+        "rows_estimate": plan["rows"],
+        "index_rows_read": touched,
+    }
 
 
 def handler_reads(connection: Any) -> int:
@@ -626,12 +669,16 @@ def handler_reads(connection: Any) -> int:
 
 # --- report -------------------------------------------------------------------------------------------
 def print_throughput(results: list[LoadResult]) -> None:
-    print(f"\n{'layer':9}{'operation':10}{'accounts':10}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'vs base':>9}  outcomes")  # fmt: skip
+    print(
+        f"\n{'layer':9}{'operation':10}{'accounts':10}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'vs base':>9}  outcomes"
+    )
     for r in results:
         ratio = f"{r.vs_baseline:.2f}" if r.vs_baseline is not None else "-"
-        print(f"{r.layer:9}{r.operation:10}{r.accounts:10}{r.requests:9}{r.rps:9.1f}"
-              f"{r.p50_ms:9.2f}{r.p99_ms:9.2f}{ratio:>9}  {r.outcomes}")  # fmt: skip
+        print(
+            f"{r.layer:9}{r.operation:10}{r.accounts:10}{r.requests:9}{r.rps:9.1f}"
+            f"{r.p50_ms:9.2f}{r.p99_ms:9.2f}{ratio:>9}  {r.outcomes}"
+        )
 
 
 def print_reads(costs: list[ReadCost], ratios: list[dict[str, Any]], explain: list[dict[str, Any]]) -> None:
@@ -643,8 +690,10 @@ def print_reads(costs: list[ReadCost], ratios: list[dict[str, Any]], explain: li
         print(f"{r['layer']:9}{r['read']:24}{r['1M_over_1k']:8.2f}{r.get('deep_over_first_1M', ''):>17}")
     print("\nEXPLAIN on the 1M-entry account (index rows read = Handler_read_key+next+prev):")
     for e in explain:
-        print(f"  {e['type']:6} {str(e['key'])[:50]:50} est {e['rows_estimate']:>8}"
-              f"  read {e['index_rows_read']:>7}  ...{e['sql'][-70:]}")  # fmt: skip
+        print(
+            f"  {e['type']:6} {str(e['key'])[:50]:50} est {e['rows_estimate']:>8}"
+            f"  read {e['index_rows_read']:>7}  ...{e['sql'][-70:]}"
+        )
 
 
 def save(report: dict[str, Any]) -> Path:
@@ -741,10 +790,13 @@ def measure_all(setup: Setup, seconds: float) -> Results:
     costs = read_costs(setup.ledger, deep, setup.port)
     checked = [name for name in ("service", "http") if name in accounts]
     return Results(
-        seed_seconds=seed_seconds, throughput=results, reads=costs, read_ratios=read_ratios(costs),
+        seed_seconds=seed_seconds,
+        throughput=results,
+        reads=costs,
+        read_ratios=read_ratios(costs),
         explain=explain_reads(setup.engine, setup.ledger, deep.distinct[0]),
         hot_account_invariant_violations={n: setup.ledger.check_invariants(accounts[n].hot) for n in checked},
-    )  # fmt: skip
+    )
 
 
 def http_notes(server: Server) -> list[str]:
@@ -758,12 +810,18 @@ def http_notes(server: Server) -> list[str]:
 
 def describe(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     return {
-        "run": setup.run, "database_url": setup.url, "clients": CLIENTS, "seconds_per_scenario": args.seconds,
+        "run": setup.run,
+        "database_url": setup.url,
+        "clients": CLIENTS,
+        "seconds_per_scenario": args.seconds,
         "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "server": server_version(setup.engine)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "server": server_version(setup.engine),
+        },
         "notes": http_notes(setup.server),
-    }  # fmt: skip
+    }
 
 
 def server_version(engine: Engine) -> str:

@@ -14,6 +14,7 @@ the rounds' on/off ratios; the budget is 10%. `--features none` runs the method 
 (both servers off) to show its own bias; `limits` or `metrics` isolate one feature.
 Results: a table on stdout and JSON under bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +53,29 @@ def free_port() -> int:
 
 def base_env(args: argparse.Namespace) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update({
-        "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "HOUSTON_ENV": "development",
-        "JWT_SECRET": "bench-only-jwt-secret-" + "x" * 40, "BCRYPT_ROUNDS": "4", "LOG_LEVEL": "WARNING",
-    })  # fmt: skip
+    env.update(
+        {
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": args.redis_url,
+            "HOUSTON_ENV": "development",
+            "JWT_SECRET": "bench-only-jwt-secret-" + "x" * 40,
+            "BCRYPT_ROUNDS": "4",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
 def side_env(args: argparse.Namespace, on: bool, metrics_dir: str) -> dict[str, str]:
     env = base_env(args)
     limits, metrics = on and args.features in ("both", "limits"), on and args.features in ("both", "metrics")
-    env.update({"RATELIMIT_ENABLED": str(limits).lower(), "RATELIMIT_DEFAULT": NEVER_REACHED,
-                "METRICS_ENABLED": str(metrics).lower()})  # fmt: skip
+    env.update(
+        {
+            "RATELIMIT_ENABLED": str(limits).lower(),
+            "RATELIMIT_DEFAULT": NEVER_REACHED,
+            "METRICS_ENABLED": str(metrics).lower(),
+        }
+    )
     if metrics:
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     return env
@@ -94,8 +106,21 @@ class Client:
 def server(env: dict[str, str], workers: int, threads: int, log: Path) -> Iterator[int]:
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    argv = [gunicorn, "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30", "--no-control-socket"]
+    argv = [
+        gunicorn,
+        "wsgi:app",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--keep-alive",
+        "30",
+        "--no-control-socket",
+    ]
     if env.get("PROMETHEUS_MULTIPROC_DIR"):
         argv += ["--config", "python:entrypoints.gunicorn_hooks"]  # what `houston serve` adds
     with open(log, "ab") as out:
@@ -174,41 +199,57 @@ def round_of(ports: dict[str, int], keys: list[str], seconds: float, flip: bool)
         thread.join()
     # A client's req/s against one side is 1 / its mean latency there; the side's req/s adds its clients.
     rps = {side: sum(d[side] / t[side] for d, t in zip(done, time_in, strict=True) if t[side]) for side in sides}
-    return {"rps": {side: round(rps[side], 1) for side in sides}, "statuses": statuses,
-            "ratio": rps["on"] / rps["off"] if rps["off"] else 0.0}  # fmt: skip
+    return {
+        "rps": {side: round(rps[side], 1) for side in sides},
+        "statuses": statuses,
+        "ratio": rps["on"] / rps["off"] if rps["off"] else 0.0,
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     keys = funded_keys(args)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log = RESULTS_DIR / f"overhead-gunicorn-{run}.log"
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="houston-bench-metrics-") as metrics_dir:
-        with server(side_env(args, True, metrics_dir), args.workers, args.threads, log) as on_port, \
-             server(side_env(args, False, metrics_dir), args.workers, args.threads, log) as off_port:  # fmt: skip
+        with (
+            server(side_env(args, True, metrics_dir), args.workers, args.threads, log) as on_port,
+            server(side_env(args, False, metrics_dir), args.workers, args.threads, log) as off_port,
+        ):
             ports = {"on": on_port, "off": off_port}
             round_of(ports, keys, 2.0, False)  # warm both: pools, caches
             for index in range(args.rounds):
                 rounds.append(round_of(ports, keys, args.seconds, flip=bool(index % 2)))
                 r = rounds[-1]
-                print(f"  round {index + 1:2d}  on {r['rps']['on']:7.1f}  off {r['rps']['off']:7.1f} req/s"
-                      f"  on/off {r['ratio']:.3f}", flush=True)  # fmt: skip
+                print(
+                    f"  round {index + 1:2d}  on {r['rps']['on']:7.1f}  off {r['rps']['off']:7.1f} req/s"
+                    f"  on/off {r['ratio']:.3f}",
+                    flush=True,
+                )
             scrape = Client(on_port, "").get("/metrics")[1].decode()
     on = statistics.median(r["rps"]["on"] for r in rounds)
     off = statistics.median(r["rps"]["off"] for r in rounds)
     ratios = [r["ratio"] for r in rounds]
     overhead = 1 - statistics.median(ratios)
     return {
-        "run": run, "clients": CLIENTS, "seconds_per_round": args.seconds, "rounds": args.rounds,
+        "run": run,
+        "clients": CLIENTS,
+        "seconds_per_round": args.seconds,
+        "rounds": args.rounds,
         "features": args.features,
         "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
-        "median_rps": {"on": round(on, 1), "off": round(off, 1)}, "overhead": round(overhead, 4),
-        "round_ratios": [round(r, 3) for r in ratios], "budget": BUDGET, "per_round": rounds,
-        "checks": {"on_counted_charges": "houston_ledger_operations_total" in scrape or args.features != "both",
-                   "refused_429": sum(r["statuses"]["on"].get("429", 0) for r in rounds)},
+        "median_rps": {"on": round(on, 1), "off": round(off, 1)},
+        "overhead": round(overhead, 4),
+        "round_ratios": [round(r, 3) for r in ratios],
+        "budget": BUDGET,
+        "per_round": rounds,
+        "checks": {
+            "on_counted_charges": "houston_ledger_operations_total" in scrape or args.features != "both",
+            "refused_429": sum(r["statuses"]["on"].get("429", 0) for r in rounds),
+        },
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
-    }  # fmt: skip
+    }
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -217,8 +258,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=12, help="rounds (each measures both sides)")
-    parser.add_argument("--features", choices=("both", "limits", "metrics", "none"), default="both",
-                        help="what the 'on' server turns on (default both; the others isolate one)")
+    parser.add_argument(
+        "--features",
+        choices=("both", "limits", "metrics", "none"),
+        default="both",
+        help="what the 'on' server turns on (default both; the others isolate one)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     return parser.parse_args(argv)
@@ -230,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS_DIR / f"overhead-{result['run']}.json"
     path.write_text(json.dumps(result, indent=2))
     on, off = result["median_rps"]["on"], result["median_rps"]["off"]
-    print(f"charge req/s (median of {args.rounds} rounds): on {on}, off {off}; overhead {result['overhead']:.1%} "
-          f"(1 - median on/off of the rounds); budget {BUDGET:.0%}; 429s: {result['checks']['refused_429']}")  # fmt: skip
+    print(
+        f"charge req/s (median of {args.rounds} rounds): on {on}, off {off}; overhead {result['overhead']:.1%} "
+        f"(1 - median on/off of the rounds); budget {BUDGET:.0%}; 429s: {result['checks']['refused_429']}"
+    )
     print(f"results: {path}")
     return 0 if result["overhead"] < BUDGET and result["checks"]["on_counted_charges"] else 1
 

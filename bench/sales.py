@@ -8,13 +8,14 @@ contain "bench" and is dropped and recreated). Then it times:
 2. the first report over the 90 days, which rolls up every day it finds missing (a backfill);
 3. the same report again, reading the rollup (the normal case), by day, week and month.
 """
+
 from __future__ import annotations
 
 import argparse
 import random
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,6 @@ from adapters.sql.migrate import upgrade
 from adapters.sql.tables import (
     billing_payments,
     ledger_accounts,
-    ledger_allocations,
-    ledger_entries,
     ledger_grants,
     users,
 )
@@ -36,7 +35,7 @@ from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import load_catalogue
 from entrypoints.config import Settings
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS, ACCOUNTS, ENTRIES, CHUNK = 90, 10_000, 1_000_000, 50_000
 
 
@@ -58,25 +57,71 @@ def _fresh(url: str | None) -> str:
 def load(engine: Any) -> None:
     rng = random.Random(24)
     with engine.begin() as connection:
-        connection.execute(insert(users), [
-            {"id": f"usr_{a:06d}", "email": f"u{a}@example.com", "password_hash": "x", "name": None, "role": "user",
-             "plan": "free", "created_at": START + timedelta(days=a % DAYS), "updated_at": START}
-            for a in range(ACCOUNTS)])  # fmt: skip
-        connection.execute(insert(ledger_accounts), [
-            {"id": f"usr_{a:06d}", "balance": 0, "held": 0, "last_seq": 0, "created_at": START} for a in range(ACCOUNTS)])
-        connection.execute(insert(ledger_grants), [
-            {"id": f"grt_{a:06d}_{k}", "account_id": f"usr_{a:06d}", "source": "purchase" if k else "plan",
-             "granted": 10**6, "remaining": 10**6 // 2, "expires_at": None,
-             "reference": f"payment:pay_{a:06d}" if k else "free-plan:2026-01",
-             "created_at": START + timedelta(days=a % DAYS)}
-            for a in range(ACCOUNTS) for k in (0, 1)])  # fmt: skip
-        connection.execute(insert(billing_payments), [
-            {"id": f"pay_{a:06d}", "user_id": f"usr_{a:06d}", "kind": "pack", "item_id": "pack_500",
-             "item_name": "500 credits", "credits": 500, "amount_cents": 2000, "currency": "usd", "status": "paid",
-             "customer_email": "", "paid_at": START + timedelta(days=a % DAYS), "refunded_cents": 0,
-             "reversal_target": 0, "credits_reversed": 0, "shortfall": 0,
-             "created_at": START + timedelta(days=a % DAYS), "updated_at": START}
-            for a in range(ACCOUNTS)])  # fmt: skip
+        connection.execute(
+            insert(users),
+            [
+                {
+                    "id": f"usr_{a:06d}",
+                    "email": f"u{a}@example.com",
+                    "password_hash": "x",
+                    "name": None,
+                    "role": "user",
+                    "plan": "free",
+                    "created_at": START + timedelta(days=a % DAYS),
+                    "updated_at": START,
+                }
+                for a in range(ACCOUNTS)
+            ],
+        )
+        connection.execute(
+            insert(ledger_accounts),
+            [
+                {"id": f"usr_{a:06d}", "balance": 0, "held": 0, "last_seq": 0, "created_at": START}
+                for a in range(ACCOUNTS)
+            ],
+        )
+        connection.execute(
+            insert(ledger_grants),
+            [
+                {
+                    "id": f"grt_{a:06d}_{k}",
+                    "account_id": f"usr_{a:06d}",
+                    "source": "purchase" if k else "plan",
+                    "granted": 10**6,
+                    "remaining": 10**6 // 2,
+                    "expires_at": None,
+                    "reference": f"payment:pay_{a:06d}" if k else "free-plan:2026-01",
+                    "created_at": START + timedelta(days=a % DAYS),
+                }
+                for a in range(ACCOUNTS)
+                for k in (0, 1)
+            ],
+        )
+        connection.execute(
+            insert(billing_payments),
+            [
+                {
+                    "id": f"pay_{a:06d}",
+                    "user_id": f"usr_{a:06d}",
+                    "kind": "pack",
+                    "item_id": "pack_500",
+                    "item_name": "500 credits",
+                    "credits": 500,
+                    "amount_cents": 2000,
+                    "currency": "usd",
+                    "status": "paid",
+                    "customer_email": "",
+                    "paid_at": START + timedelta(days=a % DAYS),
+                    "refunded_cents": 0,
+                    "reversal_target": 0,
+                    "credits_reversed": 0,
+                    "shortfall": 0,
+                    "created_at": START + timedelta(days=a % DAYS),
+                    "updated_at": START,
+                }
+                for a in range(ACCOUNTS)
+            ],
+        )
     seq = [0] * ACCOUNTS
     raw = engine.raw_connection()  # the driver's executemany: the loading is not what is measured
     try:
@@ -84,9 +129,13 @@ def load(engine: Any) -> None:
         if engine.dialect.name == "sqlite":  # SQLite's 2 MB page cache thrashes on five indexes
             cursor.execute("PRAGMA cache_size = -1000000")  # 1 GB, this loading connection only
         mark = "?" if engine.dialect.name == "sqlite" else "%s"
-        insert_entry = (f"INSERT INTO ledger_entries (id, account_id, seq, kind, amount, balance_after, feature_key, "
-                        f"idempotency_key, created_at) VALUES ({', '.join([mark] * 9)})")  # fmt: skip
-        insert_allocation = f"INSERT INTO ledger_allocations (entry_id, grant_id, amount) VALUES ({mark}, {mark}, {mark})"
+        insert_entry = (
+            f"INSERT INTO ledger_entries (id, account_id, seq, kind, amount, balance_after, feature_key, "
+            f"idempotency_key, created_at) VALUES ({', '.join([mark] * 9)})"
+        )
+        insert_allocation = (
+            f"INSERT INTO ledger_allocations (entry_id, grant_id, amount) VALUES ({mark}, {mark}, {mark})"
+        )
         # Entry ids follow time, as the service's ids do (domain/shared/ids.py: a millisecond
         # prefix), so a day's entries sit together in the primary key, as they do in production.
         seconds = sorted(rng.randrange(DAYS * 86400) for _ in range(ENTRIES))
@@ -131,13 +180,18 @@ def main() -> None:
     sales = SalesFigures(uow=SqlUnitOfWorkFactory(engine), clock=clock, catalogue=load_catalogue(Settings()))
     first, end = START.date(), START.date() + timedelta(days=DAYS)
     timed("roll up one closed day (the nightly job)", lambda: sales.rollup(first + timedelta(days=1)))
-    timed(f"first report, {DAYS} days by day (rolls up {DAYS - 1} missing days)",
-          lambda: sales.report(first, end, "day"))  # fmt: skip
+    timed(
+        f"first report, {DAYS} days by day (rolls up {DAYS - 1} missing days)", lambda: sales.report(first, end, "day")
+    )
     for interval in ("day", "week", "month"):
-        report = timed(f"report over {DAYS} days by {interval} (from the rollup)", lambda i=interval: sales.report(first, end, i))
+        report = timed(
+            f"report over {DAYS} days by {interval} (from the rollup)", lambda i=interval: sales.report(first, end, i)
+        )
     totals = report.totals
-    print(f"check: consumed {totals['credits_consumed_paid'] + totals['credits_consumed_free']:,} credits "
-          f"(expected {3 * ENTRIES:,}), liability {totals['paid_credit_liability']:,}")  # fmt: skip
+    print(
+        f"check: consumed {totals['credits_consumed_paid'] + totals['credits_consumed_free']:,} credits "
+        f"(expected {3 * ENTRIES:,}), liability {totals['paid_credit_liability']:,}"
+    )
     assert totals["credits_consumed_paid"] + totals["credits_consumed_free"] == 3 * ENTRIES
     engine.dispose()
 

@@ -9,6 +9,7 @@ of DATABASE_URL (or SQLite when unset):
 The third configuration puts nginx (README's proxy advice) in front of the sync workers; it needs
 `nginx` and `wrk` on PATH. Prints one JSON line per configuration.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW, HOLD = int(os.environ.get("BENCH_SLOW", "8")), 10
@@ -67,10 +68,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def call(port: int, method: str, path: str, body: dict[str, Any] | None = None,
-         headers: dict[str, str] | None = None) -> dict[str, Any]:
+def call(
+    port: int, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method, data=json.dumps(body).encode() if body else None,
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body else None,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -88,8 +92,10 @@ def health_latency(port: int, timeout: float) -> float:
 
 
 def slowloris(port: int) -> dict[str, float | int]:
-    head = (b"POST /v1/auth/login HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n" + b'{"email": "slow@example.com", "pass')
+    head = (
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n" + b'{"email": "slow@example.com", "pass'
+    )
     sockets = []
     for _ in range(SLOW):
         conn = socket.create_connection(("127.0.0.1", port))
@@ -103,46 +109,83 @@ def slowloris(port: int) -> dict[str, float | int]:
     for conn in sockets:
         conn.close()
     finite = [s for s in samples if s != float("inf")]
-    return {"health_probes": len(samples), "health_failed": len(samples) - len(finite),
-            "health_max_s": round(max(samples), 3), "health_median_s": round(sorted(samples)[len(samples) // 2], 3)}
+    return {
+        "health_probes": len(samples),
+        "health_failed": len(samples) - len(finite),
+        "health_max_s": round(max(samples), 3),
+        "health_median_s": round(sorted(samples)[len(samples) // 2], 3),
+    }
 
 
 def charges(port: int, key: str) -> dict[str, str | None]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA)
     out = subprocess.run(
-        ["wrk", "-t2", "-c8", "-d10s", "--latency", "-s", script.name, "-H", f"X-API-Key: {key}",
-         "-H", "Content-Type: application/json", f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "wrk",
+            "-t2",
+            "-c8",
+            "-d10s",
+            "--latency",
+            "-s",
+            script.name,
+            "-H",
+            f"X-API-Key: {key}",
+            "-H",
+            "Content-Type: application/json",
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout
+
     def pick(pattern: str) -> str | None:
         found = re.search(pattern, out, re.M)
         return found[1] if found else None
 
-    return {"charges_per_s": pick(r"Requests/sec:\s+([\d.]+)"), "p50": pick(r"^\s+50%\s+(\S+)"),
-            "p99": pick(r"^\s+99%\s+(\S+)"), "non_2xx": pick(r"Non-2xx or 3xx responses: (\d+)") or "0"}
+    return {
+        "charges_per_s": pick(r"Requests/sec:\s+([\d.]+)"),
+        "p50": pick(r"^\s+50%\s+(\S+)"),
+        "p99": pick(r"^\s+99%\s+(\S+)"),
+        "non_2xx": pick(r"Non-2xx or 3xx responses: (\d+)") or "0",
+    }
 
 
 def run(name: str, extra: list[str], env: dict[str, str]) -> dict[str, object]:
     port = upstream = free_port()
-    argv = [str(Path(sys.executable).parent / "gunicorn"), "wsgi:app", "-c", "python:entrypoints.gunicorn_conf",
-            "--bind", f"127.0.0.1:{upstream}", "--no-control-socket", *extra]
+    argv = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "wsgi:app",
+        "-c",
+        "python:entrypoints.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{upstream}",
+        "--no-control-socket",
+        *extra,
+    ]
     server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = None
     if "nginx" in name:
         tmp, port = tempfile.mkdtemp(), free_port()
         Path(tmp, "nginx.conf").write_text(NGINX.format(tmp=tmp, upstream=upstream, port=port))
-        proxy = subprocess.Popen(["nginx", "-c", f"{tmp}/nginx.conf", "-p", tmp],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proxy = subprocess.Popen(
+            ["nginx", "-c", f"{tmp}/nginx.conf", "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
     try:
         for _ in range(100):
             if health_latency(port, 1) != float("inf"):
                 break
             time.sleep(0.2)
-        auth = call(port, "POST", "/v1/auth/register",
-                    {"email": f"bench-{port}-{time.time_ns()}@example.com", "password": "correct horse battery"})
-        key = call(port, "POST", "/v1/api-keys", {"name": "bench"},
-                   {"Authorization": f"Bearer {auth['access_token']}"})["key"]
+        auth = call(
+            port,
+            "POST",
+            "/v1/auth/register",
+            {"email": f"bench-{port}-{time.time_ns()}@example.com", "password": "correct horse battery"},
+        )
+        key = call(
+            port, "POST", "/v1/api-keys", {"name": "bench"}, {"Authorization": f"Bearer {auth['access_token']}"}
+        )["key"]
         grant(env, auth["user"]["id"])
         return {"config": name, **slowloris(port), **charges(port, key)}
     finally:
@@ -154,20 +197,30 @@ def run(name: str, extra: list[str], env: dict[str, str]) -> dict[str, object]:
 
 
 def grant(env: dict[str, str], user_id: str) -> None:
-    code = ("from entrypoints.bootstrap import bootstrap; from entrypoints.config import load_settings; "
-            f"bootstrap(load_settings()).ledger.grant({user_id!r}, source='promo', amount=10**9, "
-            "idempotency_key='bench-funds')")
+    code = (
+        "from entrypoints.bootstrap import bootstrap; from entrypoints.config import load_settings; "
+        f"bootstrap(load_settings()).ledger.grant({user_id!r}, source='promo', amount=10**9, "
+        "idempotency_key='bench-funds')"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
 def main() -> None:
     data = tempfile.mkdtemp()
-    env = {**os.environ, "HOUSTON_ENV": "test", "JWT_SECRET": "b" * 40, "BCRYPT_ROUNDS": "4",
-           "HOUSTON_DATA_DIR": data, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "HOUSTON_ENV": "test",
+        "JWT_SECRET": "b" * 40,
+        "BCRYPT_ROUNDS": "4",
+        "HOUSTON_DATA_DIR": data,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
     env.setdefault("DATABASE_URL", f"sqlite:///{data}/bench.db")
     env.pop("REDIS_URL", None)
-    subprocess.run([str(Path(sys.executable).parent / "houston"), "migrate"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "houston"), "migrate"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     for name, extra in CONFIGS.items():
         if "nginx" in name and shutil.which("nginx") is None:
             print(json.dumps({"config": name, "skipped": "nginx is not installed"}), flush=True)

@@ -14,6 +14,7 @@ one transaction), each way interleaved in rounds so that all see the same machin
 CPU, not wall time: the round trip itself is the same for all. The bench database (default
 houston_bench_statements; its name must contain "bench") is dropped and recreated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select
@@ -39,22 +40,27 @@ FULL_FOR_ACCESS = select(  # what authentication read before issue 25: every col
     exists()
     .where(refresh_tokens.c.family_id == bindparam("family_id"), refresh_tokens.c.revoked_at.is_not(None))
     .label("family_revoked"),
-).where(users.c.id == bindparam("user_id"))  # fmt: skip
+).where(users.c.id == bindparam("user_id"))
 
 
 def seed(engine: Any) -> None:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO users (id, email, password_hash, name, role, plan, created_at, updated_at) "
-            "VALUES ('usr_bench', 'bench@example.com', %s, 'Bench', 'user', 'free', %s, %s)", ("x" * 60, now, now))
+            "VALUES ('usr_bench', 'bench@example.com', %s, 'Bench', 'user', 'free', %s, %s)",
+            ("x" * 60, now, now),
+        )
         connection.exec_driver_sql(
             "INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) VALUES ('usr_bench', 10, 0, 1, %s)",
-            (now,))
+            (now,),
+        )
         for i in range(2):
             connection.exec_driver_sql(
                 "INSERT INTO ledger_grants (id, account_id, source, granted, remaining, expires_at, reference, "
-                "created_at) VALUES (%s, 'usr_bench', 'purchase', 5, 5, NULL, NULL, %s)", (f"grt_bench{i}", now))
+                "created_at) VALUES (%s, 'usr_bench', 'purchase', 5, 5, NULL, NULL, %s)",
+                (f"grt_bench{i}", now),
+            )
 
 
 def ways(connection: Any, statement: Any, params: dict[str, Any]) -> dict[str, Callable[[], Any]]:
@@ -96,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         "account lock + open grants": (LOCK_ACCOUNT, {"account_id": "usr_bench"}),
     }
     with engine.connect() as connection:
-        calls = {(case, way): call for case, (statement, params) in cases.items()
-                 for way, call in ways(connection, statement, params).items()}  # fmt: skip
+        calls = {
+            (case, way): call
+            for case, (statement, params) in cases.items()
+            for way, call in ways(connection, statement, params).items()
+        }
         samples: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
         for call in calls.values():  # warm up: caches, the connection
             for _ in range(50):

@@ -5,6 +5,7 @@ so that, while a request is being recorded, its time is added to `phase` minus t
 other timed calls nested inside it. `Recorder` is the WSGI middleware that starts and ends the
 recording of one request and writes one JSON line per request (see bench/coaching_probe.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import event
-
 
 PHASES = ("auth", "balance", "ledger", "context", "storage", "model", "http")
 
@@ -64,6 +64,7 @@ def _leave(phase: str, started: tuple[float, float]) -> None:
 
 def timed(phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isgeneratorfunction(function):
+
         @functools.wraps(function)
         def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
             inner = function(*args, **kwargs)
@@ -80,6 +81,7 @@ def timed(phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
                     yield item
             finally:
                 inner.close()
+
         return generator
 
     @functools.wraps(function)
@@ -91,6 +93,7 @@ def timed(phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
             return function(*args, **kwargs)
         finally:
             _leave(phase, started)
+
     return wrapper
 
 
@@ -186,8 +189,18 @@ class Recorder:
         phases["http"] = wall * 1000 - sum(phases.values())
         cpu_phases = {name: PROBE.cpu.get(name, 0.0) * 1000 for name in PHASES if name != "http"}
         cpu_phases["http"] = cpu * 1000 - sum(cpu_phases.values())
-        record = {"scenario": scenario, "status": int(status[0].split()[0]) if status else 0,
-                  "total_ms": wall * 1000, "cpu_ms": cpu * 1000, "phases_ms": phases, "cpu_phases_ms": cpu_phases,
-                  "queries": PROBE.queries, "commits": PROBE.commits, "rollbacks": PROBE.rollbacks,
-                  "checkouts": PROBE.checkouts, "trips": dict(PROBE.trips), "db_ms": PROBE.db * 1000}  # fmt: skip
+        record = {
+            "scenario": scenario,
+            "status": int(status[0].split()[0]) if status else 0,
+            "total_ms": wall * 1000,
+            "cpu_ms": cpu * 1000,
+            "phases_ms": phases,
+            "cpu_phases_ms": cpu_phases,
+            "queries": PROBE.queries,
+            "commits": PROBE.commits,
+            "rollbacks": PROBE.rollbacks,
+            "checkouts": PROBE.checkouts,
+            "trips": dict(PROBE.trips),
+            "db_ms": PROBE.db * 1000,
+        }
         self._out.write(json.dumps(record) + "\n")

@@ -6,6 +6,7 @@ It sends the events a real Stripe would send for the outcome, signed with the we
 through the same `billing.receive_webhook` as the webhook route, then prints what it sent and the
 payment's status. With REDIS_URL set the events are stored at once and handled by `houston worker`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,21 +26,50 @@ def add_commands(sub: Any) -> None:
     )
     simulate.add_argument("session_id")
     outcome = simulate.add_mutually_exclusive_group()
-    outcome.add_argument("--fail", dest="outcome", action="store_const", const="failed",
-                         help="the payment fails (pack: async_payment_failed; plan: invoice.payment_failed)")
-    outcome.add_argument("--cancel", dest="outcome", action="store_const", const="cancel",
-                         help="the buyer abandons the session (checkout.session.expired)")
-    outcome.add_argument("--renew", dest="outcome", action="store_const", const="renew",
-                         help="a paid plan: its period ends and the next invoice is paid (invoice.paid: new credits)")
-    outcome.add_argument("--renew-fails", dest="outcome", action="store_const", const="renew-fails",
-                         help="a paid plan: the next invoice fails (invoice.payment_failed: past_due, no credits)")
-    outcome.add_argument("--end-period", dest="outcome", action="store_const", const="end",
-                         help="a plan (typically cancelled): its period ends and the subscription with it "
-                              "(customer.subscription.deleted: back to the free plan)")
-    simulate.add_argument("--card", choices=sorted(TEST_CARDS), default=None,
-                          help="pay with this shared test card (its fingerprint is the same for every buyer, "
-                               "as when two accounts pay with one card: the referral same-card rule); "
-                               "default: a card of the buyer's own")
+    outcome.add_argument(
+        "--fail",
+        dest="outcome",
+        action="store_const",
+        const="failed",
+        help="the payment fails (pack: async_payment_failed; plan: invoice.payment_failed)",
+    )
+    outcome.add_argument(
+        "--cancel",
+        dest="outcome",
+        action="store_const",
+        const="cancel",
+        help="the buyer abandons the session (checkout.session.expired)",
+    )
+    outcome.add_argument(
+        "--renew",
+        dest="outcome",
+        action="store_const",
+        const="renew",
+        help="a paid plan: its period ends and the next invoice is paid (invoice.paid: new credits)",
+    )
+    outcome.add_argument(
+        "--renew-fails",
+        dest="outcome",
+        action="store_const",
+        const="renew-fails",
+        help="a paid plan: the next invoice fails (invoice.payment_failed: past_due, no credits)",
+    )
+    outcome.add_argument(
+        "--end-period",
+        dest="outcome",
+        action="store_const",
+        const="end",
+        help="a plan (typically cancelled): its period ends and the subscription with it "
+        "(customer.subscription.deleted: back to the free plan)",
+    )
+    simulate.add_argument(
+        "--card",
+        choices=sorted(TEST_CARDS),
+        default=None,
+        help="pay with this shared test card (its fingerprint is the same for every buyer, "
+        "as when two accounts pay with one card: the referral same-card rule); "
+        "default: a card of the buyer's own",
+    )
     simulate.set_defaults(handler=_simulate_payment, outcome="paid")
 
 
@@ -53,8 +83,11 @@ def simulate_payment(container: Any, session_id: str, outcome: str = "paid", *, 
     """Complete `session_id` with `outcome` (paid | failed | cancel); returns the exit status."""
     checkout = container.fake_checkout
     if checkout is None:
-        print("houston: simulate-payment needs the fake gateway: unset STRIPE_SECRET_KEY "
-              "(with Stripe, use its CLI: stripe trigger / stripe listen)", file=sys.stderr)
+        print(
+            "houston: simulate-payment needs the fake gateway: unset STRIPE_SECRET_KEY "
+            "(with Stripe, use its CLI: stripe trigger / stripe listen)",
+            file=sys.stderr,
+        )
         return 2
     try:
         if outcome in ("renew", "renew-fails", "end"):

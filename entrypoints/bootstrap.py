@@ -1,4 +1,5 @@
 """The composition root: settings -> adapters -> use cases. The only place that knows every adapter."""
+
 from __future__ import annotations
 
 import logging
@@ -20,11 +21,11 @@ from domain.shared.clock import Clock, SystemClock
 from domain.shared.ids import IdGenerator, RandomIds
 from domain.shared.jobs import JobQueue
 from entrypoints.config import ConfigError, Settings
-from entrypoints.fake_payments import build_fake_checkout, fake_state_file
 from entrypoints.container import Container, Resources, UowFactory
+from entrypoints.fake_payments import build_fake_checkout, fake_state_file
 from entrypoints.observability import Metrics, NullMetrics, RateLimiter, counted_ledger, watch_engine
-from entrypoints.platform_wiring import build_platform_events
 from entrypoints.platform24 import build_platform24
+from entrypoints.platform_wiring import build_platform_events
 from entrypoints.worker.jobs import run_job
 from entrypoints.worker.schedule import LocalSlotClaims, SlotClaims
 
@@ -108,12 +109,21 @@ def bootstrap(
     gateway = gateway or _gateway(settings, clock, ids)
     verifier = verifier or _verifier(settings)
     billing = BillingService(
-        uow=uow, clock=clock, ids=ids, ledger=ledger, catalogue=catalogue, gateway=gateway, verifier=verifier,
-        config=BillingConfig(public_base_url=settings.public_base_url,
-                             reconcile_window_seconds=settings.billing_reconcile_window_days * 24 * 3600),
-    )  # fmt: skip
-    platform24 = build_platform24(settings, uow=uow, ledger=ledger, clock=clock, ids=ids, hasher=hasher,
-                                  gateway=gateway, catalogue=catalogue)  # issue 24
+        uow=uow,
+        clock=clock,
+        ids=ids,
+        ledger=ledger,
+        catalogue=catalogue,
+        gateway=gateway,
+        verifier=verifier,
+        config=BillingConfig(
+            public_base_url=settings.public_base_url,
+            reconcile_window_seconds=settings.billing_reconcile_window_days * 24 * 3600,
+        ),
+    )
+    platform24 = build_platform24(
+        settings, uow=uow, ledger=ledger, clock=clock, ids=ids, hasher=hasher, gateway=gateway, catalogue=catalogue
+    )  # issue 24
     billing.purchase_hooks = platform24.referrals  # issue 24: first paid purchase, refunds and disputes
     container = Container(
         settings=settings,
@@ -214,8 +224,10 @@ def database_timeouts(settings: Settings) -> Any:
     from adapters.sql.outage import DbTimeouts
 
     return DbTimeouts(
-        connect=settings.db_connect_timeout, read=settings.db_read_timeout,
-        write=settings.db_write_timeout, lock_wait=settings.db_lock_wait_timeout,
+        connect=settings.db_connect_timeout,
+        read=settings.db_read_timeout,
+        write=settings.db_write_timeout,
+        lock_wait=settings.db_lock_wait_timeout,
         sync_wait=settings.db_sync_wait,
     )
 
@@ -288,24 +300,38 @@ def _coach_model(settings: Settings, clock: Clock) -> CoachModel:
         from adapters.llm.openai_compatible import OpenAICompatibleCoach
 
         return OpenAICompatibleCoach(
-            settings.llm_base_url, settings.llm_api_key, settings.llm_model,
-            timeout=settings.llm_timeout, max_retries=settings.llm_max_retries, deadline=settings.llm_deadline,
-        )  # fmt: skip
+            settings.llm_base_url,
+            settings.llm_api_key,
+            settings.llm_model,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+            deadline=settings.llm_deadline,
+        )
     from adapters.llm.scripted import ScriptedCoach
 
     return ScriptedCoach(today=lambda: clock.now().date())  # dates its advice (overdue, days left)
 
 
 def _coaching(
-    settings: Settings, uow: UowFactory, ledger: Ledger, model: CoachModel, clock: Clock, ids: IdGenerator,
+    settings: Settings,
+    uow: UowFactory,
+    ledger: Ledger,
+    model: CoachModel,
+    clock: Clock,
+    ids: IdGenerator,
     prices: PriceList,
-) -> Coaching:  # fmt: skip
+) -> Coaching:
     from entrypoints.coaches import coaching_config, load_coaches
 
     return Coaching(
-        uow=uow, ledger=ledger, model=model, coaches=load_coaches(settings.coaches_file), clock=clock, ids=ids,
+        uow=uow,
+        ledger=ledger,
+        model=model,
+        coaches=load_coaches(settings.coaches_file),
+        clock=clock,
+        ids=ids,
         config=coaching_config(settings, prices),
-    )  # fmt: skip
+    )
 
 
 __all__ = ["Container", "bootstrap", "load_catalogue", "load_prices"]

@@ -4,6 +4,7 @@ Run `houston COMMAND --help` for one command's options. Settings come from the e
 (README, "Configuration"); with none set, the embedded default: SQLite under ./var, no Redis,
 the fake payment gateway and the offline coach.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,7 @@ def _json_object(raw: str) -> dict[str, Any]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not JSON: {raw!r}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object, like '{\"period\": \"2026-11\"}'")
+        raise argparse.ArgumentTypeError('must be a JSON object, like \'{"period": "2026-11"}\'')
     return value
 
 
@@ -68,28 +69,42 @@ def _job_list() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="houston", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="houston", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND", title="commands")
 
-    serve = sub.add_parser("serve", help="serve the HTTP API with gunicorn",
-                           description="Serve the HTTP API with gunicorn (JSON logs on standard error).")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the HTTP API with gunicorn",
+        description="Serve the HTTP API with gunicorn (JSON logs on standard error).",
+    )
     serve.add_argument("--host", help="default: HOST, else 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: PORT, else 8000")
     serve.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY, else 2")
-    serve.add_argument("--threads", type=int,
-                       help="threads per worker; 1 = sync workers (default: WEB_THREADS, else 4; 1 in production)")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="threads per worker; 1 = sync workers (default: WEB_THREADS, else 4; 1 in production)",
+    )
     serve.set_defaults(handler=_serve)
 
-    migrate = sub.add_parser("migrate", help="upgrade the database schema (default: to head)",
-                             description="Upgrade DATABASE_URL's schema with the bundled Alembic revisions.")
-    migrate.add_argument("--revision", default="head",
-                         help="the Alembic revision to upgrade to, like 0004 (default: head, the newest)")
+    migrate = sub.add_parser(
+        "migrate",
+        help="upgrade the database schema (default: to head)",
+        description="Upgrade DATABASE_URL's schema with the bundled Alembic revisions.",
+    )
+    migrate.add_argument(
+        "--revision", default="head", help="the Alembic revision to upgrade to, like 0004 (default: head, the newest)"
+    )
     migrate.set_defaults(handler=_migrate)
 
-    revision = sub.add_parser("make-migration", help="autogenerate a revision from adapters/sql/tables.py",
-                              description="Developers: write a new Alembic revision for what "
-                                          "adapters/sql/tables.py has and the database lacks.")
+    revision = sub.add_parser(
+        "make-migration",
+        help="autogenerate a revision from adapters/sql/tables.py",
+        description="Developers: write a new Alembic revision for what "
+        "adapters/sql/tables.py has and the database lacks.",
+    )
     revision.add_argument("message", help="a short title, used in the file name")
     revision.set_defaults(handler=_make_migration)
 
@@ -99,19 +114,33 @@ def _parser() -> argparse.ArgumentParser:
     admin.set_defaults(handler=_create_admin)
 
     worker = sub.add_parser("worker", help="run an RQ worker with the scheduler (needs REDIS_URL)")
-    worker.add_argument("queues", nargs="*", metavar="QUEUE",
-                        help="the queues to listen on (default: every queue of RQ_QUEUES, else 'default')")
+    worker.add_argument(
+        "queues",
+        nargs="*",
+        metavar="QUEUE",
+        help="the queues to listen on (default: every queue of RQ_QUEUES, else 'default')",
+    )
     worker.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     worker.set_defaults(handler=_worker)
 
-    cron = sub.add_parser("cron", help="enqueue the periodic jobs on their schedule (without REDIS_URL: runs them inline)")
+    cron = sub.add_parser(
+        "cron", help="enqueue the periodic jobs on their schedule (without REDIS_URL: runs them inline)"
+    )
     cron.set_defaults(handler=_cron)
 
-    run_job = sub.add_parser("run-job", help="run one job now, in this process (no Redis needed)",
-                             epilog=_job_list(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_job = sub.add_parser(
+        "run-job",
+        help="run one job now, in this process (no Redis needed)",
+        epilog=_job_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_job.add_argument("name", metavar="JOB", help="one of the jobs listed below")
-    run_job.add_argument("--payload", default={}, type=_json_object,
-                         help='the job\'s input, a JSON object (default: {}); e.g. \'{"period": "2026-11"}\'')
+    run_job.add_argument(
+        "--payload",
+        default={},
+        type=_json_object,
+        help='the job\'s input, a JSON object (default: {}); e.g. \'{"period": "2026-11"}\'',
+    )
     run_job.set_defaults(handler=_run_job)
 
     jobs = sub.add_parser("jobs", help="inspect and retry failed jobs (needs REDIS_URL)")
@@ -129,8 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     reconcile = billing_sub.add_parser(
         "reconcile", help="replay provider events we missed, retry failed ones, report mismatches"
     )
-    reconcile.add_argument("--since", default=None,
-                           help="a window like 3d, 12h, 90m, or an ISO time (default: BILLING_RECONCILE_WINDOW_DAYS, 30d)")
+    reconcile.add_argument(
+        "--since",
+        default=None,
+        help="a window like 3d, 12h, 90m, or an ISO time (default: BILLING_RECONCILE_WINDOW_DAYS, 30d)",
+    )
     reconcile.set_defaults(handler=_billing_reconcile)
 
     from entrypoints.billing_cli import add_commands as add_billing_commands

@@ -3,6 +3,7 @@
 A bad catalogue stops the service at start-up with a ConfigError naming the coach and field,
 never at the first chat message.
 """
+
 from __future__ import annotations
 
 import tomllib

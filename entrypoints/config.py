@@ -1,4 +1,5 @@
 """Settings, read once from the environment, with safe embedded defaults."""
+
 from __future__ import annotations
 
 import os
@@ -101,6 +102,7 @@ class Settings:
         would kill the worker: the deadline, plus the database's bounded waits around it (hold,
         store, capture: about 2 x DB_READ_TIMEOUT_SECONDS each at worst), plus 5 s."""
         return int(self.llm_deadline) + 2 * self.db_read_timeout + 5
+
     # --- referrals (issue 24) ---
     referral_bonus: int = 200
     referral_referee_bonus: int = 50
@@ -168,7 +170,7 @@ def _limits(env: Mapping[str, str], name: str, default: str) -> str:
 
 def _plan_limits(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     names = sorted(k for k in env if k.startswith(RATELIMIT_PLAN_PREFIX) and len(k) > len(RATELIMIT_PLAN_PREFIX))
-    return tuple((k[len(RATELIMIT_PLAN_PREFIX):].lower(), _limits(env, k, "")) for k in names)
+    return tuple((k[len(RATELIMIT_PLAN_PREFIX) :].lower(), _limits(env, k, "")) for k in names)
 
 
 def _jwt_secret(env: Mapping[str, str], production: bool, data_dir: Path) -> str:
@@ -197,8 +199,10 @@ def startup_warnings(settings: Settings, env: Mapping[str, str] | None = None) -
     env = os.environ if env is None else env
     warnings = []
     if not env.get("JWT_SECRET"):
-        warnings.append("JWT_SECRET is not set: using a generated development secret from "
-                        f"{Path(settings.data_dir) / 'dev-jwt-secret'} (required in production)")
+        warnings.append(
+            "JWT_SECRET is not set: using a generated development secret from "
+            f"{Path(settings.data_dir) / 'dev-jwt-secret'} (required in production)"
+        )
     elif len(settings.jwt_secret) < MIN_SECRET_LENGTH:
         warnings.append(f"JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters")
     if settings.llm_base_url and not env.get("LLM_MODEL"):
@@ -422,7 +426,9 @@ def _platform(env: Mapping[str, str]) -> dict[str, Any]:
         if any(wait < 1 for wait in schedule):
             raise ValueError(raw_schedule)
     except ValueError:
-        raise ConfigError(f"WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds >= 1, got {raw_schedule!r}") from None
+        raise ConfigError(
+            f"WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds >= 1, got {raw_schedule!r}"
+        ) from None
 
     def number(name: str, default: float) -> float:
         raw = env.get(name) or str(default)

@@ -3,6 +3,7 @@
 It lives apart from the composition root so that the HTTP app and the worker can name its
 type without importing `bootstrap` (which imports them back).
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,32 +13,35 @@ from typing import TYPE_CHECKING, Protocol
 
 from domain.billing.ports import BillingUnitOfWork, PaymentGateway, WebhookVerifier
 from domain.billing.services import BillingService
-from domain.identity.ports import IdentityUnitOfWork
 from domain.coaching.ports import CoachingUnitOfWork, CoachModel
 from domain.coaching.services import Coaching
+from domain.identity.ports import IdentityUnitOfWork
 from domain.identity.services import IdentityService
 from domain.ledger.ports import LedgerUnitOfWork
-from domain.platform.ports import PlatformUnitOfWork
 from domain.ledger.services import Ledger
+from domain.platform.ports import PlatformUnitOfWork
 from domain.platform.services import Operations
 from domain.shared.clock import Clock
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import JobQueue
 from entrypoints.config import Settings
-from entrypoints.platform_wiring import PlatformEvents
 from entrypoints.observability import Metrics, RateLimiter
 from entrypoints.platform24 import Platform24
+from entrypoints.platform_wiring import PlatformEvents
 from entrypoints.worker.schedule import SlotClaims
 
 if TYPE_CHECKING:
-    from adapters.stripe.fake import FakeCheckout
     from redis import Redis
     from sqlalchemy.engine import Engine
+
+    from adapters.stripe.fake import FakeCheckout
 
 log = logging.getLogger("entrypoints.bootstrap")
 
 
-class AppUnitOfWork(IdentityUnitOfWork, LedgerUnitOfWork, BillingUnitOfWork, PlatformUnitOfWork, CoachingUnitOfWork, Protocol):
+class AppUnitOfWork(
+    IdentityUnitOfWork, LedgerUnitOfWork, BillingUnitOfWork, PlatformUnitOfWork, CoachingUnitOfWork, Protocol
+):
     """What the storage adapters give every use case: one transaction over all the repositories
     (SqlUnitOfWork and MemoryUnitOfWork both are one)."""
 

@@ -4,6 +4,7 @@ The HTTP app (the fake-checkout page) and the CLI (`houston simulate-payment`) b
 module, so that neither imports an adapter and both decide the same way: the page and the
 command exist only when `STRIPE_SECRET_KEY` is unset, i.e. when bootstrap chose the fake gateway.
 """
+
 from __future__ import annotations
 
 import logging

@@ -17,6 +17,7 @@ passes `--worker-class entrypoints.gunicorn_worker.JsonErrorThreadWorker --threa
 which a browser's idle speculative connections cannot starve (README, "Serving a browser").
 This module reads no environment: entrypoints/config.py is the only reader.
 """
+
 worker_class = "entrypoints.gunicorn_worker.JsonErrorSyncWorker"
 limit_request_line = 2048
 limit_request_fields = 64

@@ -6,6 +6,7 @@ PROMETHEUS_MULTIPROC_DIR; every worker writes its values there. When a worker ex
 values are retired (`mark_process_dead`; counters and histograms keep counting what it did); when
 gunicorn stops, the directory's files go, so the next start counts from zero.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -7,6 +7,7 @@ usual (its decision table is long and version-specific), catches the status it w
 and writes `{"error": {"code", "message", "details"}}` instead. The message is fixed per status:
 nothing from the rejected request is echoed back.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Metrics and the rate limiter as the entrypoints see them: small ports, a no-op default, and the wiring that counts
 ledger calls and database errors from the outside (the domain never knows it is measured)."""
+
 from __future__ import annotations
 
 import functools
@@ -80,11 +81,15 @@ def ledger_verbs(ledger_type: type[Ledger]) -> tuple[str, ...]:
     that move credits or open accounts. Found by introspection, so a new verb is counted without
     anyone listing it."""
     queries = set(vars(LedgerQueries)) | READS_ON_THE_LEDGER
-    return tuple(sorted(
-        name for name in dir(ledger_type)
-        if not name.startswith("_") and name not in queries
-        and inspect.isfunction(inspect.getattr_static(ledger_type, name))
-    ))  # fmt: skip
+    return tuple(
+        sorted(
+            name
+            for name in dir(ledger_type)
+            if not name.startswith("_")
+            and name not in queries
+            and inspect.isfunction(inspect.getattr_static(ledger_type, name))
+        )
+    )
 
 
 def counted_ledger(ledger_type: type[L], metrics: Metrics) -> type[L]:

@@ -1,5 +1,6 @@
 """Issue 24's services, built in one place so the composition root changes by two lines:
 referrals (also billing's purchase hooks), GDPR export and erasure, and the sales figures."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,19 +30,29 @@ class Platform24:
 
 
 def build_platform24(
-    settings: Settings, *, uow: Any, ledger: CreditGrants, clock: Clock, ids: IdGenerator, hasher: PasswordHasher,
-    gateway: PaymentGateway, catalogue: Catalogue,
-) -> Platform24:  # fmt: skip
+    settings: Settings,
+    *,
+    uow: Any,
+    ledger: CreditGrants,
+    clock: Clock,
+    ids: IdGenerator,
+    hasher: PasswordHasher,
+    gateway: PaymentGateway,
+    catalogue: Catalogue,
+) -> Platform24:
     from adapters.email.disposable import PackagedDisposableDomains
 
     policy = ReferralPolicy(
-        bonus=settings.referral_bonus, referee_bonus=settings.referral_referee_bonus,
-        hold_days=settings.referral_hold_days, monthly_cap=settings.referral_monthly_cap,
+        bonus=settings.referral_bonus,
+        referee_bonus=settings.referral_referee_bonus,
+        hold_days=settings.referral_hold_days,
+        monthly_cap=settings.referral_monthly_cap,
         link_base=f"{settings.public_base_url}/signup?ref=",
-    )  # fmt: skip
+    )
     return Platform24(
-        referrals=Referrals(uow=uow, ledger=ledger, clock=clock, ids=ids, disposable=PackagedDisposableDomains(),
-                            policy=policy),  # fmt: skip
+        referrals=Referrals(
+            uow=uow, ledger=ledger, clock=clock, ids=ids, disposable=PackagedDisposableDomains(), policy=policy
+        ),
         gdpr=Gdpr(uow=uow, clock=clock, ids=ids, hasher=hasher, gateway=gateway),
         sales=SalesFigures(uow=uow, clock=clock, catalogue=catalogue),
     )

@@ -1,5 +1,6 @@
 """Wiring of issue 22's services (webhooks, notifications, the event fan-out), out of bootstrap.py
 so that the composition root changes by one line."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,23 +42,31 @@ def build_platform_events(
     typed_uow: Callable[[], PlatformEventsUnitOfWork] = uow
     mailer = mailer or _mailer(settings)
     notifications = Notifications(
-        uow=typed_uow, clock=clock, ids=ids, mailer=mailer,
+        uow=typed_uow,
+        clock=clock,
+        ids=ids,
+        mailer=mailer,
         config=NotificationsConfig(
             public_base_url=settings.public_base_url,
             unsubscribe_key=("unsubscribe:" + settings.jwt_secret).encode(),
             low_balance=LowBalancePolicy(
-                threshold=settings.low_balance_threshold, rearm_at=settings.low_balance_rearm,
+                threshold=settings.low_balance_threshold,
+                rearm_at=settings.low_balance_rearm,
                 cooldown=timedelta(hours=settings.low_balance_cooldown_hours),
             ),
         ),
-    )  # fmt: skip
+    )
     sender = sender or GuardedHttpSender(
         allowed_networks=parse_networks(settings.webhook_allowed_networks),
         require_https=settings.is_production,
         total_timeout=settings.webhook_timeout,
     )
     webhooks = Webhooks(
-        uow=typed_uow, clock=clock, ids=ids, signer=StandardWebhookSigner(), sender=sender,
+        uow=typed_uow,
+        clock=clock,
+        ids=ids,
+        signer=StandardWebhookSigner(),
+        sender=sender,
         notifications=notifications,
         config=WebhookConfig(
             retry_schedule=settings.webhook_retry_schedule,
@@ -65,7 +74,7 @@ def build_platform_events(
             rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_hours),
             backlog_max=settings.webhook_backlog_max,
         ),
-    )  # fmt: skip
+    )
     fan_out = EventFanOut(uow=typed_uow, webhooks=webhooks, notifications=notifications)
     return PlatformEvents(webhooks=webhooks, notifications=notifications, fan_out=fan_out, mailer=mailer)
 

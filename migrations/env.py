@@ -1,4 +1,5 @@
 """Alembic environment: targets adapters.sql.tables.metadata; batch mode so SQLite can follow MariaDB."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -5,6 +5,7 @@ What the fixtures build on lives in tests/fixtures (one module per subject): sto
 fakes. Billing's fixtures (`gateway`, `build`, `container`, `stripe`, `user_id`) are here for the
 unit and integration levels; tests/e2e/conftest.py has its own `container` (the app's).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,8 @@ import pytest
 
 pytest.register_assert_rewrite("tests.fixtures")  # the helpers' asserts report like the tests' own
 
-from hypothesis import HealthCheck, settings as hsettings  # noqa: E402
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hsettings  # noqa: E402
 
 from adapters.stripe.fake import FakePaymentGateway  # noqa: E402
 from domain.shared.clock import ManualClock  # noqa: E402
@@ -27,15 +29,25 @@ from tests.fixtures.settings import T0  # noqa: E402
 from tests.fixtures.stripe import Stripe  # noqa: E402
 
 hsettings.register_profile(
-    "dev", max_examples=60, stateful_step_count=30, deadline=None,
+    "dev",
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 hsettings.register_profile(
-    "ci", max_examples=200, stateful_step_count=30, deadline=None, derandomize=False,
+    "ci",
+    max_examples=200,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=False,
     suppress_health_check=[HealthCheck.too_slow],
 )
 hsettings.register_profile(
-    "thorough", max_examples=2000, stateful_step_count=60, deadline=None,
+    "thorough",
+    max_examples=2000,
+    stateful_step_count=60,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 hsettings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

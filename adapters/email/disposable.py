@@ -1,6 +1,7 @@
 """Disposable-mail domains from the maintained `disposable-email-domains` package (its
 `blocklist`, refreshed by each release), never a hand-written list. A subdomain of a listed
 domain is disposable too (`x.mailinator.com`)."""
+
 from __future__ import annotations
 
 from collections.abc import Collection

@@ -7,6 +7,7 @@
 - A mail server that refuses or does not answer raises `Unavailable`: the email job is retried.
 - Optional types carry `List-Unsubscribe` (and the one-click header of RFC 8058) besides the link.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,17 +44,21 @@ class EmailTemplates:
 
     def render(self, user: User, notification: Notification, unsubscribe_url: str | None) -> RenderedEmail:
         context = {
-            "title": notification.title, "body": notification.body, "data": notification.data,
-            "user_name": user.name, "unsubscribe_url": unsubscribe_url,
+            "title": notification.title,
+            "body": notification.body,
+            "data": notification.data,
+            "user_name": user.name,
+            "unsubscribe_url": unsubscribe_url,
             "type_label": notification.type.replace("_", " "),
-        }  # fmt: skip
+        }
         text = self._env.select_template([f"{notification.type}.txt", "base.txt"]).render(context)
         html = self._env.select_template([f"{notification.type}.html", "base.html"]).render(context)
         return RenderedEmail(subject=notification.title, text=text, html=html)
 
 
-def build_message(sender: str, user: User, notification: Notification, email: RenderedEmail,
-                  unsubscribe_url: str | None) -> EmailMessage:  # fmt: skip
+def build_message(
+    sender: str, user: User, notification: Notification, email: RenderedEmail, unsubscribe_url: str | None
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = user.email
@@ -83,12 +88,19 @@ class SmtpSettings:
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("SMTP_URL must look like smtp://user:password@host:port or smtps://...")
         query = parse_qs(parts.query)
-        security = "ssl" if parts.scheme == "smtps" else ("starttls" if query.get("starttls", ["0"])[0] in ("1", "true") else "none")
+        security = (
+            "ssl"
+            if parts.scheme == "smtps"
+            else ("starttls" if query.get("starttls", ["0"])[0] in ("1", "true") else "none")
+        )
         return cls(
-            host=parts.hostname, port=parts.port or (465 if security == "ssl" else 25),
+            host=parts.hostname,
+            port=parts.port or (465 if security == "ssl" else 25),
             username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None, security=security, timeout=timeout,
-        )  # fmt: skip
+            password=unquote(parts.password) if parts.password else None,
+            security=security,
+            timeout=timeout,
+        )
 
 
 class SmtpMailer:
@@ -103,7 +115,9 @@ class SmtpMailer:
         s = self._settings
         try:
             if s.security == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
             else:
                 client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             with client:
@@ -129,6 +143,12 @@ class LogMailer:
         email = self._templates.render(user, notification, unsubscribe_url)
         message = build_message(self._sender, user, notification, email, unsubscribe_url)
         self.sent = [*self.sent[-49:], message]
-        log.info("notification email (SMTP_URL unset, not sent)",
-                 extra={"notification_id": notification.id, "type": notification.type, "subject": email.subject,
-                        "text": email.text})  # fmt: skip
+        log.info(
+            "notification email (SMTP_URL unset, not sent)",
+            extra={
+                "notification_id": notification.id,
+                "type": notification.type,
+                "subject": email.subject,
+                "text": email.text,
+            },
+        )

@@ -55,6 +55,7 @@ Decisions, and why:
 - The SDK itself still reads `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_CUSTOM_HEADERS` from
   the environment when they are set; the key and base URL always come from our settings.
 """
+
 from __future__ import annotations
 
 import json
@@ -220,8 +221,9 @@ class OpenAICompatibleCoach:
                 log.warning("coach model: the stream was still running at the deadline (%.1f s); cut", self._deadline)
             except (_BadAnswer, openai.OpenAIError, httpx2.HTTPError, ValueError, TypeError) as error:
                 broken = True
-                log.warning("coach model: the stream broke after %d characters (%s)", len(limit.text),
-                            type(error).__name__)  # fmt: skip
+                log.warning(
+                    "coach model: the stream broke after %d characters (%s)", len(limit.text), type(error).__name__
+                )
         yield self._final(limit, usage, finish, model, messages, settings, broken=broken or finish is None)
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -270,8 +272,9 @@ class OpenAICompatibleCoach:
         tokens_in, tokens_out = self._tokens(completion.get("usage"), messages, limit.text, settings)
         return Reply(limit.text, tokens_in, tokens_out, model, cut_short=finish == "length")
 
-    def _tokens(self, usage: Any, messages: Sequence[ChatMessage], text: str,
-                settings: ModelSettings) -> tuple[int, int]:  # fmt: skip
+    def _tokens(
+        self, usage: Any, messages: Sequence[ChatMessage], text: str, settings: ModelSettings
+    ) -> tuple[int, int]:
         """The provider's counts when it sent both within bounds, else our estimate (as the hold was
         priced); the reply's count never above the cap."""
         usage = usage if isinstance(usage, dict) else {}
@@ -282,8 +285,17 @@ class OpenAICompatibleCoach:
             tokens_in, tokens_out = prompt_tokens(messages), estimate_tokens(text)
         return tokens_in, min(tokens_out, settings.max_tokens)
 
-    def _final(self, limit: _Limit, usage: Any, finish: str | None, model: str, messages: Sequence[ChatMessage],
-               settings: ModelSettings, *, broken: bool) -> Reply:  # fmt: skip
+    def _final(
+        self,
+        limit: _Limit,
+        usage: Any,
+        finish: str | None,
+        model: str,
+        messages: Sequence[ChatMessage],
+        settings: ModelSettings,
+        *,
+        broken: bool,
+    ) -> Reply:
         if broken and not limit.text:
             raise unavailable("stream_broken")
         tokens_in, tokens_out = self._tokens(usage, messages, limit.text, settings)
@@ -321,8 +333,11 @@ class OpenAICompatibleCoach:
             reason = "rate_limited" if status == 429 else "upstream_error"
             return reason, self._backoff_for(attempt, retry_after(error.response))
         code = getattr(error, "code", None)
-        log.error("coach model rejected the request: status %s, code %s (check LLM_API_KEY, LLM_MODEL and the request)",
-                  status, code)  # fmt: skip
+        log.error(
+            "coach model rejected the request: status %s, code %s (check LLM_API_KEY, LLM_MODEL and the request)",
+            status,
+            code,
+        )
         return "rejected", None
 
     def _backoff_for(self, attempt: int, asked: float | None) -> float | None:

@@ -30,6 +30,7 @@ Decisions, and why:
 - Streaming yields the answer word by word (each piece keeps its trailing space, so the pieces
   join to exactly the final text), then the Reply. It answers at once: no artificial delay.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,6 +53,8 @@ DONE_CUES = ("done", "finished", "completed", "did it", "shipped", "sent it", "w
 NOT_DONE_CUES = ("not done", "not finished", "not yet", "haven t", "didn t", "isn t", "never", "when done")
 STUCK_CUES = ("stuck", "blocked", "overwhelmed", "procrastinating", "behind", "can t", "cannot", "struggling")
 STEP_LEADS = ("Next step: ", "Today you do ", "You might start with ")  # each tone's step, read back later
+
+
 @dataclass(frozen=True)
 class Tone:
     """How a persona speaks: picked from words in its system prompt (the first tone that matches)."""
@@ -66,11 +69,13 @@ PRACTICAL = Tone(
     cues=(),
     greeting="",
     step="Next step: {todo}; finish it before anything else.",
-    closings=("What would make that step easy enough to start in the next hour?",
-              "What could get in the way, and how will you handle it?",
-              "How will you know, by Friday, that it worked?",
-              "Who could you tell about it, so you follow through?"),
-)  # fmt: skip
+    closings=(
+        "What would make that step easy enough to start in the next hour?",
+        "What could get in the way, and how will you handle it?",
+        "How will you know, by Friday, that it worked?",
+        "Who could you tell about it, so you follow through?",
+    ),
+)
 TONES = (
     Tone(
         cues=("blunt", "accountability", "terse"),
@@ -82,10 +87,12 @@ TONES = (
         cues=("reflective", "open questions"),
         greeting=" Let's look at this together.",
         step="You might start with {todo}, if it still feels right.",
-        closings=("What have you noticed about where your time went this week?",
-                  "What would change if this goal were already done?",
-                  "Which of your todos do you keep postponing, and why?"),
-    ),  # fmt: skip
+        closings=(
+            "What have you noticed about where your time went this week?",
+            "What would change if this goal were already done?",
+            "Which of your todos do you keep postponing, and why?",
+        ),
+    ),
 )
 
 
@@ -100,8 +107,10 @@ class Item:
     meta: dict[str, str] = field(default_factory=dict)  # progress, due, goal, status
 
     def describe(self) -> str:
-        facts = [f"{self.meta['progress']} done" if "progress" in self.meta else "",
-                 f"due {self.meta['due']}" if "due" in self.meta else ""]  # fmt: skip
+        facts = [
+            f"{self.meta['progress']} done" if "progress" in self.meta else "",
+            f"due {self.meta['due']}" if "due" in self.meta else "",
+        ]
         shown = ", ".join(fact for fact in facts if fact)
         return f'"{self.title}"' + (f" ({shown})" if shown else "")
 
@@ -200,8 +209,9 @@ def read_conversation(messages: Sequence[ChatMessage], todos: list[Item]) -> Con
     last_step: Item | None = None
     for message in messages:
         if message.role == "assistant":
-            last_step = next((t for t in todos for lead in STEP_LEADS if f'{lead}"{t.title}"' in message.content),
-                             last_step)
+            last_step = next(
+                (t for t in todos for lead in STEP_LEADS if f'{lead}"{t.title}"' in message.content), last_step
+            )
         elif message.role == "user" and says_done(message.content):
             todo = mentioned(todos, message.content) or last_step
             if todo is not None:
@@ -248,9 +258,15 @@ class Coaching:
     def step_for(self, goal: Item | None) -> Item | None:
         """The todo to do next: of `goal` only (when given), in progress first, then due soonest."""
         todos = [t for t in self.open_todos() if goal is None or t.meta.get("goal") == goal.title]
-        ranked = sorted(enumerate(todos), key=lambda pair: (
-            -self.overdue(pair[1]), pair[1].meta.get("status") != "in_progress",
-            pair[1].meta.get("due") or "9999-99-99", pair[0]))  # fmt: skip
+        ranked = sorted(
+            enumerate(todos),
+            key=lambda pair: (
+                -self.overdue(pair[1]),
+                pair[1].meta.get("status") != "in_progress",
+                pair[1].meta.get("due") or "9999-99-99",
+                pair[0],
+            ),
+        )
         return ranked[0][1] if ranked else None
 
     def goal_of(self, todo: Item | None) -> Item | None:
@@ -296,12 +312,16 @@ def chat_answer(context: Context, today: date | None, question: str, conversatio
     elif says(question, STUCK_CUES):
         parts.append(" Feeling stuck usually means the step is too big, so let's make it smaller.")
     if goal is None and not context.todos:
-        parts.append(" You have no active goals yet, so let's set one SMART goal first: what exactly do you want,"
-                     " how will you measure it, and by when?")  # fmt: skip
+        parts.append(
+            " You have no active goals yet, so let's set one SMART goal first: what exactly do you want,"
+            " how will you measure it, and by when?"
+        )
     else:
         open_count = len(coaching.open_todos())
-        parts.append(f" You have {len(context.goals)} active goal{'s' * (len(context.goals) != 1)} and"
-                     f" {open_count} open todo{'s' * (open_count != 1)}.")  # fmt: skip
+        parts.append(
+            f" You have {len(context.goals)} active goal{'s' * (len(context.goals) != 1)} and"
+            f" {open_count} open todo{'s' * (open_count != 1)}."
+        )
         if goal is not None:
             parts.append(f" Your focus is {coaching.describe(goal)}.{advice(coaching, goal)}")
         step = todo or coaching.step_for(goal)
@@ -310,22 +330,29 @@ def chat_answer(context: Context, today: date | None, question: str, conversatio
         elif goal is not None:
             parts.append(f' Next step: write the one todo that moves "{goal.title}" forward today.')
         earlier = conversation.last_step
-        if earlier is not None and earlier is not step and earlier is not finished and earlier.title not in coaching.done:
+        if (
+            earlier is not None
+            and earlier is not step
+            and earlier is not finished
+            and earlier.title not in coaching.done
+        ):
             parts.append(f' Last time the step was "{earlier.title}"; it is still open.')
     parts.append(" " + tone.closings[zlib.crc32(question.encode()) % len(tone.closings)])
     return "".join(parts)
 
 
 def notes_of(question: str, instruction: str) -> str:
-    return question[len(instruction):].strip()
+    return question[len(instruction) :].strip()
 
 
 def strategy_answer(coaching: Coaching, notes: str) -> str:
     context = coaching.context
     where = f" for {context.workspace}" if context.workspace else ""
     if not context.goals:
-        return (f"Strategy{where}: there are no active goals yet. Set one SMART goal with a"
-                " measurable target and a due date, then add the first todo for it.")  # fmt: skip
+        return (
+            f"Strategy{where}: there are no active goals yet. Set one SMART goal with a"
+            " measurable target and a due date, then add the first todo for it."
+        )
     named = mentioned(context.goals, notes) if notes else None
     goals = ([named] if named else []) + [g for g in context.goals if g is not named]
     lines = [f"Strategy{where}, from {context.coach}:"]
@@ -349,23 +376,35 @@ def review_answer(coaching: Coaching, notes: str) -> str:
     where = f" for {context.workspace}" if context.workspace else ""
     todos = coaching.open_todos()
     if not context.goals and not todos:
-        return (f"Weekly review{where}: there are no active goals yet. Set one SMART goal with a"
-                " measurable target and a due date, then add the first todo for it.")  # fmt: skip
+        return (
+            f"Weekly review{where}: there are no active goals yet. Set one SMART goal with a"
+            " measurable target and a due date, then add the first todo for it."
+        )
     moved = [f'"{g.title}" is at {progress_of(g)}%' for g in context.goals if progress_of(g) > 0]
     idle = [f'"{g.title}"' for g in context.goals if progress_of(g) == 0]
     late = [f'"{t.title}" ({coaching.overdue(t)} days late)' for t in todos if coaching.overdue(t)]
     going = [f'"{t.title}"' for t in todos if t.meta.get("status") == "in_progress" and not coaching.overdue(t)]
-    first = sorted(enumerate(todos), key=lambda pair: (
-        -coaching.overdue(pair[1]), pair[1].meta.get("status") != "in_progress",
-        pair[1].meta.get("due") or "9999-99-99", pair[0]))[:3]  # fmt: skip
-    lines = [f"Weekly review{where}, from {context.coach}:",
-             "Moved: " + ("; ".join(moved) if moved else "no goal has progress recorded yet") + ".",
-             "Not started: " + (", ".join(idle) if idle else "none, every goal has moved") + ".",
-             "Overdue: " + (", ".join(late) if late else "nothing") + ".",
-             "In progress: " + (", ".join(going) if going else "nothing, so start one todo on Monday") + "."]  # fmt: skip
+    first = sorted(
+        enumerate(todos),
+        key=lambda pair: (
+            -coaching.overdue(pair[1]),
+            pair[1].meta.get("status") != "in_progress",
+            pair[1].meta.get("due") or "9999-99-99",
+            pair[0],
+        ),
+    )[:3]
+    lines = [
+        f"Weekly review{where}, from {context.coach}:",
+        "Moved: " + ("; ".join(moved) if moved else "no goal has progress recorded yet") + ".",
+        "Not started: " + (", ".join(idle) if idle else "none, every goal has moved") + ".",
+        "Overdue: " + (", ".join(late) if late else "nothing") + ".",
+        "In progress: " + (", ".join(going) if going else "nothing, so start one todo on Monday") + ".",
+    ]
     if first:
-        picks = [f'{n}. {coaching.describe(t)}' + (f' for "{t.meta["goal"]}"' if "goal" in t.meta else "")
-                 for n, (_, t) in enumerate(first, start=1)]  # fmt: skip
+        picks = [
+            f"{n}. {coaching.describe(t)}" + (f' for "{t.meta["goal"]}"' if "goal" in t.meta else "")
+            for n, (_, t) in enumerate(first, start=1)
+        ]
         lines.append("First next week: " + "; ".join(picks) + ".")
     else:
         lines.append("First next week: write one todo for each goal that has none.")

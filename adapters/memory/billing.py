@@ -1,4 +1,5 @@
 """In-memory billing repository: copies in, copies out, the same unique keys as the SQL tables."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
@@ -60,7 +61,8 @@ class InMemoryBillingRepository:
                 if value is not None and getattr(other, name) == value:
                     raise _duplicate()
             if payment.checkout_key is not None and (other.user_id, other.checkout_key) == (
-                payment.user_id, payment.checkout_key
+                payment.user_id,
+                payment.checkout_key,
             ):
                 raise _duplicate()
 
@@ -83,7 +85,9 @@ class InMemoryBillingRepository:
         return replace(min(found, key=lambda p: p.id)) if found else None
 
     def list_payments(self, user_id: str, *, limit: int, before_id: str | None = None) -> list[Payment]:
-        rows = [p for p in self._t(PAYMENTS).values() if p.user_id == user_id and (before_id is None or p.id < before_id)]
+        rows = [
+            p for p in self._t(PAYMENTS).values() if p.user_id == user_id and (before_id is None or p.id < before_id)
+        ]
         return [replace(p) for p in sorted(rows, key=lambda p: p.id, reverse=True)[:limit]]
 
     def payments_updated_since(self, since: datetime, *, limit: int) -> list[Payment]:
@@ -101,8 +105,9 @@ class InMemoryBillingRepository:
 
     def events_awaiting(self, keys: Collection[str]) -> list[ProviderEvent]:
         wanted = set(keys)
-        rows = sorted((e for e in self._t(EVENTS).values() if e.awaiting in wanted and e.payment_id is None),
-                      key=lambda e: e.id)  # fmt: skip
+        rows = sorted(
+            (e for e in self._t(EVENTS).values() if e.awaiting in wanted and e.payment_id is None), key=lambda e: e.id
+        )
         return [replace(e) for e in rows]
 
     def add_event(self, event: ProviderEvent) -> None:
@@ -123,10 +128,14 @@ class InMemoryBillingRepository:
 
     def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
         rows = sorted(
-            (e for e in self._t(EVENTS).values() if e.status in (EventStatus.FAILED, EventStatus.PENDING)
-             or (e.status is EventStatus.RECEIVED and e.received_at < received_before)),
+            (
+                e
+                for e in self._t(EVENTS).values()
+                if e.status in (EventStatus.FAILED, EventStatus.PENDING)
+                or (e.status is EventStatus.RECEIVED and e.received_at < received_before)
+            ),
             key=lambda e: e.id,
-        )  # fmt: skip
+        )
         return [replace(e) for e in rows[:limit]]
 
     # --- subscriptions ---------------------------------------------------------------------
@@ -137,15 +146,22 @@ class InMemoryBillingRepository:
     def subscription_by_provider_id(self, provider_id: str) -> Subscription | None:
         return next((replace(s) for s in self._t(SUBSCRIPTIONS).values() if s.provider_id == provider_id), None)
 
-    def subscriptions_renewing(self, after: datetime, until: datetime, *, after_user: str | None,
-                               limit: int) -> list[Subscription]:  # fmt: skip
+    def subscriptions_renewing(
+        self, after: datetime, until: datetime, *, after_user: str | None, limit: int
+    ) -> list[Subscription]:
         renewing = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
         rows = sorted(
-            (s for s in self._t(SUBSCRIPTIONS).values()
-             if s.status in renewing and not s.cancel_at_period_end and s.current_period_end is not None
-             and after < s.current_period_end <= until and (after_user is None or s.user_id > after_user)),
+            (
+                s
+                for s in self._t(SUBSCRIPTIONS).values()
+                if s.status in renewing
+                and not s.cancel_at_period_end
+                and s.current_period_end is not None
+                and after < s.current_period_end <= until
+                and (after_user is None or s.user_id > after_user)
+            ),
             key=lambda s: s.user_id,
-        )  # fmt: skip
+        )
         return [replace(s) for s in rows[:limit]]
 
     def save_subscription(self, subscription: Subscription) -> None:

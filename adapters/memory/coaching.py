@@ -1,4 +1,5 @@
 """The in-memory coaching repository: dicts of copies, the same answers and refusals as SQL."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -8,9 +9,20 @@ from typing import Any, TypeVar
 
 from adapters.memory.store import MemoryStore
 from domain.coaching.model import (
-    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
+    ChatSession,
+    Claim,
+    Goal,
+    GoalBrief,
+    GoalStatus,
+    Message,
+    Task,
+    TaskStatus,
+    Todo,
+    TodoBrief,
+    TodoStatus,
+    Turn,
     Workspace,
-)  # fmt: skip
+)
 from domain.shared.errors import DuplicateRecord, NotFound
 
 T = TypeVar("T")
@@ -153,10 +165,15 @@ class InMemoryCoachingRepository:
             del messages[key]
         self._t(SESSIONS).pop(session_id, None)
 
-    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None,
-                      owner_id: str | None = None) -> list[ChatSession]:  # fmt: skip
-        return _newest_first(self._t(SESSIONS).values(), lambda s: s.workspace_id == workspace_id and (
-            owner_id is None or s.owner_id == owner_id), limit, before)  # fmt: skip
+    def list_sessions(
+        self, workspace_id: str, *, limit: int, before: str | None, owner_id: str | None = None
+    ) -> list[ChatSession]:
+        return _newest_first(
+            self._t(SESSIONS).values(),
+            lambda s: s.workspace_id == workspace_id and (owner_id is None or s.owner_id == owner_id),
+            limit,
+            before,
+        )
 
     # messages
     def add_message(self, message: Message) -> None:
@@ -188,10 +205,20 @@ class InMemoryCoachingRepository:
 
     def context_goals(self, workspace_id: str, limit: int) -> list[GoalBrief]:
         return [
-            GoalBrief(g.id, g.title, g.progress, g.created_at, g.specific, g.measurable, g.target_value, g.achievable,
-                      g.relevant, g.due_date)
+            GoalBrief(
+                g.id,
+                g.title,
+                g.progress,
+                g.created_at,
+                g.specific,
+                g.measurable,
+                g.target_value,
+                g.achievable,
+                g.relevant,
+                g.due_date,
+            )
             for g in self.list_goals(workspace_id, limit=limit, before=None, status=GoalStatus.ACTIVE)
-        ]  # fmt: skip
+        ]
 
     def context_todos(self, workspace_id: str, limit: int) -> list[TodoBrief]:
         todos = self.list_todos(workspace_id, limit=limit, before=None, statuses=OPEN_TODOS)
@@ -214,8 +241,11 @@ class InMemoryCoachingRepository:
 
     def unsettled_messages_in(self, workspace_id: str, session_id: str | None = None) -> list[Message]:
         sessions = {k for k, s in self._t(SESSIONS).items() if s.workspace_id == workspace_id}
-        rows = [replace(m) for m in self._t(MESSAGES).values()
-                if not m.settled and m.session_id in sessions and session_id in (None, m.session_id)]  # fmt: skip
+        rows = [
+            replace(m)
+            for m in self._t(MESSAGES).values()
+            if not m.settled and m.session_id in sessions and session_id in (None, m.session_id)
+        ]
         return sorted(rows, key=lambda m: (m.created_at, m.id))
 
     def lock_sessions(self, workspace_id: str) -> None:

@@ -1,4 +1,5 @@
 """In-memory identity repositories: copies in, copies out, the same answers and refusals as SQL."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,7 +8,7 @@ from typing import Any
 
 from adapters.memory.store import MemoryStore
 from domain.identity.model import ApiKey, Principal, RefreshToken, User
-from domain.shared.errors import NotFound, DuplicateRecord
+from domain.shared.errors import DuplicateRecord, NotFound
 
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"

@@ -1,4 +1,5 @@
 """The in-memory ledger repository: dicts of copies, the same answers as SQL."""
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,14 @@ class InMemoryLedgerRepository:
         return [replace(g) for g in self._t("ledger_grants").values() if g.account_id == account_id]
 
     def grants_expiring(self, start: datetime, end: datetime, *, after: str | None, limit: int) -> list[Grant]:
-        found = [replace(g) for g in self._t("ledger_grants").values()
-                 if g.remaining > 0 and g.expires_at is not None and start < g.expires_at <= end
-                 and (after is None or g.id > after)]  # fmt: skip
+        found = [
+            replace(g)
+            for g in self._t("ledger_grants").values()
+            if g.remaining > 0
+            and g.expires_at is not None
+            and start < g.expires_at <= end
+            and (after is None or g.id > after)
+        ]
         return sorted(found, key=lambda g: g.id)[:limit]
 
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:

@@ -1,4 +1,5 @@
 """The in-memory outbox: rows in the shared store, rolled back with it."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """In-memory login history, audit log and admin directory: the same answers as the SQL ones."""
+
 from __future__ import annotations
 
 from dataclasses import replace

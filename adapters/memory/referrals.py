@@ -1,4 +1,5 @@
 """In-memory referral codes and referrals: the same answers as the SQL repository."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -71,23 +72,32 @@ class InMemoryReferralRepository:
 
     def qualified_between(self, referrer_id: str, start: datetime, end: datetime) -> int:
         return sum(
-            1 for r in self._all().values()
+            1
+            for r in self._all().values()
             if r.referrer_id == referrer_id and r.status in BONUSED and r.qualified_at and start <= r.qualified_at < end
-        )  # fmt: skip
+        )
 
     def unfinished(self, now: datetime, limit: int) -> list[str]:
         due = [
-            r for r in self._all().values()
-            if r.status is ReferralStatus.PENDING and ((r.release_after and r.release_after <= now) or r.pending_grant_id is None)
-        ]  # fmt: skip
+            r
+            for r in self._all().values()
+            if r.status is ReferralStatus.PENDING
+            and ((r.release_after and r.release_after <= now) or r.pending_grant_id is None)
+        ]
         return [r.id for r in sorted(due, key=lambda r: (r.release_after or now, r.id))][:limit]
 
     def customer_ids_of(self, user_id: str) -> set[str]:
-        found = {p.customer_id for p in self._store.table("billing_payments").values()
-                 if p.user_id == user_id and p.customer_id}  # fmt: skip
+        found = {
+            p.customer_id
+            for p in self._store.table("billing_payments").values()
+            if p.user_id == user_id and p.customer_id
+        }
         known = self._store.table("billing_customers").get(user_id)
         return found | ({known} if known else set())
 
     def card_fingerprints_of(self, user_id: str) -> set[str]:
-        return {p.card_fingerprint for p in self._store.table("billing_payments").values()
-                if p.user_id == user_id and p.card_fingerprint}  # fmt: skip
+        return {
+            p.card_fingerprint
+            for p in self._store.table("billing_payments").values()
+            if p.user_id == user_id and p.card_fingerprint
+        }

@@ -7,6 +7,7 @@ so each call cost time in proportion to everything ever stored (the whole-docume
 45 % of its time copying). Records are copied one level deep (`copy.copy`): the repositories
 store and hand out copies and replace a record's fields, never mutate what a field holds.
 """
+
 from __future__ import annotations
 
 import copy

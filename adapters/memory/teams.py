@@ -1,4 +1,5 @@
 """In-memory memberships, invitations and workspace budgets (issue 23): the same answers as SQL."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -43,9 +44,14 @@ class InMemoryTeamsRepository:
         users = self._t(USERS)
         rows = sorted((m for m in self._t(MEMBERS).values() if m.workspace_id == workspace_id), key=lambda m: m.user_id)
         return [
-            MemberView(m.user_id, users[m.user_id].email if m.user_id in users else "",
-                       users[m.user_id].name if m.user_id in users else None, m.role, m.monthly_credit_limit,
-                       m.joined_at)  # fmt: skip
+            MemberView(
+                m.user_id,
+                users[m.user_id].email if m.user_id in users else "",
+                users[m.user_id].name if m.user_id in users else None,
+                m.role,
+                m.monthly_credit_limit,
+                m.joined_at,
+            )
             for m in rows
         ]
 
@@ -80,8 +86,14 @@ class InMemoryTeamsRepository:
         self._t(INVITATIONS)[invitation.id] = replace(invitation)
 
     def pending_invitation(self, workspace_id: str, email: str) -> Invitation | None:
-        return next((replace(i) for i in self._t(INVITATIONS).values() if i.workspace_id == workspace_id
-                     and i.email == email and i.status is InvitationStatus.PENDING), None)  # fmt: skip
+        return next(
+            (
+                replace(i)
+                for i in self._t(INVITATIONS).values()
+                if i.workspace_id == workspace_id and i.email == email and i.status is InvitationStatus.PENDING
+            ),
+            None,
+        )
 
     def invitations_of_workspace(self, workspace_id: str, *, limit: int, before: str | None) -> list[Invitation]:
         return self._newest(lambda i: i.workspace_id == workspace_id, limit, before)
@@ -113,19 +125,27 @@ class InMemoryBudgetRepository:
     def caps(self, scope: BudgetScope) -> Caps:
         workspace = self._t(WORKSPACES).get(scope.budget_id)
         member = self._t(MEMBERS).get((scope.budget_id, scope.member_id))
-        return Caps(budget=workspace.monthly_credit_limit if workspace is not None else None,
-                    member=member.monthly_credit_limit if member is not None else None)  # fmt: skip
+        return Caps(
+            budget=workspace.monthly_credit_limit if workspace is not None else None,
+            member=member.monthly_credit_limit if member is not None else None,
+        )
 
     def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
-        return (self.caps(scope), self.usage(scope.budget_id, WORKSPACE_LEVEL, month),
-                self.usage(scope.budget_id, scope.member_id, month))  # fmt: skip
+        return (
+            self.caps(scope),
+            self.usage(scope.budget_id, WORKSPACE_LEVEL, month),
+            self.usage(scope.budget_id, scope.member_id, month),
+        )
 
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         return int(self._t(USAGE).get((budget_id, member_id, month), 0))
 
     def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:
-        return {m: v for (b, m, mo), v in self._t(USAGE).items()
-                if b == budget_id and mo == month and (members is None or m in members)}  # fmt: skip
+        return {
+            m: v
+            for (b, m, mo), v in self._t(USAGE).items()
+            if b == budget_id and mo == month and (members is None or m in members)
+        }
 
     def add_usage(self, budget_id: str, members: tuple[str, ...], month: str, credits: int) -> None:
         for member_id in members:

@@ -1,18 +1,18 @@
 """The in-memory unit of work: serialised like SQLite's BEGIN IMMEDIATE, rolled back from a snapshot."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
 
 from adapters.memory.billing import InMemoryBillingRepository
 from adapters.memory.coaching import InMemoryCoachingRepository
 from adapters.memory.identity import InMemoryApiKeyRepository, InMemoryRefreshTokenRepository, InMemoryUserRepository
 from adapters.memory.ledger import InMemoryLedgerRepository
+from adapters.memory.outbox import InMemoryOutboxRepository
 from adapters.memory.platform import InMemoryAuditRepository, InMemoryLoginRepository, InMemoryUserDirectory
 from adapters.memory.referrals import InMemoryReferralRepository
 from adapters.memory.store import MemoryStore
 from adapters.memory.teams import InMemoryBudgetRepository, InMemoryTeamsRepository
-from adapters.memory.outbox import InMemoryOutboxRepository
 from adapters.memory.webhooks import InMemoryNotificationRepository, InMemoryWebhookRepository
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
@@ -47,7 +47,11 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.directory = InMemoryUserDirectory(store)
         self.billing = InMemoryBillingRepository(store)
         self.coaching = InMemoryCoachingRepository(store)
-        self.outbox, self.webhooks, self.notifications = InMemoryOutboxRepository(store), InMemoryWebhookRepository(store), InMemoryNotificationRepository(store)
+        self.outbox, self.webhooks, self.notifications = (
+            InMemoryOutboxRepository(store),
+            InMemoryWebhookRepository(store),
+            InMemoryNotificationRepository(store),
+        )
         self.referrals = InMemoryReferralRepository(store)
         self.teams, self.budgets = InMemoryTeamsRepository(store), InMemoryBudgetRepository(store)
 
@@ -59,7 +63,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self._store.keep()  # later writes in this unit roll back to here
 
     def _mark_sent(self, ids: list[str]) -> None:  # issue 22: the store's lock is still held
-        self.outbox.mark_sent(ids, datetime.now(timezone.utc))
+        self.outbox.mark_sent(ids, datetime.now(UTC))
         self._store.keep()
 
     def _rollback(self) -> None:

@@ -1,4 +1,5 @@
 """In-memory repositories of outgoing webhooks and notifications (the SQL ones' twins)."""
+
 from __future__ import annotations
 
 import copy
@@ -35,7 +36,9 @@ class InMemoryWebhookRepository:
                 del rows[key]
 
     def endpoints_of(self, user_id: str, *, after: str | None, limit: int) -> list[Endpoint]:
-        rows = [e for e in self._t("webhook_endpoints").values() if e.user_id == user_id and (after is None or e.id < after)]
+        rows = [
+            e for e in self._t("webhook_endpoints").values() if e.user_id == user_id and (after is None or e.id < after)
+        ]
         return [copy.copy(e) for e in sorted(rows, key=lambda e: e.id, reverse=True)[:limit]]
 
     def count_endpoints(self, user_id: str) -> int:
@@ -53,7 +56,11 @@ class InMemoryWebhookRepository:
         return found
 
     def events_since(self, user_id: str, since: datetime, *, limit: int) -> list[StoredEvent]:
-        rows = [e for e in self._t("platform_events").values() if e.user_id == user_id and e.created_at and e.created_at >= since]
+        rows = [
+            e
+            for e in self._t("platform_events").values()
+            if e.user_id == user_id and e.created_at and e.created_at >= since
+        ]
         return sorted(rows, key=lambda e: (e.created_at, e.id))[:limit]
 
     def add_message(self, message: Message) -> bool:
@@ -71,12 +78,17 @@ class InMemoryWebhookRepository:
         self._t("webhook_messages")[message.id] = copy.copy(message)
 
     def due_messages(self, now: datetime, *, limit: int) -> list[str]:
-        rows = [m for m in self._t("webhook_messages").values()
-                if m.status is MessageStatus.PENDING and m.next_attempt_at is not None and m.next_attempt_at <= now]  # fmt: skip
+        rows = [
+            m
+            for m in self._t("webhook_messages").values()
+            if m.status is MessageStatus.PENDING and m.next_attempt_at is not None and m.next_attempt_at <= now
+        ]
         return [m.id for m in sorted(rows, key=lambda m: m.next_attempt_at)[:limit]]
 
     def messages_of(self, endpoint_id: str, status: str, *, limit: int) -> list[Message]:
-        rows = [m for m in self._t("webhook_messages").values() if m.endpoint_id == endpoint_id and m.status.value == status]
+        rows = [
+            m for m in self._t("webhook_messages").values() if m.endpoint_id == endpoint_id and m.status.value == status
+        ]
         return [copy.copy(m) for m in sorted(rows, key=lambda m: (m.created_at, m.id))[:limit]]
 
     def drop_backlog_over(self, endpoint_id: str, keep: int) -> int:
@@ -93,8 +105,14 @@ class InMemoryWebhookRepository:
     def purge_events(self, before: datetime, limit: int) -> int:
         waiting = (MessageStatus.PENDING, MessageStatus.BACKLOG)
         needed = {m.event_id for m in self._t("webhook_messages").values() if m.status in waiting}
-        old = sorted((e for e in self._t("platform_events").values()
-                      if e.created_at is not None and e.created_at < before and e.id not in needed), key=lambda e: e.created_at)[:limit]  # fmt: skip
+        old = sorted(
+            (
+                e
+                for e in self._t("platform_events").values()
+                if e.created_at is not None and e.created_at < before and e.id not in needed
+            ),
+            key=lambda e: e.created_at,
+        )[:limit]
         for event in old:
             del self._t("platform_events")[event.id]
         return len(old)
@@ -102,22 +120,32 @@ class InMemoryWebhookRepository:
     def purge_messages(self, before: datetime, limit: int) -> int:
         finished = (MessageStatus.SUCCEEDED, MessageStatus.FAILED)
         events = self._t("platform_events")
-        old = sorted((m for m in self._t("webhook_messages").values()
-                      if m.status in finished and m.created_at < before and m.event_id not in events),
-                     key=lambda m: m.created_at)[:limit]  # fmt: skip
+        old = sorted(
+            (
+                m
+                for m in self._t("webhook_messages").values()
+                if m.status in finished and m.created_at < before and m.event_id not in events
+            ),
+            key=lambda m: m.created_at,
+        )[:limit]
         for message in old:
             del self._t("webhook_messages")[message.id]
         return len(old)
 
     def purge_attempts(self, before: datetime, limit: int) -> int:
-        old = sorted((a for a in self._t("webhook_attempts").values() if a.created_at < before),
-                     key=lambda a: a.created_at)[:limit]  # fmt: skip
+        old = sorted(
+            (a for a in self._t("webhook_attempts").values() if a.created_at < before), key=lambda a: a.created_at
+        )[:limit]
         for attempt in old:
             del self._t("webhook_attempts")[attempt.id]
         return len(old)
 
     def attempts_of(self, endpoint_id: str, *, after: str | None, limit: int) -> list[Attempt]:
-        rows = [a for a in self._t("webhook_attempts").values() if a.endpoint_id == endpoint_id and (after is None or a.id < after)]
+        rows = [
+            a
+            for a in self._t("webhook_attempts").values()
+            if a.endpoint_id == endpoint_id and (after is None or a.id < after)
+        ]
         return sorted(rows, key=lambda a: a.id, reverse=True)[:limit]
 
 
@@ -140,12 +168,20 @@ class InMemoryNotificationRepository:
         return copy.deepcopy(found) if found else None
 
     def list(self, user_id: str, *, unread_only: bool, after: str | None, limit: int) -> list[Notification]:
-        rows = [n for n in self._t("notifications").values() if n.user_id == user_id and n.in_app
-                and (not unread_only or n.read_at is None) and (after is None or n.id < after)]  # fmt: skip
+        rows = [
+            n
+            for n in self._t("notifications").values()
+            if n.user_id == user_id
+            and n.in_app
+            and (not unread_only or n.read_at is None)
+            and (after is None or n.id < after)
+        ]
         return [copy.deepcopy(n) for n in sorted(rows, key=lambda n: n.id, reverse=True)[:limit]]
 
     def unread_count(self, user_id: str) -> int:
-        return sum(1 for n in self._t("notifications").values() if n.user_id == user_id and n.in_app and n.read_at is None)
+        return sum(
+            1 for n in self._t("notifications").values() if n.user_id == user_id and n.in_app and n.read_at is None
+        )
 
     def mark_read(self, user_id: str, notification_id: str, at: datetime) -> Notification | None:
         found: Notification | None = self._t("notifications").get(notification_id)
@@ -163,8 +199,10 @@ class InMemoryNotificationRepository:
         return count
 
     def purge_read(self, before: datetime, limit: int) -> int:
-        old = sorted((n for n in self._t("notifications").values() if n.read_at is not None and n.read_at < before),
-                     key=lambda n: n.read_at)[:limit]  # fmt: skip
+        old = sorted(
+            (n for n in self._t("notifications").values() if n.read_at is not None and n.read_at < before),
+            key=lambda n: n.read_at,
+        )[:limit]
         for notification in old:
             del self._t("notifications")[notification.id]
         return len(old)

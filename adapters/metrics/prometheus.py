@@ -8,6 +8,7 @@ chooses between the two when it is first imported, from the environment variable
 
 Only counters and histograms are used: they add up across processes without a choice of mode.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -25,23 +26,31 @@ class PrometheusMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self._requests = Counter(
-            "houston_http_requests", "HTTP requests by route template and status", ["method", "route", "status"],
+            "houston_http_requests",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
             registry=r,
         )
         self._latency = Histogram(
-            "houston_http_request_duration_seconds", "HTTP request latency by route template and status",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r,
+            "houston_http_request_duration_seconds",
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self._ledger = Counter(
-            "houston_ledger_operations", "Ledger calls by operation and outcome (ok or the error code)",
-            ["operation", "outcome"], registry=r,
+            "houston_ledger_operations",
+            "Ledger calls by operation and outcome (ok or the error code)",
+            ["operation", "outcome"],
+            registry=r,
         )
         self._jobs = Counter("houston_jobs", "Jobs run by name and outcome", ["job", "outcome"], registry=r)
         self._rate_limited = Counter(
             "houston_rate_limited", "Requests refused with 429, by limit scope", ["scope"], registry=r
         )
         self._fail_open = Counter(
-            "houston_rate_limit_fail_open", "Rate-limit checks skipped because the limiter storage failed",
+            "houston_rate_limit_fail_open",
+            "Rate-limit checks skipped because the limiter storage failed",
             registry=r,
         )
         self._dependency_errors = Counter(

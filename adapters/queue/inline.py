@@ -13,6 +13,7 @@ Decisions (the embedded default has no Redis, no scheduler and no failed-job reg
   RQ's FailedJobRegistry. `raise_errors=True` re-raises instead: for tests and for
   `houston run-job`, where a failure must be loud.
 """
+
 from __future__ import annotations
 
 import logging

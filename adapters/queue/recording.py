@@ -1,4 +1,5 @@
 """A fake JobQueue that only records what it is given: for unit tests that assert on state."""
+
 from __future__ import annotations
 
 from domain.shared.jobs import Job

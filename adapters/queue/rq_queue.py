@@ -19,6 +19,7 @@ name stays data. Mapping from the port to RQ:
   start a job up to 1 s early, so `run_at` is rounded up to the next whole second.
 - Redis connection errors and timeouts become `Unavailable`; nothing above sees redis errors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -48,7 +49,7 @@ _NOT_RQ_ID = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RqJobQueue:
@@ -111,7 +112,7 @@ def _retry(policy: RetryPolicy | None) -> Retry | None:
 def _utc(when: datetime) -> datetime:
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"run_at must be an aware datetime, got {when!r}")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 def _second_up(when: datetime) -> datetime:

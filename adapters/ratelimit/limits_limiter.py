@@ -14,6 +14,7 @@ The limiter fails open. When its storage does not answer, the request is served 
 dead Redis costs one failed call per pause, not one per request. Credits stay safe regardless:
 the ledger, not the limiter, refuses what a balance does not cover.
 """
+
 from __future__ import annotations
 
 import logging
@@ -94,8 +95,11 @@ class LimitsRateLimiter:
     ) -> None:
         options: dict[str, float | str | bool] = {}
         if storage_url.startswith(("redis://", "rediss://", "unix://")):
-            options = {"wrap_exceptions": True, "socket_timeout": REDIS_TIMEOUT,
-                       "socket_connect_timeout": REDIS_TIMEOUT}  # fmt: skip
+            options = {
+                "wrap_exceptions": True,
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+            }
         self.storage = cast(Storage, storage_from_string(storage_url, **options))  # a sync URL: a sync storage
         self._limiter = STRATEGIES[strategy](self.storage)
         self._on_error = on_error
@@ -114,8 +118,11 @@ class LimitsRateLimiter:
             return self._check(limits, identifiers)
         except StorageError as error:
             self._paused_until = self._monotonic() + self._pause
-            log.warning("rate-limit storage failed; serving without limits for %.0f s", self._pause,
-                        extra={"error_type": type(error.storage_error).__name__})  # fmt: skip
+            log.warning(
+                "rate-limit storage failed; serving without limits for %.0f s",
+                self._pause,
+                extra={"error_type": type(error.storage_error).__name__},
+            )
             self._on_error(error)
             return None
 

@@ -1,4 +1,5 @@
 """Password hashing with bcrypt, for passwords of any length the API accepts."""
+
 from __future__ import annotations
 
 import base64

@@ -1,7 +1,8 @@
 """Access tokens as HS256 JWTs through PyJWT."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -79,6 +80,6 @@ def _time(value: Any) -> datetime:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidToken()
     try:
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
         raise InvalidToken() from None

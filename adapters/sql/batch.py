@@ -15,6 +15,7 @@ never runs; the guard's failure raises the write's own error. The connection nee
 CLIENT.MULTI_STATEMENTS, which `adapters.sql.engine.make_engine` sets, together with a `do_commit`
 that skips the COMMIT a batch already sent. SQLite (and any other driver) runs each write at once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -78,8 +79,12 @@ class WriteBatch:
         self.connection = connection
         self.pending: list[tuple[str, RowCheck | None]] = []
 
-    def add(self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-            check: RowCheck | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        check: RowCheck | None = None,
+    ) -> None:
         rows = [params] if isinstance(params, Mapping) else list(params)
         for row in rows:
             self.pending.append((self._render(statement, row), None))
@@ -157,7 +162,9 @@ def statement_sent(info: dict[str, Any]) -> None:
     info.pop(TRANSACTION_ENDED, None)
 
 
-def driver_error(connection: Connection, sql: str, params: Any, error: Exception, raw: Any, cursor: Any) -> exc.StatementError:
+def driver_error(
+    connection: Connection, sql: str, params: Any, error: Exception, raw: Any, cursor: Any
+) -> exc.StatementError:
     """A driver error met on the raw DBAPI connection, as SQLAlchemy would have raised it: wrapped in
     a `DBAPIError` naming the statement, the connection invalidated when it was lost, and the
     engine's `handle_error` listeners told (the database error metric, engine.py's bookkeeping)."""
@@ -165,10 +172,12 @@ def driver_error(connection: Connection, sql: str, params: Any, error: Exception
 
     dialect = connection.dialect
     lost = dialect.is_disconnect(error, raw, cursor)  # type: ignore[arg-type]
-    wrapped = exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
-                                      dialect=dialect)  # fmt: skip
-    context = ExceptionContextImpl(error, wrapped, connection.engine, dialect, connection, cursor, sql, params, None,
-                                   lost, False, False)  # fmt: skip
+    wrapped = exc.DBAPIError.instance(
+        sql, params, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
+    context = ExceptionContextImpl(
+        error, wrapped, connection.engine, dialect, connection, cursor, sql, params, None, lost, False, False
+    )
     for listener in dialect.dispatch.handle_error:
         try:
             listener(context)

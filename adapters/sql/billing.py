@@ -3,6 +3,7 @@
 Rows map to the dataclasses field by field (column names equal field names), so the mapping is
 generic: enums are stored as their values and rebuilt from the field's type.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
@@ -36,9 +37,19 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 P, EV, S, R, C = billing_payments.c, billing_events.c, billing_subscriptions.c, billing_reversals.c, billing_customers.c
-_STATUS = {Payment: PaymentStatus, ProviderEvent: EventStatus, Subscription: SubscriptionStatus, Reversal: ReversalStatus}
-_LOOKUP = {"session_id": P.session_id, "payment_intent_id": P.payment_intent_id, "invoice_id": P.invoice_id,
-           "charge_id": P.charge_id, "plan_slot": P.plan_slot}
+_STATUS = {
+    Payment: PaymentStatus,
+    ProviderEvent: EventStatus,
+    Subscription: SubscriptionStatus,
+    Reversal: ReversalStatus,
+}
+_LOOKUP = {
+    "session_id": P.session_id,
+    "payment_intent_id": P.payment_intent_id,
+    "invoice_id": P.invoice_id,
+    "charge_id": P.charge_id,
+    "plan_slot": P.plan_slot,
+}
 
 
 def _values(record: Any) -> dict[str, Any]:
@@ -164,14 +175,20 @@ class SqlBillingRepository:
     def subscription_by_provider_id(self, provider_id: str) -> Subscription | None:
         return self._one(Subscription, billing_subscriptions, S.provider_id == provider_id)
 
-    def subscriptions_renewing(self, after: datetime, until: datetime, *, after_user: str | None,
-                               limit: int) -> list[Subscription]:  # fmt: skip
+    def subscriptions_renewing(
+        self, after: datetime, until: datetime, *, after_user: str | None, limit: int
+    ) -> list[Subscription]:
         query = (
             select(billing_subscriptions)
-            .where(S.current_period_end > after, S.current_period_end <= until, S.cancel_at_period_end == 0,
-                   S.status.in_([SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TRIALING.value]))
-            .order_by(S.user_id).limit(limit)
-        )  # fmt: skip
+            .where(
+                S.current_period_end > after,
+                S.current_period_end <= until,
+                S.cancel_at_period_end == 0,
+                S.status.in_([SubscriptionStatus.ACTIVE.value, SubscriptionStatus.TRIALING.value]),
+            )
+            .order_by(S.user_id)
+            .limit(limit)
+        )
         if after_user is not None:
             query = query.where(S.user_id > after_user)
         return [_record(Subscription, row) for row in self._db.execute(query)]

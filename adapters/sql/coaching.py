@@ -1,4 +1,5 @@
 """The SQL coaching repository over SQLAlchemy Core, with explicit row <-> entity mapping. Never commits."""
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,20 @@ from adapters.sql.tables import (
     coaching_workspaces,
 )
 from domain.coaching.model import (
-    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
+    ChatSession,
+    Claim,
+    Goal,
+    GoalBrief,
+    GoalStatus,
+    Message,
+    Task,
+    TaskStatus,
+    Todo,
+    TodoBrief,
+    TodoStatus,
+    Turn,
     Workspace,
-)  # fmt: skip
-
+)
 
 
 # --- mapping ---------------------------------------------------------------------------------
@@ -52,9 +63,13 @@ def _message(row: RowMapping) -> Message:
 
 def _task(row: RowMapping) -> Task:
     return Task(
-        **{**dict(row), "status": TaskStatus(row["status"]), "input": json.loads(row["input"]),
-           "settled": bool(row["settled"])}
-    )  # fmt: skip
+        **{
+            **dict(row),
+            "status": TaskStatus(row["status"]),
+            "input": json.loads(row["input"]),
+            "settled": bool(row["settled"]),
+        }
+    )
 
 
 def _row(entity: Any) -> dict[str, Any]:
@@ -77,10 +92,26 @@ def _newest_first(query: Select[Any], table: Table, limit: int, before: str | No
 
 # --- a chat message's hot reads (issue 25): only the columns used, compiled once ------------------
 _G, _T, _M, _S, _W = coaching_goals.c, coaching_todos.c, coaching_messages.c, coaching_sessions.c, coaching_workspaces.c
-SESSION_COLUMNS = (_S.id, _S.workspace_id, _S.owner_id, _S.title, _S.coach, _S.created_at, _S.updated_at,
-                   _S.message_count)  # fmt: skip
-WORKSPACE_COLUMNS = (_W.id, _W.owner_id, _W.name, _W.created_at, _W.updated_at, _W.industry, _W.description,
-                     _W.monthly_credit_limit)  # fmt: skip
+SESSION_COLUMNS = (
+    _S.id,
+    _S.workspace_id,
+    _S.owner_id,
+    _S.title,
+    _S.coach,
+    _S.created_at,
+    _S.updated_at,
+    _S.message_count,
+)
+WORKSPACE_COLUMNS = (
+    _W.id,
+    _W.owner_id,
+    _W.name,
+    _W.created_at,
+    _W.updated_at,
+    _W.industry,
+    _W.description,
+    _W.monthly_credit_limit,
+)
 SESSION_WITH_WORKSPACE = Precompiled(
     select(*SESSION_COLUMNS, *WORKSPACE_COLUMNS)
     .select_from(coaching_sessions.join(coaching_workspaces, _W.id == _S.workspace_id))
@@ -88,42 +119,75 @@ SESSION_WITH_WORKSPACE = Precompiled(
 )
 SESSION_FOR_UPDATE = Precompiled(select(*SESSION_COLUMNS).where(_S.id == bindparam("session_id")).with_for_update())
 CONTEXT_GOALS = Precompiled(
-    select(_G.id, _G.title, _G.progress, _G.created_at, _G.specific, _G.measurable, _G.target_value, _G.achievable,
-           _G.relevant, _G.due_date)
+    select(
+        _G.id,
+        _G.title,
+        _G.progress,
+        _G.created_at,
+        _G.specific,
+        _G.measurable,
+        _G.target_value,
+        _G.achievable,
+        _G.relevant,
+        _G.due_date,
+    )
     .where(_G.workspace_id == bindparam("workspace_id"), _G.status == GoalStatus.ACTIVE.value)
-    .order_by(_G.id.desc()).limit(bindparam("limit"))
-)  # fmt: skip
+    .order_by(_G.id.desc())
+    .limit(bindparam("limit"))
+)
 CONTEXT_TODOS = Precompiled(
     select(_T.id, _T.title, _T.status, _T.created_at, _T.goal_id, _T.due_date)
-    .where(_T.workspace_id == bindparam("workspace_id"),
-           or_(_T.status == TodoStatus.OPEN.value, _T.status == TodoStatus.IN_PROGRESS.value))
-    .order_by(_T.id.desc()).limit(bindparam("limit"))
-)  # fmt: skip
+    .where(
+        _T.workspace_id == bindparam("workspace_id"),
+        or_(_T.status == TodoStatus.OPEN.value, _T.status == TodoStatus.IN_PROGRESS.value),
+    )
+    .order_by(_T.id.desc())
+    .limit(bindparam("limit"))
+)
 RECENT_TURNS = Precompiled(
-    select(_M.role, _M.content).where(_M.session_id == bindparam("session_id"))
-    .order_by(_M.seq.desc()).limit(bindparam("limit"))
-)  # fmt: skip
+    select(_M.role, _M.content)
+    .where(_M.session_id == bindparam("session_id"))
+    .order_by(_M.seq.desc())
+    .limit(bindparam("limit"))
+)
 
 
 # A chat message's writes, built once: each call only binds values (no statement built per call).
 INSERT_CLAIM = insert(coaching_claims)
 INSERT_MESSAGES = insert(coaching_messages)
 UPDATE_SESSION = (
-    update(coaching_sessions).where(_S.id == bindparam("session_id"))
+    update(coaching_sessions)
+    .where(_S.id == bindparam("session_id"))
     .values({c: bindparam(c.name) for c in coaching_sessions.c if c.name != "id"})
-)  # fmt: skip
+)
 
 
 def _session_at(row: Any, i: int = 0) -> ChatSession:
     """A session from a driver row (naive datetimes on MySQL/MariaDB) or a Core row, from column i."""
-    return ChatSession(row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], aware_utc(row[i + 5]),
-                       aware_utc(row[i + 6]), int(row[i + 7]))  # fmt: skip
+    return ChatSession(
+        row[i],
+        row[i + 1],
+        row[i + 2],
+        row[i + 3],
+        row[i + 4],
+        aware_utc(row[i + 5]),
+        aware_utc(row[i + 6]),
+        int(row[i + 7]),
+    )
 
 
 def _workspace_at(row: Any, i: int) -> Workspace:
     limit = row[i + 7]
-    return Workspace(row[i], row[i + 1], row[i + 2], aware_utc(row[i + 3]), aware_utc(row[i + 4]), row[i + 5],
-                     row[i + 6], int(limit) if limit is not None else None)  # fmt: skip
+    return Workspace(
+        row[i],
+        row[i + 1],
+        row[i + 2],
+        aware_utc(row[i + 3]),
+        aware_utc(row[i + 4]),
+        row[i + 5],
+        row[i + 6],
+        int(limit) if limit is not None else None,
+    )
 
 
 # --- the repository --------------------------------------------------------------------------
@@ -246,8 +310,9 @@ class SqlCoachingRepository:
         self._db.execute(delete(coaching_messages).where(coaching_messages.c.session_id == session_id))
         self._db.execute(delete(coaching_sessions).where(coaching_sessions.c.id == session_id))
 
-    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None,
-                      owner_id: str | None = None) -> list[ChatSession]:  # fmt: skip
+    def list_sessions(
+        self, workspace_id: str, *, limit: int, before: str | None, owner_id: str | None = None
+    ) -> list[ChatSession]:
         t = coaching_sessions
         query = select(t).where(t.c.workspace_id == workspace_id)
         if owner_id is not None:
@@ -302,9 +367,11 @@ class SqlCoachingRepository:
     def unsettled_messages(self, created_before: datetime, limit: int) -> list[Message]:
         t = coaching_messages
         query = (
-            select(t).where(t.c.settled.is_(False), t.c.created_at <= created_before)
-            .order_by(t.c.created_at, t.c.id).limit(limit)
-        )  # fmt: skip
+            select(t)
+            .where(t.c.settled.is_(False), t.c.created_at <= created_before)
+            .order_by(t.c.created_at, t.c.id)
+            .limit(limit)
+        )
         return [_message(r) for r in self._all(query)]
 
     def update_message(self, message: Message) -> None:
@@ -314,9 +381,11 @@ class SqlCoachingRepository:
     def unsettled_messages_in(self, workspace_id: str, session_id: str | None = None) -> list[Message]:
         m, s = coaching_messages, coaching_sessions
         query = (
-            select(m).join(s, s.c.id == m.c.session_id)
-            .where(s.c.workspace_id == workspace_id, m.c.settled.is_(False)).order_by(m.c.created_at, m.c.id)
-        )  # fmt: skip
+            select(m)
+            .join(s, s.c.id == m.c.session_id)
+            .where(s.c.workspace_id == workspace_id, m.c.settled.is_(False))
+            .order_by(m.c.created_at, m.c.id)
+        )
         if session_id is not None:
             query = query.where(m.c.session_id == session_id)
         return [_message(r) for r in self._all(query.with_for_update())]
@@ -372,7 +441,9 @@ class SqlCoachingRepository:
         return [_task(r) for r in self._all(_newest_first(query, t, limit, before))]
 
     def tasks_of_workspace(self, workspace_id: str) -> list[Task]:
-        return [_task(r) for r in self._all(select(coaching_tasks).where(coaching_tasks.c.workspace_id == workspace_id))]
+        return [
+            _task(r) for r in self._all(select(coaching_tasks).where(coaching_tasks.c.workspace_id == workspace_id))
+        ]
 
     def stuck_tasks(self, started_before: datetime, queued_before: datetime, limit: int) -> list[Task]:
         t = coaching_tasks
@@ -384,7 +455,6 @@ class SqlCoachingRepository:
     def unsettled_tasks(self, finished_before: datetime, limit: int) -> list[Task]:
         t = coaching_tasks
         query = (
-            select(t).where(t.c.settled.is_(False), t.c.finished_at <= finished_before)
-            .order_by(t.c.id).limit(limit)
-        )  # fmt: skip
+            select(t).where(t.c.settled.is_(False), t.c.finished_at <= finished_before).order_by(t.c.id).limit(limit)
+        )
         return [_task(r) for r in self._all(query)]

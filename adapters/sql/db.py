@@ -3,10 +3,11 @@
 Its own module (not adapters.sql.uow) so that the repositories import it without importing the
 unit of work, which imports them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar, overload
 
 from sqlalchemy import exc
@@ -92,7 +93,7 @@ def aware_utc(value: datetime | None) -> datetime | None:
     """A stored (naive UTC) datetime as the aware one the domain uses; an aware one unchanged."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
 class Precompiled:
@@ -160,7 +161,9 @@ class Db:
         if self.read_only and not (statement.is_select and getattr(statement, "_for_update_arg", None) is None):
             self.read_only = False
         if self._reads_end and self.read_only:
-            return self._run(lambda: self.connection.execute(statement, params, execution_options=_THEN_COMMIT), ends=True)
+            return self._run(
+                lambda: self.connection.execute(statement, params, execution_options=_THEN_COMMIT), ends=True
+            )
         return self._run(lambda: self.connection.execute(statement, params), ends=False)
 
     def execute_precompiled(self, hot: Precompiled, params: dict[str, Any]) -> list[Sequence[Any]]:

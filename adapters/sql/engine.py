@@ -1,4 +1,5 @@
 """Engines for SQLite (embedded default) and MySQL/MariaDB (production), set up for the ledger."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """SQL identity repositories over SQLAlchemy Core, with explicit row <-> entity mapping. Never commit."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,45 +16,79 @@ from domain.identity.model import ApiKey, Principal, RefreshToken, Role, User
 # --- mapping ---------------------------------------------------------------------------------
 def _user(row: RowMapping) -> User:
     return User(
-        id=row["id"], email=row["email"], password_hash=row["password_hash"], role=Role(row["role"]),
-        plan=row["plan"], created_at=row["created_at"], updated_at=row["updated_at"], name=row["name"],
+        id=row["id"],
+        email=row["email"],
+        password_hash=row["password_hash"],
+        role=Role(row["role"]),
+        plan=row["plan"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        name=row["name"],
     )
 
 
 def _user_row(user: User) -> dict[str, Any]:
     return {
-        "id": user.id, "email": user.email, "password_hash": user.password_hash, "name": user.name,
-        "role": user.role.value, "plan": user.plan, "created_at": user.created_at, "updated_at": user.updated_at,
+        "id": user.id,
+        "email": user.email,
+        "password_hash": user.password_hash,
+        "name": user.name,
+        "role": user.role.value,
+        "plan": user.plan,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
     }
 
 
 def _token(row: RowMapping) -> RefreshToken:
     return RefreshToken(
-        id=row["id"], user_id=row["user_id"], family_id=row["family_id"], token_hash=row["token_hash"],
-        created_at=row["created_at"], expires_at=row["expires_at"], used_at=row["used_at"],
+        id=row["id"],
+        user_id=row["user_id"],
+        family_id=row["family_id"],
+        token_hash=row["token_hash"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        used_at=row["used_at"],
         revoked_at=row["revoked_at"],
     )
 
 
 def _token_row(token: RefreshToken) -> dict[str, Any]:
     return {
-        "id": token.id, "user_id": token.user_id, "family_id": token.family_id, "token_hash": token.token_hash,
-        "created_at": token.created_at, "expires_at": token.expires_at, "used_at": token.used_at,
+        "id": token.id,
+        "user_id": token.user_id,
+        "family_id": token.family_id,
+        "token_hash": token.token_hash,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "used_at": token.used_at,
         "revoked_at": token.revoked_at,
     }
 
 
 def _key(row: RowMapping) -> ApiKey:
     return ApiKey(
-        id=row["id"], user_id=row["user_id"], name=row["name"], prefix=row["prefix"], key_hash=row["key_hash"],
-        created_at=row["created_at"], revoked_at=row["revoked_at"], last_used_at=row["last_used_at"],
+        id=row["id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        key_hash=row["key_hash"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
     )
 
 
 def _key_row(key: ApiKey) -> dict[str, Any]:
     return {
-        "id": key.id, "user_id": key.user_id, "name": key.name, "prefix": key.prefix, "key_hash": key.key_hash,
-        "created_at": key.created_at, "revoked_at": key.revoked_at, "last_used_at": key.last_used_at,
+        "id": key.id,
+        "user_id": key.user_id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "key_hash": key.key_hash,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+        "last_used_at": key.last_used_at,
     }
 
 

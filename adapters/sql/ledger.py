@@ -3,6 +3,7 @@
 Repositories never commit: the unit of work owns the transaction. Every statement names its
 columns, and every listing is shaped to walk an index (no OFFSET anywhere).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,6 @@ from domain.ledger.model import (
     PendingStatus,
 )
 
-
 # Short column-collection aliases keep the statements readable.
 A, G, E, L, H, K = (
     ledger_accounts.c,
@@ -51,15 +51,42 @@ A, G, E, L, H, K = (
 )
 ACCOUNT_COLUMNS = (A.id, A.balance, A.held, A.last_seq, A.created_at)
 GRANT_COLUMNS = (
-    G.id, G.account_id, G.source, G.granted, G.remaining, G.expires_at, G.reference, G.created_at,
+    G.id,
+    G.account_id,
+    G.source,
+    G.granted,
+    G.remaining,
+    G.expires_at,
+    G.reference,
+    G.created_at,
 )
 ENTRY_COLUMNS = (
-    E.id, E.account_id, E.seq, E.kind, E.amount, E.balance_after, E.feature_key, E.reference,
-    E.idempotency_key, E.grant_id, E.hold_id, E.created_at,
+    E.id,
+    E.account_id,
+    E.seq,
+    E.kind,
+    E.amount,
+    E.balance_after,
+    E.feature_key,
+    E.reference,
+    E.idempotency_key,
+    E.grant_id,
+    E.hold_id,
+    E.created_at,
 )
 HOLD_COLUMNS = (
-    H.id, H.account_id, H.requested, H.amount, H.captured, H.status, H.feature_key, H.reference,
-    H.idempotency_key, H.expires_at, H.created_at, H.finished_at,
+    H.id,
+    H.account_id,
+    H.requested,
+    H.amount,
+    H.captured,
+    H.status,
+    H.feature_key,
+    H.reference,
+    H.idempotency_key,
+    H.expires_at,
+    H.created_at,
+    H.finished_at,
 )
 IDEMPOTENCY_COLUMNS = (K.account_id, K.idempotency_key, K.operation, K.fingerprint, K.result, K.created_at)
 U = ledger_usage.c
@@ -85,10 +112,17 @@ UPDATE_ACCOUNT = (
 UPDATE_ACCOUNT_AND_GRANT = (
     update(ledger_accounts)
     .where(A.id == bindparam("a_id"), G.id == bindparam("g_id"), G.account_id == A.id)
-    .values({A.balance: bindparam("a_balance"), A.held: bindparam("a_held"), A.last_seq: bindparam("a_last_seq"),
-             G.remaining: bindparam("g_remaining"), G.expires_at: bindparam("g_expires_at"),
-             G.reference: bindparam("g_reference")})
-)  # fmt: skip
+    .values(
+        {
+            A.balance: bindparam("a_balance"),
+            A.held: bindparam("a_held"),
+            A.last_seq: bindparam("a_last_seq"),
+            G.remaining: bindparam("g_remaining"),
+            G.expires_at: bindparam("g_expires_at"),
+            G.reference: bindparam("g_reference"),
+        }
+    )
+)
 OPEN_GRANTS = select(*GRANT_COLUMNS).where(G.account_id == bindparam("account_id"), G.remaining > 0)
 UPDATE_GRANT = (
     update(ledger_grants)
@@ -107,11 +141,18 @@ ACTIVE_HOLDS = select(*HOLD_COLUMNS).where(H.account_id == bindparam("account_id
 UPDATE_HOLD = (
     update(ledger_holds)
     .where(H.id == bindparam("hold_id"))
-    .values(amount=bindparam("amount"), captured=bindparam("captured"), status=bindparam("status"),
-            expires_at=bindparam("expires_at"), finished_at=bindparam("finished_at"))
+    .values(
+        amount=bindparam("amount"),
+        captured=bindparam("captured"),
+        status=bindparam("status"),
+        expires_at=bindparam("expires_at"),
+        finished_at=bindparam("finished_at"),
+    )
 )
 GET_HOLD = select(*HOLD_COLUMNS).where(H.id == bindparam("hold_id"))
-MONTHLY_USAGE = select(U.feature_key, U.spent).where(U.account_id == bindparam("account_id"), U.month == bindparam("month"))
+MONTHLY_USAGE = select(U.feature_key, U.spent).where(
+    U.account_id == bindparam("account_id"), U.month == bindparam("month")
+)
 _mysql_usage = mysql.insert(ledger_usage)
 _sqlite_usage = sqlite.insert(ledger_usage)
 ADD_USAGE = {
@@ -151,17 +192,29 @@ class SqlLedgerRepository:
         if not rows:
             return None
         first = rows[0]
-        account = Account(id=first[0], balance=int(first[1]), held=int(first[2]), last_seq=int(first[3]),
-                          created_at=aware_utc(first[4]))  # fmt: skip
+        account = Account(
+            id=first[0],
+            balance=int(first[1]),
+            held=int(first[2]),
+            last_seq=int(first[3]),
+            created_at=aware_utc(first[4]),
+        )
         grants = [_grant_from_driver(row, 5) for row in rows if row[5] is not None]
         return account, grants
 
     def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
         if len(grants) == 1 and self._db.dialect in ("mysql", "mariadb"):
             (grant,) = grants
-            values = {"a_id": account.id, "a_balance": account.balance, "a_held": account.held,
-                      "a_last_seq": account.last_seq, "g_id": grant.id, "g_remaining": grant.remaining,
-                      "g_expires_at": grant.expires_at, "g_reference": grant.reference}  # fmt: skip
+            values = {
+                "a_id": account.id,
+                "a_balance": account.balance,
+                "a_held": account.held,
+                "a_last_seq": account.last_seq,
+                "g_id": grant.id,
+                "g_remaining": grant.remaining,
+                "g_expires_at": grant.expires_at,
+                "g_reference": grant.reference,
+            }
             # rows found, not changed: 0 only when the grant is not this account's (issue 25: checked
             # in the batch, before its COMMIT)
             missing = RowCheck(1, lambda: LookupError(f"grant {grant.id} is not account {account.id}'s"))
@@ -169,7 +222,12 @@ class SqlLedgerRepository:
             return
         for grant in grants:
             self.update_grant(grant)
-        values = {"account_id": account.id, "balance": account.balance, "held": account.held, "last_seq": account.last_seq}
+        values = {
+            "account_id": account.id,
+            "balance": account.balance,
+            "held": account.held,
+            "last_seq": account.last_seq,
+        }
         self._db.write(UPDATE_ACCOUNT, values)
 
     # grants --------------------------------------------------------------------------------
@@ -181,8 +239,12 @@ class SqlLedgerRepository:
         return _grant(row) if row else None
 
     def update_grant(self, grant: Grant) -> None:
-        values = {"grant_id": grant.id, "remaining": grant.remaining, "expires_at": grant.expires_at,
-                  "reference": grant.reference}  # fmt: skip
+        values = {
+            "grant_id": grant.id,
+            "remaining": grant.remaining,
+            "expires_at": grant.expires_at,
+            "reference": grant.reference,
+        }
         self._db.write(UPDATE_GRANT, values)
 
     def open_grants(self, account_id: str) -> list[Grant]:
@@ -200,7 +262,8 @@ class SqlLedgerRepository:
 
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
         statement = (
-            select(G.account_id).distinct()
+            select(G.account_id)
+            .distinct()
             .where(G.expires_at <= now, G.remaining > 0)
             .order_by(G.account_id)
             .limit(limit)
@@ -214,8 +277,12 @@ class SqlLedgerRepository:
             rows = [{"entry_id": a.entry_id, "grant_id": a.grant_id, "amount": a.amount} for a in allocations]
             self._db.write(INSERT_ALLOCATIONS, rows if len(rows) > 1 else rows[0])
         if entry.kind is EntryKind.CHARGE:  # the monthly usage rollup, in the same transaction
-            usage = {"account_id": entry.account_id, "month": entry.created_at.strftime("%Y-%m"),
-                     "feature_key": entry.feature_key or "", "spent": -entry.amount}  # fmt: skip
+            usage = {
+                "account_id": entry.account_id,
+                "month": entry.created_at.strftime("%Y-%m"),
+                "feature_key": entry.feature_key or "",
+                "spent": -entry.amount,
+            }
             self._db.write(ADD_USAGE[self._db.dialect], usage)
 
     def list_entries(
@@ -230,9 +297,7 @@ class SqlLedgerRepository:
         return [_entry(row) for row in self._db.execute(statement)]
 
     def allocations_of_entry(self, entry_id: str) -> list[Allocation]:
-        statement = (
-            select(L.entry_id, L.grant_id, L.amount).where(L.entry_id == entry_id).order_by(L.grant_id)
-        )
+        statement = select(L.entry_id, L.grant_id, L.amount).where(L.entry_id == entry_id).order_by(L.grant_id)
         rows = self._db.execute(statement)
         return [Allocation(entry_id=r.entry_id, grant_id=r.grant_id, amount=int(r.amount)) for r in rows]
 
@@ -274,7 +339,8 @@ class SqlLedgerRepository:
 
     def accounts_with_expired_holds(self, now: datetime, limit: int) -> list[str]:
         statement = (
-            select(H.account_id).distinct()
+            select(H.account_id)
+            .distinct()
             .where(H.status == HoldStatus.ACTIVE.value, H.expires_at <= now)
             .order_by(H.account_id)
             .limit(limit)
@@ -321,18 +387,30 @@ def dump_result(result: Mapping[str, Any]) -> str:
 # rows -> dataclasses ---------------------------------------------------------------------------
 def _pending(row: Any) -> PendingGrant:
     return PendingGrant(
-        id=row["id"], account_id=row["account_id"], source=GrantSource(row["source"]), amount=int(row["amount"]),
-        status=PendingStatus(row["status"]), created_at=row["created_at"], reference=row["reference"],
-        grant_id=row["grant_id"], finished_at=row["finished_at"],
-    )  # fmt: skip
+        id=row["id"],
+        account_id=row["account_id"],
+        source=GrantSource(row["source"]),
+        amount=int(row["amount"]),
+        status=PendingStatus(row["status"]),
+        created_at=row["created_at"],
+        reference=row["reference"],
+        grant_id=row["grant_id"],
+        finished_at=row["finished_at"],
+    )
 
 
 def _pending_values(pending: PendingGrant) -> dict[str, Any]:
     return {
-        "id": pending.id, "account_id": pending.account_id, "source": pending.source.value, "amount": pending.amount,
-        "status": pending.status.value, "reference": pending.reference, "grant_id": pending.grant_id,
-        "created_at": pending.created_at, "finished_at": pending.finished_at,
-    }  # fmt: skip
+        "id": pending.id,
+        "account_id": pending.account_id,
+        "source": pending.source.value,
+        "amount": pending.amount,
+        "status": pending.status.value,
+        "reference": pending.reference,
+        "grant_id": pending.grant_id,
+        "created_at": pending.created_at,
+        "finished_at": pending.finished_at,
+    }
 
 
 def _account(row: Row[Any]) -> Account:
@@ -371,13 +449,15 @@ def _grant_from_driver(row: Any, i: int) -> Grant:
 
 
 def _whole_month(start: datetime, end: datetime) -> str | None:
-    """"YYYY-MM" when [start, end) is exactly one UTC calendar month, else None."""
+    """ "YYYY-MM" when [start, end) is exactly one UTC calendar month, else None."""
     if (start.day, start.hour, start.minute, start.second, start.microsecond) != (1, 0, 0, 0, 0):
         return None
     if start.utcoffset() != timedelta(0) or end.utcoffset() != timedelta(0):
         return None
     try:
-        following = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        following = (
+            start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        )
     except ValueError:  # December 9999
         return None
     return start.strftime("%Y-%m") if end == following else None

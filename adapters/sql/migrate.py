@@ -1,4 +1,5 @@
 """Alembic, driven from code: `houston migrate` and the test fixtures use the same path."""
+
 from __future__ import annotations
 
 from pathlib import Path

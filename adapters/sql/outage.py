@@ -20,6 +20,7 @@ Retry-After); they are not retried here, so a frozen database costs one timeout,
 After the database comes back, SQLAlchemy has already invalidated the dead pool and the next
 request connects afresh.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -94,13 +95,15 @@ def database_probe(engine: Engine, timeout: float) -> Callable[[], None]:
     of its own (no pool, timeouts of `timeout` seconds), so /ready answers within its own short
     bound however the serving pool is configured or stuck."""
     if engine.dialect.name not in ("mysql", "mariadb"):
+
         def check() -> None:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
 
         return check
     probe = create_engine(
-        engine.url, poolclass=NullPool,
+        engine.url,
+        poolclass=NullPool,
         connect_args={"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout},
     )
 
@@ -123,8 +126,10 @@ def galera_ready(connection: Any) -> None:
     wsrep = connection.execute(text("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")).first()
     if wsrep is None or str(wsrep[1]).upper() != "ON":
         return
-    status = dict(connection.execute(text(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment')"
-    )).all())  # fmt: skip
+    status = dict(
+        connection.execute(
+            text("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state_comment')")
+        ).all()
+    )
     if status.get("wsrep_ready") != "ON" or status.get("wsrep_local_state_comment") != "Synced":
         raise NodeNotReady(f"galera node not ready: {status}")

@@ -1,4 +1,5 @@
 """Tables of the outbox, outgoing webhooks and notifications (issue 22), on the shared MetaData."""
+
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text

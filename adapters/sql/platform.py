@@ -1,4 +1,5 @@
 """SQL repositories of login history, the audit log and the admin directory. Never commit."""
+
 from __future__ import annotations
 
 import json
@@ -21,17 +22,28 @@ if TYPE_CHECKING:  # the unit of work imports this module
 
 def _attempt(row: RowMapping) -> LoginAttempt:
     return LoginAttempt(
-        id=row["id"], at=row["at"], event=LoginEvent(row["event"]), success=bool(row["success"]),
-        user_id=row["user_id"], email=row["email"], ip=row["ip"], user_agent=row["user_agent"],
+        id=row["id"],
+        at=row["at"],
+        event=LoginEvent(row["event"]),
+        success=bool(row["success"]),
+        user_id=row["user_id"],
+        email=row["email"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
         reason=row["reason"],
-    )  # fmt: skip
+    )
 
 
 def _record(row: RowMapping) -> AuditRecord:
     return AuditRecord(
-        id=row["id"], at=row["at"], actor_id=row["actor_id"], action=row["action"],
-        subject_type=row["subject_type"], subject_id=row["subject_id"], details=json.loads(row["details"]),
-    )  # fmt: skip
+        id=row["id"],
+        at=row["at"],
+        actor_id=row["actor_id"],
+        action=row["action"],
+        subject_type=row["subject_type"],
+        subject_id=row["subject_id"],
+        details=json.loads(row["details"]),
+    )
 
 
 def _newest_first(query: Select[Any], table: Table, before: tuple[datetime, str] | None, limit: int) -> Select[Any]:
@@ -53,10 +65,16 @@ class SqlLoginRepository:
 
     def add(self, attempt: LoginAttempt) -> None:
         values: dict[str, Any] = {
-            "id": attempt.id, "at": attempt.at, "event": attempt.event.value, "success": attempt.success,
-            "user_id": attempt.user_id, "email": attempt.email, "ip": attempt.ip,
-            "user_agent": attempt.user_agent, "reason": attempt.reason,
-        }  # fmt: skip
+            "id": attempt.id,
+            "at": attempt.at,
+            "event": attempt.event.value,
+            "success": attempt.success,
+            "user_id": attempt.user_id,
+            "email": attempt.email,
+            "ip": attempt.ip,
+            "user_agent": attempt.user_agent,
+            "reason": attempt.reason,
+        }
         self._db.execute(insert(login_events).values(values))
 
     def list_for_user(
@@ -73,10 +91,14 @@ class SqlAuditRepository:
 
     def add(self, record: AuditRecord) -> None:
         values: dict[str, Any] = {
-            "id": record.id, "at": record.at, "actor_id": record.actor_id, "action": record.action,
-            "subject_type": record.subject_type, "subject_id": record.subject_id,
+            "id": record.id,
+            "at": record.at,
+            "actor_id": record.actor_id,
+            "action": record.action,
+            "subject_type": record.subject_type,
+            "subject_id": record.subject_id,
             "details": json.dumps(dict(record.details), sort_keys=True),
-        }  # fmt: skip
+        }
         self._db.execute(insert(audit_log).values(values))
 
     def search(
@@ -89,8 +111,11 @@ class SqlAuditRepository:
         before: tuple[datetime, str] | None = None,
     ) -> list[AuditRecord]:
         query = select(audit_log)
-        for column, value in ((audit_log.c.actor_id, actor), (audit_log.c.action, action),
-                              (audit_log.c.subject_id, subject)):  # fmt: skip
+        for column, value in (
+            (audit_log.c.actor_id, actor),
+            (audit_log.c.action, action),
+            (audit_log.c.subject_id, subject),
+        ):
             if value is not None:
                 query = query.where(column == value)
         rows = self._db.execute(_newest_first(query, audit_log, before, limit)).mappings()

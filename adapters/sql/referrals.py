@@ -1,4 +1,5 @@
 """SQL repository of referral codes and referrals. Never commits."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,8 +14,22 @@ if TYPE_CHECKING:  # the unit of work imports this module
     from adapters.sql.db import Db
 
 R, C = referrals.c, referral_codes.c
-FIELDS = ("id", "referrer_id", "referee_id", "status", "reason", "payment_id", "pending_grant_id", "referee_grant_id",
-          "bonus", "referee_bonus", "qualified_at", "release_after", "created_at", "updated_at")  # fmt: skip
+FIELDS = (
+    "id",
+    "referrer_id",
+    "referee_id",
+    "status",
+    "reason",
+    "payment_id",
+    "pending_grant_id",
+    "referee_grant_id",
+    "bonus",
+    "referee_bonus",
+    "qualified_at",
+    "release_after",
+    "created_at",
+    "updated_at",
+)
 
 
 def _referral(row: Any) -> Referral:
@@ -85,16 +100,17 @@ class SqlReferralRepository:
 
     def qualified_between(self, referrer_id: str, start: datetime, end: datetime) -> int:
         statement = select(func.count()).where(
-            R.referrer_id == referrer_id, R.qualified_at >= start, R.qualified_at < end,
+            R.referrer_id == referrer_id,
+            R.qualified_at >= start,
+            R.qualified_at < end,
             R.status.in_([ReferralStatus.PENDING.value, ReferralStatus.RELEASED.value, ReferralStatus.VOIDED.value]),
-        )  # fmt: skip
+        )
         return int(self._db.execute(statement).scalar() or 0)
 
     def unfinished(self, now: datetime, limit: int) -> list[str]:
         statement = (
             select(R.id)
-            .where(R.status == ReferralStatus.PENDING.value,
-                   or_(R.release_after <= now, R.pending_grant_id.is_(None)))  # fmt: skip
+            .where(R.status == ReferralStatus.PENDING.value, or_(R.release_after <= now, R.pending_grant_id.is_(None)))
             .order_by(R.release_after, R.id)
             .limit(limit)
         )

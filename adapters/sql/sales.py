@@ -1,6 +1,7 @@
 """The sales figures' SQL: one UTC day's additive figures from the raw rows, and the daily rollup
 (`metrics_daily`) the reports read. Every statement of a day reads by time through an index
 (ledger entries, grants, payments, users, events): its cost grows with that day's rows, not the table."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,16 @@ from domain.platform.sales import Figures
 if TYPE_CHECKING:
     from adapters.sql.db import Db
 
-G, E, L, P, S, U, EV, M = (ledger_grants.c, ledger_entries.c, ledger_allocations.c, billing_payments.c,
-                           billing_subscriptions.c, users.c, billing_events.c, metrics_daily.c)  # fmt: skip
+G, E, L, P, S, U, EV, M = (
+    ledger_grants.c,
+    ledger_entries.c,
+    ledger_allocations.c,
+    billing_payments.c,
+    billing_subscriptions.c,
+    users.c,
+    billing_events.c,
+    metrics_daily.c,
+)
 PAID_GRANT = or_(
     G.source == "purchase",
     G.source == "refund-restore",
@@ -47,14 +56,19 @@ class SqlSalesStore:
         figures: Figures = defaultdict(int)
         paid = case((PAID_GRANT, 1), else_=0).label("paid")
         restore = case((G.source == "refund-restore", 1), else_=0).label("restore")
-        granted = (select(paid, restore, func.sum(G.granted))
-                   .where(G.created_at >= start, G.created_at < end).group_by(paid, restore))  # fmt: skip
+        granted = (
+            select(paid, restore, func.sum(G.granted))
+            .where(G.created_at >= start, G.created_at < end)
+            .group_by(paid, restore)
+        )
         for is_paid, is_restore, credits in self._all(granted):
             name = "credits_granted_free" if not is_paid else ("credits_restored" if is_restore else "credits_sold")
             figures[(name, "")] += int(credits or 0)
         taken = (
             select(E.kind, paid, func.sum(L.amount))
-            .select_from(ledger_entries.join(ledger_allocations, L.entry_id == E.id).join(ledger_grants, G.id == L.grant_id))
+            .select_from(
+                ledger_entries.join(ledger_allocations, L.entry_id == E.id).join(ledger_grants, G.id == L.grant_id)
+            )
             .where(E.created_at >= start, E.created_at < end, E.amount < 0)
             .group_by(E.kind, paid)
         )
@@ -66,18 +80,25 @@ class SqlSalesStore:
             figures[(name, "")] += int(credits or 0)
         figures.pop(("credits_removed_free", ""), None)
         figures[("paid_net", "")] = (
-            figures[("credits_sold", "")] + figures[("credits_restored", "")] - figures[("credits_consumed_paid", "")]
-            - figures[("credits_expired_paid", "")] - figures[("credits_removed_paid", "")]
+            figures[("credits_sold", "")]
+            + figures[("credits_restored", "")]
+            - figures[("credits_consumed_paid", "")]
+            - figures[("credits_expired_paid", "")]
+            - figures[("credits_removed_paid", "")]
         )
-        cash = (select(P.currency, func.sum(P.amount_cents))
-                .where(P.paid_at >= start, P.paid_at < end, P.status.in_(SETTLED)).group_by(P.currency))  # fmt: skip
+        cash = (
+            select(P.currency, func.sum(P.amount_cents))
+            .where(P.paid_at >= start, P.paid_at < end, P.status.in_(SETTLED))
+            .group_by(P.currency)
+        )
         for currency, cents in self._all(cash):
             figures[("cash_in_cents", currency)] += int(cents or 0)
         for currency, cents in self._refunds(start, end).items():
             figures[("refunds_cents", currency)] += cents
         figures[("new_users", "")] = int(
-            self._db.execute(select(func.count()).where(U.created_at >= start, U.created_at < end)).scalar() or 0)
-        subs = (select(S.plan_id, func.count()).where(S.created_at >= start, S.created_at < end).group_by(S.plan_id))
+            self._db.execute(select(func.count()).where(U.created_at >= start, U.created_at < end)).scalar() or 0
+        )
+        subs = select(S.plan_id, func.count()).where(S.created_at >= start, S.created_at < end).group_by(S.plan_id)
         for plan_id, count in self._all(subs):
             figures[("new_subscriptions_by_plan", str(plan_id))] += int(count)
         return {k: v for k, v in figures.items() if v or k[0] in ("paid_net",)}
@@ -86,8 +107,9 @@ class SqlSalesStore:
         """Each `charge.refunded` event received in [start, end) brings the increase of its charge's
         cumulative `amount_refunded` over the highest earlier event of that charge."""
         rows = self._all(
-            select(EV.id, EV.payload, EV.received_at)
-            .where(EV.type == "charge.refunded", EV.received_at >= start, EV.received_at < end)
+            select(EV.id, EV.payload, EV.received_at).where(
+                EV.type == "charge.refunded", EV.received_at >= start, EV.received_at < end
+            )
         )
         refunds: dict[str, int] = defaultdict(int)
         for _, payload, received_at in rows:
@@ -96,9 +118,12 @@ class SqlSalesStore:
                 continue
             charge_id, amount, currency = charge
             earlier = self._db.execute(
-                select(EV.payload).where(EV.type == "charge.refunded", EV.received_at < received_at,
-                                         EV.payload.contains(charge_id, autoescape=True))
-            ).scalars()  # fmt: skip
+                select(EV.payload).where(
+                    EV.type == "charge.refunded",
+                    EV.received_at < received_at,
+                    EV.payload.contains(charge_id, autoescape=True),
+                )
+            ).scalars()
             before = max((c[1] for c in map(_charge, earlier) if c and c[0] == charge_id), default=0)
             if amount > before:
                 refunds[currency] += amount - before
@@ -122,7 +147,11 @@ class SqlSalesStore:
 
     def first_day(self) -> date | None:
         first: Any = None
-        for statement in (select(func.min(E.created_at)), select(func.min(P.created_at)), select(func.min(U.created_at))):
+        for statement in (
+            select(func.min(E.created_at)),
+            select(func.min(P.created_at)),
+            select(func.min(U.created_at)),
+        ):
             found = self._db.execute(statement).scalar()
             if found is not None and (first is None or found < first):
                 first = found
@@ -130,7 +159,8 @@ class SqlSalesStore:
 
     def paying_users(self, start: datetime, end: datetime) -> int:
         statement = select(func.count(distinct(P.user_id))).where(
-            P.paid_at >= start, P.paid_at < end, P.status.in_(SETTLED), P.amount_cents > 0)
+            P.paid_at >= start, P.paid_at < end, P.status.in_(SETTLED), P.amount_cents > 0
+        )
         return int(self._db.execute(statement).scalar() or 0)
 
     def live_subscriptions(self, before: datetime) -> list[tuple[str, datetime]]:

@@ -1,7 +1,8 @@
 """The single MetaData: every table of the service, as SQLAlchemy Core. Alembic targets this."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -77,13 +78,13 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UtcDateTime column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         stored: datetime = value
-        return stored.replace(tzinfo=timezone.utc)
+        return stored.replace(tzinfo=UTC)
 
 
 def _id(name: str = "id", *args: Any, **kw: Any) -> Column[Any]:
@@ -548,6 +549,7 @@ coaching_claims = Table(
 
 # --- outbox, outgoing webhooks, notifications (issue 22): their own module ---
 from adapters.sql import outbox_tables as _outbox_tables  # noqa: E402,F401
+
 # --- issue 24: pending grants, referrals, metrics rollup -----------------------------------------
 # Credits promised and not yet given (a referral bonus during its hold): outside the balance, so no
 # invariant of the ledger changes; `grant_id` names the grant a release made.

@@ -1,4 +1,5 @@
 """SQL memberships, invitations and workspace budgets (issue 23), over SQLAlchemy Core. Never commits."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -44,7 +45,11 @@ class SqlTeamsRepository:
     # members
     def get_member(self, workspace_id: str, user_id: str) -> Membership | None:
         t = workspace_members
-        row = self._db.execute(select(t).where(t.c.workspace_id == workspace_id, t.c.user_id == user_id)).mappings().first()
+        row = (
+            self._db.execute(select(t).where(t.c.workspace_id == workspace_id, t.c.user_id == user_id))
+            .mappings()
+            .first()
+        )
         return _membership(row) if row is not None else None
 
     def add_member(self, membership: Membership) -> None:
@@ -52,8 +57,11 @@ class SqlTeamsRepository:
 
     def update_member(self, membership: Membership) -> None:
         t = workspace_members
-        self._db.execute(update(t).where(t.c.workspace_id == membership.workspace_id, t.c.user_id == membership.user_id)
-                         .values(role=membership.role.value, monthly_credit_limit=membership.monthly_credit_limit))  # fmt: skip
+        self._db.execute(
+            update(t)
+            .where(t.c.workspace_id == membership.workspace_id, t.c.user_id == membership.user_id)
+            .values(role=membership.role.value, monthly_credit_limit=membership.monthly_credit_limit)
+        )
 
     def remove_member(self, workspace_id: str, user_id: str) -> None:
         t = workspace_members
@@ -61,8 +69,12 @@ class SqlTeamsRepository:
 
     def list_members(self, workspace_id: str) -> list[MemberView]:
         m, u = workspace_members, users
-        query = (select(m, u.c.email, u.c.name).join(u, u.c.id == m.c.user_id)
-                 .where(m.c.workspace_id == workspace_id).order_by(m.c.user_id))  # fmt: skip
+        query = (
+            select(m, u.c.email, u.c.name)
+            .join(u, u.c.id == m.c.user_id)
+            .where(m.c.workspace_id == workspace_id)
+            .order_by(m.c.user_id)
+        )
         return [
             MemberView(r["user_id"], r["email"], r["name"], Role(r["role"]), r["monthly_credit_limit"], r["joined_at"])
             for r in self._db.execute(query).mappings()
@@ -78,9 +90,11 @@ class SqlTeamsRepository:
 
     def workspaces_of(self, user_id: str, *, limit: int, before: str | None) -> list[tuple[Workspace, Role]]:
         w, m = coaching_workspaces, workspace_members
-        query = (select(w, m.c.role.label("member_role"))
-                 .outerjoin(m, (m.c.workspace_id == w.c.id) & (m.c.user_id == user_id))
-                 .where(or_(w.c.owner_id == user_id, m.c.user_id.is_not(None))))  # fmt: skip
+        query = (
+            select(w, m.c.role.label("member_role"))
+            .outerjoin(m, (m.c.workspace_id == w.c.id) & (m.c.user_id == user_id))
+            .where(or_(w.c.owner_id == user_id, m.c.user_id.is_not(None)))
+        )
         if before is not None:
             query = query.where(w.c.id < before)
         rows = self._db.execute(query.order_by(w.c.id.desc()).limit(limit)).mappings()
@@ -107,8 +121,9 @@ class SqlTeamsRepository:
 
     def pending_invitation(self, workspace_id: str, email: str) -> Invitation | None:
         t = workspace_invitations
-        query = select(t).where(t.c.workspace_id == workspace_id, t.c.email == email,
-                                t.c.status == InvitationStatus.PENDING.value)  # fmt: skip
+        query = select(t).where(
+            t.c.workspace_id == workspace_id, t.c.email == email, t.c.status == InvitationStatus.PENDING.value
+        )
         row = self._db.execute(query).mappings().first()
         return _invitation(row) if row is not None else None
 
@@ -151,9 +166,11 @@ class SqlBudgetRepository:
 
     def caps(self, scope: BudgetScope) -> Caps:
         w, m = coaching_workspaces, workspace_members
-        query = (select(w.c.monthly_credit_limit.label("budget"), m.c.monthly_credit_limit.label("member"))
-                 .outerjoin(m, (m.c.workspace_id == w.c.id) & (m.c.user_id == scope.member_id))
-                 .where(w.c.id == scope.budget_id))  # fmt: skip
+        query = (
+            select(w.c.monthly_credit_limit.label("budget"), m.c.monthly_credit_limit.label("member"))
+            .outerjoin(m, (m.c.workspace_id == w.c.id) & (m.c.user_id == scope.member_id))
+            .where(w.c.id == scope.budget_id)
+        )
         row = self._db.execute(query).mappings().first()
         if row is None:
             return Caps(None, None)
@@ -164,24 +181,33 @@ class SqlBudgetRepository:
         w, m, u = coaching_workspaces, workspace_members, budget_usage
 
         def used(member_id: str) -> Any:
-            return (select(u.c.used).where(u.c.budget_id == scope.budget_id, u.c.month == month,
-                                           u.c.member_id == member_id).scalar_subquery())  # fmt: skip
+            return (
+                select(u.c.used)
+                .where(u.c.budget_id == scope.budget_id, u.c.month == month, u.c.member_id == member_id)
+                .scalar_subquery()
+            )
 
         query = select(
             select(w.c.monthly_credit_limit).where(w.c.id == scope.budget_id).scalar_subquery().label("budget"),
-            select(m.c.monthly_credit_limit).where(m.c.workspace_id == scope.budget_id,
-                                                   m.c.user_id == scope.member_id).scalar_subquery().label("member"),
+            select(m.c.monthly_credit_limit)
+            .where(m.c.workspace_id == scope.budget_id, m.c.user_id == scope.member_id)
+            .scalar_subquery()
+            .label("member"),
             used(WORKSPACE_LEVEL).label("budget_used"),
             used(scope.member_id).label("member_used"),
-        )  # fmt: skip
+        )
         row = self._db.execute(query).mappings().one()
-        return (Caps(budget=row["budget"], member=row["member"]), int(row["budget_used"] or 0),
-                int(row["member_used"] or 0))  # fmt: skip
+        return (
+            Caps(budget=row["budget"], member=row["member"]),
+            int(row["budget_used"] or 0),
+            int(row["member_used"] or 0),
+        )
 
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         t = budget_usage
-        used = self._db.execute(select(t.c.used).where(t.c.budget_id == budget_id, t.c.month == month,
-                                                       t.c.member_id == member_id)).scalar_one_or_none()  # fmt: skip
+        used = self._db.execute(
+            select(t.c.used).where(t.c.budget_id == budget_id, t.c.month == month, t.c.member_id == member_id)
+        ).scalar_one_or_none()
         return int(used or 0)
 
     def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:

@@ -1,30 +1,31 @@
 """The SQL unit of work: one connection and one transaction per use case; the only committer."""
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sql.billing import SqlBillingRepository
-from adapters.sql.db import Db, guarded, raise_translated, translate
-from adapters.sql.outage import connection_unusable, database_unavailable
 from adapters.sql.coaching import SqlCoachingRepository
+from adapters.sql.db import Db, guarded, raise_translated, translate
 from adapters.sql.identity import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlUserRepository
 from adapters.sql.ledger import SqlLedgerRepository
-from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
-from domain.shared.errors import OutcomeUnknown
+from adapters.sql.outage import connection_unusable, database_unavailable
 from adapters.sql.outbox import SqlOutboxRepository
-from adapters.sql.webhooks import SqlNotificationRepository, SqlWebhookRepository
 from adapters.sql.personal_data import SqlPersonalData
+from adapters.sql.platform import SqlAuditRepository, SqlLoginRepository, SqlUserDirectory
 from adapters.sql.referrals import SqlReferralRepository
 from adapters.sql.sales import SqlSalesStore
 from adapters.sql.teams import SqlBudgetRepository, SqlTeamsRepository
+from adapters.sql.webhooks import SqlNotificationRepository, SqlWebhookRepository
+from domain.shared.errors import OutcomeUnknown
 from domain.shared.jobs import JobQueue
 from domain.shared.uow import UnitOfWorkBase
 
@@ -145,7 +146,11 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.directory = SqlUserDirectory(db)
         self.billing = SqlBillingRepository(db)
         self.coaching = SqlCoachingRepository(db)
-        self.outbox, self.webhooks, self.notifications = SqlOutboxRepository(db), SqlWebhookRepository(db), SqlNotificationRepository(db)
+        self.outbox, self.webhooks, self.notifications = (
+            SqlOutboxRepository(db),
+            SqlWebhookRepository(db),
+            SqlNotificationRepository(db),
+        )
         self.referrals = SqlReferralRepository(db)
         self.personal_data = SqlPersonalData(db)
         self.sales = SqlSalesStore(db)
@@ -182,7 +187,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
     def _mark_sent(self, ids: list[str]) -> None:  # issue 22: the outbox rows just handed to the queue
         assert self._connection is not None
-        self.outbox.mark_sent(ids, datetime.now(timezone.utc))
+        self.outbox.mark_sent(ids, datetime.now(UTC))
         guarded(self._connection.commit)
 
     def _rollback(self) -> None:

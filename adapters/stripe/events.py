@@ -13,6 +13,7 @@ Ids of objects that only exist in the fake world (`pi_fake_...`, `cus_fake_...`,
 `sub_fake_...`) are *derived* from the checkout session and the user, never random: two web
 workers, or the page and the CLI, build the same ids for the same session without sharing memory.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -22,7 +23,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 API_VERSION = "2026-07-29.dahlia"
@@ -31,6 +32,7 @@ Event = dict[str, Any]
 
 
 # --- signing ---------------------------------------------------------------------------------
+
 
 def sign(payload: bytes, secret: str, timestamp: int) -> str:
     """The `Stripe-Signature` header for `payload`: `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>">`,
@@ -52,6 +54,7 @@ def signed(event: Mapping[str, Any], secret: str, timestamp: int) -> tuple[bytes
 
 
 # --- ids -------------------------------------------------------------------------------------
+
 
 def derived_id(prefix: str, *parts: str) -> str:
     """A stable id for an object of the fake world: the same parts always give the same id."""
@@ -75,6 +78,7 @@ def add_month(when: datetime) -> datetime:
 
 
 # --- what a checkout was about ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CheckoutFacts:
@@ -144,6 +148,7 @@ class CheckoutFacts:
 
 # --- the envelope ----------------------------------------------------------------------------
 
+
 def event(
     type_: str,
     obj: Mapping[str, Any],
@@ -171,6 +176,7 @@ def event(
 
 # --- objects ---------------------------------------------------------------------------------
 
+
 def checkout_session(facts: CheckoutFacts, *, status: str, payment_status: str, now: int) -> dict[str, Any]:
     """A `checkout.session` object. `status` complete|expired|open; `payment_status` paid|unpaid|no_payment_required."""
     subscription_mode = facts.mode == "subscription"
@@ -196,14 +202,25 @@ def checkout_session(facts: CheckoutFacts, *, status: str, payment_status: str, 
         "currency_conversion": None,
         "custom_fields": [],
         "custom_text": {
-            "after_submit": None, "shipping_address": None, "submit": None, "terms_of_service_acceptance": None,
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
         },
         "customer": facts.customer if status != "expired" else facts.customer_id,
         "customer_account": None,
         "customer_creation": None if subscription_mode else "always",
-        "customer_details": None if status == "expired" else {
-            "address": {"city": None, "country": "US", "line1": None, "line2": None,
-                        "postal_code": "94103", "state": None},
+        "customer_details": None
+        if status == "expired"
+        else {
+            "address": {
+                "city": None,
+                "country": "US",
+                "line1": None,
+                "line2": None,
+                "postal_code": "94103",
+                "state": None,
+            },
             "business_name": None,
             "email": facts.customer_email,
             "individual_name": None,
@@ -217,11 +234,18 @@ def checkout_session(facts: CheckoutFacts, *, status: str, payment_status: str, 
         "expires_at": created + 24 * 3600,
         "integration_identifier": None,
         "invoice": derived_id("in", facts.session_id, "1") if subscription_mode and status == "complete" else None,
-        "invoice_creation": None if subscription_mode else {
+        "invoice_creation": None
+        if subscription_mode
+        else {
             "enabled": False,
             "invoice_data": {
-                "account_tax_ids": None, "custom_fields": None, "description": None, "footer": None,
-                "issuer": None, "metadata": {}, "rendering_options": None,
+                "account_tax_ids": None,
+                "custom_fields": None,
+                "description": None,
+                "footer": None,
+                "issuer": None,
+                "metadata": {},
+                "rendering_options": None,
             },
         },
         "livemode": False,
@@ -241,7 +265,9 @@ def checkout_session(facts: CheckoutFacts, *, status: str, payment_status: str, 
         "phone_number_collection": {"enabled": False},
         "recovered_from": None,
         "saved_payment_method_options": {
-            "allow_redisplay_filters": ["always"], "payment_method_remove": None, "payment_method_save": None,
+            "allow_redisplay_filters": ["always"],
+            "payment_method_remove": None,
+            "payment_method_save": None,
         },
         "setup_intent": None,
         "shipping_address_collection": None,
@@ -273,8 +299,11 @@ def _price(facts: CheckoutFacts, interval: str) -> dict[str, Any]:
         "nickname": None,
         "product": facts.product,
         "recurring": {
-            "interval": interval, "interval_count": 1, "meter": None,
-            "trial_period_days": None, "usage_type": "licensed",
+            "interval": interval,
+            "interval_count": 1,
+            "meter": None,
+            "trial_period_days": None,
+            "usage_type": "licensed",
         },
         "tax_behavior": "unspecified",
         "tiers_mode": None,
@@ -339,7 +368,8 @@ def subscription(
         "cancel_at_period_end": cancel_at_period_end,
         "canceled_at": canceled_at,
         "cancellation_details": {
-            "comment": None, "feedback": None,
+            "comment": None,
+            "feedback": None,
             "reason": "cancellation_requested" if (cancel_at_period_end or canceled_at) else None,
         },
         "collection_method": "charge_automatically",
@@ -355,26 +385,31 @@ def subscription(
         "discounts": [],
         "ended_at": ended_at,
         "invoice_settings": {
-            "account_tax_ids": None, "custom_fields": None, "description": None, "footer": None,
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "description": None,
+            "footer": None,
             "issuer": {"type": "self"},
         },
         "items": {
             "object": "list",
-            "data": [{
-                "id": item_id,
-                "object": "subscription_item",
-                "billing_thresholds": None,
-                "created": created,
-                "current_period_end": period_end,
-                "current_period_start": period_start,
-                "discounts": [],
-                "metadata": {},
-                "plan": _plan(facts, interval),
-                "price": _price(facts, interval),
-                "quantity": 1,
-                "subscription": sub_id,
-                "tax_rates": [],
-            }],
+            "data": [
+                {
+                    "id": item_id,
+                    "object": "subscription_item",
+                    "billing_thresholds": None,
+                    "created": created,
+                    "current_period_end": period_end,
+                    "current_period_start": period_start,
+                    "discounts": [],
+                    "metadata": {},
+                    "plan": _plan(facts, interval),
+                    "price": _price(facts, interval),
+                    "quantity": 1,
+                    "subscription": sub_id,
+                    "tax_rates": [],
+                }
+            ],
             "has_more": False,
             "total_count": 1,
             "url": f"/v1/subscription_items?subscription={sub_id}",
@@ -387,7 +422,9 @@ def subscription(
         "on_behalf_of": None,
         "pause_collection": None,
         "payment_settings": {
-            "payment_method_options": None, "payment_method_types": None, "save_default_payment_method": "off",
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
         },
         "pending_invoice_item_interval": None,
         "pending_setup_intent": None,
@@ -434,7 +471,13 @@ def invoice(
         "attempt_count": 1,
         "attempted": True,
         "auto_advance": not paid,
-        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None},
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
         "automatically_finalizes_at": None,
         "billing_reason": billing_reason,
         "collection_method": "charge_automatically",
@@ -467,42 +510,44 @@ def invoice(
         "latest_revision": None,
         "lines": {
             "object": "list",
-            "data": [{
-                "id": derived_id("il", invoice_id),
-                "object": "line_item",
-                "amount": amount,
-                "currency": facts.currency,
-                "description": f"1 × {facts.product_name or 'plan'}",
-                "discount_amounts": [],
-                "discountable": True,
-                "discounts": [],
-                "invoice": invoice_id,
-                "livemode": False,
-                "metadata": dict(facts.metadata),
-                "parent": {
-                    "invoice_item_details": None,
-                    "subscription_item_details": {
-                        "invoice_item": None,
-                        "proration": False,
-                        "proration_details": {"credited_items": None},
-                        "subscription": sub_id,
-                        "subscription_item": derived_id("si", sub_id),
+            "data": [
+                {
+                    "id": derived_id("il", invoice_id),
+                    "object": "line_item",
+                    "amount": amount,
+                    "currency": facts.currency,
+                    "description": f"1 × {facts.product_name or 'plan'}",
+                    "discount_amounts": [],
+                    "discountable": True,
+                    "discounts": [],
+                    "invoice": invoice_id,
+                    "livemode": False,
+                    "metadata": dict(facts.metadata),
+                    "parent": {
+                        "invoice_item_details": None,
+                        "subscription_item_details": {
+                            "invoice_item": None,
+                            "proration": False,
+                            "proration_details": {"credited_items": None},
+                            "subscription": sub_id,
+                            "subscription_item": derived_id("si", sub_id),
+                        },
+                        "type": "subscription_item_details",
                     },
-                    "type": "subscription_item_details",
-                },
-                "period": {"end": period_end, "start": period_start},
-                "pretax_credit_amounts": [],
-                "pricing": {
-                    "price_details": {"price": facts.price, "product": facts.product},
-                    "type": "price_details",
-                    "unit_amount_decimal": str(amount),
-                },
-                "quantity": 1,
-                "quantity_decimal": "1",
-                "subscription": None,
-                "subtotal": amount,
-                "taxes": [],
-            }],
+                    "period": {"end": period_end, "start": period_start},
+                    "pretax_credit_amounts": [],
+                    "pricing": {
+                        "price_details": {"price": facts.price, "product": facts.product},
+                        "type": "price_details",
+                        "unit_amount_decimal": str(amount),
+                    },
+                    "quantity": 1,
+                    "quantity_decimal": "1",
+                    "subscription": None,
+                    "subtotal": amount,
+                    "taxes": [],
+                }
+            ],
             "has_more": False,
             "total_count": 1,
             "url": f"/v1/invoices/{invoice_id}/lines",
@@ -532,8 +577,10 @@ def invoice(
         "statement_descriptor": None,
         "status": status,
         "status_transitions": {
-            "finalized_at": period_start, "marked_uncollectible_at": None,
-            "paid_at": now if paid else None, "voided_at": None,
+            "finalized_at": period_start,
+            "marked_uncollectible_at": None,
+            "paid_at": now if paid else None,
+            "voided_at": None,
         },
         "subscription": None,
         "subtotal": amount,
@@ -575,8 +622,14 @@ def charge(
         "application_fee_amount": None,
         "balance_transaction": derived_id("txn", charge_id),
         "billing_details": {
-            "address": {"city": None, "country": "US", "line1": None, "line2": None,
-                        "postal_code": "94103", "state": None},
+            "address": {
+                "city": None,
+                "country": "US",
+                "line1": None,
+                "line2": None,
+                "postal_code": "94103",
+                "state": None,
+            },
             "email": email,
             "name": None,
             "phone": None,
@@ -597,9 +650,15 @@ def charge(
         "metadata": {},
         "on_behalf_of": None,
         "outcome": {
-            "advice_code": None, "network_advice_code": None, "network_decline_code": None,
-            "network_status": "approved_by_network", "reason": None, "risk_level": "normal",
-            "risk_score": 20, "seller_message": "Payment complete.", "type": "authorized",
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "risk_score": 20,
+            "seller_message": "Payment complete.",
+            "type": "authorized",
         },
         "paid": True,
         "payment_intent": payment_intent,
@@ -648,8 +707,15 @@ def charge(
     }
 
 
-def dispute(*, payment_intent: str, amount_cents: int, currency: str, created: int,
-            reason: str = "fraudulent", status: str = "needs_response") -> dict[str, Any]:
+def dispute(
+    *,
+    payment_intent: str,
+    amount_cents: int,
+    currency: str,
+    created: int,
+    reason: str = "fraudulent",
+    status: str = "needs_response",
+) -> dict[str, Any]:
     """A `dispute` object (`charge.dispute.created` carries one)."""
     charge_id = derived_id("ch", payment_intent)
     return {
@@ -663,7 +729,10 @@ def dispute(*, payment_intent: str, amount_cents: int, currency: str, created: i
         "enhanced_eligibility_types": [],
         "evidence": {},
         "evidence_details": {
-            "due_by": created + 7 * 24 * 3600, "has_evidence": False, "past_due": False, "submission_count": 0,
+            "due_by": created + 7 * 24 * 3600,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
         },
         "is_charge_refundable": False,
         "livemode": False,
@@ -676,6 +745,7 @@ def dispute(*, payment_intent: str, amount_cents: int, currency: str, created: i
 
 
 # --- whole events ----------------------------------------------------------------------------
+
 
 def checkout_completed(facts: CheckoutFacts, *, now: int, payment_status: str = "paid") -> Event:
     obj = checkout_session(facts, status="complete", payment_status=payment_status, now=now)
@@ -698,54 +768,110 @@ def checkout_expired(facts: CheckoutFacts, *, now: int) -> Event:
 
 
 def subscription_event(
-    type_: str, facts: CheckoutFacts, *, now: int, status: str, period_start: int, period_end: int,
-    cancel_at_period_end: bool = False, previous_attributes: Mapping[str, Any] | None = None,
+    type_: str,
+    facts: CheckoutFacts,
+    *,
+    now: int,
+    status: str,
+    period_start: int,
+    period_end: int,
+    cancel_at_period_end: bool = False,
+    previous_attributes: Mapping[str, Any] | None = None,
 ) -> Event:
     """`customer.subscription.created|updated|deleted`."""
     ended = now if type_ == "customer.subscription.deleted" else None
     obj = subscription(
-        facts, status=status, period_start=period_start, period_end=period_end,
-        cancel_at_period_end=cancel_at_period_end, canceled_at=ended or (now if cancel_at_period_end else None),
+        facts,
+        status=status,
+        period_start=period_start,
+        period_end=period_end,
+        cancel_at_period_end=cancel_at_period_end,
+        canceled_at=ended or (now if cancel_at_period_end else None),
         ended_at=ended,
     )
     return event(type_, obj, created=now, previous_attributes=previous_attributes)
 
 
 def invoice_event(
-    type_: str, facts: CheckoutFacts, *, now: int, number: int, period_start: int, period_end: int,
+    type_: str,
+    facts: CheckoutFacts,
+    *,
+    now: int,
+    number: int,
+    period_start: int,
+    period_end: int,
     billing_reason: str = "subscription_create",
 ) -> Event:
     """`invoice.paid` or `invoice.payment_failed` for the `number`-th invoice of the subscription."""
     status = "paid" if type_ == "invoice.paid" else "open"
-    obj = invoice(facts, number=number, status=status, period_start=period_start, period_end=period_end,
-                  billing_reason=billing_reason, now=now)
+    obj = invoice(
+        facts,
+        number=number,
+        status=status,
+        period_start=period_start,
+        period_end=period_end,
+        billing_reason=billing_reason,
+        now=now,
+    )
     return event(type_, obj, created=now)
 
 
 def charge_refunded(
-    *, payment_intent: str, amount_cents: int, currency: str, amount_refunded: int, previously_refunded: int,
-    now: int, customer: str | None = None, charge_created: int | None = None,
+    *,
+    payment_intent: str,
+    amount_cents: int,
+    currency: str,
+    amount_refunded: int,
+    previously_refunded: int,
+    now: int,
+    customer: str | None = None,
+    charge_created: int | None = None,
 ) -> Event:
     """`charge.refunded`; `amount_refunded` is cumulative, as Stripe's is."""
-    obj = charge(payment_intent=payment_intent, amount_cents=amount_cents, currency=currency,
-                 amount_refunded=amount_refunded, customer=customer, created=charge_created or now)
-    return event("charge.refunded", obj, created=now,
-                 previous_attributes={"amount_refunded": previously_refunded},
-                 request_id=f"req_fake_{secrets.token_hex(7)}")
+    obj = charge(
+        payment_intent=payment_intent,
+        amount_cents=amount_cents,
+        currency=currency,
+        amount_refunded=amount_refunded,
+        customer=customer,
+        created=charge_created or now,
+    )
+    return event(
+        "charge.refunded",
+        obj,
+        created=now,
+        previous_attributes={"amount_refunded": previously_refunded},
+        request_id=f"req_fake_{secrets.token_hex(7)}",
+    )
 
 
-def charge_succeeded(*, payment_intent: str, amount_cents: int, currency: str, now: int,
-                     customer: str | None = None, fingerprint: str | None = None) -> Event:
+def charge_succeeded(
+    *,
+    payment_intent: str,
+    amount_cents: int,
+    currency: str,
+    now: int,
+    customer: str | None = None,
+    fingerprint: str | None = None,
+) -> Event:
     """`charge.succeeded`: the charge that paid, with the card's fingerprint."""
-    obj = charge(payment_intent=payment_intent, amount_cents=amount_cents, currency=currency, customer=customer,
-                 created=now, fingerprint=fingerprint)
+    obj = charge(
+        payment_intent=payment_intent,
+        amount_cents=amount_cents,
+        currency=currency,
+        customer=customer,
+        created=now,
+        fingerprint=fingerprint,
+    )
     return event("charge.succeeded", obj, created=now)
 
 
-def dispute_created(*, payment_intent: str, amount_cents: int, currency: str, now: int,
-                    reason: str = "fraudulent") -> Event:
-    obj = dispute(payment_intent=payment_intent, amount_cents=amount_cents, currency=currency,
-                  created=now, reason=reason)
+def dispute_created(
+    *, payment_intent: str, amount_cents: int, currency: str, now: int, reason: str = "fraudulent"
+) -> Event:
+    obj = dispute(
+        payment_intent=payment_intent, amount_cents=amount_cents, currency=currency, created=now, reason=reason
+    )
     return event("charge.dispute.created", obj, created=now)
 
 
@@ -761,25 +887,26 @@ def checkout_outcome(facts: CheckoutFacts, outcome: str, now: datetime) -> list[
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-    t = unix(now.astimezone(timezone.utc))
+    t = unix(now.astimezone(UTC))
     if outcome == "cancel":
         return [checkout_expired(facts, now=t)]
     if facts.mode == "payment":
         if outcome == "paid":
             return [checkout_completed(facts, now=t)]
-        return [checkout_completed(facts, now=t, payment_status="unpaid"),
-                checkout_async_payment_failed(facts, now=t)]
-    end = unix(add_month(now.astimezone(timezone.utc)))
+        return [checkout_completed(facts, now=t, payment_status="unpaid"), checkout_async_payment_failed(facts, now=t)]
+    end = unix(add_month(now.astimezone(UTC)))
     if outcome == "paid":
         return [
             checkout_completed(facts, now=t),
-            subscription_event("customer.subscription.created", facts, now=t, status="active",
-                               period_start=t, period_end=end),
+            subscription_event(
+                "customer.subscription.created", facts, now=t, status="active", period_start=t, period_end=end
+            ),
             invoice_event("invoice.paid", facts, now=t, number=1, period_start=t, period_end=end),
         ]
     return [
-        subscription_event("customer.subscription.created", facts, now=t, status="incomplete",
-                           period_start=t, period_end=end),
+        subscription_event(
+            "customer.subscription.created", facts, now=t, status="incomplete", period_start=t, period_end=end
+        ),
         invoice_event("invoice.payment_failed", facts, now=t, number=1, period_start=t, period_end=end),
     ]
 
@@ -788,20 +915,36 @@ def renewal(facts: CheckoutFacts, *, number: int, period_start: datetime, paid: 
     """The events of a subscription's `number`-th period (number >= 2): `invoice.paid` plus
     `customer.subscription.updated` with the new period, or `invoice.payment_failed` plus the
     subscription turning `past_due`."""
-    start = period_start.astimezone(timezone.utc)
+    start = period_start.astimezone(UTC)
     t, end = unix(start), unix(add_month(start))
     if paid:
         return [
-            subscription_event("customer.subscription.updated", facts, now=t, status="active",
-                               period_start=t, period_end=end),
-            invoice_event("invoice.paid", facts, now=t, number=number, period_start=t, period_end=end,
-                          billing_reason="subscription_cycle"),
+            subscription_event(
+                "customer.subscription.updated", facts, now=t, status="active", period_start=t, period_end=end
+            ),
+            invoice_event(
+                "invoice.paid",
+                facts,
+                now=t,
+                number=number,
+                period_start=t,
+                period_end=end,
+                billing_reason="subscription_cycle",
+            ),
         ]
     return [
-        invoice_event("invoice.payment_failed", facts, now=t, number=number, period_start=t, period_end=end,
-                      billing_reason="subscription_cycle"),
-        subscription_event("customer.subscription.updated", facts, now=t, status="past_due",
-                           period_start=t, period_end=end),
+        invoice_event(
+            "invoice.payment_failed",
+            facts,
+            now=t,
+            number=number,
+            period_start=t,
+            period_end=end,
+            billing_reason="subscription_cycle",
+        ),
+        subscription_event(
+            "customer.subscription.updated", facts, now=t, status="past_due", period_start=t, period_end=end
+        ),
     ]
 
 
@@ -811,8 +954,10 @@ def types_of(events: Sequence[Mapping[str, Any]]) -> list[str]:
 
 # --- refunds (issue 18) ------------------------------------------------------------------------
 
-def refund(*, refund_id: str, payment_intent: str, amount_cents: int, currency: str, status: str,
-           created: int) -> dict[str, Any]:
+
+def refund(
+    *, refund_id: str, payment_intent: str, amount_cents: int, currency: str, status: str, created: int
+) -> dict[str, Any]:
     """A `refund` object: `status` pending|succeeded|failed|canceled|requires_action."""
     return {
         "id": refund_id,
@@ -822,8 +967,10 @@ def refund(*, refund_id: str, payment_intent: str, amount_cents: int, currency: 
         "charge": derived_id("ch", payment_intent),
         "created": created,
         "currency": currency,
-        "destination_details": {"card": {"reference_status": "pending", "reference_type": "acquirer_reference_number",
-                                         "type": "refund"}, "type": "card"},
+        "destination_details": {
+            "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"},
+            "type": "card",
+        },
         "failure_balance_transaction": derived_id("txn", refund_id, "failure") if status == "failed" else None,
         "failure_reason": "lost_or_stolen_card" if status == "failed" else None,
         "metadata": {},
@@ -836,18 +983,27 @@ def refund(*, refund_id: str, payment_intent: str, amount_cents: int, currency: 
     }
 
 
-def refund_updated(*, refund_id: str, payment_intent: str, amount_cents: int, currency: str, status: str,
-                   created: int, now: int) -> Event:
+def refund_updated(
+    *, refund_id: str, payment_intent: str, amount_cents: int, currency: str, status: str, created: int, now: int
+) -> Event:
     """`charge.refund.updated`: a refund changed status (a `failed` one never left the bank)."""
-    obj = refund(refund_id=refund_id, payment_intent=payment_intent, amount_cents=amount_cents, currency=currency,
-                 status=status, created=created)
+    obj = refund(
+        refund_id=refund_id,
+        payment_intent=payment_intent,
+        amount_cents=amount_cents,
+        currency=currency,
+        status=status,
+        created=created,
+    )
     return event("charge.refund.updated", obj, created=now, previous_attributes={"status": "pending"})
 
 
-def dispute_event(type_: str, *, payment_intent: str, amount_cents: int, currency: str, created: int, now: int,
-                  status: str) -> Event:
+def dispute_event(
+    type_: str, *, payment_intent: str, amount_cents: int, currency: str, created: int, now: int, status: str
+) -> Event:
     """`charge.dispute.created|updated|closed|funds_withdrawn|funds_reinstated` for the dispute
     opened at `created` (the same dispute id whatever the event)."""
-    obj = dispute(payment_intent=payment_intent, amount_cents=amount_cents, currency=currency, created=created,
-                  status=status)
+    obj = dispute(
+        payment_intent=payment_intent, amount_cents=amount_cents, currency=currency, created=created, status=status
+    )
     return event(type_, obj, created=now)

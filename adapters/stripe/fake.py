@@ -23,6 +23,7 @@ Decisions:
   delivery is logged, not raised: with Stripe too a refund succeeds whether or not its webhook
   arrives, and the reconciliation replays what was missed.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,23 +32,22 @@ import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import threading
-import logging
 import time
-from contextlib import contextmanager
-from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
+from adapters.stripe import events as ev
 from domain.billing.errors import PaymentProviderError
 from domain.billing.ports import CheckoutRequest, CheckoutSession, RefundResult
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import IdGenerator, RandomIds
-
-from adapters.stripe import events as ev
 
 log = logging.getLogger(__name__)
 FAKE_CHECKOUT_PATH = "/v1/billing/fake-checkout/"
@@ -92,8 +92,15 @@ class _State:
 
 
 def _empty_state() -> dict[str, Any]:
-    return {"sessions": {}, "charges": {}, "subscriptions": {}, "refunds": {}, "events": [], "portal_sessions": [],
-            "deleted_customers": []}
+    return {
+        "sessions": {},
+        "charges": {},
+        "subscriptions": {},
+        "refunds": {},
+        "events": [],
+        "portal_sessions": [],
+        "deleted_customers": [],
+    }
 
 
 class FakePaymentGateway:
@@ -101,8 +108,14 @@ class FakePaymentGateway:
     several gunicorn workers, and `houston simulate-payment` runs in its own process); without
     one, each instance has its own memory (tests)."""
 
-    def __init__(self, public_base_url: str = "http://127.0.0.1:8000", ids: IdGenerator | None = None,
-                 *, clock: Clock | None = None, state_file: str | None = None) -> None:
+    def __init__(
+        self,
+        public_base_url: str = "http://127.0.0.1:8000",
+        ids: IdGenerator | None = None,
+        *,
+        clock: Clock | None = None,
+        state_file: str | None = None,
+    ) -> None:
         self.public_base_url = public_base_url.rstrip("/")
         self._ids = ids or RandomIds()
         self._clock = clock or SystemClock()
@@ -177,7 +190,8 @@ class FakePaymentGateway:
                     if earlier != asked:  # Stripe: 400 idempotency_error
                         raise PaymentProviderError(
                             "The payment provider refused to create a Checkout session.",
-                            details={"provider_status": 400, "provider_code": "idempotency_error"})
+                            details={"provider_status": 400, "provider_code": "idempotency_error"},
+                        )
                     return self._session(session_id, request)
             session_id = self._ids.new_id("cs_test_fake")
             state["sessions"][session_id] = asked
@@ -200,8 +214,11 @@ class FakePaymentGateway:
             found = state.get("portals", {}).get(portal_id)
             if found is None:
                 return None
-            subscriptions = [copy.deepcopy(sub) for sub in state["subscriptions"].values()
-                             if sub.get("customer") == found["customer"]]
+            subscriptions = [
+                copy.deepcopy(sub)
+                for sub in state["subscriptions"].values()
+                if sub.get("customer") == found["customer"]
+            ]
         return {**found, "id": portal_id, "subscriptions": subscriptions}
 
     def cancel_subscription_at_period_end(self, subscription_id: str) -> Mapping[str, Any]:
@@ -210,8 +227,9 @@ class FakePaymentGateway:
         with self._state.open() as state:
             sub = _subscription(state, subscription_id)
             previous = {"cancel_at_period_end": sub["cancel_at_period_end"], "cancel_at": sub["cancel_at"]}
-            sub.update(cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"],
-                       canceled_at=now)
+            sub.update(
+                cancel_at_period_end=True, cancel_at=sub["items"]["data"][0]["current_period_end"], canceled_at=now
+            )
             sub["cancellation_details"]["reason"] = "cancellation_requested"
             sent = [ev.event("customer.subscription.updated", sub, created=now, previous_attributes=previous)]
             _remember(state, sent)
@@ -233,12 +251,19 @@ class FakePaymentGateway:
             if sub["status"] not in ("active", "past_due"):
                 raise Conflict(f"This subscription is {sub['status']}: nothing comes next.")
             end = int(sub["items"]["data"][0]["current_period_end"])
-            period_end = datetime.fromtimestamp(end, timezone.utc)
+            period_end = datetime.fromtimestamp(end, UTC)
             if action == "end":
-                sent = [ev.subscription_event(
-                    "customer.subscription.deleted", facts, now=end, status="canceled",
-                    period_start=int(sub["items"]["data"][0]["current_period_start"]), period_end=end,
-                    cancel_at_period_end=bool(sub["cancel_at_period_end"]))]
+                sent = [
+                    ev.subscription_event(
+                        "customer.subscription.deleted",
+                        facts,
+                        now=end,
+                        status="canceled",
+                        period_start=int(sub["items"]["data"][0]["current_period_start"]),
+                        period_end=end,
+                        cancel_at_period_end=bool(sub["cancel_at_period_end"]),
+                    )
+                ]
             else:
                 if sub["cancel_at_period_end"]:
                     raise Conflict("This subscription was cancelled: it ends at its period's end (use --end-period).")
@@ -269,8 +294,11 @@ class FakePaymentGateway:
     def delete_customer(self, customer_id: str) -> None:
         """Like Stripe: the customer's live subscriptions end at once, and the customer is gone."""
         self._maybe_fail()
-        live = [sid for sid, sub in self.subscriptions.items()
-                if sub.get("customer") == customer_id and sub.get("status") != "canceled"]  # fmt: skip
+        live = [
+            sid
+            for sid, sub in self.subscriptions.items()
+            if sub.get("customer") == customer_id and sub.get("status") != "canceled"
+        ]
         for subscription_id in live:
             self.cancel_subscription_now(subscription_id)
         with self._state.open() as state:
@@ -290,22 +318,33 @@ class FakePaymentGateway:
                 return RefundResult(**state["refunds"][idempotency_key])
             charge = state["charges"].get(payment_intent_id)
             if charge is None:
-                raise PaymentProviderError("The payment provider refused to refund a payment.",
-                                           details={"provider_status": 404, "provider_code": "resource_missing"})
+                raise PaymentProviderError(
+                    "The payment provider refused to refund a payment.",
+                    details={"provider_status": 404, "provider_code": "resource_missing"},
+                )
             left = charge["amount"] - charge["refunded"]
             amount = left if amount_cents is None else amount_cents
             if amount <= 0 or amount > left:
-                raise PaymentProviderError("The payment provider refused to refund a payment.",
-                                           details={"provider_status": 400, "provider_code": "amount_too_large"})
+                raise PaymentProviderError(
+                    "The payment provider refused to refund a payment.",
+                    details={"provider_status": 400, "provider_code": "amount_too_large"},
+                )
             before = charge["refunded"]
             charge["refunded"] = before + amount
             result = RefundResult(id=self._ids.new_id("re_fake"), amount_cents=amount, status="succeeded")
             state["refunds"][idempotency_key] = {"id": result.id, "amount_cents": amount, "status": result.status}
-            sent = [ev.charge_refunded(
-                payment_intent=payment_intent_id, amount_cents=charge["amount"], currency=charge["currency"],
-                amount_refunded=charge["refunded"], previously_refunded=before, now=ev.unix(self._clock.now()),
-                customer=charge["customer"], charge_created=charge["created"],
-            )]
+            sent = [
+                ev.charge_refunded(
+                    payment_intent=payment_intent_id,
+                    amount_cents=charge["amount"],
+                    currency=charge["currency"],
+                    amount_refunded=charge["refunded"],
+                    previously_refunded=before,
+                    now=ev.unix(self._clock.now()),
+                    customer=charge["customer"],
+                    charge_created=charge["created"],
+                )
+            ]
             _remember(state, sent)
         self._send(sent)
         return result
@@ -356,10 +395,16 @@ def _remember(state: dict[str, Any], events: Sequence[Mapping[str, Any]]) -> Non
         kind = str(event["type"])
         if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             if obj.get("payment_status") == "paid" and obj.get("payment_intent"):
-                state["charges"].setdefault(str(obj["payment_intent"]), {
-                    "amount": int(obj["amount_total"]), "currency": str(obj["currency"]),
-                    "customer": obj.get("customer"), "refunded": 0, "created": int(event["created"]),
-                })
+                state["charges"].setdefault(
+                    str(obj["payment_intent"]),
+                    {
+                        "amount": int(obj["amount_total"]),
+                        "currency": str(obj["currency"]),
+                        "customer": obj.get("customer"),
+                        "refunded": 0,
+                        "created": int(event["created"]),
+                    },
+                )
         elif kind.startswith("customer.subscription."):
             state["subscriptions"][str(obj["id"])] = copy.deepcopy(dict(obj))
 
@@ -367,8 +412,10 @@ def _remember(state: dict[str, Any], events: Sequence[Mapping[str, Any]]) -> Non
 def _subscription(state: dict[str, Any], subscription_id: str) -> dict[str, Any]:
     sub = state["subscriptions"].get(subscription_id)
     if sub is None:
-        raise PaymentProviderError("The payment provider does not know this subscription.",
-                                   details={"provider_status": 404, "provider_code": "resource_missing"})
+        raise PaymentProviderError(
+            "The payment provider does not know this subscription.",
+            details={"provider_status": 404, "provider_code": "resource_missing"},
+        )
     return sub  # type: ignore[no-any-return]
 
 
@@ -380,7 +427,10 @@ class CheckoutBilling(Protocol):
     def receive_webhook(self, payload: bytes, signature_header: str) -> None: ...
 
 
-TEST_CARDS = {"4242424242424242": "Visa 4242 (shared test card)", "5555555555554444": "Mastercard 4444 (shared test card)"}
+TEST_CARDS = {
+    "4242424242424242": "Visa 4242 (shared test card)",
+    "5555555555554444": "Mastercard 4444 (shared test card)",
+}
 
 
 def card_fingerprint(card: str | None) -> str | None:
@@ -392,8 +442,14 @@ def card_fingerprint(card: str | None) -> str | None:
 class FakeCheckout:
     """Completes, fails or cancels a Checkout session the way Stripe would: with signed webhooks."""
 
-    def __init__(self, *, billing: CheckoutBilling, webhook_secret: str, clock: Clock | None = None,
-                 gateway: FakePaymentGateway | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        billing: CheckoutBilling,
+        webhook_secret: str,
+        clock: Clock | None = None,
+        gateway: FakePaymentGateway | None = None,
+    ) -> None:
         if not webhook_secret:
             raise ValueError("the fake checkout signs its events: a webhook secret is required")
         self._billing = billing
@@ -445,10 +501,17 @@ class FakeCheckout:
         now = self._clock.now()
         events = ev.checkout_outcome(facts, outcome, now)
         if outcome == "paid" and facts.payment_intent is not None:  # Stripe usually sends the charge first
-            events.insert(0, ev.charge_succeeded(
-                payment_intent=facts.payment_intent, amount_cents=facts.amount_cents, currency=facts.currency,
-                now=ev.unix(now), customer=facts.customer, fingerprint=card_fingerprint(card),
-            ))
+            events.insert(
+                0,
+                ev.charge_succeeded(
+                    payment_intent=facts.payment_intent,
+                    amount_cents=facts.amount_cents,
+                    currency=facts.currency,
+                    now=ev.unix(now),
+                    customer=facts.customer,
+                    fingerprint=card_fingerprint(card),
+                ),
+            )
         if self._gateway is not None:
             self._gateway.record(events)
         self.deliver(events)

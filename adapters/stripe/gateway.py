@@ -14,6 +14,7 @@ Decisions:
 - Results are converted to plain dicts (`to_dict`): StripeObjects do not behave as mappings.
 - `STRIPE_API_BASE` points the client at a local fake (localstripe, or a test server).
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,9 +81,7 @@ class StripePaymentGateway:
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         portal = self._call(
             "open the billing portal",
-            lambda: self._client.v1.billing_portal.sessions.create(
-                {"customer": customer_id, "return_url": return_url}
-            ),
+            lambda: self._client.v1.billing_portal.sessions.create({"customer": customer_id, "return_url": return_url}),
         )
         return str(portal["url"])
 
@@ -135,7 +134,7 @@ class StripePaymentGateway:
         Stripe lists newest first and pages with `starting_after`; the window of a reconciliation
         is days, so the pages are read in full and reversed (a few thousand small dicts)."""
         wanted = list(types or [])
-        batches = [wanted[i:i + EVENT_TYPES_PER_REQUEST] for i in range(0, len(wanted), EVENT_TYPES_PER_REQUEST)]
+        batches = [wanted[i : i + EVENT_TYPES_PER_REQUEST] for i in range(0, len(wanted), EVENT_TYPES_PER_REQUEST)]
         collected: dict[str, dict[str, Any]] = {}
         for batch in batches or [[]]:
             for item in self._call("list events", lambda: list(self._iter_events(created_after, batch))):
@@ -202,8 +201,13 @@ def translate(error: stripe.StripeError, what: str) -> PaymentProviderUnavailabl
     status = error.http_status
     log.warning(
         "stripe call failed",
-        extra={"call": what, "http_status": status, "error_type": type(error).__name__,
-               "stripe_code": getattr(error, "code", None), "stripe_message": error.user_message},
+        extra={
+            "call": what,
+            "http_status": status,
+            "error_type": type(error).__name__,
+            "stripe_code": getattr(error, "code", None),
+            "stripe_message": error.user_message,
+        },
     )
     if status is None or status == 429 or status >= 500 or isinstance(error, stripe.APIConnectionError):
         return PaymentProviderUnavailable(

@@ -5,6 +5,7 @@ untouched; re-serialised JSON would never verify. Stripe's default tolerance (30
 replays of old deliveries; timestamps in the future pass, as they do in the stripe package.
 What comes back is a plain dict (the event as Stripe sent it), never a StripeObject.
 """
+
 from __future__ import annotations
 
 import json

@@ -16,6 +16,7 @@ Decisions:
   keeping SNI and the certificate's host name is a few lines here, and a redirect-following,
   proxy-reading client would have to be switched off piece by piece.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -142,7 +143,7 @@ class GuardedHttpSender:
             elif not 200 <= response.status < 300:
                 problem = f"HTTP {response.status}"
             return SendResult(response.status, took(), problem, excerpt)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return SendResult(None, took(), "timeout")
         except ssl.SSLError as error:
             return SendResult(None, took(), f"TLS error: {error.__class__.__name__}")

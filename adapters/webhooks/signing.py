@@ -4,12 +4,13 @@ Secrets are `whsec_` + base64 of 32 random bytes, as the specification and Svix'
 During a rotation both secrets sign: `webhook-signature` carries one `v1,<sig>` per secret,
 space-separated, and a receiver that knows either one verifies.
 """
+
 from __future__ import annotations
 
 import base64
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
@@ -19,7 +20,7 @@ class StandardWebhookSigner:
         return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
     def headers(self, secrets_: list[str], message_id: str, at: datetime, body: bytes) -> Mapping[str, str]:
-        at = at.astimezone(timezone.utc)
+        at = at.astimezone(UTC)
         text = body.decode()
         signatures = " ".join(Webhook(secret).sign(message_id, at, text) for secret in secrets_)
         return {

@@ -4,6 +4,7 @@ The catalogue only prices what is sold next. A checkout copies the figures it se
 amount, currency) onto our own pending payment, and every grant is made from that copy, so
 editing the catalogue never changes a grant, a balance or a payment already made.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,18 +68,25 @@ class Catalogue:
         price_ids = price_ids or {}
         plans = tuple(
             Plan(
-                id=_item_id(key), name=str(v["name"]), monthly_credits=_count(v, "monthly_credits"),
-                amount_cents=_count(v, "amount_cents"), currency=_currency(v), interval=str(v.get("interval", "month")),
+                id=_item_id(key),
+                name=str(v["name"]),
+                monthly_credits=_count(v, "monthly_credits"),
+                amount_cents=_count(v, "amount_cents"),
+                currency=_currency(v),
+                interval=str(v.get("interval", "month")),
                 price_id=price_ids.get(key) or v.get("price_id") or None,
-            )  # fmt: skip
+            )
             for key, v in dict(raw.get("plans", {})).items()
         )
         packs = tuple(
             Pack(
-                id=_item_id(key), name=str(v["name"]), credits=_count(v, "credits", minimum=1),
-                amount_cents=_count(v, "amount_cents", minimum=1), currency=_currency(v),
+                id=_item_id(key),
+                name=str(v["name"]),
+                credits=_count(v, "credits", minimum=1),
+                amount_cents=_count(v, "amount_cents", minimum=1),
+                currency=_currency(v),
                 price_id=price_ids.get(key) or v.get("price_id") or None,
-            )  # fmt: skip
+            )
             for key, v in dict(raw.get("packs", {})).items()
         )
         if len({p.id for p in plans}) != len(plans) or len({p.id for p in packs}) != len(packs):

@@ -22,6 +22,7 @@ are rounded down: the buyer keeps the odd credit). `refunded` counts refunds tha
 get canceled; `disputed` counts disputes open (`needs_response`, `under_review`) or `lost`;
 inquiries (`warning_*`) and `won` disputes take nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -37,17 +38,28 @@ PAID_SESSION = ("paid", "no_payment_required")
 GRANTING_INVOICE = (None, "subscription_create", "subscription_cycle")
 # How far along its life each state is: a tie on `created` keeps the later state.
 _RANK = {
-    "pending": 0, "requires_action": 0, "succeeded": 1, "failed": 2, "canceled": 2,
-    "warning_needs_response": 0, "needs_response": 0, "warning_under_review": 1, "under_review": 1,
-    "warning_closed": 3, "won": 3, "lost": 3,
+    "pending": 0,
+    "requires_action": 0,
+    "succeeded": 1,
+    "failed": 2,
+    "canceled": 2,
+    "warning_needs_response": 0,
+    "needs_response": 0,
+    "warning_under_review": 1,
+    "under_review": 1,
+    "warning_closed": 3,
+    "won": 3,
+    "lost": 3,
 }
 TAKING_DISPUTE = ("needs_response", "under_review", "lost")
 FAILED_REFUND = ("failed", "canceled")
 
 # Every event type billing places on a payment (the rest of the handled types are subscriptions').
 SESSION_EVENTS = (
-    "checkout.session.completed", "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed", "checkout.session.expired",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
 )
 CHARGE_EVENTS = ("charge.refunded",)  # charge.succeeded/updated would leave every unmapped charge pending
 # issue 27: the card's fingerprint (referrals). A charge.succeeded only teaches ids and the card;
@@ -56,8 +68,11 @@ CHARGE_EVENTS = ("charge.refunded",)  # charge.succeeded/updated would leave eve
 CARD_EVENTS = ("charge.succeeded",)
 REFUND_EVENTS = ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
 DISPUTE_EVENTS = (
-    "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
-    "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
 )
 INVOICE_EVENTS = ("invoice.paid", "invoice_payment.paid")
 PAYMENT_EVENTS = SESSION_EVENTS + CHARGE_EVENTS + REFUND_EVENTS + DISPUTE_EVENTS + INVOICE_EVENTS + CARD_EVENTS

@@ -1,5 +1,6 @@
 """Errors of the billing domain. Gateways and verifiers raise the provider ones; nothing above an
 adapter ever sees a provider SDK exception."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,10 @@ class PaymentProviderUnavailable(DomainError):
     code = "payment_provider_unavailable"
 
     def __init__(
-        self, message: str = "The payment provider is unavailable.", *, details: dict[str, Any] | None = None,
+        self,
+        message: str = "The payment provider is unavailable.",
+        *,
+        details: dict[str, Any] | None = None,
         retry_after: int = 30,
     ) -> None:
         super().__init__(message, details=details)

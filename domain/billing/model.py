@@ -1,4 +1,5 @@
 """Payments, subscriptions, provider events and reversals: the records billing keeps."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,10 +4,11 @@ Every accessor tolerates a missing or mistyped field (it returns None), so a sig
 fails one handler visibly instead of crashing on a KeyError somewhere. Only ids, statuses,
 timestamps and amounts the provider is the authority on are read here; credits never are.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.billing.errors import InvalidEvent
@@ -55,7 +56,7 @@ def integer(value: Any, *path: str) -> int | None:
 
 def timestamp(value: Any, *path: str) -> datetime | None:
     seconds = integer(value, *path)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc) if seconds is not None else None
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds is not None else None
 
 
 def metadata(value: Mapping[str, Any]) -> Mapping[str, str]:

@@ -1,4 +1,5 @@
 """What billing needs from the outside: a payment gateway, a webhook verifier, and storage."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -91,13 +92,17 @@ class BillingRepository(Protocol):
     def get_payment(self, payment_id: str, *, for_update: bool = False) -> Payment | None: ...
     def payment_by(self, field: str, value: str, *, for_update: bool = False) -> Payment | None:
         """The payment whose `field` (session_id, payment_intent_id, invoice_id, charge_id) is `value`."""
+
     def payments_with_shortfall(self, *, limit: int) -> list[Payment]:
         """Payments whose ledger holds more than their target (credits spent or held): retried."""
+
     def payment_by_checkout_key(self, user_id: str, key: str) -> Payment | None: ...
     def open_plan_payment(self, subscription_id: str) -> Payment | None:
         """The checkout payment of a subscription that no invoice has claimed yet."""
+
     def list_payments(self, user_id: str, *, limit: int, before_id: str | None = None) -> list[Payment]:
         """The user's payments, newest first (id descending), with id < before_id when given."""
+
     def payments_updated_since(self, since: datetime, *, limit: int) -> list[Payment]: ...
 
     def add_event(self, event: ProviderEvent) -> None: ...
@@ -106,18 +111,22 @@ class BillingRepository(Protocol):
     def stored_event_ids(self, event_ids: Sequence[str]) -> set[str]: ...
     def events_of(self, payment_id: str) -> list[ProviderEvent]:
         """Every event attached to the payment (its target is computed from all of them)."""
+
     def events_awaiting(self, keys: Collection[str]) -> list[ProviderEvent]:
         """Unattached events waiting for one of these provider ids ("pi:<id>", "ch:<id>", ...)."""
+
     def unfinished_events(self, *, received_before: datetime, limit: int) -> list[ProviderEvent]:
         """Events `failed` or `pending`, and events still `received` that arrived before `received_before`
         (their handling job never ran: the queue was down when they were stored), by id."""
 
     def get_subscription(self, user_id: str, *, for_update: bool = False) -> Subscription | None: ...
     def subscription_by_provider_id(self, provider_id: str) -> Subscription | None: ...
-    def subscriptions_renewing(self, after: datetime, until: datetime, *, after_user: str | None,
-                               limit: int) -> list[Subscription]:  # fmt: skip
+    def subscriptions_renewing(
+        self, after: datetime, until: datetime, *, after_user: str | None, limit: int
+    ) -> list[Subscription]:
         """Active or trialing subscriptions not set to cancel whose period ends in (after, until],
         by user id, user ids > after_user (a page of the daily renewal notice)."""
+
     def save_subscription(self, subscription: Subscription) -> None:
         """Insert or replace the user's one subscription."""
 

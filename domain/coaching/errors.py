@@ -1,4 +1,5 @@
 """Errors of the coaching area."""
+
 from __future__ import annotations
 
 from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound

@@ -5,6 +5,7 @@ everyone else in a workspace has one, with a role (admin, member, viewer) and an
 credit limit. Invitations are by e-mail address: whoever holds an account with that address (now,
 or after registering later) sees the invitation and may accept or decline it until it expires.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -115,8 +116,9 @@ def check_limit_value(value: int | None, field: str = "monthly_credit_limit") ->
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MONTHLY_LIMIT:
-        raise InvalidInput(f"{field} must be null or 0 to {MAX_MONTHLY_LIMIT}.",
-                           details={field: f"Null or 0 to {MAX_MONTHLY_LIMIT}."})  # fmt: skip
+        raise InvalidInput(
+            f"{field} must be null or 0 to {MAX_MONTHLY_LIMIT}.", details={field: f"Null or 0 to {MAX_MONTHLY_LIMIT}."}
+        )
     return value
 
 

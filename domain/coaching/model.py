@@ -1,4 +1,5 @@
 """Workspaces, SMART goals, todos, chat sessions and messages, AI tasks, coaches; and the input limits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,7 @@ the same unit of work. ALLOWED says what each role may do.
 Someone with no role in a workspace gets `404 not_found`, never 403: whether a workspace exists
 is itself private. A role that exists but may not do the action is `403 forbidden`.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -46,8 +47,14 @@ def may(role: Role | None, action: Action) -> bool:
     return role is not None and action in ALLOWED[role]
 
 
-def authorize(workspace: Workspace | None, user_id: str, action: Action, *, what: str = "workspace",
-              membership: Membership | None = None) -> Workspace:  # fmt: skip
+def authorize(
+    workspace: Workspace | None,
+    user_id: str,
+    action: Action,
+    *,
+    what: str = "workspace",
+    membership: Membership | None = None,
+) -> Workspace:
     """The workspace when `user_id` may do `action` in it; else 404 (no role) or 403 (role too low).
     `what` names the resource in the 404's message (a goal of someone else's is "No such goal.").
     A removed member has no membership any more: 404, whatever their token says."""

@@ -1,4 +1,5 @@
 """Ports of the coaching area: the coach model (an LLM or the scripted offline coach) and storage."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -7,13 +8,24 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.coaching.members import Invitation, Membership, MemberView
-from domain.coaching.model import Role
+from domain.coaching.model import (
+    ChatSession,
+    Claim,
+    Goal,
+    GoalBrief,
+    GoalStatus,
+    Message,
+    Role,
+    Task,
+    TaskStatus,
+    Todo,
+    TodoBrief,
+    TodoStatus,
+    Turn,
+    Workspace,
+)
 from domain.ledger.budgets import BudgetRepository
 from domain.ledger.ports import LedgerRepository
-from domain.coaching.model import (
-    Claim, ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn,
-    Workspace,
-)  # fmt: skip
 from domain.shared.uow import UnitOfWork
 
 
@@ -61,9 +73,11 @@ class CoachingRepository(Protocol):
     def get_workspace_for_update(self, workspace_id: str) -> Workspace | None:
         """Locks the workspace row until the unit of work ends: creating a task in it and deleting
         it serialise (issue 19, defect 7)."""
+
     def update_workspace(self, workspace: Workspace) -> None: ...
     def delete_workspace(self, workspace_id: str) -> None:
         """The workspace and everything in it: goals, todos, sessions, messages, tasks."""
+
     def list_workspaces(self, owner_id: str, *, limit: int, before: str | None) -> list[Workspace]: ...
 
     def add_goal(self, goal: Goal) -> None: ...
@@ -71,6 +85,7 @@ class CoachingRepository(Protocol):
     def update_goal(self, goal: Goal) -> None: ...
     def delete_goal(self, goal_id: str) -> None:
         """The goal; its todos stay, detached (goal_id None)."""
+
     def list_goals(
         self, workspace_id: str, *, limit: int, before: str | None, status: GoalStatus | None = None
     ) -> list[Goal]: ...
@@ -93,29 +108,40 @@ class CoachingRepository(Protocol):
     def get_session(self, session_id: str) -> ChatSession | None: ...
     def get_session_for_update(self, session_id: str) -> ChatSession | None:
         """Locks the session row until the unit of work ends (messages take their seq from it)."""
+
     def get_session_with_workspace(self, session_id: str) -> tuple[ChatSession, Workspace] | None:
         """The session and its workspace in one read (a chat message's first check)."""
+
     def update_session(self, session: ChatSession) -> None: ...
     def delete_session(self, session_id: str) -> None:
         """The session and its messages."""
-    def list_sessions(self, workspace_id: str, *, limit: int, before: str | None,
-                      owner_id: str | None = None) -> list[ChatSession]:
+
+    def list_sessions(
+        self, workspace_id: str, *, limit: int, before: str | None, owner_id: str | None = None
+    ) -> list[ChatSession]:
         """Sessions of the workspace (only `owner_id`'s when given)."""
 
     def add_message(self, message: Message) -> None:
         """Raises DuplicateRecord when a user message's idempotency_key is already stored."""
+
     def add_messages(self, messages: Sequence[Message]) -> None:
         """`add_message` for each, in order (an exchange: one round trip on SQL)."""
+
     def list_messages(self, session_id: str, *, limit: int, after_seq: int | None) -> list[Message]:
         """Oldest first (seq ascending), seq > after_seq."""
+
     def recent_messages(self, session_id: str, limit: int) -> list[Message]:
         """The newest `limit` messages, oldest first."""
+
     def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
         """The newest `limit` messages' role and content (all a prompt needs), oldest first."""
+
     def context_goals(self, workspace_id: str, limit: int) -> list[GoalBrief]:
         """The newest `limit` active goals (id descending), only the columns a prompt shows."""
+
     def context_todos(self, workspace_id: str, limit: int) -> list[TodoBrief]:
         """The newest `limit` open or in-progress todos (id descending), only the columns a prompt shows."""
+
     def get_message_by_key(self, idempotency_key: str) -> Message | None: ...
     def get_message_by_seq(self, session_id: str, seq: int) -> Message | None: ...
     def unsettled_messages(self, created_before: datetime, limit: int) -> list[Message]: ...
@@ -123,19 +149,23 @@ class CoachingRepository(Protocol):
     def lock_sessions(self, workspace_id: str) -> None:
         """Lock every session row of the workspace until the unit of work ends (messages are stored
         under their session's lock, so a deletion that holds them sees every stored message)."""
+
     def unsettled_messages_in(self, workspace_id: str, session_id: str | None = None) -> list[Message]:
         """Stored but not yet captured answers of a workspace (or of one of its sessions); a
         locking read (the newest committed rows, whatever the transaction's snapshot)."""
 
     def add_claim(self, claim: Claim) -> None:
         """Raises DuplicateRecord when the key is already claimed."""
+
     def get_claim(self, idempotency_key: str) -> Claim | None: ...
     def renew_claim(self, idempotency_key: str, seen: datetime, now: datetime) -> bool:
         """Take over a stale claim: True only for the one caller whose `seen` still matched."""
+
     def release_claim(self, idempotency_key: str) -> None: ...
 
     def add_task(self, task: Task) -> None:
         """Raises DuplicateRecord when the task's idempotency_key is already stored."""
+
     def get_task(self, task_id: str) -> Task | None: ...
     def get_task_for_update(self, task_id: str) -> Task | None: ...
     def get_task_by_key(self, idempotency_key: str) -> Task | None: ...
@@ -146,6 +176,7 @@ class CoachingRepository(Protocol):
     def tasks_of_workspace(self, workspace_id: str) -> list[Task]: ...
     def stuck_tasks(self, started_before: datetime, queued_before: datetime, limit: int) -> list[Task]:
         """Running tasks started before `started_before`, queued ones created before `queued_before`."""
+
     def unsettled_tasks(self, finished_before: datetime, limit: int) -> list[Task]: ...
 
 
@@ -155,12 +186,15 @@ class TeamsRepository(Protocol):
     def get_member(self, workspace_id: str, user_id: str) -> Membership | None: ...
     def add_member(self, membership: Membership) -> None:
         """Raises DuplicateRecord when the user is already a member."""
+
     def update_member(self, membership: Membership) -> None: ...
     def remove_member(self, workspace_id: str, user_id: str) -> None: ...
     def list_members(self, workspace_id: str) -> list[MemberView]:
         """Every membership row of the workspace (the owner has none) with e-mail and name, by user id."""
+
     def contact(self, user_id: str) -> tuple[str, str | None] | None:
         """A user's (e-mail, name), or None when there is no such user."""
+
     def user_id_by_email(self, email: str) -> str | None: ...
     def workspaces_of(self, user_id: str, *, limit: int, before: str | None) -> list[tuple[Workspace, Role]]:
         """Workspaces the user owns or is a member of, with the user's role, id descending."""
@@ -170,9 +204,11 @@ class TeamsRepository(Protocol):
     def update_invitation(self, invitation: Invitation) -> None: ...
     def pending_invitation(self, workspace_id: str, email: str) -> Invitation | None:
         """The stored-pending invitation of this address to this workspace, if any (expired or not)."""
+
     def invitations_of_workspace(self, workspace_id: str, *, limit: int, before: str | None) -> list[Invitation]: ...
     def invitations_for(self, email: str, *, limit: int, before: str | None) -> list[Invitation]:
         """Stored-pending invitations to this address, id descending."""
+
     def delete_workspace_teams(self, workspace_id: str) -> None:
         """The workspace's memberships and invitations (before the workspace is deleted)."""
 

@@ -6,6 +6,7 @@ cap (`max_tokens`). The cap is always set: when the caller cannot afford the coa
 it shrinks to the largest affordable one, down to `minimum`; below that it is 402 before any
 model call. The capture is priced at the tokens actually used and never exceeds the hold.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,12 @@ class ChatPricing:
         return math.ceil(multiplier * (self.base * 1000 + self.per_1k * tokens) / 1000)
 
     def affordable_cap(
-        self, prompt_tokens: int, cap: int, minimum: int, available: int, multiplier: Fraction = Fraction(1),
+        self,
+        prompt_tokens: int,
+        cap: int,
+        minimum: int,
+        available: int,
+        multiplier: Fraction = Fraction(1),
         refusal: InsufficientCredits | None = None,
     ) -> int:
         """The largest reply cap in [minimum, cap] whose estimate fits `available`, else 402 (of the

@@ -13,6 +13,7 @@ The context block has a fixed, line-based shape that the scripted coach reads ba
 "(none)" stands for an empty list. At most CONTEXT_GOALS active goals and CONTEXT_TODOS open
 todos are listed (soonest due first), so a huge workspace cannot blow up every prompt.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -96,12 +97,17 @@ def context_block(workspace: Workspace, goals: Sequence[PromptGoal], todos: Sequ
         notes = "; ".join(
             f"{label}: {value}"
             for label, value in (
-                ("specific", goal.specific), ("measurable", goal.measurable), ("target", goal.target_value),
-                ("achievable", goal.achievable), ("relevant", goal.relevant),
+                ("specific", goal.specific),
+                ("measurable", goal.measurable),
+                ("target", goal.target_value),
+                ("achievable", goal.achievable),
+                ("relevant", goal.relevant),
             )
             if value
-        )  # fmt: skip
-        lines.append(f"- {goal.title} [progress {goal.progress}%{_due(goal.due_date)}]" + (f" {notes}" if notes else ""))
+        )
+        lines.append(
+            f"- {goal.title} [progress {goal.progress}%{_due(goal.due_date)}]" + (f" {notes}" if notes else "")
+        )
     if not goals:
         lines.append("(none)")
     lines.append(TODOS_HEADER)

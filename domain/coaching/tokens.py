@@ -1,4 +1,5 @@
 """Token estimates used for pricing before a model call and when a provider sends no usage."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """What identity's use cases share: the token policy, the sign-in result, and how a sign-in is issued."""
+
 from __future__ import annotations
 
 import secrets
@@ -44,12 +45,14 @@ class TokenIssuer:
         family_id = family_id or self._ids.new_id("rtf")
         uow.refresh_tokens.add(
             RefreshToken(
-                id=self._ids.new_id("rt"), user_id=user.id, family_id=family_id,
-                token_hash=hash_secret(secret), created_at=now,
+                id=self._ids.new_id("rt"),
+                user_id=user.id,
+                family_id=family_id,
+                token_hash=hash_secret(secret),
+                created_at=now,
                 expires_at=now + timedelta(seconds=self._policy.refresh_ttl),
             )
         )
         expires_at = now + timedelta(seconds=self._policy.access_ttl)
         claims = AccessClaims(user.id, user.role, now, expires_at, secrets.token_hex(16), family_id=family_id)
         return AuthResult(user, self._tokens.encode(claims), secret, self._policy.access_ttl)
-

@@ -1,4 +1,5 @@
 """Identity errors. Messages never say whether an email exists or which part of a secret was wrong."""
+
 from __future__ import annotations
 
 from domain.shared.errors import Conflict, NotFound, Unauthenticated

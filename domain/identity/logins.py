@@ -1,5 +1,6 @@
 """Login history: who tried to sign in, from where, and how it ended. Never a secret: no
 password, token, key or hash goes into a record. Admins read it through domain.platform."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Users, refresh-token families and API keys, and the rules on their values."""
+
 from __future__ import annotations
 
 import hashlib

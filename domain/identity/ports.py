@@ -3,6 +3,7 @@
 Repositories never commit (the unit of work does). Every getter returns a fresh copy: changing
 it changes nothing until the matching `add`/`update` call.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -65,9 +66,7 @@ class ApiKeyRepository(Protocol):
     def touch(self, key_id: str, at: datetime) -> None:
         """Record a use: sets last_used_at and nothing else."""
 
-    def list_active(
-        self, user_id: str, *, limit: int, after: tuple[datetime, str] | None = None
-    ) -> list[ApiKey]:
+    def list_active(self, user_id: str, *, limit: int, after: tuple[datetime, str] | None = None) -> list[ApiKey]:
         """Non-revoked keys of the user by (created_at, id) ascending, strictly after `after`."""
 
 

@@ -18,6 +18,7 @@ a cap. Usage is kept as rollup rows per (budget, month) and (budget, member, mon
 A spend that lands exactly on a cap is allowed (`used + amount <= cap`); `None` is no cap. A cap
 lowered below what is already used refuses every new spend and takes nothing back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,13 +73,17 @@ class BudgetRepository(Protocol):
     def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
         """What a hold's check reads, in one read: the caps, the workspace's usage of the month
         and the member's (0 when there is no row yet)."""
+
     def usage(self, budget_id: str, member_id: str, month: str) -> int:
         """Credits used (reserved by active holds plus captured) in the month; WORKSPACE_LEVEL for all."""
+
     def usage_of_month(self, budget_id: str, month: str, members: tuple[str, ...] | None = None) -> dict[str, int]:
         """The month's rows (only these members' when given; one read): member_id -> credits
         (WORKSPACE_LEVEL is the whole workspace). Missing rows are missing, not 0."""
+
     def add_usage(self, budget_id: str, members: tuple[str, ...], month: str, credits: int) -> None:
         """Add a signed amount to these members' rollup rows (each created at 0 when missing)."""
+
     def add_reservation(self, reservation: Reservation) -> None: ...
     def take_reservation(self, hold_id: str) -> Reservation | None:
         """The hold's reservation, removed; None when the hold spent no budget."""

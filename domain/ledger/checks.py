@@ -2,6 +2,7 @@
 
 Used by the property tests and the concurrency tests; cheap enough for an admin audit of one account.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -34,7 +35,9 @@ def violations(repo: LedgerRepository, account_id: str) -> list[str]:
     grants = repo.all_grants(account_id)
     if sum(g.remaining for g in grants) != account.balance:  # invariant 3
         found.append(f"grants hold {sum(g.remaining for g in grants)}, balance is {account.balance}")
-    found += [f"grant {g.id}: remaining {g.remaining} of {g.granted}" for g in grants if not 0 <= g.remaining <= g.granted]
+    found += [
+        f"grant {g.id}: remaining {g.remaining} of {g.granted}" for g in grants if not 0 <= g.remaining <= g.granted
+    ]
     holds = repo.active_holds(account_id)
     if sum(h.amount for h in holds) != account.held:
         found.append(f"held {account.held} != active holds {sum(h.amount for h in holds)}")
@@ -58,14 +61,18 @@ def _pending_violations(repo: LedgerRepository, account_id: str, grants: list[Gr
             if grant is None:
                 found.append(f"pending grant {pending.id} released without a grant")
             elif grant.granted != pending.amount or grant.source is not pending.source:
-                found.append(f"pending grant {pending.id} of {pending.amount} released as {grant.granted} ({grant.source})")
+                found.append(
+                    f"pending grant {pending.id} of {pending.amount} released as {grant.granted} ({grant.source})"
+                )
             if pending.grant_id in claimed:
                 found.append(f"pending grant {pending.id} shares grant {pending.grant_id}")
             claimed.add(pending.grant_id or "")
         elif pending.grant_id is not None:
             found.append(f"pending grant {pending.id} is {pending.status.value} but names grant {pending.grant_id}")
         if (pending.status is PendingStatus.PENDING) != (pending.finished_at is None):
-            found.append(f"pending grant {pending.id}: status {pending.status.value}, finished_at {pending.finished_at}")
+            found.append(
+                f"pending grant {pending.id}: status {pending.status.value}, finished_at {pending.finished_at}"
+            )
     return found
 
 

@@ -20,7 +20,8 @@ class WorkspaceBudgetExceeded(InsufficientCredits):
 
     def __init__(self, needed: int, available: int) -> None:
         DomainError.__init__(
-            self, f"Need {needed} credits, {available} left in the workspace's monthly budget.",
+            self,
+            f"Need {needed} credits, {available} left in the workspace's monthly budget.",
             details={"needed": needed, "available": available},
         )
 
@@ -32,7 +33,8 @@ class MemberBudgetExceeded(InsufficientCredits):
 
     def __init__(self, needed: int, available: int) -> None:
         DomainError.__init__(
-            self, f"Need {needed} credits, {available} left in your monthly budget in this workspace.",
+            self,
+            f"Need {needed} credits, {available} left in your monthly budget in this workspace.",
             details={"needed": needed, "available": available},
         )
 
@@ -62,9 +64,7 @@ class HoldExpired(Conflict):
 
 class UnknownFeature(InvalidInput):
     def __init__(self, feature_key: str) -> None:
-        super().__init__(
-            f"Unknown feature {feature_key!r}.", details={"feature_key": "Not in the price list."}
-        )
+        super().__init__(f"Unknown feature {feature_key!r}.", details={"feature_key": "Not in the price list."})
 
 
 class SweepIncomplete(DomainError):

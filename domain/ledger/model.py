@@ -1,4 +1,5 @@
 """The credits ledger: accounts, grants, entries, allocations and holds. Pure rules, no I/O."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -84,9 +85,7 @@ class Account:
         """The last guard before a write, as the CHECK constraints are in SQL: a rule broken here
         is a bug (or corrupt data), never a user error, so the unit of work must not commit."""
         if self.balance < 0 or self.held < 0 or self.held > self.balance:
-            raise LedgerInvariantBroken(
-                f"account {self.id}: balance {self.balance}, held {self.held}"
-            )
+            raise LedgerInvariantBroken(f"account {self.id}: balance {self.balance}, held {self.held}")
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 A write's refusal (a duplicate key, a grant that is not the account's) is raised by the write
 itself, by the unit of work's next read, or by its commit: a store may send writes with the
 COMMIT. Either way nothing of the unit of work is committed."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.ledger.budgets import BudgetRepository, BudgetScope
 from domain.ledger.errors import InsufficientCredits
-from domain.ledger.results import BalanceView, Movement
 from domain.ledger.model import (
     Account,
     Allocation,
@@ -23,6 +23,7 @@ from domain.ledger.model import (
     IdempotencyRecord,
     PendingGrant,
 )
+from domain.ledger.results import BalanceView, Movement
 from domain.shared.uow import UnitOfWork
 
 if TYPE_CHECKING:  # the services import these ports: only the type checker reads this import
@@ -43,8 +44,10 @@ class LedgerRepository(Protocol):
     def lock_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
         """`get_account_for_update` and `open_grants` in one round trip: the locked account and
         its grants with remaining > 0 (in any order), or None when there is no such account."""
+
     def read_account(self, account_id: str) -> tuple[Account, list[Grant]] | None:
         """`lock_account` without the lock: one consistent read of the account and its open grants."""
+
     def update_account(self, account: Account, grants: Sequence[Grant] = ()) -> None:
         """Write the account, and with it these grants (as `update_grant` would): the SQL adapter
         writes an account and one grant in a single statement on MariaDB."""
@@ -54,10 +57,13 @@ class LedgerRepository(Protocol):
     def update_grant(self, grant: Grant) -> None: ...
     def open_grants(self, account_id: str) -> list[Grant]:
         """Grants of the account with remaining > 0, in any order."""
+
     def all_grants(self, account_id: str) -> list[Grant]:
         """Every grant of the account, spent or not, in any order."""
+
     def accounts_with_expired_grants(self, now: datetime, limit: int) -> list[str]:
         """Ids of accounts that have a grant with expires_at <= now and remaining > 0, ascending."""
+
     def grants_expiring(self, start: datetime, end: datetime, *, after: str | None, limit: int) -> list[Grant]:
         """Grants with start < expires_at <= end and remaining > 0, by id ascending, ids > after (issue 22)."""
 
@@ -66,8 +72,10 @@ class LedgerRepository(Protocol):
         self, account_id: str, *, limit: int, before_seq: int | None = None, kind: EntryKind | None = None
     ) -> list[Entry]:
         """Entries newest first (seq descending), with seq < before_seq when given."""
+
     def allocations_of_entry(self, entry_id: str) -> list[Allocation]:
         """What one entry took from (or returned to) each grant, in any order."""
+
     def usage_by_feature(self, account_id: str, start: datetime, end: datetime) -> dict[str, int]:
         """Credits spent by `charge` entries created in [start, end), by feature key (None -> "").
         When [start, end) is one UTC calendar month its cost must not grow with the entries of the
@@ -102,9 +110,17 @@ class CreditHolds(Protocol):
     before slow or uncertain work, then capture the actual cost or void. Every call is idempotent
     by its key. `domain.ledger.services.Ledger` satisfies it structurally."""
 
-    def hold(self, account_id: str, *, amount: int, idempotency_key: str, ttl_seconds: int | None = None,
-             feature_key: str | None = None, reference: str | None = None,
-             budget: BudgetScope | None = None) -> Movement: ...  # fmt: skip
+    def hold(
+        self,
+        account_id: str,
+        *,
+        amount: int,
+        idempotency_key: str,
+        ttl_seconds: int | None = None,
+        feature_key: str | None = None,
+        reference: str | None = None,
+        budget: BudgetScope | None = None,
+    ) -> Movement: ...
 
     def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement: ...
 
@@ -115,13 +131,24 @@ class CreditHolds(Protocol):
     # The same two verbs inside the caller's unit of work, for a use case whose own records must
     # commit with the credits (coaching: a message's checks and its hold; its answer and its charge).
     # The caller commits; a domain error leaves the unit of work unfit to commit (roll it back).
-    def hold_within(self, uow: LedgerUnitOfWork, account_id: str, *, amount: int, idempotency_key: str,
-                    ttl_seconds: int | None = None, feature_key: str | None = None, reference: str | None = None,
-                    budget: BudgetScope | None = None,
-                    shrink: Callable[[InsufficientCredits], int] | None = None) -> Movement: ...  # fmt: skip
+    def hold_within(
+        self,
+        uow: LedgerUnitOfWork,
+        account_id: str,
+        *,
+        amount: int,
+        idempotency_key: str,
+        ttl_seconds: int | None = None,
+        feature_key: str | None = None,
+        reference: str | None = None,
+        budget: BudgetScope | None = None,
+        shrink: Callable[[InsufficientCredits], int] | None = None,
+    ) -> Movement: ...
 
-    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
-                       idempotency_key: str) -> Movement: ...  # fmt: skip
+    def capture_within(
+        self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int, idempotency_key: str
+    ) -> Movement: ...
+
 
 # --- what other areas may ask of the ledger (issue 26 §3) -------------------------------------
 # Each area receives the narrowest of these it needs, never the concrete `Ledger`, so a test can
@@ -134,13 +161,28 @@ class CreditGrants(Protocol):
     """Credits given and taken back by another area (platform: referral bonuses, the referee's
     welcome grant and their reversal). Every call is idempotent by its key."""
 
-    def grant(self, account_id: str, *, source: GrantSource | str, amount: int, idempotency_key: str,
-              expires_at: datetime | None = None, reference: str | None = None) -> Movement: ...  # fmt: skip
+    def grant(
+        self,
+        account_id: str,
+        *,
+        source: GrantSource | str,
+        amount: int,
+        idempotency_key: str,
+        expires_at: datetime | None = None,
+        reference: str | None = None,
+    ) -> Movement: ...
 
     def reverse_grant(self, grant_id: str, *, amount: int, reason: str, idempotency_key: str) -> Movement: ...
 
-    def add_pending_grant(self, account_id: str, *, source: GrantSource | str, amount: int, idempotency_key: str,
-                          reference: str | None = None) -> str: ...  # fmt: skip
+    def add_pending_grant(
+        self,
+        account_id: str,
+        *,
+        source: GrantSource | str,
+        amount: int,
+        idempotency_key: str,
+        reference: str | None = None,
+    ) -> str: ...
 
     def release_pending_grant(
         self, pending_id: str, *, idempotency_key: str, expires_at: datetime | None = None
@@ -157,5 +199,6 @@ class CreditBooking(Protocol):
     what happens to the locked account (a `Book`); the result is saved under `key`, and the caller
     commits. The caller's unit of work must be a `LedgerUnitOfWork` (billing's is)."""
 
-    def book_within(self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str,
-                    args: dict[str, Any], work: Work) -> Movement: ...  # fmt: skip
+    def book_within(
+        self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str, args: dict[str, Any], work: Work
+    ) -> Movement: ...

@@ -1,4 +1,5 @@
 """What ledger use cases return, and how a result is kept for idempotent replays (plain JSON)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -76,12 +77,19 @@ def _parse(value: str | None) -> datetime | None:
 
 def _entry_to_dict(entry: Entry) -> dict[str, Any]:
     return {
-        "id": entry.id, "account_id": entry.account_id, "seq": entry.seq, "kind": entry.kind.value,
-        "amount": entry.amount, "balance_after": entry.balance_after,
-        "idempotency_key": entry.idempotency_key, "created_at": _time(entry.created_at),
-        "feature_key": entry.feature_key, "reference": entry.reference,
-        "grant_id": entry.grant_id, "hold_id": entry.hold_id,
-    }  # fmt: skip
+        "id": entry.id,
+        "account_id": entry.account_id,
+        "seq": entry.seq,
+        "kind": entry.kind.value,
+        "amount": entry.amount,
+        "balance_after": entry.balance_after,
+        "idempotency_key": entry.idempotency_key,
+        "created_at": _time(entry.created_at),
+        "feature_key": entry.feature_key,
+        "reference": entry.reference,
+        "grant_id": entry.grant_id,
+        "hold_id": entry.hold_id,
+    }
 
 
 def _entry_from_dict(data: dict[str, Any]) -> Entry:
@@ -92,12 +100,19 @@ def _entry_from_dict(data: dict[str, Any]) -> Entry:
 
 def _hold_to_dict(hold: Hold) -> dict[str, Any]:
     return {
-        "id": hold.id, "account_id": hold.account_id, "requested": hold.requested, "amount": hold.amount,
-        "status": hold.status.value, "idempotency_key": hold.idempotency_key,
-        "expires_at": _time(hold.expires_at), "created_at": _time(hold.created_at),
-        "feature_key": hold.feature_key, "reference": hold.reference, "captured": hold.captured,
+        "id": hold.id,
+        "account_id": hold.account_id,
+        "requested": hold.requested,
+        "amount": hold.amount,
+        "status": hold.status.value,
+        "idempotency_key": hold.idempotency_key,
+        "expires_at": _time(hold.expires_at),
+        "created_at": _time(hold.created_at),
+        "feature_key": hold.feature_key,
+        "reference": hold.reference,
+        "captured": hold.captured,
         "finished_at": _time(hold.finished_at),
-    }  # fmt: skip
+    }
 
 
 def _hold_from_dict(data: dict[str, Any]) -> Hold:

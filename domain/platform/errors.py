@@ -1,4 +1,5 @@
 """Platform errors."""
+
 from __future__ import annotations
 
 from domain.shared.errors import Conflict

@@ -5,6 +5,7 @@ a window wider than the day between two runs, so a missed run is caught up by th
 event id is (grant, window), so a grant seen by two runs is announced once (the fan-out drops
 the repeat) and each grant gets at most one notice per window.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,14 +33,27 @@ def announce_expiring(uow: Callable[[], ExpiringUnitOfWork], clock: Clock) -> in
     for days, near, far in WINDOWS:
         after: str | None = None
         while True:
+
             def page(unit: ExpiringUnitOfWork) -> list[Grant]:  # run at once, in this iteration
                 grants = unit.ledger.grants_expiring(now + near, now + far, after=after, limit=PAGE)
                 for grant in grants:
                     obj: dict[str, Any] = {
-                        "object": "grant", "source": grant.source.value, "remaining": grant.remaining,
-                        "granted": grant.granted, "expires_at": grant.expires_at, "window": f"{days}d",
-                    }  # fmt: skip
-                    emit(unit, "credits.expiring", user_id=grant.account_id, object_id=grant.id, obj=obj, version=days, at=now)
+                        "object": "grant",
+                        "source": grant.source.value,
+                        "remaining": grant.remaining,
+                        "granted": grant.granted,
+                        "expires_at": grant.expires_at,
+                        "window": f"{days}d",
+                    }
+                    emit(
+                        unit,
+                        "credits.expiring",
+                        user_id=grant.account_id,
+                        object_id=grant.id,
+                        obj=obj,
+                        version=days,
+                        at=now,
+                    )
                 return grants
 
             grants = transaction(uow, page)  # events keyed by grant and window: a rerun adds none twice

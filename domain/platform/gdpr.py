@@ -19,6 +19,7 @@ again as a new user (a new id, no link to the old one). Workspaces: the user's o
 deleted with everything in them (this codebase has no shared workspaces yet; when teams land, a
 workspace with other members should pass to its admin first: see the README).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class PersonalDataStore(Protocol):
     def export(self, user_id: str) -> dict[str, Any]: ...
     def provider_ids(self, user_id: str) -> tuple[list[str], list[str]]:
         """(live subscription ids, customer ids) at the payment provider."""
+
     def erase_user(self, user_id: str, now: datetime) -> dict[str, int]:
         """Erase in this transaction; rows touched per table."""
 
@@ -102,9 +104,19 @@ class Gdpr:
     def _erase(self, uow: GdprUnitOfWork, user_id: str, customers: int) -> dict[str, int]:
         now = self._clock.now()
         touched = _store(uow).erase_user(user_id, now)
-        uow.audit.add(AuditRecord(
-            id=self._ids.new_id("aud"), at=now, actor_id=user_id, action=ERASED_ACTION, subject_type="user",
-            subject_id=user_id, details={"rows": sum(touched.values()), "tables": len(touched),
-                                         "provider_customers_deleted": customers},
-        ))  # fmt: skip
+        uow.audit.add(
+            AuditRecord(
+                id=self._ids.new_id("aud"),
+                at=now,
+                actor_id=user_id,
+                action=ERASED_ACTION,
+                subject_type="user",
+                subject_id=user_id,
+                details={
+                    "rows": sum(touched.values()),
+                    "tables": len(touched),
+                    "provider_customers_deleted": customers,
+                },
+            )
+        )
         return touched

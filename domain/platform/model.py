@@ -1,5 +1,6 @@
 """The admin area's own limits. Login history lives in domain.identity.logins and the audit
 log's records in domain.shared.audit (the areas that write them must not import this one)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

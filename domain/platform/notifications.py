@@ -7,6 +7,7 @@ repeated event, a retried job or a second relay of the same outbox row notifies 
 The email leaves as its own outbox job (`notifications.email`, retried), keyed by the
 notification id, so a mail server that is down delays the email and never loses it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -78,15 +79,27 @@ class Notifications:
             raise ValueError(f"unknown notification type {type_!r}")
         preference = self._preference(uow, user_id, type_)
         notification = Notification(
-            id=self._ids.new_id("ntf"), user_id=user_id, type=type_, title=title[:200], body=body,
-            data=dict(data or {}), dedupe_key=f"{type_}:{dedupe_key}"[:200], created_at=self._clock.now(),
+            id=self._ids.new_id("ntf"),
+            user_id=user_id,
+            type=type_,
+            title=title[:200],
+            body=body,
+            data=dict(data or {}),
+            dedupe_key=f"{type_}:{dedupe_key}"[:200],
+            created_at=self._clock.now(),
             in_app=preference.in_app,
-        )  # fmt: skip
+        )
         if not uow.notifications.add(notification):
             return False
         if preference.email:
-            uow.enqueue(Job(EMAIL_JOB, {"notification_id": notification.id}, job_id=f"email-{notification.id}",
-                            retry=EMAIL_RETRY))  # fmt: skip
+            uow.enqueue(
+                Job(
+                    EMAIL_JOB,
+                    {"notification_id": notification.id},
+                    job_id=f"email-{notification.id}",
+                    retry=EMAIL_RETRY,
+                )
+            )
         return True
 
     def low_balance(self, uow: PlatformEventsUnitOfWork, user_id: str, available: int, event_id: str) -> bool:
@@ -103,13 +116,19 @@ class Notifications:
             return False
         uow.notifications.set_state(user_id, "low_balance", {"armed": False, "last": now.isoformat()}, now)
         return self.notify(
-            uow, user_id, "low_balance", title="Your credit balance is low",
-            body=f"You have {available} credits available.", dedupe_key=event_id, data={"available": available},
-        )  # fmt: skip
+            uow,
+            user_id,
+            "low_balance",
+            title="Your credit balance is low",
+            body=f"You have {available} credits available.",
+            dedupe_key=event_id,
+            data={"available": available},
+        )
 
     def rearm_low_balance(self, user_id: str) -> None:
         """The balance rose to the re-arm level: the next fall below the threshold notifies again
         (once the cooldown has passed)."""
+
         def work(uow: PlatformEventsUnitOfWork) -> None:
             state = uow.notifications.state(user_id, "low_balance")
             if state is not None and not state.get("armed"):
@@ -124,16 +143,23 @@ class Notifications:
             return False
 
         def work(uow: PlatformEventsUnitOfWork) -> bool:
-            earlier = [a for a in uow.logins.list_for_user(user_id, limit=200)
-                       if a.success and a.event.value == "login" and a.id != attempt_id]  # fmt: skip
+            earlier = [
+                a
+                for a in uow.logins.list_for_user(user_id, limit=200)
+                if a.success and a.event.value == "login" and a.id != attempt_id
+            ]
             if not earlier or any(a.ip == ip for a in earlier):
                 return False
             sent = self.notify(
-                uow, user_id, "security_new_login", title="New sign-in to your account",
+                uow,
+                user_id,
+                "security_new_login",
+                title="New sign-in to your account",
                 body=f"Someone signed in from {ip} ({(user_agent or 'unknown device')[:100]}). "
-                     "If it was not you, change your password now.",
-                dedupe_key=attempt_id, data={"ip": ip},
-            )  # fmt: skip
+                "If it was not you, change your password now.",
+                dedupe_key=attempt_id,
+                data={"ip": ip},
+            )
             return sent
 
         return transaction(self._uow, work)
@@ -145,7 +171,9 @@ class Notifications:
         return chosen
 
     # --- the inbox ----------------------------------------------------------------------------
-    def inbox(self, user_id: str, *, unread_only: bool, limit: int, cursor: str | None) -> tuple[Page[Notification], int]:
+    def inbox(
+        self, user_id: str, *, unread_only: bool, limit: int, cursor: str | None
+    ) -> tuple[Page[Notification], int]:
         check_limit(limit)
         after = id_cursor(cursor)
         with self._uow() as uow:
@@ -188,8 +216,11 @@ class Notifications:
             current = self._all_preferences(uow, user_id)
             for type_, channels in changes.items():
                 old = current[type_]
-                uow.notifications.set_preference(user_id, type_, Preference(
-                    in_app=channels.get("in_app", old.in_app), email=channels.get("email", old.email)))  # fmt: skip
+                uow.notifications.set_preference(
+                    user_id,
+                    type_,
+                    Preference(in_app=channels.get("in_app", old.in_app), email=channels.get("email", old.email)),
+                )
             result = self._all_preferences(uow, user_id)
             return result
 

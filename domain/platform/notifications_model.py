@@ -1,4 +1,5 @@
 """Notifications: an in-app inbox and email, with per-user preferences per channel and type."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -68,17 +69,21 @@ class Notification:
 class NotificationRepository(Protocol):
     def add(self, notification: Notification) -> bool:
         """Store once; False when the dedupe key is already stored."""
+
     def get(self, notification_id: str) -> Notification | None: ...
     def list(self, user_id: str, *, unread_only: bool, after: str | None, limit: int) -> list[Notification]:
         """In-app notifications, newest first (id descending), ids < after."""
+
     def unread_count(self, user_id: str) -> int: ...
     def mark_read(self, user_id: str, notification_id: str, at: datetime) -> Notification | None: ...
     def mark_all_read(self, user_id: str, at: datetime) -> int: ...
     def preferences(self, user_id: str) -> dict[str, Preference]:
         """Only the types the user changed; the others have their default."""
+
     def set_preference(self, user_id: str, type_: str, preference: Preference) -> None: ...
     def purge_read(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` notifications read before `before`; return how many."""
+
     def state(self, user_id: str, key: str) -> dict[str, Any] | None: ...
     def set_state(self, user_id: str, key: str, value: dict[str, Any], at: datetime) -> None: ...
 

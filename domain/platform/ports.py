@@ -1,5 +1,6 @@
 """What login history, the audit log and the admin directory need from storage. Append-only:
 neither repository can change or delete a record. Repositories never commit."""
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -24,6 +24,7 @@ step a crash interrupted):
 | release after the hold                 | `referral-release:<id>`      | `release_due`                   |
 | void on refund / dispute               | `referral-void:<id>`         | the event's retry               |
 """
+
 from __future__ import annotations
 
 import re
@@ -38,9 +39,9 @@ from domain.identity.model import User
 from domain.ledger.errors import PendingGrantClosed
 from domain.ledger.model import GrantSource, PendingStatus
 from domain.ledger.ports import CreditGrants
+from domain.shared.clock import Clock
 from domain.shared.errors import DuplicateRecord
 from domain.shared.ids import IdGenerator
-from domain.shared.clock import Clock
 from domain.shared.uow import UnitOfWork, transaction
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -119,9 +120,11 @@ class ReferralRepository(Protocol):
     def code_of(self, user_id: str) -> str | None: ...
     def add_code(self, user_id: str, code: str, now: datetime) -> None:
         """DuplicateRecord when the code (or the user's code) exists."""
+
     def user_of_code(self, code: str) -> str | None: ...
     def lock_referrer(self, referrer_id: str) -> None:
         """Lock the referrer's code row until the unit of work ends (serialises the cap)."""
+
     def add(self, referral: Referral) -> None: ...
     def update(self, referral: Referral) -> None: ...
     def of_referee(self, referee_id: str, *, for_update: bool = False) -> Referral | None: ...
@@ -129,14 +132,19 @@ class ReferralRepository(Protocol):
     def get(self, referral_id: str, *, for_update: bool = False) -> Referral | None: ...
     def of_referrer(self, referrer_id: str, *, limit: int) -> list[Referral]:
         """The referrer's referrals, newest first."""
+
     def totals(self, referrer_id: str) -> dict[str, tuple[int, int]]:
         """status -> (count, sum of bonus) for the referrer's referrals."""
+
     def qualified_between(self, referrer_id: str, start: datetime, end: datetime) -> int:
         """Referrals of the referrer that got a bonus (pending, released or voided) with qualified_at in [start, end)."""
+
     def unfinished(self, now: datetime, limit: int) -> list[str]:
         """Ids of pending referrals due for release (release_after <= now) or missing a ledger step."""
+
     def customer_ids_of(self, user_id: str) -> set[str]:
         """The payment provider's customer ids the user has paid with."""
+
     def card_fingerprints_of(self, user_id: str) -> set[str]:
         """The fingerprints of the cards the user's payments were made with (as far as known)."""
 
@@ -216,10 +224,12 @@ class Referrals:
         with self._uow() as uow:
             totals = uow.referrals.totals(user_id)
         return ReferralSummary(
-            code=code, link=self.policy.link_base + code, referred_count=sum(c for c, _ in totals.values()),
+            code=code,
+            link=self.policy.link_base + code,
+            referred_count=sum(c for c, _ in totals.values()),
             pending_credits=totals.get(ReferralStatus.PENDING.value, (0, 0))[1],
             credits_earned=totals.get(ReferralStatus.RELEASED.value, (0, 0))[1],
-        )  # fmt: skip
+        )
 
     def of_referrer(self, user_id: str, limit: int = 200) -> list[Referral]:
         with self._uow() as uow:
@@ -243,22 +253,33 @@ class Referrals:
         elif self._disposable.is_disposable(email_domain(referee.email)):
             reason = "disposable_email"
         referral = Referral(
-            id=self._ids.new_id("ref"), referrer_id=referrer_id, referee_id=referee.id,
+            id=self._ids.new_id("ref"),
+            referrer_id=referrer_id,
+            referee_id=referee.id,
             status=ReferralStatus.INELIGIBLE if reason else ReferralStatus.SIGNED_UP,
-            reason=reason, created_at=now, updated_at=now,
-        )  # fmt: skip
+            reason=reason,
+            created_at=now,
+            updated_at=now,
+        )
         uow.referrals.add(referral)
         return referral
 
     # --- billing's hooks -------------------------------------------------------------------
-    def paid(self, payment_id: str, user_id: str, customer_id: str | None, amount_cents: int,
-             card_fingerprint: str | None = None) -> None:  # fmt: skip
+    def paid(
+        self,
+        payment_id: str,
+        user_id: str,
+        customer_id: str | None,
+        amount_cents: int,
+        card_fingerprint: str | None = None,
+    ) -> None:
         """The referee's first paid purchase starts the hold (later purchases change nothing). Told
         again when the purchase's card becomes known: a card the referrer paid with voids the bonus."""
         if amount_cents <= 0:
             return
-        referral_id = transaction(self._uow, lambda uow: self._qualify(uow, payment_id, user_id, customer_id,
-                                                                        card_fingerprint))  # fmt: skip
+        referral_id = transaction(
+            self._uow, lambda uow: self._qualify(uow, payment_id, user_id, customer_id, card_fingerprint)
+        )
         if referral_id is not None:
             self._finish(referral_id)
         if card_fingerprint:
@@ -304,14 +325,20 @@ class Referrals:
         pending_id, referee_grant = referral.pending_grant_id, referral.referee_grant_id
         if pending_id is None and referral.bonus > 0:
             pending_id = self._ledger.add_pending_grant(
-                referral.referrer_id, source=GrantSource.REFERRAL, amount=referral.bonus,
-                idempotency_key=f"referral:{referral.id}", reference=f"referral:{referral.id}",
-            )  # fmt: skip
+                referral.referrer_id,
+                source=GrantSource.REFERRAL,
+                amount=referral.bonus,
+                idempotency_key=f"referral:{referral.id}",
+                reference=f"referral:{referral.id}",
+            )
         if referee_grant is None and referral.referee_bonus > 0:
             referee_grant = self._ledger.grant(
-                referral.referee_id, source=GrantSource.REFERRAL, amount=referral.referee_bonus,
-                idempotency_key=f"referral-welcome:{referral.id}", reference=f"referral:{referral.id}",
-            ).grant_id  # fmt: skip
+                referral.referee_id,
+                source=GrantSource.REFERRAL,
+                amount=referral.referee_bonus,
+                idempotency_key=f"referral-welcome:{referral.id}",
+                reference=f"referral:{referral.id}",
+            ).grant_id
 
         def record_ids(uow: ReferralUnitOfWork) -> Referral:  # the ids the keyed ledger calls returned
             locked = uow.referrals.get(referral_id, for_update=True)
@@ -338,8 +365,10 @@ class Referrals:
         referral = uow.referrals.of_payment(payment_id, for_update=True)
         if referral is None:
             return None
-        if card is not None and (referral.status is not ReferralStatus.PENDING
-                                 or card not in uow.referrals.card_fingerprints_of(referral.referrer_id)):  # fmt: skip
+        if card is not None and (
+            referral.status is not ReferralStatus.PENDING
+            or card not in uow.referrals.card_fingerprints_of(referral.referrer_id)
+        ):
             return None
         if referral.status is ReferralStatus.PENDING:
             referral.status, referral.reason, referral.updated_at = ReferralStatus.VOIDED, reason, self._clock.now()
@@ -349,14 +378,18 @@ class Referrals:
     def _void_in_ledger(self, referral: Referral) -> None:
         if referral.pending_grant_id is not None:
             try:
-                self._ledger.void_pending_grant(referral.pending_grant_id, idempotency_key=f"referral-void:{referral.id}")
+                self._ledger.void_pending_grant(
+                    referral.pending_grant_id, idempotency_key=f"referral-void:{referral.id}"
+                )
             except PendingGrantClosed:
                 pass  # released first (a release and a refund raced): the release stands
         if referral.referee_grant_id is not None:
             self._ledger.reverse_grant(
-                referral.referee_grant_id, amount=referral.referee_bonus, reason=f"referral:{referral.id} reversed",
+                referral.referee_grant_id,
+                amount=referral.referee_bonus,
+                reason=f"referral:{referral.id} reversed",
                 idempotency_key=f"referral-welcome-reversal:{referral.id}",
-            )  # fmt: skip
+            )
 
     # --- the periodic release ----------------------------------------------------------------
     def release_due(self, limit: int = 500) -> int:
@@ -389,7 +422,9 @@ class Referrals:
                 return 0
         if referral.pending_grant_id is not None:
             try:
-                self._ledger.release_pending_grant(referral.pending_grant_id, idempotency_key=f"referral-release:{referral.id}")
+                self._ledger.release_pending_grant(
+                    referral.pending_grant_id, idempotency_key=f"referral-release:{referral.id}"
+                )
             except PendingGrantClosed:
                 return 0
 

@@ -14,6 +14,7 @@ Decisions: `past_due` is left out (its renewal is already failing: the user hear
 a subscription set to cancel at period end gets `subscription_cancelled` instead. No webhook event
 (the catalogue has none for it; `subscription.updated` says what changed).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -44,6 +45,7 @@ def announce_renewals(
     notified = 0
     after: str | None = None
     while True:
+
         def page(unit: RenewalsUnitOfWork, after: str | None = after) -> tuple[int, list[Subscription]]:
             subscriptions = unit.billing.subscriptions_renewing(now, until, after_user=after, limit=PAGE)
             return sum(1 for s in subscriptions if _notify(unit, notifications, s)), subscriptions
@@ -59,8 +61,11 @@ def _notify(unit: RenewalsUnitOfWork, notifications: Notifications, s: Subscript
     assert s.current_period_end is not None  # the query asks for a period end in the window
     day = s.current_period_end.date().isoformat()
     return notifications.notify(
-        unit, s.user_id, "subscription_renewing", title="Your subscription renews soon",
+        unit,
+        s.user_id,
+        "subscription_renewing",
+        title="Your subscription renews soon",
         body=f"Your {s.plan_id} plan renews on {day}. To change or cancel it, open the billing portal before then.",
         dedupe_key=f"{s.provider_id}:{s.current_period_end.isoformat()}",
         data={"plan_id": s.plan_id, "renews_at": s.current_period_end.isoformat()},
-    )  # fmt: skip
+    )

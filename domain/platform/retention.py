@@ -18,6 +18,7 @@ pending and backlog webhook messages, unread notifications, email-only notificat
 their dedupe key), audit and login history.
 `POST /v1/webhook-endpoints/{id}/replay {since}` reaches back as far as events are kept.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -38,7 +39,9 @@ class RetentionPolicy:
     max_batches: int = 2000  # per table and run: a million rows a day at the default batch
 
 
-def sweep_retention(uow: Callable[[], PlatformEventsUnitOfWork], clock: Clock, policy: RetentionPolicy) -> dict[str, int]:
+def sweep_retention(
+    uow: Callable[[], PlatformEventsUnitOfWork], clock: Clock, policy: RetentionPolicy
+) -> dict[str, int]:
     """Delete what each window lets go, batch by batch; return the rows deleted per table."""
     now = clock.now()
     purges: dict[str, Callable[[PlatformEventsUnitOfWork], int]] = {
@@ -56,4 +59,3 @@ def sweep_retention(uow: Callable[[], PlatformEventsUnitOfWork], clock: Clock, p
             if count < policy.batch:
                 break
     return deleted
-

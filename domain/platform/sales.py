@@ -25,12 +25,13 @@ Definitions (decisions where the issue is silent):
   for the current period; an approximation for past ones). MRR: each live subscription's plan
   price per month (yearly plans / 12), by currency.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from domain.billing.catalogue import Catalogue
@@ -44,23 +45,40 @@ MAX_POINTS = 400
 ROLLED = ("_rolled", "")  # the row that says a day was rolled up
 Figures = dict[tuple[str, str], int]  # (figure, key) -> value; key: a currency, a plan id or ""
 # Figures that add up over days (stored per day). The rest are computed per point.
-ADDITIVE = {"cash_in_cents", "refunds_cents", "credits_sold", "credits_restored", "credits_granted_free",
-            "credits_consumed_paid", "credits_consumed_free", "credits_expired_paid", "credits_expired_free",
-            "credits_removed_paid", "paid_net", "new_users", "new_subscriptions_by_plan"}  # fmt: skip
+ADDITIVE = {
+    "cash_in_cents",
+    "refunds_cents",
+    "credits_sold",
+    "credits_restored",
+    "credits_granted_free",
+    "credits_consumed_paid",
+    "credits_consumed_free",
+    "credits_expired_paid",
+    "credits_expired_free",
+    "credits_removed_paid",
+    "paid_net",
+    "new_users",
+    "new_subscriptions_by_plan",
+}
 MAPS = {"cash_in_cents", "refunds_cents", "new_subscriptions_by_plan"}
 
 
 class SalesStore(Protocol):
     def day_figures(self, start: datetime, end: datetime) -> Figures:
         """The additive figures of [start, end) (one UTC day), from the raw rows."""
+
     def stored_days(self, first: date, last: date) -> dict[date, Figures]:
         """Rolled-up days in [first, last], with their figures."""
+
     def store_day(self, day: date, figures: Figures) -> None:
         """Replace the day's rollup rows (idempotent)."""
+
     def paid_net_before(self, day: date) -> int:
         """Sum of the rolled-up `paid_net` of the days before `day`."""
+
     def first_day(self) -> date | None:
         """The day of the oldest ledger entry or payment (where rollups must start)."""
+
     def paying_users(self, start: datetime, end: datetime) -> int: ...
     def live_subscriptions(self, before: datetime) -> list[tuple[str, datetime]]:
         """(plan id, created_at) of the subscriptions created before `before` that are live now:
@@ -92,7 +110,7 @@ def _store(uow: Any) -> SalesStore:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def _next(start: date, interval: str) -> date:
@@ -138,8 +156,9 @@ class SalesFigures:
             if first is None or first >= until:
                 return 0
             done = store.stored_days(first, until - timedelta(days=1))
-        missing = [first + timedelta(days=n) for n in range((until - first).days)
-                   if first + timedelta(days=n) not in done]  # fmt: skip
+        missing = [
+            first + timedelta(days=n) for n in range((until - first).days) if first + timedelta(days=n) not in done
+        ]
         for day in missing:
             transaction(self._uow, lambda uow: self._roll_up_day(uow, day))
         return len(missing)
@@ -159,7 +178,9 @@ class SalesFigures:
             points.append((max(cursor, start), min(_next(cursor, interval), end)))
             cursor = _next(cursor, interval)
         if len(points) > MAX_POINTS:
-            raise InvalidInput("Too many points.", details={"interval": f"At most {MAX_POINTS} points: use a longer interval."})
+            raise InvalidInput(
+                "Too many points.", details={"interval": f"At most {MAX_POINTS} points: use a longer interval."}
+            )
         today = self._clock.now().date()
         self.rollup(min(end, today))
         with self._uow() as uow:
@@ -177,11 +198,13 @@ class SalesFigures:
             point.figures["paid_credit_liability"] = liability
         totals.figures.pop("paid_net")
         totals.figures["paid_credit_liability"] = liability
-        return Report(start=_midnight(start), end=_midnight(end), interval=interval, totals=totals.figures,
-                      series=series)  # fmt: skip
+        return Report(
+            start=_midnight(start), end=_midnight(end), interval=interval, totals=totals.figures, series=series
+        )
 
-    def _point(self, store: SalesStore, daily: Mapping[date, Figures], a: date, b: date,
-               live: list[tuple[str, datetime]]) -> Point:  # fmt: skip
+    def _point(
+        self, store: SalesStore, daily: Mapping[date, Figures], a: date, b: date, live: list[tuple[str, datetime]]
+    ) -> Point:
         summed: dict[str, Any] = {name: {} if name in MAPS else 0 for name in ADDITIVE}
         day = a
         while day < b:
@@ -195,7 +218,8 @@ class SalesFigures:
             day += timedelta(days=1)
         refunds = summed["refunds_cents"]
         summed["cash_in_cents"] = {c: v - refunds.get(c, 0) for c, v in summed["cash_in_cents"].items()} | {
-            c: -v for c, v in refunds.items() if c not in summed["cash_in_cents"]}
+            c: -v for c, v in refunds.items() if c not in summed["cash_in_cents"]
+        }
         summed["paying_users"] = store.paying_users(_midnight(a), _midnight(b))
         by_plan: dict[str, int] = defaultdict(int)
         mrr: dict[str, int] = defaultdict(int)

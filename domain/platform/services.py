@@ -3,6 +3,7 @@
 Audit records of a change are written by the use case that makes the change, in its unit of
 work (see `new_audit`), so a change and its record commit or roll back together.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -55,9 +56,14 @@ class Operations:
     ) -> AuditRecord:
         """A record to hand to the use case that makes the change (written in its transaction)."""
         return AuditRecord(
-            id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=actor_id, action=action,
-            subject_type=subject_type, subject_id=subject_id, details=dict(details or {}),
-        )  # fmt: skip
+            id=self._ids.new_id("aud"),
+            at=self._clock.now(),
+            actor_id=actor_id,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=dict(details or {}),
+        )
 
     def record(self, record: AuditRecord) -> None:
         """Write `record` on its own: for an admin action whose change happens elsewhere (a refund

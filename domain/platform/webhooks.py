@@ -20,6 +20,7 @@ it sends them. Every attempt is logged (status, latency, error, the start of the
 The delivery job sends outside any transaction (a slow receiver never holds a lock), and a
 duplicate job (the outbox's at-least-once) finds the message already done and sends nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,10 +87,16 @@ class Webhooks:
         checked = _events(events)
         now = self._clock.now()
         endpoint = Endpoint(
-            id=self._ids.new_id("whe"), user_id=user_id, url=url, events=checked,
-            description=(description or "")[:DESCRIPTION_MAX], status=EndpointStatus.ENABLED,
-            secret=self._signer.new_secret(), created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=self._ids.new_id("whe"),
+            user_id=user_id,
+            url=url,
+            events=checked,
+            description=(description or "")[:DESCRIPTION_MAX],
+            status=EndpointStatus.ENABLED,
+            secret=self._signer.new_secret(),
+            created_at=now,
+            updated_at=now,
+        )
 
         def work(uow: PlatformEventsUnitOfWork) -> Endpoint:
             if uow.webhooks.count_endpoints(user_id) >= self.config.endpoints_per_user:
@@ -143,7 +150,9 @@ class Webhooks:
         """Enable again: the backlog goes out, oldest first, as fresh messages."""
         endpoint.status, endpoint.disabled_reason = EndpointStatus.ENABLED, None
         endpoint.failing_since, endpoint.failing_notified = None, False
-        for message in uow.webhooks.messages_of(endpoint.id, MessageStatus.BACKLOG.value, limit=self.config.backlog_max):
+        for message in uow.webhooks.messages_of(
+            endpoint.id, MessageStatus.BACKLOG.value, limit=self.config.backlog_max
+        ):
             message.status, message.next_attempt_at, message.updated_at = MessageStatus.PENDING, now, now
             uow.webhooks.update_message(message)
             self._schedule(uow, message)
@@ -180,13 +189,18 @@ class Webhooks:
     # --- test and replay ----------------------------------------------------------------------
     def send_test(self, user_id: str, endpoint_id: str) -> str:
         """Queue a `webhook.test` event for this endpoint only (sent even while it is disabled)."""
+
         def work(uow: PlatformEventsUnitOfWork) -> str:
             endpoint = _owned(uow.webhooks.get_endpoint(endpoint_id), user_id)
             now = self._clock.now()
             test_id = self._ids.new_id("test")
             new_id = event_id(TEST_EVENT, test_id, 1)
-            body = {"type": TEST_EVENT, "id": new_id, "created_at": _iso(now),
-                    "data": {"object": {"id": test_id, "endpoint_id": endpoint.id}, "version": 1}}  # fmt: skip
+            body = {
+                "type": TEST_EVENT,
+                "id": new_id,
+                "created_at": _iso(now),
+                "data": {"object": {"id": test_id, "endpoint_id": endpoint.id}, "version": 1},
+            }
             uow.webhooks.add_event(StoredEvent(new_id, user_id, TEST_EVENT, body, now))
             self._add_message(uow, endpoint, new_id, TEST_EVENT, f"{endpoint.id}:{new_id}", force=True)
             return new_id
@@ -225,16 +239,29 @@ class Webhooks:
             after = endpoints[-1].id
 
     def _add_message(
-        self, uow: PlatformEventsUnitOfWork, endpoint: Endpoint, event_id_: str, event_type: str, key: str,
-        *, force: bool = False,
-    ) -> int:  # fmt: skip
+        self,
+        uow: PlatformEventsUnitOfWork,
+        endpoint: Endpoint,
+        event_id_: str,
+        event_type: str,
+        key: str,
+        *,
+        force: bool = False,
+    ) -> int:
         now = self._clock.now()
         backlog = endpoint.status is EndpointStatus.DISABLED and not force
         message = Message(
-            id=self._ids.new_id("whm"), endpoint_id=endpoint.id, event_id=event_id_, event_type=event_type,
-            dedupe_key=key[:200], status=MessageStatus.BACKLOG if backlog else MessageStatus.PENDING, attempts=0,
-            next_attempt_at=None if backlog else now, created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=self._ids.new_id("whm"),
+            endpoint_id=endpoint.id,
+            event_id=event_id_,
+            event_type=event_type,
+            dedupe_key=key[:200],
+            status=MessageStatus.BACKLOG if backlog else MessageStatus.PENDING,
+            attempts=0,
+            next_attempt_at=None if backlog else now,
+            created_at=now,
+            updated_at=now,
+        )
         if not uow.webhooks.add_message(message):
             return 0
         if backlog:
@@ -244,8 +271,14 @@ class Webhooks:
         return 1
 
     def _schedule(self, uow: PlatformEventsUnitOfWork, message: Message) -> None:
-        uow.enqueue(Job(DELIVER_JOB, {"message_id": message.id}, run_at=message.next_attempt_at,
-                        job_id=f"whm-{message.id}-{message.attempts}"))  # fmt: skip
+        uow.enqueue(
+            Job(
+                DELIVER_JOB,
+                {"message_id": message.id},
+                run_at=message.next_attempt_at,
+                job_id=f"whm-{message.id}-{message.attempts}",
+            )
+        )
 
     # --- delivery (the job) -------------------------------------------------------------------
     def deliver(self, message_id: str) -> str:
@@ -283,12 +316,21 @@ class Webhooks:
             return "gone"
         now = self._clock.now()
         message.attempts += 1
-        uow.webhooks.add_attempt(Attempt(
-            id=self._ids.new_id("wha"), endpoint_id=endpoint.id, message_id=message.id, event_id=message.event_id,
-            event_type=message.event_type, attempt=message.attempts, status_code=result.status_code,
-            duration_ms=result.duration_ms, error=(result.error or None) and result.error[:500],
-            response=(result.response or None) and result.response[:1000], created_at=now,
-        ))  # fmt: skip
+        uow.webhooks.add_attempt(
+            Attempt(
+                id=self._ids.new_id("wha"),
+                endpoint_id=endpoint.id,
+                message_id=message.id,
+                event_id=message.event_id,
+                event_type=message.event_type,
+                attempt=message.attempts,
+                status_code=result.status_code,
+                duration_ms=result.duration_ms,
+                error=(result.error or None) and result.error[:500],
+                response=(result.response or None) and result.response[:1000],
+                created_at=now,
+            )
+        )
         outcome = self._outcome(uow, endpoint, message, result, now)
         message.updated_at = now
         uow.webhooks.update_message(message)
@@ -313,10 +355,14 @@ class Webhooks:
         if not endpoint.failing_notified:
             endpoint.failing_notified = True
             self._notifications.notify(
-                uow, endpoint.user_id, "webhook_endpoint_failing", title="A webhook endpoint is failing",
+                uow,
+                endpoint.user_id,
+                "webhook_endpoint_failing",
+                title="A webhook endpoint is failing",
                 body=f"Deliveries to {endpoint.url} are failing ({_reason(result)}); we keep retrying.",
-                dedupe_key=f"{endpoint.id}:{_iso(endpoint.failing_since)}", data={"endpoint_id": endpoint.id},
-            )  # fmt: skip
+                dedupe_key=f"{endpoint.id}:{_iso(endpoint.failing_since)}",
+                data={"endpoint_id": endpoint.id},
+            )
         if now - endpoint.failing_since >= self.config.disable_after and endpoint.status is EndpointStatus.ENABLED:
             message.status, message.next_attempt_at = MessageStatus.FAILED, None
             self._disable(uow, endpoint, "failing", f"Deliveries have failed since {_iso(endpoint.failing_since)}.")
@@ -334,10 +380,14 @@ class Webhooks:
             return
         endpoint.status, endpoint.disabled_reason = EndpointStatus.DISABLED, reason
         self._notifications.notify(
-            uow, endpoint.user_id, "webhook_endpoint_disabled", title="A webhook endpoint was disabled",
+            uow,
+            endpoint.user_id,
+            "webhook_endpoint_disabled",
+            title="A webhook endpoint was disabled",
             body=f"{endpoint.url} was disabled: {why} Enable it again once it answers; missed events wait for it.",
-            dedupe_key=f"{endpoint.id}:{_iso(self._clock.now())}", data={"endpoint_id": endpoint.id, "reason": reason},
-        )  # fmt: skip
+            dedupe_key=f"{endpoint.id}:{_iso(self._clock.now())}",
+            data={"endpoint_id": endpoint.id, "reason": reason},
+        )
 
     # --- the sweep (periodic) -----------------------------------------------------------------
     def sweep(self, limit: int = 500) -> int:
@@ -347,7 +397,13 @@ class Webhooks:
         def work(uow: PlatformEventsUnitOfWork) -> int:
             ids = uow.webhooks.due_messages(now - timedelta(seconds=5), limit=limit)
             for message_id in ids:
-                uow.enqueue(Job(DELIVER_JOB, {"message_id": message_id}, job_id=f"whm-{message_id}-sweep-{int(now.timestamp()) // 60}"))
+                uow.enqueue(
+                    Job(
+                        DELIVER_JOB,
+                        {"message_id": message_id},
+                        job_id=f"whm-{message_id}-sweep-{int(now.timestamp()) // 60}",
+                    )
+                )
             return len(ids)
 
         return transaction(self._uow, work)
@@ -365,9 +421,7 @@ def _events(events: Iterable[str]) -> tuple[str, ...]:
         raise InvalidInput("Too many event types.", details={"events": "Too many."})
     unknown = [e for e in chosen if e not in EVENT_TYPES]
     if unknown:
-        raise InvalidInput(
-            "Unknown event types.", details={"events": f"Unknown: {', '.join(sorted(unknown))[:200]}."}
-        )
+        raise InvalidInput("Unknown event types.", details={"events": f"Unknown: {', '.join(sorted(unknown))[:200]}."})
     return chosen
 
 
@@ -375,8 +429,6 @@ def _owned(endpoint: Endpoint | None, user_id: str) -> Endpoint:
     if endpoint is None or endpoint.user_id != user_id:
         raise NotFound("No such webhook endpoint.")
     return endpoint
-
-
 
 
 __all__ = ["DELIVER_JOB", "Webhooks", "replace"]

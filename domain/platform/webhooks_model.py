@@ -1,4 +1,5 @@
 """Outgoing webhooks: endpoints, messages (one event for one endpoint) and the delivery log."""
+
 from __future__ import annotations
 
 import random

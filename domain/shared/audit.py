@@ -2,6 +2,7 @@
 transaction of its own change (identity, the ledger, billing); domain.platform reads them.
 Append-only: nothing changes or deletes a record. Never a secret in `details`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ class AuditRecord:
     subject_type: str  # "user", "api_key", ...
     subject_id: str
     details: Mapping[str, DetailValue] = field(default_factory=dict)
+
+
 class AuditRepository(Protocol):
     def add(self, record: AuditRecord) -> None: ...
 

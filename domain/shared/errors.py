@@ -1,4 +1,5 @@
 """Errors the domain raises. Each carries a stable `code`; the HTTP layer maps classes to statuses."""
+
 from __future__ import annotations
 
 from typing import Any

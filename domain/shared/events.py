@@ -12,11 +12,12 @@ and every consumer (the fan-out, a receiver keyed on `webhook-id`) drops the rep
 receiver keeps the highest it has seen instead of trusting the order of arrival. Objects without
 a version counter use their `updated_at` in microseconds since the epoch (`version_of`).
 """
+
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from domain.shared.jobs import Job
@@ -48,7 +49,7 @@ def event_id(type_: str, object_id: str, version: int | str) -> str:
 
 
 def version_of(updated_at: datetime) -> int:
-    return int(updated_at.astimezone(timezone.utc).timestamp() * 1_000_000)
+    return int(updated_at.astimezone(UTC).timestamp() * 1_000_000)
 
 
 def emit(
@@ -68,7 +69,7 @@ def emit(
     body = {
         "type": type_,
         "id": new_id,
-        "created_at": at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "created_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "data": {"object": {**_json_safe(obj), "id": object_id}, "version": version},
     }
     uow.enqueue(Job(FAN_OUT_JOB, {"user_id": user_id, "event": body}, job_id=f"event-{new_id}"))
@@ -79,15 +80,25 @@ LOW_BALANCE_REARM_JOB = "notifications.low_balance_rearm"
 NEW_LOGIN_JOB = "notifications.new_login"
 
 
-def balance_crossed(uow: Enqueues, account_id: str, before: int, after: int, balance: int, at: datetime,
-                    *, threshold: int, rearm_at: int) -> None:  # fmt: skip
+def balance_crossed(
+    uow: Enqueues,
+    account_id: str,
+    before: int,
+    after: int,
+    balance: int,
+    at: datetime,
+    *,
+    threshold: int,
+    rearm_at: int,
+) -> None:
     """Called by the ledger with the available credits before and after a change of `account_id`
     (the user's id): a fall below `threshold` is the event `credits.low_balance`; a rise to
     `rearm_at` or more re-arms the low-balance notice (hysteresis, domain/platform/notifications.py)."""
     if before >= threshold > after:
         obj = {"object": "balance", "available": after, "balance": balance, "threshold": threshold}
-        emit(uow, "credits.low_balance", user_id=account_id, object_id=account_id, obj=obj,
-             version=version_of(at), at=at)  # fmt: skip
+        emit(
+            uow, "credits.low_balance", user_id=account_id, object_id=account_id, obj=obj, version=version_of(at), at=at
+        )
     elif before < rearm_at <= after:
         uow.enqueue(Job(LOW_BALANCE_REARM_JOB, {"user_id": account_id}, job_id=f"rearm-{account_id}-{version_of(at)}"))
 
@@ -102,7 +113,7 @@ def _json_safe(obj: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if isinstance(value, datetime):
-            out[key] = value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            out[key] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         elif hasattr(value, "value") and not isinstance(value, (int, float, str, bool)):
             out[key] = value.value  # enums
         else:

@@ -18,6 +18,7 @@ turns a retry that spans the deploy into a new request (or a conflict), so they 
 Keys a use case derives for its own later steps (`checkout:<payment>`, `referral:<id>`,
 `coach:hold:<attempt>`) are not callers' keys and are written where the saga is documented.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Opaque string ids. New ids are time-ordered (a millisecond prefix) so they sort by creation."""
+
 from __future__ import annotations
 
 import secrets

@@ -1,4 +1,5 @@
 """The JobQueue port: named jobs with JSON-safe payloads, run now or later, with retries."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

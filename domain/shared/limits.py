@@ -10,6 +10,7 @@ identity (`domain.identity.model`, `domain.identity.logins`), the ledger
 Idempotency-Keys `domain.shared.idempotency.MAX_KEY_LENGTH`, cursors and pages
 `domain.shared.pagination`.
 """
+
 from __future__ import annotations
 
 FEATURE_KEY_MAX_LENGTH = 64  # a price-list feature key (`coach.message`, `task.strategy`, ...)

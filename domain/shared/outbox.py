@@ -17,14 +17,15 @@ process, hands the same row over twice. Every job carries a stable `job_id` (its
 idempotent on its own key (the ledger's idempotency keys, a webhook message's `webhook-id`,
 a notification's dedupe key), so a duplicate changes nothing.
 """
+
 from __future__ import annotations
 
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from domain.shared.errors import Unavailable
@@ -48,7 +49,7 @@ class OutboxMessage:
     def of(cls, job: Job, now: datetime | None = None) -> OutboxMessage:
         message_id = "obx_" + secrets.token_hex(12)
         job = job if job.job_id is not None else replace(job, job_id=f"outbox-{message_id}")
-        return cls(id=message_id, job=job, created_at=now or datetime.now(timezone.utc))
+        return cls(id=message_id, job=job, created_at=now or datetime.now(UTC))
 
 
 def job_to_record(job: Job) -> dict[str, Any]:
@@ -130,7 +131,9 @@ def relay_pending(
     return len(sent)
 
 
-def purge_sent(uow: Callable[[], AbstractContextManager[OutboxUnitOfWork]], sent_before: datetime, *, limit: int = 1000) -> int:
+def purge_sent(
+    uow: Callable[[], AbstractContextManager[OutboxUnitOfWork]], sent_before: datetime, *, limit: int = 1000
+) -> int:
     """Forget rows sent before `sent_before` (their jobs ran long ago; ids stay in RQ's history)."""
     with uow() as unit:
         purged = unit.outbox.purge_sent(sent_before, limit)

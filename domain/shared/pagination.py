@@ -1,12 +1,13 @@
 """Keyset pages: `{items, next_cursor}` with opaque cursors, never OFFSET."""
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from domain.shared.errors import InvalidInput
@@ -93,7 +94,7 @@ def cursor_datetime(value: Any) -> datetime:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise bad_cursor()
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise bad_cursor() from None
 

@@ -9,6 +9,7 @@ and `NaN`/`Infinity`, which are not JSON at all. `loads_untrusted` refuses all o
 every request body through it, and the cursor decoder every cursor, so a new route or a new cursor
 gets the same guard without asking for it.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ A unit of work with an `outbox` repository (every storage adapter has one) write
 the outbox in its own transaction, hands it to the queue after the commit and marks it sent;
 when the queue is down the commit still stands and the relay sends it later (domain/shared/outbox.py).
 """
+
 from __future__ import annotations
 
 import logging

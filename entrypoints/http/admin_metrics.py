@@ -1,4 +1,5 @@
 """The owner's sales figures (issue 24): GET /v1/admin/metrics (see domain/platform/sales.py)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,5 +26,10 @@ class SalesMetrics(MethodView):
         require_admin()
         report = container().platform24.sales.report(args["from_"], args["to"], args["interval"])
         series = [{"start": p.start, **p.figures} for p in report.series]
-        return {"from_": report.start, "to": report.end, "interval": report.interval, "totals": report.totals,
-                "series": series}  # fmt: skip
+        return {
+            "from_": report.start,
+            "to": report.end,
+            "interval": report.interval,
+            "totals": report.totals,
+            "series": series,
+        }

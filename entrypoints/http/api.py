@@ -1,4 +1,5 @@
 """The flask-smorest Api and Blueprint, bent to API.md's error shape and security schemes."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

@@ -1,4 +1,5 @@
 """The Flask app factory: the container in, a WSGI app out."""
+
 from __future__ import annotations
 
 import logging

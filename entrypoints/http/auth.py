@@ -1,4 +1,5 @@
 """Who is calling: a Bearer access token or an X-API-Key header, resolved by the identity use cases."""
+
 from __future__ import annotations
 
 from flask import g, request

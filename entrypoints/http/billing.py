@@ -1,5 +1,6 @@
 """Billing: the catalogue, checkout, the billing portal, the subscription, payments, the admin
 refund, and the Stripe webhook. Credits never move here: they follow the verified webhooks."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,11 +31,15 @@ from entrypoints.http.context import container
 from entrypoints.http.schemas import OptionalIdempotencyKeyHeaderSchema, PageArgsSchema
 
 blp = Blueprint(
-    "billing", __name__, url_prefix="/v1", description="Billing: plans, credit packs, Stripe",
-    errors={502: "The payment provider refused the request (payment_provider_unavailable)",
-            503: "The payment provider did not answer; try again after Retry-After (payment_provider_unavailable)"},
-)  # fmt: skip
-
+    "billing",
+    __name__,
+    url_prefix="/v1",
+    description="Billing: plans, credit packs, Stripe",
+    errors={
+        502: "The payment provider refused the request (payment_provider_unavailable)",
+        503: "The payment provider did not answer; try again after Retry-After (payment_provider_unavailable)",
+    },
+)
 
 
 def billing() -> BillingService:
@@ -63,10 +68,17 @@ class Checkout(MethodView):
     @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(CheckoutSchema)
     @blp.response(201, CheckoutSessionSchema)
-    @blp.errors(401, 409, 422, 502, 503, say={
-        409: "Already subscribed (conflict), or the Idempotency-Key was used for another checkout (idempotency_conflict)",
-        422: "A bad body or an unknown pack_id / plan_id (validation_error)",
-    })
+    @blp.errors(
+        401,
+        409,
+        422,
+        502,
+        503,
+        say={
+            409: "Already subscribed (conflict), or the Idempotency-Key was used for another checkout (idempotency_conflict)",
+            422: "A bad body or an unknown pack_id / plan_id (validation_error)",
+        },
+    )
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Start a Checkout for a pack or a plan; credits arrive with the verified webhook, never the redirect"""
         started = billing().checkout(current_principal().user_id, idempotency_key=headers["idempotency_key"], **body)
@@ -132,18 +144,36 @@ class AdminRefund(MethodView):
     @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(RefundSchema)
     @blp.response(200, AdminRefundSchema)
-    @blp.errors(401, 403, 404, 409, 422, 502, 503, what="payment", say={
-        409: "The payment is not paid, or already fully refunded (conflict)",
-        422: "amount_cents beyond what is left to refund (validation_error)",
-    })
+    @blp.errors(
+        401,
+        403,
+        404,
+        409,
+        422,
+        502,
+        503,
+        what="payment",
+        say={
+            409: "The payment is not paid, or already fully refunded (conflict)",
+            422: "amount_cents beyond what is left to refund (validation_error)",
+        },
+    )
     def post(self, headers: dict[str, Any], body: dict[str, Any], payment_id: str) -> Any:
         """Refund a payment in full or in part through the provider (admins only); the credits follow its webhook"""
         admin = require_admin()
         service = billing()
-        refund = service.refund(payment_id, amount_cents=body["amount_cents"], idempotency_key=headers["idempotency_key"])
+        refund = service.refund(
+            payment_id, amount_cents=body["amount_cents"], idempotency_key=headers["idempotency_key"]
+        )
         operations = container().operations
-        details: dict[str, str | int | bool | None] = {"refund_id": refund.id, "amount_cents": refund.amount_cents, "status": refund.status}
-        operations.record(operations.new_audit(admin.user_id, AuditAction.REFUND_REQUESTED, "payment", payment_id, details))
+        details: dict[str, str | int | bool | None] = {
+            "refund_id": refund.id,
+            "amount_cents": refund.amount_cents,
+            "status": refund.status,
+        }
+        operations.record(
+            operations.new_audit(admin.user_id, AuditAction.REFUND_REQUESTED, "payment", payment_id, details)
+        )
         return {"refund": refund, "payment": service.payment(payment_id)}
 
 

@@ -1,4 +1,5 @@
 """Request and response schemas of the billing routes, written by hand against API.md."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,21 +12,23 @@ from domain.shared.limits import CATALOGUE_ID_PATTERN as CATALOGUE_ID
 from domain.shared.limits import URL_MAX_LENGTH
 from entrypoints.http.schemas import UtcDateTime, page_schema
 
-
-
 HTTP_URL = r"^https?://[\x21-\x7e]+$"  # an absolute http(s) URL of printable ASCII; Stripe checks the rest
 
 
 def _url(**kwargs: Any) -> ma.fields.String:
     return ma.fields.String(
-        required=True, validate=[Length(max=URL_MAX_LENGTH), Regexp(HTTP_URL)],
-        metadata={"description": "An absolute http(s) URL"}, **kwargs,
-    )  # fmt: skip
+        required=True,
+        validate=[Length(max=URL_MAX_LENGTH), Regexp(HTTP_URL)],
+        metadata={"description": "An absolute http(s) URL"},
+        **kwargs,
+    )
 
 
 # --- requests --------------------------------------------------------------------------------
 class CheckoutSchema(ma.Schema):
-    pack_id = ma.fields.String(load_default=None, validate=Regexp(CATALOGUE_ID), metadata={"description": "Give pack_id or plan_id"})
+    pack_id = ma.fields.String(
+        load_default=None, validate=Regexp(CATALOGUE_ID), metadata={"description": "Give pack_id or plan_id"}
+    )
     plan_id = ma.fields.String(load_default=None, validate=Regexp(CATALOGUE_ID))
     success_url = _url()
     cancel_url = _url()
@@ -42,16 +45,21 @@ class PortalSchema(ma.Schema):
 
 class RefundSchema(ma.Schema):
     amount_cents = ma.fields.Integer(
-        strict=True, load_default=None, allow_none=True, validate=Range(min=1, max=MAX_AMOUNT_CENTS),
+        strict=True,
+        load_default=None,
+        allow_none=True,
+        validate=Range(min=1, max=MAX_AMOUNT_CENTS),
         metadata={"description": "Omit to refund everything not yet refunded"},
-    )  # fmt: skip
+    )
 
 
 class StripeSignatureHeaderSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    stripe_signature = ma.fields.String(data_key="Stripe-Signature", load_default="")  # any bad one: 400 invalid_signature
+    stripe_signature = ma.fields.String(
+        data_key="Stripe-Signature", load_default=""
+    )  # any bad one: 400 invalid_signature
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -114,11 +122,14 @@ class AdminPaymentSchema(PaymentSchema):
         required=True, metadata={"description": "Credits refunds or disputes could not take back: already spent"}
     )
     credits_held = ma.fields.Integer(
-        required=True, metadata={"description": "What the ledger holds for this payment now (its converged target, "
-                                 "plus the shortfall)"}
+        required=True,
+        metadata={
+            "description": "What the ledger holds for this payment now (its converged target, plus the shortfall)"
+        },
     )
     review = ma.fields.String(
-        required=True, allow_none=True,
+        required=True,
+        allow_none=True,
         metadata={"description": "Why a paid payment granted nothing (an amount or currency we did not sell)"},
     )
     paid_at = UtcDateTime(required=True, allow_none=True)

@@ -3,14 +3,15 @@
 Every route asks the use cases, which ask the one access policy (domain/coaching/policy.py):
 another user's workspace, goal, todo, session or task is 404 on every route.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import queue
 import threading
-from dataclasses import asdict
 from collections.abc import Generator, Iterator
+from dataclasses import asdict
 from typing import Any
 
 from flask import Response, request
@@ -31,8 +32,8 @@ from entrypoints.http.coaching_schemas import (
     MessageCreateSchema,
     SessionCreateSchema,
     SessionPageSchema,
-    SessionWithMessagesSchema,
     SessionSchema,
+    SessionWithMessagesSchema,
     TaskArgsSchema,
     TaskCreateSchema,
     TaskPageSchema,
@@ -53,10 +54,15 @@ from entrypoints.http.schemas import OptionalIdempotencyKeyHeaderSchema, PageArg
 
 log = logging.getLogger("houston.http.coaching")
 blp = Blueprint(
-    "coaching", __name__, url_prefix="/v1", description="Coaching: workspaces, goals, todos, the AI coach",
-    errors={403: "Your role in the workspace may not do this, e.g. a viewer writing (forbidden)",
-            404: "No such {what} (or not yours) (not_found)"},
-)  # fmt: skip
+    "coaching",
+    __name__,
+    url_prefix="/v1",
+    description="Coaching: workspaces, goals, todos, the AI coach",
+    errors={
+        403: "Your role in the workspace may not do this, e.g. a viewer writing (forbidden)",
+        404: "No such {what} (or not yours) (not_found)",
+    },
+)
 EVENT_STREAM = "text/event-stream"
 
 
@@ -233,8 +239,7 @@ class Sessions(MethodView):
 
 
 def _session_view(view: SessionView) -> dict[str, Any]:
-    return {**asdict(view.session), "messages": view.messages.items,
-            "next_cursor": view.messages.next_cursor}  # fmt: skip
+    return {**asdict(view.session), "messages": view.messages.items, "next_cursor": view.messages.next_cursor}
 
 
 @blp.route("/chat/sessions/<string:session_id>")
@@ -257,9 +262,11 @@ class SessionItem(MethodView):
 
 def _exchange(exchange: Exchange) -> dict[str, Any]:
     return {
-        "user_message": exchange.user_message, "assistant_message": exchange.assistant_message,
-        "credits_charged": exchange.credits_charged, "balance": exchange.balance,
-    }  # fmt: skip
+        "user_message": exchange.user_message,
+        "assistant_message": exchange.assistant_message,
+        "credits_charged": exchange.credits_charged,
+        "balance": exchange.balance,
+    }
 
 
 def wants_stream() -> bool:
@@ -272,7 +279,7 @@ class Messages(MethodView):
         security=USER_AUTH,
         description=(
             "With `Accept: text/event-stream` the answer streams as server-sent events (status 200): "
-            "`event: delta` with `{\"text\"}` chunks, then exactly one `event: done` with the body a JSON "
+            '`event: delta` with `{"text"}` chunks, then exactly one `event: done` with the body a JSON '
             "call returns (message ids, credits_charged, balance), or one `event: error` with API.md's error "
             "body (a model failure before any text: nothing charged). While the model is silent an SSE comment "
             "(`: keep-alive`) is sent every SSE_HEARTBEAT_SECONDS. A client that goes away mid-stream pays for "
@@ -287,16 +294,29 @@ class Messages(MethodView):
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, ExchangeSchema)
     @blp.alt_response(
-        200, success=True, content_type=EVENT_STREAM, schema={"type": "string"},
+        200,
+        success=True,
+        content_type=EVENT_STREAM,
+        schema={"type": "string"},
         description="With `Accept: text/event-stream`: the answer as server-sent events (delta, then done or error)",
-    )  # fmt: skip
-    @blp.errors(401, 402, 403, 404, 409, 422, 502, what="chat session", say={
-        402: "Not enough credits, or the workspace's or your monthly budget is spent, even for the smallest reply; "
-             "the model was not called (insufficient_credits, workspace_budget_exceeded, member_budget_exceeded)",
-        409: "The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
-             "with it is still being served (request_in_progress)",
-        502: "The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
-    })  # fmt: skip
+    )
+    @blp.errors(
+        401,
+        402,
+        403,
+        404,
+        409,
+        422,
+        502,
+        what="chat session",
+        say={
+            402: "Not enough credits, or the workspace's or your monthly budget is spent, even for the smallest reply; "
+            "the model was not called (insufficient_credits, workspace_budget_exceeded, member_budget_exceeded)",
+            409: "The Idempotency-Key was used for a different request (idempotency_conflict), or a request "
+            "with it is still being served (request_in_progress)",
+            502: "The coach model failed or answered nonsense; nothing was charged or stored (llm_unavailable)",
+        },
+    )
     def post(self, headers: dict[str, Any], body: dict[str, Any], session_id: str) -> Any:
         """Send a message to the coach and get its answer, charged by tokens (JSON or SSE)"""
         key = headers.get("idempotency_key")
@@ -304,8 +324,9 @@ class Messages(MethodView):
             events = coaching().stream_message(me(), session_id, body["content"], idempotency_key=key)
             settings = container().settings
             sse = _Sse(events, settings.sse_heartbeat, settings.llm_deadline + 10)
-            return Response(sse, status=200, mimetype=EVENT_STREAM,
-                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+            return Response(
+                sse, status=200, mimetype=EVENT_STREAM, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            )
         return _exchange(coaching().send_message(me(), session_id, body["content"], idempotency_key=key))
 
 
@@ -426,11 +447,20 @@ class Tasks(MethodView):
     @blp.arguments(OptionalIdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(TaskCreateSchema)
     @blp.response(202, TaskSchema)
-    @blp.errors(401, 402, 403, 404, 409, 422, what="workspace", say={
-        402: "Not enough credits, or a workspace or member budget is spent (insufficient_credits, "
-             "workspace_budget_exceeded, member_budget_exceeded)",
-        409: IDEMPOTENCY_CONFLICT,
-    })  # fmt: skip
+    @blp.errors(
+        401,
+        402,
+        403,
+        404,
+        409,
+        422,
+        what="workspace",
+        say={
+            402: "Not enough credits, or a workspace or member budget is spent (insufficient_credits, "
+            "workspace_budget_exceeded, member_budget_exceeded)",
+            409: IDEMPOTENCY_CONFLICT,
+        },
+    )
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Queue an AI task (strategy, weekly_review); its price is held until it finishes"""
         return coaching().create_task(me(), idempotency_key=headers.get("idempotency_key"), **body)
@@ -450,8 +480,9 @@ class TaskItem(MethodView):
 class TaskCancel(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.response(200, TaskSchema)
-    @blp.errors(401, 403, 404, 409, 422, what="task",
-                say={409: "The task already succeeded or failed (task_not_cancellable)"})  # fmt: skip
+    @blp.errors(
+        401, 403, 404, 409, 422, what="task", say={409: "The task already succeeded or failed (task_not_cancellable)"}
+    )
     def post(self, task_id: str) -> Any:
         """Cancel a queued or running task; its held credits are released"""
         return coaching().cancel_task(me(), task_id)

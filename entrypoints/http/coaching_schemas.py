@@ -1,9 +1,11 @@
 """Request and response schemas of the coaching routes, written by hand against API.md.
 Limits come from domain.coaching.model (one number in one place); over-limit input is 422 naming the field."""
+
 from __future__ import annotations
 
 import marshmallow as ma
 
+from domain.coaching.members import MAX_MONTHLY_LIMIT
 from domain.coaching.model import (
     CONTENT_MAX,
     INDUSTRY_MAX,
@@ -11,11 +13,10 @@ from domain.coaching.model import (
     TEXT_MAX,
     TITLE_MAX,
     GoalStatus,
+    Role,
     TaskStatus,
     TodoStatus,
 )
-from domain.coaching.members import MAX_MONTHLY_LIMIT
-from domain.coaching.model import Role
 from domain.coaching.prompts import TASK_INSTRUCTIONS
 from domain.shared.ids import ID_MAX_LENGTH
 from domain.shared.limits import COACH_ID_MAX_LENGTH
@@ -48,18 +49,29 @@ class WorkspaceSchema(ma.Schema):
     industry = ma.fields.String(required=True, allow_none=True)
     description = ma.fields.String(required=True, allow_none=True)
     owner_id = ma.fields.String(required=True, metadata={"description": "The owner, whose credits pay (issue 23)"})
-    role = ma.fields.Enum(Role, by_value=True, required=True, metadata={"type": "string",
-                          "description": "The caller's role in the workspace"})  # fmt: skip
-    monthly_credit_limit = ma.fields.Integer(required=True, allow_none=True,
-                                             metadata={"description": "Credits per UTC month for all spending in it; null: no cap"})  # fmt: skip
+    role = ma.fields.Enum(
+        Role,
+        by_value=True,
+        required=True,
+        metadata={"type": "string", "description": "The caller's role in the workspace"},
+    )
+    monthly_credit_limit = ma.fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Credits per UTC month for all spending in it; null: no cap"},
+    )
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
 
 
 def monthly_limit() -> ma.fields.Integer:
     """A monthly credit limit in a request: null (no cap) or 0 .. MAX_MONTHLY_LIMIT (issue 23)."""
-    return ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(min=0, max=MAX_MONTHLY_LIMIT),
-                             metadata={"description": "Credits per UTC month; null: no cap"})  # fmt: skip
+    return ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=ma.validate.Range(min=0, max=MAX_MONTHLY_LIMIT),
+        metadata={"description": "Credits per UTC month; null: no cap"},
+    )
 
 
 class WorkspaceCreateSchema(ma.Schema):
@@ -86,7 +98,9 @@ class GoalSchema(ma.Schema):
     achievable = ma.fields.String(required=True, allow_none=True)
     relevant = ma.fields.String(required=True, allow_none=True)
     due_date = ma.fields.Date(required=True, allow_none=True)
-    status = ma.fields.Enum(GoalStatus, by_value=True, required=True, metadata={"type": "string"})  # issue 21: typed in the document
+    status = ma.fields.Enum(
+        GoalStatus, by_value=True, required=True, metadata={"type": "string"}
+    )  # issue 21: typed in the document
     progress = ma.fields.Integer(required=True)
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
@@ -171,13 +185,17 @@ class MessageSchema(ma.Schema):
     tokens_out = ma.fields.Integer(required=True)
     credits_charged = ma.fields.Integer(required=True)
     model = ma.fields.String(required=True, allow_none=True)
-    cut_short = ma.fields.Boolean(required=True, metadata={"description": "The reply stopped early (cap or disconnect)"})
+    cut_short = ma.fields.Boolean(
+        required=True, metadata={"description": "The reply stopped early (cap or disconnect)"}
+    )
     created_at = UtcDateTime(required=True)
 
 
 class SessionWithMessagesSchema(SessionSchema):
     messages = ma.fields.List(ma.fields.Nested(MessageSchema), required=True, metadata={"description": "Oldest first"})
-    next_cursor = ma.fields.String(required=True, allow_none=True, metadata={"description": "The next page of messages"})
+    next_cursor = ma.fields.String(
+        required=True, allow_none=True, metadata={"description": "The next page of messages"}
+    )
 
 
 class MessageCreateSchema(ma.Schema):
@@ -210,8 +228,11 @@ class TaskSchema(ma.Schema):
 class TaskCreateSchema(ma.Schema):
     type = ma.fields.String(required=True, validate=ma.validate.OneOf(sorted(TASK_INSTRUCTIONS)))
     workspace_id = _id(required=True)
-    input = ma.fields.Dict(keys=ma.fields.String(), load_default=dict,
-                           metadata={"description": "Free-form; `notes` is passed to the coach. At most 8000 characters as JSON"})  # fmt: skip
+    input = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=dict,
+        metadata={"description": "Free-form; `notes` is passed to the coach. At most 8000 characters as JSON"},
+    )
 
 
 class TaskArgsSchema(PageArgsSchema):

@@ -1,4 +1,5 @@
 """How views reach the container: one tiny helper, no globals."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -12,6 +12,7 @@ read from files when the service starts. So after every blueprint is registered,
   one the API gave, which no pattern can say.
 Values come from the running container, so the document follows the files without a code change.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,10 +26,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ID_PREFIXES = {
-    "user_id": "usr", "key_id": "key", "payment_id": "pay", "workspace_id": "wsp", "goal_id": "gol",
-    "todo_id": "tdo", "session_id": "chs", "task_id": "tsk", "endpoint_id": "whe", "notification_id": "ntf",
+    "user_id": "usr",
+    "key_id": "key",
+    "payment_id": "pay",
+    "workspace_id": "wsp",
+    "goal_id": "gol",
+    "todo_id": "tdo",
+    "session_id": "chs",
+    "task_id": "tsk",
+    "endpoint_id": "whe",
+    "notification_id": "ntf",
     "invitation_id": "inv",
-}  # fmt: skip
+}
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 CURSOR_DESCRIPTION = "Opaque: the `next_cursor` of the previous page, unchanged (any other value is 422)"
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -94,7 +103,9 @@ def _next_link(path: str, method: str, operation: dict[str, Any]) -> None:
     carried = {name.split("}")[0]: f"$request.path.{name.split('}')[0]}" for name in path.split("{")[1:]}
     pointer = path.replace("~", "~0").replace("/", "~1")
     operation["responses"]["200"]["links"] = {
-        "next": {"operationRef": f"#/paths/{pointer}/{method}",
-                 "parameters": {**carried, "cursor": "$response.body#/next_cursor"},
-                 "description": "The next page (when next_cursor is not null)"},
-    }  # fmt: skip
+        "next": {
+            "operationRef": f"#/paths/{pointer}/{method}",
+            "parameters": {**carried, "cursor": "$response.body#/next_cursor"},
+            "description": "The next page (when next_cursor is not null)",
+        },
+    }

@@ -1,4 +1,5 @@
 """The one table from domain error to HTTP status, and the error body of API.md."""
+
 from __future__ import annotations
 
 import logging

@@ -25,9 +25,11 @@ Decisions:
 - The fake billing portal (`/v1/billing/fake-portal/<id>`) is served here too: read-only, it
   shows the customer's subscriptions and links back to the portal session's `return_url`.
 """
+
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +51,7 @@ _HEADERS = {
     "X-Frame-Options": "DENY",
     # form-action also governs the redirect after the POST, to the caller's success or cancel URL
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; "
-                               "frame-ancestors 'none'",
+    "frame-ancestors 'none'",
 }
 OPEN_STATUSES = ("pending", "open")
 OUTCOME_LABELS = {"paid": "Pay", "failed": "Fail the payment", "cancel": "Cancel"}
@@ -98,15 +100,21 @@ def portal(portal_id: str) -> Response:
     if not _SESSION_ID.match(portal_id):
         raise NotFound("No such billing portal session.")
     found = _checkout().portal(portal_id)
-    rows = "".join(
-        f"<tr><td><code>{escape(sub['id'])}</code></td><td>{escape(sub['status'])}</td>"
-        f"<td>{escape(_day(sub['items']['data'][0]['current_period_end']))}</td>"
-        f"<td>{'yes' if sub.get('cancel_at_period_end') else 'no'}</td></tr>"
-        for sub in found["subscriptions"]
-    ) or '<tr><td colspan="4">No subscription (packs only, or nothing bought yet).</td></tr>'
+    rows = (
+        "".join(
+            f"<tr><td><code>{escape(sub['id'])}</code></td><td>{escape(sub['status'])}</td>"
+            f"<td>{escape(_day(sub['items']['data'][0]['current_period_end']))}</td>"
+            f"<td>{'yes' if sub.get('cancel_at_period_end') else 'no'}</td></tr>"
+            for sub in found["subscriptions"]
+        )
+        or '<tr><td colspan="4">No subscription (packs only, or nothing bought yet).</td></tr>'
+    )
     back = str(found["return_url"])
-    link = (f'<p><a id="return" href="{escape(back)}">Return to {escape(back)}</a></p>'
-            if urlsplit(back).scheme in ("http", "https") else "")
+    link = (
+        f'<p><a id="return" href="{escape(back)}">Return to {escape(back)}</a></p>'
+        if urlsplit(back).scheme in ("http", "https")
+        else ""
+    )
     return _page(f"""
 <h1>Fake billing portal</h1>
 <p class="warn">Development only: this page stands in for Stripe's customer portal because
@@ -120,9 +128,9 @@ cancel; here nothing can be changed.</p>
 
 
 def _day(unix: Any) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(int(unix), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(int(unix), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _details(session_id: str) -> Any:
@@ -163,16 +171,22 @@ def _checkout_page(details: Any, token: str) -> str:
     what = "a monthly plan" if details.kind == "plan" else "a credit pack"
     per = " per month" if details.kind == "plan" else ""
     open_ = str(details.status) in OPEN_STATUSES
-    buttons = "".join(
-        f'<button name="outcome" value="{o}">{label}</button> ' for o, label in OUTCOME_LABELS.items()
-    )
+    buttons = "".join(f'<button name="outcome" value="{o}">{label}</button> ' for o, label in OUTCOME_LABELS.items())
     if open_:
         cards = "".join(f'<option value="{n}">{escape(label)}</option>' for n, label in TEST_CARDS.items())
-        card = (f'<p><label>Card <select name="card"><option value="">a card of your own</option>{cards}'
-                f"</select></label></p>") if details.kind != "plan" else ""
-        form = (f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{card}{buttons}'
-                f"</form><p>From a shell: <code>houston simulate-payment {escape(details.session_id)} "
-                f"[--fail | --cancel] [--card 4242424242424242]</code></p>")
+        card = (
+            (
+                f'<p><label>Card <select name="card"><option value="">a card of your own</option>{cards}'
+                f"</select></label></p>"
+            )
+            if details.kind != "plan"
+            else ""
+        )
+        form = (
+            f'<form method="post"><input type="hidden" name="token" value="{escape(token)}">{card}{buttons}'
+            f"</form><p>From a shell: <code>houston simulate-payment {escape(details.session_id)} "
+            f"[--fail | --cancel] [--card 4242424242424242]</code></p>"
+        )
     else:
         form = f"<p>This session is <b>{escape(details.status)}</b>: nothing left to do.</p>"
     return f"""

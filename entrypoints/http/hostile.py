@@ -10,6 +10,7 @@ One `before_request` hook, so a route added tomorrow is covered without asking:
   `422 validation_error` naming the parameter.
 Cursors are guarded where they are decoded (`domain.shared.pagination.decode_cursor`).
 """
+
 from __future__ import annotations
 
 from flask import Flask, Response, request

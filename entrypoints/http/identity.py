@@ -1,4 +1,5 @@
 """Identity: registration, sign-in, tokens, the caller's profile, API keys, and the admin user list."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,9 +10,6 @@ from domain.identity.model import ApiKey
 from entrypoints.http.api import USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
 from entrypoints.http.context import container
-from entrypoints.platform24 import register_with_referral
-from entrypoints.http.operations import client_info
-from entrypoints.http.schemas import PageArgsSchema
 from entrypoints.http.identity_schemas import (
     ApiKeyPageSchema,
     AuthSchema,
@@ -23,6 +21,9 @@ from entrypoints.http.identity_schemas import (
     UpdateMeSchema,
     UserSchema,
 )
+from entrypoints.http.operations import client_info
+from entrypoints.http.schemas import PageArgsSchema
+from entrypoints.platform24 import register_with_referral
 
 blp = Blueprint("identity", __name__, url_prefix="/v1", description="Accounts, tokens and API keys")
 
@@ -56,8 +57,13 @@ class Login(MethodView):
 class Refresh(MethodView):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(200, AuthSchema)
-    @blp.errors(401, say={401: "Unknown (unauthenticated), expired (token_expired), or spent or revoked "
-                               "(token_revoked: its whole family is revoked)"})  # fmt: skip
+    @blp.errors(
+        401,
+        say={
+            401: "Unknown (unauthenticated), expired (token_expired), or spent or revoked "
+            "(token_revoked: its whole family is revoked)"
+        },
+    )
     def post(self, body: dict[str, Any]) -> Any:
         """Trade a refresh token for a new pair; the presented one is spent (rotation)"""
         return container().identity.refresh(body["refresh_token"], client=client_info())

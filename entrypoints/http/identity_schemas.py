@@ -1,4 +1,5 @@
 """Request and response schemas of the identity routes, written by hand against API.md."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,7 +47,9 @@ class RegisterSchema(ma.Schema):
     password = _password(PASSWORD_MIN_LENGTH)
     name = _name(NAME_MAX_LENGTH, load_default=None, allow_none=True)
     referral_code = ma.fields.String(
-        load_default=None, allow_none=True, validate=Length(max=REFERRAL_CODE_MAX_LENGTH),
+        load_default=None,
+        allow_none=True,
+        validate=Length(max=REFERRAL_CODE_MAX_LENGTH),
         metadata={"description": "A referrer's code (GET /v1/referrals); an unknown code is ignored."},
     )
 

@@ -5,6 +5,7 @@ Every label is bounded by the service, never by the client (issue 21): a method 
 KNOWN_METHODS counts as `other` (40 invented methods once made 40 series), and a request that
 matched no route (404, and 405 where Werkzeug does not say which rule) counts as `<unmatched>`.
 """
+
 from __future__ import annotations
 
 import time

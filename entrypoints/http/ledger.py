@@ -1,4 +1,5 @@
 """Credits: balance, transactions, usage, prices, metered charges, and admin adjustments."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -81,10 +82,16 @@ class Charges(MethodView):
     @blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(ChargeSchema)
     @blp.response(201, MovementSchema)
-    @blp.errors(401, 402, 409, 422, say={
-        409: IDEMPOTENCY_CONFLICT,
-        422: "A bad body, an unknown feature_key, or a missing or bad Idempotency-Key (validation_error)",
-    })
+    @blp.errors(
+        401,
+        402,
+        409,
+        422,
+        say={
+            409: IDEMPOTENCY_CONFLICT,
+            422: "A bad body, an unknown feature_key, or a missing or bad Idempotency-Key (validation_error)",
+        },
+    )
     def post(self, headers: dict[str, str], body: dict[str, Any]) -> Any:
         """Charge the caller for a metered feature (server-to-server metering; Idempotency-Key required)"""
         result = container().ledger.charge(
@@ -99,11 +106,20 @@ class AdminCredits(MethodView):
     @blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
     @blp.arguments(AdjustmentSchema)
     @blp.response(201, MovementSchema)
-    @blp.errors(401, 402, 403, 404, 409, 422, what="user", say={
-        402: "A removal larger than the available balance; nothing was removed (insufficient_credits)",
-        409: IDEMPOTENCY_CONFLICT,
-        422: "A bad body, or a missing or bad Idempotency-Key (validation_error)",
-    })
+    @blp.errors(
+        401,
+        402,
+        403,
+        404,
+        409,
+        422,
+        what="user",
+        say={
+            402: "A removal larger than the available balance; nothing was removed (insufficient_credits)",
+            409: IDEMPOTENCY_CONFLICT,
+            422: "A bad body, or a missing or bad Idempotency-Key (validation_error)",
+        },
+    )
     def post(self, headers: dict[str, str], body: dict[str, Any], user_id: str) -> Any:
         """Add (positive) or remove (negative) credits for a user, with a reason (admins only)"""
         admin = require_admin()
@@ -111,7 +127,10 @@ class AdminCredits(MethodView):
         details = {"amount": body["amount"], "reason": body["reason"]}
         audit = c.operations.new_audit(admin.user_id, AuditAction.CREDITS_ADJUSTED, "user", user_id, details)
         result = c.ledger.adjust(
-            user_id, actor=admin.user_id, idempotency_key=scoped_key("admin", headers["idempotency_key"]),
-            audit=audit, **body,
-        )  # fmt: skip
+            user_id,
+            actor=admin.user_id,
+            idempotency_key=scoped_key("admin", headers["idempotency_key"]),
+            audit=audit,
+            **body,
+        )
         return _movement(result)

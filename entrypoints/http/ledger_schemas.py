@@ -1,5 +1,6 @@
 """Request and response schemas of the credits routes, written by hand against API.md.
 Limits come from domain.ledger.services and domain.shared.limits (one number in one place)."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -67,7 +68,9 @@ class PriceSchema(ma.Schema):
 class ChargeSchema(ma.Schema):
     feature_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=FEATURE_KEY_MAX_LENGTH))
     quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=MAX_QUANTITY))
-    reference = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=MAX_REFERENCE_LENGTH))
+    reference = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=MAX_REFERENCE_LENGTH)
+    )
 
 
 class AdjustmentSchema(ma.Schema):

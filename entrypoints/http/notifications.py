@@ -1,4 +1,5 @@
 """Notifications (issue 22): the in-app inbox, preferences per type and channel, one-click unsubscribe."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -23,9 +24,10 @@ from entrypoints.http.notifications_schemas import (
 from entrypoints.http.schemas import page_body
 
 blp = Blueprint(
-    "notifications", __name__,
+    "notifications",
+    __name__,
     description="The in-app inbox and email notifications; payment and security notifications cannot be turned off.",
-)  # fmt: skip
+)
 
 
 def _notifications() -> Notifications:
@@ -35,8 +37,15 @@ def _notifications() -> Notifications:
 
 
 def _view(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "type": n.type, "title": n.title, "body": n.body, "data": n.data,
-            "created_at": n.created_at, "read_at": n.read_at}  # fmt: skip
+    return {
+        "id": n.id,
+        "type": n.type,
+        "title": n.title,
+        "body": n.body,
+        "data": n.data,
+        "created_at": n.created_at,
+        "read_at": n.read_at,
+    }
 
 
 @blp.route("/v1/notifications")

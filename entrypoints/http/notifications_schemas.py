@@ -1,4 +1,5 @@
 """Schemas of the notification routes (API.md, Platform)."""
+
 from __future__ import annotations
 
 import marshmallow as ma

@@ -1,5 +1,6 @@
 """Operations routes: login history, the audit log, the admin directory and role changes, and
 `/metrics` for Prometheus (issue 15)."""
+
 from __future__ import annotations
 
 import hmac
@@ -105,8 +106,15 @@ class AdminUser(MethodView):
     @blp.doc(security=USER_AUTH)
     @blp.arguments(RoleChangeSchema)
     @blp.response(200, UserSchema)
-    @blp.errors(401, 403, 404, 409, 422, what="user",
-                say={409: "The user is the last admin (last_admin)", 422: "A bad role (validation_error)"})  # fmt: skip
+    @blp.errors(
+        401,
+        403,
+        404,
+        409,
+        422,
+        what="user",
+        say={409: "The user is the last admin (last_admin)", 422: "A bad role (validation_error)"},
+    )
     def patch(self, body: dict[str, Any], user_id: str) -> Any:
         """Change a user's role (audited; the last admin cannot be demoted; admins only)"""
         admin = require_admin()
@@ -117,11 +125,18 @@ class AdminUser(MethodView):
 class Metrics(MethodView):
     @blp.doc(
         security=[{"bearerAuth": []}, {}],
-        responses={"200": {"description": "Prometheus text format",
-                           "content": {"text/plain": {"schema": {"type": "string"}}}}},
-    )  # fmt: skip
-    @blp.errors(401, 404, say={401: "METRICS_TOKEN is set and the request does not carry it (unauthenticated)",
-                               404: "Metrics are off (METRICS_ENABLED=false)"})  # fmt: skip
+        responses={
+            "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
+    @blp.errors(
+        401,
+        404,
+        say={
+            401: "METRICS_TOKEN is set and the request does not carry it (unauthenticated)",
+            404: "Metrics are off (METRICS_ENABLED=false)",
+        },
+    )
     def get(self) -> Response:
         """Prometheus metrics of every worker (Bearer METRICS_TOKEN when one is set)"""
         c = container()

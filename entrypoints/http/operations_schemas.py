@@ -1,4 +1,5 @@
 """Schemas of the operations routes: login history, audit log, admin directory (issue 15)."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -15,16 +16,20 @@ class LoginAttemptSchema(ma.Schema):
     id = ma.fields.String(required=True)
     at = UtcDateTime(required=True)
     event = ma.fields.Function(
-        lambda a: a.event.value, required=True,
-        metadata={"enum": ["login", "refresh_reuse", "logout"],
-                  "description": "login: a password sign-in; refresh_reuse: a spent refresh token came back and "
-                                 "its family was revoked; logout: a refresh family revoked by its owner"},
-    )  # fmt: skip
+        lambda a: a.event.value,
+        required=True,
+        metadata={
+            "enum": ["login", "refresh_reuse", "logout"],
+            "description": "login: a password sign-in; refresh_reuse: a spent refresh token came back and "
+            "its family was revoked; logout: a refresh family revoked by its owner",
+        },
+    )
     ip = ma.fields.String(required=True, allow_none=True)
     user_agent = ma.fields.String(required=True, allow_none=True)
     success = ma.fields.Boolean(required=True)
     reason = ma.fields.String(
-        required=True, allow_none=True,
+        required=True,
+        allow_none=True,
         metadata={"description": "Why it failed: wrong_password, unknown_email, refresh_token_reused"},
     )
 
@@ -59,7 +64,8 @@ class AuditArgsSchema(PageArgsSchema):
 
 class AdminUserArgsSchema(PageArgsSchema):
     q = ma.fields.String(
-        load_default=None, validate=Length(min=1, max=SEARCH_MAX_LENGTH),
+        load_default=None,
+        validate=Length(min=1, max=SEARCH_MAX_LENGTH),
         metadata={"description": "A user id (exact) or the start of an email (case-insensitive)"},
     )
     plan = ma.fields.String(load_default=None, validate=Length(min=1, max=CATALOGUE_ID_MAX_LENGTH))

@@ -1,4 +1,5 @@
 """Schemas of issue 24's routes: referrals, the GDPR export and erasure, the owner's sales figures."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -33,9 +34,15 @@ class ReferralSignalsSchema(ma.Schema):
     user_id = ma.fields.String(required=True)
     referred_count = ma.fields.Integer(required=True)
     by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
-    refused_by_reason = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
-                                       metadata={"description": "same_email, disposable_email, same_customer, monthly_cap..."})
-    voided = ma.fields.Integer(required=True, metadata={"description": "First purchases refunded or disputed in the hold."})
+    refused_by_reason = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={"description": "same_email, disposable_email, same_customer, monthly_cap..."},
+    )
+    voided = ma.fields.Integer(
+        required=True, metadata={"description": "First purchases refunded or disputed in the hold."}
+    )
     referrals = ma.fields.List(ma.fields.Nested(ReferralSchema), required=True)
 
 
@@ -58,10 +65,17 @@ EARLIEST, LATEST = date(2000, 1, 1), date(2100, 1, 1)
 
 
 class MetricsArgsSchema(ma.Schema):
-    from_ = ma.fields.Date(data_key="from", load_default=None, validate=Range(min=EARLIEST, max=LATEST),
-                           metadata={"description": "First UTC day (YYYY-MM-DD)."})  # fmt: skip
-    to = ma.fields.Date(load_default=None, validate=Range(min=EARLIEST, max=LATEST),
-                        metadata={"description": "UTC day after the last one (excluded)."})  # fmt: skip
+    from_ = ma.fields.Date(
+        data_key="from",
+        load_default=None,
+        validate=Range(min=EARLIEST, max=LATEST),
+        metadata={"description": "First UTC day (YYYY-MM-DD)."},
+    )
+    to = ma.fields.Date(
+        load_default=None,
+        validate=Range(min=EARLIEST, max=LATEST),
+        metadata={"description": "UTC day after the last one (excluded)."},
+    )
     interval = ma.fields.String(load_default="day", validate=OneOf(INTERVALS))
 
 
@@ -69,8 +83,12 @@ _COUNTS = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), re
 
 
 class FiguresSchema(ma.Schema):
-    cash_in_cents = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
-                                   metadata={"description": "Payments minus refunds, by currency."})
+    cash_in_cents = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={"description": "Payments minus refunds, by currency."},
+    )
     refunds_cents = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
     mrr_cents = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
     credits_sold = ma.fields.Integer(required=True)

@@ -9,6 +9,7 @@ X-RateLimit-Reset (epoch seconds). Allowed responses carry no rate-limit headers
 window back would double the limiter's Redis round trips on every request. When the limiter's
 storage fails, the request is served (fail open) and counted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,9 +100,11 @@ def register_rate_limits(app: Flask, container: Container) -> None:
 def _refusal(decision: Decision) -> Response:
     retry = decision.retry_after
     response = error_response(
-        429, "rate_limited", f"Too many requests; try again in {retry} s.",
+        429,
+        "rate_limited",
+        f"Too many requests; try again in {retry} s.",
         {"limit": str(decision.limit), "retry_after": retry},
-    )  # fmt: skip
+    )
     response.headers["Retry-After"] = str(retry)
     _headers(response, decision)
     return response

@@ -1,4 +1,5 @@
 """Referrals (issue 24): the caller's code and figures; an admin's view of a user's referral abuse signals."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -36,7 +37,10 @@ class UserReferralSignals(MethodView):
         found = container().platform24.referrals.of_referrer(user_id)
         refused = Counter(r.reason or "" for r in found if r.status.value == "ineligible")
         return {
-            "user_id": user_id, "referred_count": len(found),
-            "by_status": dict(Counter(r.status.value for r in found)), "refused_by_reason": dict(refused),
-            "voided": sum(1 for r in found if r.status.value == "voided"), "referrals": found,
-        }  # fmt: skip
+            "user_id": user_id,
+            "referred_count": len(found),
+            "by_status": dict(Counter(r.status.value for r in found)),
+            "refused_by_reason": dict(refused),
+            "voided": sum(1 for r in found if r.status.value == "voided"),
+            "referrals": found,
+        }

@@ -1,8 +1,9 @@
 """Schemas shared by several areas. Each area keeps its own schemas next to its resources."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import marshmallow as ma
@@ -24,7 +25,7 @@ class UtcDateTime(ma.fields.DateTime):
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:

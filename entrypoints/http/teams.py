@@ -4,6 +4,7 @@ Every route asks the use cases (domain/coaching/services/teams.py), which ask th
 policy: a non-member (also a removed member whose token is still valid) gets 404, a role too low
 for the action 403. A workspace's own monthly limit is set with PATCH /v1/workspaces/{id}.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,8 @@ from flask.views import MethodView
 from domain.coaching.services import Coaching
 from entrypoints.http.api import USER_AUTH, Blueprint
 from entrypoints.http.auth import current_principal
-from entrypoints.http.context import container
 from entrypoints.http.coaching_schemas import WorkspaceSchema
+from entrypoints.http.context import container
 from entrypoints.http.schemas import PageArgsSchema
 from entrypoints.http.teams_schemas import (
     InvitationCreateSchema,
@@ -29,11 +30,16 @@ from entrypoints.http.teams_schemas import (
 )
 
 blp = Blueprint(
-    "teams", __name__, url_prefix="/v1", description="Teams: workspace members, invitations, budgets",
-    errors={403: "Your role in the workspace may not do this (forbidden)",
-            404: "No such {what} (or not a member of its workspace) (not_found)",
-            409: "The change contradicts the team's state: already a member, the owner, an invitation closed (conflict)"},
-)  # fmt: skip
+    "teams",
+    __name__,
+    url_prefix="/v1",
+    description="Teams: workspace members, invitations, budgets",
+    errors={
+        403: "Your role in the workspace may not do this (forbidden)",
+        404: "No such {what} (or not a member of its workspace) (not_found)",
+        409: "The change contradicts the team's state: already a member, the owner, an invitation closed (conflict)",
+    },
+)
 
 
 def teams() -> Coaching:

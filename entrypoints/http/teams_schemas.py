@@ -1,4 +1,5 @@
 """Schemas of the teams routes (issue 23), written against API.md's Teams table."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -58,19 +59,31 @@ class MemberPatchSchema(ma.Schema):
 
 
 class TransferSchema(ma.Schema):
-    user_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=ID_MAX),
-                               metadata={"description": "An admin of the workspace"})  # fmt: skip
+    user_id = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=ID_MAX),
+        metadata={"description": "An admin of the workspace"},
+    )
 
 
 class UsageArgsSchema(ma.Schema):
-    month = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^2\d{3}-(0[1-9]|1[0-2])$"),
-                             metadata={"description": "YYYY-MM (years 2000-2999, UTC); the current month when left out"})  # fmt: skip
+    month = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^2\d{3}-(0[1-9]|1[0-2])$"),
+        metadata={"description": "YYYY-MM (years 2000-2999, UTC); the current month when left out"},
+    )
 
 
 class WorkspaceUsageSchema(ma.Schema):
     month = ma.fields.String(required=True)
-    total = ma.fields.Integer(required=True, metadata={"description": "Credits used in the workspace (captured plus held)"})
+    total = ma.fields.Integer(
+        required=True, metadata={"description": "Credits used in the workspace (captured plus held)"}
+    )
     limit = ma.fields.Integer(required=True, allow_none=True)
-    by_member = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
-                               metadata={"description": "Every member for the owner and admins; one's own otherwise"})  # fmt: skip
+    by_member = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        required=True,
+        metadata={"description": "Every member for the owner and admins; one's own otherwise"},
+    )
     member_limits = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(allow_none=True), required=True)

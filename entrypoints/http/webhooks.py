@@ -1,4 +1,5 @@
 """Outgoing webhook endpoints (issue 22): register, change, rotate, test, replay, and the delivery log."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,16 +27,19 @@ from entrypoints.http.webhooks_schemas import (
 
 _CATALOGUE = "\n".join(f"- `{name}`: {what}" for name, what in EVENT_TYPES.items())
 blp = Blueprint(
-    "webhook_endpoints", __name__,
+    "webhook_endpoints",
+    __name__,
     description=(
         "Outgoing webhooks, signed per the Standard Webhooks specification (headers `webhook-id`, "
         "`webhook-timestamp`, `webhook-signature`; body `{type, id, created_at, data: {object, version}}`; "
         "`webhook.test` for test sends). Retries: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (with jitter); "
         "410 disables the endpoint; so do 5 days of failures.\n\nEvent types:\n" + _CATALOGUE
     ),
-    errors={404: "No such endpoint of the caller (not_found)",
-            422: "Bad URL (not public, not https in production), unknown event type (validation_error)"},
-)  # fmt: skip
+    errors={
+        404: "No such endpoint of the caller (not_found)",
+        422: "Bad URL (not public, not https in production), unknown event type (validation_error)",
+    },
+)
 
 
 def _webhooks() -> Webhooks:
@@ -46,9 +50,14 @@ def _webhooks() -> Webhooks:
 
 def _view(endpoint: Endpoint) -> dict[str, Any]:
     return {
-        "id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "description": endpoint.description,
-        "status": endpoint.status.value, "disabled_reason": endpoint.disabled_reason, "created_at": endpoint.created_at,
-    }  # fmt: skip
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "description": endpoint.description,
+        "status": endpoint.status.value,
+        "disabled_reason": endpoint.disabled_reason,
+        "created_at": endpoint.created_at,
+    }
 
 
 @blp.route("/v1/webhook-endpoints")
@@ -89,9 +98,13 @@ class OneEndpoint(MethodView):
         """Change an endpoint; `status: enabled` sends the backlog kept while it was disabled"""
         status = EndpointStatus(body["status"]) if "status" in body else None
         endpoint = _webhooks().update(
-            current_principal().user_id, endpoint_id, url=body.get("url"), events=body.get("events"),
-            description=body.get("description"), status=status,
-        )  # fmt: skip
+            current_principal().user_id,
+            endpoint_id,
+            url=body.get("url"),
+            events=body.get("events"),
+            description=body.get("description"),
+            status=status,
+        )
         return _view(endpoint)
 
     @blp.doc(security=USER_AUTH)

@@ -7,12 +7,13 @@
   domain/billing/services/reconcile.py); scheduled daily at 03:20 UTC in schedule.py.
 - `houston billing reconcile [--since 30d]`: the same from the shell (default: BILLING_RECONCILE_WINDOW_DAYS), with a readable report.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.billing.services import BillingService
@@ -53,4 +54,4 @@ def parse_since(text: str, now: datetime) -> datetime:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"--since must look like 3d, 12h, 90m or an ISO time, got {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

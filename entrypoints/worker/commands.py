@@ -3,6 +3,7 @@
 Each returns the process exit code: 0 done, 1 it ran and failed (Redis down, a job raised,
 nothing to requeue), 2 it cannot run as configured (no REDIS_URL, unknown job, bad payload).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from domain.shared.errors import Unavailable
 from domain.shared.jobs import Job
-from entrypoints.config import Settings
 from entrypoints.bootstrap import JOB_FUNCTION, bootstrap
+from entrypoints.config import Settings
 from entrypoints.worker import billing_jobs
 from entrypoints.worker.jobs import JOBS, UnknownJob, run_job
 from entrypoints.worker.rq_entry import prepare
@@ -39,9 +40,7 @@ def start_worker(settings: Settings, queues: Sequence[str], burst: bool) -> int:
     redis = container.resources.worker_redis  # bootstrap() made it without socket timeout (BLPOP)
     assert redis is not None  # REDIS_URL is set (checked above)
     try:
-        Worker(list(queues), connection=redis).work(
-            burst=burst, with_scheduler=True, logging_level=settings.log_level
-        )
+        Worker(list(queues), connection=redis).work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
     except RedisConnectionError as error:
         print(f"houston: cannot reach Redis: {error}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ it as the job's result). Every job is safe to run twice: the use cases are idemp
 RQ's entry point (`execute`, `prepare`) lives in `entrypoints/worker/rq_entry.py`: it builds the
 container, so it imports the composition root, which imports this module (for `run_job`).
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,6 @@
 """Issue 24's periodic jobs: releasing referral bonuses whose hold is over (and finishing any
 referral step a crash interrupted), and the nightly rollup of the sales figures."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -21,4 +22,3 @@ PLATFORM24_JOBS: Mapping[str, Callable[[Container, Mapping[str, Any]], dict[str,
     "referrals.release_due": release_referrals,
     "sales.rollup": sales_rollup,
 }
-

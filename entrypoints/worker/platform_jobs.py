@@ -1,10 +1,10 @@
 """Jobs of issue 22: the outbox relay, the event fan-out, webhook delivery and its sweep, emails."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from datetime import datetime, timedelta, timezone
 
 from domain.shared.outbox import purge_sent, relay_pending
 
@@ -24,7 +24,7 @@ def outbox_relay(container: Container, payload: Mapping[str, Any]) -> dict[str, 
     """Send what the committing processes could not (the queue was down, a crash after commit),
     then forget rows sent more than a week ago. Outbox times are the machine's clock, not the
     domain's (a test's manual clock never moves the relay)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     sent = relay_pending(container.uow, container.queue, now)  # type: ignore[arg-type]
     return {"sent": sent, "purged": purge_sent(container.uow, now - SENT_KEPT)}  # type: ignore[arg-type]
 
@@ -70,8 +70,12 @@ def credits_announce_expiring(container: Container, payload: Mapping[str, Any]) 
 def notifications_announce_renewals(container: Container, payload: Mapping[str, Any]) -> dict[str, Any]:
     from domain.platform.renewals import announce_renewals
 
-    notified = announce_renewals(container.uow, _platform(container).notifications, container.clock,  # type: ignore[arg-type]
-                                 notice_days=container.settings.subscription_renewal_notice_days)  # fmt: skip
+    notified = announce_renewals(
+        container.uow,  # type: ignore[arg-type]
+        _platform(container).notifications,
+        container.clock,
+        notice_days=container.settings.subscription_renewal_notice_days,
+    )
     return {"notified": notified}
 
 

@@ -8,6 +8,7 @@ container instead of bootstrapping again; the database pool is replaced in each 
 A module of its own because it builds the container: it imports the composition root, which
 imports the job registry (`entrypoints.worker.jobs`) — never the other way round.
 """
+
 from __future__ import annotations
 
 import os

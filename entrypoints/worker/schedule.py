@@ -46,6 +46,7 @@ Decisions:
   for availability: the slot claims make the second one harmless. Without REDIS_URL (the
   embedded default), `houston cron` claims slots in memory and runs each job inline.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,14 +54,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from domain.shared.jobs import Job, JobQueue, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLAIM_MARGIN_SECONDS = 60
 POLL_SECONDS = 5.0
 
@@ -88,7 +89,7 @@ class Periodic:
 
     def slot(self, now: datetime) -> tuple[datetime, datetime]:
         """The [start, end) slot containing `now` (aware), in UTC."""
-        now = now.astimezone(timezone.utc)
+        now = now.astimezone(UTC)
         if self.interval_seconds is not None:
             step = timedelta(seconds=self.interval_seconds)
             start = EPOCH + step * ((now - EPOCH) // step)
@@ -96,7 +97,7 @@ class Periodic:
         return _cron_slot(str(self.cron), now)
 
     def job_id(self, slot_start: datetime) -> str:
-        return f"periodic-{self.name}-{slot_start.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+        return f"periodic-{self.name}-{slot_start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def _cron_slot(expression: str, now: datetime) -> tuple[datetime, datetime]:
@@ -131,7 +132,9 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("webhooks_sweep", "webhooks.sweep", interval_seconds=60),  # issue 22
     Periodic("announce_expiring", "credits.announce_expiring", cron="0 9 * * *"),  # issue 22
     Periodic("referrals_release", "referrals.release_due", interval_seconds=3600),  # issue 24
-    Periodic("sales_rollup", "sales.rollup", cron="20 0 * * *", retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600))),  # issue 24
+    Periodic(
+        "sales_rollup", "sales.rollup", cron="20 0 * * *", retry=RetryPolicy(max_retries=3, intervals=(300, 900, 3600))
+    ),  # issue 24
     Periodic("announce_renewals", "notifications.announce_renewals", cron="0 8 * * *"),  # issue 27
     Periodic("retention", "platform.retention", cron="40 4 * * *"),  # issue 27
 )
@@ -186,7 +189,9 @@ def tick(schedule: Sequence[Periodic], now: datetime, queue: JobQueue, claims: S
     return enqueued
 
 
-def run_until_stopped(tick_once: Callable[[], object], stop: threading.Event, poll_seconds: float = POLL_SECONDS) -> None:
+def run_until_stopped(
+    tick_once: Callable[[], object], stop: threading.Event, poll_seconds: float = POLL_SECONDS
+) -> None:
     """Call `tick_once` now and then every `poll_seconds` until `stop` is set; a failed tick is
     logged and the next one tries again (Redis or the database may be back by then)."""
     while not stop.is_set():

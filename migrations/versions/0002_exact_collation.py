@@ -8,6 +8,7 @@ depends on how the database was created. SQLite compares bytes already: nothing 
 Revision ID: 0002
 Revises: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -10,6 +10,7 @@
 Revision ID: 0003
 Revises: 0002
 """
+
 import hashlib
 
 import sqlalchemy as sa
@@ -23,13 +24,16 @@ depends_on = None
 # (table, columns, old name as SQLAlchemy's old convention made it (before truncation), new name)
 INDEXES = [
     ("api_keys", ("user_id", "created_at"), "ix_api_keys_user_id_api_keys_created_at"),
-    ("ledger_entries", ("account_id", "kind", "seq"),
-     "ix_ledger_entries_account_id_ledger_entries_kind_ledger_entries_seq"),
+    (
+        "ledger_entries",
+        ("account_id", "kind", "seq"),
+        "ix_ledger_entries_account_id_ledger_entries_kind_ledger_entries_seq",
+    ),
     ("ledger_grants", ("account_id", "remaining"), "ix_ledger_grants_account_id_ledger_grants_remaining"),
     ("ledger_grants", ("expires_at", "remaining"), "ix_ledger_grants_expires_at_ledger_grants_remaining"),
     ("ledger_holds", ("account_id", "status"), "ix_ledger_holds_account_id_ledger_holds_status"),
     ("ledger_holds", ("status", "expires_at"), "ix_ledger_holds_status_ledger_holds_expires_at"),
-]  # fmt: skip
+]
 USAGE_INDEX = ("ledger_entries", ("account_id", "created_at"), "ix_ledger_entries_account_id_ledger_entries_created_at")
 MONTH = {"sqlite": "strftime('%Y-%m', created_at)", "mysql": "DATE_FORMAT(created_at, '%Y-%m')"}
 
@@ -64,7 +68,9 @@ def upgrade() -> None:
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("feature_key", sa.String(length=64), nullable=False),
         sa.Column("spent", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["ledger_accounts.id"], name=op.f("fk_ledger_usage_account_id_ledger_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["ledger_accounts.id"], name=op.f("fk_ledger_usage_account_id_ledger_accounts")
+        ),
         sa.PrimaryKeyConstraint("account_id", "month", "feature_key", name=op.f("pk_ledger_usage")),
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_nopad_bin",
@@ -73,8 +79,9 @@ def upgrade() -> None:
     op.get_bind().exec_driver_sql(
         "INSERT INTO ledger_usage (account_id, month, feature_key, spent) "
         f"SELECT account_id, {MONTH[dialect]}, COALESCE(feature_key, ''), SUM(-amount) FROM ledger_entries "
-        f"WHERE kind = 'charge' GROUP BY account_id, {MONTH[dialect]}, COALESCE(feature_key, '')"
-        .replace("%", "%%" if dialect == "mysql" else "%")
+        f"WHERE kind = 'charge' GROUP BY account_id, {MONTH[dialect]}, COALESCE(feature_key, '')".replace(
+            "%", "%%" if dialect == "mysql" else "%"
+        )
     )
     table, columns, _ = USAGE_INDEX
     usage_index = _index_named_by_columns(table, columns)

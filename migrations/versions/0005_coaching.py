@@ -3,8 +3,9 @@
 Revision ID: 0005
 Revises: 0004
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "0005"
@@ -57,7 +58,9 @@ def upgrade() -> None:
         *_stamps(),
         sa.CheckConstraint("progress >= 0 AND progress <= 100", name=op.f("ck_coaching_goals_progress_in_range")),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["coaching_workspaces.id"], name=op.f("fk_coaching_goals_workspace_id_coaching_workspaces")
+            ["workspace_id"],
+            ["coaching_workspaces.id"],
+            name=op.f("fk_coaching_goals_workspace_id_coaching_workspaces"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_coaching_goals")),
         **EXACT,
@@ -75,9 +78,13 @@ def upgrade() -> None:
         sa.Column("due_date", sa.Date(), nullable=True),
         *_stamps(),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["coaching_workspaces.id"], name=op.f("fk_coaching_todos_workspace_id_coaching_workspaces")
+            ["workspace_id"],
+            ["coaching_workspaces.id"],
+            name=op.f("fk_coaching_todos_workspace_id_coaching_workspaces"),
         ),
-        sa.ForeignKeyConstraint(["goal_id"], ["coaching_goals.id"], name=op.f("fk_coaching_todos_goal_id_coaching_goals")),
+        sa.ForeignKeyConstraint(
+            ["goal_id"], ["coaching_goals.id"], name=op.f("fk_coaching_todos_goal_id_coaching_goals")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_coaching_todos")),
         **EXACT,
     )
@@ -95,7 +102,8 @@ def upgrade() -> None:
         sa.Column("message_count", sa.Integer(), nullable=False),
         *_stamps(),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["coaching_workspaces.id"],
+            ["workspace_id"],
+            ["coaching_workspaces.id"],
             name=op.f("fk_coaching_sessions_workspace_id_coaching_workspaces"),
         ),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_coaching_sessions_owner_id_users")),
@@ -155,7 +163,9 @@ def upgrade() -> None:
         sa.Column("finished_at", DT, nullable=True),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_coaching_tasks_owner_id_users")),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["coaching_workspaces.id"], name=op.f("fk_coaching_tasks_workspace_id_coaching_workspaces")
+            ["workspace_id"],
+            ["coaching_workspaces.id"],
+            name=op.f("fk_coaching_tasks_workspace_id_coaching_workspaces"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_coaching_tasks")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_coaching_tasks_idempotency_key")),
@@ -170,7 +180,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "coaching_tasks", "coaching_messages", "coaching_sessions", "coaching_todos", "coaching_goals",
+        "coaching_tasks",
+        "coaching_messages",
+        "coaching_sessions",
+        "coaching_todos",
+        "coaching_goals",
         "coaching_workspaces",
-    ):  # fmt: skip
+    ):
         op.drop_table(table)

@@ -3,9 +3,9 @@
 Revision ID: 0006
 Revises: 0005
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 # Naive UTC with microseconds: DATETIME(6) on MySQL/MariaDB.
@@ -34,8 +34,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_events")),
         **EXACT,
     )
-    op.create_index(op.f("ix_login_events_user_id_login_events_at_login_events_id"), "login_events",
-                    ["user_id", "at", "id"])
+    op.create_index(
+        op.f("ix_login_events_user_id_login_events_at_login_events_id"), "login_events", ["user_id", "at", "id"]
+    )
     op.create_table(
         "audit_log",
         sa.Column("id", sa.String(40), nullable=False),
@@ -51,8 +52,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_log_at_audit_log_id"), "audit_log", ["at", "id"])
     op.create_index(op.f("ix_audit_log_actor_id_audit_log_at_audit_log_id"), "audit_log", ["actor_id", "at", "id"])
     op.create_index(op.f("ix_audit_log_action_audit_log_at_audit_log_id"), "audit_log", ["action", "at", "id"])
-    op.create_index(op.f("ix_audit_log_subject_id_audit_log_at_audit_log_id"), "audit_log",
-                    ["subject_id", "at", "id"])
+    op.create_index(op.f("ix_audit_log_subject_id_audit_log_at_audit_log_id"), "audit_log", ["subject_id", "at", "id"])
 
 
 def downgrade() -> None:

@@ -3,9 +3,9 @@
 Revision ID: 0008
 Revises: 0007
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 DT = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")

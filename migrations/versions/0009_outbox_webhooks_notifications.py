@@ -3,9 +3,9 @@
 Revision ID: 0009
 Revises: 0008
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 # Naive UTC with microseconds: DATETIME(6) on MySQL/MariaDB.
@@ -84,8 +84,9 @@ def upgrade() -> None:
         **EXACT,
     )
     op.create_index("ix_webhook_messages_status_next_attempt_at", "webhook_messages", ["status", "next_attempt_at"])
-    op.create_index("ix_webhook_messages_endpoint_id_status_created_at", "webhook_messages",
-                    ["endpoint_id", "status", "created_at"])
+    op.create_index(
+        "ix_webhook_messages_endpoint_id_status_created_at", "webhook_messages", ["endpoint_id", "status", "created_at"]
+    )
     op.create_table(
         "webhook_attempts",
         _id(),
@@ -142,6 +143,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("notification_state", "notification_preferences", "notifications", "webhook_attempts",
-                  "webhook_messages", "webhook_endpoints", "platform_events", "outbox"):
+    for table in (
+        "notification_state",
+        "notification_preferences",
+        "notifications",
+        "webhook_attempts",
+        "webhook_messages",
+        "webhook_endpoints",
+        "platform_events",
+        "outbox",
+    ):
         op.drop_table(table)

@@ -3,9 +3,9 @@
 Revision ID: 0010
 Revises: 0009
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 DT = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -31,13 +31,15 @@ def upgrade() -> None:
         sa.Column("created_at", DT, nullable=False),
         sa.Column("finished_at", DT, nullable=True),
         sa.CheckConstraint("amount > 0", name=op.f("ck_ledger_pending_grants_pending_amount_positive")),
-        sa.ForeignKeyConstraint(["account_id"], ["ledger_accounts.id"],
-                                name=op.f("fk_ledger_pending_grants_account_id_ledger_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["ledger_accounts.id"], name=op.f("fk_ledger_pending_grants_account_id_ledger_accounts")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_pending_grants")),
         **EXACT,
     )
-    op.create_index(op.f("ix_ledger_pending_grants_account_id_status"), "ledger_pending_grants",
-                    ["account_id", "status"])
+    op.create_index(
+        op.f("ix_ledger_pending_grants_account_id_status"), "ledger_pending_grants", ["account_id", "status"]
+    )
     op.create_table(
         "referral_codes",
         sa.Column("user_id", sa.String(40), nullable=False),

@@ -3,9 +3,9 @@
 Revision ID: 0011
 Revises: 0010
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 DT = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -30,8 +30,11 @@ def upgrade() -> None:
         sa.Column("role", sa.String(12), nullable=False),
         sa.Column("monthly_credit_limit", sa.BigInteger(), nullable=True),
         sa.Column("joined_at", DT, nullable=False),
-        sa.ForeignKeyConstraint(["workspace_id"], ["coaching_workspaces.id"],
-                                name=op.f("fk_workspace_members_workspace_id_coaching_workspaces")),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["coaching_workspaces.id"],
+            name=op.f("fk_workspace_members_workspace_id_coaching_workspaces"),
+        ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_workspace_members_user_id_users")),
         sa.PrimaryKeyConstraint("workspace_id", "user_id", name=op.f("pk_workspace_members")),
         **EXACT,
@@ -48,14 +51,18 @@ def upgrade() -> None:
         sa.Column("created_at", DT, nullable=False),
         sa.Column("expires_at", DT, nullable=False),
         sa.Column("responded_at", DT, nullable=True),
-        sa.ForeignKeyConstraint(["workspace_id"], ["coaching_workspaces.id"],
-                                name=op.f("fk_workspace_invitations_workspace_id_coaching_workspaces")),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["coaching_workspaces.id"],
+            name=op.f("fk_workspace_invitations_workspace_id_coaching_workspaces"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workspace_invitations")),
         **EXACT,
     )
     op.create_index(op.f("ix_workspace_invitations_workspace_id_id"), "workspace_invitations", ["workspace_id", "id"])
-    op.create_index(op.f("ix_workspace_invitations_email_status_id"), "workspace_invitations",
-                    ["email", "status", "id"])
+    op.create_index(
+        op.f("ix_workspace_invitations_email_status_id"), "workspace_invitations", ["email", "status", "id"]
+    )
     op.create_table(
         "budget_usage",
         sa.Column("budget_id", sa.String(40), nullable=False),

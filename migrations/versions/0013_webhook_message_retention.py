@@ -3,6 +3,7 @@
 Revision ID: 0013
 Revises: 0012
 """
+
 from alembic import op
 
 revision = "0013"

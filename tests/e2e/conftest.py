@@ -7,6 +7,7 @@ The `clock` fixture (ManualClock at tests.fixtures.settings.T0) comes from tests
 `sql_engine` (SQLite, MariaDB) and `any_app` (the app on memory, SQLite, MariaDB) are for HTTP tests
 whose point is what the database does (collations, limits, stored bytes).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,5 +1,6 @@
 """An access token dies with its refresh family: logout, or a reused refresh token, ends it at once
 (not when it expires 15 minutes later). Checked per request by one indexed query."""
+
 from __future__ import annotations
 
 from flask import Flask

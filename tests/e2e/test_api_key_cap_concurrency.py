@@ -5,6 +5,7 @@ user's keys and then inserting, without a lock, let two requests both see 49 and
 (51–52 keys on MariaDB). The count now runs under a lock on the user's row, in the same unit of
 work as the insert, so exactly 50 are created and the other 14 are 409.
 """
+
 from __future__ import annotations
 
 from collections import Counter

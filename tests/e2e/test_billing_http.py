@@ -1,6 +1,7 @@
 """Billing end to end through HTTP, on memory, SQLite and MariaDB: the app of `create_app(bootstrap())`
 with the fake gateway the embedded default uses, and Stripe-shaped events signed with the webhook
 secret and POSTed to /v1/webhooks/stripe as Stripe would. Handling runs inline after each commit."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -43,7 +44,9 @@ class Shop:
         return int(self.client.get("/v1/credits/balance", headers=self.headers).get_json()["balance"])
 
     def checkout(self, expect: int = 201, headers: dict[str, str] | None = None, **item: str) -> Any:
-        response = self.client.post("/v1/billing/checkout", json={**item, **URLS}, headers={**self.headers, **(headers or {})})
+        response = self.client.post(
+            "/v1/billing/checkout", json={**item, **URLS}, headers={**self.headers, **(headers or {})}
+        )
         assert response.status_code == expect, response.get_json()
         return response.get_json()
 
@@ -52,8 +55,11 @@ class Shop:
 
     def post_event(self, event: dict[str, Any], *, secret: str = SECRET, expect: int = 200) -> Any:
         payload, header = ev.signed(event, secret, int(__import__("time").time()))
-        response = self.client.post("/v1/webhooks/stripe", data=payload, headers={
-            "Stripe-Signature": header, "Content-Type": "application/json"})
+        response = self.client.post(
+            "/v1/webhooks/stripe",
+            data=payload,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
         assert response.status_code == expect, response.get_json()
         return response.get_json()
 
@@ -67,8 +73,9 @@ class Shop:
 
 @pytest.fixture
 def shop(make_container: ContainerBuilder, clock: ManualClock) -> Shop:
-    container = make_container(settings=make_settings(stripe_webhook_secret=SECRET), clock=clock,
-                               queue=InlineJobQueue(raise_errors=True))
+    container = make_container(
+        settings=make_settings(stripe_webhook_secret=SECRET), clock=clock, queue=InlineJobQueue(raise_errors=True)
+    )
     return Shop(container, clock)
 
 
@@ -76,9 +83,15 @@ def test_plans_and_packs_are_public(shop: Shop) -> None:
     plans = shop.client.get("/v1/billing/plans").get_json()
     packs = shop.client.get("/v1/billing/packs").get_json()
     assert [(p["id"], p["monthly_credits"], p["interval"]) for p in plans] == [
-        ("free", 100, "month"), ("pro", 2000, "month"), ("enterprise", 12000, "month")]
+        ("free", 100, "month"),
+        ("pro", 2000, "month"),
+        ("enterprise", 12000, "month"),
+    ]
     assert [(p["id"], p["credits"], p["amount_cents"], p["currency"]) for p in packs] == [
-        ("pack_100", 100, 500, "usd"), ("pack_500", 500, 2000, "usd"), ("pack_2000", 2000, 7000, "usd")]
+        ("pack_100", 100, 500, "usd"),
+        ("pack_500", 500, 2000, "usd"),
+        ("pack_2000", 2000, 7000, "usd"),
+    ]
 
 
 def test_checkout_then_a_signed_webhook_shows_the_credits_once(shop: Shop) -> None:
@@ -90,7 +103,12 @@ def test_checkout_then_a_signed_webhook_shows_the_credits_once(shop: Shop) -> No
     assert shop.post_event(event) == {"received": True}  # Stripe retries the delivery
     assert shop.balance() == FREE + 500
     [payment] = shop.client.get("/v1/billing/payments", headers=shop.headers).get_json()["items"]
-    assert (payment["kind"], payment["status"], payment["credits"], payment["amount_cents"]) == ("pack", "paid", 500, 2000)
+    assert (payment["kind"], payment["status"], payment["credits"], payment["amount_cents"]) == (
+        "pack",
+        "paid",
+        500,
+        2000,
+    )
 
 
 def test_a_checkout_idempotency_key_returns_the_same_session_and_refuses_another_item(shop: Shop) -> None:
@@ -141,7 +159,10 @@ def test_an_admin_refund_reverses_the_credits_through_the_webhook(shop: Shop) ->
     body = response.get_json()
     assert body["refund"]["amount_cents"] == 800
     assert (body["payment"]["status"], body["payment"]["refunded_cents"], body["payment"]["credits_reversed"]) == (
-        "partially_refunded", 800, 200)
+        "partially_refunded",
+        800,
+        200,
+    )
     assert shop.balance() == FREE + 300
     rest = shop.client.post(url, json={}, headers=admin).get_json()["payment"]
     assert (rest["status"], rest["credits_reversed"], rest["shortfall"]) == ("refunded", 500, 0)
@@ -149,9 +170,14 @@ def test_an_admin_refund_reverses_the_credits_through_the_webhook(shop: Shop) ->
     assert shop.client.post(url, json={}, headers=admin).status_code == 409
     assert shop.client.get("/v1/admin/payments/pay_nope", headers=admin).status_code == 404
     # Each refund an admin asked for is in the audit log (the refused third one is not).
-    audit = shop.client.get("/v1/admin/audit", query_string={"action": "payment.refund_requested", "subject": payment["id"]}, headers=admin)
+    audit = shop.client.get(
+        "/v1/admin/audit", query_string={"action": "payment.refund_requested", "subject": payment["id"]}, headers=admin
+    )
     records = audit.get_json()["items"]
-    assert [(r["subject_id"], r["details"]["amount_cents"]) for r in records] == [(payment["id"], 1200), (payment["id"], 800)]
+    assert [(r["subject_id"], r["details"]["amount_cents"]) for r in records] == [
+        (payment["id"], 1200),
+        (payment["id"], 800),
+    ]
 
 
 def test_reconciliation_replays_a_missed_webhook_exactly_once(shop: Shop) -> None:
@@ -195,8 +221,11 @@ def test_editing_the_catalogue_never_changes_grants_balances_or_a_pending_paymen
         '[plans.free]\nname = "Free"\nmonthly_credits = 5\namount_cents = 0\n'
         '[packs.pack_500]\nname = "Now 9,999"\ncredits = 9999\namount_cents = 100\n'
     )
-    after_container = make_container(settings=make_settings(stripe_webhook_secret=SECRET, catalogue_file=str(edited)),
-                                     clock=clock, queue=InlineJobQueue(raise_errors=True))
+    after_container = make_container(
+        settings=make_settings(stripe_webhook_secret=SECRET, catalogue_file=str(edited)),
+        clock=clock,
+        queue=InlineJobQueue(raise_errors=True),
+    )
     after_client = create_app(after_container).test_client()
     assert [p["credits"] for p in after_client.get("/v1/billing/packs").get_json()] == [9999]
     balance = after_client.get("/v1/credits/balance", headers=before.headers).get_json()
@@ -205,5 +234,7 @@ def test_editing_the_catalogue_never_changes_grants_balances_or_a_pending_paymen
     facts = ev.CheckoutFacts.from_details(after_container.billing.checkout_details(pending))
     [event] = ev.checkout_outcome(facts, "paid", clock.now())
     payload, header = ev.signed(event, SECRET, int(__import__("time").time()))
-    assert after_client.post("/v1/webhooks/stripe", data=payload, headers={"Stripe-Signature": header}).status_code == 200
+    assert (
+        after_client.post("/v1/webhooks/stripe", data=payload, headers={"Stripe-Signature": header}).status_code == 200
+    )
     assert after_client.get("/v1/credits/balance", headers=before.headers).get_json()["balance"] == FREE + 100 + 500

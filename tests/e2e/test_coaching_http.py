@@ -1,5 +1,6 @@
 """Coaching over HTTP: every route, another user's ids (404 everywhere), limits (422 naming the
 field), the message route as JSON and as server-sent events (read to the end, and abandoned half-way)."""
+
 from __future__ import annotations
 
 import json
@@ -56,12 +57,17 @@ class Setup:
         self.goal = post(f"/v1/workspaces/{ws}/goals", {"title": "Ship v1", "due_date": "2026-03-01"})
         self.todo = post(f"/v1/workspaces/{ws}/todos", {"title": "Docs", "goal_id": self.goal["id"]})
         self.session = post(f"/v1/workspaces/{ws}/chat/sessions", {"title": "Monday"})
-        self.task = ok(client.post("/v1/tasks", json={"type": "strategy", "workspace_id": ws, "input": {}},
-                                   headers=self.headers), 202)  # fmt: skip
+        self.task = ok(
+            client.post("/v1/tasks", json={"type": "strategy", "workspace_id": ws, "input": {}}, headers=self.headers),
+            202,
+        )
 
     def message(self, content: str = "What first?", **headers: str) -> Any:
-        return self.client.post(f"/v1/chat/sessions/{self.session['id']}/messages", json={"content": content},
-                                headers={**self.headers, **headers})  # fmt: skip
+        return self.client.post(
+            f"/v1/chat/sessions/{self.session['id']}/messages",
+            json={"content": content},
+            headers={**self.headers, **headers},
+        )
 
 
 @pytest.fixture
@@ -82,8 +88,13 @@ def test_workspaces_are_created_listed_read_changed_and_deleted(client: FlaskCli
     changed = ok(client.patch(f"/v1/workspaces/{ws['id']}", json={"description": "B2B"}, headers=h))
     assert changed["description"] == "B2B" and changed["name"] == "Acme"
     assert client.delete(f"/v1/workspaces/{ws['id']}", headers=h).status_code == 204
-    for path in (f"/v1/workspaces/{ws['id']}", f"/v1/goals/{setup.goal['id']}", f"/v1/todos/{setup.todo['id']}",
-                 f"/v1/chat/sessions/{setup.session['id']}", f"/v1/tasks/{setup.task['id']}"):  # fmt: skip
+    for path in (
+        f"/v1/workspaces/{ws['id']}",
+        f"/v1/goals/{setup.goal['id']}",
+        f"/v1/todos/{setup.todo['id']}",
+        f"/v1/chat/sessions/{setup.session['id']}",
+        f"/v1/tasks/{setup.task['id']}",
+    ):
         assert client.get(path, headers=h).status_code == 404, path
     assert balance(client, h)["held"] == 0  # the queued task was cancelled, its hold released
 
@@ -100,8 +111,13 @@ def test_goals_and_todos_have_crud_and_filtered_lists(client: FlaskClient, setup
     ok(client.post(f"/v1/workspaces/{ws}/todos", json={"title": "Loose", "status": "done"}, headers=h), 201)
     by_goal = ok(client.get(f"/v1/workspaces/{ws}/todos?goal_id={goal['id']}", headers=h))["items"]
     assert [t["id"] for t in by_goal] == [todo["id"]]
-    assert [t["title"] for t in ok(client.get(f"/v1/workspaces/{ws}/todos?status=done", headers=h))["items"]] == ["Loose"]
-    assert ok(client.patch(f"/v1/todos/{todo['id']}", json={"status": "in_progress"}, headers=h))["status"] == "in_progress"
+    assert [t["title"] for t in ok(client.get(f"/v1/workspaces/{ws}/todos?status=done", headers=h))["items"]] == [
+        "Loose"
+    ]
+    assert (
+        ok(client.patch(f"/v1/todos/{todo['id']}", json={"status": "in_progress"}, headers=h))["status"]
+        == "in_progress"
+    )
     assert ok(client.get(f"/v1/todos/{todo['id']}", headers=h))["goal_id"] == goal["id"]
     assert client.delete(f"/v1/goals/{goal['id']}", headers=h).status_code == 204
     assert ok(client.get(f"/v1/todos/{todo['id']}", headers=h))["goal_id"] is None
@@ -114,7 +130,9 @@ def test_the_coaches_are_public(client: FlaskClient) -> None:
     assert {c["id"] for c in coaches} >= {"houston"} and set(coaches[0]) == {"id", "name", "description"}
 
 
-def test_a_message_answers_charges_and_shows_in_the_session(client: FlaskClient, setup: Setup, coach: FakeCoach) -> None:
+def test_a_message_answers_charges_and_shows_in_the_session(
+    client: FlaskClient, setup: Setup, coach: FakeCoach
+) -> None:
     before = balance(client, setup.headers)
     body = ok(setup.message(), 201)
     assert body["user_message"]["content"] == "What first?" and body["assistant_message"]["content"] == coach.text
@@ -123,7 +141,9 @@ def test_a_message_answers_charges_and_shows_in_the_session(client: FlaskClient,
     assert balance(client, setup.headers) == body["balance"]
     session = ok(client.get(f"/v1/chat/sessions/{setup.session['id']}?limit=1", headers=setup.headers))
     assert session["message_count"] == 2 and [m["role"] for m in session["messages"]] == ["user"]
-    rest = ok(client.get(f"/v1/chat/sessions/{setup.session['id']}?cursor={session['next_cursor']}", headers=setup.headers))
+    rest = ok(
+        client.get(f"/v1/chat/sessions/{setup.session['id']}?cursor={session['next_cursor']}", headers=setup.headers)
+    )
     assert [m["id"] for m in rest["messages"]] == [body["assistant_message"]["id"]] and rest["next_cursor"] is None
     listed = ok(client.get(f"/v1/workspaces/{setup.workspace['id']}/chat/sessions", headers=setup.headers))["items"]
     assert [s["id"] for s in listed] == [setup.session["id"]]
@@ -140,7 +160,9 @@ def test_an_idempotent_retry_returns_the_same_answer_and_charges_once(client: Fl
     assert [-c["amount"] for c in charges if c["feature_key"] == "coach.message"] == [first["credits_charged"]]
 
 
-def test_a_failing_model_is_502_with_nothing_charged_or_stored(client: FlaskClient, setup: Setup, coach: FakeCoach) -> None:
+def test_a_failing_model_is_502_with_nothing_charged_or_stored(
+    client: FlaskClient, setup: Setup, coach: FakeCoach
+) -> None:
     before = balance(client, setup.headers)
     coach.fail = True
     assert ok(setup.message(), 502)["error"]["code"] == "llm_unavailable"
@@ -148,8 +170,9 @@ def test_a_failing_model_is_502_with_nothing_charged_or_stored(client: FlaskClie
     assert ok(client.get(f"/v1/chat/sessions/{setup.session['id']}", headers=setup.headers))["messages"] == []
 
 
-def test_without_credits_it_is_402_before_any_model_call(client: FlaskClient, container: Container,
-                                                        setup: Setup, coach: FakeCoach) -> None:  # fmt: skip
+def test_without_credits_it_is_402_before_any_model_call(
+    client: FlaskClient, container: Container, setup: Setup, coach: FakeCoach
+) -> None:
     me = ok(client.get("/v1/me", headers=setup.headers))["id"]
     available = balance(client, setup.headers)["available"]
     container.ledger.adjust(me, amount=-available, reason="test", actor="test", idempotency_key="drain")
@@ -158,7 +181,9 @@ def test_without_credits_it_is_402_before_any_model_call(client: FlaskClient, co
 
 
 # --- server-sent events -------------------------------------------------------------------------------
-def test_a_streamed_answer_read_to_its_end_is_deltas_then_done(client: FlaskClient, setup: Setup, coach: FakeCoach) -> None:
+def test_a_streamed_answer_read_to_its_end_is_deltas_then_done(
+    client: FlaskClient, setup: Setup, coach: FakeCoach
+) -> None:
     response = setup.message(Accept="text/event-stream")
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
     parsed = events(response.get_data())
@@ -173,8 +198,12 @@ def test_a_stream_abandoned_half_way_charges_what_was_streamed_and_keeps_it_cut_
     client: FlaskClient, setup: Setup, coach: FakeCoach
 ) -> None:
     before = balance(client, setup.headers)
-    response = client.post(f"/v1/chat/sessions/{setup.session['id']}/messages", json={"content": "Go"},
-                           headers={**setup.headers, "Accept": "text/event-stream"}, buffered=False)  # fmt: skip
+    response = client.post(
+        f"/v1/chat/sessions/{setup.session['id']}/messages",
+        json={"content": "Go"},
+        headers={**setup.headers, "Accept": "text/event-stream"},
+        buffered=False,
+    )
     body = iter(response.response)
     chunks = [next(body) for _ in range(4)]  # four deltas, then the client goes away
     response.close()  # the WSGI server closes the iterator: GeneratorExit inside the stream
@@ -194,15 +223,19 @@ def test_a_stream_whose_model_fails_is_one_error_event_with_nothing_charged(
     before = balance(client, setup.headers)
     coach.fail = True
     parsed = events(setup.message(Accept="text/event-stream").get_data())
-    assert parsed == [("error", {"error": {"code": "llm_unavailable", "message": "The coach model did not answer.",
-                                           "details": {}}})]  # fmt: skip
+    assert parsed == [
+        ("error", {"error": {"code": "llm_unavailable", "message": "The coach model did not answer.", "details": {}}})
+    ]
     assert balance(client, setup.headers) == before
 
 
-def test_a_stream_the_caller_cannot_afford_is_a_plain_402(client: FlaskClient, container: Container, setup: Setup) -> None:
+def test_a_stream_the_caller_cannot_afford_is_a_plain_402(
+    client: FlaskClient, container: Container, setup: Setup
+) -> None:
     me = ok(client.get("/v1/me", headers=setup.headers))["id"]
-    container.ledger.adjust(me, amount=-balance(client, setup.headers)["available"], reason="t", actor="t",
-                            idempotency_key="drain")  # fmt: skip
+    container.ledger.adjust(
+        me, amount=-balance(client, setup.headers)["available"], reason="t", actor="t", idempotency_key="drain"
+    )
     response = setup.message(Accept="text/event-stream")
     assert response.status_code == 402 and response.get_json()["error"]["code"] == "insufficient_credits"
 
@@ -232,26 +265,41 @@ def test_a_task_run_by_the_worker_is_charged_and_can_no_longer_be_cancelled(
 
 # --- another user's ids, and limits --------------------------------------------------------------------
 ROUTES = [
-    ("get", "/v1/workspaces/{ws}", None), ("patch", "/v1/workspaces/{ws}", {"name": "x"}),
-    ("delete", "/v1/workspaces/{ws}", None), ("get", "/v1/workspaces/{ws}/goals", None),
-    ("post", "/v1/workspaces/{ws}/goals", {"title": "x"}), ("get", "/v1/goals/{goal}", None),
-    ("patch", "/v1/goals/{goal}", {"progress": 1}), ("delete", "/v1/goals/{goal}", None),
-    ("get", "/v1/workspaces/{ws}/todos", None), ("post", "/v1/workspaces/{ws}/todos", {"title": "x"}),
-    ("get", "/v1/todos/{todo}", None), ("patch", "/v1/todos/{todo}", {"title": "x"}),
-    ("delete", "/v1/todos/{todo}", None), ("get", "/v1/workspaces/{ws}/chat/sessions", None),
-    ("post", "/v1/workspaces/{ws}/chat/sessions", {}), ("get", "/v1/chat/sessions/{session}", None),
-    ("delete", "/v1/chat/sessions/{session}", None), ("post", "/v1/chat/sessions/{session}/messages", {"content": "hi"}),
-    ("post", "/v1/tasks", {"type": "strategy", "workspace_id": "{ws}", "input": {}}), ("get", "/v1/tasks/{task}", None),
+    ("get", "/v1/workspaces/{ws}", None),
+    ("patch", "/v1/workspaces/{ws}", {"name": "x"}),
+    ("delete", "/v1/workspaces/{ws}", None),
+    ("get", "/v1/workspaces/{ws}/goals", None),
+    ("post", "/v1/workspaces/{ws}/goals", {"title": "x"}),
+    ("get", "/v1/goals/{goal}", None),
+    ("patch", "/v1/goals/{goal}", {"progress": 1}),
+    ("delete", "/v1/goals/{goal}", None),
+    ("get", "/v1/workspaces/{ws}/todos", None),
+    ("post", "/v1/workspaces/{ws}/todos", {"title": "x"}),
+    ("get", "/v1/todos/{todo}", None),
+    ("patch", "/v1/todos/{todo}", {"title": "x"}),
+    ("delete", "/v1/todos/{todo}", None),
+    ("get", "/v1/workspaces/{ws}/chat/sessions", None),
+    ("post", "/v1/workspaces/{ws}/chat/sessions", {}),
+    ("get", "/v1/chat/sessions/{session}", None),
+    ("delete", "/v1/chat/sessions/{session}", None),
+    ("post", "/v1/chat/sessions/{session}/messages", {"content": "hi"}),
+    ("post", "/v1/tasks", {"type": "strategy", "workspace_id": "{ws}", "input": {}}),
+    ("get", "/v1/tasks/{task}", None),
     ("post", "/v1/tasks/{task}/cancel", None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("method", "template", "body"), ROUTES)
 def test_another_users_ids_are_404_on_every_route(
     client: FlaskClient, setup: Setup, coach: FakeCoach, method: str, template: str, body: Any
 ) -> None:
-    ids = {"ws": setup.workspace["id"], "goal": setup.goal["id"], "todo": setup.todo["id"],
-           "session": setup.session["id"], "task": setup.task["id"]}  # fmt: skip
+    ids = {
+        "ws": setup.workspace["id"],
+        "goal": setup.goal["id"],
+        "todo": setup.todo["id"],
+        "session": setup.session["id"],
+        "task": setup.task["id"],
+    }
     if body is not None:
         body = json.loads(json.dumps(body).replace("{ws}", ids["ws"]))
     stranger = user(client)
@@ -290,8 +338,12 @@ def test_a_stream_the_client_never_reads_releases_its_hold(client: FlaskClient, 
     from werkzeug.test import EnvironBuilder
 
     before = balance(client, setup.headers)
-    environ = EnvironBuilder(path=f"/v1/chat/sessions/{setup.session['id']}/messages", method="POST",
-                             json={"content": "Go"}, headers={**setup.headers, "Accept": "text/event-stream"}).get_environ()  # fmt: skip
+    environ = EnvironBuilder(
+        path=f"/v1/chat/sessions/{setup.session['id']}/messages",
+        method="POST",
+        json={"content": "Go"},
+        headers={**setup.headers, "Accept": "text/event-stream"},
+    ).get_environ()
     started: list[str] = []
     body = client.application(environ, lambda status, headers, exc_info=None: started.append(status))
     assert started == ["200 OK"] and balance(client, setup.headers)["held"] > before["held"]  # held, pending
@@ -309,6 +361,7 @@ def test_the_embedded_scripted_coach_answers_from_the_workspace_with_no_keys(
     answer = body["assistant_message"]
     assert answer["model"] == "scripted-coach" and "Ship v1" in answer["content"] and body["credits_charged"] > 0
     streamed = events(setup.message("And then?", Accept="text/event-stream").get_data())
-    assert streamed[-1][0] == "done" and "".join(d["text"] for n, d in streamed if n == "delta") == (
-        streamed[-1][1]["assistant_message"]["content"]
+    assert (
+        streamed[-1][0] == "done"
+        and "".join(d["text"] for n, d in streamed if n == "delta") == (streamed[-1][1]["assistant_message"]["content"])
     )

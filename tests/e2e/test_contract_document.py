@@ -1,5 +1,6 @@
 """Issue 21 (8): what the contract says beyond the routes — typed statuses, the document's own
 description and servers, the 401 challenge, unknown routes, and a JSON body sent without a type."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,11 @@ def spec(client: FlaskClient) -> dict[str, Any]:
 
 def test_goal_todo_and_task_statuses_are_typed_enums_in_the_document(client: FlaskClient) -> None:
     schemas = spec(client)["components"]["schemas"]
-    expected = {"Goal": ["active", "done", "dropped"], "Todo": ["open", "in_progress", "done"],
-                "Task": ["queued", "running", "succeeded", "failed", "cancelled"]}  # fmt: skip
+    expected = {
+        "Goal": ["active", "done", "dropped"],
+        "Todo": ["open", "in_progress", "done"],
+        "Task": ["queued", "running", "succeeded", "failed", "cancelled"],
+    }
     for name, values in expected.items():
         assert schemas[name]["properties"]["status"] == {"type": "string", "enum": values}, name
 
@@ -36,10 +40,11 @@ def test_every_401_carries_a_challenge_and_the_document_says_so(client: FlaskCli
     wrong = client.post("/v1/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"})
     assert wrong.status_code == 401 and "WWW-Authenticate" in wrong.headers
     documented = [
-        (path, method) for path, item in spec(client)["paths"].items() for method, op in item.items()
-        if method in ("get", "post", "put", "patch", "delete") and
-        "401" in op.get("responses", {})
-    ]  # fmt: skip
+        (path, method)
+        for path, item in spec(client)["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete") and "401" in op.get("responses", {})
+    ]
     assert len(documented) > 20
     for path, method in documented:
         response = spec(client)["paths"][path][method]["responses"]["401"]

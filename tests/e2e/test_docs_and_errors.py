@@ -3,6 +3,7 @@
 The identity tests already cover the 404 of an unknown /v1 route, 405 with Allow on
 /v1/auth/login, malformed JSON and the echo of a valid X-Request-ID; this module does the rest.
 """
+
 from __future__ import annotations
 
 import re
@@ -112,7 +113,9 @@ def test_an_unexpected_exception_is_500_without_a_stack_trace(make_app: Callable
     client = make_app(prices=BrokenPrices()).test_client()
     response = client.get("/v1/credits/prices")
     assert error(response, 500) == {
-        "code": "internal_error", "message": "Something went wrong on our side.", "details": {}
+        "code": "internal_error",
+        "message": "Something went wrong on our side.",
+        "details": {},
     }
     text = response.get_data(as_text=True)
     assert SECRET not in text and "Traceback" not in text and "RuntimeError" not in text

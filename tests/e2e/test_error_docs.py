@@ -1,5 +1,6 @@
 """Issue 26 §4: error responses are documented one way (Blueprint.errors) and follow the one error
 table: a code a route's documentation names is one the table answers with that status."""
+
 from __future__ import annotations
 
 import importlib
@@ -40,8 +41,11 @@ def misdocumented(document: dict[str, Any], table: dict[str, set[int]]) -> list[
                     continue
                 if "$ref" in response:  # flask-smorest's own 422: a shared response
                     response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-                named = {word for group in NAMED.findall(response.get("description", ""))
-                         for word in re.findall(r"[a-z]+(?:_[a-z]+)*", group)}  # fmt: skip
+                named = {
+                    word
+                    for group in NAMED.findall(response.get("description", ""))
+                    for word in re.findall(r"[a-z]+(?:_[a-z]+)*", group)
+                }
                 for code in sorted(named & set(table)):
                     if int(status) not in table[code]:
                         found.append(f"{method.upper()} {path} {status}: {code} is {sorted(table[code])}")

@@ -4,6 +4,7 @@ On MariaDB a database created `utf8mb4_unicode_ci` made `Order-ABC-1` and `order
 (a legitimate charge silently dropped) and let `USR_...` or `usr_... ` reach the real user. The
 tables carry `utf8mb4_nopad_bin` now (migration 0002); these tests hold on SQLite and MariaDB.
 """
+
 from __future__ import annotations
 
 from typing import Any

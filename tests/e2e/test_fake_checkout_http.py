@@ -1,11 +1,12 @@
 """The development-only fake checkout: through HTTP, a newcomer buys a pack or a plan offline, and
 credits arrive only through the signed events the page sends (the real webhook path). Also
 `houston simulate-payment`, the same from a shell, and what keeps the page safe."""
+
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -46,8 +47,11 @@ def buyer(client: FlaskClient) -> dict[str, str]:
 
 
 def start_checkout(client: FlaskClient, headers: dict[str, str], **item: str) -> dict[str, Any]:
-    body = {"success_url": "https://app.example/ok?s={CHECKOUT_SESSION_ID}", "cancel_url": "https://app.example/no",
-            **(item or {"pack_id": "pack_500"})}
+    body = {
+        "success_url": "https://app.example/ok?s={CHECKOUT_SESSION_ID}",
+        "cancel_url": "https://app.example/no",
+        **(item or {"pack_id": "pack_500"}),
+    }
     response = client.post("/v1/billing/checkout", json=body, headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()  # type: ignore[no-any-return]
@@ -108,8 +112,9 @@ def press_again_is_refused(client: FlaskClient, session_id: str) -> bool:
     return token_free.status_code == 403
 
 
-def test_a_repeated_post_with_the_right_token_is_a_conflict_not_a_second_grant(client: FlaskClient,
-                                                                              container: Container) -> None:
+def test_a_repeated_post_with_the_right_token_is_a_conflict_not_a_second_grant(
+    client: FlaskClient, container: Container
+) -> None:
     headers = buyer(client)
     session = start_checkout(client, headers)
     checkout = container.fake_checkout
@@ -123,7 +128,7 @@ def test_a_repeated_post_with_the_right_token_is_a_conflict_not_a_second_grant(c
     assert first.status_code == 303
     # a page for the person who pressed, not raw JSON (issue 21), and nothing sent twice
     assert second.status_code == 409 and second.mimetype == "text/html"
-    assert "already <b id=\"status\">paid</b>: nothing was sent again" in second.get_data(as_text=True)
+    assert 'already <b id="status">paid</b>: nothing was sent again' in second.get_data(as_text=True)
     assert balance(client, headers) == before + 500
 
 
@@ -174,13 +179,19 @@ def test_a_post_without_the_pages_token_is_forbidden_and_sends_nothing(client: F
     assert [p["status"] for p in payments(client, headers)] == ["pending"]
 
 
-@pytest.mark.parametrize("headers", [
-    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "https://evil.example"},
-    {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},  # the Origin names another host
-    {"Origin": "null"},  # a sandboxed frame or data: page of another site, from an older browser
-    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": "null", "Sec-Fetch-Site": "same-site"},
-    {"Origin": "null", "Sec-Fetch-Site": "none"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},  # the Origin names another host
+        {"Origin": "null"},  # a sandboxed frame or data: page of another site, from an older browser
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-site"},
+        {"Origin": "null", "Sec-Fetch-Site": "none"},
+    ],
+)
 def test_a_cross_site_form_post_is_forbidden_even_with_the_token(client: FlaskClient, headers: dict[str, str]) -> None:
     auth = buyer(client)
     session = start_checkout(client, auth)
@@ -195,7 +206,9 @@ def test_a_same_origin_post_is_accepted(client: FlaskClient) -> None:
     auth = buyer(client)
     session = start_checkout(client, auth)
 
-    response = press(client, session["session_id"], "paid", Origin="http://localhost", **{"Sec-Fetch-Site": "same-origin"})
+    response = press(
+        client, session["session_id"], "paid", Origin="http://localhost", **{"Sec-Fetch-Site": "same-origin"}
+    )
 
     assert response.status_code == 303
 
@@ -243,14 +256,18 @@ def test_the_page_is_not_in_the_openapi_document(client: FlaskClient) -> None:
 
 
 def test_with_a_stripe_key_there_is_no_fake_checkout_page(make_app: Callable[..., Flask]) -> None:
-    real = make_app(settings=make_settings(stripe_webhook_secret=SECRET, stripe_secret_key="sk_test_x",
-                                           stripe_api_base="http://127.0.0.1:9"))
+    real = make_app(
+        settings=make_settings(
+            stripe_webhook_secret=SECRET, stripe_secret_key="sk_test_x", stripe_api_base="http://127.0.0.1:9"
+        )
+    )
 
     assert real.test_client().get(PAGE + "cs_test_fake_1").status_code == 404
 
 
-def test_simulate_payment_pays_from_the_shell(client: FlaskClient, container: Container,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_payment_pays_from_the_shell(
+    client: FlaskClient, container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
     headers = buyer(client)
     before = balance(client, headers)
     session = start_checkout(client, headers)
@@ -274,22 +291,27 @@ def test_simulate_payment_fail_and_unknown_session(client: FlaskClient, containe
 
 
 def test_simulate_payment_refuses_to_run_against_stripe(make_app: Callable[..., Flask]) -> None:
-    real = make_app(settings=make_settings(stripe_webhook_secret=SECRET, stripe_secret_key="sk_test_x",
-                                           stripe_api_base="http://127.0.0.1:9"))
+    real = make_app(
+        settings=make_settings(
+            stripe_webhook_secret=SECRET, stripe_secret_key="sk_test_x", stripe_api_base="http://127.0.0.1:9"
+        )
+    )
 
     assert simulate_payment(real.extensions["houston"], "cs_test_1") == 2
 
 
 @pytest.mark.parametrize("storage", ["memory", "sqlite", "mariadb"])
 def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reverses_the_credits(
-        make_app: Callable[..., Flask], queue: InlineJobQueue, tmp_path: Any, storage: str,
-        request: pytest.FixtureRequest) -> None:
+    make_app: Callable[..., Flask], queue: InlineJobQueue, tmp_path: Any, storage: str, request: pytest.FixtureRequest
+) -> None:
     overrides: dict[str, Any] = {}
     if storage != "memory":
         from adapters.sql.uow import SqlUnitOfWorkFactory
         from tests.fixtures.backends import sqlite_engine
 
-        engine = sqlite_engine(tmp_path / "refund.db") if storage == "sqlite" else request.getfixturevalue("mysql_engine")
+        engine = (
+            sqlite_engine(tmp_path / "refund.db") if storage == "sqlite" else request.getfixturevalue("mysql_engine")
+        )
         overrides["uow"] = SqlUnitOfWorkFactory(engine, queue)
     app = make_app(**overrides)
     container = app.extensions["houston"]
@@ -302,16 +324,23 @@ def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reve
     [payment] = payments(client, headers)
     admin_email = f"{unique('root')}@example.com"
     container.identity.create_admin(admin_email, "correct horse battery staple")
-    admin = auth_headers(client.post("/v1/auth/login", json={
-        "email": admin_email, "password": "correct horse battery staple"}).get_json()["access_token"])
+    admin = auth_headers(
+        client.post(
+            "/v1/auth/login", json={"email": admin_email, "password": "correct horse battery staple"}
+        ).get_json()["access_token"]
+    )
 
-    part = client.post(f"/v1/admin/payments/{payment['id']}/refund", json={"amount_cents": 500},
-                       headers={**admin, "Idempotency-Key": "refund-1"})
+    part = client.post(
+        f"/v1/admin/payments/{payment['id']}/refund",
+        json={"amount_cents": 500},
+        headers={**admin, "Idempotency-Key": "refund-1"},
+    )
 
     assert part.status_code == 200, part.get_json()
     assert balance(client, headers) == before + 375  # a quarter of 2000 cents refunded: 125 of 500 credits
-    rest = client.post(f"/v1/admin/payments/{payment['id']}/refund", json={},
-                       headers={**admin, "Idempotency-Key": "refund-2"})
+    rest = client.post(
+        f"/v1/admin/payments/{payment['id']}/refund", json={}, headers={**admin, "Idempotency-Key": "refund-2"}
+    )
     assert rest.status_code == 200, rest.get_json()
     assert balance(client, headers) == before
     [after] = payments(client, headers)
@@ -319,7 +348,8 @@ def test_an_admin_refund_through_the_fake_gateway_sends_charge_refunded_and_reve
 
 
 def test_a_refund_webhook_that_never_arrived_is_replayed_once_by_reconciliation(
-        client: FlaskClient, container: Container) -> None:
+    client: FlaskClient, container: Container
+) -> None:
     headers = buyer(client)
     before = balance(client, headers)
     session = start_checkout(client, headers)
@@ -338,8 +368,9 @@ def test_a_refund_webhook_that_never_arrived_is_replayed_once_by_reconciliation(
     assert [p["status"] for p in payments(client, headers)] == ["refunded"]
 
 
-def test_simulate_payment_renews_fails_a_renewal_and_ends_the_period(client: FlaskClient, container: Container,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_payment_renews_fails_a_renewal_and_ends_the_period(
+    client: FlaskClient, container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 21: offline, a plan can reach its next periods and the end of a cancelled one."""
     headers = buyer(client)
     session = start_checkout(client, headers, plan_id="pro")["session_id"]
@@ -392,12 +423,14 @@ def test_paying_with_the_referrers_test_card_earns_no_bonus_and_a_card_of_ones_o
 ) -> None:
     """The referral programme's same-card rule, offline: the page's shared test card has one
     fingerprint for every buyer (two accounts paying with one card), a card of one's own another."""
+
     def buy(headers: dict[str, str], card: str) -> None:
         session_id = start_checkout(client, headers)["session_id"]
         html = client.get(PAGE + session_id).get_data(as_text=True)
         assert '<option value="4242424242424242">' in html
-        answer = client.post(PAGE + session_id, data={"outcome": "paid", "token": page_token(client, session_id),
-                                                      "card": card})
+        answer = client.post(
+            PAGE + session_id, data={"outcome": "paid", "token": page_token(client, session_id), "card": card}
+        )
         assert answer.status_code == 303, answer.get_data(as_text=True)
 
     referrer = register(client)
@@ -412,15 +445,19 @@ def test_paying_with_the_referrers_test_card_earns_no_bonus_and_a_card_of_ones_o
     path = f"/v1/admin/users/{referrer['user']['id']}/referrals"
     signals = client.get(path, headers=auth_headers(admin["access_token"])).get_json()
     by_referee = {r["referee_id"]: (r["status"], r["reason"]) for r in signals["referrals"]}
-    assert by_referee == {same_card["user"]["id"]: ("ineligible", "same_card"),
-                          own_card["user"]["id"]: ("pending", None)}
+    assert by_referee == {
+        same_card["user"]["id"]: ("ineligible", "same_card"),
+        own_card["user"]["id"]: ("pending", None),
+    }
 
 
 def test_an_unknown_test_card_is_a_422_and_sends_nothing(client: FlaskClient) -> None:
     headers = buyer(client)
     session_id = start_checkout(client, headers)["session_id"]
-    answer = client.post(PAGE + session_id, data={"outcome": "paid", "token": page_token(client, session_id),
-                                                  "card": "4000000000000002"})
+    answer = client.post(
+        PAGE + session_id, data={"outcome": "paid", "token": page_token(client, session_id), "card": "4000000000000002"}
+    )
     assert answer.status_code == 422 and answer.get_json()["error"]["details"] == {
-        "card": "Must be one of 4242424242424242, 5555555555554444."}
+        "card": "Must be one of 4242424242424242, 5555555555554444."
+    }
     assert [p["status"] for p in payments(client, headers)] == ["pending"]

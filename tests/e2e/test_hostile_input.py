@@ -6,6 +6,7 @@ the edge of the calendar, a surrogate inside, a sequence number beyond 64 bits).
 must be a 4xx in API.md's error shape, and nothing may be written. A route added tomorrow is in
 /openapi.json, so it is in this test.
 """
+
 from __future__ import annotations
 
 import base64
@@ -64,7 +65,8 @@ def _bodies(properties: dict[str, Any]) -> dict[str, bytes]:
         "100000 arrays deep": b"[" * 100_000 + b"]" * 100_000,
         "20000 objects deep": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
         "5000-digit integer": json.dumps({name: 1 for name in properties}).replace("1", "9" * 5000).encode()
-        if properties else b"9" * 5000,
+        if properties
+        else b"9" * 5000,
         "infinite float": b'{"amount": 1e400}',
         "NaN": b'{"amount": NaN}',
         "not UTF-8": b'{"name": "\xed\xa0\x80"}',
@@ -88,12 +90,17 @@ class Api:
         headers = api_key_headers(self.user_key)
         workspace = self.client.post("/v1/workspaces", json={"name": "Hostile"}, headers=headers).get_json()
         session = self.client.post(f"/v1/workspaces/{workspace['id']}/chat/sessions", json={}, headers=headers)
-        endpoint = self.client.post("/v1/webhook-endpoints", json={"url": "https://example.com/hook",
-                                    "events": ["payment.succeeded"]}, headers=headers).get_json()  # fmt: skip
+        endpoint = self.client.post(
+            "/v1/webhook-endpoints",
+            json={"url": "https://example.com/hook", "events": ["payment.succeeded"]},
+            headers=headers,
+        ).get_json()
         self.path_values = {
-            "workspace_id": workspace["id"], "session_id": session.get_json()["id"], "user_id": self.user["user"]["id"],
+            "workspace_id": workspace["id"],
+            "session_id": session.get_json()["id"],
+            "user_id": self.user["user"]["id"],
             "endpoint_id": endpoint["id"],
-        }  # fmt: skip
+        }
 
     def headers(self, path: str) -> dict[str, str]:
         if path.startswith("/v1/admin/"):
@@ -151,7 +158,10 @@ def test_every_operation_refuses_hostile_json_bodies_with_400_and_writes_nothing
         url = api.url(path, api.user["user"]["id"])
         for name, body in _bodies(api.body_properties(operation)).items():
             response = api.client.open(
-                url, method=method.upper(), data=body, content_type="application/json",
+                url,
+                method=method.upper(),
+                data=body,
+                content_type="application/json",
                 headers={**api.headers(path), "Idempotency-Key": f"hostile-{name}"},
             )
             where = f"{method.upper()} {path} with {name}"
@@ -166,7 +176,10 @@ NOT_JSON_BODIES = {
     "text/plain": ("text/plain", b'{"amount_cents": 1, "name": "x", "title": "x", "content": "x"}'),
     "a form": ("application/x-www-form-urlencoded", b"amount_cents=1&name=x&title=x"),
     "JSON without a Content-Type": (None, b'{"amount_cents": 1, "name": "x", "title": "x", "content": "x"}'),
-    "multipart": ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--b--\r\n'),
+    "multipart": (
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--b--\r\n',
+    ),
 }
 
 
@@ -184,7 +197,10 @@ def test_every_operation_that_takes_a_body_refuses_other_media_types_with_415_an
         for name, (content_type, body) in NOT_JSON_BODIES.items():
             environ = {} if content_type is None else {"CONTENT_TYPE": content_type}
             response = api.client.open(
-                url, method=method.upper(), data=body, environ_overrides=environ,
+                url,
+                method=method.upper(),
+                data=body,
+                environ_overrides=environ,
                 headers={**api.headers(path), "Idempotency-Key": f"media-{name}"},
             )
             where = f"{method.upper()} {path} with {name}"
@@ -197,8 +213,13 @@ def test_every_operation_that_takes_a_body_refuses_other_media_types_with_415_an
             assert error["code"] == "unsupported_media_type" and "must be JSON" in error["message"], (where, error)
             seen.add((method, path))
         for body in (b"null", b"[]", b'"refund"'):  # JSON, but not an object: never "do the default"
-            response = api.client.open(url, method=method.upper(), data=body, content_type="application/json",
-                                       headers={**api.headers(path), "Idempotency-Key": f"shape-{body!r}"})
+            response = api.client.open(
+                url,
+                method=method.upper(),
+                data=body,
+                content_type="application/json",
+                headers={**api.headers(path), "Idempotency-Key": f"shape-{body!r}"},
+            )
             _assert_error_shape(response, f"{method.upper()} {path} with {body!r}")
     assert len(seen) >= 20 and ("post", "/v1/admin/payments/{payment_id}/refund") in seen
     assert api.row_counts() == before
@@ -231,14 +252,20 @@ def test_every_operation_with_a_cursor_refuses_forged_cursors_with_422(api: Api)
 
 
 def test_every_query_argument_takes_hostile_values_without_a_5xx(api: Api) -> None:
-    values = {"5000 digits": "9" * 5000, "huge float": "1e400", "NUL": "a\x00b", "4000 characters": "x" * 4000,
-              "undecodable": "\ufffd"}
+    values = {
+        "5000 digits": "9" * 5000,
+        "huge float": "1e400",
+        "NUL": "a\x00b",
+        "4000 characters": "x" * 4000,
+        "undecodable": "\ufffd",
+    }
     seen = 0
     for method, path, operation in api.operations():
         for parameter in (p for p in operation.get("parameters", []) if p["in"] == "query"):
             for name, value in values.items():
-                response = api.client.open(path, method=method.upper(), query_string={parameter["name"]: value},
-                                           headers=api.headers(path))
+                response = api.client.open(
+                    path, method=method.upper(), query_string={parameter["name"]: value}, headers=api.headers(path)
+                )
                 where = f"{method.upper()} {path}?{parameter['name']}= {name}"
                 if response.status_code >= 400:
                     _assert_error_shape(response, where)
@@ -268,7 +295,9 @@ def test_every_path_parameter_refuses_hostile_values_without_a_5xx(api: Api) -> 
     for method, path in templated:
         for name, value in values.items():
             response = api.client.open(
-                api.url(path, value), method=method.upper(), json={"amount": 5, "reason": "hostile"},
+                api.url(path, value),
+                method=method.upper(),
+                json={"amount": 5, "reason": "hostile"},
                 headers={**api.headers(path), "Idempotency-Key": f"path-{name}"},
             )
             _assert_error_shape(response, f"{method.upper()} {path} with {name}")
@@ -296,8 +325,12 @@ def test_a_5000_character_stripe_signature_is_an_invalid_signature_not_a_validat
     """Issue 21 (12): a signature over 4,096 characters was `422 validation_error`; any bad signature is 400."""
     before = api.row_counts()
     for header in ("v1=" + "a" * 5000, "t=1," + "v1=ab," * 1000, "x" * 5000):
-        response = api.client.post("/v1/webhooks/stripe", data=b'{"id": "evt_1", "type": "x"}',
-                                   content_type="application/json", headers={"Stripe-Signature": header})
+        response = api.client.post(
+            "/v1/webhooks/stripe",
+            data=b'{"id": "evt_1", "type": "x"}',
+            content_type="application/json",
+            headers={"Stripe-Signature": header},
+        )
         _assert_error_shape(response, "a long Stripe-Signature")
         assert (response.status_code, response.get_json()["error"]["code"]) == (400, "invalid_signature")
     assert api.row_counts() == before

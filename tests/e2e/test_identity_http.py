@@ -1,4 +1,5 @@
 """The Identity routes of API.md through the real app: status codes, bodies and error shapes."""
+
 from __future__ import annotations
 
 import base64
@@ -49,7 +50,11 @@ def test_register_answers_201_with_the_user_and_a_token_pair(client: FlaskClient
     assert (body["token_type"], body["expires_in"]) == ("Bearer", ACCESS_TTL)
     assert set(body["user"]) == USER_FIELDS
     assert body["user"] | {"id": None} == {
-        "id": None, "email": "ada@example.com", "name": "Ada", "role": "user", "plan": "free",
+        "id": None,
+        "email": "ada@example.com",
+        "name": "Ada",
+        "role": "user",
+        "plan": "free",
         "created_at": "2026-01-15T12:00:00.000000Z",
     }
 
@@ -340,9 +345,14 @@ def test_malformed_json_is_400_bad_request(client: FlaskClient) -> None:
 def test_the_openapi_document_describes_every_identity_route(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
     expected = {
-        "/v1/auth/register": {"post"}, "/v1/auth/login": {"post"}, "/v1/auth/refresh": {"post"},
-        "/v1/auth/logout": {"post"}, "/v1/me": {"get", "patch"}, "/v1/api-keys": {"get", "post"},
-        "/v1/api-keys/{key_id}": {"delete"}, "/v1/admin/users": {"get"},
+        "/v1/auth/register": {"post"},
+        "/v1/auth/login": {"post"},
+        "/v1/auth/refresh": {"post"},
+        "/v1/auth/logout": {"post"},
+        "/v1/me": {"get", "patch"},
+        "/v1/api-keys": {"get", "post"},
+        "/v1/api-keys/{key_id}": {"delete"},
+        "/v1/admin/users": {"get"},
     }
     assert {path: set(paths[path]) & {"get", "post", "patch", "delete"} for path in expected} == expected
     assert paths["/v1/me"]["get"]["security"] and "security" not in paths["/v1/auth/login"]["post"]

@@ -1,4 +1,5 @@
 """The Credits routes of API.md and the admin credits route, through the real app."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,10 +76,13 @@ def test_a_new_free_user_starts_with_this_months_allowance(client: FlaskClient) 
     _, headers = new_user(client)
     body = balance(client, headers)
     assert body == {
-        "balance": FREE_CREDITS, "held": 0, "available": FREE_CREDITS,
-        "grants": [{"id": body["grants"][0]["id"], "source": "plan", "remaining": FREE_CREDITS,
-                    "expires_at": JANUARY_ENDS}],
-    }  # fmt: skip
+        "balance": FREE_CREDITS,
+        "held": 0,
+        "available": FREE_CREDITS,
+        "grants": [
+            {"id": body["grants"][0]["id"], "source": "plan", "remaining": FREE_CREDITS, "expires_at": JANUARY_ENDS}
+        ],
+    }
 
 
 def test_the_balance_lists_grants_soonest_expiring_first(client: FlaskClient, container: Container) -> None:
@@ -86,8 +90,9 @@ def test_the_balance_lists_grants_soonest_expiring_first(client: FlaskClient, co
     fund(container, user_id, 40, source="purchase")
     grants = balance(client, headers)["grants"]
     assert [(g["source"], g["remaining"], g["expires_at"]) for g in grants] == [
-        ("plan", FREE_CREDITS, JANUARY_ENDS), ("purchase", 40, None),
-    ]  # fmt: skip
+        ("plan", FREE_CREDITS, JANUARY_ENDS),
+        ("purchase", 40, None),
+    ]
     assert balance(client, headers)["balance"] == FREE_CREDITS + 40
 
 
@@ -110,8 +115,10 @@ def test_transactions_are_newest_first_with_the_documented_fields(client: FlaskC
     items = transactions(client, headers)["items"]
     assert all(set(item) == ENTRY_FIELDS for item in items)
     assert [(i["kind"], i["amount"], i["balance_after"], i["feature_key"]) for i in items] == [
-        ("charge", -3, 147, "coach.message"), ("grant", 50, 150, None), ("grant", 100, 100, None),
-    ]  # fmt: skip
+        ("charge", -3, 147, "coach.message"),
+        ("grant", 50, 150, None),
+        ("grant", 100, 100, None),
+    ]
     assert items[-1]["reference"] == "free-plan:2026-01" and items[-1]["created_at"] == NOW
 
 
@@ -165,7 +172,9 @@ def test_usage_defaults_to_this_month_by_the_clock(client: FlaskClient, clock: M
     assert body == {"month": "2026-01", "total": 6, "by_feature": {"api.call": 4, "coach.message": 2}}
     clock.advance(days=20)
     assert client.get("/v1/credits/usage", headers=headers).get_json() == {
-        "month": "2026-02", "total": 0, "by_feature": {}
+        "month": "2026-02",
+        "total": 0,
+        "by_feature": {},
     }
     january = client.get("/v1/credits/usage?month=2026-01", headers=headers).get_json()
     assert january["total"] == 6
@@ -205,9 +214,14 @@ def test_a_charge_with_an_api_key_is_201_with_the_entry_and_the_balance(client: 
     created = response.get_json()
     assert created["balance"] == {"balance": 92, "held": 0, "available": 92}
     assert created["transaction"] | {"id": None} == {
-        "id": None, "kind": "charge", "amount": -8, "balance_after": 92, "feature_key": "coach.tokens_1k",
-        "reference": "r-9", "created_at": NOW,
-    }  # fmt: skip
+        "id": None,
+        "kind": "charge",
+        "amount": -8,
+        "balance_after": 92,
+        "feature_key": "coach.tokens_1k",
+        "reference": "r-9",
+        "created_at": NOW,
+    }
     assert transactions(client, auth_headers(body["access_token"]))["items"][0] == created["transaction"]
 
 
@@ -263,9 +277,10 @@ def test_a_charge_larger_than_available_is_402_and_writes_nothing(client: FlaskC
     _, headers = new_user(client)
     err = error(post_charge(client, headers, "k-1", {"feature_key": "task.strategy", "quantity": 5}), 402)
     assert err == {
-        "code": "insufficient_credits", "message": "Need 125 credits, 100 available.",
+        "code": "insufficient_credits",
+        "message": "Need 125 credits, 100 available.",
         "details": {"needed": 125, "available": 100},
-    }  # fmt: skip
+    }
     assert balance(client, headers)["balance"] == FREE_CREDITS
     assert len(transactions(client, headers)["items"]) == 1
     assert post_charge(client, headers, "k-1", {"feature_key": "task.strategy", "quantity": 4}).status_code == 201
@@ -367,9 +382,7 @@ def test_an_admin_replay_returns_the_same_result_and_adjusts_once(
     assert error(other, 409)["code"] == "idempotency_conflict"
 
 
-def test_an_admin_key_never_replays_the_users_own_charge(
-    client: FlaskClient, admin_headers: dict[str, str]
-) -> None:
+def test_an_admin_key_never_replays_the_users_own_charge(client: FlaskClient, admin_headers: dict[str, str]) -> None:
     user_id, headers = new_user(client)
     post_charge(client, headers, "same-key", {"feature_key": "api.call"})
     response = post_adjustment(client, admin_headers, user_id, "same-key", {"amount": 10, "reason": "x"})

@@ -1,5 +1,6 @@
 """/metrics in one process: requests by route template and status, ledger outcomes, jobs,
 rate-limit refusals, the optional token (issue 15). Several workers: tests/integration/test_metrics_gunicorn.py."""
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,9 @@ def test_requests_are_counted_by_route_template_and_status(client: FlaskClient) 
     assert sample(text, "houston_http_requests_total", method="POST", route="/v1/auth/register", status="201") == 1
     assert sample(text, "houston_http_requests_total", method="GET", route="<unmatched>", status="404") == 1
     assert "key_a" not in text  # raw paths never become series
-    assert sample(text, "houston_http_request_duration_seconds_count", method="DELETE", route=template,
-                  status="404") == 2  # fmt: skip
+    assert (
+        sample(text, "houston_http_request_duration_seconds_count", method="DELETE", route=template, status="404") == 2
+    )
 
 
 def test_ledger_operations_are_counted_by_outcome(client: FlaskClient, container: Container) -> None:

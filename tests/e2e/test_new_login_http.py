@@ -2,6 +2,7 @@
 address none of the earlier ones came from puts one notice in the inbox; the same address again
 puts none. The address is the one the README's `TRUSTED_PROXIES` says the app reads: the peer
 without proxies (a forged `X-Forwarded-For` changes nothing), the proxy's entry behind one."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,8 +31,12 @@ def app_with(make_app: Callable[..., Flask], queue: InlineJobQueue, trusted_prox
 
 def sign_in(client: FlaskClient, email: str, peer: str, forwarded: str | None = None) -> str:
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    response = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD}, headers=headers,
-                           environ_base={"REMOTE_ADDR": peer})  # fmt: skip
+    response = client.post(
+        "/v1/auth/login",
+        json={"email": email, "password": PASSWORD},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": peer},
+    )
     assert response.status_code == 200, response.get_json()
     return str(response.get_json()["access_token"])
 
@@ -69,7 +74,9 @@ def test_without_trusted_proxies_a_forged_forwarded_for_is_not_an_address(
     assert security_notices(client, token) == []
 
 
-def test_behind_one_proxy_the_address_is_the_proxys_entry(make_app: Callable[..., Flask], queue: InlineJobQueue) -> None:
+def test_behind_one_proxy_the_address_is_the_proxys_entry(
+    make_app: Callable[..., Flask], queue: InlineJobQueue
+) -> None:
     client = app_with(make_app, queue, trusted_proxies=1).test_client()
     email = new_email()
     register(client, email)

@@ -10,6 +10,7 @@ The run is seeded, so `make test` sees the same cases each time; set HOUSTON_FUZ
 others (for example HOUSTON_FUZZ_SEED=$RANDOM). Hypothesis writes .hypothesis/ and Schemathesis
 .schemathesis/ into the working directory; both are gitignored.
 """
+
 from __future__ import annotations
 
 import os
@@ -93,34 +94,42 @@ _coach.send_message(USER["user"]["id"], _sessions[0].id, "first")
 _tasks = [_coach.create_task(USER["user"]["id"], type="strategy", workspace_id=_WS[0].id, input={}) for _ in (1, 2)]
 COACHING_IDS.update(goal_id=_goals[0].id, todo_id=_todos[0].id, session_id=_sessions[0].id, task_id=_tasks[0].id)
 _user_headers = api_key_headers(USER_KEY)
-REAL_CURSORS.update({
-    "/v1/workspaces": _second_page_cursor("/v1/workspaces", _user_headers),
-    "/v1/workspaces/{workspace_id}/goals": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/goals", _user_headers),
-    "/v1/workspaces/{workspace_id}/todos": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/todos", _user_headers),
-    "/v1/workspaces/{workspace_id}/chat/sessions": _second_page_cursor(
-        f"/v1/workspaces/{_WS[0].id}/chat/sessions", _user_headers
-    ),
-    "/v1/chat/sessions/{session_id}": _second_page_cursor(f"/v1/chat/sessions/{_sessions[0].id}", _user_headers),
-    "/v1/tasks": _second_page_cursor("/v1/tasks", _user_headers),
-})
+REAL_CURSORS.update(
+    {
+        "/v1/workspaces": _second_page_cursor("/v1/workspaces", _user_headers),
+        "/v1/workspaces/{workspace_id}/goals": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/goals", _user_headers),
+        "/v1/workspaces/{workspace_id}/todos": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/todos", _user_headers),
+        "/v1/workspaces/{workspace_id}/chat/sessions": _second_page_cursor(
+            f"/v1/workspaces/{_WS[0].id}/chat/sessions", _user_headers
+        ),
+        "/v1/chat/sessions/{session_id}": _second_page_cursor(f"/v1/chat/sessions/{_sessions[0].id}", _user_headers),
+        "/v1/tasks": _second_page_cursor("/v1/tasks", _user_headers),
+    }
+)
 
 # Webhooks and notifications (issue 22): two endpoints and two notifications (second pages), real
 # ids for half the cases, public URLs, and no turning off of what cannot be turned off.
 _platform = _container.platform_events
 _platform.webhooks.config = replace(_platform.webhooks.config, endpoints_per_user=10**6)
-_ENDPOINTS = [_platform.webhooks.create(USER["user"]["id"], f"https://example.com/hook/{n}", ["payment.succeeded"], None)
-              for n in (1, 2)]  # fmt: skip
+_ENDPOINTS = [
+    _platform.webhooks.create(USER["user"]["id"], f"https://example.com/hook/{n}", ["payment.succeeded"], None)
+    for n in (1, 2)
+]
 for _n in (1, 2):
     with _container.uow() as _uow:
-        _platform.notifications.notify(_uow, USER["user"]["id"], "task_finished", title="t", body="b", dedupe_key=f"fuzz{_n}")
+        _platform.notifications.notify(
+            _uow, USER["user"]["id"], "task_finished", title="t", body="b", dedupe_key=f"fuzz{_n}"
+        )
         _uow.commit()
 _NOTES = _platform.notifications.inbox(USER["user"]["id"], unread_only=False, limit=2, cursor=None)[0].items
 PLATFORM_IDS = {"endpoint_id": _ENDPOINTS[0].id, "notification_id": _NOTES[0].id}
-REAL_CURSORS.update({
-    "/v1/webhook-endpoints": _second_page_cursor("/v1/webhook-endpoints", _user_headers),
-    "/v1/notifications": _second_page_cursor("/v1/notifications", _user_headers),
-    "/v1/webhook-endpoints/{endpoint_id}/deliveries": encode_cursor({"id": "wha_0"}),
-})
+REAL_CURSORS.update(
+    {
+        "/v1/webhook-endpoints": _second_page_cursor("/v1/webhook-endpoints", _user_headers),
+        "/v1/notifications": _second_page_cursor("/v1/notifications", _user_headers),
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries": encode_cursor({"id": "wha_0"}),
+    }
+)
 
 
 def _platform_runtime_values(case: Any) -> None:
@@ -148,6 +157,7 @@ def _coaching_runtime_values(case: Any) -> None:
     if isinstance(case.query, dict) and case.query.get("goal_id") is not None:
         case.query["goal_id"] = _goals[1].id
 
+
 # Teams (issue 23): two invitations out of the first workspace, two to USER from someone else's
 # workspaces, a member in the first workspace (second pages everywhere); real ids for half the cases.
 _teammate = register(_client)
@@ -159,12 +169,17 @@ _to_user = [_coach.invite(_inviter["user"]["id"], w.id, email=USER["user"]["emai
 _joined = _coach.invite(USER["user"]["id"], _WS[0].id, email=_teammate["user"]["email"], role="member")
 _coach.respond_to_invitation(_teammate["user"]["id"], _joined.id, accept=True)
 TEAM_IDS = {"invitation_id": _to_user[0].id, "user_id": _teammate["user"]["id"]}
-REAL_CURSORS.update({
-    "/v1/workspaces/{workspace_id}/invitations": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/invitations",
-                                                                     _user_headers),
-    "/v1/invitations": _second_page_cursor("/v1/invitations", _user_headers),
-    "/v1/workspaces/{workspace_id}/members": _second_page_cursor(f"/v1/workspaces/{_WS[0].id}/members", _user_headers),
-})  # fmt: skip
+REAL_CURSORS.update(
+    {
+        "/v1/workspaces/{workspace_id}/invitations": _second_page_cursor(
+            f"/v1/workspaces/{_WS[0].id}/invitations", _user_headers
+        ),
+        "/v1/invitations": _second_page_cursor("/v1/invitations", _user_headers),
+        "/v1/workspaces/{workspace_id}/members": _second_page_cursor(
+            f"/v1/workspaces/{_WS[0].id}/members", _user_headers
+        ),
+    }
+)
 
 
 def _teams_runtime_values(case: Any) -> None:
@@ -177,7 +192,8 @@ def _teams_runtime_values(case: Any) -> None:
 
 
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=schemathesis.Config(seed=SEED)).exclude(
-    path_regex=SQL_ONLY_PATHS)  # issue 24: these need SQL storage; tests/e2e/test_platform24_fuzz.py fuzzes them on SQLite
+    path_regex=SQL_ONLY_PATHS
+)  # issue 24: these need SQL storage; tests/e2e/test_platform24_fuzz.py fuzzes them on SQLite
 
 
 @schemathesis.check

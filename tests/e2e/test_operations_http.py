@@ -1,4 +1,5 @@
 """Login history, audit log, admin search and role changes over HTTP (issue 15)."""
+
 from __future__ import annotations
 
 from flask.testing import FlaskClient
@@ -12,8 +13,12 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (test)"}
 def test_a_user_sees_their_own_login_attempts_newest_first(client: FlaskClient) -> None:
     user = register(client)
     email = user["user"]["email"]
-    client.post("/v1/auth/login", json={"email": email, "password": "not the password"}, headers=BROWSER,
-                environ_base={"REMOTE_ADDR": "198.51.100.9"})  # fmt: skip
+    client.post(
+        "/v1/auth/login",
+        json={"email": email, "password": "not the password"},
+        headers=BROWSER,
+        environ_base={"REMOTE_ADDR": "198.51.100.9"},
+    )
     login(client, email)
     body = client.get("/v1/me/logins", headers=auth_headers(user["access_token"])).get_json()
     assert [(i["success"], i["reason"]) for i in body["items"]] == [(True, None), (False, "wrong_password")]
@@ -41,9 +46,10 @@ def test_the_audit_log_shows_admin_actions_and_security_events(client: FlaskClie
     admin = register_admin(client, container)
     headers = auth_headers(admin["access_token"])
     adjust = client.post(
-        f"/v1/admin/users/{user['user']['id']}/credits", json={"amount": 25, "reason": "goodwill"},
+        f"/v1/admin/users/{user['user']['id']}/credits",
+        json={"amount": 25, "reason": "goodwill"},
         headers={**headers, "Idempotency-Key": "adj-1"},
-    )  # fmt: skip
+    )
     assert adjust.status_code == 201
     by_admin = client.get(f"/v1/admin/audit?actor={admin['user']['id']}", headers=headers).get_json()["items"]
     assert [(r["action"], r["subject_id"], r["details"]) for r in by_admin] == [
@@ -59,8 +65,9 @@ def test_a_refused_adjustment_leaves_no_audit_record(client: FlaskClient, contai
     user = register(client)
     admin = register_admin(client, container)
     headers = {**auth_headers(admin["access_token"]), "Idempotency-Key": "adj-2"}
-    refused = client.post(f"/v1/admin/users/{user['user']['id']}/credits",
-                          json={"amount": -1000, "reason": "too much"}, headers=headers)  # fmt: skip
+    refused = client.post(
+        f"/v1/admin/users/{user['user']['id']}/credits", json={"amount": -1000, "reason": "too much"}, headers=headers
+    )
     assert refused.status_code == 402
     audit = client.get(f"/v1/admin/audit?subject={user['user']['id']}", headers=auth_headers(admin["access_token"]))
     assert audit.get_json()["items"] == []
@@ -102,8 +109,9 @@ def test_the_last_admin_cannot_be_demoted(client: FlaskClient, container: Contai
 
 def test_role_changes_are_for_admins_and_known_users_only(client: FlaskClient, container: Container) -> None:
     user = register(client)
-    own = client.patch(f"/v1/admin/users/{user['user']['id']}", json={"role": "admin"},
-                       headers=auth_headers(user["access_token"]))  # fmt: skip
+    own = client.patch(
+        f"/v1/admin/users/{user['user']['id']}", json={"role": "admin"}, headers=auth_headers(user["access_token"])
+    )
     assert error(own, 403)["code"] == "forbidden"
     admin = register_admin(client, container)
     headers = auth_headers(admin["access_token"])

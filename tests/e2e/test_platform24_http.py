@@ -1,5 +1,6 @@
 """Issue 24's routes through the app: referrals, GDPR export and erasure, the owner's sales figures,
 on every storage backend (GDPR and the figures need SQL storage: memory answers 503)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -97,11 +98,26 @@ def test_sales_figures_are_for_admins_with_every_figure_of_api_md(any_app: Flask
         assert _error(response, 503)["code"] == "service_unavailable"
         return
     body = response.get_json()
-    assert (body["from"][:19], body["to"][:19], body["interval"]) == ("2026-01-01T00:00:00", "2026-01-20T00:00:00", "week")
+    assert (body["from"][:19], body["to"][:19], body["interval"]) == (
+        "2026-01-01T00:00:00",
+        "2026-01-20T00:00:00",
+        "week",
+    )
     assert body["from"].endswith("Z")
-    figures = {"cash_in_cents", "refunds_cents", "mrr_cents", "credits_sold", "credits_granted_free",
-               "credits_consumed_paid", "credits_consumed_free", "credits_expired_paid", "paid_credit_liability",
-               "new_users", "paying_users", "subscriptions_by_plan"}  # fmt: skip
+    figures = {
+        "cash_in_cents",
+        "refunds_cents",
+        "mrr_cents",
+        "credits_sold",
+        "credits_granted_free",
+        "credits_consumed_paid",
+        "credits_consumed_free",
+        "credits_expired_paid",
+        "paid_credit_liability",
+        "new_users",
+        "paying_users",
+        "subscriptions_by_plan",
+    }
     assert figures <= set(body["totals"])
     assert [p["start"][:10] for p in body["series"]] == ["2026-01-01", "2026-01-05", "2026-01-12", "2026-01-19"]
     assert body["totals"]["new_users"] >= 2  # the two registered here, on T0 (Jan 15)

@@ -1,5 +1,6 @@
 """Rate limits over HTTP: in-process storage, real Redis shared by two app instances, and fail open
 when the limiter's Redis does not answer (issue 15). The rest of the suite runs with limits off."""
+
 from __future__ import annotations
 
 import socket
@@ -77,8 +78,10 @@ def test_users_are_limited_by_plan_per_user_not_per_address(make_app: Callable[.
         user.plan = "pro"
         uow.users.update(user)
         uow.commit()
-    free_statuses = [client.get("/v1/me", headers=auth_headers(free["access_token"]), environ_base=addr()).status_code
-                     for _ in range(6)]  # fmt: skip
+    free_statuses = [
+        client.get("/v1/me", headers=auth_headers(free["access_token"]), environ_base=addr()).status_code
+        for _ in range(6)
+    ]
     assert free_statuses == [200] * 5 + [429]
     pro_headers = auth_headers(pro["access_token"])
     pro_statuses = [client.get("/v1/me", headers=pro_headers).status_code for _ in range(9)]
@@ -117,7 +120,8 @@ def test_two_instances_share_one_limit_in_redis(make_app: Callable[..., Flask], 
     first, second = (limited_app(make_app, redis_url=redis_url).test_client() for _ in range(2))
     env = addr()
     statuses = [
-        (first if i % 2 else second).post("/v1/auth/register", json=login_body(new_email(), PASSWORD), environ_base=env)
+        (first if i % 2 else second)
+        .post("/v1/auth/register", json=login_body(new_email(), PASSWORD), environ_base=env)
         .status_code
         for i in range(4)
     ]
@@ -137,8 +141,10 @@ def test_a_dead_limiter_redis_fails_open_and_is_counted(make_app: Callable[..., 
     client = app.test_client()
     env = addr()
     started = time.perf_counter()
-    statuses = [client.post("/v1/auth/register", json=login_body(new_email(), PASSWORD), environ_base=env).status_code
-                for _ in range(6)]  # fmt: skip
+    statuses = [
+        client.post("/v1/auth/register", json=login_body(new_email(), PASSWORD), environ_base=env).status_code
+        for _ in range(6)
+    ]
     assert statuses == [201] * 6  # over the 3/minute limit, yet served
     assert time.perf_counter() - started < 5
     scrape = client.get("/metrics").get_data(as_text=True)

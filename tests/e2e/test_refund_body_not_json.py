@@ -4,6 +4,7 @@
 "refund what is left": 500 of 500 cents, and the pack's credits reversed. Now it is a 415 and
 nothing moves; the same body sent as JSON refunds the one cent it asks for. Memory, SQLite, MariaDB.
 """
+
 from __future__ import annotations
 
 from tests.e2e.test_billing_http import FREE, Shop, shop  # noqa: F401  (a fixture)

@@ -1,6 +1,7 @@
 """Teams over HTTP on SQLite (issue 23): every teams and workspace route with every role -- owner,
 admin, member, viewer, a stranger, and a removed member whose access token is still valid --
 against the policy's table (README "Teams"); then invitations, sessions per member, transfer, usage."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,19 +43,31 @@ class Team:
             self.ids[name], self.headers[name] = body["user"]["id"], auth_headers(body["access_token"])
             self.headers[name + ":email"] = {"email": email}
         self.ws = ok(client.post("/v1/workspaces", json={"name": "Acme"}, headers=self.headers["owner"]), 201)["id"]
-        for name, role in (("admin", "admin"), ("member", "member"), ("viewer", "viewer"), ("removed", "member"),
-                           ("target", "viewer")):  # fmt: skip
+        for name, role in (
+            ("admin", "admin"),
+            ("member", "member"),
+            ("viewer", "viewer"),
+            ("removed", "member"),
+            ("target", "viewer"),
+        ):
             self.join(name, role)
         ok(client.delete(f"/v1/workspaces/{self.ws}/members/{self.ids['removed']}", headers=self.headers["owner"]), 204)
 
     def join(self, name: str, role: str) -> None:
-        invitation = ok(self.client.post(f"/v1/workspaces/{self.ws}/invitations", headers=self.headers["owner"],
-                                         json={"email": self.headers[name + ":email"]["email"], "role": role}), 201)  # fmt: skip
+        invitation = ok(
+            self.client.post(
+                f"/v1/workspaces/{self.ws}/invitations",
+                headers=self.headers["owner"],
+                json={"email": self.headers[name + ":email"]["email"], "role": role},
+            ),
+            201,
+        )
         ok(self.client.post(f"/v1/invitations/{invitation['id']}/accept", headers=self.headers[name]))
 
     def call(self, who: str, method: str, path: str, body: Any = None) -> int:
-        response = self.client.open(path.format(ws=self.ws, **self.ids), method=method, json=body,
-                                    headers=self.headers[who])  # fmt: skip
+        response = self.client.open(
+            path.format(ws=self.ws, **self.ids), method=method, json=body, headers=self.headers[who]
+        )
         if response.status_code >= 400:
             error = response.get_json()["error"]
             assert set(error) == {"code", "message", "details"}
@@ -78,8 +91,12 @@ MATRIX = [
     ("POST", "/v1/workspaces/{ws}/goals", {"title": "Ship"}, WRITE),
     ("POST", "/v1/workspaces/{ws}/todos", {"title": "Docs"}, WRITE),
     ("POST", "/v1/workspaces/{ws}/chat/sessions", {"title": "Mine"}, WRITE),
-    ("POST", "/v1/tasks", {"type": "strategy", "workspace_id": "{ws}", "input": {}}, {**WRITE, "owner": 202,
-                                                                                    "admin": 202, "member": 202}),
+    (
+        "POST",
+        "/v1/tasks",
+        {"type": "strategy", "workspace_id": "{ws}", "input": {}},
+        {**WRITE, "owner": 202, "admin": 202, "member": 202},
+    ),
     ("PATCH", "/v1/workspaces/{ws}", {"name": "Acme 2", "monthly_credit_limit": 500}, MANAGE),
     ("GET", "/v1/workspaces/{ws}/invitations", None, MANAGE),
     ("PATCH", "/v1/workspaces/{ws}/members/{target}", {"role": "viewer", "monthly_credit_limit": 9}, MANAGE),
@@ -116,9 +133,18 @@ def test_inviting_removing_and_revoking_follow_the_policy_too(app: Flask) -> Non
     team = Team(client)
     invite = {"owner": 201, "admin": 201, "member": 403, "viewer": 403, "stranger": 404, "removed": 404}
     for role, status in invite.items():
-        assert team.call(role, "POST", "/v1/workspaces/{ws}/invitations", {"email": new_email(), "role": "member"}) == status
-    pending = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", headers=team.headers["owner"],
-                             json={"email": new_email(), "role": "viewer"}), 201)  # fmt: skip
+        assert (
+            team.call(role, "POST", "/v1/workspaces/{ws}/invitations", {"email": new_email(), "role": "member"})
+            == status
+        )
+    pending = ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/invitations",
+            headers=team.headers["owner"],
+            json={"email": new_email(), "role": "viewer"},
+        ),
+        201,
+    )
     revoke = f"/v1/workspaces/{{ws}}/invitations/{pending['id']}"
     for role, status in {"stranger": 404, "removed": 404, "member": 403, "viewer": 403, "admin": 204}.items():
         assert team.call(role, "DELETE", revoke) == status, role
@@ -140,13 +166,18 @@ def test_a_member_leaves_by_deleting_themself_and_the_owner_cannot(app: Flask) -
 def test_the_owner_transfers_to_an_admin_and_becomes_one_and_only_the_owner_deletes(app: Flask) -> None:
     client = app.test_client()
     team = Team(client)
-    moved = ok(client.post(f"/v1/workspaces/{team.ws}/transfer", json={"user_id": team.ids["admin"]},
-                           headers=team.headers["owner"]))  # fmt: skip
+    moved = ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/transfer", json={"user_id": team.ids["admin"]}, headers=team.headers["owner"]
+        )
+    )
     assert (moved["owner_id"], moved["role"]) == (team.ids["admin"], "admin")
     assert team.call("owner", "DELETE", "/v1/workspaces/{ws}") == 403  # an admin now
     assert team.call("owner", "POST", "/v1/workspaces/{ws}/transfer", {"user_id": team.ids["owner"]}) == 403
-    roles = {m["user_id"]: m["role"] for m in ok(client.get(f"/v1/workspaces/{team.ws}/members",
-                                                            headers=team.headers["admin"]))["items"]}  # fmt: skip
+    roles = {
+        m["user_id"]: m["role"]
+        for m in ok(client.get(f"/v1/workspaces/{team.ws}/members", headers=team.headers["admin"]))["items"]
+    }
     assert roles[team.ids["admin"]] == "owner" and roles[team.ids["owner"]] == "admin"
     assert team.call("admin", "DELETE", "/v1/workspaces/{ws}") == 204
     assert team.call("owner", "GET", "/v1/workspaces/{ws}") == 404
@@ -165,8 +196,14 @@ def test_invitations_are_the_invitees_expire_and_cannot_be_accepted_twice(app: F
     client = app.test_client()
     team = Team(client)
     later = new_email("later")
-    invitation = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", headers=team.headers["admin"],
-                                json={"email": later.upper(), "role": "member"}), 201)  # fmt: skip
+    invitation = ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/invitations",
+            headers=team.headers["admin"],
+            json={"email": later.upper(), "role": "member"},
+        ),
+        201,
+    )
     assert invitation["email"] == later and invitation["status"] == "pending"
     assert team.call("stranger", "POST", f"/v1/invitations/{invitation['id']}/accept") == 404  # not theirs
     newcomer = auth_headers(register(client, later)["access_token"])  # registers after the invitation
@@ -175,10 +212,18 @@ def test_invitations_are_the_invitees_expire_and_cannot_be_accepted_twice(app: F
     ok(client.post(f"/v1/invitations/{invitation['id']}/accept", headers=newcomer))
     assert client.post(f"/v1/invitations/{invitation['id']}/accept", headers=newcomer).status_code == 409
     assert client.get(f"/v1/workspaces/{team.ws}/goals", headers=newcomer).status_code == 200
-    late = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", headers=team.headers["owner"],
-                          json={"email": team.headers["stranger:email"]["email"], "role": "viewer"}), 201)  # fmt: skip
+    late = ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/invitations",
+            headers=team.headers["owner"],
+            json={"email": team.headers["stranger:email"]["email"], "role": "viewer"},
+        ),
+        201,
+    )
     app.extensions["houston"].clock.advance(days=7)
-    stranger = auth_headers(login(client, team.headers["stranger:email"]["email"])["access_token"])  # tokens expired too
+    stranger = auth_headers(
+        login(client, team.headers["stranger:email"]["email"])["access_token"]
+    )  # tokens expired too
     assert ok(client.get("/v1/invitations", headers=stranger))["items"] == []
     refused = client.post(f"/v1/invitations/{late['id']}/accept", headers=stranger)
     assert refused.status_code == 409 and refused.get_json()["error"]["details"] == {"status": "expired"}
@@ -187,13 +232,24 @@ def test_invitations_are_the_invitees_expire_and_cannot_be_accepted_twice(app: F
 def test_sessions_are_their_authors_and_owner_and_admins_read_them_all(app: Flask) -> None:
     client = app.test_client()
     team = Team(client)
-    mine = ok(client.post(f"/v1/workspaces/{team.ws}/chat/sessions", json={"title": "m"},
-                          headers=team.headers["member"]), 201)  # fmt: skip
+    mine = ok(
+        client.post(f"/v1/workspaces/{team.ws}/chat/sessions", json={"title": "m"}, headers=team.headers["member"]), 201
+    )
     path = f"/v1/chat/sessions/{mine['id']}"
     assert {r: client.get(path, headers=team.headers[r]).status_code for r in ROLES} == {
-        "owner": 200, "admin": 200, "member": 200, "viewer": 404, "stranger": 404, "removed": 404}
-    listed = {r: [s["id"] for s in ok(client.get(f"/v1/workspaces/{team.ws}/chat/sessions",
-                                                 headers=team.headers[r]))["items"]] for r in ("admin", "viewer")}  # fmt: skip
+        "owner": 200,
+        "admin": 200,
+        "member": 200,
+        "viewer": 404,
+        "stranger": 404,
+        "removed": 404,
+    }
+    listed = {
+        r: [
+            s["id"] for s in ok(client.get(f"/v1/workspaces/{team.ws}/chat/sessions", headers=team.headers[r]))["items"]
+        ]
+        for r in ("admin", "viewer")
+    }
     assert listed == {"admin": [mine["id"]], "viewer": []}
     talk = client.post(f"{path}/messages", json={"content": "hi"}, headers=team.headers["admin"])
     assert talk.status_code == 404  # nobody talks in someone else's session
@@ -205,8 +261,14 @@ def test_usage_shows_everyone_to_admins_and_ones_own_row_to_members(app: Flask) 
     ok(client.patch(f"/v1/workspaces/{team.ws}", json={"monthly_credit_limit": 1000}, headers=team.headers["owner"]))
     for role in ("member", "admin"):
         session = ok(client.post(f"/v1/workspaces/{team.ws}/chat/sessions", json={}, headers=team.headers[role]), 201)
-        ok(client.post(f"/v1/chat/sessions/{session['id']}/messages", json={"content": "Plan my week"},
-                       headers=team.headers[role]), 201)  # fmt: skip
+        ok(
+            client.post(
+                f"/v1/chat/sessions/{session['id']}/messages",
+                json={"content": "Plan my week"},
+                headers=team.headers[role],
+            ),
+            201,
+        )
     spent = ok(client.get("/v1/credits/balance", headers=team.headers["owner"]))
     admin_view = ok(client.get(f"/v1/workspaces/{team.ws}/usage", headers=team.headers["admin"]))
     member_view = ok(client.get(f"/v1/workspaces/{team.ws}/usage", headers=team.headers["member"]))
@@ -231,13 +293,23 @@ def test_every_spending_route_refuses_past_a_cap_naming_the_level(app: Flask) ->
         response = client.post(path, json=body, headers=team.headers["member"])
         return response.status_code, response.get_json()["error"]["code"]
 
-    ok(client.patch(f"/v1/workspaces/{ws}/members/{team.ids['member']}", json={"monthly_credit_limit": 0},
-                    headers=team.headers["admin"]))  # fmt: skip
+    ok(
+        client.patch(
+            f"/v1/workspaces/{ws}/members/{team.ids['member']}",
+            json={"monthly_credit_limit": 0},
+            headers=team.headers["admin"],
+        )
+    )
     assert refusal(message, {"content": "hi"}) == (402, "member_budget_exceeded")
     assert refusal("/v1/tasks", task) == (402, "member_budget_exceeded")
     ok(client.patch(f"/v1/workspaces/{ws}", json={"monthly_credit_limit": 0}, headers=team.headers["admin"]))
-    ok(client.patch(f"/v1/workspaces/{ws}/members/{team.ids['member']}", json={"monthly_credit_limit": None},
-                    headers=team.headers["owner"]))  # fmt: skip
+    ok(
+        client.patch(
+            f"/v1/workspaces/{ws}/members/{team.ids['member']}",
+            json={"monthly_credit_limit": None},
+            headers=team.headers["owner"],
+        )
+    )
     assert refusal(message, {"content": "hi"}) == (402, "workspace_budget_exceeded")
     assert refusal("/v1/tasks", task) == (402, "workspace_budget_exceeded")
     ok(client.patch(f"/v1/workspaces/{ws}", json={"monthly_credit_limit": None}, headers=team.headers["owner"]))
@@ -253,8 +325,14 @@ def test_an_invitee_with_an_account_is_notified_once_in_the_app(app: Flask) -> N
     container = app.extensions["houston"]
     container.queue.clear()
     invitee = team.headers["stranger:email"]["email"]
-    invitation = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": invitee, "role": "viewer"},
-                                headers=team.headers["owner"]), 201)  # fmt: skip
+    invitation = ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/invitations",
+            json={"email": invitee, "role": "viewer"},
+            headers=team.headers["owner"],
+        ),
+        201,
+    )
     events = [job.payload for job in container.queue.jobs if job.name == "platform.event"]
     assert [(e["user_id"], e["event"]["type"]) for e in events] == [(team.ids["stranger"], "workspace.invitation")]
     for _ in range(2):  # a redelivered event notifies nobody twice
@@ -262,8 +340,14 @@ def test_an_invitee_with_an_account_is_notified_once_in_the_app(app: Flask) -> N
     inbox = ok(client.get("/v1/notifications", headers=team.headers["stranger"]))["items"]
     assert [(n["type"], n["data"]["invitation_id"]) for n in inbox] == [("workspace_invitation", invitation["id"])]
     container.queue.clear()
-    ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": new_email("nobody"), "role": "viewer"},
-                   headers=team.headers["owner"]), 201)  # fmt: skip
+    ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/invitations",
+            json={"email": new_email("nobody"), "role": "viewer"},
+            headers=team.headers["owner"],
+        ),
+        201,
+    )
     assert [job.name for job in container.queue.jobs] == []  # no account yet: nobody to notify
 
 
@@ -274,11 +358,23 @@ def test_an_address_invited_before_it_had_an_account_is_told_at_sign_up_once_per
     team = Team(client)
     container = app.extensions["houston"]
     newcomer = new_email("newcomer")
-    invitation = ok(client.post(f"/v1/workspaces/{team.ws}/invitations", json={"email": newcomer, "role": "member"},
-                                headers=team.headers["owner"]), 201)
+    invitation = ok(
+        client.post(
+            f"/v1/workspaces/{team.ws}/invitations",
+            json={"email": newcomer, "role": "member"},
+            headers=team.headers["owner"],
+        ),
+        201,
+    )
     other_ws = ok(client.post("/v1/workspaces", json={"name": "Other"}, headers=team.headers["admin"]), 201)["id"]
-    revoked = ok(client.post(f"/v1/workspaces/{other_ws}/invitations", json={"email": newcomer, "role": "viewer"},
-                             headers=team.headers["admin"]), 201)
+    revoked = ok(
+        client.post(
+            f"/v1/workspaces/{other_ws}/invitations",
+            json={"email": newcomer, "role": "viewer"},
+            headers=team.headers["admin"],
+        ),
+        201,
+    )
     ok(client.delete(f"/v1/workspaces/{other_ws}/invitations/{revoked['id']}", headers=team.headers["admin"]), 204)
     container.queue.clear()
 
@@ -286,7 +382,8 @@ def test_an_address_invited_before_it_had_an_account_is_told_at_sign_up_once_per
 
     events = [job.payload for job in container.queue.jobs if job.name == "platform.event"]
     assert [(e["user_id"], e["event"]["type"], e["event"]["data"]["object"]["workspace_name"]) for e in events] == [
-        (body["user"]["id"], "workspace.invitation", "Acme")]  # the revoked one is not told
+        (body["user"]["id"], "workspace.invitation", "Acme")
+    ]  # the revoked one is not told
     for event in events:
         container.platform_events.fan_out.handle(event["user_id"], event["event"])
     inbox = ok(client.get("/v1/notifications", headers=auth_headers(body["access_token"])))["items"]

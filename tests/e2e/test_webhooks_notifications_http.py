@@ -1,10 +1,11 @@
 """The webhook-endpoint and notification routes of API.md through the real app, and the newcomer's
 walk: register an endpoint at a local receiver, buy a pack offline, see the signed
 `payment.succeeded` arrive and the notification in the inbox."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,13 +26,17 @@ URL = "/v1/webhook-endpoints"
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime.now(timezone.utc))
+    return ManualClock(datetime.now(UTC))
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return make_settings(stripe_webhook_secret=SECRET, public_base_url="http://localhost:8000",
-                         webhook_allowed_networks="127.0.0.0/8", webhook_timeout=2.0)  # fmt: skip
+    return make_settings(
+        stripe_webhook_secret=SECRET,
+        public_base_url="http://localhost:8000",
+        webhook_allowed_networks="127.0.0.0/8",
+        webhook_timeout=2.0,
+    )
 
 
 @pytest.fixture
@@ -95,7 +100,9 @@ def test_the_secret_is_shown_once_and_the_endpoint_is_managed(
     one = client.get(f"{URL}/{created['id']}", headers=headers).get_json()
     assert "secret" not in one and one["url"] == receiver.url
 
-    patched = client.patch(f"{URL}/{created['id']}", json={"status": "disabled", "events": ["task.failed"]}, headers=headers)
+    patched = client.patch(
+        f"{URL}/{created['id']}", json={"status": "disabled", "events": ["task.failed"]}, headers=headers
+    )
     assert patched.status_code == 200 and patched.get_json()["status"] == "disabled"
     assert patched.get_json()["events"] == ["task.failed"]
 
@@ -119,26 +126,46 @@ def test_test_replay_and_the_delivery_log(client: FlaskClient, headers: dict[str
     page = client.get(f"{URL}/{created['id']}/deliveries?limit=1", headers=headers).get_json()
     [delivery] = page["items"]
     assert delivery["event_type"] == "webhook.test" and delivery["status_code"] == 200 and delivery["attempt"] == 1
-    assert set(delivery) >= {"id", "event_id", "event_type", "attempt", "status_code", "duration_ms", "error", "created_at"}
+    assert set(delivery) >= {
+        "id",
+        "event_id",
+        "event_type",
+        "attempt",
+        "status_code",
+        "duration_ms",
+        "error",
+        "created_at",
+    }
 
 
 def test_another_users_endpoint_is_not_found(client: FlaskClient, headers: dict[str, str], receiver: Receiver) -> None:
     created = create(client, headers, receiver)
     other = auth_headers(register(client)["access_token"])
-    for method, path in (("get", ""), ("patch", ""), ("delete", ""), ("post", "/test"), ("get", "/deliveries"),
-                         ("post", "/rotate-secret")):  # fmt: skip
+    for method, path in (
+        ("get", ""),
+        ("patch", ""),
+        ("delete", ""),
+        ("post", "/test"),
+        ("get", "/deliveries"),
+        ("post", "/rotate-secret"),
+    ):
         kwargs: dict[str, Any] = {"json": {}} if method == "patch" else {}
         response = getattr(client, method)(f"{URL}/{created['id']}{path}", headers=other, **kwargs)
         assert error(response, 404)["code"] == "not_found", (method, path)
 
 
-@pytest.mark.parametrize("body", [
-    {"url": "http://10.1.2.3/x", "events": ["payment.succeeded"]},
-    {"url": "http://127.0.0.1:1/x", "events": ["payment.nope"]},
-    {"url": "http://127.0.0.1:1/x", "events": []},
-    {"events": ["payment.succeeded"]},
-])  # fmt: skip
-def test_bad_endpoints_are_validation_errors(client: FlaskClient, headers: dict[str, str], body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "http://10.1.2.3/x", "events": ["payment.succeeded"]},
+        {"url": "http://127.0.0.1:1/x", "events": ["payment.nope"]},
+        {"url": "http://127.0.0.1:1/x", "events": []},
+        {"events": ["payment.succeeded"]},
+    ],
+)
+def test_bad_endpoints_are_validation_errors(
+    client: FlaskClient, headers: dict[str, str], body: dict[str, Any]
+) -> None:
     assert error(client.post(URL, json=body, headers=headers), 422)["code"] == "validation_error"
 
 
@@ -149,14 +176,30 @@ def test_webhook_routes_need_authentication(client: FlaskClient) -> None:
 
 def test_the_openapi_document_has_the_routes_and_the_event_catalogue(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
-    for path in (URL, URL + "/{endpoint_id}", URL + "/{endpoint_id}/rotate-secret", URL + "/{endpoint_id}/test",
-                 URL + "/{endpoint_id}/replay", URL + "/{endpoint_id}/deliveries", "/v1/notifications",
-                 "/v1/notifications/{notification_id}/read", "/v1/notifications/read-all",
-                 "/v1/me/notification-preferences"):  # fmt: skip
+    for path in (
+        URL,
+        URL + "/{endpoint_id}",
+        URL + "/{endpoint_id}/rotate-secret",
+        URL + "/{endpoint_id}/test",
+        URL + "/{endpoint_id}/replay",
+        URL + "/{endpoint_id}/deliveries",
+        "/v1/notifications",
+        "/v1/notifications/{notification_id}/read",
+        "/v1/notifications/read-all",
+        "/v1/me/notification-preferences",
+    ):
         assert path in spec["paths"], path
     described = " ".join(tag.get("description", "") for tag in spec["tags"])
-    for event in ("payment.succeeded", "payment.refunded", "payment.failed", "subscription.updated",
-                  "credits.low_balance", "credits.expiring", "task.succeeded", "task.failed"):  # fmt: skip
+    for event in (
+        "payment.succeeded",
+        "payment.refunded",
+        "payment.failed",
+        "subscription.updated",
+        "credits.low_balance",
+        "credits.expiring",
+        "task.succeeded",
+        "task.failed",
+    ):
         assert f"`{event}`" in described
 
 
@@ -201,7 +244,9 @@ def test_preferences_turn_channels_off_but_not_for_payment_or_security(app: Flas
         assert error(response, 422)["details"] == {locked: "Payment and security notifications cannot be turned off."}
     assert error(client.patch("/v1/me/notification-preferences", json={"nope": {"email": False}}, headers=headers), 422)
 
-    changed = client.patch("/v1/me/notification-preferences", json={"task_finished": {"in_app": False}}, headers=headers)
+    changed = client.patch(
+        "/v1/me/notification-preferences", json={"task_finished": {"in_app": False}}, headers=headers
+    )
     assert changed.status_code == 200 and changed.get_json()["task_finished"] == {"in_app": False, "email": False}
     notify(app, user, "task_finished", "x")
     assert client.get("/v1/notifications", headers=headers).get_json()["items"] == []

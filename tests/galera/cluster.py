@@ -22,6 +22,7 @@ for about as long as it would in production.
 Stdlib only (the SQL checks go through the `mariadb` command-line client), so it runs before
 any virtualenv exists.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -119,10 +120,13 @@ class Cluster:
         self._own()
         self.start_node(1, bootstrap=True)
         self.wait_synced(1, deadline - time.monotonic())
-        self.sql(1, "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';"
-                    "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
-                    f"CREATE DATABASE IF NOT EXISTS `{DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
-                 via_socket=True)
+        self.sql(
+            1,
+            "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';"
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+            f"CREATE DATABASE IF NOT EXISTS `{DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
+            via_socket=True,
+        )
         for joiner in NODES[1:]:
             self.start_node(joiner)
             self.wait_synced(joiner, deadline - time.monotonic())
@@ -147,8 +151,9 @@ class Cluster:
         if self.run_as:
             args.append(f"--user={self.run_as}")
         with open(node.home / "stdout.log", "ab") as out:
-            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         self._processes[index] = process
         (node.home / "launched.pid").write_text(str(process.pid))  # mariadbd's own pid file comes after SST
 
@@ -185,17 +190,23 @@ class Cluster:
 
     def status(self, index: int) -> dict[str, str]:
         """wsrep_ready, wsrep_local_state_comment, wsrep_cluster_size... ({} when it does not answer)."""
-        out = self.sql(index, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', "
-                              "'wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_cluster_status', "
-                              "'wsrep_connected')", check=False)
+        out = self.sql(
+            index,
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', "
+            "'wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_cluster_status', "
+            "'wsrep_connected')",
+            check=False,
+        )
         return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
 
     def wait_synced(self, index: int, timeout: float, size: int | None = None) -> None:
         deadline = time.monotonic() + max(timeout, 1)
         while time.monotonic() < deadline:
             state = self.status(index)
-            if state.get("wsrep_ready") == "ON" and state.get("wsrep_local_state_comment") == "Synced" and (
-                size is None or state.get("wsrep_cluster_size") == str(size)
+            if (
+                state.get("wsrep_ready") == "ON"
+                and state.get("wsrep_local_state_comment") == "Synced"
+                and (size is None or state.get("wsrep_cluster_size") == str(size))
             ):
                 return
             if self.pid(index) is None:
@@ -207,9 +218,20 @@ class Cluster:
         node = self.nodes[index]
         where = [f"--socket={node.socket}"] if via_socket else ["--protocol=tcp", "-h127.0.0.1", f"-P{node.sql_port}"]
         result = subprocess.run(
-            ["mariadb", "--no-defaults", *where, "-uroot", "--batch", "--skip-column-names",
-             "--connect-timeout=2", "-e", statements],
-            capture_output=True, text=True, timeout=30,
+            [
+                "mariadb",
+                "--no-defaults",
+                *where,
+                "-uroot",
+                "--batch",
+                "--skip-column-names",
+                "--connect-timeout=2",
+                "-e",
+                statements,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if check and result.returncode != 0:
             raise ClusterError(f"node {index}: {result.stderr.strip()}")
@@ -221,9 +243,16 @@ class Cluster:
         node.config.write_text(self._config(node))
         if install:
             result = subprocess.run(
-                ["mariadb-install-db", f"--defaults-file={node.config}", "--auth-root-authentication-method=normal",
-                 "--skip-test-db", *([f"--user={self.run_as}"] if self.run_as else [])],
-                capture_output=True, text=True, timeout=120,
+                [
+                    "mariadb-install-db",
+                    f"--defaults-file={node.config}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    *([f"--user={self.run_as}"] if self.run_as else []),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             if result.returncode != 0:
                 raise ClusterError(f"mariadb-install-db failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
@@ -239,11 +268,13 @@ class Cluster:
 
     def _config(self, node: Node) -> str:
         members = ",".join(f"127.0.0.1:{self.nodes[i].gcomm_port}" for i in NODES)
-        options = "; ".join([
-            f"gmcast.listen_addr=tcp://127.0.0.1:{node.gcomm_port}",
-            f"ist.recv_addr=127.0.0.1:{node.ist_port}",
-            "gcache.size=64M",
-        ])
+        options = "; ".join(
+            [
+                f"gmcast.listen_addr=tcp://127.0.0.1:{node.gcomm_port}",
+                f"ist.recv_addr=127.0.0.1:{node.ist_port}",
+                "gcache.size=64M",
+            ]
+        )
         return f"""[mysqld]
 datadir={node.datadir}
 socket={node.socket}

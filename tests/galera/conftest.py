@@ -2,6 +2,7 @@
 and named by TEST_GALERA_URLS (one URL per node, comma-separated). Under CI=true a missing or
 broken cluster fails the tests; elsewhere they are skipped, with the reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -94,15 +95,18 @@ def appliers_busy(url: str) -> Iterator[None]:
 
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE IF NOT EXISTS galera_churn "
-                                "(id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))"))  # fmt: skip
+        connection.execute(
+            text("CREATE TABLE IF NOT EXISTS galera_churn (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000))")
+        )
     stop = threading.Event()
 
     def churn() -> None:
         while not stop.is_set():
             try:
                 with engine.begin() as connection:
-                    connection.execute(text("INSERT INTO galera_churn (pad) SELECT REPEAT('x', 1000) FROM seq_1_to_3000"))
+                    connection.execute(
+                        text("INSERT INTO galera_churn (pad) SELECT REPEAT('x', 1000) FROM seq_1_to_3000")
+                    )
                 with engine.begin() as connection:
                     connection.execute(text("DELETE FROM galera_churn LIMIT 3000"))
             except Exception:  # noqa: BLE001 - a conflict here only means less churn

@@ -12,6 +12,7 @@
    with and without it (its cost).
 Ledger calls go straight to `Ledger` (no HTTP), each Houston instance with its own pool.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ def _conflicts(containers: list[Container]) -> int:
     total = 0
     for container in containers:
         with container.resources.engine.connect() as connection:
-            rows = connection.execute(text("SHOW GLOBAL STATUS WHERE Variable_name IN "
-                                           "('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')")).all()
+            rows = connection.execute(
+                text("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')")
+            ).all()
             total += sum(int(value) for _, value in rows)
     return total
 

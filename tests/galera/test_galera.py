@@ -7,6 +7,7 @@ only when nothing happened (`service_unavailable`) or when the service says it c
 (`outcome_unknown`), and a 201 always has its entry on every node, also across a node killed with
 `kill -9` under load and rejoining.
 """
+
 from __future__ import annotations
 
 import signal
@@ -23,7 +24,6 @@ from flask.testing import FlaskClient
 
 from domain.ledger.errors import HoldNotActive, HoldNotFound
 from domain.ledger.model import GrantSource
-from domain.shared.errors import DomainError
 from entrypoints.bootstrap import Container
 from entrypoints.http.app import create_app
 from tests.fixtures.http import auth_headers, register
@@ -51,8 +51,11 @@ def _user_with(containers: list[Container], credits: int) -> tuple[str, dict[str
 
 def _state(url: str, account_id: str) -> tuple[Any, ...]:
     account = scalar(url, "SELECT balance, held FROM ledger_accounts WHERE id = :a", a=account_id)[0]
-    entries = scalar(url, "SELECT seq, amount, balance_after, idempotency_key FROM ledger_entries "
-                          "WHERE account_id = :a ORDER BY seq", a=account_id)  # fmt: skip
+    entries = scalar(
+        url,
+        "SELECT seq, amount, balance_after, idempotency_key FROM ledger_entries WHERE account_id = :a ORDER BY seq",
+        a=account_id,
+    )
     return tuple(account), tuple(tuple(row) for row in entries)
 
 
@@ -70,14 +73,20 @@ def _assert_identical_everywhere(urls: list[str], account_id: str) -> tuple[Any,
 
 def test_migrations_apply_and_every_table_is_innodb_with_a_primary_key(migrated: list[str]) -> None:
     for url in migrated:  # the DDL replicated to every node
-        tables = scalar(url, "SELECT table_name, engine FROM information_schema.tables "
-                             "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'")  # fmt: skip
+        tables = scalar(
+            url,
+            "SELECT table_name, engine FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
+        )
         assert len(tables) > 10 and {engine for _, engine in tables} == {"InnoDB"}, tables
-        without_pk = scalar(url, """
+        without_pk = scalar(
+            url,
+            """
             SELECT t.table_name FROM information_schema.tables t
             WHERE t.table_schema = DATABASE() AND t.table_type = 'BASE TABLE' AND NOT EXISTS (
               SELECT 1 FROM information_schema.table_constraints c WHERE c.table_schema = t.table_schema
-              AND c.table_name = t.table_name AND c.constraint_type = 'PRIMARY KEY')""")
+              AND c.table_name = t.table_name AND c.constraint_type = 'PRIMARY KEY')""",
+        )
         assert without_pk == [], f"Galera needs a primary key on every table: {without_pk}"
 
 
@@ -90,8 +99,9 @@ def test_concurrent_charges_on_one_account_from_three_nodes_never_overdraw_and_a
     statuses: list[int] = []
 
     def charge(n: int) -> int:
-        response = clients[n % 3].post("/v1/credits/charges", json=CHARGE,
-                                       headers={**headers, "Idempotency-Key": f"c-{n}"})  # fmt: skip
+        response = clients[n % 3].post(
+            "/v1/credits/charges", json=CHARGE, headers={**headers, "Idempotency-Key": f"c-{n}"}
+        )
         return response.status_code
 
     with ThreadPoolExecutor(9) as pool:
@@ -105,9 +115,7 @@ def test_concurrent_charges_on_one_account_from_three_nodes_never_overdraw_and_a
     assert balance >= 0 and (counted[402] == 0 or balance < 3), counted  # a 402 only when it was truly short
 
 
-def test_one_idempotency_key_sent_to_all_nodes_at_once_charges_once(
-    nodes: NodeContainers, migrated: list[str]
-) -> None:
+def test_one_idempotency_key_sent_to_all_nodes_at_once_charges_once(nodes: NodeContainers, migrated: list[str]) -> None:
     containers = nodes()
     user_id, headers = _user_with(containers, 0)
     clients = [_client(c) for c in containers]
@@ -115,7 +123,9 @@ def test_one_idempotency_key_sent_to_all_nodes_at_once_charges_once(
 
     def charge(n: int) -> tuple[int, Any]:
         barrier.wait()
-        response = clients[n % 3].post("/v1/credits/charges", json=CHARGE, headers={**headers, "Idempotency-Key": "once"})
+        response = clients[n % 3].post(
+            "/v1/credits/charges", json=CHARGE, headers={**headers, "Idempotency-Key": "once"}
+        )
         return response.status_code, response.get_json()
 
     with ThreadPoolExecutor(9) as pool:
@@ -206,8 +216,14 @@ def test_a_node_that_left_the_cluster_is_not_ready_and_answers_503_not_500(
         cluster.wait_synced(3, 60, size=3)
     assert third.get("/ready").status_code == 200
     assert _client(containers[1]).get("/ready").status_code == 200
-    assert scalar(cluster.nodes[1].url(), "SELECT COUNT(*) FROM ledger_entries WHERE account_id = :a "
-                                          "AND idempotency_key = 'http:x'", a=user_id)[0][0] == 0  # fmt: skip
+    assert (
+        scalar(
+            cluster.nodes[1].url(),
+            "SELECT COUNT(*) FROM ledger_entries WHERE account_id = :a AND idempotency_key = 'http:x'",
+            a=user_id,
+        )[0][0]
+        == 0
+    )
 
 
 def test_a_node_killed_under_load_loses_nothing_and_every_answer_tells_the_truth(
@@ -226,7 +242,9 @@ def test_a_node_killed_under_load_loses_nothing_and_every_answer_tells_the_truth
         n = 0
         while not stop.is_set():
             key = f"k{node}-{worker}-{n}"
-            response = clients[node].post("/v1/credits/charges", json=CHARGE, headers={**headers, "Idempotency-Key": key})
+            response = clients[node].post(
+                "/v1/credits/charges", json=CHARGE, headers={**headers, "Idempotency-Key": key}
+            )
             code = (response.get_json() or {}).get("error", {}).get("code", "")
             with lock:
                 answers.append((key, response.status_code, code))

@@ -1,5 +1,6 @@
 """Concurrent deliveries on MariaDB, with threads: Stripe retries a webhook while the first
 delivery is still being handled, and several refunds of one charge can land at once."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,15 +38,25 @@ def test_concurrent_partial_refunds_of_one_charge_reverse_the_total_once(contain
     facts = stripe.facts(started.session_id)
     assert facts.payment_intent is not None
     refunds = [
-        ev.charge_refunded(payment_intent=facts.payment_intent, amount_cents=2000, currency="usd",
-                           amount_refunded=400 * n, previously_refunded=400 * (n - 1), now=stripe.now() + n)
+        ev.charge_refunded(
+            payment_intent=facts.payment_intent,
+            amount_cents=2000,
+            currency="usd",
+            amount_refunded=400 * n,
+            previously_refunded=400 * (n - 1),
+            now=stripe.now() + n,
+        )
         for n in range(1, 6)
-    ]  # fmt: skip
+    ]
     signed = [stripe.signed(event) for event in refunds] * 3  # each delivered three times
     _, errors = run_together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed], timeout=60)
     assert errors == []
     assert container.ledger.balance(user_id).balance == 100
     payment = billing.payment(billing.checkout_details(started.session_id).payment_id)  # type: ignore[union-attr]
     assert (payment.status.value, payment.refunded_cents, payment.credits_reversed, payment.shortfall) == (
-        "refunded", 2000, 500, 0)
+        "refunded",
+        2000,
+        500,
+        0,
+    )
     assert sum(-e.amount for e in container.ledger.transactions(user_id, kind="reversal").items) == 500

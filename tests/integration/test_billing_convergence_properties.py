@@ -7,6 +7,7 @@ events in, the payment ends in the state computed from what happened alone (scen
   the stripe package's own `WebhookSignature`) to the app served over HTTP on 127.0.0.1, each
   thread its share of a shuffled, repeated delivery order, all released together.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -38,7 +39,10 @@ def check_end_state(container: Container, user_id: str, payment_id: str, story: 
     payment = container.billing.payment(payment_id)
     expected = story.expected_credits()
     assert (container.ledger.balance(user_id).balance, payment.credits_held, payment.shortfall) == (
-        FREE + expected, expected, 0), story
+        FREE + expected,
+        expected,
+        0,
+    ), story
     assert payment.status.value == story.expected_status(), story
     assert container.ledger.check_invariants(user_id) == []
     with container.uow() as uow:
@@ -79,8 +83,12 @@ def post_signed(port: int, event: dict[str, Any]) -> int:
     header = stripe_sdk.WebhookSignature.generate_signature_header(payload.decode("utf-8"), WEBHOOK_SECRET)
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        connection.request("POST", "/v1/webhooks/stripe", body=payload,
-                           headers={"Content-Type": "application/json", "Stripe-Signature": header})
+        connection.request(
+            "POST",
+            "/v1/webhooks/stripe",
+            body=payload,
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        )
         response = connection.getresponse()
         response.read()
         return int(response.status)

@@ -1,5 +1,6 @@
 """A failing webhook handler is retried through the real job queue (RQ on Redis, a burst worker
 with RQ's scheduler) with backoff, until it succeeds; storage is SQLite."""
+
 from __future__ import annotations
 
 import time
@@ -44,9 +45,11 @@ def test_a_failing_handler_is_retried_by_the_queue_with_backoff_until_it_succeed
     queue_name = unique("billing")  # a queue of its own: no flush of a Redis db others may share
     queue = RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=queue_name)
     container = container_builder("sqlite", tmp_path, request)(
-        settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET), clock=clock, queue=queue,
+        settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET),
+        clock=clock,
+        queue=queue,
         gateway=FakePaymentGateway(),
-    )  # fmt: skip
+    )
     container.billing.config = BillingConfig(handler_retry=RetryPolicy(max_retries=5, intervals=(1,)))
     worker_uses(monkeypatch, container)
     stripe = Stripe(container.billing, clock)
@@ -54,8 +57,15 @@ def test_a_failing_handler_is_retried_by_the_queue_with_backoff_until_it_succeed
     started = container.billing.checkout(user_id, plan_id="pro", **urls())
     facts = stripe.facts(started.session_id)
     start = clock.now()
-    renewal = ev.invoice_event("invoice.paid", facts, now=stripe.now(), number=2, period_start=ev.unix(start),
-                               period_end=ev.unix(ev.add_month(start)), billing_reason="subscription_cycle")
+    renewal = ev.invoice_event(
+        "invoice.paid",
+        facts,
+        now=stripe.now(),
+        number=2,
+        period_start=ev.unix(start),
+        period_end=ev.unix(ev.add_month(start)),
+        billing_reason="subscription_cycle",
+    )
 
     def burst() -> None:
         BurstWorker([queue_name], connection=redis).work(burst=True, with_scheduler=True, logging_level="WARNING")

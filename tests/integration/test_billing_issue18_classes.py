@@ -1,6 +1,7 @@
 """Issue 18, one test per class of money lost (each failed on the code before the convergence),
 with real Stripe-shaped events signed and verified, on memory, SQLite and MariaDB; the races on
 MariaDB only, with threads."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -27,19 +28,39 @@ def started_pack(container: Container, user_id: str) -> tuple[str, str]:
     return started.session_id, started.payment_id
 
 
-def refund_event(stripe: Stripe, session_id: str, refunded: int, *, amount: int = PRICE, currency: str = "usd",
-                 now: int | None = None) -> dict[str, Any]:
+def refund_event(
+    stripe: Stripe,
+    session_id: str,
+    refunded: int,
+    *,
+    amount: int = PRICE,
+    currency: str = "usd",
+    now: int | None = None,
+) -> dict[str, Any]:
     facts = stripe.facts(session_id)
     assert facts.payment_intent is not None
-    return ev.charge_refunded(payment_intent=facts.payment_intent, amount_cents=amount, currency=currency,
-                              amount_refunded=refunded, previously_refunded=0, now=now or stripe.now())
+    return ev.charge_refunded(
+        payment_intent=facts.payment_intent,
+        amount_cents=amount,
+        currency=currency,
+        amount_refunded=refunded,
+        previously_refunded=0,
+        now=now or stripe.now(),
+    )
 
 
 def dispute(stripe: Stripe, session_id: str, type_: str, status: str, *, opened: int, now: int) -> dict[str, Any]:
     facts = stripe.facts(session_id)
     assert facts.payment_intent is not None
-    return ev.dispute_event(type_, payment_intent=facts.payment_intent, amount_cents=PRICE, currency="usd",
-                            created=opened, now=now, status=status)
+    return ev.dispute_event(
+        type_,
+        payment_intent=facts.payment_intent,
+        amount_cents=PRICE,
+        currency="usd",
+        created=opened,
+        now=now,
+        status=status,
+    )
 
 
 # --- 1. a refund or dispute before the completion ---------------------------------------------
@@ -52,7 +73,11 @@ def test_a_full_refund_before_the_completion_event_takes_the_credits(
     assert container.billing.event(early["id"]).status is EventStatus.PENDING  # type: ignore[union-attr]
     stripe.deliver(ev.checkout_completed(stripe.facts(session_id), now=stripe.now()))
     payment = container.billing.payment(payment_id)
-    assert (balance(container, user_id), payment.status, payment.refunded_cents) == (FREE, PaymentStatus.REFUNDED, PRICE)
+    assert (balance(container, user_id), payment.status, payment.refunded_cents) == (
+        FREE,
+        PaymentStatus.REFUNDED,
+        PRICE,
+    )
     assert container.billing.event(early["id"]).status is EventStatus.PROCESSED  # type: ignore[union-attr]
 
 
@@ -119,8 +144,16 @@ def test_a_full_refund_of_a_charge_in_another_currency_takes_every_credit(
     session_id, payment_id = started_pack(container, user_id)
     completed = ev.checkout_completed(stripe.facts(session_id), now=stripe.now())
     # Adaptive pricing: the buyer paid 1850 EUR cents, worth our 2000 USD cents.
-    completed["data"]["object"].update(amount_total=1850, currency="eur", currency_conversion={
-        "amount_subtotal": 2000, "amount_total": 2000, "fx_rate": "1.081", "source_currency": "usd"})
+    completed["data"]["object"].update(
+        amount_total=1850,
+        currency="eur",
+        currency_conversion={
+            "amount_subtotal": 2000,
+            "amount_total": 2000,
+            "fx_rate": "1.081",
+            "source_currency": "usd",
+        },
+    )
     stripe.deliver(completed)
     assert balance(container, user_id) == FREE + PACK
     stripe.deliver(refund_event(stripe, session_id, 1850, amount=1850, currency="eur"))
@@ -162,8 +195,17 @@ def test_a_refund_that_failed_gives_the_credits_back(container: Container, strip
     assert balance(container, user_id) == FREE
     facts = stripe.facts(session_id)
     assert facts.payment_intent is not None
-    stripe.deliver(ev.refund_updated(refund_id="re_x", payment_intent=facts.payment_intent, amount_cents=PRICE,
-                                     currency="usd", status="failed", created=t, now=t + 1))
+    stripe.deliver(
+        ev.refund_updated(
+            refund_id="re_x",
+            payment_intent=facts.payment_intent,
+            amount_cents=PRICE,
+            currency="usd",
+            status="failed",
+            created=t,
+            now=t + 1,
+        )
+    )
     assert balance(container, user_id) == FREE + PACK
 
 
@@ -200,18 +242,24 @@ def test_a_second_plan_checkout_while_one_is_open_or_live_is_409(
 # --- 8. invoices grant by what they are --------------------------------------------------------
 @pytest.fixture
 def priced(build: Callable[..., Container]) -> Container:
-    return build(settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET,
-                                        stripe_price_ids=(("pro", "price_pro"), ("enterprise", "price_ent"))))
+    return build(
+        settings=make_settings(
+            stripe_webhook_secret=WEBHOOK_SECRET, stripe_price_ids=(("pro", "price_pro"), ("enterprise", "price_ent"))
+        )
+    )
 
 
-def invoice_paid(stripe: Stripe, session_id: str, number: int, reason: str, *, price: str, amount: int,
-                 start: int) -> dict[str, Any]:
+def invoice_paid(
+    stripe: Stripe, session_id: str, number: int, reason: str, *, price: str, amount: int, start: int
+) -> dict[str, Any]:
     facts = stripe.facts(session_id)
     from dataclasses import replace
+
     facts = replace(facts, price_id=price, amount_cents=amount)
     end = start + 30 * 24 * 3600
-    return ev.invoice_event("invoice.paid", facts, now=start, number=number, period_start=start, period_end=end,
-                            billing_reason=reason)
+    return ev.invoice_event(
+        "invoice.paid", facts, now=start, number=number, period_start=start, period_end=end, billing_reason=reason
+    )
 
 
 @pytest.mark.parametrize("reason, amount", [("subscription_update", 7900), ("subscription_cycle", 0)])
@@ -223,8 +271,11 @@ def test_proration_and_zero_invoices_grant_nothing(
     session_id = subscribe(priced, stripe, user_id)
     assert balance(priced, user_id) == FREE + 2000
     for number in (2, 3):  # switching back and forth farms nothing
-        stripe.deliver(invoice_paid(stripe, session_id, number, reason, price="price_ent", amount=amount,
-                                    start=stripe.now() + number))
+        stripe.deliver(
+            invoice_paid(
+                stripe, session_id, number, reason, price="price_ent", amount=amount, start=stripe.now() + number
+            )
+        )
     assert balance(priced, user_id) == FREE + 2000
 
 
@@ -232,13 +283,20 @@ def test_a_renewal_after_an_upgrade_grants_the_new_plan(priced: Container, clock
     stripe = Stripe(priced.billing, clock)
     user_id = new_user(priced)
     session_id = subscribe(priced, stripe, user_id)
-    renewal = invoice_paid(stripe, session_id, 2, "subscription_cycle", price="price_ent", amount=9900,
-                           start=stripe.now() + 60)
+    renewal = invoice_paid(
+        stripe, session_id, 2, "subscription_cycle", price="price_ent", amount=9900, start=stripe.now() + 60
+    )
     lines = renewal["data"]["object"]["lines"]["data"]
-    proration = {**lines[0], "id": "il_proration", "amount": -1000,
-                 "pricing": {"price_details": {"price": "price_pro", "product": "prod_pro"}, "type": "price_details"},
-                 "parent": {**lines[0]["parent"], "subscription_item_details": {
-                     **lines[0]["parent"]["subscription_item_details"], "proration": True}}}
+    proration = {
+        **lines[0],
+        "id": "il_proration",
+        "amount": -1000,
+        "pricing": {"price_details": {"price": "price_pro", "product": "prod_pro"}, "type": "price_details"},
+        "parent": {
+            **lines[0]["parent"],
+            "subscription_item_details": {**lines[0]["parent"]["subscription_item_details"], "proration": True},
+        },
+    }
     renewal["data"]["object"]["lines"]["data"] = [proration, *lines]  # the old plan's proration line comes first
     stripe.deliver(renewal)
     assert balance(priced, user_id) == FREE + 2000 + 12000
@@ -250,13 +308,32 @@ def test_a_refund_of_a_plan_invoice_claws_back_what_is_left_of_its_grant(
     session_id = subscribe(container, stripe, user_id)
     invoice = next(e for e in stripe.delivered if e["type"] == "invoice.paid")["data"]["object"]
     intent = ev.derived_id("pi", invoice["id"])  # unique per test run: MariaDB's database is shared by runs
-    stripe.deliver(ev.event("invoice_payment.paid", {
-        "id": ev.derived_id("inpay", invoice["id"]), "object": "invoice_payment", "invoice": invoice["id"], "amount_paid": 2000,
-        "currency": "usd", "status": "paid", "payment": {"type": "payment_intent", "payment_intent": intent}},
-        created=stripe.now()))
+    stripe.deliver(
+        ev.event(
+            "invoice_payment.paid",
+            {
+                "id": ev.derived_id("inpay", invoice["id"]),
+                "object": "invoice_payment",
+                "invoice": invoice["id"],
+                "amount_paid": 2000,
+                "currency": "usd",
+                "status": "paid",
+                "payment": {"type": "payment_intent", "payment_intent": intent},
+            },
+            created=stripe.now(),
+        )
+    )
     container.ledger.charge(user_id, feature_key="task.strategy", quantity=20, idempotency_key="spend")  # 500
-    stripe.deliver(ev.charge_refunded(payment_intent=intent, amount_cents=2000, currency="usd",
-                                      amount_refunded=2000, previously_refunded=0, now=stripe.now()))
+    stripe.deliver(
+        ev.charge_refunded(
+            payment_intent=intent,
+            amount_cents=2000,
+            currency="usd",
+            amount_refunded=2000,
+            previously_refunded=0,
+            now=stripe.now(),
+        )
+    )
     payment = payment_of(container, session_id)
     # The free 100 were spent first, then 400 of the plan's 2000: 1600 are left to take back.
     assert (balance(container, user_id), payment.credits_reversed, payment.shortfall) == (0, 1600, 400)
@@ -269,8 +346,13 @@ def test_a_paid_invoice_clears_past_due(container: Container, stripe: Stripe, us
     assert container.billing.subscription(user_id).status == "past_due"
     retried = next(e for e in failed if e["type"] == "invoice.payment_failed")
     paid = dict(retried, id=ev.new_event_id(), type="invoice.paid", created=retried["created"] + 60)
-    paid["data"] = {"object": {**retried["data"]["object"], "status": "paid",
-                               "amount_paid": retried["data"]["object"]["amount_due"]}}
+    paid["data"] = {
+        "object": {
+            **retried["data"]["object"],
+            "status": "paid",
+            "amount_paid": retried["data"]["object"]["amount_due"],
+        }
+    }
     stripe.deliver(paid)
     assert container.billing.subscription(user_id).status == "active"
     assert balance(container, user_id) == 2000  # the new period's credits (the first period's expired)
@@ -287,7 +369,9 @@ mariadb = pytest.mark.parametrize("backend", ["mariadb"], indirect=True)
 
 
 @mariadb
-def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(container: Container, stripe: Stripe) -> None:
+def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(
+    container: Container, stripe: Stripe
+) -> None:
     billing = container.billing
     user_id = new_user(container)
     session_id, payment_id = started_pack(container, user_id)
@@ -301,7 +385,11 @@ def test_sixteen_concurrent_completions_and_cumulative_refunds_end_at_zero(conta
     assert errors == []
     payment = billing.payment(payment_id)
     assert (balance(container, user_id), payment.credits_held, payment.shortfall, payment.status) == (
-        FREE, 0, 0, PaymentStatus.REFUNDED)
+        FREE,
+        0,
+        0,
+        PaymentStatus.REFUNDED,
+    )
     assert container.ledger.check_invariants(user_id) == []
 
 
@@ -318,7 +406,8 @@ def test_sixteen_concurrent_checkouts_with_one_key_replay_identically(container:
     billing = container.billing
     user_id = new_user(container)
     results, errors = run_together(
-        [lambda: billing.checkout(user_id, pack_id="pack_500", idempotency_key="k-1", **urls())] * 16)
+        [lambda: billing.checkout(user_id, pack_id="pack_500", idempotency_key="k-1", **urls())] * 16
+    )
     assert errors == [] and len({(r.payment_id, r.session_id, r.url) for r in results}) == 1
 
 
@@ -330,8 +419,9 @@ def test_sixteen_invoice_paid_events_for_one_invoice_grant_once_and_none_fails(
     user_id = new_user(container)
     session_id = subscribe(container, stripe, user_id)
     clock_now = stripe.now() + 3600
-    renewal = invoice_paid(stripe, session_id, 2, "subscription_cycle", price=stripe.facts(session_id).price,
-                           amount=2000, start=clock_now)
+    renewal = invoice_paid(
+        stripe, session_id, 2, "subscription_cycle", price=stripe.facts(session_id).price, amount=2000, start=clock_now
+    )
     copies = [dict(renewal, id=ev.new_event_id()) for _ in range(16)]
     signed = [stripe.signed(e) for e in copies]
     _, errors = run_together([lambda p=p, h=h: billing.receive_webhook(p, h) for p, h in signed])

@@ -7,6 +7,7 @@ still refused, even with the page's token.
 Before the fix every click answered 403: the page is served with `Referrer-Policy: no-referrer`,
 so Chromium posts `Origin: null` (with `Sec-Fetch-Site: same-origin`), which the guard refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(base + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(
+        base + path, method=method, data=None if body is None else json.dumps(body).encode()
+    )
     if body is not None:
         request.add_header("Content-Type", "application/json")
     if token:
@@ -66,8 +68,11 @@ class Buyer:
         return [p["status"] for p in body["items"]]
 
     def checkout(self, **item: str) -> dict[str, Any]:
-        body = {"success_url": f"{self.base}/health?paid={{CHECKOUT_SESSION_ID}}",
-                "cancel_url": f"{self.base}/health?cancelled=1", **(item or {"pack_id": "pack_500"})}
+        body = {
+            "success_url": f"{self.base}/health?paid={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{self.base}/health?cancelled=1",
+            **(item or {"pack_id": "pack_500"}),
+        }
         status, session = call(self.base, "POST", "/v1/billing/checkout", body, token=self.token)
         assert status == 201, session
         return session  # type: ignore[no-any-return]
@@ -89,11 +94,20 @@ def click(url: str, outcome: str) -> tuple[str, str]:
         return browser.current_url, browser.find_element(By.TAG_NAME, "body").text
 
 
-@pytest.mark.parametrize(("outcome", "credits", "status", "landing"), [
-    ("paid", 500, "paid", "paid=cs_"), ("failed", 0, "failed", "cancelled=1"), ("cancel", 0, "expired", "cancelled=1"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "credits", "status", "landing"),
+    [
+        ("paid", 500, "paid", "paid=cs_"),
+        ("failed", 0, "failed", "cancelled=1"),
+        ("cancel", 0, "expired", "cancelled=1"),
+    ],
+)
 def test_a_browser_pays_fails_or_cancels_on_the_checkout_page(
-    base: str, outcome: str, credits: int, status: str, landing: str,
+    base: str,
+    outcome: str,
+    credits: int,
+    status: str,
+    landing: str,
 ) -> None:
     buyer = Buyer(base, f"browser-{outcome}@example.com")
     before = buyer.balance()
@@ -126,8 +140,11 @@ def test_a_second_press_shows_the_settled_page_and_changes_nothing(base: str) ->
         assert "paid: nothing left to do" in browser.find_element(By.TAG_NAME, "body").text
         assert not browser.find_elements(By.XPATH, "//button")  # no buttons on a settled session
         assert "simulate-payment" not in browser.page_source  # nor the shell hint
-        browser.execute_script("document.body.insertAdjacentHTML('beforeend', arguments[0]);"
-                               "document.querySelector('#again button').click();", form)
+        browser.execute_script(
+            "document.body.insertAdjacentHTML('beforeend', arguments[0]);"
+            "document.querySelector('#again button').click();",
+            form,
+        )
         try:
             WebDriverWait(browser, 30).until(lambda b: "already" in b.find_element(By.TAG_NAME, "body").text)
         except Exception as error:
@@ -140,8 +157,10 @@ def test_a_second_press_shows_the_settled_page_and_changes_nothing(base: str) ->
 def _replay(page: str, url: str) -> str:
     token = re.search(r'name="token" value="([0-9a-f]{64})"', page)
     assert token, page
-    return (f'<form method="post" action="{url}"><input type="hidden" name="token" value="{token[1]}">'
-            f'<button name="outcome" value="paid">Pay</button></form>')
+    return (
+        f'<form method="post" action="{url}"><input type="hidden" name="token" value="{token[1]}">'
+        f'<button name="outcome" value="paid">Pay</button></form>'
+    )
 
 
 class _Attacker(BaseHTTPRequestHandler):
@@ -169,8 +188,9 @@ def test_a_cross_site_form_post_is_refused_even_with_the_pages_token(base: str) 
     before = buyer.balance()
     url = buyer.checkout()["url"]
     html = urllib.request.urlopen(url, timeout=30).read().decode()
-    _Attacker.page = (_replay(html, url).replace("<form", '<form id="f"')
-                      + "<script>document.getElementById('f').submit()</script>").encode()
+    _Attacker.page = (
+        _replay(html, url).replace("<form", '<form id="f"') + "<script>document.getElementById('f').submit()</script>"
+    ).encode()
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), _Attacker)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -1,5 +1,6 @@
 """The budget state machine (tests/fixtures/budget_machine.py) on SQLite and MariaDB (issue 23): caps,
 usage rollups and reservations written by the SQL adapter under the owner's account row lock."""
+
 from __future__ import annotations
 
 import tempfile

@@ -1,4 +1,5 @@
 """`houston create-admin` without a terminal: a script, a container, CI (standard input not a TTY)."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,13 @@ HOUSTON = str(Path(sys.executable).parent / "houston")
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     values = {
-        **os.environ, "HOUSTON_ENV": "test", "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "JWT_SECRET": "s" * 40, "BCRYPT_ROUNDS": "4", "HOUSTON_DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING",
+        **os.environ,
+        "HOUSTON_ENV": "test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "JWT_SECRET": "s" * 40,
+        "BCRYPT_ROUNDS": "4",
+        "HOUSTON_DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
     }
     values.pop("REDIS_URL", None)
     subprocess.run([HOUSTON, "migrate"], cwd=ROOT, env=values, check=True, capture_output=True)
@@ -25,7 +31,13 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def _houston(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [HOUSTON, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=60,
+        [HOUSTON, *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
         stdin=subprocess.DEVNULL if stdin is None else None,
     )
 

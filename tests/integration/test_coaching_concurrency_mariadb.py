@@ -5,6 +5,7 @@ the model always uses its whole reply cap (so each capture equals its hold): the
 number is then exactly balance // estimate. Exactly that many are answered and charged; every
 other one is 402 before its model call; no hold is left; the ledger's invariants hold.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,8 +42,13 @@ def test_100_concurrent_messages_with_credits_for_40_answer_exactly_40(container
     sessions = [coaching.create_session(user, workspace.id) for _ in range(MESSAGES + 1)]
     price = coaching.send_message(user, sessions[0].id, "Plan my day").credits_charged  # calibrates one message
     ledger.grant(user, source="promo", amount=AFFORDABLE * price, idempotency_key=unique("fund"))
-    ledger.adjust(user, amount=-ledger.balance(user).available + AFFORDABLE * price, reason="exact", actor="test",
-                  idempotency_key=unique("trim"))  # fmt: skip
+    ledger.adjust(
+        user,
+        amount=-ledger.balance(user).available + AFFORDABLE * price,
+        reason="exact",
+        actor="test",
+        idempotency_key=unique("trim"),
+    )
     assert ledger.balance(user).available == AFFORDABLE * price
     calls_before = len(model.calls)
 
@@ -74,8 +80,9 @@ def test_concurrent_messages_in_one_session_each_get_their_own_place_in_the_hist
     user = container.identity.register(f"{unique('race')}@example.com", "correct horse battery").user.id
     container.ledger.grant(user, source="promo", amount=10_000, idempotency_key=unique("fund"))
     session = coaching.create_session(user, coaching.create_workspace(user, name="One").id)
-    answers, errors = run_together([partial(coaching.send_message, user, session.id, f"message {index}")
-                                    for index in range(12)])  # fmt: skip
+    answers, errors = run_together(
+        [partial(coaching.send_message, user, session.id, f"message {index}") for index in range(12)]
+    )
     assert errors == []
 
     messages = coaching.get_session(user, session.id, limit=200).messages.items

@@ -6,6 +6,7 @@ its hold; a reply that does not reach the user costs nothing; no hold is left be
 stream ends with one `done` or `error` event. The model's deadline is 2 s here (25 s in
 production), the heartbeat 0.3 s, so the whole file runs in well under a minute per backend.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -84,17 +85,31 @@ def running(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     with FakeOpenAI() as fake:
         port = free_port()
         env = {
-            **os.environ, "HOUSTON_ENV": "test", "DATABASE_URL": database_url, "JWT_SECRET": "s" * 40,
-            "HOUSTON_DATA_DIR": str(data_dir), "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
-            "GUNICORN_CMD_ARGS": "--worker-class gthread --threads 4", "LOG_LEVEL": "WARNING",
-            "LLM_BASE_URL": fake.base_url, "LLM_MODEL": "fake-model-1", "LLM_MAX_RETRIES": "0",
-            "LLM_TIMEOUT_SECONDS": "60", "LLM_DEADLINE_SECONDS": str(DEADLINE), "SSE_HEARTBEAT_SECONDS": "0.3",
-            "RATELIMIT_ENABLED": "false", "BCRYPT_ROUNDS": "4", "METRICS_ENABLED": "false",
-        }  # fmt: skip
+            **os.environ,
+            "HOUSTON_ENV": "test",
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": "s" * 40,
+            "HOUSTON_DATA_DIR": str(data_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            "GUNICORN_CMD_ARGS": "--worker-class gthread --threads 4",
+            "LOG_LEVEL": "WARNING",
+            "LLM_BASE_URL": fake.base_url,
+            "LLM_MODEL": "fake-model-1",
+            "LLM_MAX_RETRIES": "0",
+            "LLM_TIMEOUT_SECONDS": "60",
+            "LLM_DEADLINE_SECONDS": str(DEADLINE),
+            "SSE_HEARTBEAT_SECONDS": "0.3",
+            "RATELIMIT_ENABLED": "false",
+            "BCRYPT_ROUNDS": "4",
+            "METRICS_ENABLED": "false",
+        }
         env.pop("REDIS_URL", None)
         houston = Path(sys.executable).parent / "houston"
-        process = subprocess.Popen([str(houston), "serve"], cwd=ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            [str(houston), "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             started = time.monotonic()
             while True:
@@ -123,12 +138,22 @@ def server(running: Server) -> Server:
     return running
 
 
-def call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 15) -> tuple[int, Any]:  # fmt: skip
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15,
+) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        sent = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {}),
-                **(headers or {})}  # fmt: skip
+        sent = {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+            **(headers or {}),
+        }
         conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=sent)
         response = conn.getresponse()
         raw = response.read()
@@ -137,18 +162,27 @@ def call(port: int, method: str, path: str, body: Any = None, token: str | None 
         conn.close()
 
 
-def stream(port: int, user: User, content: str, *, key: str | None = None,
-           after_deltas: tuple[int, Any] | None = None) -> Streamed:  # fmt: skip
+def stream(
+    port: int, user: User, content: str, *, key: str | None = None, after_deltas: tuple[int, Any] | None = None
+) -> Streamed:
     """POST a message with Accept: text/event-stream and read the events; `after_deltas=(n, f)`
     calls f() once n deltas have arrived (while the stream goes on)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "Authorization": f"Bearer {user.token}"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        "Authorization": f"Bearer {user.token}",
+    }
     if key:
         headers["Idempotency-Key"] = key
     result = Streamed()
     try:
-        conn.request("POST", f"/v1/chat/sessions/{user.session_id}/messages", body=json.dumps({"content": content}),
-                     headers=headers)  # fmt: skip
+        conn.request(
+            "POST",
+            f"/v1/chat/sessions/{user.session_id}/messages",
+            body=json.dumps({"content": content}),
+            headers=headers,
+        )
         response = conn.getresponse()
         result.status = response.status
         if response.getheader("Content-Type", "").startswith("application/json"):
@@ -175,8 +209,9 @@ def stream(port: int, user: User, content: str, *, key: str | None = None,
 
 
 def new_user(server: Server) -> User:
-    status, body = call(server.port, "POST", "/v1/auth/register",
-                        {"email": f"{unique('u')}@example.com", "password": "password-123"})  # fmt: skip
+    status, body = call(
+        server.port, "POST", "/v1/auth/register", {"email": f"{unique('u')}@example.com", "password": "password-123"}
+    )
     assert status == 201, body
     user = User(body["user"]["id"], body["access_token"])
     server.container.ledger.grant(user.id, source=GrantSource.PURCHASE, amount=FUNDS, idempotency_key=unique("f"))
@@ -238,8 +273,9 @@ def test_a_json_reply_slower_than_the_deadline_is_502_at_the_deadline_and_costs_
     server.fake.script(Step(delay=6.0))
     started = time.monotonic()
 
-    status, body = call(server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages",
-                        {"content": "Plan my week"}, user.token)  # fmt: skip
+    status, body = call(
+        server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages", {"content": "Plan my week"}, user.token
+    )
 
     assert time.monotonic() - started < DEADLINE + 2
     assert (status, body["error"]["code"]) == (502, "llm_unavailable")
@@ -282,8 +318,9 @@ def test_non_string_content_is_502_in_json_and_an_error_event_in_a_stream_with_n
     user = new_user(server)
     server.fake.script(Step(content=content, chunks=(content, "more")))
 
-    status, body = call(server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages",
-                        {"content": "Plan my week"}, user.token)  # fmt: skip
+    status, body = call(
+        server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages", {"content": "Plan my week"}, user.token
+    )
     result = stream(server.port, user, "Plan my week")
 
     assert (status, body["error"]["code"]) == (502, "llm_unavailable")
@@ -294,11 +331,18 @@ def test_non_string_content_is_502_in_json_and_an_error_event_in_a_stream_with_n
 @pytest.mark.parametrize("usage_raw", [{"prompt_tokens": 2**31, "completion_tokens": 2**63}, "lots", None])
 def test_huge_odd_or_missing_usage_is_stored_and_charged_within_the_hold(server: Server, usage_raw: Any) -> None:
     user = new_user(server)
-    server.fake.script(Step(text="x" * 70_000 if usage_raw is None else DEFAULT_TEXT, usage_raw=usage_raw,
-                            usage=None if usage_raw is None else (11, 7), model="m" * 300))  # fmt: skip
+    server.fake.script(
+        Step(
+            text="x" * 70_000 if usage_raw is None else DEFAULT_TEXT,
+            usage_raw=usage_raw,
+            usage=None if usage_raw is None else (11, 7),
+            model="m" * 300,
+        )
+    )
 
-    status, body = call(server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages",
-                        {"content": "Plan my week"}, user.token)  # fmt: skip
+    status, body = call(
+        server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages", {"content": "Plan my week"}, user.token
+    )
 
     assert status == 201, body
     answer = body["assistant_message"]
@@ -312,8 +356,9 @@ def test_an_empty_reply_is_charged_in_full_for_its_usage(server: Server) -> None
     user = new_user(server)
     server.fake.script(Step(content=None, usage=(500, 40)))
 
-    status, body = call(server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages",
-                        {"content": "Plan my week"}, user.token)  # fmt: skip
+    status, body = call(
+        server.port, "POST", f"/v1/chat/sessions/{user.session_id}/messages", {"content": "Plan my week"}, user.token
+    )
 
     assert status == 201, body
     assert body["assistant_message"]["content"] == ""
@@ -373,8 +418,13 @@ def test_an_inline_task_whose_model_is_slow_or_answers_nonsense_fails_at_once_an
     server.fake.script(step)
     started = time.monotonic()
 
-    status, task = call(server.port, "POST", "/v1/tasks",
-                        {"type": "strategy", "workspace_id": user.workspace_id, "input": {}}, user.token)  # fmt: skip
+    status, task = call(
+        server.port,
+        "POST",
+        "/v1/tasks",
+        {"type": "strategy", "workspace_id": user.workspace_id, "input": {}},
+        user.token,
+    )
 
     assert status == 202, task
     assert time.monotonic() - started < DEADLINE + 2

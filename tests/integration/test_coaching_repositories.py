@@ -3,6 +3,7 @@
 Storage comes from the root `make_container` fixture (parametrised over the backends; MariaDB
 runs when TEST_MYSQL_URL is set). Rows carry unique ids, so a shared database needs no cleanup.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,8 +15,19 @@ import pytest
 
 from adapters.queue.recording import RecordingJobQueue
 from domain.coaching.model import (
-    ChatSession, Goal, GoalBrief, GoalStatus, Message, Task, TaskStatus, Todo, TodoBrief, TodoStatus, Turn, Workspace,
-)  # fmt: skip
+    ChatSession,
+    Goal,
+    GoalBrief,
+    GoalStatus,
+    Message,
+    Task,
+    TaskStatus,
+    Todo,
+    TodoBrief,
+    TodoStatus,
+    Turn,
+    Workspace,
+)
 from domain.shared.errors import DuplicateRecord
 from entrypoints.bootstrap import Container
 from tests.fixtures.llm import FakeCoach
@@ -37,17 +49,66 @@ def seeded(container: Container) -> dict[str, Any]:
     """One workspace with a goal, a todo, a session with two messages and a task, stored directly."""
     owner = new_user(container)
     ws = Workspace(unique("wsp"), owner, "Acme", NOW, NOW, industry="saas", description="Ünïcode ✓ " * 3)
-    goal = Goal(unique("gol"), ws.id, "Ship", GoalStatus.ACTIVE, 40, NOW, NOW, specific="s", measurable="m",
-                target_value="10", achievable="a", relevant="r", due_date=date(2026, 3, 1))  # fmt: skip
-    todo = Todo(unique("tdo"), ws.id, "Docs", TodoStatus.IN_PROGRESS, NOW, NOW, goal_id=goal.id, due_date=date(2026, 2, 1))
+    goal = Goal(
+        unique("gol"),
+        ws.id,
+        "Ship",
+        GoalStatus.ACTIVE,
+        40,
+        NOW,
+        NOW,
+        specific="s",
+        measurable="m",
+        target_value="10",
+        achievable="a",
+        relevant="r",
+        due_date=date(2026, 3, 1),
+    )
+    todo = Todo(
+        unique("tdo"), ws.id, "Docs", TodoStatus.IN_PROGRESS, NOW, NOW, goal_id=goal.id, due_date=date(2026, 2, 1)
+    )
     session = ChatSession(unique("chs"), ws.id, owner, "Monday", "houston", NOW, NOW, message_count=2)
-    ask = Message(unique("msg"), session.id, 1, "user", "Hi", NOW, idempotency_key=unique("k").ljust(64, "0"),
-                  fingerprint="f" * 64, account_id=owner)  # fmt: skip
-    answer = Message(unique("msg"), session.id, 2, "assistant", "Hello", NOW, tokens_in=10, tokens_out=2,
-                     credits_charged=3, model="m", cut_short=True, hold_id=None, settled=False,
-                     account_id=owner)  # fmt: skip
-    task = Task(unique("tsk"), owner, ws.id, "strategy", {"notes": "ünï", "n": [1, 2]}, TaskStatus.QUEUED, 25, NOW,
-                NOW, hold_id=None, idempotency_key=unique("t").ljust(64, "0"), fingerprint="e" * 64)  # fmt: skip
+    ask = Message(
+        unique("msg"),
+        session.id,
+        1,
+        "user",
+        "Hi",
+        NOW,
+        idempotency_key=unique("k").ljust(64, "0"),
+        fingerprint="f" * 64,
+        account_id=owner,
+    )
+    answer = Message(
+        unique("msg"),
+        session.id,
+        2,
+        "assistant",
+        "Hello",
+        NOW,
+        tokens_in=10,
+        tokens_out=2,
+        credits_charged=3,
+        model="m",
+        cut_short=True,
+        hold_id=None,
+        settled=False,
+        account_id=owner,
+    )
+    task = Task(
+        unique("tsk"),
+        owner,
+        ws.id,
+        "strategy",
+        {"notes": "ünï", "n": [1, 2]},
+        TaskStatus.QUEUED,
+        25,
+        NOW,
+        NOW,
+        hold_id=None,
+        idempotency_key=unique("t").ljust(64, "0"),
+        fingerprint="e" * 64,
+    )
     with container.uow() as uow:
         repo = uow.coaching
         repo.add_workspace(ws)
@@ -58,8 +119,16 @@ def seeded(container: Container) -> dict[str, Any]:
         repo.add_message(answer)
         repo.add_task(task)
         uow.commit()
-    return {"owner": owner, "ws": ws, "goal": goal, "todo": todo, "session": session, "ask": ask, "answer": answer,
-            "task": task}  # fmt: skip
+    return {
+        "owner": owner,
+        "ws": ws,
+        "goal": goal,
+        "todo": todo,
+        "session": session,
+        "ask": ask,
+        "answer": answer,
+        "task": task,
+    }
 
 
 def test_every_entity_survives_the_round_trip_field_for_field(container: Container) -> None:
@@ -96,7 +165,10 @@ def test_updates_are_stored_and_nothing_is_kept_without_a_commit(container: Cont
 
 def test_a_second_message_with_the_same_key_or_seq_is_a_duplicate(container: Container) -> None:
     rows = seeded(container)
-    for clash in (replace(rows["ask"], id=unique("msg"), seq=3), replace(rows["ask"], id=unique("msg"), idempotency_key=None)):
+    for clash in (
+        replace(rows["ask"], id=unique("msg"), seq=3),
+        replace(rows["ask"], id=unique("msg"), idempotency_key=None),
+    ):
         with container.uow() as uow, pytest.raises(DuplicateRecord):
             uow.coaching.add_message(clash)
     with container.uow() as uow, pytest.raises(DuplicateRecord):
@@ -106,8 +178,10 @@ def test_a_second_message_with_the_same_key_or_seq_is_a_duplicate(container: Con
 def test_an_exchange_is_stored_by_one_call_and_a_clash_refuses_it(container: Container) -> None:
     rows = seeded(container)
     session = rows["session"].id
-    pair = [replace(rows["ask"], id=unique("msg"), seq=3, idempotency_key=unique("k").ljust(64, "0")),
-            replace(rows["answer"], id=unique("msg"), seq=4, settled=True)]  # fmt: skip
+    pair = [
+        replace(rows["ask"], id=unique("msg"), seq=3, idempotency_key=unique("k").ljust(64, "0")),
+        replace(rows["answer"], id=unique("msg"), seq=4, settled=True),
+    ]
     with container.uow() as uow:
         uow.coaching.add_messages(pair)
         uow.commit()
@@ -123,8 +197,10 @@ def test_an_exchange_is_stored_by_one_call_and_a_clash_refuses_it(container: Con
 def test_lists_are_newest_first_pages_with_filters(container: Container) -> None:
     rows = seeded(container)
     ws = rows["ws"].id
-    todos = [Todo(f"tdo_{unique('x')}_{n}", ws, f"t{n}", TodoStatus.DONE if n % 2 else TodoStatus.OPEN, NOW, NOW)
-             for n in range(4)]  # fmt: skip
+    todos = [
+        Todo(f"tdo_{unique('x')}_{n}", ws, f"t{n}", TodoStatus.DONE if n % 2 else TodoStatus.OPEN, NOW, NOW)
+        for n in range(4)
+    ]
     todos.sort(key=lambda t: t.id)
     with container.uow() as uow:
         for todo in todos:
@@ -162,8 +238,9 @@ def test_the_prompt_context_reads_give_exactly_what_the_prompt_shows(container: 
         uow.commit()
     with container.uow() as uow:
         repo = uow.coaching
-        assert repo.context_goals(ws, 10) == [GoalBrief(goal.id, "Ship", 40, NOW, "s", "m", "10", "a", "r",
-                                                        date(2026, 3, 1))]  # fmt: skip
+        assert repo.context_goals(ws, 10) == [
+            GoalBrief(goal.id, "Ship", 40, NOW, "s", "m", "10", "a", "r", date(2026, 3, 1))
+        ]
         briefs = [TodoBrief(t.id, t.title, t.status, NOW, t.goal_id, t.due_date) for t in (todo, extra[2])]
         assert repo.context_todos(ws, 10) == sorted(briefs, key=lambda t: t.id, reverse=True)
         assert len(repo.context_todos(ws, 1)) == 1
@@ -212,7 +289,10 @@ def test_a_message_and_an_abandoned_stream_are_charged_and_stored_on_every_backe
     coaching = container.coaching
     session = coaching.create_session(user, coaching.create_workspace(user, name="W").id)
     exchange = coaching.send_message(user, session.id, "Hi", idempotency_key="same")
-    assert coaching.send_message(user, session.id, "Hi", idempotency_key="same").assistant_message == exchange.assistant_message
+    assert (
+        coaching.send_message(user, session.id, "Hi", idempotency_key="same").assistant_message
+        == exchange.assistant_message
+    )
     stream = coaching.stream_message(user, session.id, "Go")
     next(stream), next(stream)
     stream.close()

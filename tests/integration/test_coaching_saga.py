@@ -5,6 +5,7 @@ domain/coaching/services/chat.py).
 Invariant after every scenario: every answer that was stored or sent is charged exactly once (at
 most its hold), nothing else is charged, and no hold is left active.
 """
+
 from __future__ import annotations
 
 import threading
@@ -18,17 +19,17 @@ import pytest
 from domain.coaching.errors import RequestInProgress, WorkspaceNotFound
 from domain.coaching.model import Claim, TaskStatus
 from domain.coaching.services import Coaching
-from domain.shared.idempotency import request_key
-from domain.ledger.ports import LedgerUnitOfWork
-from domain.ledger.services import Ledger
-from domain.ledger.results import BalanceView, Movement
-from domain.shared.clock import ManualClock
 from domain.ledger.errors import SweepIncomplete
+from domain.ledger.ports import LedgerUnitOfWork
+from domain.ledger.results import BalanceView, Movement
+from domain.ledger.services import Ledger
+from domain.shared.clock import ManualClock
 from domain.shared.errors import Conflict, DuplicateRecord, NotFound, Unavailable
+from domain.shared.idempotency import request_key
 from entrypoints.bootstrap import Container
+from tests.fixtures.coaching import store_uncaptured
 from tests.fixtures.llm import FakeCoach
 from tests.fixtures.settings import T0, unique
-from tests.fixtures.coaching import store_uncaptured
 
 FUNDS = 10_000
 
@@ -59,8 +60,9 @@ class FlakyHolds:
         self._fail()
         return self.inner.capture(account_id, hold_id, amount=amount, idempotency_key=idempotency_key)
 
-    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
-                       idempotency_key: str) -> Movement:  # fmt: skip
+    def capture_within(
+        self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int, idempotency_key: str
+    ) -> Movement:
         self._fail()
         return self.inner.capture_within(uow, account_id, hold_id, amount=amount, idempotency_key=idempotency_key)
 
@@ -77,8 +79,15 @@ class Saga:
         self.holds = FlakyHolds(container.ledger)
         self.model = FakeCoach()
         base = container.coaching
-        self.coaching = Coaching(uow=container.uow, ledger=self.holds, model=self.model, coaches=base.coaches,
-                                 clock=clock, ids=container.ids, config=base.config)  # fmt: skip
+        self.coaching = Coaching(
+            uow=container.uow,
+            ledger=self.holds,
+            model=self.model,
+            coaches=base.coaches,
+            clock=clock,
+            ids=container.ids,
+            config=base.config,
+        )
         self.user = container.identity.register(f"{unique('saga')}@example.com", "password-123").user.id
         container.ledger.grant(self.user, source="promo", amount=FUNDS, idempotency_key=unique("funds"))
         self.granted = container.ledger.balance(self.user).balance
@@ -122,8 +131,9 @@ def test_a_capture_that_keeps_failing_stores_nothing_and_answers_503_with_nothin
 
 
 def test_an_answer_stored_without_its_capture_is_charged_by_the_sweep_after_its_grace(saga: Saga) -> None:
-    stored = store_uncaptured(saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9,
-                              at=saga.clock.now())  # fmt: skip
+    stored = store_uncaptured(
+        saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9, at=saga.clock.now()
+    )
     saga.clock.advance(seconds=saga.coaching.config.settle_grace - 1)
     saga.coaching.sweep()
     assert saga.charges() == []  # within its grace: left alone
@@ -144,8 +154,14 @@ def test_the_hold_outlives_the_settlement_window() -> None:
     with pytest.raises(ConfigError):
         load_settings({"COACH_HOLD_TTL_SECONDS": "60", "HOUSTON_ENV": "test", "JWT_SECRET": "s" * 40})
     with pytest.raises(ConfigError):  # the hold must cover the model's deadline too
-        load_settings({"COACH_HOLD_TTL_SECONDS": "300", "LLM_DEADLINE_SECONDS": "200", "HOUSTON_ENV": "test",
-                       "JWT_SECRET": "s" * 40})  # fmt: skip
+        load_settings(
+            {
+                "COACH_HOLD_TTL_SECONDS": "300",
+                "LLM_DEADLINE_SECONDS": "200",
+                "HOUSTON_ENV": "test",
+                "JWT_SECRET": "s" * 40,
+            }
+        )
     settings = load_settings({"HOUSTON_ENV": "test", "JWT_SECRET": "s" * 40})
     grace, sweep_period = 60, 60
     assert settings.coach_hold_ttl > settings.llm_deadline + grace + sweep_period
@@ -154,8 +170,9 @@ def test_the_hold_outlives_the_settlement_window() -> None:
 
 # --- deleting with unsettled answers, running tasks, or a message in flight ----------------------------
 def test_deleting_a_session_with_an_uncaptured_answer_charges_it_first(saga: Saga) -> None:
-    store_uncaptured(saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9,
-                     at=saga.clock.now())  # fmt: skip
+    store_uncaptured(
+        saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9, at=saga.clock.now()
+    )
     assert saga.charges() == [] and saga.held() > 0
 
     saga.coaching.delete_session(saga.user, saga.session.id)
@@ -166,8 +183,9 @@ def test_deleting_a_session_with_an_uncaptured_answer_charges_it_first(saga: Sag
 
 
 def test_deleting_a_workspace_settles_answers_and_tasks_and_releases_running_ones(saga: Saga) -> None:
-    store_uncaptured(saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9,
-                     at=saga.clock.now())  # fmt: skip
+    store_uncaptured(
+        saga.container.uow, saga.container.ledger, saga.user, saga.session.id, price=9, at=saga.clock.now()
+    )
     queued = saga.coaching.create_task(saga.user, type="strategy", workspace_id=saga.workspace.id, input={})
     assert saga.coaching.get_task(saga.user, queued.id).status in (TaskStatus.QUEUED, TaskStatus.SUCCEEDED)
 
@@ -213,10 +231,16 @@ def test_a_hold_trimmed_by_grant_expiry_charges_what_is_left_and_the_message_say
     container = make_container(clock=clock, coach_model=FakeCoach(tokens_out=10**6))
     saga = Saga(container, clock)
     ledger = container.ledger
-    ledger.adjust(saga.user, amount=-ledger.balance(saga.user).balance, reason="only the expiring grant",
-                  actor="test", idempotency_key=unique("zero"))  # fmt: skip
-    ledger.grant(saga.user, source="promo", amount=40, idempotency_key=unique("short"),
-                 expires_at=T0 + timedelta(seconds=30))  # fmt: skip
+    ledger.adjust(
+        saga.user,
+        amount=-ledger.balance(saga.user).balance,
+        reason="only the expiring grant",
+        actor="test",
+        idempotency_key=unique("zero"),
+    )
+    ledger.grant(
+        saga.user, source="promo", amount=40, idempotency_key=unique("short"), expires_at=T0 + timedelta(seconds=30)
+    )
     saga.granted = 40
     store_uncaptured(saga.container.uow, ledger, saga.user, saga.session.id, price=40, at=clock.now())
     priced = saga.coaching.get_session(saga.user, saga.session.id).messages.items[1].credits_charged

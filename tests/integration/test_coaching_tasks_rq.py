@@ -1,5 +1,6 @@
 """AI tasks through a real RQ worker on Redis (TEST_REDIS_URL, flushed per test), with SQL storage:
 success captures, failure releases, cancel releases, a task stuck running is failed by the sweep."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -69,8 +70,11 @@ def test_a_worker_runs_the_task_stores_its_result_and_captures_the_hold(containe
     work(redis)
     task = container.coaching.get_task(user, task_id)
     assert (task.status, task.result, task.credits_charged, task.settled) == (
-        TaskStatus.SUCCEEDED, "A three step strategy.", 25, True
-    )  # fmt: skip
+        TaskStatus.SUCCEEDED,
+        "A three step strategy.",
+        25,
+        True,
+    )
     view = container.ledger.balance(user)
     assert (view.balance, view.held) == (75, 0)
     finished = FinishedJobRegistry(QUEUE, connection=redis).get_job_ids()
@@ -88,7 +92,9 @@ def test_a_task_whose_model_fails_is_failed_and_its_hold_released(container: Con
     assert (view.balance, view.held) == (100, 0)
 
 
-def test_a_task_cancelled_before_the_worker_takes_it_is_never_run_nor_charged(container: Container, redis: Redis) -> None:
+def test_a_task_cancelled_before_the_worker_takes_it_is_never_run_nor_charged(
+    container: Container, redis: Redis
+) -> None:
     assert isinstance(container.coach_model, FakeCoach)
     user, task_id = a_task(container)
     container.coaching.cancel_task(user, task_id)

@@ -10,6 +10,7 @@ The second half freezes the proxy (a stopped server: connections open, no byte m
 concurrent load: every request is a 503 within two read timeouts, never a 500, and /ready says
 503 within its own timeout meanwhile.
 """
+
 from __future__ import annotations
 
 import socket
@@ -170,8 +171,14 @@ def frozen(mysql_engine: Any) -> Iterator[tuple[FreezableProxy, FlaskClient]]:
     url = make_url(mysql_engine.url.render_as_string(hide_password=False))
     proxy = FreezableProxy((url.host or "127.0.0.1", url.port or 3306))
     via = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    settings = make_settings(database_url=via, db_connect_timeout=TIMEOUT, db_read_timeout=TIMEOUT,
-                             db_write_timeout=TIMEOUT, db_lock_wait_timeout=TIMEOUT, ready_timeout=TIMEOUT)
+    settings = make_settings(
+        database_url=via,
+        db_connect_timeout=TIMEOUT,
+        db_read_timeout=TIMEOUT,
+        db_write_timeout=TIMEOUT,
+        db_lock_wait_timeout=TIMEOUT,
+        ready_timeout=TIMEOUT,
+    )
     container = bootstrap(settings)
     app = create_app(container)
     app.testing = True
@@ -198,8 +205,11 @@ def test_a_database_frozen_under_load_is_a_503_within_two_read_timeouts_never_a_
             if i % 2:
                 response = client.get("/v1/credits/balance", headers=headers)
             else:
-                response = client.post("/v1/credits/charges", json={"feature_key": "coach.message"},
-                                       headers={**headers, "Idempotency-Key": f"f-{n}-{i}"})  # fmt: skip
+                response = client.post(
+                    "/v1/credits/charges",
+                    json={"feature_key": "coach.message"},
+                    headers={**headers, "Idempotency-Key": f"f-{n}-{i}"},
+                )
             code = (response.get_json() or {}).get("error", {}).get("code", "")
             with lock:
                 answers.append((response.status_code, code, time.monotonic() - started))

@@ -5,6 +5,7 @@ at: a port where nothing listens (refused: 503 at once), and a TCP proxy in fron
 MariaDB that can freeze (it stops moving bytes, connections stay open, like a stopped server
 process): 503 within the configured timeouts, then 2xx again once it thaws.
 """
+
 from __future__ import annotations
 
 import socket
@@ -90,8 +91,12 @@ class FreezableProxy:
 
 def _client(database_url: str, **overrides: Any) -> FlaskClient:
     values = dict(
-        database_url=database_url, db_connect_timeout=TIMEOUT, db_read_timeout=TIMEOUT,
-        db_write_timeout=TIMEOUT, db_lock_wait_timeout=TIMEOUT, ready_timeout=TIMEOUT,
+        database_url=database_url,
+        db_connect_timeout=TIMEOUT,
+        db_read_timeout=TIMEOUT,
+        db_write_timeout=TIMEOUT,
+        db_lock_wait_timeout=TIMEOUT,
+        ready_timeout=TIMEOUT,
     )
     settings = make_settings(**{**values, **overrides})
     app = create_app(bootstrap(settings))
@@ -147,7 +152,8 @@ def test_a_frozen_database_is_a_503_within_the_timeouts_and_the_service_recovers
 
     proxy.freeze()
     charge = lambda: client.post(  # noqa: E731
-        "/v1/credits/charges", json={"feature_key": "coach.message"},
+        "/v1/credits/charges",
+        json={"feature_key": "coach.message"},
         headers={**headers, "Idempotency-Key": "frozen-1"},
     )
     for call in (charge, lambda: client.get("/v1/credits/balance", headers=headers)):
@@ -211,14 +217,18 @@ def test_under_gunicorn_a_silent_database_is_a_json_503_and_the_worker_lives(tmp
     silent = SilentServer()
     settings = {
         "DATABASE_URL": f"mysql+pymysql://root@127.0.0.1:{silent.port}/houston",
-        "DB_CONNECT_TIMEOUT_SECONDS": "1", "DB_READ_TIMEOUT_SECONDS": "1", "DB_WRITE_TIMEOUT_SECONDS": "1",
+        "DB_CONNECT_TIMEOUT_SECONDS": "1",
+        "DB_READ_TIMEOUT_SECONDS": "1",
+        "DB_WRITE_TIMEOUT_SECONDS": "1",
         "READY_TIMEOUT_SECONDS": "1",
     }
     try:
         with houston_serve(tmp_path, **settings) as (port, process):
             body = b'{"email": "a@example.com", "password": "correct horse battery"}'
-            raw = (b"POST /v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+            raw = (
+                b"POST /v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            ) + body
             for _ in range(3):
                 (status, headers, payload), elapsed = _timed(lambda: exchange(port, raw, timeout=20))
                 assert status == 503 and headers["content-type"] == "application/json", payload[:200]

@@ -5,17 +5,18 @@ one row tied to the user (foreign keys to the user or to the user's planted rows
 set to the user) with a marker in every column the inventory calls `erase`, erases the account,
 then scans every string column of every table for the marker. A column added without an erase
 statement fails here; a column added without a classification fails the inventory test."""
+
 from __future__ import annotations
 
 import json
 import secrets
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, inspect, select, text
+from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Text, inspect, select, text
 from sqlalchemy.sql.sqltypes import BigInteger, Numeric
 
 from adapters.sql.personal_data import ERASE, INVENTORY, PSEUDO, SECRET, inventory_gaps
@@ -102,7 +103,7 @@ def _filler(column: Any, run: str, marker: str) -> Any:
     if isinstance(kind, Date):
         return date(2026, 1, 1 + secrets.randbelow(28))
     if isinstance(kind, DateTime) or "DateTime" in type(kind).__name__:
-        return datetime(2026, 1, 15, tzinfo=timezone.utc)
+        return datetime(2026, 1, 15, tzinfo=UTC)
     if column.name == "currency":
         return "usd"
     length = getattr(kind, "length", None) or 200
@@ -115,7 +116,9 @@ def plant(engine: Any, user_id: str, marker: str) -> dict[str, dict[str, Any]]:
     planted: dict[str, dict[str, Any]] = {}
     with engine.begin() as connection:
         # webhook messages and attempts name their endpoint without a foreign key: plant it first
-        ordered = sorted(metadata.sorted_tables, key=lambda table: table.name in ("webhook_messages", "webhook_attempts"))
+        ordered = sorted(
+            metadata.sorted_tables, key=lambda table: table.name in ("webhook_messages", "webhook_attempts")
+        )
         for table in ordered:
             classes = INVENTORY[table.name]
             if table.name in ("users", "ledger_accounts"):  # the registered user's own rows exist
@@ -126,8 +129,11 @@ def plant(engine: Any, user_id: str, marker: str) -> dict[str, dict[str, Any]]:
                 parents = [fk.column.table.name for fk in column.foreign_keys]
                 if parents:
                     parent = parents[0]
-                    row[column.name] = user_id if parent in ("users", "ledger_accounts") else planted[parent][
-                        next(iter(fk.column.name for fk in column.foreign_keys))]
+                    row[column.name] = (
+                        user_id
+                        if parent in ("users", "ledger_accounts")
+                        else planted[parent][next(iter(fk.column.name for fk in column.foreign_keys))]
+                    )
                 elif classes[column.name] == PSEUDO:
                     row[column.name] = user_id
                 elif classes[column.name] == ERASE:
@@ -147,8 +153,12 @@ def plant(engine: Any, user_id: str, marker: str) -> dict[str, dict[str, Any]]:
                 row["status"] = "active"
             connection.execute(table.insert().values(row))
             planted[table.name] = row
-        connection.execute(metadata.tables["users"].update().where(metadata.tables["users"].c.id == user_id)
-                           .values(name=f"{marker}-name"))  # fmt: skip
+        connection.execute(
+            metadata.tables["users"]
+            .update()
+            .where(metadata.tables["users"].c.id == user_id)
+            .values(name=f"{marker}-name")
+        )
     return planted
 
 
@@ -180,8 +190,12 @@ def marked(container: Container, engine: Any) -> Iterator[tuple[str, str, str, d
 def test_the_marker_is_everywhere_before_the_erasure(engine: Any, marked: Any) -> None:
     """The scan can fail: before erasure it finds the marker in every erase column."""
     _, _, marker, _ = marked
-    expected = {f"{t}.{c}" for t, columns in INVENTORY.items() for c, kind in columns.items()
-                if kind == ERASE and t in metadata.tables}  # fmt: skip
+    expected = {
+        f"{t}.{c}"
+        for t, columns in INVENTORY.items()
+        for c, kind in columns.items()
+        if kind == ERASE and t in metadata.tables
+    }
     expected.remove("users.password_hash")  # a bcrypt hash (erasure must verify it): checked after erasure
     assert expected - set(scan(engine, marker)) == set()
 
@@ -191,8 +205,9 @@ def test_erasure_leaves_no_marker_in_any_table_and_keeps_the_books(
 ) -> None:
     user, email, marker, planted = marked
     with engine.connect() as connection:
-        entries_before = connection.execute(text("SELECT COUNT(*) FROM ledger_entries WHERE account_id = :u"),
-                                            {"u": user}).scalar()  # fmt: skip
+        entries_before = connection.execute(
+            text("SELECT COUNT(*) FROM ledger_entries WHERE account_id = :u"), {"u": user}
+        ).scalar()
     with pytest.raises(InvalidCredentials):
         container.platform24.gdpr.erase(user, "wrong password")
     assert scan(engine, marker) != []  # nothing happened
@@ -201,12 +216,16 @@ def test_erasure_leaves_no_marker_in_any_table_and_keeps_the_books(
 
     assert scan(engine, marker) == []
     with engine.connect() as connection:
-        kept = connection.execute(text("SELECT user_id, amount_cents FROM billing_payments WHERE id = :p"),
-                                  {"p": planted["billing_payments"]["id"]}).first()  # fmt: skip
-        entries_after = connection.execute(text("SELECT COUNT(*) FROM ledger_entries WHERE account_id = :u"),
-                                           {"u": user}).scalar()  # fmt: skip
-        tombstone = connection.execute(text("SELECT email, name, password_hash FROM users WHERE id = :u"),
-                                       {"u": user}).first()  # fmt: skip
+        kept = connection.execute(
+            text("SELECT user_id, amount_cents FROM billing_payments WHERE id = :p"),
+            {"p": planted["billing_payments"]["id"]},
+        ).first()
+        entries_after = connection.execute(
+            text("SELECT COUNT(*) FROM ledger_entries WHERE account_id = :u"), {"u": user}
+        ).scalar()
+        tombstone = connection.execute(
+            text("SELECT email, name, password_hash FROM users WHERE id = :u"), {"u": user}
+        ).first()
     assert kept is not None and kept[0] == user  # the payment stays, under the pseudonymous id
     assert entries_after == entries_before  # the ledger is untouched
     assert tombstone is not None and tombstone[0].endswith("@erased.invalid") and tombstone[1] is None
@@ -226,8 +245,18 @@ def test_the_export_has_every_section_and_no_secret(container: Container, marked
     user, email, marker, planted = marked
     document = container.platform24.gdpr.export(user)
     assert document["profile"]["email"] == email and "password_hash" not in document["profile"]
-    assert {"logins", "api_keys", "sessions", "ledger", "payments", "subscription", "workspaces", "tasks",
-            "referrals", "audit"} <= set(document)  # fmt: skip
+    assert {
+        "logins",
+        "api_keys",
+        "sessions",
+        "ledger",
+        "payments",
+        "subscription",
+        "workspaces",
+        "tasks",
+        "referrals",
+        "audit",
+    } <= set(document)
     workspace = document["workspaces"][0]
     assert workspace["goals"] and workspace["todos"] and workspace["chat_sessions"][0]["messages"]
     assert document["api_keys"][0]["name"].startswith(marker) and "key_hash" not in document["api_keys"][0]

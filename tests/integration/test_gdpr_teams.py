@@ -1,5 +1,6 @@
 """GDPR and teams (issue 23), on SQLite: erasing a member removes their memberships and the
 invitations to their address; erasing an owner deletes their workspace with its memberships."""
+
 from __future__ import annotations
 
 from pathlib import Path

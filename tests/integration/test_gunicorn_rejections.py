@@ -5,6 +5,7 @@ over a socket: a NUL, DEL or control character in a header (400), a request line
 limit (414), a header over the chosen size or too many headers (431). Each answer must be JSON
 `{"error": {"code", "message", "details"}}`, not gunicorn's HTML page, and the worker keeps serving.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import pytest
 
 from entrypoints import gunicorn_conf
 from tests.fixtures.serving import exchange, houston_serve
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
@@ -31,15 +33,19 @@ CASES = {
     "control character in a header": (_request(headers=b"X-Trace: a\x01b\r\n"), 400, "bad_request"),
     "bad header name": (_request(headers=b"X Trace: 1\r\n"), 400, "bad_request"),
     "request line over the limit": (
-        _request("/v1/credits/transactions?cursor=" + "A" * gunicorn_conf.limit_request_line), 414, "uri_too_long",
+        _request("/v1/credits/transactions?cursor=" + "A" * gunicorn_conf.limit_request_line),
+        414,
+        "uri_too_long",
     ),
     "header over the size limit": (
         _request(headers=b"X-Big: " + b"a" * (gunicorn_conf.limit_request_field_size + 10) + b"\r\n"),
-        431, "request_header_fields_too_large",
+        431,
+        "request_header_fields_too_large",
     ),
     "too many headers": (
         _request(headers=b"".join(b"X-H%d: 1\r\n" % i for i in range(gunicorn_conf.limit_request_fields + 1))),
-        431, "request_header_fields_too_large",
+        431,
+        "request_header_fields_too_large",
     ),
     "not HTTP at all": (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", 400, "bad_request"),
 }

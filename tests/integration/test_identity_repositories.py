@@ -4,6 +4,7 @@ Storage comes from the root `make_container` fixture (parametrised over the back
 when TEST_MYSQL_URL is set). Every test makes its own rows with unique ids, emails and plans, so a
 shared MariaDB database needs no cleanup.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,14 @@ def uow(make_container: Callable[..., Any]) -> UowFactory:
 def new_user(**kw: Any) -> User:
     ref = unique("usr")
     values: dict[str, Any] = dict(
-        id=ref, email=f"{ref}@example.com", password_hash="$2b$04$" + "x" * 53, role=Role.USER,
-        plan="free", created_at=NOW, updated_at=NOW, name="Ada",
+        id=ref,
+        email=f"{ref}@example.com",
+        password_hash="$2b$04$" + "x" * 53,
+        role=Role.USER,
+        plan="free",
+        created_at=NOW,
+        updated_at=NOW,
+        name="Ada",
     )
     values.update(kw)
     return User(**values)
@@ -45,8 +52,12 @@ def new_user(**kw: Any) -> User:
 
 def new_token(user_id: str, **kw: Any) -> RefreshToken:
     values: dict[str, Any] = dict(
-        id=unique("rt"), user_id=user_id, family_id=unique("fam"), token_hash=unique("h").ljust(64, "0"),
-        created_at=NOW, expires_at=NOW + timedelta(days=30),
+        id=unique("rt"),
+        user_id=user_id,
+        family_id=unique("fam"),
+        token_hash=unique("h").ljust(64, "0"),
+        created_at=NOW,
+        expires_at=NOW + timedelta(days=30),
     )
     values.update(kw)
     return RefreshToken(**values)
@@ -54,7 +65,11 @@ def new_token(user_id: str, **kw: Any) -> RefreshToken:
 
 def new_key(user_id: str, **kw: Any) -> ApiKey:
     values: dict[str, Any] = dict(
-        id=unique("key"), user_id=user_id, name="ci", prefix="hk_ab12cd34", key_hash=unique("k").ljust(64, "0"),
+        id=unique("key"),
+        user_id=user_id,
+        name="ci",
+        prefix="hk_ab12cd34",
+        key_hash=unique("k").ljust(64, "0"),
         created_at=NOW,
     )
     values.update(kw)
@@ -224,8 +239,14 @@ def as_caller(user: User) -> Principal:
 def test_get_for_access_reads_the_user_and_whether_its_family_is_revoked(uow: UowFactory) -> None:
     user, other = new_user(), new_user()
     live, dead = unique("fam"), unique("fam")
-    saved(uow, user, other, new_token(user.id, family_id=live), new_token(user.id, family_id=dead, revoked_at=NOW),
-          new_token(user.id, family_id=dead))  # fmt: skip
+    saved(
+        uow,
+        user,
+        other,
+        new_token(user.id, family_id=live),
+        new_token(user.id, family_id=dead, revoked_at=NOW),
+        new_token(user.id, family_id=dead),
+    )
     with uow() as u:
         caller, other_caller = as_caller(user), as_caller(other)
         assert u.users.get_for_access(user.id, live) == (caller, False)

@@ -3,6 +3,7 @@
 The account row lock (SELECT ... FOR UPDATE) must serialise every mutation of one account, so
 racing charges, holds and captures never overdraw it and a replayed key writes exactly once.
 """
+
 from __future__ import annotations
 
 import random

@@ -2,6 +2,7 @@
 fail a ledger call with a fake that implements the port: no subclass of `Ledger`, no patching.
 The fake fails the movement a paid pack's convergence makes; the payment, the event and the
 credits must stay in step (all in one transaction), and the same key must apply once later."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.stripe import events as ev
+from adapters.stripe.fake import FakePaymentGateway
 from domain.billing.model import EventStatus, PaymentStatus
 from domain.billing.services import BillingService
 from domain.ledger.ports import CreditBooking, CreditGrants, CreditHolds, LedgerUnitOfWork
@@ -17,7 +19,6 @@ from domain.ledger.services import Ledger
 from domain.ledger.services.book import Work
 from domain.shared.errors import TransientError, Unavailable
 from entrypoints.bootstrap import Container
-from adapters.stripe.fake import FakePaymentGateway
 from tests.fixtures.containers import new_user, urls
 from tests.fixtures.stripe import Stripe
 
@@ -31,8 +32,9 @@ class FailingBooking:
         self._errors = list(errors)
         self.keys: list[str] = []
 
-    def book_within(self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str,
-                    args: dict[str, Any], work: Work) -> Movement:  # fmt: skip
+    def book_within(
+        self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str, args: dict[str, Any], work: Work
+    ) -> Movement:
         self.keys.append(key)
         if self._errors:
             raise self._errors.pop(0)
@@ -42,18 +44,24 @@ class FailingBooking:
 def billing_with(container: Container, booking: CreditBooking) -> BillingService:
     """The container's billing, built again around `booking` (the same storage, clock and gateway)."""
     return BillingService(
-        uow=container.uow, clock=container.clock, ids=container.ids, ledger=booking,
-        catalogue=container.billing.catalogue, gateway=container.payment_gateway,
-        verifier=container.webhook_verifier, config=container.billing.config,
-    )  # fmt: skip
+        uow=container.uow,
+        clock=container.clock,
+        ids=container.ids,
+        ledger=booking,
+        catalogue=container.billing.catalogue,
+        gateway=container.payment_gateway,
+        verifier=container.webhook_verifier,
+        config=container.billing.config,
+    )
 
 
 def paid_pack(container: Container, billing: BillingService, gateway: FakePaymentGateway) -> tuple[str, str, str]:
     """A pack of 100 credits paid at the provider, its event stored but not handled: (user, payment, event)."""
     user_id = new_user(container)
     started = billing.checkout(user_id, pack_id="pack_100", **urls())
-    [event] = ev.checkout_outcome(Stripe(billing, container.clock, gateway).facts(started.session_id), "paid",
-                                  container.clock.now())  # fmt: skip
+    [event] = ev.checkout_outcome(
+        Stripe(billing, container.clock, gateway).facts(started.session_id), "paid", container.clock.now()
+    )
     assert billing.store_event(event, source="webhook", enqueue=False)
     return user_id, started.payment_id, str(event["id"])
 
@@ -71,7 +79,11 @@ def test_a_ledger_that_fails_leaves_the_payment_and_its_credits_as_they_were(
 
     failed = billing.payment(payment_id)
     assert (failed.status, failed.credits_held, failed.ledger_version, failed.grant_id) == (
-        PaymentStatus.PENDING, 0, 0, None)
+        PaymentStatus.PENDING,
+        0,
+        0,
+        None,
+    )
     assert container.ledger.balance(user_id).balance == before
     stored = billing.event(event_id)
     assert stored is not None and stored.status is EventStatus.FAILED

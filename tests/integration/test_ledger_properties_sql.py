@@ -1,5 +1,6 @@
 """The same state machine on SQLite and MariaDB, and the differential test (invariant 7):
 one generated sequence applied to memory and to SQL gives identical results and final state."""
+
 from __future__ import annotations
 
 import os

@@ -4,11 +4,12 @@ Every test makes its own accounts with unique ids, so a shared MariaDB database 
 Tests of the global sweeps (`accounts_with_expired_*`) run inside one unit of work that is never
 committed, with ids that sort before anything else, so rows left by other runs cannot interfere.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -31,8 +32,8 @@ from tests.fixtures.settings import T0, unique
 
 UowFactory = Callable[[], Any]
 NOW = T0.replace(microsecond=123456)
-JAN = datetime(2026, 1, 1, tzinfo=timezone.utc)
-FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)
+JAN = datetime(2026, 1, 1, tzinfo=UTC)
+FEB = datetime(2026, 2, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 
 
@@ -61,7 +62,10 @@ def new_entry(account_id: str, seq: int, **kw: Any) -> Entry:
 
 def new_hold(account_id: str, **kw: Any) -> Hold:
     values: dict[str, Any] = dict(
-        requested=5, amount=5, status=HoldStatus.ACTIVE, created_at=NOW,
+        requested=5,
+        amount=5,
+        status=HoldStatus.ACTIVE,
+        created_at=NOW,
         expires_at=NOW + timedelta(minutes=15),
     )
     values.update(kw)
@@ -118,9 +122,13 @@ def test_a_grant_round_trips_with_every_field(uow: UowFactory) -> None:
     account = new_account()
     add_all(uow, account)
     grant = new_grant(
-        account.id, source=GrantSource.REFUND_RESTORE, granted=30, remaining=7,
-        expires_at=NOW + timedelta(days=30, microseconds=1), reference="pi_123",
-    )  # fmt: skip
+        account.id,
+        source=GrantSource.REFUND_RESTORE,
+        granted=30,
+        remaining=7,
+        expires_at=NOW + timedelta(days=30, microseconds=1),
+        reference="pi_123",
+    )
     add_all(uow, grant)
 
     loaded = read(uow, lambda repo: repo.get_grant(grant.id))
@@ -136,9 +144,16 @@ def test_an_entry_and_its_allocations_round_trip(uow: UowFactory) -> None:
     first, second = new_grant(account.id), new_grant(account.id)
     add_all(uow, account, first, second)
     entry = new_entry(
-        account.id, 1, kind=EntryKind.CHARGE, amount=-12, balance_after=188, feature_key="coach.message",
-        reference="msg_1", hold_id="hld_x", grant_id=None,
-    )  # fmt: skip
+        account.id,
+        1,
+        kind=EntryKind.CHARGE,
+        amount=-12,
+        balance_after=188,
+        feature_key="coach.message",
+        reference="msg_1",
+        hold_id="hld_x",
+        grant_id=None,
+    )
     allocations = [Allocation(entry.id, first.id, 10), Allocation(entry.id, second.id, 2)]
 
     store(uow, lambda repo: repo.add_entry(entry, allocations))
@@ -365,8 +380,15 @@ def test_other_duplicates_are_refused(uow: UowFactory, what: str) -> None:
 
 
 # --- listings -----------------------------------------------------------------------------------
-KINDS = [EntryKind.GRANT, EntryKind.CHARGE, EntryKind.CHARGE, EntryKind.REFUND, EntryKind.CHARGE,
-         EntryKind.EXPIRY, EntryKind.CHARGE]  # fmt: skip
+KINDS = [
+    EntryKind.GRANT,
+    EntryKind.CHARGE,
+    EntryKind.CHARGE,
+    EntryKind.REFUND,
+    EntryKind.CHARGE,
+    EntryKind.EXPIRY,
+    EntryKind.CHARGE,
+]
 
 
 @pytest.fixture
@@ -440,28 +462,34 @@ def test_usage_of_a_whole_month_and_of_any_other_window_agree_with_the_entries(u
     account, other = new_account(), new_account()
     add_all(uow, account, other)
     rows = [
-        (account, -2, "coach.message", JAN), (account, -3, "coach.message", JAN + timedelta(days=3)),
-        (account, -5, None, FEB - US), (account, -7, "coach.message", FEB), (account, -11, "task.strategy", FEB),
+        (account, -2, "coach.message", JAN),
+        (account, -3, "coach.message", JAN + timedelta(days=3)),
+        (account, -5, None, FEB - US),
+        (account, -7, "coach.message", FEB),
+        (account, -11, "task.strategy", FEB),
         (other, -13, "coach.message", JAN + timedelta(days=1)),
-    ]  # fmt: skip
+    ]
     seqs: dict[str, int] = {}
     entries = []
     for owner, amount, feature, at in rows:
         seqs[owner.id] = seqs.get(owner.id, 0) + 1
         entries.append(new_entry(owner.id, seqs[owner.id], amount=amount, feature_key=feature, created_at=at))
     add_all(uow, *entries)
-    march = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    march = datetime(2026, 3, 1, tzinfo=UTC)
 
     assert read(uow, lambda repo: repo.usage_by_feature(account.id, JAN, FEB)) == {"coach.message": 5, "": 5}
     assert read(uow, lambda repo: repo.usage_by_feature(account.id, FEB, march)) == {
-        "coach.message": 7, "task.strategy": 11,
-    }  # fmt: skip
+        "coach.message": 7,
+        "task.strategy": 11,
+    }
     assert read(uow, lambda repo: repo.usage_by_feature(other.id, JAN, FEB)) == {"coach.message": 13}
     after_the_first_day = read(uow, lambda repo: repo.usage_by_feature(account.id, JAN + timedelta(days=1), FEB))
     assert after_the_first_day == {"coach.message": 3, "": 5}
     assert read(uow, lambda repo: repo.usage_by_feature(account.id, JAN, march)) == {
-        "coach.message": 12, "": 5, "task.strategy": 11,
-    }  # fmt: skip
+        "coach.message": 12,
+        "": 5,
+        "task.strategy": 11,
+    }
 
 
 def test_lock_account_gives_the_account_and_its_open_grants_in_one_call(uow: UowFactory) -> None:
@@ -517,8 +545,9 @@ def test_active_holds_leave_out_finished_ones(uow: UowFactory) -> None:
     account = new_account()
     add_all(uow, account)
     active = new_hold(account.id)
-    finished = [new_hold(account.id, status=status) for status in
-                (HoldStatus.CAPTURED, HoldStatus.VOIDED, HoldStatus.EXPIRED)]  # fmt: skip
+    finished = [
+        new_hold(account.id, status=status) for status in (HoldStatus.CAPTURED, HoldStatus.VOIDED, HoldStatus.EXPIRED)
+    ]
     add_all(uow, active, *finished)
 
     assert read(uow, lambda repo: repo.active_holds(account.id)) == [active]
@@ -621,8 +650,8 @@ def test_a_locked_account_refuses_a_nowait_lock_from_another_connection(
 def test_a_second_locker_times_out_with_a_transient_error_but_plain_reads_go_through(
     mysql_engine: Any, locked_account: Account
 ) -> None:
-    from adapters.sql.ledger import SqlLedgerRepository
     from adapters.sql.db import Db
+    from adapters.sql.ledger import SqlLedgerRepository
 
     with mysql_engine.connect() as other:
         try:

@@ -4,6 +4,7 @@ The adapter's own behaviour is in test_llm_openai_compatible.py; this proves the
 end to end: a provider's reply is stored and charged; a provider that fails costs nothing and
 leaves no hold; a stream that breaks half-way is stored cut short and charged for what came.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -42,8 +43,9 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def chat(fake: FakeOpenAI) -> Chat:
-    settings = make_settings(llm_base_url=fake.base_url, llm_api_key="sk-wiring-test", llm_max_retries=0,
-                             llm_timeout=2.0)  # fmt: skip
+    settings = make_settings(
+        llm_base_url=fake.base_url, llm_api_key="sk-wiring-test", llm_max_retries=0, llm_timeout=2.0
+    )
     container = bootstrap(settings)
     assert isinstance(container.coach_model, OpenAICompatibleCoach)
     coaching = container.coaching

@@ -1,4 +1,5 @@
 """The OpenAI-compatible coach against a local fake provider: real SDK, real sockets, 127.0.0.1."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,15 @@ class Coach:
     def __init__(self, base_url: str, *, timeout: float = 2.0, max_retries: int = 3) -> None:
         self.sleeps: list[float] = []
         self.model = OpenAICompatibleCoach(
-            base_url, KEY, "default-model", timeout=timeout, max_retries=max_retries,
-            backoff_seconds=BACKOFF, max_backoff_seconds=1.0, sleep=self.sleeps.append,
-        )  # fmt: skip
+            base_url,
+            KEY,
+            "default-model",
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_seconds=BACKOFF,
+            max_backoff_seconds=1.0,
+            sleep=self.sleeps.append,
+        )
 
 
 def coach(fake: FakeOpenAI, **options: float) -> Coach:
@@ -109,8 +116,14 @@ def test_an_answer_that_is_not_a_chat_completion_is_unavailable(fake: FakeOpenAI
 
 
 def test_usage_with_missing_counts_is_replaced_by_the_estimate(fake: FakeOpenAI) -> None:
-    body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "usage": {"prompt_tokens": 5},
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}]}
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "usage": {"prompt_tokens": 5},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}],
+    }
     fake.script(Step(raw_body=json.dumps(body).encode()))
 
     reply = coach(fake).model.reply(MESSAGES, SETTINGS)

@@ -7,6 +7,7 @@ a string of at most REPLY_MAX_BYTES, token counts in 0..2**31-1 with the reply's
 a model name of at most 200 characters) or raises CoachUnavailable; and no call outlives its
 deadline by more than a read's slack.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def adapter(fake: FakeOpenAI, *, deadline: float = 2.0, timeout: float = 5.0) -> OpenAICompatibleCoach:
-    return OpenAICompatibleCoach(fake.base_url, "sk-test", "asked-model", timeout=timeout, max_retries=0,
-                                 deadline=deadline)  # fmt: skip
+    return OpenAICompatibleCoach(
+        fake.base_url, "sk-test", "asked-model", timeout=timeout, max_retries=0, deadline=deadline
+    )
 
 
 def streamed(model: OpenAICompatibleCoach, settings: ModelSettings = SETTINGS) -> tuple[list[str], Reply]:
@@ -204,8 +206,9 @@ def test_a_stream_that_stalls_is_cut_at_the_deadline_even_when_the_read_timeout_
 
 def test_retries_never_outlast_the_deadline(fake: FakeOpenAI) -> None:
     fake.script(Step(delay=0.6))
-    model = OpenAICompatibleCoach(fake.base_url, "k", "m", timeout=0.5, max_retries=10, deadline=1.2,
-                                  backoff_seconds=0.01)  # fmt: skip
+    model = OpenAICompatibleCoach(
+        fake.base_url, "k", "m", timeout=0.5, max_retries=10, deadline=1.2, backoff_seconds=0.01
+    )
     started = time.monotonic()
 
     with pytest.raises(CoachUnavailable):

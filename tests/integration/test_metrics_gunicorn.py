@@ -4,6 +4,7 @@ Requests land on either worker and so does the scrape; every scrape must still c
 request, because prometheus_client's multiprocess mode adds up the workers' files. The directory
 is emptied when serve starts and removed when gunicorn stops.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -72,16 +73,25 @@ def test_every_scrape_counts_the_requests_of_both_workers(tmp_path: Path) -> Non
     metrics_dir.mkdir()
     (metrics_dir / "counter_99999.db").write_bytes(b"stale from a previous run")
     env = {
-        **os.environ, "HOUSTON_ENV": "test", "HOUSTON_DATA_DIR": str(tmp_path), "BCRYPT_ROUNDS": "4",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "JWT_SECRET": "j" * 40, "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "RATELIMIT_ENABLED": "false",
-    }  # fmt: skip
+        **os.environ,
+        "HOUSTON_ENV": "test",
+        "HOUSTON_DATA_DIR": str(tmp_path),
+        "BCRYPT_ROUNDS": "4",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+        "JWT_SECRET": "j" * 40,
+        "LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "RATELIMIT_ENABLED": "false",
+    }
     env.pop("REDIS_URL", None)
     subprocess.run([str(BIN / "houston"), "migrate"], env=env, check=True, capture_output=True)
     server = subprocess.Popen(
         [str(BIN / "houston"), "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         wait_until_up(port, server)
         # Which worker accepts a connection is the kernel's choice (and a worker may still be

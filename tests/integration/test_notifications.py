@@ -1,9 +1,10 @@
 """Notifications on every backend: low balance once per crossing (hysteresis and cooldown), a new
 sign-in address, a finished task; and what the low-balance event tells webhooks."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,13 +17,15 @@ from tests.fixtures.settings import make_settings, unique
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime.now(timezone.utc))
+    return ManualClock(datetime.now(UTC))
 
 
 @pytest.fixture
 def container(make_container: Callable[..., Container], clock: ManualClock) -> Container:
-    return make_container(clock=clock, settings=make_settings(low_balance_threshold=20, low_balance_rearm=50,
-                                                              low_balance_cooldown_hours=72))  # fmt: skip
+    return make_container(
+        clock=clock,
+        settings=make_settings(low_balance_threshold=20, low_balance_rearm=50, low_balance_cooldown_hours=72),
+    )
 
 
 def inbox(container: Container, user: str) -> list[Any]:
@@ -40,8 +43,11 @@ def move(container: Container, user: str, amount: int) -> None:
 
 def low_balance_events(container: Container, user: str) -> int:
     with container.uow() as uow:
-        return sum(1 for e in uow.webhooks.events_since(user, datetime(2000, 1, 1, tzinfo=timezone.utc), limit=1000)
-                   if e.type == "credits.low_balance")  # fmt: skip
+        return sum(
+            1
+            for e in uow.webhooks.events_since(user, datetime(2000, 1, 1, tzinfo=UTC), limit=1000)
+            if e.type == "credits.low_balance"
+        )
 
 
 def test_low_balance_notifies_once_per_crossing_with_hysteresis_and_a_cooldown(
@@ -93,10 +99,20 @@ def test_expiring_credits_are_announced_7_days_and_1_day_before_once_each(
     from domain.platform.expiring import announce_expiring
 
     user = container.identity.register(f"{unique('ex')}@example.com", "correct horse battery").user.id
-    week = container.ledger.grant(user, source=GrantSource.PROMO, amount=30, idempotency_key=unique("g"),
-                                  expires_at=clock.now() + timedelta(days=6))  # fmt: skip
-    container.ledger.grant(user, source=GrantSource.PROMO, amount=10, idempotency_key=unique("g"),
-                           expires_at=clock.now() + timedelta(hours=20))  # fmt: skip
+    week = container.ledger.grant(
+        user,
+        source=GrantSource.PROMO,
+        amount=30,
+        idempotency_key=unique("g"),
+        expires_at=clock.now() + timedelta(days=6),
+    )
+    container.ledger.grant(
+        user,
+        source=GrantSource.PROMO,
+        amount=10,
+        idempotency_key=unique("g"),
+        expires_at=clock.now() + timedelta(hours=20),
+    )
 
     announce_expiring(container.uow, clock)
     announce_expiring(container.uow, clock)  # the next run sees them again: nobody is told twice

@@ -4,6 +4,7 @@ Storage comes from the root `make_container` fixture (parametrised over the back
 unique per test (emails, actors), so a shared MariaDB database needs no cleanup; filters keep
 each test to its own rows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,8 +44,9 @@ def test_every_login_attempt_is_recorded_newest_first_with_its_reason(c: Contain
     c.identity.login(address.upper(), PASSWORD, client=CLIENT)
     page = c.operations.login_history(user.id)
     assert [(a.event, a.success, a.reason) for a in page.items] == [
-        (LoginEvent.LOGIN, True, None), (LoginEvent.LOGIN, False, "wrong_password"),
-    ]  # fmt: skip
+        (LoginEvent.LOGIN, True, None),
+        (LoginEvent.LOGIN, False, "wrong_password"),
+    ]
     assert page.items[0].ip == "203.0.113.7" and page.items[0].user_agent == CLIENT.user_agent[:255]  # type: ignore[index]
 
 
@@ -58,9 +60,10 @@ def test_a_replayed_refresh_token_and_a_logout_are_recorded(c: Container) -> Non
     c.identity.logout(second.refresh_token, client=CLIENT)  # nothing left to revoke: not recorded again
     events = [(a.event, a.success, a.reason) for a in c.operations.login_history(signed_in.user.id).items]
     assert events == [
-        (LoginEvent.LOGOUT, True, None), (LoginEvent.LOGIN, True, None),
+        (LoginEvent.LOGOUT, True, None),
+        (LoginEvent.LOGIN, True, None),
         (LoginEvent.REFRESH_REUSE, False, "refresh_token_reused"),
-    ]  # fmt: skip
+    ]
     assert rotated.refresh_token not in repr(c.operations.login_history(signed_in.user.id).items)
 
 
@@ -80,8 +83,9 @@ def test_api_key_creation_and_revocation_are_audited_without_the_key(c: Containe
     c.identity.revoke_api_key(user.id, key.id)
     records = c.operations.audit_page(actor=user.id).items
     assert [(r.action, r.subject_id) for r in records] == [
-        (AuditAction.API_KEY_REVOKED, key.id), (AuditAction.API_KEY_CREATED, key.id),
-    ]  # fmt: skip
+        (AuditAction.API_KEY_REVOKED, key.id),
+        (AuditAction.API_KEY_CREATED, key.id),
+    ]
     assert records[0].details == {"name": "deploy", "prefix": key.prefix}
     assert plaintext not in repr(records) and key.key_hash not in repr(records)
 
@@ -92,9 +96,9 @@ def test_an_admin_adjustment_is_audited_in_its_transaction(c: Container) -> None
     record = c.operations.new_audit(admin, AuditAction.CREDITS_ADJUSTED, "user", user.id, {"amount": 5})
     c.ledger.adjust(user.id, amount=5, reason="goodwill", actor=admin, idempotency_key="k1", audit=record)
     c.ledger.adjust(user.id, amount=5, reason="goodwill", actor=admin, idempotency_key="k1", audit=record)  # replay
-    refused = c.operations.new_audit(admin, AuditAction.CREDITS_ADJUSTED, "user", user.id, {"amount": -10**9})
+    refused = c.operations.new_audit(admin, AuditAction.CREDITS_ADJUSTED, "user", user.id, {"amount": -(10**9)})
     with pytest.raises(InsufficientCredits):
-        c.ledger.adjust(user.id, amount=-10**9, reason="x", actor=admin, idempotency_key="k2", audit=refused)
+        c.ledger.adjust(user.id, amount=-(10**9), reason="x", actor=admin, idempotency_key="k2", audit=refused)
     assert [r.id for r in c.operations.audit_page(actor=admin).items] == [record.id]  # once, and not the refused one
 
 
@@ -157,8 +161,10 @@ def test_a_role_change_is_audited_and_the_last_admin_stays(c: Container) -> None
     assert c.identity.get_user(a.id).role is Role.ADMIN
     [record] = c.operations.audit_page(actor=a.id).items
     assert (record.action, record.subject_id, dict(record.details)) == (
-        AuditAction.ROLE_CHANGED, b.id, {"from": "admin", "to": "user"},
-    )  # fmt: skip
+        AuditAction.ROLE_CHANGED,
+        b.id,
+        {"from": "admin", "to": "user"},
+    )
 
 
 def test_two_admins_demoting_each_other_at_once_leave_one_admin(c: Container) -> None:

@@ -1,9 +1,10 @@
 """The transactional outbox on every backend: a job exists exactly when its transaction committed,
 and a queue that is down at the commit delays the job, never loses it nor fails the commit."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,13 @@ def uow_with(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ca
 
         with engine.begin() as connection:
             connection.execute(delete(outbox))
-    return lambda queue: MemoryUnitOfWorkFactory(store, queue) if engine is None else SqlUnitOfWorkFactory(engine, queue)
+    return lambda queue: (
+        MemoryUnitOfWorkFactory(store, queue) if engine is None else SqlUnitOfWorkFactory(engine, queue)
+    )
 
 
 def later() -> datetime:
-    return datetime.now(timezone.utc) + timedelta(minutes=1)
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
 def unsent(uow: Callable[[], Any]) -> int:
@@ -107,8 +110,8 @@ def test_the_relay_leaves_rows_younger_than_the_grace_to_their_committer(
         unit.enqueue(Job("x.y"))
         unit.commit()
     up = RecordingJobQueue()
-    assert relay_pending(uow, up, datetime.now(timezone.utc), grace=timedelta(seconds=30)) == 0
-    assert relay_pending(uow, up, datetime.now(timezone.utc) + timedelta(seconds=31), grace=timedelta(seconds=30)) == 1
+    assert relay_pending(uow, up, datetime.now(UTC), grace=timedelta(seconds=30)) == 0
+    assert relay_pending(uow, up, datetime.now(UTC) + timedelta(seconds=31), grace=timedelta(seconds=30)) == 1
 
 
 def test_rows_sent_long_ago_are_purged_and_unsent_ones_kept(uow_with: Callable[[Any], Callable[[], Any]]) -> None:
@@ -122,6 +125,6 @@ def test_rows_sent_long_ago_are_purged_and_unsent_ones_kept(uow_with: Callable[[
     with uow() as unit:
         unit.enqueue(Job("sent"))
         unit.commit()
-    assert purge_sent(uow, datetime.now(timezone.utc) - timedelta(days=7)) == 0
+    assert purge_sent(uow, datetime.now(UTC) - timedelta(days=7)) == 0
     assert purge_sent(uow, later()) == 1
     assert unsent(uow) == 1

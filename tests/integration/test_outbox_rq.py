@@ -4,11 +4,12 @@ answers, with the owner's email going through the same worker to a real SMTP ser
 
 Redis "down" without touching the shared server: the queue points at a closed port first, then
 at the real Redis (`Switch`), as a relay would see an outage end."""
+
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -83,22 +84,28 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 def later() -> datetime:
-    return datetime.now(timezone.utc) + timedelta(minutes=1)
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
-def build(make_container: Callable[..., Container], switch: Switch, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Container:
+def build(
+    make_container: Callable[..., Container], switch: Switch, monkeypatch: pytest.MonkeyPatch, **settings: Any
+) -> Container:
     built = make_container(
-        queue=switch, coach_model=FakeCoach(text="Done."),
+        queue=switch,
+        coach_model=FakeCoach(text="Done."),
         settings=make_settings(webhook_allowed_networks="127.0.0.0/8", **settings),
-    )  # fmt: skip
+    )
     worker_uses(monkeypatch, built)  # what `houston worker` builds with prepare()
     return built
 
 
 def test_a_task_committed_while_redis_is_down_runs_once_when_it_is_back(
-    make_container: Callable[..., Container], dead_queue: RqJobQueue, live_queue: RqJobQueue, redis: Redis,
+    make_container: Callable[..., Container],
+    dead_queue: RqJobQueue,
+    live_queue: RqJobQueue,
+    redis: Redis,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     switch = Switch(dead_queue)
     container = build(make_container, switch, monkeypatch)
     user = container.identity.register(f"{unique('o')}@example.com", "correct horse battery").user.id
@@ -128,11 +135,15 @@ def test_a_task_committed_while_redis_is_down_runs_once_when_it_is_back(
 
 
 def test_a_webhook_to_a_receiver_that_was_down_is_retried_until_it_answers_and_the_owner_gets_email(
-    make_container: Callable[..., Container], live_queue: RqJobQueue, redis: Redis, mailbox: Mailbox,
+    make_container: Callable[..., Container],
+    live_queue: RqJobQueue,
+    redis: Redis,
+    mailbox: Mailbox,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    container = build(make_container, Switch(live_queue), monkeypatch, webhook_retry_schedule=(1, 1, 1),
-                      smtp_url=mailbox.url)  # fmt: skip
+) -> None:
+    container = build(
+        make_container, Switch(live_queue), monkeypatch, webhook_retry_schedule=(1, 1, 1), smtp_url=mailbox.url
+    )
     platform = container.platform_events
     assert platform is not None
     receiver = Receiver()
@@ -143,7 +154,7 @@ def test_a_webhook_to_a_receiver_that_was_down_is_retried_until_it_answers_and_t
     receiver.secrets = [endpoint.secret]
 
     with container.uow() as uow:
-        event_id = emitters.payment(uow, "payment.succeeded", FakePayment(user), datetime.now(timezone.utc))
+        event_id = emitters.payment(uow, "payment.succeeded", FakePayment(user), datetime.now(UTC))
         uow.commit()
     work_until(redis, lambda: len(platform.webhooks.deliveries(user, endpoint.id, limit=10, cursor=None).items) >= 1)
     first = platform.webhooks.deliveries(user, endpoint.id, limit=10, cursor=None).items[0]
@@ -177,4 +188,6 @@ def test_a_webhook_to_a_receiver_that_was_down_is_retried_until_it_answers_and_t
 
 def test_the_relay_needs_no_open_port(dead_queue: RqJobQueue) -> None:
     with socket.socket() as probe:  # the dead queue's port really is closed
-        assert probe.connect_ex(("127.0.0.1", dead_queue._queue.connection.connection_pool.connection_kwargs["port"])) != 0
+        assert (
+            probe.connect_ex(("127.0.0.1", dead_queue._queue.connection.connection_pool.connection_kwargs["port"])) != 0
+        )

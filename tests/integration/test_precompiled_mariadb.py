@@ -5,6 +5,7 @@ context, events and result metadata per execution. What must not change: the row
 (a `DBAPIError` naming the statement, translated as `Db.execute` translates them), the engine's
 `handle_error` listeners (the database error metric), and the transaction SQLAlchemy tracks.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -28,8 +29,13 @@ MISSING = Precompiled(select(_missing.c.id).where(_missing.c.id == bindparam("id
 def new_account(engine: Engine) -> str:
     name = f"pc-{uuid.uuid4().hex[:12]}"
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
-                                "VALUES (:id, 7, 2, 3, UTC_TIMESTAMP(6))"), {"id": name})  # fmt: skip
+        connection.execute(
+            text(
+                "INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
+                "VALUES (:id, 7, 2, 3, UTC_TIMESTAMP(6))"
+            ),
+            {"id": name},
+        )
     return name
 
 

@@ -6,6 +6,7 @@ not sent: there is nothing open. What must not change: a lock taken after such r
 the unit of work's COMMIT or ROLLBACK (which are then sent), a write after them is rolled back when
 the unit of work does not commit, and nothing is left open on the server between requests.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -57,8 +58,13 @@ def open_transactions(engine: Engine, thread_id: int) -> int:
 def new_account(engine: Engine) -> str:
     name = f"rc-{uuid.uuid4().hex[:12]}"
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
-                                "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"), {"id": name})  # fmt: skip
+        connection.execute(
+            text(
+                "INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
+                "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"
+            ),
+            {"id": name},
+        )
     return name
 
 
@@ -113,8 +119,12 @@ def test_a_write_after_reads_is_committed_by_a_commit_that_is_sent(mysql_engine:
         with factory() as uow:
             uow.users._db.execute(select(literal(1))).scalar()
             uow.users._db.execute(
-                text("INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
-                     "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"), {"id": name})  # fmt: skip
+                text(
+                    "INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
+                    "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"
+                ),
+                {"id": name},
+            )
             uow.commit()
     assert sent[-1] == "COMMIT", sent
     with mysql_engine.connect() as other:

@@ -1,4 +1,5 @@
 """/ready reports Redis when it is configured: real Redis answers, a dead one is named."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,9 +1,11 @@
 """The same card as the referrer earns nothing (issue 27), with signed Stripe events on memory,
 SQLite and MariaDB: the card's fingerprint is read from the charge (`charge.succeeded`, or any
 charge event) and stored on the payment, whichever order the charge and the checkout arrive in."""
+
 from __future__ import annotations
 
 import uuid
+
 from adapters.stripe import events as ev
 from domain.billing.model import EventStatus
 from domain.platform.referrals import ReferralStatus
@@ -25,9 +27,14 @@ def checkout(container: Container, stripe: Stripe, user_id: str) -> ev.CheckoutF
 
 def charge(stripe: Stripe, facts: ev.CheckoutFacts, fingerprint: str) -> dict[str, object]:
     assert facts.payment_intent is not None
-    event = ev.charge_succeeded(payment_intent=facts.payment_intent, amount_cents=facts.amount_cents,
-                                currency=facts.currency, customer=facts.customer, now=stripe.now(),
-                                fingerprint=fingerprint)  # fmt: skip
+    event = ev.charge_succeeded(
+        payment_intent=facts.payment_intent,
+        amount_cents=facts.amount_cents,
+        currency=facts.currency,
+        customer=facts.customer,
+        now=stripe.now(),
+        fingerprint=fingerprint,
+    )
     stripe.deliver(event)
     return event
 
@@ -64,8 +71,9 @@ def test_the_charges_card_fingerprint_is_stored_on_the_payment_in_either_order(
 
 
 def test_a_charge_of_no_payment_of_ours_is_ignored_not_left_pending(container: Container, stripe: Stripe) -> None:
-    event = ev.charge_succeeded(payment_intent=f"pi_unknown_{uuid.uuid4().hex[:8]}", amount_cents=500,
-                                currency="usd", now=stripe.now())  # fmt: skip
+    event = ev.charge_succeeded(
+        payment_intent=f"pi_unknown_{uuid.uuid4().hex[:8]}", amount_cents=500, currency="usd", now=stripe.now()
+    )
     stripe.deliver(event)
     stored = container.billing.event(str(event["id"]))
     assert stored is not None and stored.status is EventStatus.IGNORED

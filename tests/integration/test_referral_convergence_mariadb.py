@@ -11,6 +11,7 @@ and a refund that converged before any thread told the hooks "paid" left the ref
 The referral hooks run after billing's commit from converged state (domain/shared/purchase_hooks.py);
 this is the race the unit tests of issue 24 could not reach: a hook told "paid" by one thread while
 another thread's refund has already converged."""
+
 from __future__ import annotations
 
 import random
@@ -61,9 +62,14 @@ def test_a_first_purchase_completed_and_refunded_at_once_never_pays_the_referrer
         facts = stripe.facts(started.session_id)
         paid = ev.checkout_outcome(facts, "paid", clock.now())
         assert facts.payment_intent is not None
-        refund = ev.charge_refunded(payment_intent=facts.payment_intent, amount_cents=facts.amount_cents,
-                                    currency=facts.currency, amount_refunded=facts.amount_cents,
-                                    previously_refunded=0, now=stripe.now())  # fmt: skip
+        refund = ev.charge_refunded(
+            payment_intent=facts.payment_intent,
+            amount_cents=facts.amount_cents,
+            currency=facts.currency,
+            amount_refunded=facts.amount_cents,
+            previously_refunded=0,
+            now=stripe.now(),
+        )
         deliveries = [*paid, *paid, refund, refund]  # each event twice: Stripe does not promise once
         rng.shuffle(deliveries)
         calls = [lambda e=event: _deliver_until_accepted(stripe, e) for event in deliveries]

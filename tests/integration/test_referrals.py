@@ -3,19 +3,32 @@
 The invariant for every path: the referrer's spendable credits grow by the bonus only after the
 referee's first paid purchase has stood through the hold with no refund or dispute, once, and
 never for a farming attempt; both ledgers stay sound (the ledger's invariant checker)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
 
-from adapters.stripe import events as ev
 from domain.ledger.model import PendingStatus
 from domain.platform.referrals import ReferralStatus, canonical_email
 from domain.shared.clock import ManualClock
 from entrypoints.bootstrap import Container
-from tests.fixtures.referrals import BONUS, HOLD_DAYS, REFEREE_BONUS, buy, earned, email, referral_of, referral_settings, signup, sound, spendable
+from tests.fixtures.referrals import (
+    BONUS,
+    HOLD_DAYS,
+    REFEREE_BONUS,
+    buy,
+    earned,
+    email,
+    referral_of,
+    referral_settings,
+    signup,
+    sound,
+    spendable,
+)
 from tests.fixtures.settings import unique
 from tests.fixtures.stripe import Stripe
+
 
 # --- the bonus: pending, then released after the hold ---------------------------------------
 def test_the_bonus_is_pending_after_the_first_purchase_and_released_only_after_the_hold(
@@ -53,9 +66,7 @@ def test_the_bonus_is_pending_after_the_first_purchase_and_released_only_after_t
     sound(container, referrer, referee)
 
 
-def test_the_referee_gets_the_smaller_bonus_at_the_first_purchase_only(
-    container: Container, stripe: Stripe
-) -> None:
+def test_the_referee_gets_the_smaller_bonus_at_the_first_purchase_only(container: Container, stripe: Stripe) -> None:
     referrer = signup(container, email("referrer"))
     referee = signup(container, email("referee"), referrer)
     start = spendable(container, referee)
@@ -183,7 +194,9 @@ def test_bonuses_stop_at_the_monthly_cap_and_start_again_next_month(
     referees = [signup(container, email("referee"), referrer) for _ in range(4)]
     for referee in referees[:3]:
         buy(container, shop, referee)
-    assert [referral_of(container, r).status for r in referees[:3]] == [ReferralStatus.PENDING] * 2 + [ReferralStatus.INELIGIBLE]
+    assert [referral_of(container, r).status for r in referees[:3]] == [ReferralStatus.PENDING] * 2 + [
+        ReferralStatus.INELIGIBLE
+    ]
     assert referral_of(container, referees[2]).reason == "monthly_cap"
     clock.set(clock.now().replace(day=1) + timedelta(days=32))  # next month
     buy(container, shop, referees[3])

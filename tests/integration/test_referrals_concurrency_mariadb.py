@@ -1,5 +1,6 @@
 """Referral races on MariaDB with real threads (issue 24): the monthly cap and a first purchase
 reported twice at once must hold whatever the interleaving (the referrer's code row is the lock)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,10 +1,11 @@
 """`subscription_renewing` (issue 27): the daily job tells a subscriber N days before the plan
 renews, once per renewal period, on every backend; a repeat, or two runs at once on MariaDB,
 sends nothing new."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
@@ -35,10 +36,15 @@ def subscriber(container: Container, ends_in: timedelta, **fields: Any) -> tuple
     user = container.identity.register(f"{unique('rn')}@example.com", PASSWORD).user.id
     now = container.clock.now()
     values: dict[str, Any] = dict(
-        user_id=user, provider_id=unique("sub"), plan_id="pro", status=SubscriptionStatus.ACTIVE,
-        created_at=now, updated_at=now, current_period_start=now + ends_in - timedelta(days=30),
+        user_id=user,
+        provider_id=unique("sub"),
+        plan_id="pro",
+        status=SubscriptionStatus.ACTIVE,
+        created_at=now,
+        updated_at=now,
+        current_period_start=now + ends_in - timedelta(days=30),
         current_period_end=now + ends_in,
-    )  # fmt: skip
+    )
     values.update(fields)
     with container.uow() as uow:
         uow.billing.save_subscription(Subscription(**values))  # type: ignore[attr-defined]
@@ -91,11 +97,14 @@ def test_the_next_period_gets_its_own_notice(container: Container, clock: Manual
     assert len(notices(container, user)) == 2
 
 
-@pytest.mark.parametrize("fields", [
-    {"cancel_at_period_end": True},
-    {"status": SubscriptionStatus.PAST_DUE},
-    {"status": SubscriptionStatus.CANCELED},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"cancel_at_period_end": True},
+        {"status": SubscriptionStatus.PAST_DUE},
+        {"status": SubscriptionStatus.CANCELED},
+    ],
+)
 def test_a_subscription_that_will_not_renew_is_not_announced(container: Container, fields: dict[str, Any]) -> None:
     user, _ = subscriber(container, timedelta(days=1), **fields)
     run(container)
@@ -119,14 +128,20 @@ def test_concurrent_runs_notify_and_email_once(mysql_engine: Any) -> None:
     from adapters.queue.recording import RecordingJobQueue
 
     queue = RecordingJobQueue()
-    clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
-    container = bootstrap(make_settings(subscription_renewal_notice_days=3), clock=clock, queue=queue,
-                          uow=SqlUnitOfWorkFactory(mysql_engine, queue))  # fmt: skip
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    container = bootstrap(
+        make_settings(subscription_renewal_notice_days=3),
+        clock=clock,
+        queue=queue,
+        uow=SqlUnitOfWorkFactory(mysql_engine, queue),
+    )
     users = [subscriber(container, timedelta(days=1, minutes=i))[0] for i in range(6)]
 
     _, errors = run_together([lambda: run(container)] * 4, timeout=60)
     assert errors == []  # a thread's failure must fail the test
     for user in users:
         [notice] = notices(container, user)
-        emails = [j for j in queue.jobs if j.name == "notifications.email" and j.payload["notification_id"] == notice.id]
+        emails = [
+            j for j in queue.jobs if j.name == "notifications.email" and j.payload["notification_id"] == notice.id
+        ]
         assert len(emails) == 1

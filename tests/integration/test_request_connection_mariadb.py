@@ -7,6 +7,7 @@ next one. What must not change: revocation counts from the next request, a unit 
 wrote and did not commit still rolls back, and a unit of work opened inside another gets a
 connection of its own.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -63,8 +64,11 @@ def test_a_charge_is_one_checkout_and_no_rollback(app: Flask, mysql_engine: Engi
     client = app.test_client()
     headers = auth_headers(register(client)["access_token"])
     with sent(mysql_engine) as seen:
-        response = client.post("/v1/credits/charges", json={"feature_key": "api.call"},
-                               headers={**headers, "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+        response = client.post(
+            "/v1/credits/charges",
+            json={"feature_key": "api.call"},
+            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
     assert response.status_code == 201, response.get_json()
     words = first_words(seen["statements"])
     assert seen["checkouts"] == 1
@@ -98,12 +102,14 @@ def test_revocation_and_demotion_count_from_the_next_request(app: Flask, mysql_e
     assert me(client, headers)["id"] == signed_in["user"]["id"]
     assert me(client, api_key_headers(key["key"]))["id"] == signed_in["user"]["id"]
     with mysql_engine.begin() as connection:  # a demotion by hand: the next request sees the stored role
-        connection.execute(text("UPDATE users SET role = :r WHERE id = :id"),
-                           {"r": Role.ADMIN.value, "id": signed_in["user"]["id"]})  # fmt: skip
+        connection.execute(
+            text("UPDATE users SET role = :r WHERE id = :id"), {"r": Role.ADMIN.value, "id": signed_in["user"]["id"]}
+        )
     assert client.get("/v1/admin/users", headers=headers).status_code == 200
     with mysql_engine.begin() as connection:
-        connection.execute(text("UPDATE users SET role = :r WHERE id = :id"),
-                           {"r": Role.USER.value, "id": signed_in["user"]["id"]})  # fmt: skip
+        connection.execute(
+            text("UPDATE users SET role = :r WHERE id = :id"), {"r": Role.USER.value, "id": signed_in["user"]["id"]}
+        )
     assert client.get("/v1/admin/users", headers=headers).status_code == 403
     client.delete(f"/v1/api-keys/{key['id']}", headers=headers)
     assert me(client, api_key_headers(key["key"]), expect=401)["error"]["code"] == "unauthenticated"
@@ -122,8 +128,12 @@ def test_in_a_request_scope_a_write_not_committed_still_rolls_back(mysql_engine:
         with factory() as uow:
             assert uow.users._db.connection is first  # the same connection, the read's transaction
             uow.users._db.execute(
-                text("INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
-                     "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"), {"id": name})  # fmt: skip
+                text(
+                    "INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
+                    "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"
+                ),
+                {"id": name},
+            )
             # leaves without commit: a write, so it rolls back now and gives the connection back
         with factory() as uow:
             assert uow.users._db.connection is not first
@@ -161,8 +171,12 @@ def test_a_write_after_the_commit_is_not_carried_into_the_next_unit_of_work(mysq
             uow.users._db.execute(select(literal(1)))
             uow.commit()
             uow.users._db.execute(
-                text("INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
-                     "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"), {"id": name})  # fmt: skip
+                text(
+                    "INSERT INTO ledger_accounts (id, balance, held, last_seq, created_at) "
+                    "VALUES (:id, 0, 0, 0, UTC_TIMESTAMP(6))"
+                ),
+                {"id": name},
+            )
         with factory() as uow:
             uow.users._db.execute(select(literal(1)))
             uow.commit()  # must not commit the write the unit of work before left uncommitted

@@ -2,10 +2,11 @@
 (the sweep deletes by age across all users, so no other test may keep rows there): old events,
 delivery-log rows and read notifications go, in bounded batches; an event a pending or backlog
 webhook message still needs, an unread notification and an unsent outbox row stay."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,14 @@ from entrypoints.worker.jobs import run_job
 from tests.fixtures.backends import backend_params, own_mariadb_engine, sqlite_engine
 from tests.fixtures.settings import make_settings, unique
 
-NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 OLD, RECENT = NOW - timedelta(days=200), NOW - timedelta(days=5)
-POLICY = RetentionPolicy(platform_events=timedelta(days=90), webhook_attempts=timedelta(days=30),
-                         read_notifications=timedelta(days=90), batch=3)  # fmt: skip
+POLICY = RetentionPolicy(
+    platform_events=timedelta(days=90),
+    webhook_attempts=timedelta(days=30),
+    read_notifications=timedelta(days=90),
+    batch=3,
+)
 
 
 @pytest.fixture(params=backend_params())
@@ -46,8 +51,9 @@ def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[],
 def event(uow: Callable[[], Any], at: datetime) -> str:
     event_id = unique("evt")
     with uow() as unit:
-        unit.webhooks.add_event(StoredEvent(id=event_id, user_id="usr_r", type="payment.succeeded", body={"id": event_id},
-                                            created_at=at))  # fmt: skip
+        unit.webhooks.add_event(
+            StoredEvent(id=event_id, user_id="usr_r", type="payment.succeeded", body={"id": event_id}, created_at=at)
+        )
         unit.commit()
     return event_id
 
@@ -55,10 +61,20 @@ def event(uow: Callable[[], Any], at: datetime) -> str:
 def message(uow: Callable[[], Any], event_id: str, status: MessageStatus) -> str:
     message_id = unique("msg")
     with uow() as unit:
-        unit.webhooks.add_message(Message(
-            id=message_id, endpoint_id="whe_r", event_id=event_id, event_type="payment.succeeded",
-            dedupe_key=unique("dk"), status=status, attempts=1, next_attempt_at=NOW if status is MessageStatus.PENDING else None,
-            created_at=OLD, updated_at=OLD))  # fmt: skip
+        unit.webhooks.add_message(
+            Message(
+                id=message_id,
+                endpoint_id="whe_r",
+                event_id=event_id,
+                event_type="payment.succeeded",
+                dedupe_key=unique("dk"),
+                status=status,
+                attempts=1,
+                next_attempt_at=NOW if status is MessageStatus.PENDING else None,
+                created_at=OLD,
+                updated_at=OLD,
+            )
+        )
         unit.commit()
     return message_id
 
@@ -66,9 +82,21 @@ def message(uow: Callable[[], Any], event_id: str, status: MessageStatus) -> str
 def attempt(uow: Callable[[], Any], at: datetime) -> str:
     attempt_id = unique("wha")
     with uow() as unit:
-        unit.webhooks.add_attempt(Attempt(id=attempt_id, endpoint_id="whe_r", message_id="msg_r", event_id="evt_r",
-                                          event_type="payment.succeeded", attempt=1, status_code=500, duration_ms=3,
-                                          error=None, response=None, created_at=at))  # fmt: skip
+        unit.webhooks.add_attempt(
+            Attempt(
+                id=attempt_id,
+                endpoint_id="whe_r",
+                message_id="msg_r",
+                event_id="evt_r",
+                event_type="payment.succeeded",
+                attempt=1,
+                status_code=500,
+                duration_ms=3,
+                error=None,
+                response=None,
+                created_at=at,
+            )
+        )
         unit.commit()
     return attempt_id
 
@@ -76,9 +104,19 @@ def attempt(uow: Callable[[], Any], at: datetime) -> str:
 def notification(uow: Callable[[], Any], created: datetime, read: datetime | None) -> str:
     notification_id = unique("ntf")
     with uow() as unit:
-        unit.notifications.add(Notification(id=notification_id, user_id="usr_r", type="task_finished", title="t",
-                                            body="b", data={}, dedupe_key=unique("n"), created_at=created,
-                                            read_at=read))  # fmt: skip
+        unit.notifications.add(
+            Notification(
+                id=notification_id,
+                user_id="usr_r",
+                type="task_finished",
+                title="t",
+                body="b",
+                data={},
+                dedupe_key=unique("n"),
+                created_at=created,
+                read_at=read,
+            )
+        )
         unit.commit()
     return notification_id
 
@@ -91,8 +129,12 @@ def events_left(uow: Callable[[], Any], ids: list[str]) -> set[str]:
 def test_old_rows_go_and_what_is_still_needed_stays(uow: Callable[[], Any]) -> None:
     old_done, old_failed, old_alone = event(uow, OLD), event(uow, OLD), event(uow, OLD)
     old_pending, old_backlog, recent = event(uow, OLD), event(uow, OLD), event(uow, RECENT)
-    messages = [message(uow, old_done, MessageStatus.SUCCEEDED), message(uow, old_failed, MessageStatus.FAILED),
-                message(uow, old_pending, MessageStatus.PENDING), message(uow, old_backlog, MessageStatus.BACKLOG)]
+    messages = [
+        message(uow, old_done, MessageStatus.SUCCEEDED),
+        message(uow, old_failed, MessageStatus.FAILED),
+        message(uow, old_pending, MessageStatus.PENDING),
+        message(uow, old_backlog, MessageStatus.BACKLOG),
+    ]
     recent_done = message(uow, recent, MessageStatus.SUCCEEDED)  # old itself, but its event is still kept
     old_attempts = [attempt(uow, NOW - timedelta(days=31 + n)) for n in range(4)]
     recent_attempt = attempt(uow, RECENT)
@@ -108,7 +150,10 @@ def test_old_rows_go_and_what_is_still_needed_stays(uow: Callable[[], Any]) -> N
 
     assert deleted == {"platform_events": 3, "webhook_messages": 2, "webhook_attempts": 4, "read_notifications": 1}
     assert events_left(uow, [old_done, old_failed, old_alone, old_pending, old_backlog, recent]) == {
-        old_pending, old_backlog, recent}  # fmt: skip
+        old_pending,
+        old_backlog,
+        recent,
+    }
     with uow() as unit:
         attempts = {a.id for a in unit.webhooks.attempts_of("whe_r", after=None, limit=100)}
         assert attempts & {*old_attempts, recent_attempt} == {recent_attempt}
@@ -118,7 +163,11 @@ def test_old_rows_go_and_what_is_still_needed_stays(uow: Callable[[], Any]) -> N
         kept = {m for m in [*messages, recent_done] if unit.webhooks.get_message(m) is not None}
         assert kept == {messages[2], messages[3], recent_done}  # finished ones whose event went, went too
     assert sweep_retention(uow, ManualClock(NOW), POLICY) == {
-        "platform_events": 0, "webhook_messages": 0, "webhook_attempts": 0, "read_notifications": 0}  # fmt: skip
+        "platform_events": 0,
+        "webhook_messages": 0,
+        "webhook_attempts": 0,
+        "read_notifications": 0,
+    }
 
 
 def test_each_batch_deletes_at_most_the_batch_size(uow: Callable[[], Any]) -> None:

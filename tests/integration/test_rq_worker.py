@@ -1,6 +1,7 @@
 """RQ on a real Redis (TEST_REDIS_URL, flushed before each test) with real RQ workers: in-process
 burst workers with the scheduler for the queue mechanics, and `houston cron` / `houston worker`
 subprocesses on a shared SQLite file for the periodic free-plan grant, end to end."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_a_worker_runs_a_job_enqueued_through_the_rq_queue(redis: Redis, queue: 
 def test_a_delayed_job_waits_for_its_time_then_the_scheduler_moves_it_to_a_worker(
     redis: Redis, queue: RqJobQueue
 ) -> None:
-    key, run_at = unique("ran"), datetime.now(timezone.utc) + timedelta(seconds=2)
+    key, run_at = unique("ran"), datetime.now(UTC) + timedelta(seconds=2)
     queue.enqueue(Job("test.record", {"key": key}, run_at=run_at, job_id="delayed-1"))
     burst(redis)
     assert (status(redis, "delayed-1"), redis.llen(key)) == (JobStatus.SCHEDULED, 0)
@@ -118,8 +119,14 @@ def test_a_job_that_keeps_failing_ends_in_the_failed_registry_listed_with_its_ex
 ) -> None:
     key, flag = unique("attempts"), unique("flag")
     redis.set(flag, 1)
-    queue.enqueue(Job("test.broken_while_flagged", {"key": key, "flag": flag}, job_id="broken-1",
-                      retry=RetryPolicy(max_retries=1, intervals=(0,))))  # fmt: skip
+    queue.enqueue(
+        Job(
+            "test.broken_while_flagged",
+            {"key": key, "flag": flag},
+            job_id="broken-1",
+            retry=RetryPolicy(max_retries=1, intervals=(0,)),
+        )
+    )
     work_until(redis, failed(redis, "broken-1"))
     assert int(redis.get(key) or 0) == 2  # the first try and one retry
 
@@ -179,12 +186,13 @@ def test_an_unknown_job_name_fails_visibly_through_the_real_entry_point(
 
 # --- the periodic schedule ---------------------------------------------------------------------
 def test_racing_schedulers_enqueue_each_slots_job_exactly_once(redis_url: str, redis: Redis) -> None:
-    now, racers = datetime.now(timezone.utc), 8
+    now, racers = datetime.now(UTC), 8
     clients = [Redis.from_url(redis_url) for _ in range(racers)]  # one connection per scheduler, as on separate hosts
 
     def scheduler(client: Redis) -> list[str]:
-        return tick(SCHEDULE, now, RqJobQueue(client, job_function=JOB_FUNCTION, default_queue=QUEUE),
-                    RedisSlotClaims(client))
+        return tick(
+            SCHEDULE, now, RqJobQueue(client, job_function=JOB_FUNCTION, default_queue=QUEUE), RedisSlotClaims(client)
+        )
 
     enqueued, _ = run_together([partial(scheduler, client) for client in clients], timeout=10)
     expected = sorted(entry.job_id(entry.slot(now)[0]) for entry in SCHEDULE)
@@ -193,7 +201,7 @@ def test_racing_schedulers_enqueue_each_slots_job_exactly_once(redis_url: str, r
 
 
 def test_a_late_tick_in_the_same_slot_enqueues_nothing_even_after_the_job_is_gone(redis: Redis) -> None:
-    now = datetime.now(timezone.utc).replace(second=10, microsecond=0)  # the +1 s stays in this minute
+    now = datetime.now(UTC).replace(second=10, microsecond=0)  # the +1 s stays in this minute
     queue, claims = RqJobQueue(redis, job_function=JOB_FUNCTION, default_queue=QUEUE), RedisSlotClaims(redis)
     assert len(tick(SCHEDULE, now, queue, claims)) == len(SCHEDULE)
     for job_id in Queue(QUEUE, connection=redis).job_ids:  # as if run and its result expired
@@ -212,8 +220,11 @@ def houston() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         with log.open("wb") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "entrypoints.cli", *args],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-            )  # fmt: skip
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         started.append(process)
         return process
 
@@ -246,22 +257,31 @@ def database(tmp_path: Path) -> str:
 
 def register_users(url: str, count: int, when: datetime) -> tuple[Container, list[str]]:
     container = bootstrap(make_settings(database_url=url), clock=ManualClock(when))
-    ids = [container.identity.register(f"{unique('u')}@example.com", "correct horse battery").user.id
-           for _ in range(count)]  # fmt: skip
+    ids = [
+        container.identity.register(f"{unique('u')}@example.com", "correct horse battery").user.id for _ in range(count)
+    ]
     return container, ids
 
 
 def test_two_crons_and_two_workers_grant_each_free_user_this_months_allowance_exactly_once(
     redis: Redis, redis_url: str, database: str, tmp_path: Path, houston: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     signup = last_month(started)  # their sign-up allowance is last month's, expired by now
     container, users = register_users(database, 3, signup)
     allowance = container.settings.free_plan_monthly_credits
-    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "JWT_SECRET": "j" * 40,
-           "BCRYPT_ROUNDS": "4", "HOUSTON_ENV": "test", "LOG_LEVEL": "DEBUG",
-           "HOUSTON_DATA_DIR": str(tmp_path), "RQ_QUEUES": QUEUE,
-           "FREE_PLAN_MONTHLY_CREDITS": str(allowance)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": "j" * 40,
+        "BCRYPT_ROUNDS": "4",
+        "HOUSTON_ENV": "test",
+        "LOG_LEVEL": "DEBUG",
+        "HOUSTON_DATA_DIR": str(tmp_path),
+        "RQ_QUEUES": QUEUE,
+        "FREE_PLAN_MONTHLY_CREDITS": str(allowance),
+    }
 
     logs = [tmp_path / f"cron-{n}.log" for n in (1, 2)]
     crons = [houston("cron", env=env, log=log) for log in logs]
@@ -269,7 +289,7 @@ def test_two_crons_and_two_workers_grant_each_free_user_this_months_allowance_ex
     for cron in crons:
         cron.send_signal(signal.SIGTERM)
     assert [cron.wait(10) for cron in crons] == [0, 0]
-    ended = datetime.now(timezone.utc)
+    ended = datetime.now(UTC)
     enqueued = Queue(QUEUE, connection=redis).job_ids
     for entry in SCHEDULE:  # once for the current slot (and once for the next if one began meanwhile)
         slots = {entry.job_id(entry.slot(t)[0]) for t in (started, ended)}
@@ -288,9 +308,11 @@ def test_two_crons_and_two_workers_grant_each_free_user_this_months_allowance_ex
     assert RqJob.fetch(grant_job, connection=redis).return_value() == {"period": period, "users": 3}
     for user in users:
         entries = container.ledger.transactions(user, limit=100).items
-        assert sorted((e.kind.value, e.amount, e.reference) for e in entries) == sorted([
-            ("grant", allowance, f"free-plan:{previous}"),  # at sign-up, last month
-            ("expiry", -allowance, f"free-plan:{previous}"),  # by the hourly expiry job
-            ("grant", allowance, f"free-plan:{period}"),  # by the daily job: once, though two crons ticked
-        ])  # fmt: skip
+        assert sorted((e.kind.value, e.amount, e.reference) for e in entries) == sorted(
+            [
+                ("grant", allowance, f"free-plan:{previous}"),  # at sign-up, last month
+                ("expiry", -allowance, f"free-plan:{previous}"),  # by the hourly expiry job
+                ("grant", allowance, f"free-plan:{period}"),  # by the daily job: once, though two crons ticked
+            ]
+        )
         assert container.ledger.balance(user).balance == allowance

@@ -9,10 +9,11 @@ The scenario (T0 = Thursday 2026-01-15 12:00 UTC), day by day:
 | Jan 17 | an admin gives B 40; C registers (100 free); C gets 70 paid credits expiring Jan 19 12:00 |
 | Jan 19 | the expiry takes C's 70 (breakage)                                        |
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,15 @@ def container(engine: Any, clock: ManualClock) -> Container:
 
     settings = make_settings(stripe_webhook_secret=WEBHOOK_SECRET, referral_referee_bonus=0)
     queue = InlineJobQueue(raise_errors=True)
-    built = bootstrap(settings, clock=clock, queue=queue, uow=SqlUnitOfWorkFactory(engine, queue),
-                      gateway=FakePaymentGateway())  # fmt: skip
+    built = bootstrap(
+        settings, clock=clock, queue=queue, uow=SqlUnitOfWorkFactory(engine, queue), gateway=FakePaymentGateway()
+    )
     queue.bind(lambda job: run_job(built, job))
     return built
 
 
 def _at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 1, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 1, day, hour, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -77,10 +79,16 @@ def scenario(container: Container, clock: ManualClock) -> dict[str, str]:
     stripe.refund(refunded.session_id, amount_refunded=2000)
     container.ledger.charge(a, feature_key="task.strategy", quantity=2, idempotency_key="a2")  # 50
     with container.uow() as uow:
-        uow.billing.save_subscription(Subscription(
-            user_id=a, provider_id=f"sub_{unique()}", plan_id="pro", status=SubscriptionStatus.ACTIVE,
-            created_at=clock.now(), updated_at=clock.now(),
-        ))  # fmt: skip
+        uow.billing.save_subscription(
+            Subscription(
+                user_id=a,
+                provider_id=f"sub_{unique()}",
+                plan_id="pro",
+                status=SubscriptionStatus.ACTIVE,
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
         uow.commit()
 
     clock.set(_at(17))
@@ -98,13 +106,31 @@ def test_the_figures_per_day_match_the_hand_computed_scenario(container: Contain
     report = container.platform24.sales.report(date(2026, 1, 15), date(2026, 1, 21), "day")
     days = {point.start.day: point.figures for point in report.series}
     assert sorted(days) == [15, 16, 17, 18, 19, 20]
-    expect_15 = dict(cash_in_cents={"usd": 2000}, refunds_cents={}, credits_sold=500, credits_granted_free=200,
-                     credits_consumed_paid=50, credits_consumed_free=100, credits_expired_paid=0,
-                     paid_credit_liability=450, new_users=2, paying_users=1)  # fmt: skip
+    expect_15 = dict(
+        cash_in_cents={"usd": 2000},
+        refunds_cents={},
+        credits_sold=500,
+        credits_granted_free=200,
+        credits_consumed_paid=50,
+        credits_consumed_free=100,
+        credits_expired_paid=0,
+        paid_credit_liability=450,
+        new_users=2,
+        paying_users=1,
+    )
     assert {k: days[15][k] for k in expect_15} == expect_15
-    expect_16 = dict(cash_in_cents={"usd": 0}, refunds_cents={"usd": 2000}, credits_sold=500, credits_granted_free=0,
-                     credits_consumed_paid=50, credits_consumed_free=0, paid_credit_liability=400, new_users=0,
-                     paying_users=1, new_subscriptions_by_plan={"pro": 1})  # fmt: skip
+    expect_16 = dict(
+        cash_in_cents={"usd": 0},
+        refunds_cents={"usd": 2000},
+        credits_sold=500,
+        credits_granted_free=0,
+        credits_consumed_paid=50,
+        credits_consumed_free=0,
+        paid_credit_liability=400,
+        new_users=0,
+        paying_users=1,
+        new_subscriptions_by_plan={"pro": 1},
+    )
     assert {k: days[16][k] for k in expect_16} == expect_16
     expect_17 = dict(credits_sold=70, credits_granted_free=140, paid_credit_liability=470, new_users=1, paying_users=0)
     assert {k: days[17][k] for k in expect_17} == expect_17
@@ -118,17 +144,30 @@ def test_the_totals_and_the_weekly_points_match_the_hand_computed_scenario(
 ) -> None:
     report = container.platform24.sales.report(date(2026, 1, 15), date(2026, 1, 21), "week")
     assert report.totals == dict(
-        cash_in_cents={"usd": 2000}, refunds_cents={"usd": 2000}, credits_sold=1070, credits_granted_free=340,
-        credits_consumed_paid=100, credits_consumed_free=100, credits_expired_paid=70, paid_credit_liability=400,
-        new_users=3, paying_users=2, new_subscriptions_by_plan={"pro": 1}, subscriptions_by_plan={"pro": 1},
+        cash_in_cents={"usd": 2000},
+        refunds_cents={"usd": 2000},
+        credits_sold=1070,
+        credits_granted_free=340,
+        credits_consumed_paid=100,
+        credits_consumed_free=100,
+        credits_expired_paid=70,
+        paid_credit_liability=400,
+        new_users=3,
+        paying_users=2,
+        new_subscriptions_by_plan={"pro": 1},
+        subscriptions_by_plan={"pro": 1},
         mrr_cents={"usd": 2000},
-    )  # fmt: skip
+    )
     # Monday-based weeks: [Thu 15, Mon 19) and [Mon 19, Wed 21)
     assert [(p.start.day, p.figures["paid_credit_liability"]) for p in report.series] == [(15, 470), (19, 400)]
     # the liability is what is left of the paid grants
     with container.uow() as uow:
-        left = sum(g.remaining for user in scenario.values() for g in uow.ledger.all_grants(user)
-                   if g.source.value == "purchase")  # fmt: skip
+        left = sum(
+            g.remaining
+            for user in scenario.values()
+            for g in uow.ledger.all_grants(user)
+            if g.source.value == "purchase"
+        )
     assert left == report.totals["paid_credit_liability"]
 
 
@@ -136,8 +175,10 @@ def test_closed_days_are_read_from_the_rollup(container: Container, engine: Any,
     container.platform24.sales.report(date(2026, 1, 15), date(2026, 1, 21), "day")
     with engine.begin() as connection:  # the report read every closed day once, and stored it
         days = connection.execute(text("SELECT COUNT(DISTINCT day) FROM metrics_daily")).scalar()
-        connection.execute(text("UPDATE metrics_daily SET value = 999 WHERE figure = 'credits_sold' AND day = :d"),
-                           {"d": date(2026, 1, 15)})  # fmt: skip
+        connection.execute(
+            text("UPDATE metrics_daily SET value = 999 WHERE figure = 'credits_sold' AND day = :d"),
+            {"d": date(2026, 1, 15)},
+        )
     assert days == 5  # Jan 15-19; Jan 20 is today: always live
     again = container.platform24.sales.report(date(2026, 1, 15), date(2026, 1, 16), "day")
     assert again.totals["credits_sold"] == 999  # read, not recomputed

@@ -3,6 +3,7 @@ freshly migrated database compared with the metadata (alembic's autogenerate com
 in nothing but the names of some older indexes (the naming convention changed after they were
 made: same table, same columns, same uniqueness). A table, column or index added to one side only
 fails here, before a deploy finds it."""
+
 from __future__ import annotations
 
 from pathlib import Path

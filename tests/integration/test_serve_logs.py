@@ -1,6 +1,7 @@
 """What `make run` prints (issue 21): each request once (the app's JSON line; gunicorn's access line
 doubled it), the JWT_SECRET warning once (every worker and the shutdown hooks printed it), and
 gthread workers that a browser's idle connections do not get killed for."""
+
 from __future__ import annotations
 
 import json

@@ -1,12 +1,12 @@
 """The MariaDB engine's pool: no ping per checkout, no ROLLBACK after a committed unit of work,
 a ROLLBACK when a transaction is left open, and a dropped connection retried once."""
+
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import uuid
 
 import pymysql
 import pymysql.connections
@@ -109,8 +109,13 @@ def test_a_dropped_connection_is_replaced_once_for_the_first_statement(engine: A
     with engine.connect() as connection:
         victim = connection.execute(text("SELECT CONNECTION_ID()")).scalar_one()
         connection.commit()
-    raw = pymysql.connect(host=engine.url.host, port=engine.url.port or 3306, user=engine.url.username,
-                          password=engine.url.password or "", database=engine.url.database)  # fmt: skip
+    raw = pymysql.connect(
+        host=engine.url.host,
+        port=engine.url.port or 3306,
+        user=engine.url.username,
+        password=engine.url.password or "",
+        database=engine.url.database,
+    )
     try:
         raw.cursor().execute(f"KILL {int(victim)}")
     finally:

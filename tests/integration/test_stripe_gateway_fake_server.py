@@ -2,12 +2,13 @@
 localstripe does not support (Checkout Sessions, the billing portal, event listing), and how
 every kind of failure becomes a domain error (a 500, a 429, a hang past the timeout, a 400,
 a server that is not there)."""
+
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,11 +32,18 @@ def gateway_for(server: FakeStripeServer, **options: float) -> StripePaymentGate
 
 def pack_request(**changes: object) -> CheckoutRequest:
     values: dict[str, object] = dict(
-        mode="payment", user_id="usr_1", customer_email="ada@example.com", customer_id=None, price_id=None,
-        product_name="500 credits", amount_cents=1000, currency="eur",
+        mode="payment",
+        user_id="usr_1",
+        customer_email="ada@example.com",
+        customer_id=None,
+        price_id=None,
+        product_name="500 credits",
+        amount_cents=1000,
+        currency="eur",
         success_url="https://app.example.com/ok?session_id={CHECKOUT_SESSION_ID}",
         cancel_url="https://app.example.com/cancelled",
-        metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"}, idempotency_key="idem-1",
+        metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"},
+        idempotency_key="idem-1",
     )
     values.update(changes)
     return CheckoutRequest(**values)  # type: ignore[arg-type]
@@ -65,9 +73,15 @@ def test_a_pack_checkout_sends_price_data_metadata_everywhere_and_the_idempotenc
     assert "subscription_data[metadata][payment_id]" not in p
 
 
-def test_a_plan_checkout_uses_the_price_id_the_known_customer_and_subscription_metadata(server: FakeStripeServer) -> None:
-    request = pack_request(mode="subscription", price_id="price_pro", customer_id="cus_known",
-                           metadata={"payment_id": "pay_2", "user_id": "usr_1", "plan_id": "pro"})
+def test_a_plan_checkout_uses_the_price_id_the_known_customer_and_subscription_metadata(
+    server: FakeStripeServer,
+) -> None:
+    request = pack_request(
+        mode="subscription",
+        price_id="price_pro",
+        customer_id="cus_known",
+        metadata={"payment_id": "pay_2", "user_id": "usr_1", "plan_id": "pro"},
+    )
     session = gateway_for(server).create_checkout_session(request)
 
     p = server.requests[-1].params
@@ -88,8 +102,15 @@ def test_the_portal_session_returns_stripes_url(server: FakeStripeServer) -> Non
 
 
 def _events(count: int, start: int) -> list[dict[str, object]]:
-    facts = ev.CheckoutFacts(session_id="cs_test_list", mode="payment", user_id="u", customer_email="u@example.com",
-                             amount_cents=500, currency="usd", metadata={})
+    facts = ev.CheckoutFacts(
+        session_id="cs_test_list",
+        mode="payment",
+        user_id="u",
+        customer_email="u@example.com",
+        amount_cents=500,
+        currency="usd",
+        metadata={},
+    )
     made = []
     for i in range(count):
         kind = ev.checkout_completed if i % 2 == 0 else ev.checkout_expired
@@ -102,7 +123,7 @@ def test_list_events_reads_every_page_and_returns_plain_dicts_oldest_first(serve
     server.state.events.extend(_events(250, start))
     server.state.events.extend(_events(3, start - 100))  # before the window
 
-    listed = list(gateway_for(server).list_events(created_after=datetime.fromtimestamp(start - 1, timezone.utc)))
+    listed = list(gateway_for(server).list_events(created_after=datetime.fromtimestamp(start - 1, UTC)))
 
     assert [e["created"] for e in listed] == list(range(start, start + 250))
     assert all(type(e) is dict and type(e["data"]["object"]) is dict for e in listed)
@@ -116,8 +137,11 @@ def test_list_events_filters_by_type_on_the_server(server: FakeStripeServer) -> 
     start = 1_790_000_000
     server.state.events.extend(_events(10, start))
 
-    listed = list(gateway_for(server).list_events(
-        created_after=datetime.fromtimestamp(0, timezone.utc), types=["checkout.session.expired"]))
+    listed = list(
+        gateway_for(server).list_events(
+            created_after=datetime.fromtimestamp(0, UTC), types=["checkout.session.expired"]
+        )
+    )
 
     assert [e["type"] for e in listed] == ["checkout.session.expired"] * 5
     assert server.requests[-1].params["types[0]"] == "checkout.session.expired"
@@ -185,7 +209,7 @@ def test_a_failure_on_a_later_page_of_events_is_a_domain_error_too(server: FakeS
     server.fail(503, stripe_error(503, "down", type_="api_error"), after=1)
 
     with pytest.raises(PaymentProviderUnavailable):
-        list(gateway_for(server).list_events(created_after=datetime.fromtimestamp(0, timezone.utc)))
+        list(gateway_for(server).list_events(created_after=datetime.fromtimestamp(0, UTC)))
 
     assert [r.path for r in server.requests] == ["/v1/events", "/v1/events"]
 

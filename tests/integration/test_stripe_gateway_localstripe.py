@@ -2,6 +2,7 @@
 127.0.0.1) for the calls it supports: refunds of a PaymentIntent (full, partial, too much, unknown),
 reading a subscription and cancelling it at period end. localstripe answers in an older API shape
 than the pinned one, so these tests check what both shapes share (ids, amounts, statuses, flags)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -39,33 +40,48 @@ def stripe_client(localstripe_url: str) -> stripe.StripeClient:
 
 def paid_intent(client: stripe.StripeClient, amount: int = 1000) -> str:
     customer = client.v1.customers.create({"email": f"{unique('buyer')}@example.com"})
-    method = client.v1.payment_methods.create({
-        "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-    })
+    method = client.v1.payment_methods.create(
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
     client.v1.payment_methods.attach(method.id, {"customer": customer.id})
-    intent = client.v1.payment_intents.create({
-        "amount": amount, "currency": "usd", "customer": customer.id, "payment_method": method.id, "confirm": True,
-    })
+    intent = client.v1.payment_intents.create(
+        {
+            "amount": amount,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": method.id,
+            "confirm": True,
+        }
+    )
     assert intent.status == "succeeded"
     return str(intent.id)
 
 
 def active_subscription(client: stripe.StripeClient) -> str:
     customer = client.v1.customers.create({"email": f"{unique('sub')}@example.com"})
-    method = client.v1.payment_methods.create({
-        "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-    })
+    method = client.v1.payment_methods.create(
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
     client.v1.payment_methods.attach(method.id, {"customer": customer.id})
     client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": method.id}})
     product = client.v1.products.create({"name": "Pro"})
-    plan: Any = client.raw_request("post", "/v1/plans", amount=2000, currency="usd", interval="month",
-                                   product=product.id)
+    plan: Any = client.raw_request(
+        "post", "/v1/plans", amount=2000, currency="usd", interval="month", product=product.id
+    )
     plan_id = client.deserialize(plan, api_mode="V1").id
     sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"plan": plan_id}]})  # type: ignore[typeddict-item]
     return str(sub.id)
 
 
-def test_a_full_refund_returns_the_whole_amount(gateway: StripePaymentGateway, stripe_client: stripe.StripeClient) -> None:
+def test_a_full_refund_returns_the_whole_amount(
+    gateway: StripePaymentGateway, stripe_client: stripe.StripeClient
+) -> None:
     intent = paid_intent(stripe_client, 1500)
 
     refund = gateway.refund(payment_intent_id=intent, amount_cents=None, idempotency_key=unique("refund"))
@@ -74,7 +90,9 @@ def test_a_full_refund_returns_the_whole_amount(gateway: StripePaymentGateway, s
     assert (refund.amount_cents, refund.status) == (1500, "succeeded")
 
 
-def test_a_partial_refund_returns_its_own_amount(gateway: StripePaymentGateway, stripe_client: stripe.StripeClient) -> None:
+def test_a_partial_refund_returns_its_own_amount(
+    gateway: StripePaymentGateway, stripe_client: stripe.StripeClient
+) -> None:
     intent = paid_intent(stripe_client, 1000)
 
     first = gateway.refund(payment_intent_id=intent, amount_cents=400, idempotency_key=unique("refund"))
@@ -94,8 +112,9 @@ def test_refunding_an_unknown_payment_is_a_provider_error(gateway: StripePayment
     assert caught.value.details["provider_status"] == 404
 
 
-def test_a_refund_the_provider_rejects_as_malformed_is_a_provider_error(gateway: StripePaymentGateway,
-                                                                       stripe_client: stripe.StripeClient) -> None:
+def test_a_refund_the_provider_rejects_as_malformed_is_a_provider_error(
+    gateway: StripePaymentGateway, stripe_client: stripe.StripeClient
+) -> None:
     intent = paid_intent(stripe_client)
 
     with pytest.raises(PaymentProviderError) as caught:
@@ -104,7 +123,9 @@ def test_a_refund_the_provider_rejects_as_malformed_is_a_provider_error(gateway:
     assert caught.value.details["provider_status"] == 400
 
 
-def test_a_subscription_reads_back_as_a_plain_dict(gateway: StripePaymentGateway, stripe_client: stripe.StripeClient) -> None:
+def test_a_subscription_reads_back_as_a_plain_dict(
+    gateway: StripePaymentGateway, stripe_client: stripe.StripeClient
+) -> None:
     sub_id = active_subscription(stripe_client)
 
     sub = gateway.retrieve_subscription(sub_id)
@@ -116,8 +137,9 @@ def test_a_subscription_reads_back_as_a_plain_dict(gateway: StripePaymentGateway
     assert type(sub["items"]) is dict and type(sub["items"]["data"][0]) is dict
 
 
-def test_cancelling_at_period_end_sets_the_flag_and_keeps_it_active(gateway: StripePaymentGateway,
-                                                                   stripe_client: stripe.StripeClient) -> None:
+def test_cancelling_at_period_end_sets_the_flag_and_keeps_it_active(
+    gateway: StripePaymentGateway, stripe_client: stripe.StripeClient
+) -> None:
     sub_id = active_subscription(stripe_client)
 
     sub = gateway.cancel_subscription_at_period_end(sub_id)
@@ -133,7 +155,9 @@ def test_an_unknown_subscription_is_a_provider_error(gateway: StripePaymentGatew
         gateway.cancel_subscription_at_period_end("sub_doesnotexist")
 
 
-def test_localstripe_has_no_checkout_which_is_why_those_calls_use_the_fake_server(gateway: StripePaymentGateway) -> None:
+def test_localstripe_has_no_checkout_which_is_why_those_calls_use_the_fake_server(
+    gateway: StripePaymentGateway,
+) -> None:
     from tests.integration.test_stripe_gateway_fake_server import pack_request
 
     with pytest.raises(PaymentProviderError) as caught:

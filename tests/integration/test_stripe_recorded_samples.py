@@ -1,10 +1,11 @@
 """The recorded Stripe samples (copied from ../shared/fixtures/stripe, API 2026-07-29.dahlia), as they are
 apart from the ids that tie them to our own checkout, signed and delivered: the handlers read
 the shapes Stripe really sends (and ignore the samples' `credits` metadata)."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from tests.fixtures.containers import new_user, urls
 from tests.fixtures.settings import make_settings
 from tests.fixtures.stripe import WEBHOOK_SECRET, Stripe
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe_recorded"  # a copy of the shared samples, unchanged
+FIXTURES = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "stripe_recorded"
+)  # a copy of the shared samples, unchanged
 PRO_PRICE = "price_1Io6dWB7WZ01zgkWhO6e88Pc"
 ENTERPRISE_PRICE = "price_1BzIRQB7WZ01zgkWFkHT4LXd"
 BACKENDS = pytest.mark.parametrize("backend", ["memory", "sqlite"], indirect=True)
@@ -27,8 +30,12 @@ def sample(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def priced(build) -> Container:  # type: ignore[no-untyped-def]
-    return build(settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET,
-                                        stripe_price_ids=(("pro", PRO_PRICE), ("enterprise", ENTERPRISE_PRICE))))
+    return build(
+        settings=make_settings(
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            stripe_price_ids=(("pro", PRO_PRICE), ("enterprise", ENTERPRISE_PRICE)),
+        )
+    )
 
 
 @BACKENDS
@@ -67,10 +74,10 @@ def test_the_recorded_subscription_checkout_plan_change_and_renewal(priced: Cont
     stripe.deliver(plan_change)
     view = priced.billing.subscription(user_id)
     assert (view.plan_id, view.status) == ("enterprise", "active")
-    assert view.current_period_end == datetime.fromtimestamp(1791022488, tz=timezone.utc)
+    assert view.current_period_end == datetime.fromtimestamp(1791022488, tz=UTC)
     renewal = sample("13_invoice.paid.json")  # a subscription_cycle invoice for the pro price
     stripe.deliver(renewal)
     grants = [g for g in priced.ledger.balance(user_id).grants if (g.reference or "").startswith("payment:")]
-    assert [(g.remaining, g.expires_at) for g in grants] == [(2000, datetime.fromtimestamp(1791022488, tz=timezone.utc))]
+    assert [(g.remaining, g.expires_at) for g in grants] == [(2000, datetime.fromtimestamp(1791022488, tz=UTC))]
     stripe.deliver(renewal)  # delivered twice: granted once
     assert priced.ledger.balance(user_id).balance == 100 + 2000

@@ -1,6 +1,7 @@
 """The webhook suite: real Stripe-shaped events (adapters/stripe/events.py, API 2026-07-29.dahlia)
 signed as Stripe signs them and verified by the stripe package, through `receive_webhook`, on
 memory, SQLite and MariaDB. Each test names the ledger effect it proves."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from entrypoints.worker.jobs import run_job
 from tests.fixtures.containers import new_user, urls
 from tests.fixtures.settings import make_settings
 from tests.fixtures.stripe import FREE, WEBHOOK_SECRET, Stripe, balance, buy_pack, payment_of, subscribe
+
 
 # --- packs ------------------------------------------------------------------------------------
 def test_a_paid_pack_grants_its_credits_once_and_the_payment_is_paid(
@@ -54,7 +56,11 @@ def test_credits_come_from_our_payment_never_from_the_event_metadata(
 ) -> None:
     started = container.billing.checkout(user_id, pack_id="pack_100", **urls())
     event = ev.checkout_completed(stripe.facts(started.session_id), now=stripe.now())
-    event["data"]["object"]["metadata"] = {**event["data"]["object"]["metadata"], "credits": "1000000", "pack_id": "pack_2000"}
+    event["data"]["object"]["metadata"] = {
+        **event["data"]["object"]["metadata"],
+        "credits": "1000000",
+        "pack_id": "pack_2000",
+    }
     event["data"]["object"]["amount_total"] = 999999
     stripe.deliver(event)
     assert balance(container, user_id) == FREE + 100
@@ -77,7 +83,9 @@ def test_a_failed_payment_grants_nothing_and_the_payment_is_failed(
 ) -> None:
     started = container.billing.checkout(user_id, pack_id="pack_500", **urls())
     assert ev.types_of(stripe.outcome(started.session_id, "failed")) == [
-        "checkout.session.completed", "checkout.session.async_payment_failed"]
+        "checkout.session.completed",
+        "checkout.session.async_payment_failed",
+    ]
     assert balance(container, user_id) == FREE
     assert payment_of(container, started.session_id).status is PaymentStatus.FAILED
 
@@ -142,7 +150,11 @@ def test_a_paid_plan_grants_its_monthly_credits_expiring_at_the_end_of_the_invoi
 ) -> None:
     session_id = subscribe(container, stripe, user_id)
     period_end = ev.add_month(clock.now()).replace(microsecond=0)
-    plan_grants = [g for g in container.ledger.balance(user_id).grants if g.reference == f"payment:{payment_of(container, session_id).id}"]
+    plan_grants = [
+        g
+        for g in container.ledger.balance(user_id).grants
+        if g.reference == f"payment:{payment_of(container, session_id).id}"
+    ]
     assert [(g.source.value, g.remaining, g.expires_at) for g in plan_grants] == [("plan", 2000, period_end)]
     view = container.billing.subscription(user_id)
     assert (view.plan_id, view.status, view.current_period_end) == ("pro", "active", period_end)
@@ -183,10 +195,17 @@ def test_out_of_order_subscription_events_keep_the_newest_state(
     session_id = subscribe(container, stripe, user_id)
     t = stripe.now()
     start = clock.now()
-    canceled = stripe.subscription_event(session_id, "customer.subscription.deleted", status="canceled",
-                                         created=t + 100, period_start=start)
-    older_update = stripe.subscription_event(session_id, "customer.subscription.updated", status="active",
-                                             created=t + 50, period_start=start, cancel_at_period_end=True)
+    canceled = stripe.subscription_event(
+        session_id, "customer.subscription.deleted", status="canceled", created=t + 100, period_start=start
+    )
+    older_update = stripe.subscription_event(
+        session_id,
+        "customer.subscription.updated",
+        status="active",
+        created=t + 50,
+        period_start=start,
+        cancel_at_period_end=True,
+    )
     stripe.deliver(canceled)
     stripe.deliver(older_update)  # arrives late: must not bring the subscription back
     view = container.billing.subscription(user_id)
@@ -199,26 +218,46 @@ def test_an_ended_subscription_never_touches_purchased_credits(
 ) -> None:
     session_id = subscribe(container, stripe, user_id)
     buy_pack(container, stripe, user_id, "pack_500")
-    stripe.deliver(stripe.subscription_event(session_id, "customer.subscription.deleted", status="canceled",
-                                             created=stripe.now() + 10, period_start=clock.now()))
+    stripe.deliver(
+        stripe.subscription_event(
+            session_id,
+            "customer.subscription.deleted",
+            status="canceled",
+            created=stripe.now() + 10,
+            period_start=clock.now(),
+        )
+    )
     clock.set(ev.add_month(clock.now()) + timedelta(days=40))
     assert container.ledger.balance(user_id).balance == 500
 
 
 def test_a_plan_change_takes_effect_as_stripe_reports_it(
-    build, stripe: Stripe, clock: ManualClock  # type: ignore[no-untyped-def]
+    build,
+    stripe: Stripe,
+    clock: ManualClock,  # type: ignore[no-untyped-def]
 ) -> None:
-    from tests.fixtures.stripe import WEBHOOK_SECRET
     from tests.fixtures.settings import make_settings
+    from tests.fixtures.stripe import WEBHOOK_SECRET
 
-    container = build(settings=make_settings(
-        stripe_webhook_secret=WEBHOOK_SECRET, stripe_price_ids=(("pro", "price_pro"), ("enterprise", "price_ent"))))
+    container = build(
+        settings=make_settings(
+            stripe_webhook_secret=WEBHOOK_SECRET, stripe_price_ids=(("pro", "price_pro"), ("enterprise", "price_ent"))
+        )
+    )
     stripe = Stripe(container.billing, clock)
     user_id = new_user(container)
     session_id = subscribe(container, stripe, user_id)
     assert container.billing.subscription(user_id).plan_id == "pro"
-    stripe.deliver(stripe.subscription_event(session_id, "customer.subscription.updated", status="active",
-                                             created=stripe.now() + 5, period_start=clock.now(), price_id="price_ent"))
+    stripe.deliver(
+        stripe.subscription_event(
+            session_id,
+            "customer.subscription.updated",
+            status="active",
+            created=stripe.now() + 5,
+            period_start=clock.now(),
+            price_id="price_ent",
+        )
+    )
     assert container.billing.subscription(user_id).plan_id == "enterprise"
     assert container.identity.get_user(user_id).plan == "enterprise"
 
@@ -248,7 +287,11 @@ def test_a_refund_in_two_parts_reverses_in_proportion_and_a_repeat_reverses_noth
     payment = payment_of(container, session_id)
     assert balance(container, user_id) == FREE
     assert (payment.status, payment.refunded_cents, payment.credits_reversed, payment.shortfall) == (
-        PaymentStatus.REFUNDED, 2000, 500, 0)
+        PaymentStatus.REFUNDED,
+        2000,
+        500,
+        0,
+    )
 
 
 def test_a_refund_that_takes_the_balance_below_the_low_balance_threshold_is_noticed(
@@ -256,8 +299,9 @@ def test_a_refund_that_takes_the_balance_below_the_low_balance_threshold_is_noti
 ) -> None:
     # A clawback is a ledger movement like any other: the low-balance watcher sees it (before,
     # billing wrote its reversal past the watcher and nobody was told).
-    container = build(settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET, low_balance_threshold=150,
-                                             low_balance_rearm=300))  # fmt: skip
+    container = build(
+        settings=make_settings(stripe_webhook_secret=WEBHOOK_SECRET, low_balance_threshold=150, low_balance_rearm=300)
+    )
     stripe, user_id = Stripe(container.billing, clock, gateway), new_user(container)
     session_id = buy_pack(container, stripe, user_id)  # 100 -> 600: re-armed
     clock.advance(seconds=1)
@@ -320,8 +364,14 @@ def test_a_lost_dispute_keeps_the_credits_reversed(container: Container, stripe:
 def test_a_refund_for_a_charge_we_do_not_know_stays_pending_and_reconciliation_reports_it(
     container: Container, stripe: Stripe, clock: ManualClock
 ) -> None:
-    event = ev.charge_refunded(payment_intent="pi_unknown", amount_cents=1000, currency="usd",
-                               amount_refunded=1000, previously_refunded=0, now=stripe.now())
+    event = ev.charge_refunded(
+        payment_intent="pi_unknown",
+        amount_cents=1000,
+        currency="usd",
+        amount_refunded=1000,
+        previously_refunded=0,
+        now=stripe.now(),
+    )
     stripe.deliver(event)
     stored = container.billing.event(event["id"])
     assert stored is not None and (stored.status, stored.awaiting) == (EventStatus.PENDING, "pi:pi_unknown")
@@ -331,7 +381,8 @@ def test_a_refund_for_a_charge_we_do_not_know_stays_pending_and_reconciliation_r
 
 # --- failures and retries ---------------------------------------------------------------------
 def test_a_failing_handler_leaves_the_event_failed_and_a_retry_succeeds(
-    build, clock: ManualClock  # type: ignore[no-untyped-def]
+    build,
+    clock: ManualClock,  # type: ignore[no-untyped-def]
 ) -> None:
     queue = RecordingJobQueue()
     container = build(queue=queue)
@@ -341,8 +392,15 @@ def test_a_failing_handler_leaves_the_event_failed_and_a_retry_succeeds(
     facts = stripe.facts(started.session_id)
     # A renewal invoice for a subscription nobody has told us about yet: the handler must fail.
     start = clock.now()
-    renewal_paid = ev.invoice_event("invoice.paid", facts, now=stripe.now(), number=2, period_start=ev.unix(start),
-                                    period_end=ev.unix(ev.add_month(start)), billing_reason="subscription_cycle")
+    renewal_paid = ev.invoice_event(
+        "invoice.paid",
+        facts,
+        now=stripe.now(),
+        number=2,
+        period_start=ev.unix(start),
+        period_end=ev.unix(ev.add_month(start)),
+        billing_reason="subscription_cycle",
+    )
     stripe.deliver(renewal_paid)
     [job] = [j for j in queue.jobs if j.payload["event_id"] == renewal_paid["id"]]
     assert job.retry is not None and job.retry.max_retries >= 3
@@ -387,7 +445,8 @@ def test_reconciliation_reports_a_shortfall_to_look_at(
     report = container.billing.reconcile(since=clock.now() - timedelta(days=1))
     payment = payment_of(container, session_id)
     assert [m for m in report.mismatches if m.startswith(payment.id)] == [
-        f"{payment.id}: 400 credits could not be taken back (already spent)"]
+        f"{payment.id}: 400 credits could not be taken back (already spent)"
+    ]
 
 
 def test_reconciliation_skips_a_malformed_listed_event_and_handles_the_rest(
@@ -404,7 +463,8 @@ def test_reconciliation_skips_a_malformed_listed_event_and_handles_the_rest(
 
 
 def test_reconciliation_handles_an_event_whose_job_was_lost(
-    build, clock: ManualClock  # type: ignore[no-untyped-def]
+    build,
+    clock: ManualClock,  # type: ignore[no-untyped-def]
 ) -> None:
     queue = RecordingJobQueue()  # stores the job and never runs it: as if Redis lost it
     container = build(queue=queue)
@@ -426,13 +486,21 @@ def test_an_invoice_without_line_periods_grants_until_the_subscription_period_en
 ) -> None:
     session_id = subscribe(container, stripe, user_id)
     start = clock.now()
-    invoice = ev.invoice_event("invoice.paid", stripe.facts(session_id), now=stripe.now(), number=2,
-                               period_start=ev.unix(start), period_end=ev.unix(ev.add_month(start)),
-                               billing_reason="subscription_cycle")
+    invoice = ev.invoice_event(
+        "invoice.paid",
+        stripe.facts(session_id),
+        now=stripe.now(),
+        number=2,
+        period_start=ev.unix(start),
+        period_end=ev.unix(ev.add_month(start)),
+        billing_reason="subscription_cycle",
+    )
     for line in invoice["data"]["object"]["lines"]["data"]:
         line.pop("period")
     stripe.deliver(invoice)
-    ends = sorted(g.expires_at for g in container.ledger.balance(user_id).grants if (g.reference or "").startswith("payment:"))
+    ends = sorted(
+        g.expires_at for g in container.ledger.balance(user_id).grants if (g.reference or "").startswith("payment:")
+    )
     assert ends == [container.billing.subscription(user_id).current_period_end] * 2
 
 

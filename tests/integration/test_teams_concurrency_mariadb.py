@@ -4,6 +4,7 @@ its own session (the same prompt, so the same estimate) and the model uses its w
 each capture equals its hold): exactly cap // price messages are answered; every other one is
 `402 workspace_budget_exceeded` before its model call; usage lands exactly on the cap; no hold is
 left; the owner paid for all of them and the members for none; the ledger's invariants hold."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,10 +1,11 @@
 """Outgoing webhooks on every backend, delivered (through the inline queue) to real HTTP receivers on
 loopback that verify with the `standardwebhooks` package and misbehave on command."""
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from tests.fixtures.webhooks import FakePayment, Receiver
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture
@@ -49,7 +50,9 @@ def a_user(container: Container) -> str:
     return container.identity.register(f"{unique('h')}@example.com", "correct horse battery").user.id
 
 
-def endpoint_for(container: Container, user: str, receiver: Receiver, events: tuple[str, ...] = ("payment.succeeded",)) -> Any:
+def endpoint_for(
+    container: Container, user: str, receiver: Receiver, events: tuple[str, ...] = ("payment.succeeded",)
+) -> Any:
     endpoint = platform(container).webhooks.create(user, receiver.url, list(events), None)
     receiver.secrets = [endpoint.secret]
     return endpoint
@@ -132,8 +135,13 @@ def test_410_gone_disables_the_endpoint_at_once_and_tells_the_owner(container: C
 def test_failing_for_n_days_disables_and_notifies_then_enabling_sends_the_bounded_backlog(
     make_container: Callable[..., Container], clock: ManualClock, receiver: Receiver
 ) -> None:
-    container = build(make_container, clock, webhook_disable_after_days=1.0, webhook_backlog_max=3,
-                      webhook_retry_schedule=(3600,) * 40)  # fmt: skip
+    container = build(
+        make_container,
+        clock,
+        webhook_disable_after_days=1.0,
+        webhook_backlog_max=3,
+        webhook_retry_schedule=(3600,) * 40,
+    )
     user = a_user(container)
     endpoint = endpoint_for(container, user, receiver)
     receiver.mode = "500"
@@ -143,14 +151,16 @@ def test_failing_for_n_days_disables_and_notifies_then_enabling_sends_the_bounde
         platform(container).webhooks.sweep()
     found = platform(container).webhooks.get(user, endpoint.id)
     assert (found.status, found.disabled_reason) == (EndpointStatus.DISABLED, "failing")
-    types = [n.type for n in platform(container).notifications.inbox(user, unread_only=False, limit=50, cursor=None)[0].items]
+    types = [
+        n.type for n in platform(container).notifications.inbox(user, unread_only=False, limit=50, cursor=None)[0].items
+    ]
     assert types.count("webhook_endpoint_disabled") == 1 and types.count("webhook_endpoint_failing") == 1
 
     sent_before = len(receiver.received)
     later_events = [pay(container, user) for _ in range(5)]  # disabled: kept, only the newest 3
     assert len(receiver.received) == sent_before
     receiver.mode = "ok"
-    clock.set(datetime.now(timezone.utc))  # back to real time so that the receiver can verify
+    clock.set(datetime.now(UTC))  # back to real time so that the receiver can verify
     platform(container).webhooks.update(user, endpoint.id, status=EndpointStatus.ENABLED)
     delivered = [r.payload["id"] for r in receiver.received[sent_before:] if r.verified and r.payload]
     assert delivered == later_events[-3:]  # the oldest two were dropped from the bounded backlog
@@ -177,8 +187,14 @@ def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(
     got = receiver.received[-1]
     assert len(got.headers["webhook-signature"].split(" ")) == 1
     # (the receiver's clock is real; this delivery is stamped a day ahead, so check the MAC alone)
-    assert Webhook(new).sign(got.headers["webhook-id"], datetime.fromtimestamp(int(got.headers["webhook-timestamp"]), timezone.utc),
-                             got.body.decode()) == got.headers["webhook-signature"]  # fmt: skip
+    assert (
+        Webhook(new).sign(
+            got.headers["webhook-id"],
+            datetime.fromtimestamp(int(got.headers["webhook-timestamp"]), UTC),
+            got.body.decode(),
+        )
+        == got.headers["webhook-signature"]
+    )
 
 
 def test_replay_sends_the_events_since_t_again_with_their_ids(container: Container, receiver: Receiver) -> None:
@@ -208,11 +224,20 @@ def test_events_of_other_types_and_other_users_are_not_sent(container: Container
 
 
 # --- SSRF and a misbehaving network -----------------------------------------------------------
-@pytest.mark.parametrize("url", [
-    "http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/x", "http://127.0.0.1/x",
-    "http://0.0.0.0/x", "http://[::ffff:127.0.0.1]/x", "ftp://example.com/x", "http://user:pw@example.com/x",
-    "not a url",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/x",
+        "http://127.0.0.1/x",
+        "http://0.0.0.0/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "ftp://example.com/x",
+        "http://user:pw@example.com/x",
+        "not a url",
+    ],
+)
 def test_a_url_to_a_private_address_is_refused_when_registered(
     make_container: Callable[..., Container], clock: ManualClock, url: str
 ) -> None:
@@ -226,7 +251,9 @@ def test_a_host_name_resolving_to_loopback_is_refused_at_delivery(
 ) -> None:
     container = build(make_container, clock, webhook_allowed_networks="")
     user = a_user(container)
-    endpoint = platform(container).webhooks.create(user, f"http://localhost:{receiver.port}/hooks", ["payment.succeeded"], None)
+    endpoint = platform(container).webhooks.create(
+        user, f"http://localhost:{receiver.port}/hooks", ["payment.succeeded"], None
+    )
     pay(container, user)
     assert receiver.received == []
     [attempt] = log(container, user, endpoint.id)
@@ -234,8 +261,13 @@ def test_a_host_name_resolving_to_loopback_is_refused_at_delivery(
 
 
 def test_https_is_required_in_production(make_container: Callable[..., Container], clock: ManualClock) -> None:
-    container = build(make_container, clock, env="production",  # production never runs on the fake gateway
-                      stripe_secret_key="sk_test_x", stripe_webhook_secret="whsec_x")
+    container = build(
+        make_container,
+        clock,
+        env="production",  # production never runs on the fake gateway
+        stripe_secret_key="sk_test_x",
+        stripe_webhook_secret="whsec_x",
+    )
     with pytest.raises(InvalidInput):
         platform(container).webhooks.create(a_user(container), "http://example.com/hook", ["payment.succeeded"], None)
 

@@ -7,6 +7,7 @@ head" and created no tables) nor `catalogue.toml` and `coaches.toml` (FileNotFou
 Slow (a venv and an install, about a minute; pip's cache makes it offline-fast): it runs in
 `make test` and CI, like every other test.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ from pathlib import Path
 
 from tests.fixtures.serving import ROOT, free_port, get
 
-RUNTIME_FILES = ("entrypoints/catalogue.toml", "entrypoints/coaches.toml", "entrypoints/prices.toml",
-                 "migrations/script.py.mako", "migrations/env.py", "wsgi.py")
+RUNTIME_FILES = (
+    "entrypoints/catalogue.toml",
+    "entrypoints/coaches.toml",
+    "entrypoints/prices.toml",
+    "migrations/script.py.mako",
+    "migrations/env.py",
+    "wsgi.py",
+)
 
 
 def run(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -32,8 +39,13 @@ def run(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
 
 def test_the_wheel_installs_outside_the_checkout_migrates_and_serves(tmp_path: Path) -> None:
     source = tmp_path / "source"  # setuptools writes build/ beside the sources: not into the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".schemathesis"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".schemathesis"
+        ),
+    )
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source)
     [wheel] = dist.glob("houston-*.whl")
@@ -48,11 +60,18 @@ def test_the_wheel_installs_outside_the_checkout_migrates_and_serves(tmp_path: P
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel, cwd=home)
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PUBLIC_BASE_URL", "STRIPE_SECRET_KEY",
-                                                             "LLM_BASE_URL", "PYTHONPATH", "HOUSTON_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "PUBLIC_BASE_URL", "STRIPE_SECRET_KEY", "LLM_BASE_URL", "PYTHONPATH", "HOUSTON_ENV")
+    }
     port = free_port()
-    env.update(DATABASE_URL=f"sqlite:///{home / 'houston.db'}", HOUSTON_DATA_DIR=str(home / "var"),
-               PORT=str(port), WEB_CONCURRENCY="1")
+    env.update(
+        DATABASE_URL=f"sqlite:///{home / 'houston.db'}",
+        HOUSTON_DATA_DIR=str(home / "var"),
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+    )
     houston = venv / "bin" / "houston"
     run(houston, "migrate", cwd=home, env=env)
     with sqlite3.connect(home / "houston.db") as db:

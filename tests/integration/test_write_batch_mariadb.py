@@ -6,6 +6,7 @@ Idempotency-Key replays the first result); a write that must have matched a row 
 behind it. A connection lost during the batched COMMIT is settled by the key:
 tests/integration/test_commit_outcome_mariadb.py (its proxy cuts the batch).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -121,8 +122,16 @@ def test_a_write_that_missed_its_row_stops_the_commit_behind_it(on_mariadb: Cont
     with uow() as unit:
         others = unit.ledger.all_grants(other)
     stray = Grant(id=others[0].id, account_id=mine, source=GrantSource.ADMIN, granted=100, remaining=1, created_at=T0)
-    entry = Entry(id=unique("txn"), account_id=mine, seq=99, kind=EntryKind.ADJUSTMENT, amount=0, balance_after=100,
-                  idempotency_key=unique("k"), created_at=T0)  # fmt: skip
+    entry = Entry(
+        id=unique("txn"),
+        account_id=mine,
+        seq=99,
+        kind=EntryKind.ADJUSTMENT,
+        amount=0,
+        balance_after=100,
+        idempotency_key=unique("k"),
+        created_at=T0,
+    )
     with pytest.raises(LookupError), uow() as unit:  # raised by the batch's guard, before its COMMIT
         locked = unit.ledger.lock_account(mine)
         assert locked is not None
@@ -138,8 +147,9 @@ def test_a_read_sees_the_writes_its_unit_of_work_made_before_it(container: Conta
     account = unique("acct")
     with container.uow() as unit:
         unit.ledger.add_account(Account(id=account, created_at=T0))
-        grant = Grant(id=unique("grt"), account_id=account, source=GrantSource.PROMO, granted=5, remaining=5,
-                      created_at=T0)  # fmt: skip
+        grant = Grant(
+            id=unique("grt"), account_id=account, source=GrantSource.PROMO, granted=5, remaining=5, created_at=T0
+        )
         with packets() as sent:
             unit.ledger.add_grant(grant)
             deferred = list(sent)

@@ -1,4 +1,5 @@
 """The coaching bench's phase timers: exclusive times, generators, and the WSGI recorder."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Billing's settings and the gateway bootstrap chooses from them."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,12 @@ STRONG = "s" * 40
 
 
 def test_production_with_a_stripe_key_needs_a_webhook_secret(tmp_path: Path) -> None:
-    env = {"HOUSTON_ENV": "production", "JWT_SECRET": STRONG, "STRIPE_SECRET_KEY": "sk_test_x",
-           "HOUSTON_DATA_DIR": str(tmp_path)}
+    env = {
+        "HOUSTON_ENV": "production",
+        "JWT_SECRET": STRONG,
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "HOUSTON_DATA_DIR": str(tmp_path),
+    }
     with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
         load_settings(env)
     assert load_settings({**env, "STRIPE_WEBHOOK_SECRET": "whsec_live"}).stripe_webhook_secret == "whsec_live"
@@ -27,7 +32,9 @@ def test_production_with_a_stripe_key_needs_a_webhook_secret(tmp_path: Path) -> 
 
 def test_development_generates_one_webhook_secret_and_keeps_it(tmp_path: Path) -> None:
     first = load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).stripe_webhook_secret
-    assert first.startswith("whsec_") and first == load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).stripe_webhook_secret
+    assert (
+        first.startswith("whsec_") and first == load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).stripe_webhook_secret
+    )
     assert (tmp_path / "dev-stripe-webhook-secret").stat().st_mode & 0o077 == 0
 
 

@@ -1,7 +1,8 @@
 """Billing use cases on memory storage: the rules that need no provider event."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,18 +15,35 @@ from tests.fixtures.containers import new_user, urls
 from tests.fixtures.stripe import Stripe
 
 MEMORY = pytest.mark.parametrize("backend", ["memory"], indirect=True)  # rules, not storage
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _payment(credits: int, amount_cents: int) -> Payment:
-    return Payment(id="p", user_id="u", kind=PaymentKind.PACK, item_id="x", item_name="x", credits=credits,
-                   amount_cents=amount_cents, currency="usd", status=PaymentStatus.PAID, created_at=NOW, updated_at=NOW)
+    return Payment(
+        id="p",
+        user_id="u",
+        kind=PaymentKind.PACK,
+        item_id="x",
+        item_name="x",
+        credits=credits,
+        amount_cents=amount_cents,
+        currency="usd",
+        status=PaymentStatus.PAID,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 @pytest.mark.parametrize(
     ("credits", "amount", "refunded", "expected"),
-    [(500, 2000, 800, 200), (500, 2000, 1999, 499), (500, 2000, 2000, 500), (500, 2000, 5000, 500),
-     (100, 300, 100, 33), (100, 300, 0, 0)],
+    [
+        (500, 2000, 800, 200),
+        (500, 2000, 1999, 499),
+        (500, 2000, 2000, 500),
+        (500, 2000, 5000, 500),
+        (100, 300, 100, 33),
+        (100, 300, 0, 0),
+    ],
 )
 def test_refunded_credits_are_in_proportion_rounded_down_and_all_of_them_for_a_full_refund(
     credits: int, amount: int, refunded: int, expected: int
@@ -34,11 +52,18 @@ def test_refunded_credits_are_in_proportion_rounded_down_and_all_of_them_for_a_f
 
 
 @MEMORY
-def test_checkout_records_the_catalogue_figures_before_it_answers(container: Container, gateway: FakePaymentGateway) -> None:
+def test_checkout_records_the_catalogue_figures_before_it_answers(
+    container: Container, gateway: FakePaymentGateway
+) -> None:
     user_id = new_user(container)
     started = container.billing.checkout(user_id, pack_id="pack_2000", **urls())
     [request] = gateway.sessions.values()  # what the gateway was asked (a CheckoutRequest's fields)
-    assert (request["mode"], request["amount_cents"], request["currency"], request["product_name"]) == ("payment", 7000, "usd", "2,000 credits")
+    assert (request["mode"], request["amount_cents"], request["currency"], request["product_name"]) == (
+        "payment",
+        7000,
+        "usd",
+        "2,000 credits",
+    )
     assert request["metadata"] == {"payment_id": started.payment_id, "user_id": user_id, "pack_id": "pack_2000"}
     payment = container.billing.payment(started.payment_id)
     assert (payment.status, payment.credits, payment.session_id) == (PaymentStatus.PENDING, 2000, started.session_id)
@@ -79,7 +104,9 @@ def test_a_second_plan_while_subscribed_is_refused(container: Container, stripe:
 
 
 @MEMORY
-def test_cancel_portal_and_subscription_views(container: Container, stripe: Stripe, gateway: FakePaymentGateway) -> None:
+def test_cancel_portal_and_subscription_views(
+    container: Container, stripe: Stripe, gateway: FakePaymentGateway
+) -> None:
     user_id = new_user(container)
     assert container.billing.subscription(user_id).plan_id == "free"
     with pytest.raises(SubscriptionNotFound):

@@ -1,5 +1,6 @@
 """Workspace and member budgets in the ledger's hold (issue 23), on memory: the one rule's
 boundaries, what hold / capture / void / expiry do to usage, and the state machine."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -60,8 +61,9 @@ class World:
     def __init__(self, ws_cap: int | None = None, ann_cap: int | None = None, fund: int = 1000) -> None:
         self.clock = ManualClock(T0)
         self.uow = MemoryUnitOfWorkFactory()
-        self.ledger = Ledger(uow=self.uow, clock=self.clock, ids=NamespacedIds("t"), prices=PRICES,
-                             default_hold_ttl=600)  # fmt: skip
+        self.ledger = Ledger(
+            uow=self.uow, clock=self.clock, ids=NamespacedIds("t"), prices=PRICES, default_hold_ttl=600
+        )
         self.ledger.open_account(OWNER)
         make_team(self.uow, "t", OWNER, WS, {ANN: ann_cap, BOB: None})
         with self.uow() as uow:
@@ -75,7 +77,9 @@ class World:
 
     def hold(self, member: str, amount: int, key: str | None = None) -> Any:
         self.n += 1
-        return self.ledger.hold(OWNER, amount=amount, idempotency_key=key or f"h{self.n}", budget=BudgetScope(WS, member))
+        return self.ledger.hold(
+            OWNER, amount=amount, idempotency_key=key or f"h{self.n}", budget=BudgetScope(WS, member)
+        )
 
     def usage(self) -> dict[str, int]:
         with self.uow() as uow:
@@ -139,8 +143,9 @@ def test_holds_without_a_budget_count_nowhere() -> None:
 
 def test_grant_expiry_trimming_a_hold_is_settled_at_its_capture() -> None:
     world = World(fund=0)
-    world.ledger.grant(OWNER, source="promo", amount=100, idempotency_key="soon",
-                       expires_at=world.clock.now() + timedelta(seconds=60))  # fmt: skip
+    world.ledger.grant(
+        OWNER, source="promo", amount=100, idempotency_key="soon", expires_at=world.clock.now() + timedelta(seconds=60)
+    )
     hold = world.hold(ANN, 100).hold
     world.clock.advance(seconds=61)
     world.ledger.expire_grants()  # the hold is trimmed to 0

@@ -1,6 +1,7 @@
 """`houston --help` and each command's help say what there is (issue 21: the top-level help listed
 an old set of commands, `run-job --help` no job names, `worker`'s queues and `migrate --revision`
 no help text); a bad --payload is a usage error, not a traceback."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,11 @@ def commands() -> list[str]:
 
 def test_the_top_level_help_lists_every_command_and_only_those(capsys: pytest.CaptureFixture[str]) -> None:
     text = help_of(capsys)
-    listed = sorted(line.split()[0] for line in text.split("commands:")[1].splitlines()
-                    if line.startswith("    ") and not line.startswith("     "))
+    listed = sorted(
+        line.split()[0]
+        for line in text.split("commands:")[1].splitlines()
+        if line.startswith("    ") and not line.startswith("     ")
+    )
     assert listed == commands()
     assert "simulate-payment" in listed and "billing" in listed and "cron" in listed
 
@@ -37,10 +41,15 @@ def test_run_job_help_lists_every_job(capsys: pytest.CaptureFixture[str]) -> Non
     assert "coaching.sweep" in text
 
 
-@pytest.mark.parametrize(("command", "phrase"), [
-    ("worker", "the queues to listen on"), ("migrate", "the Alembic revision to upgrade to"),
-    ("simulate-payment", "--end-period"), ("serve", "--threads"),
-])
+@pytest.mark.parametrize(
+    ("command", "phrase"),
+    [
+        ("worker", "the queues to listen on"),
+        ("migrate", "the Alembic revision to upgrade to"),
+        ("simulate-payment", "--end-period"),
+        ("serve", "--threads"),
+    ],
+)
 def test_each_option_has_help(capsys: pytest.CaptureFixture[str], command: str, phrase: str) -> None:
     assert phrase in help_of(capsys, command)
 

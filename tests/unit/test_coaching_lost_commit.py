@@ -6,6 +6,7 @@ Storing and capturing are one transaction: stored means charged. Stored: the ans
 charged. Unknown (storage still unreachable): the hold is kept, never voided (a stored answer was
 charged with it; an answer not stored leaves a hold that expires); the error says the outcome is
 unknown."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """The coaching use cases on memory adapters: money first (holds, captures, voids, the shrinking
 cap, idempotent retries, streams abandoned half-way), then access, limits, lists and tasks."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -28,10 +29,14 @@ from tests.fixtures.ledger import CrashingCaptureLedger
 from tests.fixtures.llm import FakeCoach
 from tests.fixtures.settings import T0
 
-PRICES = PriceList({
-    "coach.message": Price(1, "message"), "coach.tokens_1k": Price(10, "1k tokens"),
-    "task.strategy": Price(25, "task"), "task.weekly_review": Price(10, "task"),
-})  # fmt: skip
+PRICES = PriceList(
+    {
+        "coach.message": Price(1, "message"),
+        "coach.tokens_1k": Price(10, "1k tokens"),
+        "task.strategy": Price(25, "task"),
+        "task.weekly_review": Price(10, "task"),
+    }
+)
 ADA, BOB = "usr_ada", "usr_bob"
 
 
@@ -45,9 +50,14 @@ class World:
         self.model = FakeCoach()
         self.coaching_uow: Any = self.uow  # the use cases' unit-of-work factory; a test may wrap it
         self.coaching = Coaching(
-            uow=lambda: self.coaching_uow(), ledger=self.ledger, model=self.model, coaches=load_coaches(Settings().coaches_file),
-            clock=self.clock, ids=ids, config=CoachingConfig(prices=PRICES, **config),
-        )  # fmt: skip
+            uow=lambda: self.coaching_uow(),
+            ledger=self.ledger,
+            model=self.model,
+            coaches=load_coaches(Settings().coaches_file),
+            clock=self.clock,
+            ids=ids,
+            config=CoachingConfig(prices=PRICES, **config),
+        )
         for user in (ADA, BOB):
             self.ledger.open_account(user)
             if credits:
@@ -95,7 +105,7 @@ def test_a_message_is_held_at_its_estimate_then_captured_at_the_tokens_used(worl
     session = world.session()
     exchange = world.coaching.send_message(ADA, session.id, "What first?")
 
-    (messages, settings), = world.model.calls
+    ((messages, settings),) = world.model.calls
     answer = exchange.assistant_message
     used = pricing().cost(answer.tokens_in + answer.tokens_out)
     (hold,) = world.holds()
@@ -170,8 +180,9 @@ def test_an_idempotent_retry_returns_the_first_answer_and_charges_once(world: Wo
     assert not world.coaching.send_message(BOB, bob.id, "Hi", idempotency_key="k-1").replayed
 
 
-def test_a_fresh_key_is_claimed_without_looking_up_a_first_exchange(world: World,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fresh_key_is_claimed_without_looking_up_a_first_exchange(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 25: the claim's INSERT is the only idempotency statement of a new message (JSON and
     streamed); the first exchange is looked up only when the claim finds the key taken."""
     from adapters.memory.coaching import InMemoryCoachingRepository
@@ -206,10 +217,16 @@ def test_at_most_200_messages_of_history_reach_the_model_older_ones_are_dropped(
     session = world.session()
     with world.uow() as uow:
         for seq in range(1, 251):
-            uow.coaching.add_message(Message(
-                id=f"old-{seq:03d}", session_id=session.id, seq=seq, role="user" if seq % 2 else "assistant",
-                content=f"m{seq}", created_at=T0,
-            ))  # fmt: skip
+            uow.coaching.add_message(
+                Message(
+                    id=f"old-{seq:03d}",
+                    session_id=session.id,
+                    seq=seq,
+                    role="user" if seq % 2 else "assistant",
+                    content=f"m{seq}",
+                    created_at=T0,
+                )
+            )
         stored = uow.coaching.get_session(session.id)
         uow.coaching.update_session(replace(stored, message_count=250))
         uow.commit()
@@ -348,7 +365,9 @@ def test_every_coaching_write_that_meets_contention_runs_again_and_is_applied_on
     assert world.coaching.get_task(ADA, done.id).settled
     assert [j.name for j in world.queue.jobs if j.name == "coaching.run_task"] == ["coaching.run_task"] * 2
     assert world.charges() == [25] and world.ledger.balance(ADA).held == 0 and len(world.holds()) == 2
-    assert world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1").id == done.id
+    assert (
+        world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1").id == done.id
+    )
 
     world.coaching.delete_session(ADA, session.id)
     world.coaching.delete_workspace(ADA, ws)
@@ -440,17 +459,29 @@ def test_another_users_workspace_and_everything_in_it_is_not_found(world: World)
     task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
     c = world.coaching
     calls = [
-        lambda: c.get_workspace(BOB, ws), lambda: c.update_workspace(BOB, ws, {"name": "x"}),
-        lambda: c.delete_workspace(BOB, ws), lambda: c.list_goals(BOB, ws), lambda: c.create_goal(BOB, ws, {"title": "x"}),
-        lambda: c.get_goal(BOB, goal.id), lambda: c.update_goal(BOB, goal.id, {"progress": 5}),
-        lambda: c.delete_goal(BOB, goal.id), lambda: c.list_todos(BOB, ws), lambda: c.create_todo(BOB, ws, {"title": "x"}),
-        lambda: c.get_todo(BOB, todo.id), lambda: c.update_todo(BOB, todo.id, {"title": "x"}),
-        lambda: c.delete_todo(BOB, todo.id), lambda: c.list_sessions(BOB, ws), lambda: c.create_session(BOB, ws),
-        lambda: c.get_session(BOB, session.id), lambda: c.delete_session(BOB, session.id),
-        lambda: c.send_message(BOB, session.id, "hi"), lambda: c.stream_message(BOB, session.id, "hi"),
-        lambda: c.create_task(BOB, type="strategy", workspace_id=ws, input={}), lambda: c.get_task(BOB, task.id),
+        lambda: c.get_workspace(BOB, ws),
+        lambda: c.update_workspace(BOB, ws, {"name": "x"}),
+        lambda: c.delete_workspace(BOB, ws),
+        lambda: c.list_goals(BOB, ws),
+        lambda: c.create_goal(BOB, ws, {"title": "x"}),
+        lambda: c.get_goal(BOB, goal.id),
+        lambda: c.update_goal(BOB, goal.id, {"progress": 5}),
+        lambda: c.delete_goal(BOB, goal.id),
+        lambda: c.list_todos(BOB, ws),
+        lambda: c.create_todo(BOB, ws, {"title": "x"}),
+        lambda: c.get_todo(BOB, todo.id),
+        lambda: c.update_todo(BOB, todo.id, {"title": "x"}),
+        lambda: c.delete_todo(BOB, todo.id),
+        lambda: c.list_sessions(BOB, ws),
+        lambda: c.create_session(BOB, ws),
+        lambda: c.get_session(BOB, session.id),
+        lambda: c.delete_session(BOB, session.id),
+        lambda: c.send_message(BOB, session.id, "hi"),
+        lambda: c.stream_message(BOB, session.id, "hi"),
+        lambda: c.create_task(BOB, type="strategy", workspace_id=ws, input={}),
+        lambda: c.get_task(BOB, task.id),
         lambda: c.cancel_task(BOB, task.id),
-    ]  # fmt: skip
+    ]
     for call in calls:
         with pytest.raises(WorkspaceNotFound):
             call()
@@ -472,7 +503,10 @@ def test_another_users_workspace_and_everything_in_it_is_not_found(world: World)
         (lambda c, s: c.create_session(ADA, s.workspace_id, title="t" * 201), "title"),
         (lambda c, s: c.create_session(ADA, s.workspace_id, coach="nobody"), "coach"),
         (lambda c, s: c.create_task(ADA, type="poem", workspace_id=s.workspace_id, input={}), "type"),
-        (lambda c, s: c.create_task(ADA, type="strategy", workspace_id=s.workspace_id, input={"n": "x" * 8001}), "input"),
+        (
+            lambda c, s: c.create_task(ADA, type="strategy", workspace_id=s.workspace_id, input={"n": "x" * 8001}),
+            "input",
+        ),
     ],
 )
 def test_over_limit_input_is_refused_naming_the_field(world: World, call: Any, field: str) -> None:
@@ -486,8 +520,12 @@ def test_over_limit_input_is_refused_naming_the_field(world: World, call: Any, f
 def test_lists_are_keyset_pages_with_their_filters(world: World) -> None:
     ws = world.coaching.create_workspace(ADA, name="W").id
     goal = world.coaching.create_goal(ADA, ws, {"title": "G"})
-    made = [world.coaching.create_todo(ADA, ws, {"title": f"t{n}", "status": "done" if n % 2 else "open",
-                                                "goal_id": goal.id if n < 3 else None}) for n in range(5)]  # fmt: skip
+    made = [
+        world.coaching.create_todo(
+            ADA, ws, {"title": f"t{n}", "status": "done" if n % 2 else "open", "goal_id": goal.id if n < 3 else None}
+        )
+        for n in range(5)
+    ]
     seen, cursor = [], None
     while True:
         page = world.coaching.list_todos(ADA, ws, limit=2, cursor=cursor)
@@ -511,8 +549,11 @@ def test_deleting_a_workspace_deletes_what_is_in_it_and_releases_its_tasks_holds
 
     world.coaching.delete_workspace(ADA, ws)
     assert world.ledger.balance(ADA).held == 0
-    for call in (lambda: world.coaching.get_goal(ADA, goal.id), lambda: world.coaching.get_session(ADA, session.id),
-                 lambda: world.coaching.get_task(ADA, task.id)):  # fmt: skip
+    for call in (
+        lambda: world.coaching.get_goal(ADA, goal.id),
+        lambda: world.coaching.get_session(ADA, session.id),
+        lambda: world.coaching.get_task(ADA, task.id),
+    ):
         with pytest.raises(WorkspaceNotFound):
             call()
     with world.uow():
@@ -543,7 +584,7 @@ def test_a_task_and_a_chat_list_the_goals_soonest_due_first(world: World) -> Non
     task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
     world.coaching.run_task(task.id)
 
-    for (messages, _settings) in world.model.calls:
+    for messages, _settings in world.model.calls:
         system = messages[0].content
         assert system.index("- Sooner") < system.index("- Later")
 
@@ -602,7 +643,8 @@ def test_a_task_asked_for_twice_with_one_idempotency_key_is_held_once(world: Wor
 
 
 def test_a_task_key_stored_concurrently_is_a_duplicate_never_retried_the_first_task_replayed(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = world.session().workspace_id
     first = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={}, idempotency_key="t-1")
     real, looked = TaskUseCases._replay_task, []
@@ -644,8 +686,14 @@ def test_one_broken_task_does_not_stop_the_sweep_which_then_fails_visibly(world:
     ws = world.session().workspace_id
     task = world.coaching.create_task(ADA, type="strategy", workspace_id=ws, input={})
     with world.uow() as uow:
-        ghost = replace(uow.coaching.get_task(task.id), id="tsk_0", owner_id="usr_ghost", payer_id="usr_ghost",
-                        hold_id="hld_x", idempotency_key=None)  # fmt: skip
+        ghost = replace(
+            uow.coaching.get_task(task.id),
+            id="tsk_0",
+            owner_id="usr_ghost",
+            payer_id="usr_ghost",
+            hold_id="hld_x",
+            idempotency_key=None,
+        )
         uow.coaching.add_task(ghost)  # its payer has no account: releasing its hold fails
         uow.commit()
     world.clock.advance(seconds=3601)

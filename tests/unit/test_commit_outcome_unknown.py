@@ -8,6 +8,7 @@ The storage here is the memory adapter with commits that end the way a lost conn
 a real MariaDB, through a proxy that drops the connection around COMMIT, are in
 tests/integration/test_commit_outcome_mariadb.py.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -75,8 +76,9 @@ def trouble() -> Trouble:
 @pytest.fixture
 def ledger(trouble: Trouble) -> Ledger:
     store = MemoryStore()
-    ledger = Ledger(uow=lambda: TroubledUnitOfWork(store, trouble), clock=ManualClock(T0),
-                    ids=NamespacedIds("lost"), prices=PRICES)  # fmt: skip
+    ledger = Ledger(
+        uow=lambda: TroubledUnitOfWork(store, trouble), clock=ManualClock(T0), ids=NamespacedIds("lost"), prices=PRICES
+    )
     ledger.open_account(ACC)
     ledger.grant(ACC, source=GrantSource.PROMO, amount=100, idempotency_key="seed")
     return ledger

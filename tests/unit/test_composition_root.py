@@ -1,4 +1,5 @@
 """The composition root and what it builds (issue 26 §2)."""
+
 from __future__ import annotations
 
 import grimp

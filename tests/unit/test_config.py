@@ -1,4 +1,5 @@
 """Settings come from the environment once, with safe defaults and loud refusals."""
+
 from __future__ import annotations
 
 import re
@@ -48,12 +49,20 @@ def test_an_unknown_environment_name_is_refused() -> None:
 def test_every_documented_variable_is_read(tmp_path: Path) -> None:
     settings = load_settings(
         {
-            "JWT_SECRET": STRONG, "DATABASE_URL": "mysql+pymysql://u@h/db", "REDIS_URL": "redis://h/1",
-            "RQ_QUEUES": "high, default", "ACCESS_TOKEN_TTL_SECONDS": "60", "BCRYPT_ROUNDS": "4",
-            "MAX_CONTENT_LENGTH": "2048", "FREE_PLAN_MONTHLY_CREDITS": "7", "PORT": "9000",
-            "WEB_CONCURRENCY": "3", "DEFAULT_HOLD_TTL_SECONDS": "30", "LOG_LEVEL": "debug",
+            "JWT_SECRET": STRONG,
+            "DATABASE_URL": "mysql+pymysql://u@h/db",
+            "REDIS_URL": "redis://h/1",
+            "RQ_QUEUES": "high, default",
+            "ACCESS_TOKEN_TTL_SECONDS": "60",
+            "BCRYPT_ROUNDS": "4",
+            "MAX_CONTENT_LENGTH": "2048",
+            "FREE_PLAN_MONTHLY_CREDITS": "7",
+            "PORT": "9000",
+            "WEB_CONCURRENCY": "3",
+            "DEFAULT_HOLD_TTL_SECONDS": "30",
+            "LOG_LEVEL": "debug",
         }
-    )  # fmt: skip
+    )
     assert settings.queues == ("high", "default")
     assert (settings.access_token_ttl, settings.bcrypt_rounds, settings.max_content_length) == (60, 4, 2048)
     assert (settings.free_plan_monthly_credits, settings.port, settings.web_concurrency) == (7, 9000, 3)
@@ -63,7 +72,9 @@ def test_every_documented_variable_is_read(tmp_path: Path) -> None:
 def test_the_env_example_lists_every_variable_the_code_reads() -> None:
     source = (Path(__file__).parents[2] / "entrypoints" / "config.py").read_text()
     example = (Path(__file__).parents[2] / ".env.example").read_text()
-    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source)) | set(re.findall(r'_int\(env, "([A-Z_]+)"', source))
+    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source)) | set(
+        re.findall(r'_int\(env, "([A-Z_]+)"', source)
+    )
     assert read, "found no variables: the pattern is wrong"
     missing = sorted(name for name in read if f"{name}=" not in example)
     assert missing == []
@@ -72,9 +83,13 @@ def test_the_env_example_lists_every_variable_the_code_reads() -> None:
 def test_no_secret_appears_in_the_settings_repr() -> None:
     """Settings end up in logs and tracebacks: their repr must not carry a secret."""
     env = {
-        "JWT_SECRET": "jwt-" + "s" * 40, "STRIPE_SECRET_KEY": "sk_test_secretkey", "METRICS_TOKEN": "metrics-secret",
-        "STRIPE_WEBHOOK_SECRET": "whsec_webhooksecret", "LLM_API_KEY": "llm-secret-key", "HOUSTON_DATA_DIR": "/tmp/houston-repr",
-    }  # fmt: skip
+        "JWT_SECRET": "jwt-" + "s" * 40,
+        "STRIPE_SECRET_KEY": "sk_test_secretkey",
+        "METRICS_TOKEN": "metrics-secret",
+        "STRIPE_WEBHOOK_SECRET": "whsec_webhooksecret",
+        "LLM_API_KEY": "llm-secret-key",
+        "HOUSTON_DATA_DIR": "/tmp/houston-repr",
+    }
     shown = repr(load_settings(env))
     for secret in ("jwt-ssss", "sk_test_secretkey", "metrics-secret", "whsec_webhooksecret", "llm-secret-key"):
         assert secret not in shown
@@ -89,21 +104,26 @@ def test_galera_settings_are_read_and_bounded() -> None:
             load_settings({"JWT_SECRET": STRONG, **bad})
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({}, "http://127.0.0.1:8000"),
-    ({"PORT": "8600"}, "http://127.0.0.1:8600"),  # issue 21: was 8000 whatever PORT said
-    ({"HOST": "0.0.0.0", "PORT": "8601"}, "http://127.0.0.1:8601"),  # a wildcard bind: this machine
-    ({"HOST": "localhost", "PORT": "8602"}, "http://localhost:8602"),
-    ({"HOST": "::1", "PORT": "8603"}, "http://[::1]:8603"),
-    ({"PORT": "8604", "PUBLIC_BASE_URL": "https://api.example.com/"}, "https://api.example.com"),  # set wins
-])
-def test_the_public_base_url_follows_host_and_port_unless_set(tmp_path: Path, env: dict[str, str],
-                                                              expected: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "8600"}, "http://127.0.0.1:8600"),  # issue 21: was 8000 whatever PORT said
+        ({"HOST": "0.0.0.0", "PORT": "8601"}, "http://127.0.0.1:8601"),  # a wildcard bind: this machine
+        ({"HOST": "localhost", "PORT": "8602"}, "http://localhost:8602"),
+        ({"HOST": "::1", "PORT": "8603"}, "http://[::1]:8603"),
+        ({"PORT": "8604", "PUBLIC_BASE_URL": "https://api.example.com/"}, "https://api.example.com"),  # set wins
+    ],
+)
+def test_the_public_base_url_follows_host_and_port_unless_set(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
     assert load_settings({"JWT_SECRET": STRONG, "HOUSTON_DATA_DIR": str(tmp_path), **env}).public_base_url == expected
 
 
 def test_reading_the_settings_logs_nothing_the_service_says_its_warnings_once_at_start(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Issue 21: every worker, CLI command and shutdown hook that read the settings printed the
     JWT_SECRET warning. Reading is silent; `houston serve`/`worker`/`cron` log startup_warnings."""
@@ -120,7 +140,11 @@ def test_reading_the_settings_logs_nothing_the_service_says_its_warnings_once_at
 
 def test_threads_default_to_the_gthread_worker_in_development_and_sync_in_production(tmp_path: Path) -> None:
     assert load_settings({"HOUSTON_DATA_DIR": str(tmp_path)}).web_threads == 4
-    production = {"HOUSTON_ENV": "production", "JWT_SECRET": STRONG, "STRIPE_SECRET_KEY": "sk_test_x",
-                  "STRIPE_WEBHOOK_SECRET": "whsec_x"}  # production refuses to start without them (issue 18)
+    production = {
+        "HOUSTON_ENV": "production",
+        "JWT_SECRET": STRONG,
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    }  # production refuses to start without them (issue 18)
     assert load_settings(production).web_threads == 1
     assert load_settings({"JWT_SECRET": STRONG, "WEB_THREADS": "8"}).web_threads == 8

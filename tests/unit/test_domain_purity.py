@@ -4,6 +4,7 @@ import-linter (`make test`) checks the import statements; this checks what impor
 domain module actually loads, which also catches imports hidden in a dependency or done lazily
 at module level.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,20 @@ from pathlib import Path
 import pytest
 
 FORBIDDEN = (
-    "flask", "flask_smorest", "marshmallow", "werkzeug", "sqlalchemy", "pymysql", "stripe", "rq",
-    "redis", "jwt", "bcrypt", "openai", "httpx",
-)  # fmt: skip
+    "flask",
+    "flask_smorest",
+    "marshmallow",
+    "werkzeug",
+    "sqlalchemy",
+    "pymysql",
+    "stripe",
+    "rq",
+    "redis",
+    "jwt",
+    "bcrypt",
+    "openai",
+    "httpx",
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -37,8 +49,12 @@ def probe() -> dict[str, list[str]]:
     """Import every module under domain/ in a fresh interpreter; report them and what they loaded."""
     result = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(FORBIDDEN)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 

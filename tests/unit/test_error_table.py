@@ -1,5 +1,6 @@
 """Every domain error has an explicit HTTP status: an error added without one would otherwise be
 answered as a bug (500), which this test catches before a client does."""
+
 from __future__ import annotations
 
 import importlib
@@ -26,9 +27,8 @@ def _all_domain_errors() -> Iterator[type[DomainError]]:
 
 def test_every_domain_error_subclass_has_an_explicit_status() -> None:
     unmapped = sorted(
-        f"{cls.__module__}.{cls.__name__}" for cls in _all_domain_errors()
-        if not any(k in STATUS for k in cls.__mro__)
-    )  # fmt: skip
+        f"{cls.__module__}.{cls.__name__}" for cls in _all_domain_errors() if not any(k in STATUS for k in cls.__mro__)
+    )
     assert unmapped == []
 
 
@@ -52,7 +52,13 @@ def test_codes_once_mapped_by_name_keep_their_statuses_as_rows_of_the_one_table(
     from domain.coaching.errors import CoachUnavailable
     from domain.ledger.errors import InsufficientCredits, MemberBudgetExceeded, WorkspaceBudgetExceeded
 
-    statuses = {cls.code: status_of(cls.__new__(cls)) for cls in
-                (InsufficientCredits, WorkspaceBudgetExceeded, MemberBudgetExceeded, CoachUnavailable)}  # fmt: skip
-    assert statuses == {"insufficient_credits": 402, "workspace_budget_exceeded": 402,
-                        "member_budget_exceeded": 402, "llm_unavailable": 502}  # fmt: skip
+    statuses = {
+        cls.code: status_of(cls.__new__(cls))
+        for cls in (InsufficientCredits, WorkspaceBudgetExceeded, MemberBudgetExceeded, CoachUnavailable)
+    }
+    assert statuses == {
+        "insufficient_credits": 402,
+        "workspace_budget_exceeded": 402,
+        "member_budget_exceeded": 402,
+        "llm_unavailable": 502,
+    }

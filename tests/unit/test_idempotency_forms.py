@@ -1,6 +1,7 @@
 """Issue 26 §4: one module builds a caller's Idempotency-Key as stored and the request fingerprint.
 The stored forms are data: a retry that spans a deploy must find what the first attempt wrote, so
 these pin them byte for byte (coaching's, the ledger's and billing's, now one module)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,9 @@ def test_a_key_in_the_callers_own_space_keeps_its_readable_form_and_is_hashed_on
 
 
 def test_a_key_in_a_shared_space_is_coachings_hash_of_owner_scope_and_key() -> None:
-    assert request_key("usr_1", "chat", "k") == hashlib.sha256(b"usr_1\x00chat\x00k").hexdigest()  # coaching's stored form
+    assert (
+        request_key("usr_1", "chat", "k") == hashlib.sha256(b"usr_1\x00chat\x00k").hexdigest()
+    )  # coaching's stored form
     assert request_key("usr_1", "chat", "k") != request_key("usr_2", "chat", "k")
     assert len(request_key("usr_1", "task", "x" * 255)) == 64
 

@@ -1,4 +1,5 @@
 """Identity use cases on memory adapters, wired by bootstrap() with a ManualClock; one behaviour per test."""
+
 from __future__ import annotations
 
 import hashlib
@@ -155,8 +156,13 @@ def test_a_failing_user_created_hook_leaves_no_user_behind(container: Container,
         raise RuntimeError("the ledger is down")
 
     identity = IdentityService(
-        uow=container.uow, clock=clock, ids=SequentialIds(), hasher=BcryptPasswordHasher(4), tokens=codec(),
-        policy=TokenPolicy(ACCESS_TTL, REFRESH_TTL), on_user_created=(failing_hook,),
+        uow=container.uow,
+        clock=clock,
+        ids=SequentialIds(),
+        hasher=BcryptPasswordHasher(4),
+        tokens=codec(),
+        policy=TokenPolicy(ACCESS_TTL, REFRESH_TTL),
+        on_user_created=(failing_hook,),
     )
     with pytest.raises(RuntimeError):
         identity.register("ada@example.com", PASSWORD)
@@ -358,9 +364,7 @@ def test_revoked_api_key_stops_working_at_once(identity: IdentityService, user_i
     assert identity.list_api_keys(user_id) == []
 
 
-def test_revoking_another_users_key_is_not_found_and_leaves_it_working(
-    identity: IdentityService, user_id: str
-) -> None:
+def test_revoking_another_users_key_is_not_found_and_leaves_it_working(identity: IdentityService, user_id: str) -> None:
     key, plaintext = identity.create_api_key(user_id, "ci")
     intruder = identity.register("eve@example.com", PASSWORD).user.id
     with pytest.raises(ApiKeyNotFound):

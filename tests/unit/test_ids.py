@@ -1,4 +1,5 @@
 """Ids made one after another sort in the order they were made, even within one millisecond."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """A job run by RQ is logged with RQ's job id (issue 21: `job_id: null` for every RQ job)."""
+
 from __future__ import annotations
 
 import fakeredis

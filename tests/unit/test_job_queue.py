@@ -1,9 +1,10 @@
 """The job-queue port: jobs leave a unit of work only after it commits; the inline and RQ queues,
 the job registry, the periodic schedule and the CLI commands that need no Redis server."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import fakeredis
@@ -78,7 +79,7 @@ def test_the_inline_queue_runs_each_job_at_once_through_its_runner() -> None:
 def test_the_inline_queue_runs_a_delayed_job_at_once() -> None:
     ran: list[Job] = []
     queue = InlineJobQueue(ran.append)
-    queue.enqueue(Job("later", run_at=datetime.now(timezone.utc) + timedelta(days=1)))
+    queue.enqueue(Job("later", run_at=datetime.now(UTC) + timedelta(days=1)))
     assert [job.name for job in ran] == ["later"]
 
 
@@ -138,7 +139,7 @@ def test_the_monthly_grant_gives_each_free_user_this_months_allowance_once_howev
     container: Container, clock: ManualClock
 ) -> None:
     users = [register(container) for _ in range(3)]  # each got January's at sign-up
-    clock.set(datetime(2026, 2, 3, 9, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 2, 3, 9, 0, tzinfo=UTC))
     first = run_job(container, Job("ledger.grant_free_plan_monthly_credits"))
     again = run_job(container, Job("ledger.grant_free_plan_monthly_credits"))
     assert first == again == {"period": "2026-02", "users": 3}
@@ -165,7 +166,7 @@ def test_the_monthly_grant_refuses_a_period_that_is_not_a_month(container: Conta
 
 def test_the_expiry_job_reports_how_many_grants_it_expired(container: Container, clock: ManualClock) -> None:
     users = [register(container) for _ in range(2)]  # January's allowance expires on February 1st
-    clock.set(datetime(2026, 2, 1, 0, 0, 1, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC))
     assert run_job(container, Job("ledger.expire_grants")) == {"expired": 2}
     assert [container.ledger.balance(user).balance for user in users] == [0, 0]
 
@@ -200,7 +201,11 @@ def only_job(redis: Redis, queue: str = "default") -> RqJob:
 def test_the_rq_queue_enqueues_the_entry_point_with_the_job_name_and_payload(fake_redis: Redis) -> None:
     RqJobQueue(fake_redis, job_function=FUNCTION, default_queue="work").enqueue(Job("ledger.expire_grants", {"a": 1}))
     job = only_job(fake_redis, "work")
-    assert (job.func_name, job.args, job.description) == (FUNCTION, ("ledger.expire_grants", {"a": 1}), "ledger.expire_grants")
+    assert (job.func_name, job.args, job.description) == (
+        FUNCTION,
+        ("ledger.expire_grants", {"a": 1}),
+        "ledger.expire_grants",
+    )
     assert job.retries_left is None
 
 
@@ -219,12 +224,15 @@ def test_the_rq_queue_maps_ids_rq_refuses_to_stable_valid_ones() -> None:
     assert rq_job_id("a:b") != rq_job_id("a-b")
 
 
-@pytest.mark.parametrize(("policy", "waits"), [
-    (RetryPolicy(2, (0, 1)), [0, 1]),
-    (RetryPolicy(4, (10, 60)), [10, 60, 60, 60]),  # the last interval repeats
-    (RetryPolicy(2, (10, 60, 300)), [10, 60]),
-    (RetryPolicy(2, ()), [0, 0]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("policy", "waits"),
+    [
+        (RetryPolicy(2, (0, 1)), [0, 1]),
+        (RetryPolicy(4, (10, 60)), [10, 60, 60, 60]),  # the last interval repeats
+        (RetryPolicy(2, (10, 60, 300)), [10, 60]),
+        (RetryPolicy(2, ()), [0, 0]),
+    ],
+)
 def test_the_rq_queue_gives_rq_one_wait_per_retry_of_the_policy(
     fake_redis: Redis, policy: RetryPolicy, waits: list[int]
 ) -> None:
@@ -239,7 +247,7 @@ def test_the_rq_queue_sends_no_retry_for_a_policy_of_zero_retries(fake_redis: Re
 
 
 def test_the_rq_queue_schedules_a_job_whose_run_at_is_ahead(fake_redis: Redis) -> None:
-    run_at = datetime.now(timezone.utc) + timedelta(minutes=5)
+    run_at = datetime.now(UTC) + timedelta(minutes=5)
     RqJobQueue(fake_redis, job_function=FUNCTION).enqueue(Job("later", run_at=run_at, job_id="later-1"))
     registry = ScheduledJobRegistry("default", connection=fake_redis)
     assert Queue("default", connection=fake_redis).job_ids == []
@@ -248,7 +256,7 @@ def test_the_rq_queue_schedules_a_job_whose_run_at_is_ahead(fake_redis: Redis) -
 
 
 def test_the_rq_queue_enqueues_at_once_a_run_at_already_due(fake_redis: Redis) -> None:
-    RqJobQueue(fake_redis, job_function=FUNCTION).enqueue(Job("due", run_at=datetime.now(timezone.utc)))
+    RqJobQueue(fake_redis, job_function=FUNCTION).enqueue(Job("due", run_at=datetime.now(UTC)))
     assert only_job(fake_redis).args[0] == "due"
 
 
@@ -288,16 +296,19 @@ def test_an_interval_slot_is_aligned_to_the_epoch_in_utc() -> None:
     entry = Periodic("p", "j", interval_seconds=3600)
     paris = timezone(timedelta(hours=1))
     start, end = entry.slot(datetime(2026, 1, 15, 13, 59, 59, tzinfo=paris))
-    assert (start, end) == (datetime(2026, 1, 15, 12, tzinfo=timezone.utc), datetime(2026, 1, 15, 13, tzinfo=timezone.utc))
+    assert (start, end) == (
+        datetime(2026, 1, 15, 12, tzinfo=UTC),
+        datetime(2026, 1, 15, 13, tzinfo=UTC),
+    )
     assert entry.job_id(start) == "periodic-p-20260115T120000Z"
 
 
 @pytest.mark.parametrize(
     ("now", "start"),
     [
-        (datetime(2026, 1, 15, 0, 9, 59, tzinfo=timezone.utc), datetime(2026, 1, 14, 0, 10, tzinfo=timezone.utc)),
-        (datetime(2026, 1, 15, 0, 10, tzinfo=timezone.utc), datetime(2026, 1, 15, 0, 10, tzinfo=timezone.utc)),
-        (datetime(2026, 1, 15, 23, 0, tzinfo=timezone.utc), datetime(2026, 1, 15, 0, 10, tzinfo=timezone.utc)),
+        (datetime(2026, 1, 15, 0, 9, 59, tzinfo=UTC), datetime(2026, 1, 14, 0, 10, tzinfo=UTC)),
+        (datetime(2026, 1, 15, 0, 10, tzinfo=UTC), datetime(2026, 1, 15, 0, 10, tzinfo=UTC)),
+        (datetime(2026, 1, 15, 23, 0, tzinfo=UTC), datetime(2026, 1, 15, 0, 10, tzinfo=UTC)),
     ],
 )
 def test_a_cron_slot_runs_from_one_utc_fire_time_to_the_next(now: datetime, start: datetime) -> None:
@@ -315,18 +326,27 @@ def test_a_periodic_entry_needs_exactly_one_valid_interval_or_cron(kwargs: Mappi
 def test_a_tick_enqueues_the_current_slot_of_every_entry_once() -> None:
     queue, claims = RecordingJobQueue(), LocalSlotClaims()
     first = tick(SCHEDULE, T0, queue, claims)
-    assert first == ["periodic-release_expired_holds-20260115T120000Z", "periodic-expire_grants-20260115T120000Z",
-                     "periodic-grant_free_plan_monthly_credits-20260115T001000Z",
-                     "periodic-billing_reconcile-20260115T032000Z",
-                     "periodic-coaching_sweep-20260115T120000Z", "periodic-outbox_relay-20260115T120000Z",
-                     "periodic-webhooks_sweep-20260115T120000Z", "periodic-announce_expiring-20260115T090000Z",
-                     "periodic-referrals_release-20260115T120000Z",  # issue 24
-                     "periodic-sales_rollup-20260115T002000Z",
-                     "periodic-announce_renewals-20260115T080000Z",  # issue 27
-                     "periodic-retention-20260115T044000Z"]  # fmt: skip
+    assert first == [
+        "periodic-release_expired_holds-20260115T120000Z",
+        "periodic-expire_grants-20260115T120000Z",
+        "periodic-grant_free_plan_monthly_credits-20260115T001000Z",
+        "periodic-billing_reconcile-20260115T032000Z",
+        "periodic-coaching_sweep-20260115T120000Z",
+        "periodic-outbox_relay-20260115T120000Z",
+        "periodic-webhooks_sweep-20260115T120000Z",
+        "periodic-announce_expiring-20260115T090000Z",
+        "periodic-referrals_release-20260115T120000Z",  # issue 24
+        "periodic-sales_rollup-20260115T002000Z",
+        "periodic-announce_renewals-20260115T080000Z",  # issue 27
+        "periodic-retention-20260115T044000Z",
+    ]
     assert tick(SCHEDULE, T0 + timedelta(seconds=59), queue, claims) == []
-    next_minute = ["periodic-release_expired_holds-20260115T120100Z", "periodic-coaching_sweep-20260115T120100Z",
-                   "periodic-outbox_relay-20260115T120100Z", "periodic-webhooks_sweep-20260115T120100Z"]
+    next_minute = [
+        "periodic-release_expired_holds-20260115T120100Z",
+        "periodic-coaching_sweep-20260115T120100Z",
+        "periodic-outbox_relay-20260115T120100Z",
+        "periodic-webhooks_sweep-20260115T120100Z",
+    ]
     assert tick(SCHEDULE, T0 + timedelta(seconds=60), queue, claims) == next_minute
     assert [job.job_id for job in queue.jobs] == [*first, *next_minute]
     assert queue.jobs[2].retry == RetryPolicy(3, (60, 300, 900))
@@ -367,10 +387,13 @@ def test_run_job_now_runs_the_job_in_process_and_prints_its_summary(capsys: pyte
     assert capsys.readouterr().out.strip() == '{"expired": 0}'
 
 
-@pytest.mark.parametrize(("name", "payload", "message"), [
-    ("ledger.nope", {}, "unknown job 'ledger.nope'"),
-    ("ledger.expire_grants", [1], "must be a JSON object"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "payload", "message"),
+    [
+        ("ledger.nope", {}, "unknown job 'ledger.nope'"),
+        ("ledger.expire_grants", [1], "must be a JSON object"),
+    ],
+)
 def test_run_job_now_refuses_unknown_jobs_and_bad_payloads(
     capsys: pytest.CaptureFixture[str], name: str, payload: Any, message: str
 ) -> None:
@@ -383,11 +406,14 @@ def test_run_job_now_exits_1_when_the_job_fails(capsys: pytest.CaptureFixture[st
     assert "YYYY-MM" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [
-    lambda s: commands.start_worker(s, ["default"], burst=True),
-    commands.list_failed,
-    lambda s: commands.requeue_failed(s, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda s: commands.start_worker(s, ["default"], burst=True),
+        commands.list_failed,
+        lambda s: commands.requeue_failed(s, None),
+    ],
+)
 def test_the_redis_commands_exit_2_with_a_message_without_redis_url(
     capsys: pytest.CaptureFixture[str], command: Any
 ) -> None:

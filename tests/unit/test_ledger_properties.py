@@ -1,4 +1,5 @@
 """The ledger's invariants under random operation sequences, on the memory adapter (fast, many examples)."""
+
 from __future__ import annotations
 
 from typing import Any

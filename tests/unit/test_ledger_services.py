@@ -1,4 +1,5 @@
 """The ledger's rules, one behaviour per test, on the memory adapter."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -267,7 +268,9 @@ def test_a_sweep_finishes_the_other_accounts_when_one_fails_and_then_reports_it(
     ledger = Ledger(uow=uow, clock=clock, ids=NamespacedIds("s"), prices=PRICES)
     for account in ("acc_a", "acc_b"):
         ledger.open_account(account)
-        ledger.grant(account, source="promo", amount=5, idempotency_key="g", expires_at=clock.now() + timedelta(hours=1))
+        ledger.grant(
+            account, source="promo", amount=5, idempotency_key="g", expires_at=clock.now() + timedelta(hours=1)
+        )
     with uow() as broken:  # corrupt acc_a behind the ledger's back: its grant is gone from the balance
         account = broken.ledger.get_account("acc_a")
         assert account is not None

@@ -1,6 +1,7 @@
 """Issue 26 §4: a request field that is stored has its length limit written once, and the column
 holds at least what the schema accepts (a longer value would be a 500 on MariaDB, or silently
 kept whole on SQLite). Each pair below is a schema field and the column it ends up in."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -30,7 +31,7 @@ PAIRS = [
     (teams_schemas.InvitationCreateSchema, "email", tables.workspace_invitations, "email"),
     (webhooks_schemas.EndpointCreateSchema, "url", outbox_tables.webhook_endpoints, "url"),
     (webhooks_schemas.EndpointCreateSchema, "description", outbox_tables.webhook_endpoints, "description"),
-]  # fmt: skip
+]
 
 
 def accepted(schema: type[ma.Schema], name: str) -> int:
@@ -40,9 +41,12 @@ def accepted(schema: type[ma.Schema], name: str) -> int:
     return min(maxima)
 
 
-@pytest.mark.parametrize(("schema", "name", "table", "column"), PAIRS,
-                         ids=[f"{s.__name__}.{n}" for s, n, _, _ in PAIRS])  # fmt: skip
-def test_the_column_holds_what_the_schema_accepts(schema: type[ma.Schema], name: str, table: object, column: str) -> None:
+@pytest.mark.parametrize(
+    ("schema", "name", "table", "column"), PAIRS, ids=[f"{s.__name__}.{n}" for s, n, _, _ in PAIRS]
+)
+def test_the_column_holds_what_the_schema_accepts(
+    schema: type[ma.Schema], name: str, table: object, column: str
+) -> None:
     kind = table.c[column].type  # type: ignore[attr-defined]
     assert isinstance(kind, String) and kind.length is not None
     assert accepted(schema, name) <= kind.length

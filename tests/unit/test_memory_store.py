@@ -1,4 +1,5 @@
 """The in-memory store's rollback journal: what a unit touched is put back, what it committed stays."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """Pending grants (issue 24): recorded in the ledger, outside the balance, released or voided once.
 The state machine (tests/fixtures/ledger_machine.py) runs them with every other verb; these pin the edges
 and prove the invariant checker sees a broken pending grant."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -76,7 +77,9 @@ def test_the_checker_sees_a_release_of_the_wrong_amount(uow: MemoryUnitOfWorkFac
     assert any("released as 30" in v for v in found)
 
 
-def test_the_checker_sees_an_open_pending_grant_that_names_a_grant(uow: MemoryUnitOfWorkFactory, ledger: Ledger) -> None:
+def test_the_checker_sees_an_open_pending_grant_that_names_a_grant(
+    uow: MemoryUnitOfWorkFactory, ledger: Ledger
+) -> None:
     pending = ledger.add_pending_grant("acc", source="referral", amount=30, idempotency_key="k1")
     assert ledger.check_invariants("acc") == []
     found = _corrupt(uow, ledger, pending, grant_id="grt_x")

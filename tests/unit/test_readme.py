@@ -1,6 +1,7 @@
 """The README stands alone and stays true (issue 21): no links into files a clone lacks, the
 schedule table lists every periodic job, the command table every `houston` command, and the
 configuration table every variable the code reads."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ README = (ROOT / "README.md").read_text()
 def section(title: str) -> str:
     start = README.index(f"## {title}\n")
     following = README.find("\n## ", start + 1)
-    return README[start:following if following != -1 else None]
+    return README[start : following if following != -1 else None]
 
 
 def test_the_readme_points_at_no_file_outside_the_repository() -> None:
@@ -39,6 +40,8 @@ def test_the_command_table_lists_every_houston_command() -> None:
 
 def test_the_configuration_table_lists_every_variable_the_code_reads() -> None:
     source = (ROOT / "entrypoints" / "config.py").read_text()
-    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source)) | set(re.findall(r'_int\(env, "([A-Z_]+)"', source))
+    read = set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source)) | set(
+        re.findall(r'_int\(env, "([A-Z_]+)"', source)
+    )
     table = section("Configuration")
     assert read and sorted(name for name in read if f"`{name}`" not in table) == []

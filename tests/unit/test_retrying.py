@@ -1,4 +1,5 @@
 """Storage contention (deadlock, lock-wait timeout, busy SQLite) retries the whole unit of work."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -175,8 +176,11 @@ def test_contention_at_commit_runs_the_whole_transaction_again_in_a_new_unit() -
     assert len(runs) == 2 and runs[0] is not runs[1]
 
 
-@pytest.mark.parametrize("error", [Unavailable("no database"), OutcomeUnknown("lost COMMIT"), NotFound("gone")],
-                         ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error",
+    [Unavailable("no database"), OutcomeUnknown("lost COMMIT"), NotFound("gone")],
+    ids=lambda e: type(e).__name__,
+)
 def test_a_transaction_is_not_retried_when_the_database_is_gone_the_outcome_unknown_or_the_work_refuses(
     error: Exception,
 ) -> None:

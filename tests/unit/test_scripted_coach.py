@@ -1,11 +1,11 @@
 """The offline scripted coach, fed by the real prompt builder (so the two agree on the format)."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import entrypoints
-
 from adapters.llm.scripted import MODEL_NAME, ScriptedCoach, parse_item, read_context
 from domain.coaching.model import Coach, Goal, GoalStatus, Message, Todo, TodoStatus, Workspace
 from domain.coaching.ports import ChatMessage, CoachModel, ModelSettings, Reply
@@ -13,21 +13,36 @@ from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt,
 from domain.coaching.tokens import estimate_tokens
 from entrypoints.coaches import load_coaches
 
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
-HOUSTON = Coach("houston", "Houston", "A practical coach.", "You are Houston, a calm and practical coach.",
-                None, 0.3, 400)  # fmt: skip
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUSTON = Coach(
+    "houston", "Houston", "A practical coach.", "You are Houston, a calm and practical coach.", None, 0.3, 400
+)
 ROOMY = ModelSettings(model=None, temperature=0.3, max_tokens=1000)
 WORKSPACE = Workspace("ws1", "u1", "Acme Shoes", NOW, NOW, industry="Retail", description="Shoes, online.")
-SHOP = Goal("g1", "ws1", "Launch the web shop", GoalStatus.ACTIVE, 40, NOW, NOW,
-            measurable="100 orders", due_date=date(2026, 3, 1))  # fmt: skip
+SHOP = Goal(
+    "g1",
+    "ws1",
+    "Launch the web shop",
+    GoalStatus.ACTIVE,
+    40,
+    NOW,
+    NOW,
+    measurable="100 orders",
+    due_date=date(2026, 3, 1),
+)
 HIRE = Goal("g2", "ws1", "Hire a designer", GoalStatus.ACTIVE, 0, NOW, NOW)
-PAYMENT = Todo("t1", "ws1", "Pick a payment provider", TodoStatus.OPEN, NOW, NOW, goal_id="g1",
-               due_date=date(2026, 2, 1))  # fmt: skip
+PAYMENT = Todo(
+    "t1", "ws1", "Pick a payment provider", TodoStatus.OPEN, NOW, NOW, goal_id="g1", due_date=date(2026, 2, 1)
+)
 JOB_AD = Todo("t2", "ws1", "Write the job ad", TodoStatus.IN_PROGRESS, NOW, NOW, goal_id="g2")
 
 
-def conversation(question: str, goals: list[Goal] | None = None, todos: list[Todo] | None = None,
-                 history: list[Message] | None = None) -> list[ChatMessage]:  # fmt: skip
+def conversation(
+    question: str,
+    goals: list[Goal] | None = None,
+    todos: list[Todo] | None = None,
+    history: list[Message] | None = None,
+) -> list[ChatMessage]:
     goals = [SHOP, HIRE] if goals is None else goals
     todos = [PAYMENT, JOB_AD] if todos is None else todos
     return chat_messages(system_prompt(HOUSTON, WORKSPACE, goals, todos), history or [], question)
@@ -98,8 +113,10 @@ def test_the_same_messages_always_give_the_same_answer() -> None:
 
 
 def test_the_history_does_not_change_which_message_is_answered() -> None:
-    history = [Message("m1", "s1", 1, "user", "Tell me about the job ad", NOW),
-               Message("m2", "s1", 2, "assistant", "Sure.", NOW)]  # fmt: skip
+    history = [
+        Message("m1", "s1", 1, "user", "Tell me about the job ad", NOW),
+        Message("m2", "s1", 2, "assistant", "Sure.", NOW),
+    ]
 
     text = ScriptedCoach().reply(conversation("And the web shop?", history=history), ROOMY).text
 
@@ -135,8 +152,10 @@ def test_done_alone_means_the_step_proposed_last_in_the_conversation() -> None:
     coach = ScriptedCoach()
     first = coach.reply(conversation("How should I start my week?"), ROOMY).text
     assert 'Next step: "Pick a payment provider"' in first
-    history = [Message("m1", "s1", 1, "user", "How should I start my week?", NOW),
-               Message("m2", "s1", 2, "assistant", first, NOW)]  # fmt: skip
+    history = [
+        Message("m1", "s1", 1, "user", "How should I start my week?", NOW),
+        Message("m2", "s1", 2, "assistant", first, NOW),
+    ]
 
     text = coach.reply(conversation("Done!", history=history), ROOMY).text
 
@@ -145,8 +164,10 @@ def test_done_alone_means_the_step_proposed_last_in_the_conversation() -> None:
 
 
 def test_a_todo_done_earlier_in_the_conversation_stays_done() -> None:
-    history = [Message("m1", "s1", 1, "user", "I finished picking the payment provider", NOW),
-               Message("m2", "s1", 2, "assistant", "Houston here. Well done.", NOW)]  # fmt: skip
+    history = [
+        Message("m1", "s1", 1, "user", "I finished picking the payment provider", NOW),
+        Message("m2", "s1", 2, "assistant", "Houston here. Well done.", NOW),
+    ]
 
     text = ScriptedCoach().reply(conversation("What about the web shop?", history=history), ROOMY).text
 
@@ -155,8 +176,10 @@ def test_a_todo_done_earlier_in_the_conversation_stays_done() -> None:
 
 def test_the_step_it_proposed_last_time_is_recalled_while_it_stays_open() -> None:
     first = ScriptedCoach().reply(conversation("How should I start my week?"), ROOMY).text
-    history = [Message("m1", "s1", 1, "user", "How should I start my week?", NOW),
-               Message("m2", "s1", 2, "assistant", first, NOW)]  # fmt: skip
+    history = [
+        Message("m1", "s1", 1, "user", "How should I start my week?", NOW),
+        Message("m2", "s1", 2, "assistant", first, NOW),
+    ]
 
     text = ScriptedCoach().reply(conversation("Any advice on the job ad?", history=history), ROOMY).text
 

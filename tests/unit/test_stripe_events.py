@@ -1,10 +1,11 @@
 """The event builder: events in the recorded samples' shape (same keys, same nesting, same types),
 signed so that the stripe package accepts them, and the right sequence for each checkout outcome."""
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,27 @@ import stripe
 from adapters.stripe import events as ev
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe_recorded"  # the recorded samples, unchanged
-NOW = datetime(2026, 8, 31, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 8, 31, 10, 0, tzinfo=UTC)
 PACK = ev.CheckoutFacts(
-    session_id="cs_test_fake_pack", mode="payment", user_id="usr_1", customer_email="ada@example.com",
-    amount_cents=1000, currency="usd", metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"},
+    session_id="cs_test_fake_pack",
+    mode="payment",
+    user_id="usr_1",
+    customer_email="ada@example.com",
+    amount_cents=1000,
+    currency="usd",
+    metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"},
     product_name="Starter pack",
 )
 PLAN = ev.CheckoutFacts(
-    session_id="cs_test_fake_plan", mode="subscription", user_id="usr_1", customer_email="ada@example.com",
-    amount_cents=2000, currency="usd", metadata={"payment_id": "pay_2", "user_id": "usr_1", "plan_id": "pro"},
-    product_name="Pro", price_id="price_pro",
+    session_id="cs_test_fake_plan",
+    mode="subscription",
+    user_id="usr_1",
+    customer_email="ada@example.com",
+    amount_cents=2000,
+    currency="usd",
+    metadata={"payment_id": "pay_2", "user_id": "usr_1", "plan_id": "pro"},
+    product_name="Pro",
+    price_id="price_pro",
 )
 
 
@@ -62,18 +74,30 @@ def test_the_shape_check_itself_notices_a_missing_key() -> None:
     del built["data"]["object"]["payment_status"]
 
     assert shape_differences(fixture("02_checkout.session.completed.pack.json"), built) == [
-        ".data.object.payment_status: missing"]
+        ".data.object.payment_status: missing"
+    ]
 
 
-@pytest.mark.parametrize(("name", "build"), [
-    ("02_checkout.session.completed.pack.json", lambda: ev.checkout_outcome(PACK, "paid", NOW)[0]),
-    ("05_checkout.session.completed.subscription.json", lambda: ev.checkout_outcome(PLAN, "paid", NOW)[0]),
-    ("13_invoice.paid.json", lambda: ev.renewal(PLAN, number=2, period_start=NOW)[1]),
-    ("14_customer.subscription.updated.plan_change.json", lambda: ev.renewal(PLAN, number=2, period_start=NOW)[0]),
-    ("09_charge.refunded.partial.json", lambda: ev.charge_refunded(
-        payment_intent="pi_fake_1", amount_cents=1000, currency="usd", amount_refunded=400,
-        previously_refunded=0, now=ev.unix(NOW))),
-])
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [
+        ("02_checkout.session.completed.pack.json", lambda: ev.checkout_outcome(PACK, "paid", NOW)[0]),
+        ("05_checkout.session.completed.subscription.json", lambda: ev.checkout_outcome(PLAN, "paid", NOW)[0]),
+        ("13_invoice.paid.json", lambda: ev.renewal(PLAN, number=2, period_start=NOW)[1]),
+        ("14_customer.subscription.updated.plan_change.json", lambda: ev.renewal(PLAN, number=2, period_start=NOW)[0]),
+        (
+            "09_charge.refunded.partial.json",
+            lambda: ev.charge_refunded(
+                payment_intent="pi_fake_1",
+                amount_cents=1000,
+                currency="usd",
+                amount_refunded=400,
+                previously_refunded=0,
+                now=ev.unix(NOW),
+            ),
+        ),
+    ],
+)
 def test_built_events_have_the_recorded_samples_shape(name: str, build: Any) -> None:
     recorded, built = fixture(name), build()
 
@@ -102,7 +126,11 @@ def test_a_paid_pack_is_one_completed_session_carrying_our_metadata_and_ids() ->
     assert completed["type"] == "checkout.session.completed"
     assert completed["created"] == ev.unix(NOW)
     assert (session["id"], session["mode"], session["payment_status"], session["status"]) == (
-        "cs_test_fake_pack", "payment", "paid", "complete")
+        "cs_test_fake_pack",
+        "payment",
+        "paid",
+        "complete",
+    )
     assert session["client_reference_id"] == "usr_1"
     assert session["metadata"] == {"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"}
     assert session["payment_intent"].startswith("pi_fake_")
@@ -115,19 +143,26 @@ def test_a_paid_plan_is_completed_then_subscription_created_then_invoice_paid_fo
     completed, created, paid = ev.checkout_outcome(PLAN, "paid", NOW)
 
     assert ev.types_of([completed, created, paid]) == [
-        "checkout.session.completed", "customer.subscription.created", "invoice.paid"]
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "invoice.paid",
+    ]
     sub_id = completed["data"]["object"]["subscription"]
     assert sub_id.startswith("sub_fake_")
     sub = created["data"]["object"]
     item = sub["items"]["data"][0]
     assert (sub["id"], sub["status"], item["price"]["id"]) == (sub_id, "active", "price_pro")
     assert (item["current_period_start"], item["current_period_end"]) == (
-        ev.unix(NOW), ev.unix(datetime(2026, 9, 30, 10, 0, tzinfo=timezone.utc)))
+        ev.unix(NOW),
+        ev.unix(datetime(2026, 9, 30, 10, 0, tzinfo=UTC)),
+    )
     invoice = paid["data"]["object"]
     assert invoice["parent"]["subscription_details"]["subscription"] == sub_id
     assert invoice["subscription"] is None  # as in the pinned version: not at the top level
-    assert invoice["lines"]["data"][0]["period"] == {"start": item["current_period_start"],
-                                                     "end": item["current_period_end"]}
+    assert invoice["lines"]["data"][0]["period"] == {
+        "start": item["current_period_start"],
+        "end": item["current_period_end"],
+    }
     assert invoice["lines"]["data"][0]["pricing"]["price_details"]["price"] == "price_pro"
     assert (invoice["amount_paid"], invoice["status"]) == (2000, "paid")
     assert sub["metadata"]["plan_id"] == "pro" == invoice["parent"]["subscription_details"]["metadata"]["plan_id"]
@@ -172,8 +207,14 @@ def test_ids_are_derived_so_two_processes_agree_and_event_ids_are_unique() -> No
 
 
 def test_a_refund_event_is_cumulative_and_names_the_payment_intent() -> None:
-    refunded = ev.charge_refunded(payment_intent="pi_fake_1", amount_cents=1000, currency="usd",
-                                  amount_refunded=700, previously_refunded=400, now=ev.unix(NOW))
+    refunded = ev.charge_refunded(
+        payment_intent="pi_fake_1",
+        amount_cents=1000,
+        currency="usd",
+        amount_refunded=700,
+        previously_refunded=400,
+        now=ev.unix(NOW),
+    )
     charge = refunded["data"]["object"]
 
     assert (charge["amount"], charge["amount_refunded"], charge["refunded"]) == (1000, 700, False)
@@ -191,10 +232,13 @@ def test_a_dispute_event_names_the_charge_and_payment_intent() -> None:
     assert dispute["charge"] == ev.derived_id("ch", "pi_fake_1")
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    (datetime(2026, 1, 31, tzinfo=timezone.utc), datetime(2026, 2, 28, tzinfo=timezone.utc)),
-    (datetime(2026, 12, 15, tzinfo=timezone.utc), datetime(2027, 1, 15, tzinfo=timezone.utc)),
-    (datetime(2028, 1, 30, tzinfo=timezone.utc), datetime(2028, 2, 29, tzinfo=timezone.utc)),
-])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 28, tzinfo=UTC)),
+        (datetime(2026, 12, 15, tzinfo=UTC), datetime(2027, 1, 15, tzinfo=UTC)),
+        (datetime(2028, 1, 30, tzinfo=UTC), datetime(2028, 2, 29, tzinfo=UTC)),
+    ],
+)
 def test_a_month_later_is_the_same_day_clamped_to_the_months_end(start: datetime, end: datetime) -> None:
     assert ev.add_month(start) == end

@@ -1,10 +1,11 @@
 """The fake gateway and the fake checkout, on their own (no billing service): what they answer,
 what they remember, and which signed events they send."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,15 +20,23 @@ from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import SequentialIds
 
 SECRET = "whsec_fake_tests_" + "s" * 24
-T0 = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
 def request(**changes: Any) -> CheckoutRequest:
     values: dict[str, Any] = dict(
-        mode="payment", user_id="usr_1", customer_email="ada@example.com", customer_id=None, price_id=None,
-        product_name="Starter", amount_cents=1000, currency="usd",
-        success_url="http://app.example/ok?s={CHECKOUT_SESSION_ID}", cancel_url="http://app.example/no",
-        metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"}, idempotency_key="k1",
+        mode="payment",
+        user_id="usr_1",
+        customer_email="ada@example.com",
+        customer_id=None,
+        price_id=None,
+        product_name="Starter",
+        amount_cents=1000,
+        currency="usd",
+        success_url="http://app.example/ok?s={CHECKOUT_SESSION_ID}",
+        cancel_url="http://app.example/no",
+        metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"},
+        idempotency_key="k1",
     )
     values.update(changes)
     return CheckoutRequest(**values)
@@ -82,8 +91,9 @@ def checkout(billing: RecordingBilling, gateway: FakePaymentGateway, clock: Manu
 
 
 def pay(gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout, kind: str = "pack") -> str:
-    session = gateway.create_checkout_session(request(
-        mode="subscription" if kind == "plan" else "payment", idempotency_key=f"k-{len(gateway.sessions)}"))
+    session = gateway.create_checkout_session(
+        request(mode="subscription" if kind == "plan" else "payment", idempotency_key=f"k-{len(gateway.sessions)}")
+    )
     billing.details[session.id] = Details(session.id, kind)
     checkout.complete(session.id, "paid")
     billing.details[session.id].status = "paid"
@@ -100,7 +110,8 @@ def test_a_checkout_url_opens_the_services_own_fake_checkout_page(gateway: FakeP
 
 
 def test_the_same_idempotency_key_returns_the_same_session_and_a_different_body_is_refused(
-        gateway: FakePaymentGateway) -> None:
+    gateway: FakePaymentGateway,
+) -> None:
     first = gateway.create_checkout_session(request())
 
     assert gateway.create_checkout_session(request()) == first
@@ -110,7 +121,8 @@ def test_the_same_idempotency_key_returns_the_same_session_and_a_different_body_
 
 
 def test_completing_a_pack_sends_its_charge_and_its_completion_verified_and_makes_it_refundable(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout
+) -> None:
     session_id = pay(gateway, billing, checkout)
 
     charge, event = billing.received
@@ -123,7 +135,8 @@ def test_completing_a_pack_sends_its_charge_and_its_completion_verified_and_make
 
 
 def test_refunds_send_cumulative_charge_refunded_events_and_stop_at_the_amount_paid(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout
+) -> None:
     pay(gateway, billing, checkout)
     intent = billing.received[0]["data"]["object"]["payment_intent"]
 
@@ -134,7 +147,9 @@ def test_refunds_send_cumulative_charge_refunded_events_and_stop_at_the_amount_p
     assert first == again and first.amount_cents == 400 and rest.amount_cents == 600
     refunds = [e["data"] for e in billing.received if e["type"] == "charge.refunded"]
     assert [(d["object"]["amount_refunded"], d["previous_attributes"]["amount_refunded"]) for d in refunds] == [
-        (400, 0), (1000, 400)]
+        (400, 0),
+        (1000, 400),
+    ]
     assert refunds[-1]["object"]["refunded"] is True
     with pytest.raises(PaymentProviderError):
         gateway.refund(payment_intent_id=intent, amount_cents=1, idempotency_key="r3")
@@ -148,7 +163,8 @@ def test_refunding_an_unknown_payment_is_refused_like_stripe_does(gateway: FakeP
 
 
 def test_a_plan_is_readable_then_cancelled_at_period_end_with_an_updated_event(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout, clock: ManualClock) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout, clock: ManualClock
+) -> None:
     pay(gateway, billing, checkout, kind="plan")
     sub_id = billing.received[0]["data"]["object"]["subscription"]
     period_end = gateway.retrieve_subscription(sub_id)["items"]["data"][0]["current_period_end"]
@@ -157,7 +173,10 @@ def test_a_plan_is_readable_then_cancelled_at_period_end_with_an_updated_event(
     cancelled = gateway.cancel_subscription_at_period_end(sub_id)
 
     assert (cancelled["status"], cancelled["cancel_at_period_end"], cancelled["cancel_at"]) == (
-        "active", True, period_end)
+        "active",
+        True,
+        period_end,
+    )
     updated = billing.received[-1]
     assert updated["type"] == "customer.subscription.updated"
     assert updated["data"]["previous_attributes"] == {"cancel_at_period_end": False, "cancel_at": None}
@@ -166,7 +185,8 @@ def test_a_plan_is_readable_then_cancelled_at_period_end_with_an_updated_event(
 
 
 def test_list_events_returns_what_was_sent_after_a_time_oldest_first_by_type(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout, clock: ManualClock) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout, clock: ManualClock
+) -> None:
     pay(gateway, billing, checkout)
     clock.advance(hours=1)
     pay(gateway, billing, checkout, kind="plan")
@@ -190,7 +210,8 @@ def test_fail_next_makes_the_next_call_fail_once(gateway: FakePaymentGateway) ->
 
 
 def test_a_failing_delivery_does_not_fail_the_refund_and_the_event_stays_listed(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout
+) -> None:
     pay(gateway, billing, checkout)
     intent = billing.received[0]["data"]["object"]["payment_intent"]
 
@@ -202,7 +223,10 @@ def test_a_failing_delivery_does_not_fail_the_refund_and_the_event_stays_listed(
 
     assert refund.status == "succeeded"
     assert ev.types_of(list(gateway.list_events(created_after=T0 - timedelta(days=1)))) == [
-        "charge.succeeded", "checkout.session.completed", "charge.refunded"]
+        "charge.succeeded",
+        "checkout.session.completed",
+        "charge.refunded",
+    ]
 
 
 def test_the_portal_is_a_page_of_the_service_that_knows_its_way_back(gateway: FakePaymentGateway) -> None:
@@ -221,7 +245,8 @@ def test_an_unknown_session_cannot_be_completed(checkout: FakeCheckout) -> None:
 
 
 def test_a_session_that_is_no_longer_pending_cannot_be_completed_again(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout
+) -> None:
     session_id = pay(gateway, billing, checkout)
 
     with pytest.raises(Conflict):
@@ -278,7 +303,8 @@ def test_gateways_sharing_a_state_file_are_one_provider(tmp_path: Any, clock: Ma
 
 
 def test_concurrent_refunds_through_several_gateways_never_refund_more_than_was_paid(
-        tmp_path: Any, clock: ManualClock) -> None:
+    tmp_path: Any, clock: ManualClock
+) -> None:
     import threading
 
     path = str(tmp_path / "fake-stripe.json")
@@ -305,7 +331,8 @@ def test_concurrent_refunds_through_several_gateways_never_refund_more_than_was_
 
 
 def test_a_shared_test_card_has_one_fingerprint_for_every_buyer_and_a_card_of_ones_own_another(
-        gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout) -> None:
+    gateway: FakePaymentGateway, billing: RecordingBilling, checkout: FakeCheckout
+) -> None:
     def fingerprint(card: str | None) -> str:
         session = gateway.create_checkout_session(request(idempotency_key=f"k-{len(gateway.sessions)}"))
         billing.details[session.id] = Details(session.id, "pack")

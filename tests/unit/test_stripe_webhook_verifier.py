@@ -1,10 +1,11 @@
 """The webhook verifier with real signatures: the stripe package's own signing and ours agree,
 and a tampered body, a wrong secret, a stale timestamp or a missing header are refused."""
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import stripe
@@ -15,13 +16,18 @@ from domain.billing.errors import InvalidEvent, InvalidSignature
 
 SECRET = "whsec_test_" + "k" * 32
 FACTS = ev.CheckoutFacts(
-    session_id="cs_test_fake_abc", mode="payment", user_id="usr_1", customer_email="ada@example.com",
-    amount_cents=1000, currency="usd", metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"},
+    session_id="cs_test_fake_abc",
+    mode="payment",
+    user_id="usr_1",
+    customer_email="ada@example.com",
+    amount_cents=1000,
+    currency="usd",
+    metadata={"payment_id": "pay_1", "user_id": "usr_1", "pack_id": "starter"},
 )
 
 
 def a_payload() -> bytes:
-    event = ev.checkout_outcome(FACTS, "paid", datetime.now(timezone.utc))[0]
+    event = ev.checkout_outcome(FACTS, "paid", datetime.now(UTC))[0]
     return ev.encode(event)
 
 
@@ -43,7 +49,8 @@ def test_our_signature_header_is_byte_for_byte_the_stripe_packages() -> None:
     payload, now = a_payload(), int(time.time())
 
     assert ev.sign(payload, SECRET, now) == stripe.WebhookSignature.generate_signature_header(
-        payload.decode(), SECRET, now)
+        payload.decode(), SECRET, now
+    )
 
 
 def test_a_header_made_by_the_stripe_package_verifies() -> None:
@@ -113,17 +120,20 @@ def test_bytes_that_are_not_utf8_are_an_invalid_signature_not_a_crash() -> None:
         verifier().verify(payload, ev.sign(payload, SECRET, int(time.time())))
 
 
-@pytest.mark.parametrize("body", [
-    b"not json at all",
-    b"[]",
-    b'{"hello": "world"}',
-    b'{"object": "event", "id": "evt_1", "type": "x.y", "created": 1}',
-    b'{"object": "event", "id": "nope", "type": "x.y", "created": 1, "data": {"object": {}}}',
-    b'{"object": "event", "id": "evt_1", "type": "", "created": 1, "data": {"object": {}}}',
-    b'{"object": "event", "id": "evt_1", "type": "x.y", "created": "soon", "data": {"object": {}}}',
-    b'{"object": "event", "id": "evt_1", "type": "x.y", "created": 1, "data": {"object": []}}',
-    b'{"object": "v2.core.event", "id": "evt_1", "type": "x.y"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        b"[]",
+        b'{"hello": "world"}',
+        b'{"object": "event", "id": "evt_1", "type": "x.y", "created": 1}',
+        b'{"object": "event", "id": "nope", "type": "x.y", "created": 1, "data": {"object": {}}}',
+        b'{"object": "event", "id": "evt_1", "type": "", "created": 1, "data": {"object": {}}}',
+        b'{"object": "event", "id": "evt_1", "type": "x.y", "created": "soon", "data": {"object": {}}}',
+        b'{"object": "event", "id": "evt_1", "type": "x.y", "created": 1, "data": {"object": []}}',
+        b'{"object": "v2.core.event", "id": "evt_1", "type": "x.y"}',
+    ],
+)
 def test_a_correctly_signed_body_that_is_not_a_stripe_event_is_an_invalid_event(body: bytes) -> None:
     with pytest.raises(InvalidEvent):
         verifier().verify(body, ev.sign(body, SECRET, int(time.time())))

@@ -1,11 +1,13 @@
 """The bounded JSON parser and the cursor decoder refuse hostile input with one error type."""
+
 from __future__ import annotations
 
 import base64
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.shared.errors import InvalidInput
 from domain.shared.pagination import cursor_datetime, decode_cursor, encode_cursor
@@ -15,9 +17,19 @@ from domain.shared.untrusted import MAX_INT_DIGITS, UntrustedInput, loads_untrus
 @pytest.mark.parametrize(
     "text",
     [
-        '"\\ud800"', '{"\\udfff": 1}', '["ok", ["\\udc00"]]',
-        "[" * 100_000 + "]" * 100_000, '{"a":' * 20_000 + "1" + "}" * 20_000, "[" * 33 + "]" * 33,
-        "9" * 5000, "-" + "9" * (MAX_INT_DIGITS + 1), "1e400", "NaN", "-Infinity", "{", b"\xed\xa0\x80",
+        '"\\ud800"',
+        '{"\\udfff": 1}',
+        '["ok", ["\\udc00"]]',
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 20_000 + "1" + "}" * 20_000,
+        "[" * 33 + "]" * 33,
+        "9" * 5000,
+        "-" + "9" * (MAX_INT_DIGITS + 1),
+        "1e400",
+        "NaN",
+        "-Infinity",
+        "{",
+        b"\xed\xa0\x80",
     ],
 )
 def test_hostile_json_is_refused_with_untrusted_input(text: str | bytes) -> None:

@@ -2,6 +2,7 @@
 facade, not a mixin chain. These checks keep it that way: a facade inherits from nothing, each
 of its delegating methods has the signature of the use case it forwards to, and every provider
 event type the convergence or the handlers act on is in the one registry."""
+
 from __future__ import annotations
 
 import inspect
@@ -61,8 +62,13 @@ def test_every_event_a_handler_exists_for_is_in_the_registry() -> None:
     convergence = object.__new__(Convergence)
     registry = handler_registry(handlers, convergence)
     assert set(PAYMENT_EVENTS) <= set(registry)
-    assert {"invoice.paid", "invoice.payment_failed", "customer.subscription.created",
-            "customer.subscription.updated", "customer.subscription.deleted"} <= set(registry)  # fmt: skip
+    assert {
+        "invoice.paid",
+        "invoice.payment_failed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    } <= set(registry)
     public_handlers = {name for name in _public(EventHandlers) if name.startswith("on_")}
     registered = {getattr(h, "__name__", "") for h in registry.values()}
     assert public_handlers | {"on_payment_event"} == registered

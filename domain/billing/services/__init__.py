@@ -12,6 +12,7 @@
 `handler_registry` (`registry.py`) is the one table event type -> handler. `BillingService` is
 the facade the composition root builds and entrypoints call: it composes the groups and keeps
 one method per use case."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -56,15 +57,29 @@ class BillingService:
         self.verifier = verifier
         config = config or BillingConfig()
         self.queries = BillingQueries(uow=uow, catalogue=catalogue)
-        self.checkouts = CheckoutUseCases(uow=uow, clock=clock, ids=ids, catalogue=catalogue, gateway=gateway,
-                                          queries=self.queries)  # fmt: skip
+        self.checkouts = CheckoutUseCases(
+            uow=uow, clock=clock, ids=ids, catalogue=catalogue, gateway=gateway, queries=self.queries
+        )
         self.convergence = Convergence(uow=uow, clock=clock, ledger=ledger)
-        self.handlers = EventHandlers(uow=uow, clock=clock, ids=ids, catalogue=catalogue,
-                                      on_payment_event=self.convergence.on_payment_event)  # fmt: skip
-        self.intake = EventIntake(uow=uow, clock=clock, verifier=verifier, config=config,
-                                  handlers=handler_registry(self.handlers, self.convergence))  # fmt: skip
-        self.reconciliation = Reconciliation(uow=uow, clock=clock, gateway=gateway, intake=self.intake,
-                                             convergence=self.convergence, queries=self.queries, config=config)  # fmt: skip
+        self.handlers = EventHandlers(
+            uow=uow, clock=clock, ids=ids, catalogue=catalogue, on_payment_event=self.convergence.on_payment_event
+        )
+        self.intake = EventIntake(
+            uow=uow,
+            clock=clock,
+            verifier=verifier,
+            config=config,
+            handlers=handler_registry(self.handlers, self.convergence),
+        )
+        self.reconciliation = Reconciliation(
+            uow=uow,
+            clock=clock,
+            gateway=gateway,
+            intake=self.intake,
+            convergence=self.convergence,
+            queries=self.queries,
+            config=config,
+        )
         self._config = config
 
     # --- what is set after construction (the composition root; tests) ------------------------
@@ -118,8 +133,14 @@ class BillingService:
         cancel_url: str,
         idempotency_key: str | None = None,
     ) -> CheckoutStarted:
-        return self.checkouts.checkout(user_id, pack_id=pack_id, plan_id=plan_id, success_url=success_url,
-                                       cancel_url=cancel_url, idempotency_key=idempotency_key)  # fmt: skip
+        return self.checkouts.checkout(
+            user_id,
+            pack_id=pack_id,
+            plan_id=plan_id,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            idempotency_key=idempotency_key,
+        )
 
     def portal(self, user_id: str, *, return_url: str) -> str:
         return self.checkouts.portal(user_id, return_url=return_url)

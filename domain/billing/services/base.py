@@ -1,4 +1,5 @@
 """What every billing use case shares: its configuration, the handling job, one small helper."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """Selling: checkout sessions, the billing portal, cancelling a subscription, and the admin
 refund (which only asks the provider: the ledger follows the webhook). What these read back goes
 through `BillingQueries` (queries.py)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -72,12 +73,18 @@ class CheckoutUseCases:
             return CheckoutStarted(payment.session_id, payment.checkout_url, payment.id)
         request = CheckoutRequest(
             mode="payment" if payment.kind is PaymentKind.PACK else "subscription",
-            user_id=user_id, customer_email=payment.customer_email, customer_id=payment.customer_id,
-            price_id=payment.price_id, product_name=payment.item_name, amount_cents=payment.amount_cents,
-            currency=payment.currency, success_url=success_url, cancel_url=cancel_url,
+            user_id=user_id,
+            customer_email=payment.customer_email,
+            customer_id=payment.customer_id,
+            price_id=payment.price_id,
+            product_name=payment.item_name,
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            success_url=success_url,
+            cancel_url=cancel_url,
             metadata={"payment_id": payment.id, "user_id": user_id, f"{payment.kind.value}_id": payment.item_id},
             idempotency_key=f"checkout:{payment.id}",
-        )  # fmt: skip
+        )
         try:
             session = self._gateway.create_checkout_session(request)
         except (PaymentProviderUnavailable, PaymentProviderError):
@@ -95,9 +102,7 @@ class CheckoutUseCases:
         locked.updated_at = self._clock.now()
         uow.billing.update_payment(locked)
 
-    def _pending_payment(
-        self, user_id: str, pack_id: str | None, plan_id: str | None, key: str | None
-    ) -> Payment:
+    def _pending_payment(self, user_id: str, pack_id: str | None, plan_id: str | None, key: str | None) -> Payment:
         """The payment this checkout is for: the one recorded under the same Idempotency-Key (a
         replay, even of a concurrent request: the loser of the insert reads the winner's), else a
         new one. A plan checkout takes the user's one plan slot (a unique key): while another plan
@@ -109,10 +114,14 @@ class CheckoutUseCases:
                 if replayed is not None:
                     return replayed
             try:
-                return transaction(self._uow, lambda uow: self._new_payment(uow, user_id, kind, item, credits, price_id, key))
+                return transaction(
+                    self._uow, lambda uow: self._new_payment(uow, user_id, kind, item, credits, price_id, key)
+                )
             except DuplicateRecord:
                 if key is None:
-                    raise Conflict("A plan checkout is already open, or you already have a plan; change it in the billing portal.") from None
+                    raise Conflict(
+                        "A plan checkout is already open, or you already have a plan; change it in the billing portal."
+                    ) from None
                 continue  # a concurrent request with this key inserted first: replay it
         raise Conflict("A plan checkout is already open, or you already have a plan; change it in the billing portal.")
 
@@ -134,9 +143,15 @@ class CheckoutUseCases:
             return existing
 
     def _new_payment(
-        self, uow: BillingUnitOfWork, user_id: str, kind: PaymentKind, item: Pack | Plan, credits: int,
-        price_id: str | None, key: str | None,
-    ) -> Payment:  # fmt: skip
+        self,
+        uow: BillingUnitOfWork,
+        user_id: str,
+        kind: PaymentKind,
+        item: Pack | Plan,
+        credits: int,
+        price_id: str | None,
+        key: str | None,
+    ) -> Payment:
         user = uow.users.get(user_id)
         if user is None:
             raise NotFound("No such user.")
@@ -145,12 +160,23 @@ class CheckoutUseCases:
             raise Conflict("You already have a subscription; change it in the billing portal.")
         now = self._clock.now()
         payment = Payment(
-            id=self._ids.new_id("pay"), user_id=user_id, kind=kind, item_id=item.id, item_name=item.name,
-            credits=credits, amount_cents=item.amount_cents, currency=item.currency,
-            status=PaymentStatus.PENDING, created_at=now, updated_at=now, customer_email=user.email,
-            price_id=price_id, checkout_key=key, customer_id=uow.billing.customer_id(user_id),
+            id=self._ids.new_id("pay"),
+            user_id=user_id,
+            kind=kind,
+            item_id=item.id,
+            item_name=item.name,
+            credits=credits,
+            amount_cents=item.amount_cents,
+            currency=item.currency,
+            status=PaymentStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            customer_email=user.email,
+            price_id=price_id,
+            checkout_key=key,
+            customer_id=uow.billing.customer_id(user_id),
             plan_slot=user_id if kind is PaymentKind.PLAN else None,
-        )  # fmt: skip
+        )
         uow.billing.add_payment(payment)
         return payment
 
@@ -211,7 +237,10 @@ class CheckoutUseCases:
         """Ask the provider to refund a paid payment (all that is left, or `amount_cents`). The
         credits follow from the provider's charge.refunded webhook, never from this call."""
         payment = self._queries.payment(payment_id)
-        if payment.status not in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED) or not payment.payment_intent_id:
+        if (
+            payment.status not in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED)
+            or not payment.payment_intent_id
+        ):
             raise Conflict(f"A {payment.status.value} payment cannot be refunded here.")
         left = payment.amount_cents - payment.refunded_cents
         if amount_cents is not None and not 1 <= amount_cents <= left:
@@ -220,4 +249,6 @@ class CheckoutUseCases:
         # the same key lets the provider answer the first one again.
         basis = idempotency_key or f"{payment.refunded_cents}:{amount_cents}"
         key = f"refund:{payment.id}:{hashlib.sha256(basis.encode()).hexdigest()[:32]}"
-        return self._gateway.refund(payment_intent_id=payment.payment_intent_id, amount_cents=amount_cents, idempotency_key=key)
+        return self._gateway.refund(
+            payment_intent_id=payment.payment_intent_id, amount_cents=amount_cents, idempotency_key=key
+        )

@@ -22,6 +22,7 @@ where a payment's converged state changes: later hooks (outgoing webhooks, refer
 | store the event            | the provider's event id          | the webhook retry; reconciliation    |
 | attach + converge + ledger | `billing:<payment>:<version>`    | the job's retry; reconciliation retries failed and pending events, and converges payments with a shortfall |
 """
+
 from __future__ import annotations
 
 import json
@@ -34,22 +35,26 @@ from domain.billing import convergence as c
 from domain.billing import objects as o
 from domain.billing.model import EventStatus, Payment, PaymentKind, PaymentStatus, ProviderEvent
 from domain.billing.ports import BillingUnitOfWork
-from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.billing.services.base import locked_payment
 from domain.billing.services.events import Outcome
 from domain.billing.services.handlers import PaymentNotYetKnown, _done
 from domain.ledger.model import EntryKind, GrantSource, consumption_order
-from domain.ledger.results import Movement
 from domain.ledger.ports import CreditBooking
+from domain.ledger.results import Movement
+from domain.ledger.services.book import Book
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.shared.clock import Clock
 from domain.shared.purchase_hooks import NoPurchaseHooks, PurchaseHooks
-from domain.ledger.services.book import Book
 from domain.shared.uow import transaction
 
 _REVERSED = {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED}
 _KEYS = {"session_id": "cs", "payment_intent_id": "pi", "charge_id": "ch", "invoice_id": "in"}
-_REF_FIELDS = {"payment_intent": "payment_intent_id", "charge": "charge_id", "customer": "customer_id",
-               "card_fingerprint": "card_fingerprint"}  # fmt: skip
+_REF_FIELDS = {
+    "payment_intent": "payment_intent_id",
+    "charge": "charge_id",
+    "customer": "customer_id",
+    "card_fingerprint": "card_fingerprint",
+}
 _PLAN_REF_FIELDS = {"subscription": "subscription_id", "invoice": "invoice_id"}
 
 
@@ -106,7 +111,10 @@ class Convergence:
                 stored.awaiting = _awaited(event)
                 stored.status, stored.note = EventStatus.PENDING, f"waiting for {stored.awaiting}"[:255]
                 if event["type"] in c.CARD_EVENTS:  # perhaps never ours: not retried, attached if it is
-                    stored.status, stored.note = EventStatus.IGNORED, f"no payment yet; attached on {stored.awaiting}"[:255]
+                    stored.status, stored.note = (
+                        EventStatus.IGNORED,
+                        f"no payment yet; attached on {stored.awaiting}"[:255],
+                    )
                 uow.billing.update_event(stored)
                 return None
             if stored.payment_id is None:
@@ -116,8 +124,9 @@ class Convergence:
             converged.append(done)  # read after the commit: a failed try clears it
             return _done(f"payment {done.status.value}, holds {done.credits_held} credits")
 
-        outcome = transaction(self._uow, lambda uow: attempt(uow, True)) or \
-            transaction(self._uow, lambda uow: attempt(uow, False))  # fmt: skip
+        outcome = transaction(self._uow, lambda uow: attempt(uow, True)) or transaction(
+            self._uow, lambda uow: attempt(uow, False)
+        )
         for payment in converged:
             self._tell_purchase_hooks(payment)
         if outcome is None and event["type"] in c.CARD_EVENTS:
@@ -143,8 +152,9 @@ class Convergence:
         tests/integration/test_referral_convergence_mariadb.py). `paid` only ever moves a referral
         forward once, so a late or repeated one is a no-op after `reversed`."""
         if payment.settled:
-            self.purchase_hooks.paid(payment.id, payment.user_id, payment.customer_id, payment.amount_cents,
-                                     payment.card_fingerprint)  # fmt: skip
+            self.purchase_hooks.paid(
+                payment.id, payment.user_id, payment.customer_id, payment.amount_cents, payment.card_fingerprint
+            )
         if payment.refunded_cents > 0 or payment.status in _REVERSED:
             self.purchase_hooks.reversed(payment.id)
 
@@ -169,13 +179,14 @@ class Convergence:
         if payment is None:  # our session id never got saved (a crash after the provider answered)
             meta = o.metadata(session)
             candidate = uow.billing.get_payment(meta.get("payment_id", ""), for_update=True)
-            if candidate is not None and candidate.session_id is None and candidate.user_id == o.text(
-                session, "client_reference_id"
+            if (
+                candidate is not None
+                and candidate.session_id is None
+                and candidate.user_id == o.text(session, "client_reference_id")
             ):
                 candidate.session_id = session_id
                 payment = candidate
         return payment
-
 
     # --- the convergence --------------------------------------------------------------------
     def _converge_locked(self, uow: BillingUnitOfWork, payment: Payment) -> Payment:
@@ -268,8 +279,11 @@ class Convergence:
                 ends = expires_at if first else payment.grant_expires_at
                 if ends is not None and ends <= now:
                     return book.movement()  # the period is over: nothing to grant or give back
-                source = (GrantSource.PURCHASE if payment.kind is PaymentKind.PACK else GrantSource.PLAN) if first \
-                    else GrantSource.REFUND_RESTORE  # fmt: skip
+                source = (
+                    (GrantSource.PURCHASE if payment.kind is PaymentKind.PACK else GrantSource.PLAN)
+                    if first
+                    else GrantSource.REFUND_RESTORE
+                )
                 movement = book.add_grant(source, delta, expires_at=ends, reference=reference)
                 if first:
                     payment.grant_id, payment.grant_expires_at = movement.grant_id, ends
@@ -286,8 +300,9 @@ class Convergence:
             return book.movement(entry, shortfall=-delta + moved)
 
         restoring = payment.grant_id is not None
-        self._ledger.book_within(uow, payment.user_id, key=key, operation="billing",
-                                 args={"payment": payment.id, "delta": delta}, work=work)  # fmt: skip
+        self._ledger.book_within(
+            uow, payment.user_id, key=key, operation="billing", args={"payment": payment.id, "delta": delta}, work=work
+        )
         payment.ledger_version += 1
         payment.credits_held += moved
         if moved < 0:

@@ -11,6 +11,7 @@
 - What an event does is looked up in one registry, event type -> handler, built in one place
   (`handler_registry` in handlers.py); a type not in it is stored and ignored.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,10 +66,14 @@ class EventIntake:
         """Store `event` once; True if it is new. With `enqueue`, its handling job leaves on commit."""
         o.check_event(event)
         record = ProviderEvent(
-            id=event["id"], type=event["type"], created=o.timestamp(event, "created"),  # type: ignore[arg-type]
-            payload=json.dumps(event, separators=(",", ":"), sort_keys=True), status=EventStatus.RECEIVED,
-            received_at=self._clock.now(), source=source,
-        )  # fmt: skip
+            id=event["id"],
+            type=event["type"],
+            created=o.timestamp(event, "created"),  # type: ignore[arg-type]
+            payload=json.dumps(event, separators=(",", ":"), sort_keys=True),
+            status=EventStatus.RECEIVED,
+            received_at=self._clock.now(),
+            source=source,
+        )
 
         def attempt(uow: BillingUnitOfWork) -> bool:
             if uow.billing.get_event(record.id) is not None:
@@ -76,9 +81,13 @@ class EventIntake:
             uow.billing.add_event(record)
             if enqueue:
                 uow.enqueue(
-                    Job(HANDLE_EVENT_JOB, {"event_id": record.id}, job_id=f"billing-event-{record.id}",
-                        retry=self.config.handler_retry)
-                )  # fmt: skip
+                    Job(
+                        HANDLE_EVENT_JOB,
+                        {"event_id": record.id},
+                        job_id=f"billing-event-{record.id}",
+                        retry=self.config.handler_retry,
+                    )
+                )
             return True
 
         try:

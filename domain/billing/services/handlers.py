@@ -18,6 +18,7 @@ Credits always come from our own payment record (the catalogue's figure copied a
 plan's figure when a renewal invoice is recorded); never from the event's metadata, which only
 helps find our own payment.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -46,8 +47,11 @@ from domain.shared.uow import transaction
 ONCE = 1  # a handler's transactions are not retried one by one: handle_event retries the whole handler
 ENDED_SUBSCRIPTION = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED, SubscriptionStatus.UNPAID}
 # Events of one subscription that carry the same `created` second apply in this order.
-SUBSCRIPTION_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
-                     "customer.subscription.deleted": 2}  # fmt: skip
+SUBSCRIPTION_RANK = {
+    "customer.subscription.created": 0,
+    "customer.subscription.updated": 1,
+    "customer.subscription.deleted": 2,
+}
 
 
 class PaymentNotYetKnown(DomainError):
@@ -178,12 +182,22 @@ class EventHandlers:
             raise PaymentNotYetKnown(f"invoice {invoice_id}: no plan in the catalogue for it")
         now = self._clock.now()
         return Payment(
-            id=self._ids.new_id("pay"), user_id=subscription.user_id, kind=PaymentKind.PLAN, item_id=plan.id,
-            item_name=plan.name, credits=plan.monthly_credits,
-            amount_cents=plan.amount_cents, currency=plan.currency,  # what we sell: the paid amount is checked against it
-            status=PaymentStatus.PENDING, created_at=now, updated_at=now, price_id=plan.price_id,
-            customer_id=o.text(invoice, "customer"), subscription_id=subscription_id, invoice_id=invoice_id,
-        )  # fmt: skip
+            id=self._ids.new_id("pay"),
+            user_id=subscription.user_id,
+            kind=PaymentKind.PLAN,
+            item_id=plan.id,
+            item_name=plan.name,
+            credits=plan.monthly_credits,
+            amount_cents=plan.amount_cents,
+            currency=plan.currency,  # what we sell: the paid amount is checked against it
+            status=PaymentStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            price_id=plan.price_id,
+            customer_id=o.text(invoice, "customer"),
+            subscription_id=subscription_id,
+            invoice_id=invoice_id,
+        )
 
     def on_invoice_failed(self, event: Mapping[str, Any]) -> Outcome:
         invoice = o.obj(event)
@@ -198,13 +212,26 @@ class EventHandlers:
                 payment.status, payment.updated_at = PaymentStatus.FAILED, self._clock.now()
                 uow.billing.update_payment(payment)
             subscription = uow.billing.subscription_by_provider_id(subscription_id) if subscription_id else None
-            if subscription is not None and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
+            if subscription is not None and subscription.status in (
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.TRIALING,
+            ):
                 subscription.status, subscription.updated_at = SubscriptionStatus.PAST_DUE, self._clock.now()
                 uow.billing.save_subscription(subscription)
-            owner = payment.user_id if payment is not None else subscription.user_id if subscription is not None else None
+            owner = (
+                payment.user_id if payment is not None else subscription.user_id if subscription is not None else None
+            )
             if owner is not None:
-                emitters.invoice_failed(uow, owner, invoice_id, payment.id if payment else None, o.integer(invoice, "amount_due") or 0,
-                                        o.text(invoice, "currency") or "", o.integer(invoice, "attempt_count") or 1, self._clock.now())  # fmt: skip
+                emitters.invoice_failed(
+                    uow,
+                    owner,
+                    invoice_id,
+                    payment.id if payment else None,
+                    o.integer(invoice, "amount_due") or 0,
+                    o.text(invoice, "currency") or "",
+                    o.integer(invoice, "attempt_count") or 1,
+                    self._clock.now(),
+                )
             return _done("payment failed; subscription past_due")
 
         return transaction(self._uow, fail, attempts=ONCE)
@@ -221,7 +248,9 @@ class EventHandlers:
             user_id = self._subscriber(uow, sub, provider_id)
             current = uow.billing.get_subscription(user_id, for_update=True)
             if current is not None and current.provider_id == provider_id:
-                if version < current.version or (version == current.version and event["type"] != "customer.subscription.updated"):
+                if version < current.version or (
+                    version == current.version and event["type"] != "customer.subscription.updated"
+                ):
                     return _ignored("an older state of the subscription")
             elif current is not None and current.live and sub.get("status") not in LIVE_SUBSCRIPTION:
                 return _ignored("an ended subscription; the user has a newer live one")
@@ -283,12 +312,19 @@ class EventHandlers:
             raise InvalidInput(f"unknown subscription status {sub.get('status')!r}") from None
         now = self._clock.now()
         return Subscription(
-            user_id=user_id, provider_id=provider_id, plan_id=plan_id, status=status,
-            created_at=same.created_at if same else now, updated_at=now, customer_id=o.text(sub, "customer"),
-            price_id=price_id, current_period_start=o.timestamp(item, "current_period_start"),
+            user_id=user_id,
+            provider_id=provider_id,
+            plan_id=plan_id,
+            status=status,
+            created_at=same.created_at if same else now,
+            updated_at=now,
+            customer_id=o.text(sub, "customer"),
+            price_id=price_id,
+            current_period_start=o.timestamp(item, "current_period_start"),
             current_period_end=o.timestamp(item, "current_period_end"),
-            cancel_at_period_end=bool(sub.get("cancel_at_period_end")), version=version,
-        )  # fmt: skip
+            cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+            version=version,
+        )
 
     def _follow_plan(self, uow: BillingUnitOfWork, user_id: str, plan_id: str) -> None:
         user = uow.users.get(user_id)

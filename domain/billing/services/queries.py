@@ -1,5 +1,6 @@
 """What billing shows without changing anything: the catalogue, a checkout session's contents,
 the user's subscription and payments, one payment, one stored provider event."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,11 +42,19 @@ class BillingQueries:
         if payment is None:
             return None
         return CheckoutDetails(
-            session_id=session_id, payment_id=payment.id, user_id=payment.user_id,
-            customer_email=payment.customer_email, kind=payment.kind.value, item_id=payment.item_id,
-            item_name=payment.item_name, credits=payment.credits, amount_cents=payment.amount_cents,
-            currency=payment.currency, status=payment.status.value, price_id=payment.price_id,
-        )  # fmt: skip
+            session_id=session_id,
+            payment_id=payment.id,
+            user_id=payment.user_id,
+            customer_email=payment.customer_email,
+            kind=payment.kind.value,
+            item_id=payment.item_id,
+            item_name=payment.item_name,
+            credits=payment.credits,
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            status=payment.status.value,
+            price_id=payment.price_id,
+        )
 
     # --- the customer's account --------------------------------------------------------------
     def subscription(self, user_id: str) -> SubscriptionView:

@@ -13,6 +13,7 @@
    unpaid payment, a ledger that holds more than the target (shortfall), a paid amount or
    currency we did not sell, and old pending checkouts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,9 +94,14 @@ class Reconciliation:
         report = ReconcileReport(start, listed, replayed, retried, failing, unplaced + self._mismatches(start))
         log.info(
             "billing reconciled",
-            extra={"listed": listed, "replayed": len(replayed), "retried": len(retried),
-                   "still_failing": len(failing), "mismatches": len(report.mismatches)},
-        )  # fmt: skip
+            extra={
+                "listed": listed,
+                "replayed": len(replayed),
+                "retried": len(retried),
+                "still_failing": len(failing),
+                "mismatches": len(report.mismatches),
+            },
+        )
         return report
 
     def _try(self, event_id: str) -> bool:

@@ -1,5 +1,6 @@
 """The one place that says what each provider event type does: event type -> handler. A type not
 listed here is stored and ignored (events.py). The table of effects is in handlers.py."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

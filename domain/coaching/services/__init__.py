@@ -15,6 +15,7 @@ The policy check, the prompt's context, keyset pages and keys are functions in `
 groups and keeps one method per use case (route -> use case: /v1/workspaces, /goals, /todos ->
 workspaces.py; /v1/chat -> sessions.py, chat.py, settlement.py (delete); /v1/tasks -> tasks.py; members and
 invitations -> teams.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
@@ -57,16 +58,26 @@ class Coaching:
         self.workspaces = WorkspaceUseCases(uow=uow, clock=clock, ids=ids)
         self.sessions = SessionUseCases(uow=uow, clock=clock, ids=ids, coaches=self.coaches)
         self.answers = AnswerSettlement(uow=uow, ledger=ledger, clock=clock, config=config)
-        self.chat = ChatUseCases(uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids,
-                                 config=config, settlement=self.answers)  # fmt: skip
-        self.tasks = TaskUseCases(uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids,
-                                  config=config)  # fmt: skip
+        self.chat = ChatUseCases(
+            uow=uow,
+            ledger=ledger,
+            model=model,
+            coaches=self.coaches,
+            clock=clock,
+            ids=ids,
+            config=config,
+            settlement=self.answers,
+        )
+        self.tasks = TaskUseCases(
+            uow=uow, ledger=ledger, model=model, coaches=self.coaches, clock=clock, ids=ids, config=config
+        )
         self.teams = TeamUseCases(uow=uow, clock=clock, ids=ids, config=config)
         self.housekeeping = Housekeeping(uow=uow, answers=self.answers, tasks=self.tasks)
 
     # --- workspaces, goals, todos -------------------------------------------------------------
-    def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
-                         description: str | None = None) -> WorkspaceView:  # fmt: skip
+    def create_workspace(
+        self, user_id: str, *, name: str, industry: str | None = None, description: str | None = None
+    ) -> WorkspaceView:
         return self.workspaces.create_workspace(user_id, name=name, industry=industry, description=description)
 
     def get_workspace(self, user_id: str, workspace_id: str) -> WorkspaceView:
@@ -93,8 +104,9 @@ class Coaching:
     def delete_goal(self, user_id: str, goal_id: str) -> None:
         self.workspaces.delete_goal(user_id, goal_id)
 
-    def list_goals(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
-                   status: str | None = None) -> Page[Goal]:  # fmt: skip
+    def list_goals(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None, status: str | None = None
+    ) -> Page[Goal]:
         return self.workspaces.list_goals(user_id, workspace_id, limit=limit, cursor=cursor, status=status)
 
     def create_todo(self, user_id: str, workspace_id: str, values: Mapping[str, Any]) -> Todo:
@@ -109,45 +121,67 @@ class Coaching:
     def delete_todo(self, user_id: str, todo_id: str) -> None:
         self.workspaces.delete_todo(user_id, todo_id)
 
-    def list_todos(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
-                   status: str | None = None, goal_id: str | None = None) -> Page[Todo]:  # fmt: skip
-        return self.workspaces.list_todos(user_id, workspace_id, limit=limit, cursor=cursor, status=status,
-                                          goal_id=goal_id)  # fmt: skip
+    def list_todos(
+        self,
+        user_id: str,
+        workspace_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: str | None = None,
+        goal_id: str | None = None,
+    ) -> Page[Todo]:
+        return self.workspaces.list_todos(
+            user_id, workspace_id, limit=limit, cursor=cursor, status=status, goal_id=goal_id
+        )
 
     # --- chat ---------------------------------------------------------------------------------
-    def create_session(self, user_id: str, workspace_id: str, *, title: str | None = None,
-                       coach: str | None = None) -> ChatSession:  # fmt: skip
+    def create_session(
+        self, user_id: str, workspace_id: str, *, title: str | None = None, coach: str | None = None
+    ) -> ChatSession:
         return self.sessions.create_session(user_id, workspace_id, title=title, coach=coach)
 
     def get_session(self, user_id: str, session_id: str, *, limit: int = 50, cursor: str | None = None) -> SessionView:
         return self.sessions.get_session(user_id, session_id, limit=limit, cursor=cursor)
 
-    def list_sessions(self, user_id: str, workspace_id: str, *, limit: int = 50,
-                      cursor: str | None = None) -> Page[ChatSession]:  # fmt: skip
+    def list_sessions(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[ChatSession]:
         return self.sessions.list_sessions(user_id, workspace_id, limit=limit, cursor=cursor)
 
     def delete_session(self, user_id: str, session_id: str) -> None:
         self.answers.delete_session(user_id, session_id)
 
-    def send_message(self, user_id: str, session_id: str, content: str, *,
-                     idempotency_key: str | None = None) -> Exchange:  # fmt: skip
+    def send_message(
+        self, user_id: str, session_id: str, content: str, *, idempotency_key: str | None = None
+    ) -> Exchange:
         return self.chat.send_message(user_id, session_id, content, idempotency_key=idempotency_key)
 
-    def stream_message(self, user_id: str, session_id: str, content: str, *,
-                       idempotency_key: str | None = None) -> Iterator[StreamEvent]:  # fmt: skip
+    def stream_message(
+        self, user_id: str, session_id: str, content: str, *, idempotency_key: str | None = None
+    ) -> Iterator[StreamEvent]:
         return self.chat.stream_message(user_id, session_id, content, idempotency_key=idempotency_key)
 
     # --- tasks --------------------------------------------------------------------------------
-    def create_task(self, user_id: str, *, type: str, workspace_id: str, input: Mapping[str, Any],
-                    idempotency_key: str | None = None) -> Task:  # fmt: skip
-        return self.tasks.create_task(user_id, type=type, workspace_id=workspace_id, input=input,
-                                      idempotency_key=idempotency_key)  # fmt: skip
+    def create_task(
+        self,
+        user_id: str,
+        *,
+        type: str,
+        workspace_id: str,
+        input: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Task:
+        return self.tasks.create_task(
+            user_id, type=type, workspace_id=workspace_id, input=input, idempotency_key=idempotency_key
+        )
 
     def get_task(self, user_id: str, task_id: str) -> Task:
         return self.tasks.get_task(user_id, task_id)
 
-    def list_tasks(self, user_id: str, *, limit: int = 50, cursor: str | None = None,
-                   status: str | None = None) -> Page[Task]:  # fmt: skip
+    def list_tasks(
+        self, user_id: str, *, limit: int = 50, cursor: str | None = None, status: str | None = None
+    ) -> Page[Task]:
         return self.tasks.list_tasks(user_id, limit=limit, cursor=cursor, status=status)
 
     def cancel_task(self, user_id: str, task_id: str) -> Task:
@@ -163,8 +197,9 @@ class Coaching:
     def invite(self, user_id: str, workspace_id: str, *, email: str, role: str) -> InvitationView:
         return self.teams.invite(user_id, workspace_id, email=email, role=role)
 
-    def workspace_invitations(self, user_id: str, workspace_id: str, *, limit: int = 50,
-                              cursor: str | None = None) -> Page[InvitationView]:  # fmt: skip
+    def workspace_invitations(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[InvitationView]:
         return self.teams.workspace_invitations(user_id, workspace_id, limit=limit, cursor=cursor)
 
     def revoke_invitation(self, user_id: str, workspace_id: str, invitation_id: str) -> None:
@@ -180,8 +215,9 @@ class Coaching:
     def respond_to_invitation(self, user_id: str, invitation_id: str, *, accept: bool) -> InvitationView:
         return self.teams.respond_to_invitation(user_id, invitation_id, accept=accept)
 
-    def members(self, user_id: str, workspace_id: str, *, limit: int = 50,
-                cursor: str | None = None) -> Page[MemberView]:  # fmt: skip
+    def members(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[MemberView]:
         return self.teams.members(user_id, workspace_id, limit=limit, cursor=cursor)
 
     def update_member(self, user_id: str, workspace_id: str, member_id: str, changes: Mapping[str, Any]) -> MemberView:
@@ -198,6 +234,18 @@ class Coaching:
 
 
 __all__ = [
-    "DEFAULT_COACH", "RUN_TASK_JOB", "Coaching", "CoachingConfig", "Delta", "Done", "Exchange", "Failed",
-    "InvitationView", "SessionView", "StreamEvent", "SweepResult", "WorkspaceUsage", "WorkspaceView",
-]  # fmt: skip
+    "DEFAULT_COACH",
+    "RUN_TASK_JOB",
+    "Coaching",
+    "CoachingConfig",
+    "Delta",
+    "Done",
+    "Exchange",
+    "Failed",
+    "InvitationView",
+    "SessionView",
+    "StreamEvent",
+    "SweepResult",
+    "WorkspaceUsage",
+    "WorkspaceView",
+]

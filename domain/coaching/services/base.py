@@ -1,5 +1,6 @@
 """What every group of coaching use cases shares: the configuration, the policy check and the
 prompt's context (functions of a unit of work), keyset pages and keys."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -59,15 +60,17 @@ def access(uow: CoachingUnitOfWork, workspace_id: str, user_id: str, action: Act
     return authorized(uow, uow.coaching.get_workspace(workspace_id), user_id, action)
 
 
-def access_within(uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action,
-                  what: str) -> Workspace:  # fmt: skip
+def access_within(
+    uow: CoachingUnitOfWork, workspace_id: str | None, user_id: str, action: Action, what: str
+) -> Workspace:
     """Access to a thing inside a workspace (returned); a missing thing is 404 like a forbidden one."""
     workspace = uow.coaching.get_workspace(workspace_id) if workspace_id else None
     return authorized(uow, workspace, user_id, action, what)
 
 
-def authorized(uow: CoachingUnitOfWork, workspace: Workspace | None, user_id: str, action: Action,
-               what: str = "workspace") -> Workspace:  # fmt: skip
+def authorized(
+    uow: CoachingUnitOfWork, workspace: Workspace | None, user_id: str, action: Action, what: str = "workspace"
+) -> Workspace:
     """The policy, given the caller's membership read in this unit of work (the owner needs none)."""
     membership = None
     if workspace is not None and workspace.owner_id != user_id:

@@ -42,6 +42,7 @@ Sending a message, in order:
      the hold), in one transaction.
 A model failure voids the hold (`coach:void:<hold id>`) and stores nothing: 502 llm_unavailable.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,6 @@ from domain.coaching.ports import ChatMessage, CoachingUnitOfWork, CoachModel, M
 from domain.coaching.pricing import ChatPricing
 from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt
 from domain.coaching.services.base import DEFAULT_COACH, CoachingConfig, authorized, prompt_context
-from domain.shared.idempotency import fingerprint, request_key
 from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.coaching.services.sessions import own_session
 from domain.coaching.services.settlement import CAPTURE_BACKOFF, AnswerSettlement, retrying_capture
@@ -68,10 +68,16 @@ from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits
 from domain.ledger.ports import CreditHolds
 from domain.ledger.results import BalanceSnapshot
-from domain.shared.errors import (
-    DuplicateRecord, IdempotencyConflict, NotFound, OutcomeUnknown, TransientError, Unavailable,
-)
 from domain.shared.clock import Clock
+from domain.shared.errors import (
+    DuplicateRecord,
+    IdempotencyConflict,
+    NotFound,
+    OutcomeUnknown,
+    TransientError,
+    Unavailable,
+)
+from domain.shared.idempotency import fingerprint, request_key
 from domain.shared.ids import IdGenerator
 from domain.shared.uow import learn_outcome, retrying, transaction
 
@@ -107,16 +113,26 @@ class ChatUseCases:
     """Sending a message (JSON or streamed) and charging it; a stored answer's charge is the
     `AnswerSettlement`'s (settlement.py)."""
 
-    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, model: CoachModel,
-                 coaches: dict[str, Coach], clock: Clock, ids: IdGenerator, config: CoachingConfig,
-                 settlement: AnswerSettlement) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], CoachingUnitOfWork],
+        ledger: CreditHolds,
+        model: CoachModel,
+        coaches: dict[str, Coach],
+        clock: Clock,
+        ids: IdGenerator,
+        config: CoachingConfig,
+        settlement: AnswerSettlement,
+    ) -> None:
         self._uow, self._ledger, self._model, self._settlement = uow, ledger, model, settlement
         self._coaches = coaches  # the catalogue the facade owns (shared, so a change is seen here)
         self._clock, self._ids, self._config = clock, ids, config
 
     # --- one message, all or nothing -------------------------------------------------------------
-    def send_message(self, user_id: str, session_id: str, content: str, *,
-                     idempotency_key: str | None = None) -> Exchange:  # fmt: skip
+    def send_message(
+        self, user_id: str, session_id: str, content: str, *, idempotency_key: str | None = None
+    ) -> Exchange:
         check_length("content", content, CONTENT_MAX, required=True)
         key = request_key(user_id, "chat", idempotency_key) if idempotency_key else None
         print_ = fingerprint({"session": session_id, "content": content})
@@ -131,8 +147,9 @@ class ChatUseCases:
             raise
         return self._store_and_capture(prepared, reply, sent=False)
 
-    def stream_message(self, user_id: str, session_id: str, content: str, *,
-                       idempotency_key: str | None = None) -> Iterator[StreamEvent]:  # fmt: skip
+    def stream_message(
+        self, user_id: str, session_id: str, content: str, *, idempotency_key: str | None = None
+    ) -> Iterator[StreamEvent]:
         """Checks, prices and holds now (so 404, 402 and 422 are raised before any event), then
         returns the events: Delta chunks, then one Done, or one Failed with nothing charged."""
         check_length("content", content, CONTENT_MAX, required=True)
@@ -195,8 +212,7 @@ class ChatUseCases:
     def _pricing(self) -> ChatPricing:
         return self._config.pricing
 
-    def _begin(self, user_id: str, session_id: str, content: str, key: str | None,
-               print_: str) -> _Prepared | Exchange:  # fmt: skip
+    def _begin(self, user_id: str, session_id: str, content: str, key: str | None, print_: str) -> _Prepared | Exchange:
         """Saga step 1, one transaction. A fresh key (the common case) is claimed by its
         first INSERT; a key already used fails it, and `_claimed_elsewhere` then replays the first
         exchange, refuses (409), or takes a stale claim over (claims of stored exchanges are never
@@ -216,8 +232,9 @@ class ChatUseCases:
             self._release_claim(key)
             raise
 
-    def _prepare(self, user_id: str, session_id: str, content: str, key: str | None, print_: str, *,
-                 claim: bool) -> _Prepared:  # fmt: skip
+    def _prepare(
+        self, user_id: str, session_id: str, content: str, key: str | None, print_: str, *, claim: bool
+    ) -> _Prepared:
         hold_key = f"coach:hold:{self._ids.new_id('att')}"
         lost: OutcomeUnknown | None = None
         with self._uow() as uow:
@@ -236,8 +253,16 @@ class ChatUseCases:
             self._learn_hold(prepared, lost)
         return prepared
 
-    def _draft(self, uow: CoachingUnitOfWork, user_id: str, session_id: str, content: str, key: str | None,
-               print_: str, hold_key: str) -> _Prepared:  # fmt: skip
+    def _draft(
+        self,
+        uow: CoachingUnitOfWork,
+        user_id: str,
+        session_id: str,
+        content: str,
+        key: str | None,
+        print_: str,
+        hold_key: str,
+    ) -> _Prepared:
         """Read what the prompt needs (only the columns it shows) and hold its estimate, in `uow`."""
         found = uow.coaching.get_session_with_workspace(session_id)
         workspace = authorized(uow, found[1] if found else None, user_id, Action.WRITE, "chat session")
@@ -257,8 +282,9 @@ class ChatUseCases:
         def shrink(short: InsufficientCredits) -> int:
             """The cap shrunk to what is available (the refusal says how much), down to the minimum."""
             nonlocal cap
-            cap = pricing.affordable_cap(tokens, cap, self._config.min_reply_tokens, int(short.details["available"]),
-                                         multiplier, short)  # fmt: skip
+            cap = pricing.affordable_cap(
+                tokens, cap, self._config.min_reply_tokens, int(short.details["available"]), multiplier, short
+            )
             return pricing.cost(tokens + cap, multiplier)
 
         # Issue 23: the workspace's owner pays, within the workspace's and the member's monthly caps,
@@ -267,15 +293,34 @@ class ChatUseCases:
         payer, hold_id, after_hold = workspace.owner_id, None, None
         if estimate > 0:
             movement = self._ledger.hold_within(
-                uow, payer, amount=estimate, idempotency_key=hold_key, ttl_seconds=self._config.chat_hold_ttl,
-                feature_key=FEATURE, reference=f"chat:{session_id}", budget=BudgetScope(workspace.id, user_id),
+                uow,
+                payer,
+                amount=estimate,
+                idempotency_key=hold_key,
+                ttl_seconds=self._config.chat_hold_ttl,
+                feature_key=FEATURE,
+                reference=f"chat:{session_id}",
+                budget=BudgetScope(workspace.id, user_id),
                 shrink=shrink,
-            )  # fmt: skip
+            )
             assert movement.hold is not None
             hold_id, after_hold, estimate = movement.hold.id, movement.balance, movement.hold.requested
         settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=cap)
-        return _Prepared(payer, session, coach, content, key, print_, messages, settings, tokens, estimate, hold_id,
-                         hold_key, after_hold)  # fmt: skip
+        return _Prepared(
+            payer,
+            session,
+            coach,
+            content,
+            key,
+            print_,
+            messages,
+            settings,
+            tokens,
+            estimate,
+            hold_id,
+            hold_key,
+            after_hold,
+        )
 
     def _learn_hold(self, prepared: _Prepared, unknown: OutcomeUnknown) -> None:
         """Transaction 1's COMMIT lost its answer: on a fresh connection, did the hold (and with it
@@ -331,16 +376,32 @@ class ChatUseCases:
         used = self._pricing().cost(reply.tokens_in + reply.tokens_out, _multiplier(prepared.coach))
         now = self._clock.now()
         user_message = Message(
-            id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="user",
-            content=prepared.content, created_at=now, idempotency_key=prepared.key,
-            fingerprint=prepared.fingerprint, account_id=prepared.payer,
-        )  # fmt: skip
+            id=self._ids.new_id("msg"),
+            session_id=prepared.session.id,
+            seq=0,
+            role="user",
+            content=prepared.content,
+            created_at=now,
+            idempotency_key=prepared.key,
+            fingerprint=prepared.fingerprint,
+            account_id=prepared.payer,
+        )
         answer = Message(
-            id=self._ids.new_id("msg"), session_id=prepared.session.id, seq=0, role="assistant", content=reply.text,
-            created_at=now, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
-            credits_charged=min(used, prepared.estimate), model=reply.model, cut_short=reply.cut_short,
-            hold_id=prepared.hold_id, settled=True, account_id=prepared.payer,
-        )  # fmt: skip
+            id=self._ids.new_id("msg"),
+            session_id=prepared.session.id,
+            seq=0,
+            role="assistant",
+            content=reply.text,
+            created_at=now,
+            tokens_in=reply.tokens_in,
+            tokens_out=reply.tokens_out,
+            credits_charged=min(used, prepared.estimate),
+            model=reply.model,
+            cut_short=reply.cut_short,
+            hold_id=prepared.hold_id,
+            settled=True,
+            account_id=prepared.payer,
+        )
         try:
             user_message, answer, balance = self._store_knowing_the_outcome(prepared, user_message, answer)
         except DuplicateRecord:  # a stale claim was taken over and the first request stored after all
@@ -361,8 +422,10 @@ class ChatUseCases:
             # what was sent is charged, stored or not.
             charged = self._capture_unstored(prepared, answer.credits_charged)
             if isinstance(error, NotFound):
-                raise NotFound(f"The chat session was deleted while the answer streamed; the {charged} credits "
-                               "for what was sent were charged.") from error  # fmt: skip
+                raise NotFound(
+                    f"The chat session was deleted while the answer streamed; the {charged} credits "
+                    "for what was sent were charged."
+                ) from error
             raise
         return Exchange(user_message, answer, answer.credits_charged, balance)
 
@@ -370,9 +433,14 @@ class ChatUseCases:
         if prepared.hold_id is None:
             return 0
         try:
-            movement = retrying_capture(lambda: self._ledger.capture(
-                prepared.payer, prepared.hold_id or "", amount=price,
-                idempotency_key=f"coach:capture:{prepared.hold_id}"))  # fmt: skip
+            movement = retrying_capture(
+                lambda: self._ledger.capture(
+                    prepared.payer,
+                    prepared.hold_id or "",
+                    amount=price,
+                    idempotency_key=f"coach:capture:{prepared.hold_id}",
+                )
+            )
             return -movement.entry.amount if movement.entry else 0
         except (HoldExpired, HoldNotActive, HoldNotFound):
             return 0
@@ -380,8 +448,9 @@ class ChatUseCases:
             log.exception("could not charge a streamed reply whose storing failed", extra={"hold_id": prepared.hold_id})
             return 0
 
-    def _store_knowing_the_outcome(self, prepared: _Prepared, user_message: Message,
-                                   answer: Message) -> tuple[Message, Message, BalanceSnapshot]:  # fmt: skip
+    def _store_knowing_the_outcome(
+        self, prepared: _Prepared, user_message: Message, answer: Message
+    ) -> tuple[Message, Message, BalanceSnapshot]:
         """`_settle_exchange`, tried again while the database is unavailable or contended (nothing
         was committed then); and when its COMMIT's answer is lost (issue 20: `OutcomeUnknown`),
         found out on a fresh connection: both messages stored means charged too (one transaction),
@@ -390,11 +459,14 @@ class ChatUseCases:
         session_id = prepared.session.id
         try:
             stored_user, stored, balance = _retrying_unless_unknown(
-                lambda: self._settle_exchange(prepared, user_message, answer))  # fmt: skip
+                lambda: self._settle_exchange(prepared, user_message, answer)
+            )
         except OutcomeUnknown as unknown:
             recent = learn_outcome(lambda: self._recent(session_id), unknown)
             if answer.id in recent and user_message.id in recent:
-                stored, balance = self._settlement.capture(prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer))
+                stored, balance = self._settlement.capture(
+                    prepared.payer, recent[answer.id], fallback=_predicted(prepared, answer)
+                )
                 return recent[user_message.id], stored, balance
             raise Unavailable("The answer could not be stored; nothing was charged.") from unknown
         if balance is None:  # nothing captured (a free message, a hold gone): the balance as it stands
@@ -417,8 +489,9 @@ class ChatUseCases:
         with self._uow() as uow:
             return {m.id: m for m in uow.coaching.recent_messages(session_id, STORE_SETTLE_WINDOW)}
 
-    def _settle_exchange(self, prepared: _Prepared, user_message: Message,
-                         answer: Message) -> tuple[Message, Message, BalanceSnapshot | None]:  # fmt: skip
+    def _settle_exchange(
+        self, prepared: _Prepared, user_message: Message, answer: Message
+    ) -> tuple[Message, Message, BalanceSnapshot | None]:
         """Store both messages and capture the hold at the answer's price, in one transaction: the
         answer is stored settled, or nothing is. A hold that is gone (it expired before the answer
         came) charges nothing: that try is rolled back and the answer stored free (no balance then)."""
@@ -427,8 +500,9 @@ class ChatUseCases:
         except (HoldExpired, HoldNotActive, HoldNotFound):
             return self._store(prepared, user_message, replace(answer, credits_charged=0), capture=False)
 
-    def _store(self, prepared: _Prepared, user_message: Message, answer: Message, *,
-               capture: bool) -> tuple[Message, Message, BalanceSnapshot | None]:  # fmt: skip
+    def _store(
+        self, prepared: _Prepared, user_message: Message, answer: Message, *, capture: bool
+    ) -> tuple[Message, Message, BalanceSnapshot | None]:
         """The session's row lock first (messages take their seq from it; a deletion holds it too),
         then the capture under the payer's account lock, then the writes; one COMMIT."""
         balance = None
@@ -438,8 +512,13 @@ class ChatUseCases:
                 raise NotFound("The chat session was deleted.")
             hold_id = prepared.hold_id
             if capture and hold_id is not None:
-                movement = self._ledger.capture_within(uow, prepared.payer, hold_id, amount=answer.credits_charged,
-                                                       idempotency_key=f"coach:capture:{hold_id}")  # fmt: skip
+                movement = self._ledger.capture_within(
+                    uow,
+                    prepared.payer,
+                    hold_id,
+                    amount=answer.credits_charged,
+                    idempotency_key=f"coach:capture:{hold_id}",
+                )
                 balance = movement.balance
                 answer = replace(answer, credits_charged=-movement.entry.amount if movement.entry else 0)
             user_message = replace(user_message, seq=session.message_count + 1)
@@ -485,8 +564,9 @@ def _predicted(prepared: _Prepared, answer: Message) -> BalanceSnapshot | None:
     if before is None or prepared.hold_id is None:
         return None
     price = answer.credits_charged
-    return BalanceSnapshot(before.balance - price, before.held - prepared.estimate,
-                           before.available + prepared.estimate - price)  # fmt: skip
+    return BalanceSnapshot(
+        before.balance - price, before.held - prepared.estimate, before.available + prepared.estimate - price
+    )
 
 
 def _multiplier(coach: Coach) -> Fraction:

@@ -1,4 +1,5 @@
 """What spans chats and tasks: deleting a workspace (never a charge with it) and the periodic sweep."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from domain.shared.uow import transaction
 
 
 class Housekeeping:
-    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], answers: AnswerSettlement,
-                 tasks: TaskUseCases) -> None:  # fmt: skip
+    def __init__(
+        self, *, uow: Callable[[], CoachingUnitOfWork], answers: AnswerSettlement, tasks: TaskUseCases
+    ) -> None:
         self._uow, self._answers, self._tasks = uow, answers, tasks
 
     def delete_workspace(self, user_id: str, workspace_id: str) -> None:

@@ -1,5 +1,6 @@
 """What the chat use cases return: an exchange (both messages, the charge, the balance), a session
 with a page of its messages, and the events of a streamed answer."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
@@ -61,4 +62,3 @@ class ChatStream(Iterator[StreamEvent]):
         self._events.close()
         if settle is not None:
             settle()
-

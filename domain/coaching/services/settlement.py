@@ -1,6 +1,7 @@
 """A stored answer's charge: captured (or its capture replayed), replayed for a repeated key, charged
 before its session is deleted, and swept when an earlier release stored it before capturing it.
 The chat's saga is in chat.py."""
+
 from __future__ import annotations
 
 import logging
@@ -34,12 +35,14 @@ def retrying_capture(call: Callable[[], T]) -> T:
 
 
 class AnswerSettlement:
-    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, clock: Clock,
-                 config: CoachingConfig) -> None:  # fmt: skip
+    def __init__(
+        self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, clock: Clock, config: CoachingConfig
+    ) -> None:
         self._uow, self._ledger, self._clock, self._config = uow, ledger, clock, config
 
-    def capture(self, user_id: str, answer: Message,
-                fallback: BalanceSnapshot | None = None) -> tuple[Message, BalanceSnapshot]:  # fmt: skip
+    def capture(
+        self, user_id: str, answer: Message, fallback: BalanceSnapshot | None = None
+    ) -> tuple[Message, BalanceSnapshot]:
         """Capture the answer's hold at its price (idempotent by the hold's key) and mark it settled.
 
         The capture is retried a few times within the request (defect 8). An answer stored settled
@@ -55,8 +58,11 @@ class AnswerSettlement:
             if answer.hold_id is not None:
                 hold_id = answer.hold_id
                 try:
-                    movement = retrying_capture(lambda: self._ledger.capture(
-                        user_id, hold_id, amount=charged, idempotency_key=f"coach:capture:{hold_id}"))  # fmt: skip
+                    movement = retrying_capture(
+                        lambda: self._ledger.capture(
+                            user_id, hold_id, amount=charged, idempotency_key=f"coach:capture:{hold_id}"
+                        )
+                    )
                     balance = movement.balance
                     charged = movement.entry.amount * -1 if movement.entry else 0
                 except (HoldExpired, HoldNotActive, HoldNotFound):  # it expired before we could capture: free
@@ -106,8 +112,9 @@ class AnswerSettlement:
         def attempt(uow: CoachingUnitOfWork) -> list[Message]:
             """Delete when every answer is settled; else the unsettled ones, with nothing changed."""
             session = uow.coaching.get_session_for_update(session_id)
-            workspace = access_within(uow, session.workspace_id if session else None, user_id, Action.WRITE,
-                                      "chat session")  # fmt: skip
+            workspace = access_within(
+                uow, session.workspace_id if session else None, user_id, Action.WRITE, "chat session"
+            )
             assert session is not None
             own_session(uow, workspace, session, user_id, others_may=True)
             unsettled = uow.coaching.unsettled_messages_in(session.workspace_id, session_id)

@@ -23,6 +23,7 @@ The task saga (issue 19), beside the chat one in chat.py:
 | store `succeeded` unsettled, then capture | `task:capture:<hold id>` | the sweep captures it after `settle_grace` | the sweep captures it | the deletion captures it first | - |
 | or store `failed`/`cancelled`, then void | `task:void:<hold id>` | the hold expires | the hold expires | - | - |
 """
+
 from __future__ import annotations
 
 import json
@@ -31,25 +32,29 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.coaching.errors import CoachUnavailable, TaskNotCancellable, WorkspaceNotFound
 from domain.coaching.model import CONTENT_MAX, Coach, Task, TaskStatus
 from domain.coaching.policy import Action
-from domain.ledger.budgets import BudgetScope
 from domain.coaching.ports import CoachingUnitOfWork, CoachModel, ModelSettings
 from domain.coaching.prompts import system_prompt, task_messages
 from domain.coaching.services.base import (
-    DEFAULT_COACH, CoachingConfig, access, access_within, authorized, prompt_context,
+    DEFAULT_COACH,
+    CoachingConfig,
+    access,
+    access_within,
+    authorized,
+    prompt_context,
 )
-from domain.shared.idempotency import fingerprint, request_key
-from domain.shared.pagination import page_of
-from domain.shared.pagination import Page, check_limit, id_cursor
+from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
-from domain.shared.errors import DuplicateRecord, IdempotencyConflict, InvalidInput
+from domain.ledger.ports import CreditHolds
+from domain.platform import emitters  # issue 22: events to webhooks and notifications
 from domain.shared.clock import Clock
+from domain.shared.errors import DuplicateRecord, IdempotencyConflict, InvalidInput
+from domain.shared.idempotency import fingerprint, request_key
 from domain.shared.ids import IdGenerator
 from domain.shared.jobs import Job
-from domain.ledger.ports import CreditHolds
+from domain.shared.pagination import Page, check_limit, id_cursor, page_of
 from domain.shared.uow import transaction
 
 RUN_TASK_JOB = "coaching.run_task"
@@ -66,14 +71,30 @@ class SweepResult:
 class TaskUseCases:
     """AI tasks: asked for, run by the worker, cancelled, swept; each held, then captured or released."""
 
-    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], ledger: CreditHolds, model: CoachModel,
-                 coaches: dict[str, Coach], clock: Clock, ids: IdGenerator, config: CoachingConfig) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], CoachingUnitOfWork],
+        ledger: CreditHolds,
+        model: CoachModel,
+        coaches: dict[str, Coach],
+        clock: Clock,
+        ids: IdGenerator,
+        config: CoachingConfig,
+    ) -> None:
         self._uow, self._ledger, self._model = uow, ledger, model
         self._coaches = coaches
         self._clock, self._ids, self._config = clock, ids, config
 
-    def create_task(self, user_id: str, *, type: str, workspace_id: str, input: Mapping[str, Any],
-                    idempotency_key: str | None = None) -> Task:  # fmt: skip
+    def create_task(
+        self,
+        user_id: str,
+        *,
+        type: str,
+        workspace_id: str,
+        input: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Task:
         price = self._config.task_price(type)
         if len(json.dumps(input, default=str)) > CONTENT_MAX:
             raise InvalidInput("input is too large.", details={"input": f"At most {CONTENT_MAX} characters as JSON."})
@@ -88,16 +109,31 @@ class TaskUseCases:
         hold_id = None
         if price > 0:
             movement = self._ledger.hold(
-                payer, amount=price, idempotency_key=f"task:hold:{task_id}", ttl_seconds=self._config.task_hold_ttl,
-                feature_key=f"task.{type}", reference=f"task:{task_id}", budget=BudgetScope(workspace_id, user_id),
-            )  # fmt: skip
+                payer,
+                amount=price,
+                idempotency_key=f"task:hold:{task_id}",
+                ttl_seconds=self._config.task_hold_ttl,
+                feature_key=f"task.{type}",
+                reference=f"task:{task_id}",
+                budget=BudgetScope(workspace_id, user_id),
+            )
             assert movement.hold is not None
             hold_id = movement.hold.id
         task = Task(
-            id=task_id, owner_id=user_id, workspace_id=workspace_id, type=type, input=dict(input),
-            status=TaskStatus.QUEUED, credits_held=price, created_at=now, updated_at=now, hold_id=hold_id,
-            idempotency_key=key, fingerprint=print_, payer_id=payer,
-        )  # fmt: skip
+            id=task_id,
+            owner_id=user_id,
+            workspace_id=workspace_id,
+            type=type,
+            input=dict(input),
+            status=TaskStatus.QUEUED,
+            credits_held=price,
+            created_at=now,
+            updated_at=now,
+            hold_id=hold_id,
+            idempotency_key=key,
+            fingerprint=print_,
+            payer_id=payer,
+        )
 
         def store(uow: CoachingUnitOfWork) -> None:
             # The workspace row's lock, taken first, serialises this with delete_workspace (defect 7):
@@ -147,8 +183,17 @@ class TaskUseCases:
         if first.fingerprint != print_:
             raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
         # The original response, as API.md asks: the task as it was created (GET shows it now).
-        return replace(first, status=TaskStatus.QUEUED, result=None, error=None, credits_charged=0,
-                       started_at=None, finished_at=None, updated_at=first.created_at, settled=True)  # fmt: skip
+        return replace(
+            first,
+            status=TaskStatus.QUEUED,
+            result=None,
+            error=None,
+            credits_charged=0,
+            started_at=None,
+            finished_at=None,
+            updated_at=first.created_at,
+            settled=True,
+        )
 
     def get_task(self, user_id: str, task_id: str) -> Task:
         with self._uow() as uow:
@@ -161,8 +206,9 @@ class TaskUseCases:
         access_within(uow, task.workspace_id, user_id, action, "task")
         return task
 
-    def list_tasks(self, user_id: str, *, limit: int = 50, cursor: str | None = None,
-                   status: str | None = None) -> Page[Task]:  # fmt: skip
+    def list_tasks(
+        self, user_id: str, *, limit: int = 50, cursor: str | None = None, status: str | None = None
+    ) -> Page[Task]:
         check_limit(limit)
         wanted = None
         if status is not None:
@@ -242,7 +288,9 @@ class TaskUseCases:
         coach = self._coaches[DEFAULT_COACH]
         notes = str(task.input.get("notes") or task.input.get("prompt") or "")
         messages = task_messages(system_prompt(coach, workspace, goals, todos), task.type, notes)
-        settings = ModelSettings(model=coach.model, temperature=coach.temperature, max_tokens=self._config.task_max_tokens)
+        settings = ModelSettings(
+            model=coach.model, temperature=coach.temperature, max_tokens=self._config.task_max_tokens
+        )
         return self._model.reply(messages, settings).text
 
     def _finish(self, task_id: str, result: str | None, failure: str | None) -> TaskStatus | None:
@@ -279,8 +327,12 @@ class TaskUseCases:
         charged = task.credits_charged
         if task.hold_id is not None:
             try:
-                self._ledger.capture(task.payer_id or task.owner_id, task.hold_id, amount=charged,
-                                     idempotency_key=f"task:capture:{task.hold_id}")  # fmt: skip
+                self._ledger.capture(
+                    task.payer_id or task.owner_id,
+                    task.hold_id,
+                    amount=charged,
+                    idempotency_key=f"task:capture:{task.hold_id}",
+                )
             except (HoldExpired, HoldNotActive, HoldNotFound):  # expired (or gone): nothing left to charge
                 charged = 0
 

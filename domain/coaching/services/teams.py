@@ -14,6 +14,7 @@ Decisions where issue 23 is silent:
 - A member who leaves or is removed keeps the usage they spent this month in the rollups (the
   workspace total does not shrink); their chat sessions stay, readable by the owner and admins.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -25,8 +26,8 @@ from domain.coaching.members import (
     Invitation,
     InvitationNotFound,
     InvitationStatus,
-    Membership,
     MemberNotFound,
+    Membership,
     MemberView,
     OwnerIsFixed,
     check_email,
@@ -37,14 +38,13 @@ from domain.coaching.model import Role, Workspace
 from domain.coaching.policy import Action, may
 from domain.coaching.ports import CoachingUnitOfWork
 from domain.coaching.services.base import CoachingConfig, access, authorized, role_in
-from domain.shared.pagination import page_of
-from domain.shared.clock import Clock
-from domain.shared.ids import IdGenerator
 from domain.ledger.budgets import WORKSPACE_LEVEL
 from domain.ledger.services.inputs import month_bounds
 from domain.platform import emitters
+from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, InvalidInput
-from domain.shared.pagination import Page, check_limit, id_cursor
+from domain.shared.ids import IdGenerator
+from domain.shared.pagination import Page, check_limit, id_cursor, page_of
 from domain.shared.uow import transaction
 
 
@@ -63,12 +63,18 @@ class WorkspaceView:
     updated_at: datetime
 
     @staticmethod
-    def of(workspace: Workspace, role: Role) -> "WorkspaceView":
+    def of(workspace: Workspace, role: Role) -> WorkspaceView:
         return WorkspaceView(
-            id=workspace.id, owner_id=workspace.owner_id, name=workspace.name, industry=workspace.industry,
-            description=workspace.description, monthly_credit_limit=workspace.monthly_credit_limit, role=role,
-            created_at=workspace.created_at, updated_at=workspace.updated_at,
-        )  # fmt: skip
+            id=workspace.id,
+            owner_id=workspace.owner_id,
+            name=workspace.name,
+            industry=workspace.industry,
+            description=workspace.description,
+            monthly_credit_limit=workspace.monthly_credit_limit,
+            role=role,
+            created_at=workspace.created_at,
+            updated_at=workspace.updated_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +104,9 @@ MAX_ANNOUNCED = 100  # pending invitations told to a newcomer at sign-up (the re
 class TeamUseCases:
     """Invitations, members, ownership and the workspace's usage against its caps (issue 23)."""
 
-    def __init__(self, *, uow: Callable[[], CoachingUnitOfWork], clock: Clock, ids: IdGenerator,
-                 config: CoachingConfig) -> None:  # fmt: skip
+    def __init__(
+        self, *, uow: Callable[[], CoachingUnitOfWork], clock: Clock, ids: IdGenerator, config: CoachingConfig
+    ) -> None:
         self._uow, self._clock, self._ids, self._config = uow, clock, ids, config
 
     # --- invitations -------------------------------------------------------------------------------
@@ -119,10 +126,15 @@ class TeamUseCases:
                 existing.status = InvitationStatus.REVOKED
                 uow.teams.update_invitation(existing)
             invitation = Invitation(
-                id=self._ids.new_id("inv"), workspace_id=workspace_id, email=address, role=wanted,
-                invited_by=user_id, status=InvitationStatus.PENDING, created_at=now,
+                id=self._ids.new_id("inv"),
+                workspace_id=workspace_id,
+                email=address,
+                role=wanted,
+                invited_by=user_id,
+                status=InvitationStatus.PENDING,
+                created_at=now,
                 expires_at=now + timedelta(days=self._config.invitation_ttl_days),
-            )  # fmt: skip
+            )
             uow.teams.add_invitation(invitation)
             if invitee is not None:  # an address with no account sees it in GET /v1/invitations once registered
                 emitters.invitation(uow, invitation, invitee, workspace.name, now)
@@ -130,8 +142,9 @@ class TeamUseCases:
 
         return transaction(self._uow, work)
 
-    def workspace_invitations(self, user_id: str, workspace_id: str, *, limit: int = 50,
-                              cursor: str | None = None) -> Page[InvitationView]:  # fmt: skip
+    def workspace_invitations(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[InvitationView]:
         check_limit(limit)
         now = self._clock.now()
         with self._uow() as uow:
@@ -172,8 +185,9 @@ class TeamUseCases:
             rows = uow.teams.invitations_for(email, limit=limit + 1, before=id_cursor(cursor))
             names = {i.workspace_id: self._workspace_name(uow, i.workspace_id) for i in rows}
         page = page_of(rows, limit, lambda i: {"id": i.id})
-        items = [_view(i, names[i.workspace_id], now) for i in page.items
-                 if i.status_at(now) is InvitationStatus.PENDING]  # fmt: skip
+        items = [
+            _view(i, names[i.workspace_id], now) for i in page.items if i.status_at(now) is InvitationStatus.PENDING
+        ]
         return Page(items=items, next_cursor=page.next_cursor)
 
     def respond_to_invitation(self, user_id: str, invitation_id: str, *, accept: bool) -> InvitationView:
@@ -201,8 +215,9 @@ class TeamUseCases:
         return invitation
 
     # --- members -----------------------------------------------------------------------------------
-    def members(self, user_id: str, workspace_id: str, *, limit: int = 50,
-                cursor: str | None = None) -> Page[MemberView]:  # fmt: skip
+    def members(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[MemberView]:
         """The owner and every member, by user id (any role may read the list)."""
         check_limit(limit)
         after = id_cursor(cursor)
@@ -238,6 +253,7 @@ class TeamUseCases:
 
     def remove_member(self, user_id: str, workspace_id: str, member_id: str) -> None:
         """Remove a member (owner, admin), or leave (anyone but the owner, for themself)."""
+
         def work(uow: CoachingUnitOfWork) -> None:
             action = Action.READ if member_id == user_id else Action.MEMBERS
             workspace = access(uow, workspace_id, user_id, action)
@@ -281,9 +297,13 @@ class TeamUseCases:
         if not everyone:
             rows = {user_id: rows.get(user_id, 0)}
             limits = {user_id: limits.get(user_id)}
-        return WorkspaceUsage(month=month, total=total, limit=workspace.monthly_credit_limit,
-                              by_member={k: v for k, v in sorted(rows.items())},
-                              member_limits=dict(sorted(limits.items())))  # fmt: skip
+        return WorkspaceUsage(
+            month=month,
+            total=total,
+            limit=workspace.monthly_credit_limit,
+            by_member={k: v for k, v in sorted(rows.items())},
+            member_limits=dict(sorted(limits.items())),
+        )
 
     # --- helpers -----------------------------------------------------------------------------------
     @staticmethod
@@ -299,10 +319,15 @@ class TeamUseCases:
 
 def _view(invitation: Invitation, workspace_name: str, now: datetime) -> InvitationView:
     return InvitationView(
-        id=invitation.id, workspace_id=invitation.workspace_id, workspace_name=workspace_name,
-        email=invitation.email, role=invitation.role, status=invitation.status_at(now),
-        created_at=invitation.created_at, expires_at=invitation.expires_at,
-    )  # fmt: skip
+        id=invitation.id,
+        workspace_id=invitation.workspace_id,
+        workspace_name=workspace_name,
+        email=invitation.email,
+        role=invitation.role,
+        status=invitation.status_at(now),
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
+    )
 
 
 __all__ = ["InvitationView", "TeamUseCases", "WorkspaceUsage", "WorkspaceView"]

@@ -1,4 +1,5 @@
 """Workspaces, SMART goals and todos: create, read, change, delete, keyset lists."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -6,36 +7,39 @@ from datetime import date
 from typing import Any
 
 from domain.coaching.errors import WorkspaceNotFound
+from domain.coaching.members import check_limit_value
 from domain.coaching.model import (
     INDUSTRY_MAX,
     TEXT_MAX,
     TITLE_MAX,
     Goal,
     GoalStatus,
+    Role,
     Todo,
     TodoStatus,
     Workspace,
     check_length,
     check_progress,
 )
-from domain.coaching.members import check_limit_value
-from domain.coaching.model import Role
 from domain.coaching.policy import Action
-from domain.coaching.services.teams import WorkspaceView
 from domain.coaching.ports import CoachingUnitOfWork
 from domain.coaching.services.base import access, access_within, role_in
-from domain.shared.pagination import page_of
+from domain.coaching.services.teams import WorkspaceView
 from domain.shared.clock import Clock
-from domain.shared.ids import IdGenerator
-from domain.shared.pagination import Page, check_limit, id_cursor
 from domain.shared.errors import InvalidInput
+from domain.shared.ids import IdGenerator
+from domain.shared.pagination import Page, check_limit, id_cursor, page_of
 from domain.shared.uow import transaction
 
 WORKSPACE_FIELDS = {"name": TITLE_MAX, "industry": INDUSTRY_MAX, "description": TEXT_MAX}
 GOAL_TEXT_FIELDS = {
-    "title": TITLE_MAX, "specific": TEXT_MAX, "measurable": TEXT_MAX, "target_value": TITLE_MAX,
-    "achievable": TEXT_MAX, "relevant": TEXT_MAX,
-}  # fmt: skip
+    "title": TITLE_MAX,
+    "specific": TEXT_MAX,
+    "measurable": TEXT_MAX,
+    "target_value": TITLE_MAX,
+    "achievable": TEXT_MAX,
+    "relevant": TEXT_MAX,
+}
 TODO_TEXT_FIELDS = {"title": TITLE_MAX}
 
 
@@ -66,14 +70,20 @@ class WorkspaceUseCases:
         self._uow, self._clock, self._ids = uow, clock, ids
 
     # --- workspaces ------------------------------------------------------------------------------
-    def create_workspace(self, user_id: str, *, name: str, industry: str | None = None,
-                         description: str | None = None) -> WorkspaceView:  # fmt: skip
+    def create_workspace(
+        self, user_id: str, *, name: str, industry: str | None = None, description: str | None = None
+    ) -> WorkspaceView:
         _check_texts({"name": name, "industry": industry, "description": description}, WORKSPACE_FIELDS, ("name",))
         now = self._clock.now()
         workspace = Workspace(
-            id=self._ids.new_id("wsp"), owner_id=user_id, name=name, industry=industry,
-            description=description, created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=self._ids.new_id("wsp"),
+            owner_id=user_id,
+            name=name,
+            industry=industry,
+            description=description,
+            created_at=now,
+            updated_at=now,
+        )
         transaction(self._uow, lambda uow: uow.coaching.add_workspace(workspace))
         return WorkspaceView.of(workspace, Role.OWNER)
 
@@ -114,11 +124,16 @@ class WorkspaceUseCases:
         check_progress(progress)
         now = self._clock.now()
         goal = Goal(
-            id=self._ids.new_id("gol"), workspace_id=workspace_id, title=values["title"],
-            status=_status(GoalStatus, values.get("status") or GoalStatus.ACTIVE), progress=progress,
-            created_at=now, updated_at=now, due_date=_date(values.get("due_date"), "due_date"),
+            id=self._ids.new_id("gol"),
+            workspace_id=workspace_id,
+            title=values["title"],
+            status=_status(GoalStatus, values.get("status") or GoalStatus.ACTIVE),
+            progress=progress,
+            created_at=now,
+            updated_at=now,
+            due_date=_date(values.get("due_date"), "due_date"),
             **{name: values.get(name) for name in GOAL_TEXT_FIELDS if name != "title"},
-        )  # fmt: skip
+        )
 
         def work(uow: CoachingUnitOfWork) -> None:
             access(uow, workspace_id, user_id, Action.WRITE)
@@ -166,8 +181,9 @@ class WorkspaceUseCases:
 
         transaction(self._uow, work)
 
-    def list_goals(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
-                   status: str | None = None) -> Page[Goal]:  # fmt: skip
+    def list_goals(
+        self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None, status: str | None = None
+    ) -> Page[Goal]:
         check_limit(limit)
         wanted = _status(GoalStatus, status) if status is not None else None
         with self._uow() as uow:
@@ -180,10 +196,15 @@ class WorkspaceUseCases:
         _check_texts(values, TODO_TEXT_FIELDS, ("title",))
         now = self._clock.now()
         todo = Todo(
-            id=self._ids.new_id("tdo"), workspace_id=workspace_id, title=values["title"],
-            status=_status(TodoStatus, values.get("status") or TodoStatus.OPEN), created_at=now,
-            updated_at=now, goal_id=values.get("goal_id"), due_date=_date(values.get("due_date"), "due_date"),
-        )  # fmt: skip
+            id=self._ids.new_id("tdo"),
+            workspace_id=workspace_id,
+            title=values["title"],
+            status=_status(TodoStatus, values.get("status") or TodoStatus.OPEN),
+            created_at=now,
+            updated_at=now,
+            goal_id=values.get("goal_id"),
+            due_date=_date(values.get("due_date"), "due_date"),
+        )
 
         def work(uow: CoachingUnitOfWork) -> None:
             access(uow, workspace_id, user_id, Action.WRITE)
@@ -238,8 +259,16 @@ class WorkspaceUseCases:
 
         transaction(self._uow, work)
 
-    def list_todos(self, user_id: str, workspace_id: str, *, limit: int = 50, cursor: str | None = None,
-                   status: str | None = None, goal_id: str | None = None) -> Page[Todo]:  # fmt: skip
+    def list_todos(
+        self,
+        user_id: str,
+        workspace_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: str | None = None,
+        goal_id: str | None = None,
+    ) -> Page[Todo]:
         check_limit(limit)
         statuses = [_status(TodoStatus, status)] if status is not None else None
         with self._uow() as uow:

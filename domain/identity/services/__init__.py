@@ -6,6 +6,7 @@ group, each given its collaborators (`accounts.py`, `sessions.py`, `api_keys.py`
 sign-in is `TokenIssuer` in domain/identity/core.py, shared by accounts and sessions);
 `IdentityService` is the facade the composition root builds, one method per use case.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -36,8 +37,9 @@ class IdentityService:
         api_keys_per_user: int = 50,
     ) -> None:
         issuer = TokenIssuer(ids=ids, tokens=tokens, policy=policy)
-        self.accounts = AccountUseCases(uow=uow, clock=clock, ids=ids, hasher=hasher, issuer=issuer,
-                                        on_user_created=on_user_created)  # fmt: skip
+        self.accounts = AccountUseCases(
+            uow=uow, clock=clock, ids=ids, hasher=hasher, issuer=issuer, on_user_created=on_user_created
+        )
         self.sessions = SessionUseCases(uow=uow, clock=clock, ids=ids, hasher=hasher, tokens=tokens, issuer=issuer)
         self.api_keys = ApiKeyUseCases(uow=uow, clock=clock, ids=ids, api_keys_per_user=api_keys_per_user)
 

@@ -1,4 +1,5 @@
 """Account use cases: register, admins, the caller's profile, user listings."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -71,8 +72,9 @@ class AccountUseCases:
             return promoted
         check_password(password)
         password_hash = self._hasher.hash(password)
-        return transaction(self._uow, lambda uow: self._add_user(uow, email, password_hash, None, Role.ADMIN,
-                                                                  self._clock.now()))  # fmt: skip
+        return transaction(
+            self._uow, lambda uow: self._add_user(uow, email, password_hash, None, Role.ADMIN, self._clock.now())
+        )
 
     def promote_admin(self, email: str) -> User | None:
         """Make the user who has this email an admin; None when nobody has it (nothing changes)."""
@@ -84,10 +86,17 @@ class AccountUseCases:
         if user is None:
             return None
         if user.role is not Role.ADMIN:  # audited: the system (the CLI) made an admin
-            uow.audit.add(AuditRecord(
-                id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=None, action=AuditAction.ROLE_CHANGED,
-                subject_type="user", subject_id=user.id, details={"from": user.role.value, "to": "admin"},
-            ))  # fmt: skip
+            uow.audit.add(
+                AuditRecord(
+                    id=self._ids.new_id("aud"),
+                    at=self._clock.now(),
+                    actor_id=None,
+                    action=AuditAction.ROLE_CHANGED,
+                    subject_type="user",
+                    subject_id=user.id,
+                    details={"from": user.role.value, "to": "admin"},
+                )
+            )
         user.role, user.updated_at = Role.ADMIN, self._clock.now()
         uow.users.update(user)
         return user
@@ -98,8 +107,14 @@ class AccountUseCases:
         if uow.users.get_by_email(email) is not None:
             raise EmailTaken()
         user = User(
-            id=self._ids.new_id("usr"), email=email, password_hash=password_hash, role=role,
-            plan=FREE_PLAN, created_at=now, updated_at=now, name=name,
+            id=self._ids.new_id("usr"),
+            email=email,
+            password_hash=password_hash,
+            role=role,
+            plan=FREE_PLAN,
+            created_at=now,
+            updated_at=now,
+            name=name,
         )
         try:
             uow.users.add(user)
@@ -142,4 +157,3 @@ class AccountUseCases:
         """Ids of the users on `plan`, ascending, after `after` (keyset for periodic jobs)."""
         with self._uow() as uow:
             return uow.users.ids_on_plan(plan, after, limit)
-

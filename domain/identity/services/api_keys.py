@@ -1,4 +1,5 @@
 """API-key use cases: create (shown once), list, revoke, and authenticate by key."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -62,8 +63,12 @@ class ApiKeyUseCases:
             raise InvalidInput("The key needs a name.", details={"name": "Required."})
         issued = new_api_key()
         key = ApiKey(
-            id=self._ids.new_id("key"), user_id=user_id, name=cleaned, prefix=issued.prefix,
-            key_hash=issued.key_hash, created_at=self._clock.now(),
+            id=self._ids.new_id("key"),
+            user_id=user_id,
+            name=cleaned,
+            prefix=issued.prefix,
+            key_hash=issued.key_hash,
+            created_at=self._clock.now(),
         )
         transaction(self._uow, lambda uow: self._add_api_key(uow, key))
         return key, issued.plaintext
@@ -110,9 +115,14 @@ class ApiKeyUseCases:
     def _security_event(self, action: AuditAction, key: ApiKey) -> AuditRecord:
         """The audit record of a key's creation or revocation by its owner (name and prefix only)."""
         return AuditRecord(
-            id=self._ids.new_id("aud"), at=self._clock.now(), actor_id=key.user_id, action=action,
-            subject_type="api_key", subject_id=key.id, details={"name": key.name, "prefix": key.prefix},
-        )  # fmt: skip
+            id=self._ids.new_id("aud"),
+            at=self._clock.now(),
+            actor_id=key.user_id,
+            action=action,
+            subject_type="api_key",
+            subject_id=key.id,
+            details={"name": key.name, "prefix": key.prefix},
+        )
 
     def authenticate_api_key(self, key: str) -> Principal:
         if not key.startswith(API_KEY_SCHEME) or len(key) > API_KEY_MAX_LENGTH:

@@ -1,10 +1,10 @@
 """Sign-in and tokens: login, refresh with rotation and reuse detection, logout, access tokens."""
+
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
 
-from domain.shared.events import signed_in
 from domain.identity.core import AuthResult, TokenIssuer
 from domain.identity.errors import (
     InvalidCredentials,
@@ -23,6 +23,7 @@ from domain.identity.model import Principal, User, hash_secret, normalize_email
 from domain.identity.ports import IdentityUnitOfWork, PasswordHasher, TokenCodec
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidInput
+from domain.shared.events import signed_in
 from domain.shared.ids import IdGenerator
 from domain.shared.uow import transaction
 
@@ -66,12 +67,21 @@ class SessionUseCases:
         self, event: LoginEvent, user_id: str | None, email: str | None, client: ClientInfo, reason: str | None = None
     ) -> LoginAttempt:
         return LoginAttempt(
-            id=self._ids.new_id("lgn"), at=self._clock.now(), event=event, success=reason is None,
-            user_id=user_id, email=email, ip=client.ip, user_agent=client.user_agent, reason=reason,
-        )  # fmt: skip
+            id=self._ids.new_id("lgn"),
+            at=self._clock.now(),
+            event=event,
+            success=reason is None,
+            user_id=user_id,
+            email=email,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            reason=reason,
+        )
 
     def _record_failure(self, user_id: str | None, email: str | None, reason: LoginFailure, client: ClientInfo) -> None:
-        transaction(self._uow, lambda uow: uow.logins.add(self._attempt(LoginEvent.LOGIN, user_id, email, client, reason)))
+        transaction(
+            self._uow, lambda uow: uow.logins.add(self._attempt(LoginEvent.LOGIN, user_id, email, client, reason))
+        )
 
     def _find_by_email(self, email: str) -> User | None:
         try:

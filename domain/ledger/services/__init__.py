@@ -6,10 +6,17 @@
 - queries.py  balance, transactions, usage, the invariant audit;
 - inputs.py   the input checks and limits (MAX_CREDITS, MAX_QUANTITY), defined once.
 """
+
 from domain.ledger.services.inputs import MAX_CREDITS, MAX_KEY_LENGTH, MAX_QUANTITY, MAX_REFERENCE_LENGTH, scoped_key
 from domain.ledger.services.ledger import Ledger
 from domain.ledger.services.sweeps import SWEEP_BATCH
 
 __all__ = [
-    "MAX_CREDITS", "MAX_KEY_LENGTH", "MAX_QUANTITY", "MAX_REFERENCE_LENGTH", "SWEEP_BATCH", "Ledger", "scoped_key",
-]  # fmt: skip
+    "MAX_CREDITS",
+    "MAX_KEY_LENGTH",
+    "MAX_QUANTITY",
+    "MAX_REFERENCE_LENGTH",
+    "SWEEP_BATCH",
+    "Ledger",
+    "scoped_key",
+]

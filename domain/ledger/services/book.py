@@ -16,6 +16,7 @@ account's row lock, or loses certification to this one, so the two cannot both a
 even the lookup cannot reach the database does the caller see `OutcomeUnknown` ("retry with the
 same key"), never `Unavailable`. Every verb gets this: they all go through `once()`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,9 +68,15 @@ class Book:
         self, source: GrantSource, amount: int, *, expires_at: datetime | None, reference: str | None
     ) -> Movement:
         grant = Grant(
-            id=self._ids.new_id("grt"), account_id=self.account.id, source=source, granted=amount,
-            remaining=amount, created_at=self.now, expires_at=expires_at, reference=reference,
-        )  # fmt: skip
+            id=self._ids.new_id("grt"),
+            account_id=self.account.id,
+            source=source,
+            granted=amount,
+            remaining=amount,
+            created_at=self.now,
+            expires_at=expires_at,
+            reference=reference,
+        )
         self.uow.ledger.add_grant(grant)
         self.grants.append(grant)
         entry = self.entry(GRANT_ENTRY_KIND[source], amount, reference=reference, grant_id=grant.id)
@@ -98,8 +105,9 @@ class Book:
         """Remove `credits` from one grant (a reversal, an expiry)."""
         grant.take(credits)
         self.uow.ledger.update_grant(grant)
-        return self.entry(kind, -credits, key=key, reference=reference, grant_id=grant.id,
-                          allocations=[(grant, credits)])  # fmt: skip
+        return self.entry(
+            kind, -credits, key=key, reference=reference, grant_id=grant.id, allocations=[(grant, credits)]
+        )
 
     def entry(
         self,
@@ -115,10 +123,19 @@ class Book:
     ) -> Entry:
         seq, balance_after = self.account.post(amount)
         entry = Entry(
-            id=self._ids.new_id("txn"), account_id=self.account.id, seq=seq, kind=kind, amount=amount,
-            balance_after=balance_after, idempotency_key=key or self.key, created_at=self.now,
-            feature_key=feature_key, reference=reference, grant_id=grant_id, hold_id=hold_id,
-        )  # fmt: skip
+            id=self._ids.new_id("txn"),
+            account_id=self.account.id,
+            seq=seq,
+            kind=kind,
+            amount=amount,
+            balance_after=balance_after,
+            idempotency_key=key or self.key,
+            created_at=self.now,
+            feature_key=feature_key,
+            reference=reference,
+            grant_id=grant_id,
+            hold_id=hold_id,
+        )
         self.uow.ledger.add_entry(entry, [Allocation(entry.id, grant.id, credits) for grant, credits in allocations])
         return entry
 
@@ -152,9 +169,12 @@ class Book:
         levels = (WORKSPACE_LEVEL, scope.member_id)
         caps, budget_used, member_used = budgets.caps_and_usage(scope, month)
         check_spend(
-            hold.amount, available=self.account.available, caps=caps,
-            budget_used=budget_used, member_used=member_used,
-        )  # fmt: skip
+            hold.amount,
+            available=self.account.available,
+            caps=caps,
+            budget_used=budget_used,
+            member_used=member_used,
+        )
         budgets.add_usage(scope.budget_id, levels, month, hold.amount)
         budgets.add_reservation(Reservation(hold.id, scope.budget_id, scope.member_id, month, hold.amount))
 
@@ -163,8 +183,12 @@ class Book:
         reservation = self.uow.budgets.take_reservation(hold_id)
         if reservation is None or reservation.reserved == captured:
             return
-        self.uow.budgets.add_usage(reservation.budget_id, (WORKSPACE_LEVEL, reservation.member_id), reservation.month,
-                                   captured - reservation.reserved)  # fmt: skip
+        self.uow.budgets.add_usage(
+            reservation.budget_id,
+            (WORKSPACE_LEVEL, reservation.member_id),
+            reservation.month,
+            captured - reservation.reserved,
+        )
 
     # what the sweeps do, done for this account -----------------------------------------------
     def expire_due(self) -> list[Grant]:
@@ -172,7 +196,9 @@ class Book:
         ordered = consumption_order(self.grants)
         expired = [g for g in ordered if g.is_expired(self.now)]
         for grant in expired:
-            self.take_from(grant, grant.remaining, EntryKind.EXPIRY, key=f"expiry:{grant.id}", reference=grant.reference)
+            self.take_from(
+                grant, grant.remaining, EntryKind.EXPIRY, key=f"expiry:{grant.id}", reference=grant.reference
+            )
         if expired:
             self._trim_holds()
         self.grants = [g for g in ordered if not g.is_expired(self.now)]
@@ -183,7 +209,9 @@ class Book:
         excess = self.account.held - self.account.balance
         if excess <= 0:
             return
-        newest_first = sorted(self.uow.ledger.active_holds(self.account.id), key=lambda h: (h.created_at, h.id), reverse=True)
+        newest_first = sorted(
+            self.uow.ledger.active_holds(self.account.id), key=lambda h: (h.created_at, h.id), reverse=True
+        )
         for hold in newest_first:
             if excess <= 0:
                 return
@@ -258,8 +286,10 @@ def once(
         def lookup() -> Movement:
             with uow() as unit:  # a fresh connection: the lost one was dropped
                 previous = unit.ledger.get_idempotency(account_id, key)
-            log.warning("a COMMIT's answer was lost; settled by the idempotency key",
-                        extra={"operation": operation, "committed": previous is not None})  # fmt: skip
+            log.warning(
+                "a COMMIT's answer was lost; settled by the idempotency key",
+                extra={"operation": operation, "committed": previous is not None},
+            )
             if previous is not None:
                 return replay(previous, operation, fingerprint)
             return attempt()
@@ -267,8 +297,6 @@ def once(
         return learn_outcome(lookup, unknown)
 
     return retrying(attempt_knowing_the_outcome, attempts=attempts)
-
-
 
 
 def apply(book: Book, operation: str, fingerprint: str, work: Work) -> Movement:

@@ -1,8 +1,9 @@
 """The ledger's input checks and limits, defined once (the HTTP schemas import the limits); the
 Idempotency-Key checks and forms are domain.shared.idempotency's."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.ledger.model import EntryKind, GrantSource
@@ -48,10 +49,9 @@ def entry_kind(kind: EntryKind | str | None) -> EntryKind | None:
         raise InvalidInput(f"Unknown kind {kind!r}.", details={"kind": "Unknown kind."}) from None
 
 
-
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
-        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone.utc)
+        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
         raise InvalidInput("month must look like 2026-11.", details={"month": "Use YYYY-MM."}) from None
     try:

@@ -1,5 +1,6 @@
 """The ledger's public verbs. Each checks its input, then says in `work` what it does to the
 locked account (a `Book`); `once` gives every verb the same locked, idempotent, committed shape."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,8 +9,12 @@ from typing import Any, Protocol, cast
 
 from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import (
-    AccountNotFound, GrantNotFound, InsufficientCredits, PendingGrantClosed, PendingGrantNotFound,
-)  # fmt: skip
+    AccountNotFound,
+    GrantNotFound,
+    InsufficientCredits,
+    PendingGrantClosed,
+    PendingGrantNotFound,
+)
 from domain.ledger.model import (
     Account,
     Entry,
@@ -98,8 +103,17 @@ class Ledger:
 
     def _once(self, account_id: str, key: str, operation: str, args: dict[str, Any], work: Work) -> Movement:
         work = self._watch_balance(work)
-        return once(self._uow, self._clock, self._ids, account_id, key, operation, fingerprint(operation, args), work,
-                    attempts=self._retry_attempts)  # fmt: skip
+        return once(
+            self._uow,
+            self._clock,
+            self._ids,
+            account_id,
+            key,
+            operation,
+            fingerprint(operation, args),
+            work,
+            attempts=self._retry_attempts,
+        )
 
     def _watch_balance(self, work: Work) -> Work:
         """Issue 22: tell the notifier, in the same transaction, when the available balance crosses
@@ -111,14 +125,23 @@ class Ledger:
         def watched(book: Book) -> Movement:
             before = book.account.available
             result = work(book)
-            balance_crossed(book.uow, book.account.id, before, book.account.available, book.account.balance, book.now,
-                            threshold=threshold, rearm_at=rearm_at)  # fmt: skip
+            balance_crossed(
+                book.uow,
+                book.account.id,
+                before,
+                book.account.available,
+                book.account.balance,
+                book.now,
+                threshold=threshold,
+                rearm_at=rearm_at,
+            )
             return result
 
         return watched
 
-    def book_within(self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str,
-                    args: dict[str, Any], work: Work) -> Movement:  # fmt: skip
+    def book_within(
+        self, uow: LedgerUnitOfWork, account_id: str, *, key: str, operation: str, args: dict[str, Any], work: Work
+    ) -> Movement:
         """Run `work` on the account inside the caller's unit of work, for a use case whose own
         records must commit with the credits (billing: a payment and what it moved). The same path
         as every ledger verb (the account locked, brought up to date, the balance watchers told,
@@ -193,9 +216,14 @@ class Ledger:
 
     # --- credits promised: pending grants (referral bonuses during their hold) ---------------
     def add_pending_grant(
-        self, account_id: str, *, source: GrantSource | str, amount: int, idempotency_key: str,
+        self,
+        account_id: str,
+        *,
+        source: GrantSource | str,
+        amount: int,
+        idempotency_key: str,
         reference: str | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Record credits promised to the account; nothing moves (no entry, no grant, not
         spendable). Returns the pending grant's id; a replayed key returns the first one."""
         source = grant_source(source)
@@ -203,9 +231,14 @@ class Ledger:
 
         def work(book: Book) -> Movement:
             pending = PendingGrant(
-                id=self._ids.new_id("pgr"), account_id=book.account.id, source=source, amount=amount,
-                status=PendingStatus.PENDING, created_at=book.now, reference=reference,
-            )  # fmt: skip
+                id=self._ids.new_id("pgr"),
+                account_id=book.account.id,
+                source=source,
+                amount=amount,
+                status=PendingStatus.PENDING,
+                created_at=book.now,
+                reference=reference,
+            )
             book.uow.ledger.add_pending_grant(pending)
             return book.movement(grant_id=pending.id)
 
@@ -219,7 +252,9 @@ class Ledger:
 
         def work(book: Book) -> Movement:
             pending = self._open_pending(book, pending_id)
-            movement = book.add_grant(pending.source, pending.amount, expires_at=expires_at, reference=pending.reference)
+            movement = book.add_grant(
+                pending.source, pending.amount, expires_at=expires_at, reference=pending.reference
+            )
             pending.close(PendingStatus.RELEASED, book.now, grant_id=movement.grant_id)
             book.uow.ledger.update_pending_grant(pending)
             return movement
@@ -236,7 +271,9 @@ class Ledger:
             book.uow.ledger.update_pending_grant(pending)
             return book.movement()
 
-        return self._once(self._pending_account(pending_id), idempotency_key, "void_pending", {"pending": pending_id}, work)
+        return self._once(
+            self._pending_account(pending_id), idempotency_key, "void_pending", {"pending": pending_id}, work
+        )
 
     def pending_grants(self, account_id: str) -> list[PendingGrant]:
         with self._uow() as uow:
@@ -279,7 +316,13 @@ class Ledger:
         return self._once(account_id, idempotency_key, "charge", args, work)
 
     def adjust(
-        self, account_id: str, *, amount: int, reason: str, actor: str, idempotency_key: str,
+        self,
+        account_id: str,
+        *,
+        amount: int,
+        reason: str,
+        actor: str,
+        idempotency_key: str,
         audit: AuditRecord | None = None,
     ) -> Movement:
         """An admin's correction: positive adds a grant that never expires, negative removes
@@ -314,8 +357,9 @@ class Ledger:
             taken = min(amount, grant.remaining, book.account.available)
             entry = None
             if taken:
-                entry = book.take_from(grant, taken, EntryKind.REVERSAL, key=book.key,
-                                       reference=reason[:MAX_REFERENCE_LENGTH])  # fmt: skip
+                entry = book.take_from(
+                    grant, taken, EntryKind.REVERSAL, key=book.key, reference=reason[:MAX_REFERENCE_LENGTH]
+                )
             return book.movement(entry, grant_id=grant_id, shortfall=amount - taken)
 
         args = {"grant_id": grant_id, "amount": amount, "reason": reason}
@@ -340,10 +384,18 @@ class Ledger:
         return self._once(account_id, idempotency_key, "hold", args, work)
 
     def hold_within(
-        self, uow: LedgerUnitOfWork, account_id: str, *, amount: int, idempotency_key: str,
-        ttl_seconds: int | None = None, feature_key: str | None = None, reference: str | None = None,
-        budget: BudgetScope | None = None, shrink: Callable[[InsufficientCredits], int] | None = None,
-    ) -> Movement:  # fmt: skip
+        self,
+        uow: LedgerUnitOfWork,
+        account_id: str,
+        *,
+        amount: int,
+        idempotency_key: str,
+        ttl_seconds: int | None = None,
+        feature_key: str | None = None,
+        reference: str | None = None,
+        budget: BudgetScope | None = None,
+        shrink: Callable[[InsufficientCredits], int] | None = None,
+    ) -> Movement:
         """`hold` inside the caller's unit of work (`book_within`: the caller commits, and learns
         the outcome of a lost COMMIT by its own key). When `amount` is refused (the balance or a
         budget), `shrink(refusal)` may name a smaller amount, tried once under the same lock; it
@@ -352,9 +404,14 @@ class Ledger:
         return self.book_within(uow, account_id, key=idempotency_key, operation="hold", args=args, work=work)
 
     def _hold_work(
-        self, amount: int, ttl_seconds: int | None, feature_key: str | None, reference: str | None,
-        budget: BudgetScope | None, shrink: Callable[[InsufficientCredits], int] | None,
-    ) -> tuple[dict[str, Any], Work]:  # fmt: skip
+        self,
+        amount: int,
+        ttl_seconds: int | None,
+        feature_key: str | None,
+        reference: str | None,
+        budget: BudgetScope | None,
+        shrink: Callable[[InsufficientCredits], int] | None,
+    ) -> tuple[dict[str, Any], Work]:
         check_amount(amount)
         ttl = self._default_hold_ttl if ttl_seconds is None else ttl_seconds
         if ttl < 1:
@@ -362,10 +419,17 @@ class Ledger:
 
         def place(book: Book, credits: int) -> Movement:
             hold = Hold(
-                id=self._ids.new_id("hld"), account_id=book.account.id, requested=credits, amount=credits,
-                status=HoldStatus.ACTIVE, idempotency_key=book.key, expires_at=book.now + timedelta(seconds=ttl),
-                created_at=book.now, feature_key=feature_key, reference=reference,
-            )  # fmt: skip
+                id=self._ids.new_id("hld"),
+                account_id=book.account.id,
+                requested=credits,
+                amount=credits,
+                status=HoldStatus.ACTIVE,
+                idempotency_key=book.key,
+                expires_at=book.now + timedelta(seconds=ttl),
+                created_at=book.now,
+                feature_key=feature_key,
+                reference=reference,
+            )
             if budget is not None:
                 book.reserve_budget(budget, hold)  # refuses past a cap (or the balance), naming the level
             book.account.reserve(credits)  # refuses more than is available; takes nothing from grants yet
@@ -392,17 +456,28 @@ class Ledger:
     def capture(self, account_id: str, hold_id: str, *, amount: int, idempotency_key: str) -> Movement:
         """Charge the actual cost (at most what was requested) and release the rest. If expiry
         trimmed the hold, at most what is still held is charged."""
-        return self._once(account_id, idempotency_key, "capture", {"hold": hold_id, "amount": amount},
-                          self._capture_work(hold_id, amount))  # fmt: skip
+        return self._once(
+            account_id,
+            idempotency_key,
+            "capture",
+            {"hold": hold_id, "amount": amount},
+            self._capture_work(hold_id, amount),
+        )
 
-    def capture_within(self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int,
-                       idempotency_key: str) -> Movement:  # fmt: skip
+    def capture_within(
+        self, uow: LedgerUnitOfWork, account_id: str, hold_id: str, *, amount: int, idempotency_key: str
+    ) -> Movement:
         """`capture` inside the caller's unit of work (`book_within`): coaching stores an answer and
         charges it in one transaction. A hold that is gone (expired, voided, captured) raises, and
         the caller must roll back: the account was brought up to date in its unit of work."""
-        return self.book_within(uow, account_id, key=idempotency_key, operation="capture",
-                                args={"hold": hold_id, "amount": amount},
-                                work=self._capture_work(hold_id, amount))  # fmt: skip
+        return self.book_within(
+            uow,
+            account_id,
+            key=idempotency_key,
+            operation="capture",
+            args={"hold": hold_id, "amount": amount},
+            work=self._capture_work(hold_id, amount),
+        )
 
     @staticmethod
     def _capture_work(hold_id: str, amount: int) -> Work:
@@ -420,8 +495,9 @@ class Ledger:
             book.finish(hold, HoldStatus.CAPTURED, captured=charged)
             entry = None
             if charged:
-                entry = book.debit(charged, EntryKind.CHARGE, feature_key=hold.feature_key,
-                                   reference=hold.reference, hold_id=hold.id)  # fmt: skip
+                entry = book.debit(
+                    charged, EntryKind.CHARGE, feature_key=hold.feature_key, reference=hold.reference, hold_id=hold.id
+                )
             return book.movement(entry, hold=hold)
 
         return work

@@ -1,4 +1,5 @@
 """The ledger's reads: balance, history, monthly usage, and the invariant audit."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

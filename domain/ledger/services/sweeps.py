@@ -1,5 +1,6 @@
 """The periodic sweeps: expire grants, release holds past their ttl. Each account is its own
 locked unit of work; one broken account does not stall the others."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,13 +24,15 @@ class LedgerSweeps:
 
     def expire_grants(self, now: datetime | None = None) -> int:
         """Remove what is left of every grant whose expires_at <= now. Returns grants expired."""
-        return self._sweep(now, lambda uow, t: uow.ledger.accounts_with_expired_grants(t, SWEEP_BATCH),
-                           lambda book: len(book.expire_due()))  # fmt: skip
+        return self._sweep(
+            now,
+            lambda uow, t: uow.ledger.accounts_with_expired_grants(t, SWEEP_BATCH),
+            lambda book: len(book.expire_due()),
+        )
 
     def release_expired_holds(self, now: datetime | None = None) -> int:
         """Release every active hold whose expires_at <= now. Returns holds released."""
-        return self._sweep(now, lambda uow, t: uow.ledger.accounts_with_expired_holds(t, SWEEP_BATCH),
-                           Book.release_due)  # fmt: skip
+        return self._sweep(now, lambda uow, t: uow.ledger.accounts_with_expired_holds(t, SWEEP_BATCH), Book.release_due)
 
     def _sweep(
         self,
