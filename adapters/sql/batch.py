@@ -49,6 +49,8 @@ def batches_writes(connection: Connection) -> bool:
     if dialect.driver != "pymysql" or not getattr(dialect, "houston_batches", False):
         return False
     raw = connection.connection.dbapi_connection
+    if getattr(raw, "houston_galera", False):  # adapters/sql/engine.py: never on a Galera node
+        return False
     return bool(getattr(raw, "client_flag", 0) & MULTI_STATEMENTS)
 
 

@@ -93,6 +93,26 @@ def _batch_writes_with_commit(engine: Engine) -> None:
     def _multi_statements(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         cparams["client_flag"] = cparams.get("client_flag", 0) | MULTI_STATEMENTS
 
+    @event.listens_for(engine, "connect")
+    def _not_on_galera(dbapi_connection: Any, _record: Any) -> None:
+        """A Galera node gets no batches: a transaction aborted by a conflicting write set applied
+        from another node (a brute-force abort) fails the statement it hits, yet the node goes on
+        with the rest of the packet in a new transaction and commits it: the writes after the
+        failed one (the idempotency record without its entry) committed, their answers left
+        unread on the connection. Measured on the three-node cluster: 60 charges from 3 nodes,
+        one answered 201 without its entry in 2 of 3 runs. One statement per round trip there."""
+        cursor = dbapi_connection.cursor()
+        try:
+            try:
+                cursor.execute("SELECT @@wsrep_on")
+                row = cursor.fetchone()
+            except Exception:  # noqa: BLE001 - MySQL: no wsrep variables, so no Galera
+                return
+            if row and int(row[0] or 0) == 1:
+                dbapi_connection.houston_galera = True
+        finally:
+            cursor.close()
+
     def do_commit(dbapi_connection: Any) -> None:
         info = dbapi_connection.info
         ended = info.pop(TRANSACTION_ENDED, False)

@@ -115,6 +115,22 @@ def test_concurrent_charges_on_one_account_from_three_nodes_never_overdraw_and_a
     assert balance >= 0 and (counted[402] == 0 or balance < 3), counted  # a 402 only when it was truly short
 
 
+def test_a_galera_node_gets_no_write_batches_nor_reads_that_carry_their_commit(migrated: list[str]) -> None:
+    """Issue 25's batches (writes with the COMMIT in one packet) are off on a Galera node: a
+    brute-force abort fails the statement it hits, yet the node runs the rest of the packet in a
+    new transaction and commits it (the test above then saw a 201 without its entry)."""
+    from adapters.sql.batch import batches_writes
+    from adapters.sql.engine import make_engine
+
+    engine = make_engine(migrated[0])
+    try:
+        with engine.connect() as connection:
+            assert connection.connection.dbapi_connection.houston_galera is True
+            assert batches_writes(connection) is False
+    finally:
+        engine.dispose()
+
+
 def test_one_idempotency_key_sent_to_all_nodes_at_once_charges_once(nodes: NodeContainers, migrated: list[str]) -> None:
     containers = nodes()
     user_id, headers = _user_with(containers, 0)
