@@ -35,8 +35,7 @@ def make_engine(url: str, *, timeouts: DbTimeouts | None = None, **kw: Any) -> E
         _rollback_on_return_only_when_needed(engine)
         if engine.dialect.driver == "pymysql":
             _batch_writes_with_commit(engine)
-        if timeouts is not None and timeouts.sync_wait:
-            _causal_reads_on_galera(engine, timeouts.sync_wait)
+        _galera_sessions(engine, timeouts.sync_wait if timeouts is not None else 0)
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kw)
 
@@ -93,26 +92,6 @@ def _batch_writes_with_commit(engine: Engine) -> None:
     def _multi_statements(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         cparams["client_flag"] = cparams.get("client_flag", 0) | MULTI_STATEMENTS
 
-    @event.listens_for(engine, "connect")
-    def _not_on_galera(dbapi_connection: Any, _record: Any) -> None:
-        """A Galera node gets no batches: a transaction aborted by a conflicting write set applied
-        from another node (a brute-force abort) fails the statement it hits, yet the node goes on
-        with the rest of the packet in a new transaction and commits it: the writes after the
-        failed one (the idempotency record without its entry) committed, their answers left
-        unread on the connection. Measured on the three-node cluster: 60 charges from 3 nodes,
-        one answered 201 without its entry in 2 of 3 runs. One statement per round trip there."""
-        cursor = dbapi_connection.cursor()
-        try:
-            try:
-                cursor.execute("SELECT @@wsrep_on")
-                row = cursor.fetchone()
-            except Exception:  # noqa: BLE001 - MySQL: no wsrep variables, so no Galera
-                return
-            if row and int(row[0] or 0) == 1:
-                dbapi_connection.houston_galera = True
-        finally:
-            cursor.close()
-
     def do_commit(dbapi_connection: Any) -> None:
         info = dbapi_connection.info
         ended = info.pop(TRANSACTION_ENDED, False)
@@ -140,19 +119,25 @@ def _batch_writes_with_commit(engine: Engine) -> None:
     dialect.houston_batches = True
 
 
-def _causal_reads_on_galera(engine: Engine, sync_wait: int) -> None:
-    """On a Galera node, every new session gets `wsrep_sync_wait` (issue 20).
+def _galera_sessions(engine: Engine, sync_wait: int) -> None:
+    """What a session on a Galera node needs, found by asking once per new connection
+    (`SELECT @@wsrep_on`; a plain MariaDB or MySQL server is left alone: MySQL has no such variable,
+    MariaDB without a provider says 0):
 
-    Without it a node answers from what it has applied, which may lag what the cluster has
-    committed: a capture on node 2 right after the hold committed on node 1 answered `404
-    hold_not_found` in 0.3-4 % of tries. Bit 1 (READ: SELECT, SHOW, BEGIN) makes each read wait
-    until the node has applied everything committed before it started. Every unit of work starts
-    with a read (the account lock, the user, the key), so it sees every earlier request's writes,
-    whichever node took them; writes need no wait (certification orders them). Cost measured in
-    the README ("Running on a Galera cluster").
-
-    Asked once per new connection (`SELECT @@wsrep_on`): a plain MariaDB or MySQL server is left
-    alone (MySQL has no such variable; MariaDB without a provider ignores it)."""
+    - No write batches (issue 25; adapters/sql/batch.py reads the mark). A transaction aborted by a
+      conflicting write set applied from another node (a brute-force abort) fails the statement it
+      hits, yet the node goes on with the rest of the packet in a new transaction and commits it:
+      the writes after the failed one committed (an idempotency record without its entry), their
+      answers left unread on the connection. Measured on the three-node cluster: 60 charges from 3
+      nodes, one answered 201 without its entry in 2 of 3 runs. Plain MariaDB stops a packet at a
+      deadlock and commits nothing of it.
+    - `wsrep_sync_wait` (issue 20; `DB_SYNC_WAIT`, 0: off). Without it a node answers from what it
+      has applied, which may lag what the cluster has committed: a capture on node 2 right after
+      the hold committed on node 1 answered `404 hold_not_found` in 0.3-4 % of tries. Bit 1 (READ:
+      SELECT, SHOW, BEGIN) makes each read wait until the node has applied everything committed
+      before it started. Every unit of work starts with a read (the account lock, the user, the
+      key), so it sees every earlier request's writes, whichever node took them; writes need no
+      wait (certification orders them). Cost measured in the README ("Running on a Galera cluster")."""
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -162,7 +147,10 @@ def _causal_reads_on_galera(engine: Engine, sync_wait: int) -> None:
                 row = cursor.fetchone()
             except Exception:  # noqa: BLE001 - MySQL: no wsrep variables, so no Galera
                 return
-            if row and int(row[0] or 0) == 1:
+            if not (row and int(row[0] or 0) == 1):
+                return
+            dbapi_connection.houston_galera = True
+            if sync_wait:
                 cursor.execute(f"SET SESSION wsrep_sync_wait = {int(sync_wait)}")
         finally:
             cursor.close()
