@@ -224,14 +224,18 @@ def retrying_unavailable(
     call: Callable[[], T],
     *,
     backoff: tuple[float, ...],
+    unknown_too: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """`call()` again after each pause in `backoff` while storage is unavailable, contended or its
-    outcome unknown: only for calls whose own idempotency key makes a repeat safe."""
+    """`call()` again after each pause in `backoff` while storage is unavailable, contended or (with
+    `unknown_too`) its outcome unknown: only for calls whose own idempotency key makes a repeat
+    safe. Without `unknown_too` a lost COMMIT goes up at once: a call with no key of its own (the
+    chat's store-and-capture) must not run twice when its first run may have committed."""
+    retried = (Unavailable, TransientError, OutcomeUnknown) if unknown_too else (Unavailable, TransientError)
     for pause in (*backoff, None):
         try:
             return call()
-        except (Unavailable, TransientError, OutcomeUnknown):
+        except retried:
             if pause is None:
                 raise
             sleep(pause)

@@ -10,7 +10,7 @@ from adapters.memory.uow import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from domain.ledger.services import Ledger
 from domain.shared.clock import ManualClock
 from domain.shared.errors import NotFound, OutcomeUnknown, TransientError, Unavailable
-from domain.shared.uow import SETTLE_BUDGET, UnitOfWorkBase, learn_outcome, retrying, transaction
+from domain.shared.uow import SETTLE_BUDGET, UnitOfWorkBase, learn_outcome, retrying, retrying_unavailable, transaction
 from tests.fixtures.ledger import PRICES, NamespacedIds
 from tests.fixtures.settings import T0
 
@@ -219,3 +219,30 @@ def test_retries_stop_after_the_given_attempts() -> None:
     with pytest.raises(TransientError):
         transaction(units, lambda unit: None, attempts=2, sleep=lambda _: None)
     assert log.count("begin") == 2
+
+
+def _failing(*errors: Exception) -> tuple[list[int], Any]:
+    calls: list[int] = []
+
+    def call() -> str:
+        calls.append(1)
+        if len(calls) <= len(errors):
+            raise errors[len(calls) - 1]
+        return "done"
+
+    return calls, call
+
+
+def test_an_unavailable_store_is_retried_after_each_pause_and_a_lost_commit_too_by_default() -> None:
+    calls, call = _failing(Unavailable("gone"), OutcomeUnknown("lost"))
+    pauses: list[float] = []
+    assert retrying_unavailable(call, backoff=(0.2, 0.5), sleep=pauses.append) == "done"
+    assert (len(calls), pauses) == (3, [0.2, 0.5])
+
+
+def test_without_unknown_too_a_lost_commit_goes_up_at_once_and_is_never_run_twice() -> None:
+    calls, call = _failing(TransientError("deadlock"), OutcomeUnknown("lost"))
+    pauses: list[float] = []
+    with pytest.raises(OutcomeUnknown):
+        retrying_unavailable(call, backoff=(0.2, 0.5), unknown_too=False, sleep=pauses.append)
+    assert (len(calls), pauses) == (2, [0.2])

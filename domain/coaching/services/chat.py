@@ -46,12 +46,10 @@ A model failure voids the hold (`coach:void:<hold id>`) and stores nothing: 502 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
-from typing import TypeVar
 
 from domain.coaching.errors import CoachUnavailable, RequestInProgress
 from domain.coaching.model import CONTENT_MAX, HISTORY_MAX, ChatSession, Claim, Coach, Message, check_length
@@ -79,12 +77,11 @@ from domain.shared.errors import (
 )
 from domain.shared.idempotency import fingerprint, request_key
 from domain.shared.ids import IdGenerator
-from domain.shared.uow import learn_outcome, retrying, transaction
+from domain.shared.uow import learn_outcome, retrying, retrying_unavailable, transaction
 
 __all__ = ["ChatStream", "ChatUseCases", "Delta", "Done", "Exchange", "Failed", "SessionView", "StreamEvent"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 FEATURE = "coach.message"
 
 
@@ -458,8 +455,10 @@ class ChatUseCases:
         still unknown, the `OutcomeUnknown` goes up and the hold is kept for its expiry."""
         session_id = prepared.session.id
         try:
-            stored_user, stored, balance = _retrying_unless_unknown(
-                lambda: self._settle_exchange(prepared, user_message, answer)
+            stored_user, stored, balance = retrying_unavailable(
+                lambda: self._settle_exchange(prepared, user_message, answer),
+                backoff=CAPTURE_BACKOFF,
+                unknown_too=False,
             )
         except OutcomeUnknown as unknown:
             recent = learn_outcome(lambda: self._recent(session_id), unknown)
@@ -540,20 +539,6 @@ class ChatUseCases:
 
 
 STORE_SETTLE_WINDOW = 16  # newest messages read to find them (a concurrent exchange may follow)
-
-
-def _retrying_unless_unknown(call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
-    """`call()` (a whole unit of work) again after each pause in CAPTURE_BACKOFF while it fails with
-    nothing committed (Unavailable, TransientError). Never after `OutcomeUnknown`: it may have
-    committed, and a second try would store the exchange twice."""
-    for pause in (*CAPTURE_BACKOFF, None):
-        try:
-            return call()
-        except (Unavailable, TransientError):
-            if pause is None:
-                raise
-            sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _predicted(prepared: _Prepared, answer: Message) -> BalanceSnapshot | None:
