@@ -122,17 +122,15 @@ class InMemoryBudgetRepository:
     def _t(self, name: str) -> dict[Any, Any]:
         return self._store.table(name)
 
-    def caps(self, scope: BudgetScope) -> Caps:
+    def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
         workspace = self._t(WORKSPACES).get(scope.budget_id)
         member = self._t(MEMBERS).get((scope.budget_id, scope.member_id))
-        return Caps(
+        caps = Caps(
             budget=workspace.monthly_credit_limit if workspace is not None else None,
             member=member.monthly_credit_limit if member is not None else None,
         )
-
-    def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
         return (
-            self.caps(scope),
+            caps,
             self.usage(scope.budget_id, WORKSPACE_LEVEL, month),
             self.usage(scope.budget_id, scope.member_id, month),
         )

@@ -164,18 +164,6 @@ class SqlBudgetRepository:
     def __init__(self, db: Db) -> None:
         self._db = db
 
-    def caps(self, scope: BudgetScope) -> Caps:
-        w, m = coaching_workspaces, workspace_members
-        query = (
-            select(w.c.monthly_credit_limit.label("budget"), m.c.monthly_credit_limit.label("member"))
-            .outerjoin(m, (m.c.workspace_id == w.c.id) & (m.c.user_id == scope.member_id))
-            .where(w.c.id == scope.budget_id)
-        )
-        row = self._db.execute(query).mappings().first()
-        if row is None:
-            return Caps(None, None)
-        return Caps(budget=row["budget"], member=row["member"])
-
     def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
         """One SELECT of four scalar subqueries (the hold's check: one round trip, not two)."""
         w, m, u = coaching_workspaces, workspace_members, budget_usage

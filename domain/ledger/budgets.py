@@ -69,7 +69,6 @@ def check_spend(amount: int, *, available: int, caps: Caps, budget_used: int, me
 class BudgetRepository(Protocol):
     """Caps, usage rollups and live reservations. Never commits."""
 
-    def caps(self, scope: BudgetScope) -> Caps: ...
     def caps_and_usage(self, scope: BudgetScope, month: str) -> tuple[Caps, int, int]:
         """What a hold's check reads, in one read: the caps, the workspace's usage of the month
         and the member's (0 when there is no row yet)."""
