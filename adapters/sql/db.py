@@ -179,18 +179,9 @@ class Db:
         if hot.locks:
             self.read_only = False
         ends = self._reads_end and self.read_only
-        first, self._first = self._first, False
-        try:
-            return self._raw(sql + _COMMIT if ends else sql, values, ends)
-        except exc.DBAPIError as error:
-            if not (first and error.connection_invalidated) or is_timeout(error):
-                raise_translated(error)
-            self.connection.rollback()  # ends the invalidated transaction; the next use reconnects
-        except exc.PendingRollbackError as error:
-            raise connection_unusable() from error
-        return guarded(lambda: self._raw(sql + _COMMIT if ends else sql, values, ends))
+        return self._run(lambda: self._raw(sql + _COMMIT if ends else sql, values), ends=ends)
 
-    def _raw(self, sql: str, values: dict[str, Any], ends: bool) -> list[Sequence[Any]]:
+    def _raw(self, sql: str, values: dict[str, Any]) -> list[Sequence[Any]]:
         connection = self.connection
         transaction = connection.get_transaction()
         if transaction is None:
@@ -208,11 +199,9 @@ class Db:
             cursor.close()  # reads the COMMIT's answer after a read's rows
         except connection.dialect.loaded_dbapi.Error as error:
             raise driver_error(connection, sql, values, error, raw, cursor) from error
-        if ends:
-            proxied.info[TRANSACTION_ENDED] = True
         return rows
 
-    def _run(self, call: Callable[[], CursorResult[Any]], *, ends: bool) -> CursorResult[Any]:
+    def _run(self, call: Callable[[], T], *, ends: bool) -> T:
         """Run a statement: the same errors, and the first statement of the unit of work sent once
         more on a fresh connection when it found its connection dropped.
 
