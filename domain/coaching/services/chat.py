@@ -60,7 +60,7 @@ from domain.coaching.prompts import chat_messages, prompt_tokens, system_prompt
 from domain.coaching.services.base import DEFAULT_COACH, CoachingConfig, authorized, prompt_context
 from domain.coaching.services.results import ChatStream, Delta, Done, Exchange, Failed, SessionView, StreamEvent
 from domain.coaching.services.sessions import own_session
-from domain.coaching.services.settlement import CAPTURE_BACKOFF, AnswerSettlement, retrying_capture
+from domain.coaching.services.settlement import CAPTURE_BACKOFF, AnswerSettlement, capture_key
 from domain.coaching.tokens import estimate_tokens
 from domain.ledger.budgets import BudgetScope
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, InsufficientCredits
@@ -430,17 +430,8 @@ class ChatUseCases:
         if prepared.hold_id is None:
             return 0
         try:
-            movement = retrying_capture(
-                lambda: self._ledger.capture(
-                    prepared.payer,
-                    prepared.hold_id or "",
-                    amount=price,
-                    idempotency_key=f"coach:capture:{prepared.hold_id}",
-                )
-            )
-            return -movement.entry.amount if movement.entry else 0
-        except (HoldExpired, HoldNotActive, HoldNotFound):
-            return 0
+            movement = self._settlement.capture_hold(prepared.payer, prepared.hold_id, price)
+            return -movement.entry.amount if movement is not None and movement.entry else 0
         except Exception:  # the database is gone too: the hold expires; logged for the operators
             log.exception("could not charge a streamed reply whose storing failed", extra={"hold_id": prepared.hold_id})
             return 0
@@ -516,7 +507,7 @@ class ChatUseCases:
                     prepared.payer,
                     hold_id,
                     amount=answer.credits_charged,
-                    idempotency_key=f"coach:capture:{hold_id}",
+                    idempotency_key=capture_key(hold_id),
                 )
                 balance = movement.balance
                 answer = replace(answer, credits_charged=-movement.entry.amount if movement.entry else 0)

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import TypeVar
 
 from domain.coaching.model import Message
 from domain.coaching.policy import Action
@@ -18,20 +17,19 @@ from domain.coaching.services.results import Exchange
 from domain.coaching.services.sessions import own_session
 from domain.ledger.errors import HoldExpired, HoldNotActive, HoldNotFound, SweepIncomplete
 from domain.ledger.ports import CreditHolds
-from domain.ledger.results import BalanceSnapshot
+from domain.ledger.results import BalanceSnapshot, Movement
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, IdempotencyConflict, OutcomeUnknown, TransientError, Unavailable
 from domain.shared.uow import retrying_unavailable, transaction
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 DELETE_ROUNDS = 3
 CAPTURE_BACKOFF = (0.2, 0.5)  # seconds between attempts: a short database blip passes within the request
 
 
-def retrying_capture(call: Callable[[], T]) -> T:
-    """`call()`, retried on Unavailable/TransientError (its ledger key makes a retry safe)."""
-    return retrying_unavailable(call, backoff=CAPTURE_BACKOFF)
+def capture_key(hold_id: str) -> str:
+    """The ledger key of an answer's capture: one per hold, whichever path captures it."""
+    return f"coach:capture:{hold_id}"
 
 
 class AnswerSettlement:
@@ -56,17 +54,12 @@ class AnswerSettlement:
         charged = answer.credits_charged
         try:
             if answer.hold_id is not None:
-                hold_id = answer.hold_id
-                try:
-                    movement = retrying_capture(
-                        lambda: self._ledger.capture(
-                            user_id, hold_id, amount=charged, idempotency_key=f"coach:capture:{hold_id}"
-                        )
-                    )
-                    balance = movement.balance
-                    charged = movement.entry.amount * -1 if movement.entry else 0
-                except (HoldExpired, HoldNotActive, HoldNotFound):  # it expired before we could capture: free
+                movement = self.capture_hold(user_id, answer.hold_id, charged)
+                if movement is None:  # it expired before we could capture: free
                     charged = 0
+                else:
+                    balance = movement.balance
+                    charged = -movement.entry.amount if movement.entry else 0
             if balance is None:
                 view = self._ledger.balance(user_id)
                 balance = BalanceSnapshot(view.balance, view.held, view.available)
@@ -99,6 +92,17 @@ class AnswerSettlement:
             return None
         answer, balance = self.capture(answer.account_id or user_id, answer)
         return Exchange(first, answer, answer.credits_charged, balance, replayed=True)
+
+    def capture_hold(self, payer: str, hold_id: str, price: int) -> Movement | None:
+        """The hold captured at `price` (at most what it holds) by its key, retried through a
+        database blip; None when the hold is gone (expired, voided, or never committed)."""
+        try:
+            return retrying_unavailable(
+                lambda: self._ledger.capture(payer, hold_id, amount=price, idempotency_key=capture_key(hold_id)),
+                backoff=CAPTURE_BACKOFF,
+            )
+        except (HoldExpired, HoldNotActive, HoldNotFound):
+            return None
 
     # --- deleting a session: its unsettled answers are charged first -----------------------------
     def delete_session(self, user_id: str, session_id: str) -> None:
