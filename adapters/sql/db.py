@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar, overload
 
-from sqlalchemy import exc
+from sqlalchemy import Table, exc
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Executable, Select
 
@@ -229,3 +230,20 @@ class Db:
 
 _COMMIT = ";\nCOMMIT"
 _THEN_COMMIT = {THEN_COMMIT: True}
+
+
+def upsert_adding(table: Table, column: str) -> dict[str, Executable]:
+    """Per dialect name: INSERT a row, or add its `column` to the row that has the same primary
+    key (a roll-up: the ledger's monthly usage, a budget's). One statement, so it can wait in a
+    write batch (batch.py); built once per table, so the batch compiles it once."""
+    on_mysql = mysql.insert(table)
+    on_sqlite = sqlite.insert(table)
+    total = table.c[column]
+    adding = on_mysql.on_duplicate_key_update({column: total + on_mysql.inserted[column]})
+    return {
+        "mysql": adding,
+        "mariadb": adding,
+        "sqlite": on_sqlite.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns), set_={column: total + on_sqlite.excluded[column]}
+        ),
+    }

@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, insert, select, update
-from sqlalchemy.dialects import mysql, sqlite
 
 from adapters.sql.batch import RowCheck
-from adapters.sql.db import Db, Precompiled, aware_utc
+from adapters.sql.db import Db, Precompiled, aware_utc, upsert_adding
 from adapters.sql.tables import (
     ledger_accounts,
     ledger_allocations,
@@ -153,15 +152,7 @@ GET_HOLD = select(*HOLD_COLUMNS).where(H.id == bindparam("hold_id"))
 MONTHLY_USAGE = select(U.feature_key, U.spent).where(
     U.account_id == bindparam("account_id"), U.month == bindparam("month")
 )
-_mysql_usage = mysql.insert(ledger_usage)
-_sqlite_usage = sqlite.insert(ledger_usage)
-ADD_USAGE = {
-    "mysql": _mysql_usage.on_duplicate_key_update(spent=U.spent + _mysql_usage.inserted.spent),
-    "mariadb": _mysql_usage.on_duplicate_key_update(spent=U.spent + _mysql_usage.inserted.spent),
-    "sqlite": _sqlite_usage.on_conflict_do_update(
-        index_elements=[U.account_id, U.month, U.feature_key], set_={"spent": U.spent + _sqlite_usage.excluded.spent}
-    ),
-}
+ADD_USAGE = upsert_adding(ledger_usage, "spent")
 
 
 class SqlLedgerRepository:

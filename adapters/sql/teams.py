@@ -6,10 +6,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 
+from adapters.sql.db import upsert_adding
 from adapters.sql.tables import (
     budget_reservations,
     budget_usage,
@@ -148,12 +147,7 @@ class SqlTeamsRepository:
 
 # The budget's hot writes (a hold's check and its finish), built once so that the write batch
 # compiles each once (adapters/sql/batch.py): rollup rows upserted, reservations added and dropped.
-_upsert = mysql_insert(budget_usage)
-ADD_USAGE_MYSQL = _upsert.on_duplicate_key_update(used=budget_usage.c.used + _upsert.inserted.used)
-_upsert_lite = sqlite_insert(budget_usage)
-ADD_USAGE_SQLITE = _upsert_lite.on_conflict_do_update(
-    index_elements=["budget_id", "month", "member_id"], set_={"used": budget_usage.c.used + _upsert_lite.excluded.used}
-)
+ADD_USAGE = upsert_adding(budget_usage, "used")
 ADD_RESERVATION = insert(budget_reservations)
 DROP_RESERVATION = delete(budget_reservations).where(budget_reservations.c.hold_id == bindparam("hold"))
 
@@ -211,7 +205,7 @@ class SqlBudgetRepository:
         COMMIT where writes are batched (adapters/sql/batch.py). All under the payer's account
         lock, which every writer of this budget's rows holds."""
         rows = [{"budget_id": budget_id, "month": month, "member_id": m, "used": credits} for m in sorted(set(members))]
-        self._db.write(ADD_USAGE_MYSQL if self._db.dialect in ("mysql", "mariadb") else ADD_USAGE_SQLITE, rows)
+        self._db.write(ADD_USAGE[self._db.dialect], rows)
 
     def add_reservation(self, reservation: Reservation) -> None:
         self._db.write(ADD_RESERVATION, asdict(reservation))
